@@ -1,0 +1,205 @@
+/*
+ * SGD (momentum, Nesterov), Adam and iRPROP-, with the update rules of
+ * PyTorch's torch.optim so that runs can be compared with it.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "optim.h"
+
+struct nn_optim {
+	struct nn_optim_spec	 spec;
+	size_t			 n;
+	uint64_t		 steps;
+	float			*state;	/* nstate * n floats */
+	size_t			 nstate;
+};
+
+static const char *optim_names[] = {
+	[NN_OPTIM_SGD] = "sgd",
+	[NN_OPTIM_ADAM] = "adam",
+	[NN_OPTIM_RPROP] = "rprop",
+};
+const char nn_optim_names[] = "sgd, adam, rprop";
+
+const char *
+nn_optim_name(enum nn_optim_type t)
+{
+	return (size_t)t < sizeof optim_names / sizeof optim_names[0] ?
+	    optim_names[t] : "?";
+}
+
+int
+nn_optim_parse(const char *s, enum nn_optim_type *t)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof optim_names / sizeof optim_names[0]; i++) {
+		if (strcmp(optim_names[i], s) == 0) {
+			*t = (enum nn_optim_type)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void
+nn_optim_spec_default(struct nn_optim_spec *s, enum nn_optim_type type)
+{
+	memset(s, 0, sizeof *s);
+	s->type = type;
+	s->lr = type == NN_OPTIM_ADAM ? 0.001f : 0.01f;
+	s->beta1 = 0.9f;
+	s->beta2 = 0.999f;
+	s->eps = 1e-8f;
+	s->eta_plus = 1.2f;
+	s->eta_minus = 0.5f;
+	s->delta0 = 0.1f;
+	s->delta_min = 1e-6f;
+	s->delta_max = 50.0f;
+}
+
+struct nn_optim *
+nn_optim_new(const struct nn_optim_spec *spec, size_t n)
+{
+	struct nn_optim *o;
+	size_t i;
+
+	o = xcalloc(1, sizeof *o);
+	o->spec = *spec;
+	o->n = n;
+	switch (spec->type) {
+	case NN_OPTIM_SGD:
+		o->nstate = spec->momentum > 0 ? 1 : 0;
+		break;
+	case NN_OPTIM_ADAM:
+		o->nstate = 2;		/* first and second moments */
+		break;
+	case NN_OPTIM_RPROP:
+		o->nstate = 2;		/* step sizes, previous gradients */
+		break;
+	}
+	o->state = xcalloc(o->nstate * n, sizeof (float));
+	if (spec->type == NN_OPTIM_RPROP) {
+		for (i = 0; i < n; i++)
+			o->state[i] = spec->delta0;
+	}
+	return o;
+}
+
+void
+nn_optim_free(struct nn_optim *o)
+{
+	if (o == NULL)
+		return;
+	free(o->state);
+	free(o);
+}
+
+static void
+sgd_step(struct nn_optim *o, float *w, const float *g)
+{
+	const float lr = o->spec.lr, mu = o->spec.momentum;
+	float *v = o->state;
+	size_t i, n = o->n;
+
+	if (o->nstate == 0) {
+		for (i = 0; i < n; i++)
+			w[i] -= lr * g[i];
+		return;
+	}
+	/* PyTorch: the buffer starts as the first gradient. */
+	if (o->steps == 0) {
+		for (i = 0; i < n; i++)
+			v[i] = g[i];
+	} else {
+		for (i = 0; i < n; i++)
+			v[i] = mu * v[i] + g[i];
+	}
+	if (o->spec.nesterov) {
+		for (i = 0; i < n; i++)
+			w[i] -= lr * (g[i] + mu * v[i]);
+	} else {
+		for (i = 0; i < n; i++)
+			w[i] -= lr * v[i];
+	}
+}
+
+static void
+adam_step(struct nn_optim *o, float *w, const float *g)
+{
+	const float b1 = o->spec.beta1, b2 = o->spec.beta2, eps = o->spec.eps;
+	float *m = o->state, *v = o->state + o->n, step, bc2;
+	double t = (double)(o->steps + 1);
+	size_t i, n = o->n;
+
+	step = (float)(o->spec.lr / (1.0 - pow(b1, t)));
+	bc2 = (float)sqrt(1.0 - pow(b2, t));
+	for (i = 0; i < n; i++) {
+		m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+		v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+		w[i] -= step * m[i] / (sqrtf(v[i]) / bc2 + eps);
+	}
+}
+
+/* iRPROP-: on a sign change shrink the step and forget the gradient. */
+static void
+rprop_step(struct nn_optim *o, float *w, float *g)
+{
+	const struct nn_optim_spec *s = &o->spec;
+	float *delta = o->state, *prev = o->state + o->n, p;
+	size_t i, n = o->n;
+
+	for (i = 0; i < n; i++) {
+		p = prev[i] * g[i];
+		if (p > 0)
+			delta[i] = fminf(delta[i] * s->eta_plus, s->delta_max);
+		else if (p < 0) {
+			delta[i] = fmaxf(delta[i] * s->eta_minus, s->delta_min);
+			g[i] = 0;
+		}
+		if (g[i] > 0)
+			w[i] -= delta[i];
+		else if (g[i] < 0)
+			w[i] += delta[i];
+		prev[i] = g[i];
+	}
+}
+
+void
+nn_optim_step(struct nn_optim *o, float *params, float *grads)
+{
+	switch (o->spec.type) {
+	case NN_OPTIM_SGD:
+		sgd_step(o, params, grads);
+		break;
+	case NN_OPTIM_ADAM:
+		adam_step(o, params, grads);
+		break;
+	case NN_OPTIM_RPROP:
+		rprop_step(o, params, grads);
+		break;
+	}
+	o->steps++;
+}
+
+float *
+nn_optim_state(struct nn_optim *o, size_t *n)
+{
+	*n = o->nstate * o->n;
+	return o->state;
+}
+
+uint64_t
+nn_optim_steps(const struct nn_optim *o)
+{
+	return o->steps;
+}
+
+void
+nn_optim_set_steps(struct nn_optim *o, uint64_t steps)
+{
+	o->steps = steps;
+}

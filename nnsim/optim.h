@@ -1,0 +1,46 @@
+/* Optimizers over a flat parameter vector. */
+#ifndef NN_OPTIM_H
+#define NN_OPTIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum nn_optim_type {
+	NN_OPTIM_SGD,
+	NN_OPTIM_ADAM,
+	NN_OPTIM_RPROP,
+};
+
+struct nn_optim_spec {
+	enum nn_optim_type type;
+	float	lr;		/* sgd 0.01, adam 0.001; unused by rprop */
+	float	momentum;	/* sgd, 0 */
+	int	nesterov;	/* sgd, needs momentum > 0 */
+	float	beta1, beta2, eps;	/* adam: 0.9, 0.999, 1e-8 */
+	float	weight_decay;	/* L2 on weights, applied by the trainer */
+	float	eta_plus, eta_minus;	/* rprop: 1.2, 0.5 */
+	float	delta0, delta_min, delta_max;	/* rprop: 0.1, 1e-6, 50 */
+};
+
+const char	*nn_optim_name(enum nn_optim_type);
+int		 nn_optim_parse(const char *, enum nn_optim_type *);
+extern const char nn_optim_names[];
+/* Fills the defaults for type. */
+void		 nn_optim_spec_default(struct nn_optim_spec *,
+		     enum nn_optim_type);
+
+struct nn_optim;
+
+struct nn_optim	*nn_optim_new(const struct nn_optim_spec *, size_t n);
+void		 nn_optim_free(struct nn_optim *);
+/* One update of params from grads (which rprop may modify). */
+void		 nn_optim_step(struct nn_optim *, float *params, float *grads);
+/*
+ * The optimizer's state as floats (momentum, moments or rprop steps and
+ * previous gradients) for checkpoints and migration; borrowed.
+ */
+float		*nn_optim_state(struct nn_optim *, size_t *n);
+uint64_t	 nn_optim_steps(const struct nn_optim *);
+void		 nn_optim_set_steps(struct nn_optim *, uint64_t);
+
+#endif

@@ -1,0 +1,43 @@
+# Shared helpers for CLI tests: source it, then call the checks.
+# Every check prints one line: "ok NAME", "FAIL NAME: why" or "skip NAME: why".
+NNSIM=${NNSIM_BIN:-$(pwd)/bin}/nnsim
+SRC=${NNSIM_SRC:-$(pwd)}
+DATA=${NNSIM_DATA:-$SRC/../shared/data}
+T=$(mktemp -d "${TMPDIR:-/tmp}/nnsim-cli.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+GROUP=${GROUP:-cli}
+
+ok() { echo "ok $GROUP/$1"; }
+fail() { echo "FAIL $GROUP/$1: $2"; }
+skip() { echo "skip $GROUP/$1: $2"; }
+
+# run_cmd: runs "$@", leaving status in $rc and output in $T/out and $T/err.
+run_cmd() {
+	"$@" >"$T/out" 2>"$T/err"
+	rc=$?
+}
+
+# expect_error NAME STATUS PATTERN CMD...: the command exits with STATUS and
+# prints exactly one line on stderr that matches the grep -E PATTERN.
+expect_error() {
+	name=$1 status=$2 pattern=$3
+	shift 3
+	run_cmd "$@"
+	lines=$(wc -l <"$T/err")
+	if [ "$rc" -ne "$status" ]; then
+		fail "$name" "exit $rc, expected $status: $(head -c 300 "$T/err")"
+	elif [ "$lines" -ne 1 ]; then
+		fail "$name" "$lines lines on stderr, expected 1: $(head -c 300 "$T/err")"
+	elif ! grep -Eq -- "$pattern" "$T/err"; then
+		fail "$name" "stderr \"$(cat "$T/err")\" does not match /$pattern/"
+	else
+		ok "$name"
+	fi
+}
+
+# json_field FILE KEY: the numeric KEY of the last JSON line of FILE.
+json_field() {
+	python3 -c 'import json,sys
+lines=[l for l in open(sys.argv[1]) if l.strip()]
+print(json.loads(lines[-1])[sys.argv[2]])' "$1" "$2"
+}

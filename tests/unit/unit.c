@@ -1,0 +1,84 @@
+/* Runs a table of tests and prints one ok/FAIL/skip line for each. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+int unit_failed;
+int unit_skipped;
+static char unit_reason[512];
+static char unit_dir[256];
+
+void
+unit_fail(const char *file, int line, const char *what)
+{
+	unit_failed = 1;
+	snprintf(unit_reason, sizeof unit_reason, "%s:%d: %s", file, line,
+	    what);
+}
+
+void
+unit_skip(const char *reason)
+{
+	unit_skipped = 1;
+	snprintf(unit_reason, sizeof unit_reason, "%s", reason);
+}
+
+const char *
+unit_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+
+	if (unit_dir[0] == '\0') {
+		snprintf(unit_dir, sizeof unit_dir, "%s/nnsim-unit.XXXXXX",
+		    base != NULL ? base : "/tmp");
+		if (mkdtemp(unit_dir) == NULL) {
+			perror("mkdtemp");
+			exit(1);
+		}
+	}
+	return unit_dir;
+}
+
+const char *
+unit_src(const char *relative)
+{
+	static char path[1024];
+	const char *root = getenv("NNSIM_SRC");
+
+	snprintf(path, sizeof path, "%s/%s", root != NULL ? root : ".",
+	    relative);
+	return path;
+}
+
+int
+unit_main(const char *group, const struct unit_test *t, int argc,
+    char **argv)
+{
+	int failed = 0;
+	char cmd[512];
+
+	for (; t->name != NULL; t++) {
+		if (argc > 1 && strstr(t->name, argv[1]) == NULL)
+			continue;
+		unit_failed = unit_skipped = 0;
+		unit_reason[0] = '\0';
+		t->fn();
+		if (unit_failed) {
+			printf("FAIL %s/%s: %s\n", group, t->name, unit_reason);
+			failed++;
+		} else if (unit_skipped)
+			printf("skip %s/%s: %s\n", group, t->name, unit_reason);
+		else
+			printf("ok %s/%s\n", group, t->name);
+		fflush(stdout);
+	}
+	if (unit_dir[0] != '\0') {
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", unit_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", unit_dir);
+	}
+	return failed ? 1 : 0;
+}
