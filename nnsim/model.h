@@ -43,12 +43,16 @@ void		 nn_model_free(struct nn_model *);
 /* Serialises to a new buffer; caller frees *buf. */
 int		 nn_model_encode(const struct nn_model *, unsigned char **buf,
 		     size_t *len, char **cause);
-/* Parses a buffer; what names the source in messages. */
+/*
+ * Parses a buffer; what names the source in messages. The new model's net
+ * runs batches of up to NN_MODEL_BATCH rows. Caller frees.
+ */
 struct nn_model	*nn_model_decode(const unsigned char *buf, size_t len,
 		     const char *what, char **cause);
 /* Writes atomically (temporary file and rename). */
 int		 nn_model_save(const struct nn_model *, const char *path,
 		     char **cause);
+/* Reads and decodes a file of at most NN_MODEL_MAX_FILE bytes. */
 struct nn_model	*nn_model_load(const char *path, char **cause);
 
 #endif
