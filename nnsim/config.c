@@ -1429,24 +1429,24 @@ nn_config_fit_data(struct nn_config *cfg, const struct nn_data *d,
 }
 
 /*
- * A float as the JSON real of its shortest decimal form, so that 0.001f
- * reads 0.001 and still converts back to the same float.
+ * A JSON real holding the shortest decimal that reads back as f, so that
+ * 0.1f is written "0.1" and not "0.100000001". New reference; f finite.
  */
-static json_t *
-cfg_float_json(float f)
+json_t *
+nn_json_real32(float f)
 {
-	char buf[32];
-	int prec;
+	char	s[64];
+	int	digits;
 
-	for (prec = 1; prec < 9; prec++) {
-		snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
-		if (strtof(buf, NULL) == f)
-			break;
+	for (digits = 1; digits < 9; digits++) {
+		snprintf(s, sizeof s, "%.*g", digits, (double)f);
+		if (strtof(s, NULL) == f)
+			return json_real(strtod(s, NULL));
 	}
-	snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
-	return json_real(strtod(buf, NULL));
+	return json_real((double)f);
 }
 
+/* A JSON array of n floats; new reference. */
 /*
  * The effective train section, with every optimizer key that applies to its
  * type; nn_config_parse reads it back to the same values. New reference.
@@ -1464,7 +1464,7 @@ nn_train_spec_json(const struct nn_train_spec *ts)
 	for (i = 0; i < CFG_NELEM(cfg_optkeys); i++) {
 		if ((cfg_optkeys[i].types & (1u << o->type)) == 0)
 			continue;
-		json_object_set_new(opt, cfg_optkeys[i].key, cfg_float_json(
+		json_object_set_new(opt, cfg_optkeys[i].key, nn_json_real32(
 		    *(const float *)((const char *)o + cfg_optkeys[i].off)));
 	}
 	if (o->type == NN_OPTIM_SGD)

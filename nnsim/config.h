@@ -43,7 +43,11 @@ struct nn_config {
 
 /* Reads and validates path. Returns NULL with cause on any error. */
 struct nn_config *nn_config_load(const char *path, char **cause);
-/* Validates an already parsed document; takes a reference to root. */
+/*
+ * Validates an already parsed document. Takes its own reference to root (the
+ * caller keeps and releases its own). With dir NULL, relative data paths
+ * stay relative to the current folder.
+ */
 struct nn_config *nn_config_parse(json_t *root, const char *path,
 		     const char *dir, char **cause);
 void		 nn_config_free(struct nn_config *);
@@ -55,5 +59,8 @@ int		 nn_config_fit_data(struct nn_config *, const struct nn_data *,
 		     char **cause);
 /* The "train" section as JSON, for the model file (new reference). */
 json_t		*nn_train_spec_json(const struct nn_train_spec *);
+
+/* A float32 as the JSON real of its shortest exact decimal (new reference). */
+json_t		*nn_json_real32(float);
 
 #endif

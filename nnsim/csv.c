@@ -102,6 +102,7 @@ csv_label_id(struct csv *c, const char *name, long lineno, uint32_t *id,
 	return 0;
 }
 
+/* Whether a line holds only blanks; such lines are skipped. */
 static int
 csv_blank(const char *s)
 {
@@ -112,6 +113,7 @@ csv_blank(const char *s)
 	return 1;
 }
 
+/* Number of cells on a line: commas plus one. */
 static size_t
 csv_count(const char *line, size_t len)
 {
@@ -170,8 +172,8 @@ csv_columns(struct csv *c, size_t ncols, char **cause)
 	for (i = 0; i < src->ntargets; i++) {
 		col = src->targets[i];
 		if (col < 0 || col >= c->ncols) {
-			return nn_fail(cause, "%s: targets[%d]: column %d is out "
-			    "of range (%s has %d columns)", c->what, i, col,
+			return nn_fail(cause, "%s: targets[%d]: column %d is "
+			    "out of range (%s has %d columns)", c->what, i, col,
 			    c->path, c->ncols);
 		}
 	}
@@ -180,8 +182,8 @@ csv_columns(struct csv *c, size_t ncols, char **cause)
 		for (i = 0; i < src->ninputs; i++) {
 			col = src->inputs[i];
 			if (col < 0 || col >= c->ncols) {
-				return nn_fail(cause, "%s: inputs[%d]: column %d "
-				    "is out of range (%s has %d columns)",
+				return nn_fail(cause, "%s: inputs[%d]: column "
+				    "%d is out of range (%s has %d columns)",
 				    c->what, i, col, c->path, c->ncols);
 			}
 			if (col == src->label) {
@@ -230,8 +232,9 @@ csv_number(struct csv *c, int col, float *v, int first, char **cause)
 
 	if (nn_parse_float(cell, v) == 0)
 		return 0;
-	return nn_fail(cause, "%s:%ld: column %d: \"%.64s\"%s is not a number%s",
-	    c->path, c->lines.lineno, col, cell, strlen(cell) > 64 ? "..." : "",
+	return nn_fail(cause, "%s:%ld: column %d: \"%.64s\"%s is not a "
+	    "number%s", c->path, c->lines.lineno, col, cell,
+	    strlen(cell) > 64 ? "..." : "",
 	    first && !c->src->header ? " (is line 1 a header?)" : "");
 }
 
@@ -247,8 +250,8 @@ csv_row(struct csv *c, int first, char **cause)
 
 	if (r + 1 > NN_MAX_ROWS || (r + 1) * (size_t)c->nin > NN_MAX_CELLS ||
 	    (r + 1) * (size_t)src->ntargets > NN_MAX_CELLS) {
-		return nn_fail(cause, "%s:%ld: too many rows (limit %zu values)",
-		    c->path, c->lines.lineno, NN_MAX_CELLS);
+		return nn_fail(cause, "%s:%ld: too many rows (limit %zu "
+		    "values)", c->path, c->lines.lineno, NN_MAX_CELLS);
 	}
 	nn_grow(&c->x, &c->xcap, r + 1, (size_t)c->nin * sizeof *c->x);
 	x = c->x + r * (size_t)c->nin;

@@ -180,7 +180,7 @@ nn_data_split(struct nn_data *d, double fraction, uint64_t seed,
 	t = nn_data_new(ntest, d->in, d->out);
 	data_copy_task(t, d);
 
-	/* Row i goes to the test set with chance need / (n - i): exact count. */
+	/* Row i goes to the test set with chance need / (n - i): exact. */
 	nn_rng_seed(&rng, seed);
 	need = ntest;
 	for (i = 0; i < d->n; i++) {
@@ -220,12 +220,14 @@ nn_source_clear(struct nn_source *s)
 	memset(s, 0, sizeof *s);
 }
 
+/* A new copy of s, or NULL for NULL. */
 static char *
 data_strdup(const char *s)
 {
 	return s != NULL ? xstrdup(s) : NULL;
 }
 
+/* A new copy of n ints, or NULL for NULL. */
 static int *
 data_intsdup(const int *v, int n)
 {
@@ -295,8 +297,8 @@ nn_lines_next(struct nn_lines *lr, char **line, size_t *len, char **cause)
 		/* One byte stays free for the terminating NUL. */
 		if (lr->end + 1 >= lr->cap) {
 			if (lr->cap > NN_MAX_LINE) {
-				return nn_fail(cause, "%s:%ld: line longer than "
-				    "%d bytes", lr->path, lr->lineno + 1,
+				return nn_fail(cause, "%s:%ld: line longer "
+				    "than %d bytes", lr->path, lr->lineno + 1,
 				    NN_MAX_LINE);
 			}
 			lr->cap *= 2;
@@ -328,6 +330,7 @@ nn_lines_next(struct nn_lines *lr, char **line, size_t *len, char **cause)
 	return 1;
 }
 
+/* Closes the file and frees the buffer; safe after a failed open. */
 void
 nn_lines_close(struct nn_lines *lr)
 {
@@ -439,6 +442,7 @@ nn_grow(void *pp, size_t *cap, size_t need, size_t size)
 	*cap = n;
 }
 
+/* Frees what labels holds and zeroes it. */
 void
 nn_labels_clear(struct nn_labels *l)
 {
@@ -470,6 +474,7 @@ nn_data_set_onehot(struct nn_data *d, const uint32_t *cls, int nclasses)
 	d->nclasses = nclasses;
 }
 
+/* strcmp order of class names. */
 static int
 data_class_cmp_name(const void *a, const void *b)
 {
@@ -478,6 +483,7 @@ data_class_cmp_name(const void *a, const void *b)
 	return strcmp(ca->name, cb->name);
 }
 
+/* Numeric order of integer class names; strcmp breaks ties ("1", "01"). */
 static int
 data_class_cmp_value(const void *a, const void *b)
 {
@@ -572,8 +578,9 @@ data_resolve_names(struct nn_part *parts, int nparts, char **fixed,
 			if (cmp == NULL) {
 				if (nn_parse_long(l->names[i], &v) != 0 ||
 				    v < 0 || v >= nfixed) {
-					nn_fail(cause, "%s:%ld: label \"%.64s\" "
-					    "is not a class number below %d",
+					nn_fail(cause, "%s:%ld: label "
+					    "\"%.64s\" is not a class number "
+					    "below %d",
 					    parts[p].where, l->line[i],
 					    l->names[i], nfixed);
 					goto out;
@@ -586,8 +593,8 @@ data_resolve_names(struct nn_part *parts, int nparts, char **fixed,
 				key.value = 0;
 			hit = bsearch(&key, all, nuniq, sizeof *all, cmp);
 			if (hit == NULL) {
-				nn_fail(cause, "%s:%ld: unknown class \"%.64s\" "
-				    "(the model has %d classes)",
+				nn_fail(cause, "%s:%ld: unknown class "
+				    "\"%.64s\" (the model has %d classes)",
 				    parts[p].where, l->line[i], l->names[i],
 				    nfixed);
 				goto out;
@@ -644,8 +651,8 @@ data_resolve_ints(struct nn_part *parts, int nparts, char **fixed,
 		l = &parts[p].labels;
 		for (k = 0; k < l->n; k++) {
 			if (l->id[k] >= (uint32_t)nclasses) {
-				return nn_fail(cause, "%s: label %u of item %zu "
-				    "is not below the model's %d classes",
+				return nn_fail(cause, "%s: label %u of item "
+				    "%zu is not below the model's %d classes",
 				    parts[p].where, l->id[k], k, nclasses);
 			}
 		}

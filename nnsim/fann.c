@@ -140,8 +140,8 @@ nn_load_fann(const char *path, struct nn_data **dp, char **cause)
 	if (nr < 0)
 		goto out;
 	if (row < pairs) {
-		nn_fail(cause, "%s: truncated: the header says %zu pairs, found "
-		    "%zu", path, pairs, row);
+		nn_fail(cause, "%s: truncated: the header says %zu pairs, "
+		    "found %zu", path, pairs, row);
 		goto out;
 	}
 

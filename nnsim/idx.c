@@ -27,6 +27,7 @@ struct idx_file {
 	size_t		 size;		/* bytes per item */
 };
 
+/* A big-endian 32-bit value. */
 static uint32_t
 idx_be32(const unsigned char *b)
 {
@@ -60,8 +61,9 @@ idx_open(struct idx_file *f, const char *path, int lo, int hi,
 	if ((magic & 0xffffff00u) != IDX_MAGIC_U8 || ndims < lo ||
 	    ndims > hi) {
 		return nn_fail(cause, "%s: bad magic 0x%08x (expected "
-		    "0x%08x for %s)%s", path, magic, IDX_MAGIC_U8 | (unsigned)hi,
-		    what, b[0] == 0x1f && b[1] == 0x8b ?
+		    "0x%08x for %s)%s", path, magic,
+		    IDX_MAGIC_U8 | (unsigned)hi, what,
+		    b[0] == 0x1f && b[1] == 0x8b ?
 		    "; it is gzip-compressed: gunzip it first" : "");
 	}
 	if (fread(b + 4, 4, (size_t)ndims, f->f) != (size_t)ndims) {
@@ -72,8 +74,10 @@ idx_open(struct idx_file *f, const char *path, int lo, int hi,
 	f->size = 1;
 	for (i = 0; i < (size_t)ndims; i++) {
 		f->dims[i] = idx_be32(b + 4 * (i + 1));
-		if (f->dims[i] == 0)
-			return nn_fail(cause, "%s: dimension %zu is 0", path, i);
+		if (f->dims[i] == 0) {
+			return nn_fail(cause, "%s: dimension %zu is 0", path,
+			    i);
+		}
 		if (i > 0) {
 			if (f->dims[i] > NN_MAX_COLUMNS ||
 			    f->size * f->dims[i] > NN_MAX_COLUMNS) {
@@ -95,13 +99,14 @@ idx_open(struct idx_file *f, const char *path, int lo, int hi,
 	if (fstat(fileno(f->f), &st) == 0 && S_ISREG(st.st_mode) &&
 	    (size_t)st.st_size != want) {
 		return nn_fail(cause, "%s: %s: %zu items of %zu bytes need %zu "
-		    "bytes, the file has %lld", path, (size_t)st.st_size < want ?
-		    "truncated" : "too long", f->items, f->size, want,
-		    (long long)st.st_size);
+		    "bytes, the file has %lld", path,
+		    (size_t)st.st_size < want ? "truncated" : "too long",
+		    f->items, f->size, want, (long long)st.st_size);
 	}
 	return 0;
 }
 
+/* Closes f; safe when it was never opened. */
 static void
 idx_close(struct idx_file *f)
 {

@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "alloc.h"
+#include "config.h"
 #include "model.h"
 
 #define MODEL_FORMAT		"nnsim-model"
@@ -80,25 +81,6 @@ model_sha256(const unsigned char *p, size_t n, unsigned char *md)
 	return 0;
 }
 
-/*
- * A JSON real holding the shortest decimal that reads back as f, so that
- * 0.1f is written "0.1" and not "0.100000001". New reference; f finite.
- */
-static json_t *
-model_real(float f)
-{
-	char	s[64];
-	int	digits;
-
-	for (digits = 1; digits < 9; digits++) {
-		snprintf(s, sizeof s, "%.*g", digits, (double)f);
-		if (strtof(s, NULL) == f)
-			return json_real(strtod(s, NULL));
-	}
-	return json_real((double)f);
-}
-
-/* A JSON array of n floats; new reference. */
 static json_t *
 model_real_array(const float *f, int n)
 {
@@ -106,7 +88,7 @@ model_real_array(const float *f, int n)
 	int	 i;
 
 	for (i = 0; i < n; i++)
-		json_array_append_new(a, model_real(f[i]));
+		json_array_append_new(a, nn_json_real32(f[i]));
 	return a;
 }
 
@@ -255,7 +237,7 @@ model_arch_json(const struct nn_arch *a, char **cause)
 	json_object_set_new(arch, "input", json_integer(a->input));
 	json_object_set_new(arch, "layers", layers);
 	json_object_set_new(arch, "loss", json_string(loss));
-	json_object_set_new(arch, "leaky_slope", model_real(a->leaky_slope));
+	json_object_set_new(arch, "leaky_slope", nn_json_real32(a->leaky_slope));
 	return arch;
 }
 
@@ -285,8 +267,8 @@ model_header(const struct nn_model *m, const struct nn_arch *a,
 	if (m->task == NN_TASK_CLASSIFICATION) {
 		json_object_set_new(h, "task", json_string("classification"));
 		v = json_object();
-		json_object_set_new(v, "lo", model_real(m->lo));
-		json_object_set_new(v, "hi", model_real(m->hi));
+		json_object_set_new(v, "lo", nn_json_real32(m->lo));
+		json_object_set_new(v, "hi", nn_json_real32(m->hi));
 		json_object_set_new(h, "targets", v);
 	} else {
 		json_object_set_new(h, "task", json_string("regression"));

@@ -17,6 +17,7 @@ static const char *norm_names[] = {
 	[NN_NORM_MINMAX] = "minmax",
 };
 
+/* The name net.json uses for k; borrowed. */
 const char *
 nn_norm_name(enum nn_norm_kind k)
 {

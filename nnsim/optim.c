@@ -98,11 +98,12 @@ nn_optim_free(struct nn_optim *o)
 	free(o);
 }
 
+/* One pass over memory: the update is bandwidth-bound. */
 static void
-sgd_step(struct nn_optim *o, float *w, const float *g)
+sgd_step(struct nn_optim *o, float *restrict w, const float *restrict g)
 {
 	const float lr = o->spec.lr, mu = o->spec.momentum;
-	float *v = o->state;
+	float *restrict v = o->state;
 	size_t i, n = o->n;
 
 	if (o->nstate == 0) {
@@ -114,24 +115,30 @@ sgd_step(struct nn_optim *o, float *w, const float *g)
 	if (o->steps == 0) {
 		for (i = 0; i < n; i++)
 			v[i] = g[i];
-	} else {
-		for (i = 0; i < n; i++)
-			v[i] = mu * v[i] + g[i];
 	}
 	if (o->spec.nesterov) {
-		for (i = 0; i < n; i++)
-			w[i] -= lr * (g[i] + mu * v[i]);
+		for (i = 0; i < n; i++) {
+			float vi = o->steps == 0 ? v[i] : mu * v[i] + g[i];
+
+			v[i] = vi;
+			w[i] -= lr * (g[i] + mu * vi);
+		}
 	} else {
-		for (i = 0; i < n; i++)
-			w[i] -= lr * v[i];
+		for (i = 0; i < n; i++) {
+			float vi = o->steps == 0 ? v[i] : mu * v[i] + g[i];
+
+			v[i] = vi;
+			w[i] -= lr * vi;
+		}
 	}
 }
 
 static void
-adam_step(struct nn_optim *o, float *w, const float *g)
+adam_step(struct nn_optim *o, float *restrict w, const float *restrict g)
 {
 	const float b1 = o->spec.beta1, b2 = o->spec.beta2, eps = o->spec.eps;
-	float *m = o->state, *v = o->state + o->n, step, bc2;
+	float *restrict m = o->state, *restrict v = o->state + o->n;
+	float step, bc2;
 	double t = (double)(o->steps + 1);
 	size_t i, n = o->n;
 

@@ -26,13 +26,24 @@ static const char *synth_names[] = {
 	[NN_GEN_PARITY] = "parity",
 };
 
-/* Normal deviates by Marsaglia's polar method, two per logarithm. */
+/*
+ * Normal deviates by the ziggurat method (Marsaglia and Tsang) with 256
+ * layers under exp(-x^2 / 2), laid out as in Rust's rand_distr: one 64-bit
+ * draw gives the layer and the value for 99% of deviates, which keeps
+ * 60000 x 784 blobs well under a second. The tables come from exp and log
+ * once per set.
+ */
+#define ZIG_LAYERS	256
+#define ZIG_R		3.6541528853610088	/* start of the tail */
+#define ZIG_V		0.00492867323399	/* area of each layer */
+
 struct synth_normal {
 	struct nn_rng	*rng;
-	int		 have;
-	double		 spare;
+	double		 x[ZIG_LAYERS + 1];	/* layer edges, falling */
+	double		 f[ZIG_LAYERS + 1];	/* exp(-x^2 / 2) there */
 };
 
+/* The name net.json uses for g; borrowed. */
 const char *
 nn_generator_name(enum nn_generator g)
 {
@@ -56,24 +67,63 @@ nn_generator_parse(const char *s, enum nn_generator *g)
 	return -1;
 }
 
+/* Layer edges x[1] = R down to x[256] = 0, each layer of area V. */
+static void
+synth_normal_init(struct synth_normal *g, struct nn_rng *rng)
+{
+	double y;
+	int i;
+
+	g->rng = rng;
+	g->x[0] = ZIG_V / exp(-0.5 * ZIG_R * ZIG_R);	/* base with tail */
+	g->x[1] = ZIG_R;
+	for (i = 2; i < ZIG_LAYERS; i++) {
+		y = exp(-0.5 * g->x[i - 1] * g->x[i - 1]) + ZIG_V / g->x[i - 1];
+		g->x[i] = y < 1.0 ? sqrt(-2.0 * log(y)) : 0.0;
+	}
+	g->x[ZIG_LAYERS] = 0.0;
+	for (i = 0; i <= ZIG_LAYERS; i++)
+		g->f[i] = exp(-0.5 * g->x[i] * g->x[i]);
+}
+
+/* A uniform double in (0, 1): log() needs it above 0. */
+static double
+synth_open01(struct nn_rng *rng)
+{
+	return ((double)(nn_rng_next(rng) >> 12) + 0.5) *
+	    (1.0 / 4503599627370496.0);
+}
+
+/* One standard normal deviate. */
 static double
 synth_normal(struct synth_normal *g)
 {
-	double u, v, s, m;
+	uint64_t bits;
+	double u, x, ax, tx, ty;
+	int i;
 
-	if (g->have) {
-		g->have = 0;
-		return g->spare;
+	for (;;) {
+		bits = nn_rng_next(g->rng);
+		i = (int)(bits & 0xff);
+		/* The top 53 bits, as a value in [-1, 1). */
+		u = 2.0 * ((double)(bits >> 11) *
+		    (1.0 / 9007199254740992.0)) - 1.0;
+		x = u * g->x[i];
+		ax = fabs(x);
+		if (ax < g->x[i + 1])
+			return x;	/* inside the layer's rectangle */
+		if (i == 0) {
+			/* The tail beyond R, by Marsaglia's method. */
+			do {
+				tx = log(synth_open01(g->rng)) / ZIG_R;
+				ty = log(synth_open01(g->rng));
+			} while (-2.0 * ty < tx * tx);
+			return u < 0.0 ? tx - ZIG_R : ZIG_R - tx;
+		}
+		if (g->f[i + 1] + (g->f[i] - g->f[i + 1]) *
+		    nn_rng_double(g->rng) < exp(-0.5 * x * x))
+			return x;
 	}
-	do {
-		u = 2.0 * nn_rng_double(g->rng) - 1.0;
-		v = 2.0 * nn_rng_double(g->rng) - 1.0;
-		s = u * u + v * v;
-	} while (s >= 1.0 || s == 0.0);
-	m = sqrt(-2.0 * log(s) / s);
-	g->spare = v * m;
-	g->have = 1;
-	return u * m;
 }
 
 /* Corners of [-1, 1]^d with Gaussian jitter; the class is the parity. */
@@ -241,8 +291,10 @@ nn_generate(const struct nn_source *src, struct nn_data **dp, char **cause)
 		classes = src->gen == NN_GEN_SPIRAL ||
 		    src->gen == NN_GEN_BLOBS ? 3 : 2;
 	}
-	if (noise < 0.0)
-		noise = src->gen == NN_GEN_BLOBS ? SYNTH_BLOB_SIGMA : SYNTH_NOISE;
+	if (noise < 0.0) {
+		noise = src->gen == NN_GEN_BLOBS ? SYNTH_BLOB_SIGMA :
+		    SYNTH_NOISE;
+	}
 
 	if (src->gen_n <= 0 || (unsigned long)src->gen_n > NN_MAX_ROWS) {
 		return nn_fail(cause, "%s: n %ld (expected 1 to %zu)", what,
@@ -258,9 +310,9 @@ nn_generate(const struct nn_source *src, struct nn_data **dp, char **cause)
 	}
 	if ((size_t)src->gen_n * (size_t)in > NN_MAX_CELLS ||
 	    (size_t)src->gen_n * (size_t)classes > NN_MAX_CELLS) {
-		return nn_fail(cause, "%s: %ld rows of %d inputs and %d classes "
-		    "is too much data (limit %zu values)", what, src->gen_n,
-		    in, classes, NN_MAX_CELLS);
+		return nn_fail(cause, "%s: %ld rows of %d inputs and %d "
+		    "classes is too much data (limit %zu values)", what,
+		    src->gen_n, in, classes, NN_MAX_CELLS);
 	}
 	if ((src->gen == NN_GEN_XOR || src->gen == NN_GEN_PARITY) &&
 	    classes != 2) {
@@ -277,8 +329,7 @@ nn_generate(const struct nn_source *src, struct nn_data **dp, char **cause)
 	}
 
 	nn_rng_seed(&rng, src->gen_seed);
-	memset(&g, 0, sizeof g);
-	g.rng = &rng;
+	synth_normal_init(&g, &rng);
 	d = nn_data_new((size_t)src->gen_n, in, classes);
 	switch (src->gen) {
 	case NN_GEN_XOR:

@@ -143,12 +143,14 @@ test_split(void)
 	/* Every row lands once, rows stay whole and in file order. */
 	memset(seen, 0, sizeof seen);
 	for (i = 0; i < d->n; i++) {
-		CHECK(d->x[2 * i + 1] == -d->x[2 * i] && d->y[i] == d->x[2 * i]);
+		CHECK(d->x[2 * i + 1] == -d->x[2 * i]);
+		CHECK(d->y[i] == d->x[2 * i]);
 		CHECK(i == 0 || d->y[i] > d->y[i - 1]);
 		seen[(size_t)d->y[i]]++;
 	}
 	for (i = 0; i < t->n; i++) {
-		CHECK(t->x[2 * i + 1] == -t->x[2 * i] && t->y[i] == t->x[2 * i]);
+		CHECK(t->x[2 * i + 1] == -t->x[2 * i]);
+		CHECK(t->y[i] == t->x[2 * i]);
 		CHECK(i == 0 || t->y[i] > t->y[i - 1]);
 		seen[(size_t)t->y[i]]++;
 	}
@@ -169,6 +171,7 @@ test_split(void)
 	CHECK(differs);
 
 	nn_data_free(d2);
+	nn_data_free(t2);
 	d2 = numbered(10);
 	t2 = NULL;
 	CHECK(nn_data_split(d2, 0.01, 1, &cause) == NULL);
@@ -332,7 +335,7 @@ test_gen_xor(void)
 	for (i = 0; i < d->n; i++) {
 		pos = 0;
 		for (j = 0; j < 3; j++) {
-			CHECK(d->x[i * 3 + j] == 1.0f || d->x[i * 3 + j] == -1.0f);
+			CHECK(fabsf(d->x[i * 3 + j]) == 1.0f);
 			pos += d->x[i * 3 + j] > 0;
 		}
 		CHECK((k = class_of(d, i)) == (pos & 1));
@@ -442,6 +445,50 @@ end:
 	nn_data_free(d);
 }
 
+/*
+ * The blob noise is standard normal: moments, the share within one
+ * standard deviation, and the ziggurat's tail beyond 3.654 all match.
+ */
+static void
+test_gen_normal(void)
+{
+	struct nn_data *d = NULL;
+	struct nn_source s;
+	char *cause = NULL;
+	double sum[2] = { 0 }, m2 = 0, m4 = 0, v, n = 0;
+	size_t i, inside = 0, tail = 0;
+	int k;
+
+	s = gen_source(NN_GEN_BLOBS, 400000, 1, 2, 11);
+	CHECKF(nn_generate(&s, &d, &cause) == 0, "%s", cause);
+	for (i = 0; i < d->n; i++)
+		sum[i % 2] += d->x[i];
+	sum[0] /= d->n / 2;
+	sum[1] /= d->n / 2;
+	for (i = 0; i < d->n; i++) {
+		k = class_of(d, i);
+		CHECK(k == (int)(i % 2));
+		v = d->x[i] - sum[k];
+		m2 += v * v;
+		m4 += v * v * v * v;
+		inside += fabs(v) < 1.0;
+		tail += fabs(v) > 3.6541528853610088;
+		n++;
+	}
+	m2 /= n;
+	m4 /= n;
+	CHECKF(fabs(m2 - 1.0) < 0.01, "variance %g", m2);
+	m4 /= m2 * m2;
+	CHECKF(fabs(m4 - 3.0) < 0.05, "kurtosis %g", m4);
+	CHECKF(fabs((double)inside / n - 0.682689) < 0.003, "%zu within 1",
+	    inside);
+	/* 2.58e-4 of 400000 is 103; allow for chance. */
+	CHECKF(tail > 60 && tail < 150, "%zu beyond 3.654", tail);
+end:
+	free(cause);
+	nn_data_free(d);
+}
+
 static void
 test_gen_parity(void)
 {
@@ -449,6 +496,7 @@ test_gen_parity(void)
 	struct nn_source s;
 	char *cause = NULL;
 	size_t i;
+	float bit;
 	int j, ones, v;
 
 	s = gen_source(NN_GEN_PARITY, 32, 5, 2, 1);
@@ -459,9 +507,10 @@ test_gen_parity(void)
 		ones = 0;
 		v = 0;
 		for (j = 0; j < 5; j++) {
-			CHECK(d->x[i * 5 + j] == 0.0f || d->x[i * 5 + j] == 1.0f);
-			ones += d->x[i * 5 + j] == 1.0f;
-			v = v * 2 + (d->x[i * 5 + j] == 1.0f);
+			bit = d->x[i * 5 + j];
+			CHECK(bit == 0.0f || bit == 1.0f);
+			ones += bit == 1.0f;
+			v = v * 2 + (bit == 1.0f);
 		}
 		CHECK(v == (int)i);
 		CHECK(class_of(d, i) == (ones & 1));
@@ -549,6 +598,7 @@ static const struct unit_test tests[] = {
 	{ "gen_xor", test_gen_xor },
 	{ "gen_spiral", test_gen_spiral },
 	{ "gen_blobs", test_gen_blobs },
+	{ "gen_normal", test_gen_normal },
 	{ "gen_parity", test_gen_parity },
 	{ "gen_errors", test_gen_errors },
 	{ "gen_load", test_gen_load },

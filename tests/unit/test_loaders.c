@@ -83,8 +83,9 @@ says(const char *cause, const char *a, const char *b, const char *c)
 {
 	if (cause == NULL)
 		return 0;
-	return strstr(cause, a) != NULL && (b == NULL ||
-	    strstr(cause, b) != NULL) && (c == NULL || strstr(cause, c) != NULL);
+	return strstr(cause, a) != NULL &&
+	    (b == NULL || strstr(cause, b) != NULL) &&
+	    (c == NULL || strstr(cause, c) != NULL);
 }
 
 static int
@@ -183,6 +184,23 @@ test_csv_fixed_classes(void)
 	d = load_one(&s, fixed, 3, &cause);
 	CHECK(d == NULL);
 	CHECKF(says(cause, "unknown.csv:3:", "\"Q\"", "unknown class"), "%s",
+	    cause);
+	free(cause);
+	cause = NULL;
+
+	/* A count without names (an idx-trained model): labels 0..n-1. */
+	p = put("count.csv", "1,2\n2,0\n");
+	s = csv_source("data.test", p, 0, 1);
+	d = load_one(&s, NULL, 3, &cause);
+	CHECKF(d != NULL, "%s", cause);
+	CHECK(d->out == 3 && d->classes == NULL && d->y[2] == 1.0f &&
+	    d->y[3] == 1.0f);
+	nn_data_free(d);
+	p = put("count2.csv", "1,2\n2,3\n");
+	s = csv_source("data.test", p, 0, 1);
+	d = load_one(&s, NULL, 3, &cause);
+	CHECK(d == NULL);
+	CHECKF(says(cause, "count2.csv:2: label \"3\"", "below 3", NULL), "%s",
 	    cause);
 end:
 	free(cause);

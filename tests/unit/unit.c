@@ -46,10 +46,13 @@ const char *
 unit_src(const char *relative)
 {
 	static char path[1024];
+	char cwd[768];
 	const char *root = getenv("NNSIM_SRC");
 
-	snprintf(path, sizeof path, "%s/%s", root != NULL ? root : ".",
-	    relative);
+	/* Absolute, so it stays right wherever a test puts its files. */
+	if (root == NULL)
+		root = getcwd(cwd, sizeof cwd) != NULL ? cwd : ".";
+	snprintf(path, sizeof path, "%s/%s", root, relative);
 	return path;
 }
 
