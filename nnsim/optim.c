@@ -7,7 +7,12 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "blas.h"
 #include "optim.h"
+#include "pool.h"
+
+/* Below this many parameters a second thread costs more than it saves. */
+#define OPTIM_MIN_CHUNK	65536
 
 struct nn_optim {
 	struct nn_optim_spec	 spec;
@@ -98,35 +103,41 @@ nn_optim_free(struct nn_optim *o)
 	free(o);
 }
 
-/* One pass over memory: the update is bandwidth-bound. */
-static void
-sgd_step(struct nn_optim *o, float *restrict w, const float *restrict g)
-{
-	const float lr = o->spec.lr, mu = o->spec.momentum;
-	float *restrict v = o->state;
-	size_t i, n = o->n;
+/* What one chunk of an update needs. */
+struct optim_job {
+	struct nn_optim	*o;
+	float		*w;
+	float		*g;
+	float		 adam_step;	/* lr / (1 - beta1^t) */
+	float		 adam_bc2;	/* sqrt(1 - beta2^t) */
+};
 
-	if (o->nstate == 0) {
-		for (i = 0; i < n; i++)
+/* One pass over memory per update: they are bandwidth-bound. */
+static void
+sgd_range(void *arg, size_t lo, size_t hi)
+{
+	struct optim_job *j = arg;
+	const float lr = j->o->spec.lr, mu = j->o->spec.momentum;
+	const int first = j->o->steps == 0;
+	float *restrict w = j->w, *restrict v = j->o->state, vi;
+	const float *restrict g = j->g;
+	size_t i;
+
+	if (j->o->nstate == 0) {
+		for (i = lo; i < hi; i++)
 			w[i] -= lr * g[i];
 		return;
 	}
 	/* PyTorch: the buffer starts as the first gradient. */
-	if (o->steps == 0) {
-		for (i = 0; i < n; i++)
-			v[i] = g[i];
-	}
-	if (o->spec.nesterov) {
-		for (i = 0; i < n; i++) {
-			float vi = o->steps == 0 ? v[i] : mu * v[i] + g[i];
-
+	if (j->o->spec.nesterov) {
+		for (i = lo; i < hi; i++) {
+			vi = first ? g[i] : mu * v[i] + g[i];
 			v[i] = vi;
 			w[i] -= lr * (g[i] + mu * vi);
 		}
 	} else {
-		for (i = 0; i < n; i++) {
-			float vi = o->steps == 0 ? v[i] : mu * v[i] + g[i];
-
+		for (i = lo; i < hi; i++) {
+			vi = first ? g[i] : mu * v[i] + g[i];
 			v[i] = vi;
 			w[i] -= lr * vi;
 		}
@@ -134,17 +145,18 @@ sgd_step(struct nn_optim *o, float *restrict w, const float *restrict g)
 }
 
 static void
-adam_step(struct nn_optim *o, float *restrict w, const float *restrict g)
+adam_range(void *arg, size_t lo, size_t hi)
 {
-	const float b1 = o->spec.beta1, b2 = o->spec.beta2, eps = o->spec.eps;
-	float *restrict m = o->state, *restrict v = o->state + o->n;
-	float step, bc2;
-	double t = (double)(o->steps + 1);
-	size_t i, n = o->n;
+	struct optim_job *j = arg;
+	const float b1 = j->o->spec.beta1, b2 = j->o->spec.beta2;
+	const float eps = j->o->spec.eps, step = j->adam_step;
+	const float bc2 = j->adam_bc2;
+	float *restrict w = j->w, *restrict m = j->o->state;
+	float *restrict v = j->o->state + j->o->n;
+	const float *restrict g = j->g;
+	size_t i;
 
-	step = (float)(o->spec.lr / (1.0 - pow(b1, t)));
-	bc2 = (float)sqrt(1.0 - pow(b2, t));
-	for (i = 0; i < n; i++) {
+	for (i = lo; i < hi; i++) {
 		m[i] = b1 * m[i] + (1.0f - b1) * g[i];
 		v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
 		w[i] -= step * m[i] / (sqrtf(v[i]) / bc2 + eps);
@@ -153,13 +165,16 @@ adam_step(struct nn_optim *o, float *restrict w, const float *restrict g)
 
 /* iRPROP-: on a sign change shrink the step and forget the gradient. */
 static void
-rprop_step(struct nn_optim *o, float *w, float *g)
+rprop_range(void *arg, size_t lo, size_t hi)
 {
-	const struct nn_optim_spec *s = &o->spec;
-	float *delta = o->state, *prev = o->state + o->n, p;
-	size_t i, n = o->n;
+	struct optim_job *j = arg;
+	const struct nn_optim_spec *s = &j->o->spec;
+	float *restrict w = j->w, *restrict g = j->g;
+	float *restrict delta = j->o->state, *restrict prev = delta + j->o->n;
+	float p;
+	size_t i;
 
-	for (i = 0; i < n; i++) {
+	for (i = lo; i < hi; i++) {
 		p = prev[i] * g[i];
 		if (p > 0)
 			delta[i] = fminf(delta[i] * s->eta_plus, s->delta_max);
@@ -178,17 +193,25 @@ rprop_step(struct nn_optim *o, float *w, float *g)
 void
 nn_optim_step(struct nn_optim *o, float *params, float *grads)
 {
+	struct optim_job j = { .o = o, .w = params, .g = grads };
+	double t = (double)(o->steps + 1);
+	nn_pool_fn *fn = sgd_range;
+
 	switch (o->spec.type) {
 	case NN_OPTIM_SGD:
-		sgd_step(o, params, grads);
 		break;
 	case NN_OPTIM_ADAM:
-		adam_step(o, params, grads);
+		j.adam_step = (float)(o->spec.lr / (1.0 - pow(o->spec.beta1,
+		    t)));
+		j.adam_bc2 = (float)sqrt(1.0 - pow(o->spec.beta2, t));
+		fn = adam_range;
 		break;
 	case NN_OPTIM_RPROP:
-		rprop_step(o, params, grads);
+		fn = rprop_range;
 		break;
 	}
+	/* Elementwise, so the split never changes a result. */
+	nn_pool_run(fn, &j, o->n, OPTIM_MIN_CHUNK, nn_blas_threads());
 	o->steps++;
 }
 
