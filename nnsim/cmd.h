@@ -26,6 +26,12 @@ int	cmd_usage_error(const struct cmd_entry *, const char *, ...)
 void	cmd_error(const char *, ...) NN_PRINTF(1, 2);
 /* Reports getopt's '?' or ':' for the option at argv[optind - 1]. */
 int	cmd_bad_option(const struct cmd_entry *, int c, char **argv);
+/*
+ * The options every command shares: 't' (--threads N) and 'h' (--help), and
+ * getopt's errors. Returns -1 to go on parsing, else the exit status.
+ */
+int	cmd_common_option(const struct cmd_entry *, int c, char **argv,
+	    int *threads);
 void	cmd_print_help(const struct cmd_entry *);
 /* Parses a positive integer option value no larger than max. */
 int	cmd_parse_int(const struct cmd_entry *, const char *option,

@@ -50,18 +50,13 @@ cmd_eval_exec(const struct cmd_entry *self, int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
-		case 't':
-			if (cmd_parse_int(self, "--threads", optarg, 1, 1024,
-			    &threads) != 0)
-				goto out;
-			break;
-		case 'h':
-			cmd_print_help(self);
-			rc = 0;
-			goto out;
 		default:
-			cmd_bad_option(self, c, argv);
-			goto out;
+			/* --threads, --help and bad options. */
+			if ((rc = cmd_common_option(self, c, argv,
+			    &threads)) != -1)
+				goto out;
+			rc = EXIT_USAGE;
+			break;
 		}
 	}
 	if (argc - optind != 2) {

@@ -95,21 +95,16 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 		case 'm':
 			metrics_path = optarg;
 			break;
-		case 't':
-			if (cmd_parse_int(self, "--threads", optarg, 1, 1024,
-			    &threads) != 0)
-				goto out;
-			break;
 		case 'q':
 			quiet = 1;
 			break;
-		case 'h':
-			cmd_print_help(self);
-			rc = 0;
-			goto out;
 		default:
-			cmd_bad_option(self, c, argv);
-			goto out;
+			/* --threads, --help and bad options. */
+			if ((rc = cmd_common_option(self, c, argv,
+			    &threads)) != -1)
+				goto out;
+			rc = EXIT_USAGE;
+			break;
 		}
 	}
 	if (argc - optind != 1) {

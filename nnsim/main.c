@@ -92,6 +92,23 @@ cmd_bad_option(const struct cmd_entry *e, int c, char **argv)
 }
 
 int
+cmd_common_option(const struct cmd_entry *e, int c, char **argv,
+    int *threads)
+{
+	switch (c) {
+	case 't':
+		if (cmd_parse_int(e, "--threads", optarg, 1, 1024, threads) != 0)
+			return EXIT_USAGE;
+		return -1;
+	case 'h':
+		cmd_print_help(e);
+		return 0;
+	default:
+		return cmd_bad_option(e, c, argv);
+	}
+}
+
+int
 main(int argc, char **argv)
 {
 	const struct cmd_entry **e;
