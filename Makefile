@@ -18,7 +18,7 @@ WARN_SAFETY	= -Wshadow -Wpointer-arith -Wformat=2 -Wno-format-nonliteral \
 		  -Wvla -Wundef
 WARNINGS	= $(WARN_BASE) $(WARN_DECL) $(WARN_SAFETY)
 
-CPPFLAGS	+= -D_GNU_SOURCE -Innsim
+CPPFLAGS	+= -D_GNU_SOURCE -Innsim -Iagentd
 CFLAGS		?=
 # gcc 12's -O2 leaves the elementwise loops scalar; these vectorise them.
 # No errno from sqrtf lets Adam's update vectorise; nothing reads it.
@@ -26,7 +26,7 @@ PERF		= -fvect-cost-model=dynamic -fno-math-errno
 CFLAGS		+= -std=c11 $(OPT) $(PERF) -g -fPIC -pthread $(WARNINGS) $(SAN) \
 		   -MMD -MP
 LDFLAGS		+= $(SAN) -pthread
-LDLIBS		= -ljansson -lcrypto -ldl -lm
+LDLIBS		= -levent -ljansson -lcrypto -ldl -lm
 
 ifeq ($(V),1)
 Q =
@@ -48,6 +48,16 @@ LIB_OBJ		= $(LIB_SRC:%.c=$(BUILD)/%.o)
 NNSIM_OBJ	= $(NNSIM_MAIN:%.c=$(BUILD)/%.o)
 LIBNNSIM	= $(BUILD)/libnnsim.a
 
+AGENTD_MAIN	= agentd/main.c agentd/agentctl.c
+AGENTD_SRC	= $(filter-out $(AGENTD_MAIN),$(wildcard agentd/*.c))
+AGENTD_OBJ	= $(AGENTD_SRC:%.c=$(BUILD)/%.o)
+LIBAGENTD	= $(BUILD)/libagentd.a
+
+# agents/NAME.c builds to bin/agents/NAME.so, self-contained (libnnsim
+# linked in) so that its SHA-256 names all of its code.
+AGENT_SRC	= $(wildcard agents/*.c)
+AGENT_SO	= $(AGENT_SRC:agents/%.c=$(BIN)/agents/%.so)
+
 UNIT_SRC	= $(wildcard tests/unit/test_*.c)
 UNIT_BIN	= $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_LIB	= $(BUILD)/tests/unit/unit.o
@@ -58,7 +68,7 @@ FANN_BENCH	= $(BUILD)/bench/fann_bench
 
 .PHONY: all test asan bench deps deps-bench clean
 .SECONDARY:
-all: $(BIN)/nnsim $(LIBNNSIM)
+all: $(BIN)/nnsim $(LIBNNSIM) $(BIN)/agentd $(BIN)/agentctl $(AGENT_SO)
 
 $(BUILD)/%.o: %.c
 	$(msg) CC $<
@@ -74,7 +84,27 @@ $(BIN)/nnsim: $(NNSIM_OBJ) $(LIBNNSIM)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_LIB) $(LIBNNSIM)
+$(LIBAGENTD): $(AGENTD_OBJ)
+	$(msg) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# -rdynamic: agents resolve the runtime API (agent.h) against the worker.
+$(BIN)/agentd: $(BUILD)/agentd/main.o $(LIBAGENTD) $(LIBNNSIM)
+	$(msg) LINK $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
+
+$(BIN)/agentctl: $(BUILD)/agentd/agentctl.o $(LIBAGENTD) $(LIBNNSIM)
+	$(msg) LINK $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/agents/%.so: $(BUILD)/agents/%.o $(LIBNNSIM)
+	$(msg) LINK $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -shared -o $@ $^ -ljansson -lm
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_LIB) $(LIBAGENTD) $(LIBNNSIM)
 	$(msg) LINK $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -1,0 +1,96 @@
+/*
+ * The agent ABI: the only header an agent includes (docs/agents.md).
+ *
+ * An agent is a shared object that exports one `const struct agent_entry`
+ * named `agent_entry`. agentd runs each agent in its own worker process:
+ * it calls start (new agent) or unpack (arriving agent), then step again and
+ * again. Between two steps, and only there, the agent may be packed and
+ * moved, cloned or suspended, so its state must be whole at every step
+ * boundary. Messages arrive through the message callback, also between
+ * steps. The runtime functions below are provided by the worker process.
+ */
+#ifndef AGENTD_AGENT_H
+#define AGENTD_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AGENT_ABI	1
+
+/* What step returns. */
+#define AGENT_CONTINUE	0	/* call step again */
+#define AGENT_DONE	1	/* finished: the result is reported, stop */
+#define AGENT_FAILED	(-1)	/* failed: the reason is what it logged */
+
+/* Log levels for agent_log. */
+#define AGENT_LOG_ERROR	0
+#define AGENT_LOG_WARN	1
+#define AGENT_LOG_INFO	2
+#define AGENT_LOG_DEBUG	3
+
+struct agent;		/* the runtime's handle for one agent */
+struct agent_state;	/* packed state: a JSON header and binary sections */
+
+struct agent_entry {
+	const char	*name;	/* the agent type, e.g. "wanderer" */
+	int		 abi;	/* AGENT_ABI */
+	/* A new agent; args is the JSON text given at spawn ("{}" if none). */
+	int		(*start)(struct agent *, const char *args);
+	/* One unit of work; returns AGENT_CONTINUE, AGENT_DONE or
+	 * AGENT_FAILED. */
+	int		(*step)(struct agent *);
+	/* Writes the whole state into st; 0 or -1. */
+	int		(*pack)(struct agent *, struct agent_state *st);
+	/* Rebuilds the agent from st (after a move or for a clone); 0 or -1. */
+	int		(*unpack)(struct agent *, const struct agent_state *st);
+	/* A message from agent from (an id); data is valid during the call. */
+	void		(*message)(struct agent *, const char *from,
+			    const void *data, size_t len);
+	/* The agent is going away (done, killed or moved): free memory. */
+	void		(*stop)(struct agent *);
+};
+
+/* The agent's own pointer, kept by the runtime between calls. */
+void		*agent_data(struct agent *);
+void		 agent_set_data(struct agent *, void *);
+/* This agent's id, such as "a7"; stable across moves. */
+const char	*agent_id(struct agent *);
+
+/* Packed state: one JSON text and any number of named binary sections. */
+int		 agent_state_set_json(struct agent_state *, const char *json);
+const char	*agent_state_json(const struct agent_state *);
+/* Copies len bytes; names are unique within a state. */
+int		 agent_state_add(struct agent_state *, const char *name,
+		     const void *data, size_t len);
+/* A section's bytes, or NULL when absent; valid during unpack. */
+const void	*agent_state_get(const struct agent_state *, const char *name,
+		     size_t *len);
+
+/* Sends len bytes to the agent with id to: exactly once, in order. */
+int		 agent_send(struct agent *, const char *to, const void *data,
+		     size_t len);
+/* Asks to move to host (a name) after the current step; 0 if accepted. */
+int		 agent_migrate(struct agent *, const char *host);
+/* Asks for a copy of this agent on host (NULL: the scheduler picks). */
+int		 agent_clone(struct agent *, const char *host);
+/* Starts a new agent of type code (a name known to the daemon). */
+int		 agent_spawn(struct agent *, const char *code, const char *host,
+		     const char *args);
+/* Progress in [0, 1] and an optional JSON status for the owner. */
+void		 agent_progress(struct agent *, double fraction,
+		     const char *status);
+/* A line in the agent's log, forwarded to its owner's event stream. */
+void		 agent_log(struct agent *, int level, const char *fmt, ...)
+		     __attribute__((format(printf, 3, 4)));
+
+struct agent_host_info {
+	char		name[64];	/* the host the agent runs on now */
+	int		cores;
+	uint64_t	mem_bytes;
+	double		load;		/* 1-minute load average */
+	int		gpus;
+	int		agents;		/* agents on this host */
+};
+int		 agent_host_info(struct agent *, struct agent_host_info *);
+
+#endif

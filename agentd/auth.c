@@ -1,0 +1,234 @@
+/*
+ * The cluster key file and the handshake's primitives (docs/protocol.md,
+ * "Authentication"). The handshake itself runs in the connection code.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "alloc.h"
+#include "auth.h"
+
+/* 64 hex digits and a newline. */
+#define AUTH_KEY_TEXT	(2 * AUTH_KEY_SIZE + 1)
+/* Labels are short constants ("agentd-A"); this bounds the MAC input. */
+#define AUTH_LABEL_MAX	64
+
+/* Writes all of buf to fd, resuming after short writes and signals. */
+static int
+auth_write_all(int fd, const char *buf, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, buf, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads up to n bytes from fd; returns the count or -1. */
+static ssize_t
+auth_read_all(int fd, char *buf, size_t n)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		if ((r = read(fd, buf + got, n - got)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+int
+auth_keygen(const char *path, char **cause)
+{
+	unsigned char key[AUTH_KEY_SIZE];
+	char text[AUTH_KEY_TEXT + 1];
+	int fd, rc = -1;
+
+	/* O_EXCL: an existing key, maybe a whole cluster's, is never lost. */
+	if ((fd = open(path, O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC, 0600)) == -1) {
+		if (errno == EEXIST)
+			return nn_fail(cause, "%s: already exists (refusing "
+			    "to overwrite a key)", path);
+		return nn_fail(cause, "%s: %s", path, strerror(errno));
+	}
+	auth_random(key, sizeof key);
+	auth_hex(key, sizeof key, text);
+	text[AUTH_KEY_TEXT - 1] = '\n';
+	text[AUTH_KEY_TEXT] = '\0';
+	/* open's mode passes through the umask, which could only clear bits;
+	 * fchmod makes the mode exactly 0600 whatever the umask. */
+	if (fchmod(fd, 0600) != 0 ||
+	    auth_write_all(fd, text, AUTH_KEY_TEXT) != 0 || fsync(fd) != 0) {
+		nn_fail(cause, "%s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		goto out;
+	}
+	if (close(fd) != 0) {
+		nn_fail(cause, "%s: %s", path, strerror(errno));
+		unlink(path);
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(key, sizeof key);
+	OPENSSL_cleanse(text, sizeof text);
+	return rc;
+}
+
+int
+auth_key_load(const char *path, unsigned char *key, char **cause)
+{
+	char text[AUTH_KEY_TEXT + 2];
+	struct stat sb;
+	const char *how;
+	ssize_t n;
+	int fd, rc = -1;
+
+	if ((fd = open(path, O_RDONLY|O_CLOEXEC)) == -1)
+		return nn_fail(cause, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &sb) != 0) {
+		nn_fail(cause, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		nn_fail(cause, "%s: not a regular file", path);
+		goto out;
+	}
+	if (sb.st_mode & 077) {
+		if (sb.st_mode & 044)
+			how = "readable";
+		else if (sb.st_mode & 022)
+			how = "writable";
+		else
+			how = "accessible";
+		nn_fail(cause, "%s: %s by others (mode %04o; expected 0600)",
+		    path, how, (unsigned)(sb.st_mode & 07777));
+		goto out;
+	}
+	/* The size is checked before reading anything. */
+	if (sb.st_size > AUTH_KEY_TEXT) {
+		nn_fail(cause, "%s: expected 64 hex digits", path);
+		goto out;
+	}
+	/* Room for one byte too many shows a file that grew since fstat. */
+	if ((n = auth_read_all(fd, text, sizeof text - 1)) == -1) {
+		nn_fail(cause, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (n == AUTH_KEY_TEXT && text[n - 1] == '\n')
+		n--;
+	text[n] = '\0';
+	if (n != 2 * AUTH_KEY_SIZE || auth_unhex(text, key, AUTH_KEY_SIZE)) {
+		nn_fail(cause, "%s: expected 64 hex digits", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(text, sizeof text);
+	close(fd);
+	return rc;
+}
+
+void
+auth_random(unsigned char *buf, size_t n)
+{
+	/* RAND_bytes takes an int; nonces and keys are far smaller. */
+	if (n > 1024 * 1024)
+		fatal("auth_random: %zu bytes requested", n);
+	if (RAND_bytes(buf, (int)n) != 1)
+		fatal("the OpenSSL random generator failed");
+}
+
+void
+auth_derive(const unsigned char *key, const char *label,
+    const unsigned char *a, const unsigned char *b, unsigned char *out)
+{
+	unsigned char msg[AUTH_LABEL_MAX + 2 * AUTH_NONCE_SIZE];
+	size_t len = strlen(label), outlen;
+
+	if (len > AUTH_LABEL_MAX)
+		fatal("auth_derive: label \"%s\" is too long", label);
+	memcpy(msg, label, len);
+	memcpy(msg + len, a, AUTH_NONCE_SIZE);
+	memcpy(msg + len + AUTH_NONCE_SIZE, b, AUTH_NONCE_SIZE);
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, AUTH_KEY_SIZE,
+	    msg, len + 2 * AUTH_NONCE_SIZE, out, AUTH_KEY_SIZE,
+	    &outlen) == NULL || outlen != AUTH_KEY_SIZE)
+		fatal("HMAC-SHA256 failed");
+}
+
+int
+auth_equal(const unsigned char *a, const unsigned char *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+void
+auth_hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+/* The value of one hex digit, or -1. */
+static int
+auth_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+auth_unhex(const char *s, unsigned char *out, size_t n)
+{
+	size_t i;
+	int hi, lo;
+
+	/* Check everything first so out is untouched on failure. */
+	if (strnlen(s, 2 * n + 1) != 2 * n)
+		return -1;
+	for (i = 0; i < 2 * n; i++) {
+		if (auth_digit(s[i]) == -1)
+			return -1;
+	}
+	for (i = 0; i < n; i++) {
+		hi = auth_digit(s[2 * i]);
+		lo = auth_digit(s[2 * i + 1]);
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * The cluster key and the handshake (docs/protocol.md, "Authentication").
+ *
+ * The key file holds 64 hex digits (32 random bytes) and a newline, mode
+ * 0600. On every connection the connector C and the acceptor A prove they
+ * hold key K without sending it:
+ *   C -> A  HELLO {name, role, nonce: Nc}
+ *   A -> C  HELLO {name, role, nonce: Na, proof: HMAC(K, "agentd-A" Nc Na)}
+ *   C -> A  AUTH  {proof: HMAC(K, "agentd-C" Na Nc)}
+ * Both then use S = HMAC(K, "agentd-S" Nc Na) as the frame key, with each
+ * direction's seq restarting at 0. Nonces are 32 random bytes in hex.
+ */
+#ifndef AGENTD_AUTH_H
+#define AGENTD_AUTH_H
+
+#include <stddef.h>
+
+#define AUTH_KEY_SIZE	32
+#define AUTH_NONCE_SIZE	32
+
+/* Writes a new random key to path with mode 0600; fails if path exists. */
+int	auth_keygen(const char *path, char **cause);
+/*
+ * Reads a key file. Refuses a file that others can read or write (mode &
+ * 077) and one that is not exactly 64 hex digits (and a newline).
+ */
+int	auth_key_load(const char *path, unsigned char *key, char **cause);
+/* Fills n bytes from the OpenSSL CSPRNG; aborts if it fails. */
+void	auth_random(unsigned char *buf, size_t n);
+/* HMAC(K, label || a || b), each nonce AUTH_NONCE_SIZE bytes. */
+void	auth_derive(const unsigned char *key, const char *label,
+	    const unsigned char *a, const unsigned char *b, unsigned char *out);
+/* Constant-time comparison; 1 when equal. */
+int	auth_equal(const unsigned char *, const unsigned char *, size_t);
+/* Lowercase hex of n bytes into out (2n + 1 bytes). */
+void	auth_hex(const unsigned char *, size_t n, char *out);
+/* Parses exactly 2n hex digits; 0 or -1. */
+int	auth_unhex(const char *, unsigned char *, size_t n);
+
+#endif

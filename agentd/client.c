@@ -1,0 +1,249 @@
+/* The client end of the handshake, over a blocking socket with poll. */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "alloc.h"
+#include "auth.h"
+#include "client.h"
+#include "frame.h"
+#include "hosts.h"
+
+struct client {
+	int		 fd;
+	char		 addr[80];
+	struct evbuffer	*in;
+	struct evbuffer	*out;
+	struct frame_key rx;
+	struct frame_key tx;
+	json_int_t	 next_id;
+	json_t		*events;	/* arrived while waiting for a reply */
+};
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+client_flush(struct client *c, char **cause)
+{
+	while (evbuffer_get_length(c->out) > 0) {
+		if (evbuffer_write(c->out, c->fd) < 0 && errno != EINTR)
+			return nn_fail(cause, "%s: %s", c->addr,
+			    strerror(errno));
+	}
+	return 0;
+}
+
+static int
+client_send(struct client *c, int type, json_t *meta, char **cause)
+{
+	if (frame_write(c->out, &c->tx, type, meta, NULL, 0, cause) != 0)
+		return -1;
+	return client_flush(c, cause);
+}
+
+/* Next frame before the deadline (ms, -1: none); 0 on timeout. */
+static int
+client_read(struct client *c, long deadline, struct frame **f, char **cause)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	char *why = NULL;
+	int r, wait;
+
+	for (;;) {
+		if ((r = frame_read(c->in, &c->rx, f, &why)) != 0) {
+			if (r > 0)
+				return 1;
+			nn_fail(cause, "%s: %s", c->addr, why);
+			free(why);
+			return -1;
+		}
+		wait = deadline < 0 ? -1 : (int)(deadline - now_ms());
+		if (deadline >= 0 && wait <= 0)
+			return 0;
+		if ((r = poll(&pfd, 1, wait)) < 0 && errno != EINTR)
+			return nn_fail(cause, "%s: poll: %s", c->addr,
+			    strerror(errno));
+		if (r <= 0)
+			continue;
+		r = evbuffer_read(c->in, c->fd, 1 << 20);
+		if (r == 0)
+			return nn_fail(cause, "%s: the daemon closed the "
+			    "connection", c->addr);
+		if (r < 0 && errno != EINTR && errno != EAGAIN)
+			return nn_fail(cause, "%s: %s", c->addr,
+			    strerror(errno));
+	}
+}
+
+static int
+client_handshake(struct client *c, const unsigned char *key,
+    const char *name, char **cause)
+{
+	unsigned char nc[AUTH_NONCE_SIZE], na[AUTH_NONCE_SIZE], p[32], s[32];
+	char hex[65];
+	struct frame *f = NULL;
+	const char *proof, *nonce;
+	json_t *m;
+	int rc = -1, r;
+
+	auth_random(nc, sizeof nc);
+	auth_hex(nc, sizeof nc, hex);
+	m = json_pack("{s:s, s:s, s:s}", "name", name, "role", "client",
+	    "nonce", hex);
+	r = client_send(c, FRAME_HELLO, m, cause);
+	json_decref(m);
+	if (r != 0)
+		goto out;
+	if ((r = client_read(c, now_ms() + CLIENT_TIMEOUT_MS, &f, cause)) <= 0) {
+		if (r == 0)
+			nn_fail(cause, "%s: no answer to HELLO", c->addr);
+		goto out;
+	}
+	nonce = json_string_value(json_object_get(f->meta, "nonce"));
+	proof = json_string_value(json_object_get(f->meta, "proof"));
+	if (f->type != FRAME_HELLO || nonce == NULL || proof == NULL ||
+	    auth_unhex(nonce, na, sizeof na) != 0 ||
+	    auth_unhex(proof, p, sizeof p) != 0) {
+		nn_fail(cause, "%s: bad HELLO from the daemon", c->addr);
+		goto out;
+	}
+	auth_derive(key, "agentd-A", nc, na, s);
+	if (!auth_equal(p, s, sizeof s)) {
+		nn_fail(cause, "%s: the daemon does not hold our key "
+		    "(authentication failed)", c->addr);
+		goto out;
+	}
+	auth_derive(key, "agentd-C", na, nc, p);
+	auth_hex(p, sizeof p, hex);
+	m = json_pack("{s:s}", "proof", hex);
+	r = client_send(c, FRAME_AUTH, m, cause);
+	json_decref(m);
+	if (r != 0)
+		goto out;
+	auth_derive(key, "agentd-S", nc, na, s);
+	frame_key_init(&c->rx, s);
+	frame_key_init(&c->tx, s);
+	rc = 0;
+out:
+	frame_free(f);
+	return rc;
+}
+
+struct client *
+client_connect(const char *addr, const char *keyfile, const char *name,
+    char **cause)
+{
+	static const unsigned char zero[AUTH_KEY_SIZE];
+	unsigned char key[AUTH_KEY_SIZE];
+	struct sockaddr_storage sa;
+	struct client *c;
+	socklen_t len;
+
+	if (hosts_parse_addr(addr, &sa, &len, cause) != 0)
+		return NULL;
+	if (keyfile != NULL && auth_key_load(keyfile, key, cause) != 0)
+		return NULL;
+	c = xcalloc(1, sizeof *c);
+	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	c->in = evbuffer_new();
+	c->out = evbuffer_new();
+	c->events = json_array();
+	frame_key_init(&c->rx, zero);
+	frame_key_init(&c->tx, zero);
+	c->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, len) != 0) {
+		nn_fail(cause, "%s: cannot connect: %s", addr, strerror(errno));
+		goto fail;
+	}
+	if (client_handshake(c, keyfile != NULL ? key : zero, name,
+	    cause) != 0)
+		goto fail;
+	return c;
+fail:
+	client_free(c);
+	return NULL;
+}
+
+void
+client_free(struct client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	evbuffer_free(c->in);
+	evbuffer_free(c->out);
+	json_decref(c->events);
+	free(c);
+}
+
+json_t *
+client_request(struct client *c, json_t *req, char **cause)
+{
+	struct frame *f = NULL;
+	json_int_t id = c->next_id++;
+	long deadline = now_ms() + CLIENT_TIMEOUT_MS;
+	json_t *reply;
+	int r;
+
+	json_object_set_new(req, "id", json_integer(id));
+	if (client_send(c, FRAME_REQUEST, req, cause) != 0)
+		return NULL;
+	for (;;) {
+		if ((r = client_read(c, deadline, &f, cause)) <= 0) {
+			if (r == 0)
+				nn_fail(cause, "%s: no reply in %d s", c->addr,
+				    CLIENT_TIMEOUT_MS / 1000);
+			return NULL;
+		}
+		if (f->type == FRAME_REPLY && json_integer_value(
+		    json_object_get(f->meta, "id")) == id) {
+			reply = json_incref(f->meta);
+			frame_free(f);
+			return reply;
+		}
+		if (f->type == FRAME_EVENT)
+			json_array_append(c->events, f->meta);
+		frame_free(f);
+	}
+}
+
+json_t *
+client_event(struct client *c, int timeout_ms, char **cause)
+{
+	struct frame *f = NULL;
+	long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	json_t *ev;
+	int r;
+
+	*cause = NULL;
+	if (json_array_size(c->events) > 0) {
+		ev = json_incref(json_array_get(c->events, 0));
+		json_array_remove(c->events, 0);
+		return ev;
+	}
+	for (;;) {
+		if ((r = client_read(c, deadline, &f, cause)) <= 0)
+			return NULL;
+		if (f->type == FRAME_EVENT) {
+			ev = json_incref(f->meta);
+			frame_free(f);
+			return ev;
+		}
+		frame_free(f);
+	}
+}

@@ -1,0 +1,466 @@
+/*
+ * Connections. A peer gets nothing processed until the handshake is done:
+ * before that the only frames accepted are HELLO and AUTH, in order, and a
+ * wrong proof closes the connection.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/buffer.h>
+
+#include "alloc.h"
+#include "auth.h"
+#include "conn.h"
+#include "log.h"
+
+#define HANDSHAKE_TIMEOUT_S	5
+
+enum conn_state {
+	CONN_WAIT_HELLO,	/* acceptor: waiting for the connector's HELLO */
+	CONN_WAIT_REPLY,	/* connector: waiting for the acceptor's HELLO */
+	CONN_WAIT_AUTH,		/* acceptor: waiting for AUTH */
+	CONN_READY,
+	CONN_CLOSED,
+};
+
+struct conn {
+	struct conn_config	 cfg;
+	struct bufferevent	*bev;
+	struct event		*timer;
+	enum conn_state		 state;
+	enum conn_role		 peer_role;
+	char			 name[64];
+	char			 label[96];
+	unsigned char		 nonce[AUTH_NONCE_SIZE];	/* ours */
+	unsigned char		 their[AUTH_NONCE_SIZE];
+	struct frame_key	 rx;
+	struct frame_key	 tx;
+	int			 depth;		/* inside our callbacks */
+	int			 free_pending;
+};
+
+static const char *role_names[] = {
+	[CONN_PEER] = "peer",
+	[CONN_CLIENT] = "client",
+	[CONN_WORKER] = "worker",
+};
+
+const char *
+conn_role_name(enum conn_role r)
+{
+	return (size_t)r < sizeof role_names / sizeof role_names[0] ?
+	    role_names[r] : "?";
+}
+
+static int
+role_parse(const char *s, enum conn_role *r)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof role_names / sizeof role_names[0]; i++) {
+		if (strcmp(role_names[i], s) == 0) {
+			*r = (enum conn_role)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void conn_read_cb(struct bufferevent *, void *);
+static void conn_event_cb(struct bufferevent *, short, void *);
+
+static void
+conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_close(arg, "handshake timed out");
+}
+
+static struct conn *
+conn_new(const struct conn_config *cfg, struct bufferevent *bev,
+    const char *label)
+{
+	static const unsigned char zero[FRAME_KEY_SIZE];
+	struct conn *c = xcalloc(1, sizeof *c);
+	struct timeval tv = { HANDSHAKE_TIMEOUT_S, 0 };
+
+	c->cfg = *cfg;
+	c->bev = bev;
+	snprintf(c->label, sizeof c->label, "%s", label);
+	frame_key_init(&c->rx, zero);
+	frame_key_init(&c->tx, zero);
+	auth_random(c->nonce, sizeof c->nonce);
+	c->timer = evtimer_new(cfg->base, conn_timeout_cb, c);
+	evtimer_add(c->timer, &tv);
+	bufferevent_setcb(bev, conn_read_cb, NULL, conn_event_cb, c);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return c;
+}
+
+static void
+format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else
+		snprintf(buf, len, "local");
+}
+
+static int
+conn_send_hello(struct conn *c, const unsigned char *proof)
+{
+	char hex[2 * AUTH_NONCE_SIZE + 1];
+	json_t *m = json_object();
+	int rc;
+
+	json_object_set_new(m, "name", json_string(c->cfg.name));
+	json_object_set_new(m, "role",
+	    json_string(conn_role_name(c->cfg.role)));
+	auth_hex(c->nonce, sizeof c->nonce, hex);
+	json_object_set_new(m, "nonce", json_string(hex));
+	if (proof != NULL) {
+		auth_hex(proof, AUTH_KEY_SIZE, hex);
+		json_object_set_new(m, "proof", json_string(hex));
+	}
+	rc = conn_send(c, FRAME_HELLO, m, NULL, 0);
+	json_decref(m);
+	return rc;
+}
+
+struct conn *
+conn_accept(const struct conn_config *cfg, int fd, const struct sockaddr *sa,
+    socklen_t len)
+{
+	struct bufferevent *bev;
+	struct conn *c;
+	char addr[80], label[96];
+
+	(void)len;
+	evutil_make_socket_nonblocking(fd);
+	bev = bufferevent_socket_new(cfg->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	format_addr(sa, addr, sizeof addr);
+	snprintf(label, sizeof label, "connection %s", addr);
+	c = conn_new(cfg, bev, label);
+	c->state = CONN_WAIT_HELLO;
+	return c;
+}
+
+struct conn *
+conn_connect(const struct conn_config *cfg, const struct sockaddr *sa,
+    socklen_t len, char **cause)
+{
+	struct bufferevent *bev;
+	struct conn *c;
+	char addr[80], label[96];
+
+	format_addr(sa, addr, sizeof addr);
+	bev = bufferevent_socket_new(cfg->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bufferevent_socket_connect(bev, sa, (int)len) != 0) {
+		nn_fail(cause, "%s: cannot connect: %s", addr, strerror(errno));
+		bufferevent_free(bev);
+		return NULL;
+	}
+	snprintf(label, sizeof label, "%s", addr);
+	c = conn_new(cfg, bev, label);
+	c->state = CONN_WAIT_REPLY;
+	conn_send_hello(c, NULL);
+	return c;
+}
+
+struct conn *
+conn_pair(const struct conn_config *cfg, int fd, int connector,
+    const char *label)
+{
+	struct bufferevent *bev;
+	struct conn *c;
+
+	evutil_make_socket_nonblocking(fd);
+	bev = bufferevent_socket_new(cfg->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c = conn_new(cfg, bev, label);
+	if (connector) {
+		c->state = CONN_WAIT_REPLY;
+		conn_send_hello(c, NULL);
+	} else
+		c->state = CONN_WAIT_HELLO;
+	return c;
+}
+
+int
+conn_send(struct conn *c, int type, json_t *meta, const void *payload,
+    uint64_t len)
+{
+	char *cause = NULL;
+
+	if (c->state == CONN_CLOSED)
+		return -1;
+	if (frame_write(bufferevent_get_output(c->bev), &c->tx, type, meta,
+	    payload, len, &cause) != 0) {
+		log_error("%s: cannot send: %s", c->label, cause);
+		free(cause);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conn_release(struct conn *c)
+{
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	free(c);
+}
+
+void
+conn_close(struct conn *c, const char *why)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	/* A peer that hangs up mid-handshake usually lacks our key. */
+	if (c->state != CONN_READY)
+		log_warn("%s: authentication failed: %s during the handshake "
+		    "(does it hold the cluster key?)", c->label, why);
+	c->state = CONN_CLOSED;
+	evtimer_del(c->timer);
+	bufferevent_disable(c->bev, EV_READ);
+	c->depth++;
+	if (c->cfg.ops->closed != NULL)
+		c->cfg.ops->closed(c, why, c->cfg.arg);
+	c->depth--;
+	if (c->free_pending && c->depth == 0)
+		conn_release(c);
+}
+
+void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->depth > 0) {
+		c->free_pending = 1;
+		return;
+	}
+	conn_release(c);
+}
+
+/* Reads the HELLO fields every HELLO has. */
+static int
+hello_fields(struct conn *c, json_t *m, const char **why)
+{
+	const char *name, *role, *nonce;
+
+	name = json_string_value(json_object_get(m, "name"));
+	role = json_string_value(json_object_get(m, "role"));
+	nonce = json_string_value(json_object_get(m, "nonce"));
+	if (name == NULL || role == NULL || nonce == NULL) {
+		*why = "HELLO needs string name, role and nonce";
+		return -1;
+	}
+	if (strlen(name) < 1 || strlen(name) >= sizeof c->name) {
+		*why = "HELLO name must be 1 to 63 bytes";
+		return -1;
+	}
+	if (role_parse(role, &c->peer_role) != 0) {
+		*why = "HELLO role must be peer, client or worker";
+		return -1;
+	}
+	if (auth_unhex(nonce, c->their, sizeof c->their) != 0) {
+		*why = "HELLO nonce must be 64 hex digits";
+		return -1;
+	}
+	snprintf(c->name, sizeof c->name, "%s", name);
+	return 0;
+}
+
+static int
+proof_matches(json_t *m, const unsigned char *expected)
+{
+	unsigned char got[AUTH_KEY_SIZE];
+	const char *s = json_string_value(json_object_get(m, "proof"));
+
+	return s != NULL && auth_unhex(s, got, sizeof got) == 0 &&
+	    auth_equal(got, expected, sizeof got);
+}
+
+static void
+conn_established(struct conn *c, const unsigned char *nc,
+    const unsigned char *na)
+{
+	unsigned char s[AUTH_KEY_SIZE];
+
+	auth_derive(c->cfg.key, "agentd-S", nc, na, s);
+	frame_key_init(&c->rx, s);
+	frame_key_init(&c->tx, s);
+	c->state = CONN_READY;
+	evtimer_del(c->timer);
+	snprintf(c->label + strlen(c->label), sizeof c->label -
+	    strlen(c->label), " (%s %s)", conn_role_name(c->peer_role),
+	    c->name);
+	if (c->cfg.ops->ready != NULL)
+		c->cfg.ops->ready(c, c->cfg.arg);
+}
+
+/* One handshake frame; returns -1 with why to close. */
+static int
+conn_handshake(struct conn *c, struct frame *f, const char **why)
+{
+	unsigned char proof[AUTH_KEY_SIZE];
+	char hex[2 * AUTH_KEY_SIZE + 1];
+	json_t *m;
+
+	switch (c->state) {
+	case CONN_WAIT_HELLO:
+		if (f->type != FRAME_HELLO || hello_fields(c, f->meta,
+		    why) != 0) {
+			if (f->type != FRAME_HELLO)
+				*why = "expected HELLO";
+			return -1;
+		}
+		auth_derive(c->cfg.key, "agentd-A", c->their, c->nonce, proof);
+		conn_send_hello(c, proof);
+		c->state = CONN_WAIT_AUTH;
+		return 0;
+	case CONN_WAIT_REPLY:
+		if (f->type != FRAME_HELLO || hello_fields(c, f->meta,
+		    why) != 0) {
+			if (f->type != FRAME_HELLO)
+				*why = "expected HELLO";
+			return -1;
+		}
+		auth_derive(c->cfg.key, "agentd-A", c->nonce, c->their, proof);
+		if (!proof_matches(f->meta, proof)) {
+			*why = "authentication failed (wrong key?)";
+			return -1;
+		}
+		auth_derive(c->cfg.key, "agentd-C", c->their, c->nonce, proof);
+		auth_hex(proof, sizeof proof, hex);
+		m = json_pack("{s:s}", "proof", hex);
+		conn_send(c, FRAME_AUTH, m, NULL, 0);
+		json_decref(m);
+		conn_established(c, c->nonce, c->their);
+		return 0;
+	case CONN_WAIT_AUTH:
+		if (f->type != FRAME_AUTH) {
+			*why = "expected AUTH";
+			return -1;
+		}
+		auth_derive(c->cfg.key, "agentd-C", c->nonce, c->their, proof);
+		if (!proof_matches(f->meta, proof)) {
+			*why = "authentication failed (wrong key?)";
+			return -1;
+		}
+		conn_established(c, c->their, c->nonce);
+		return 0;
+	default:
+		*why = "unexpected frame";
+		return -1;
+	}
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct frame *f;
+	const char *why = NULL;
+	char *cause = NULL;
+	int r;
+
+	c->depth++;
+	while (c->state != CONN_CLOSED) {
+		r = frame_read(bufferevent_get_input(bev), &c->rx, &f, &cause);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			log_warn("%s: %s; closing", c->label, cause);
+			conn_close(c, cause);
+			break;
+		}
+		if (c->state != CONN_READY) {
+			if (conn_handshake(c, f, &why) != 0) {
+				log_warn("%s: %s; closing", c->label, why);
+				conn_close(c, why);
+			}
+			frame_free(f);
+			continue;
+		}
+		c->cfg.ops->frame(c, f, c->cfg.arg);
+	}
+	free(cause);
+	c->depth--;
+	if (c->free_pending && c->depth == 0)
+		conn_release(c);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	c->depth++;
+	if (what & BEV_EVENT_EOF)
+		conn_close(c, "connection closed");
+	else if (what & BEV_EVENT_ERROR)
+		conn_close(c, strerror(EVUTIL_SOCKET_ERROR()));
+	c->depth--;
+	if (c->free_pending && c->depth == 0)
+		conn_release(c);
+}
+
+int
+conn_is_ready(const struct conn *c)
+{
+	return c->state == CONN_READY;
+}
+
+const char *
+conn_name(const struct conn *c)
+{
+	return c->name;
+}
+
+enum conn_role
+conn_peer_role(const struct conn *c)
+{
+	return c->peer_role;
+}
+
+const char *
+conn_label(const struct conn *c)
+{
+	return c->label;
+}
+
+size_t
+conn_output_pending(const struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+void
+conn_set_arg(struct conn *c, void *arg)
+{
+	c->cfg.arg = arg;
+}

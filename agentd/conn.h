@@ -1,0 +1,69 @@
+/*
+ * One authenticated connection: a bufferevent, the handshake of auth.h, and
+ * frames in and out. Whoever owns the connection gets each frame after the
+ * handshake and one close callback.
+ */
+#ifndef AGENTD_CONN_H
+#define AGENTD_CONN_H
+
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "frame.h"
+
+enum conn_role {
+	CONN_PEER,	/* another daemon */
+	CONN_CLIENT,	/* nnsim, the console, agentctl */
+	CONN_WORKER,	/* an agent's worker process */
+};
+
+struct conn;
+
+struct conn_ops {
+	/* A frame after the handshake; the callee owns f. */
+	void	(*frame)(struct conn *, struct frame *f, void *arg);
+	/* The handshake completed. */
+	void	(*ready)(struct conn *, void *arg);
+	/* The connection is gone; why says what happened (borrowed). */
+	void	(*closed)(struct conn *, const char *why, void *arg);
+};
+
+struct conn_config {
+	struct event_base	*base;
+	const char		*name;		/* ours, sent in HELLO */
+	const unsigned char	*key;		/* AUTH_KEY_SIZE bytes */
+	enum conn_role		 role;		/* ours, sent in HELLO */
+	const struct conn_ops	*ops;
+	void			*arg;
+};
+
+/* Wraps an accepted socket; the peer speaks first. */
+struct conn	*conn_accept(const struct conn_config *, int fd,
+		     const struct sockaddr *, socklen_t);
+/* Connects to sa and starts the handshake. NULL with cause on failure. */
+struct conn	*conn_connect(const struct conn_config *,
+		     const struct sockaddr *, socklen_t, char **cause);
+/* Wraps one end of a socketpair; connector says who speaks first. */
+struct conn	*conn_pair(const struct conn_config *, int fd, int connector,
+		     const char *label);
+/* Sends a frame; meta is borrowed. Returns 0 or -1 (connection closing). */
+int		 conn_send(struct conn *, int type, json_t *meta,
+		     const void *payload, uint64_t len);
+/* Closes now; calls the closed callback once with why. */
+void		 conn_close(struct conn *, const char *why);
+/* Frees a closed connection; call from outside its own callbacks. */
+void		 conn_free(struct conn *);
+
+int		 conn_is_ready(const struct conn *);
+/* The far side's name from its HELLO, or "" before it. */
+const char	*conn_name(const struct conn *);
+enum conn_role	 conn_peer_role(const struct conn *);
+/* "client 127.0.0.1:40112" style label for log lines. */
+const char	*conn_label(const struct conn *);
+size_t		 conn_output_pending(const struct conn *);
+void		 conn_set_arg(struct conn *, void *arg);
+const char	*conn_role_name(enum conn_role);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * The daemon: a listener, links to the other daemons of the hosts file
+ * with heartbeats, client requests and the event stream, all on one
+ * libevent loop that never waits on compute.
+ */
+#ifndef AGENTD_DAEMON_H
+#define AGENTD_DAEMON_H
+
+#include <sys/socket.h>
+
+#include "auth.h"
+
+#define DAEMON_DEFAULT_PORT	7070
+#define DAEMON_DOWN_AFTER_MS	3000
+#define DAEMON_HEARTBEAT_MS	1000
+
+struct daemon_config {
+	struct sockaddr_storage	 listen;
+	socklen_t		 listen_len;
+	char			 listen_text[80];
+	char			 name[64];	/* "" to take it from hosts */
+	int			 have_key;
+	unsigned char		 key[AUTH_KEY_SIZE];
+	const char		*hosts_path;	/* NULL: a cluster of one */
+	const char		*state_dir;
+	int			 down_after_ms;
+};
+
+struct daemon;
+
+/* Binds, loads the hosts file and sets up signals; NULL with cause. */
+struct daemon	*daemon_new(const struct daemon_config *, char **cause);
+/* Runs until SIGTERM or SIGINT; returns the exit status. */
+int		 daemon_run(struct daemon *);
+void		 daemon_free(struct daemon *);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * Frames (docs/protocol.md): a 32-byte little-endian header, JSON
+ * metadata, a raw payload and an HMAC-SHA256 over all three.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include "alloc.h"
+#include "frame.h"
+
+/*
+ * Large payloads are copied and MAC'd in pieces this size, so each piece is
+ * still in cache when the MAC reads it: one pass over memory, not two.
+ */
+#define FRAME_PIECE	(256 * 1024)
+
+/* The decoded fixed header. */
+struct frame_header {
+	uint32_t	magic;
+	uint8_t		version;
+	uint8_t		type;
+	uint16_t	flags;
+	uint32_t	meta_len;
+	uint64_t	payload_len;
+	uint64_t	seq;
+	uint32_t	reserved;
+};
+
+static const char *frame_names[] = {
+	NULL, "hello", "auth", "request", "reply", "event", "ping", "pong",
+	"agent"
+};
+
+/* Explicit shifts keep the byte order independent of the host's. */
+static void
+put_u16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static void
+put_u32(unsigned char *p, uint32_t v)
+{
+	put_u16(p, (uint16_t)v);
+	put_u16(p + 2, (uint16_t)(v >> 16));
+}
+
+static void
+put_u64(unsigned char *p, uint64_t v)
+{
+	put_u32(p, (uint32_t)v);
+	put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint16_t
+get_u16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
+}
+
+static uint32_t
+get_u32(const unsigned char *p)
+{
+	return get_u16(p) | (uint32_t)get_u16(p + 2) << 16;
+}
+
+static uint64_t
+get_u64(const unsigned char *p)
+{
+	return get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+/* Lays out the 32 header bytes; reserved fields are zero. */
+static void
+frame_header_encode(unsigned char *p, const struct frame_header *h)
+{
+	put_u32(p + 0, h->magic);
+	p[4] = h->version;
+	p[5] = h->type;
+	put_u16(p + 6, h->flags);
+	put_u32(p + 8, h->meta_len);
+	put_u64(p + 12, h->payload_len);
+	put_u64(p + 20, h->seq);
+	put_u32(p + 28, h->reserved);
+}
+
+/* Decodes and checks a header; fails on any field a receiver refuses. */
+static int
+frame_header_decode(const unsigned char *p, struct frame_header *h,
+    char **cause)
+{
+	h->magic = get_u32(p + 0);
+	h->version = p[4];
+	h->type = p[5];
+	h->flags = get_u16(p + 6);
+	h->meta_len = get_u32(p + 8);
+	h->payload_len = get_u64(p + 12);
+	h->seq = get_u64(p + 20);
+	h->reserved = get_u32(p + 28);
+
+	if (h->magic != FRAME_MAGIC)
+		return nn_fail(cause, "bad magic 0x%08" PRIx32 " (expected "
+		    "0x%08x)", h->magic, FRAME_MAGIC);
+	if (h->version != FRAME_VERSION)
+		return nn_fail(cause, "unsupported version %u (expected %d)",
+		    h->version, FRAME_VERSION);
+	if (h->flags != 0)
+		return nn_fail(cause, "unsupported flags 0x%04x (expected 0)",
+		    h->flags);
+	if (h->type < 1 || h->type > FRAME_TYPE_MAX)
+		return nn_fail(cause, "unknown frame type %u", h->type);
+	if (h->reserved != 0)
+		return nn_fail(cause, "reserved field is 0x%08" PRIx32
+		    " (expected 0)", h->reserved);
+	if (h->meta_len > FRAME_MAX_META)
+		return nn_fail(cause, "bad frame length %" PRIu32 " (limit %u)",
+		    h->meta_len, FRAME_MAX_META);
+	if (h->payload_len > FRAME_MAX_PAYLOAD)
+		return nn_fail(cause, "bad payload length %" PRIu64 " (limit %"
+		    PRIu64 ")", h->payload_len, FRAME_MAX_PAYLOAD);
+	return 0;
+}
+
+/* A new HMAC-SHA256 context keyed with key; OpenSSL failing is fatal. */
+static EVP_MAC_CTX *
+frame_mac_new(const unsigned char *key)
+{
+	static char digest[] = "SHA256";
+	OSSL_PARAM params[2];
+	EVP_MAC *mac;
+	EVP_MAC_CTX *ctx;
+
+	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		fatal("OpenSSL has no HMAC");
+	ctx = EVP_MAC_CTX_new(mac);
+	EVP_MAC_free(mac);	/* the context holds its own reference */
+	if (ctx == NULL)
+		fatal("out of memory creating an HMAC context");
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    digest, 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (!EVP_MAC_init(ctx, key, FRAME_KEY_SIZE, params))
+		fatal("HMAC-SHA256 init failed");
+	return ctx;
+}
+
+static void
+frame_mac_update(EVP_MAC_CTX *ctx, const void *p, size_t n)
+{
+	if (n > 0 && !EVP_MAC_update(ctx, p, n))
+		fatal("HMAC-SHA256 update failed");
+}
+
+static void
+frame_mac_final(EVP_MAC_CTX *ctx, unsigned char *out)
+{
+	size_t n;
+
+	if (!EVP_MAC_final(ctx, out, &n, FRAME_MAC_SIZE) ||
+	    n != FRAME_MAC_SIZE)
+		fatal("HMAC-SHA256 final failed");
+}
+
+/* Copies n bytes to dst in cache-sized pieces, MAC'ing each piece. */
+static void
+frame_copy_mac(EVP_MAC_CTX *ctx, unsigned char *dst, const unsigned char *src,
+    size_t n)
+{
+	size_t step;
+
+	while (n > 0) {
+		step = n < FRAME_PIECE ? n : FRAME_PIECE;
+		memcpy(dst, src, step);
+		frame_mac_update(ctx, dst, step);
+		dst += step;
+		src += step;
+		n -= step;
+	}
+}
+
+/*
+ * Copies n bytes at pos out of in (without draining) into dst and MACs
+ * them, walking the buffer's chains in place.
+ */
+static void
+frame_take(struct evbuffer *in, struct evbuffer_ptr *pos, size_t n,
+    unsigned char *dst, EVP_MAC_CTX *ctx)
+{
+	struct evbuffer_iovec v[64];
+	size_t step;
+	int i, nv;
+
+	while (n > 0) {
+		nv = evbuffer_peek(in, n, pos, v, 64);
+		if (nv <= 0)
+			fatal("frame_take: buffer shorter than its frame");
+		if (nv > 64)
+			nv = 64;	/* the rest comes next time round */
+		for (i = 0; i < nv && n > 0; i++) {
+			step = v[i].iov_len < n ? v[i].iov_len : n;
+			frame_copy_mac(ctx, dst, v[i].iov_base, step);
+			dst += step;
+			n -= step;
+			if (evbuffer_ptr_set(in, pos, step,
+			    EVBUFFER_PTR_ADD) != 0)
+				fatal("frame_take: cannot advance");
+		}
+	}
+}
+
+const char *
+frame_type_name(int type)
+{
+	if (type < 1 || type > FRAME_TYPE_MAX)
+		return "unknown";
+	return frame_names[type];
+}
+
+/* Sets the key and restarts seq at 0; a NULL key is the all-zero key. */
+void
+frame_key_init(struct frame_key *k, const unsigned char *key)
+{
+	if (key != NULL)
+		memcpy(k->key, key, FRAME_KEY_SIZE);
+	else
+		memset(k->key, 0, FRAME_KEY_SIZE);
+	k->seq = 0;
+}
+
+void
+frame_free(struct frame *f)
+{
+	if (f == NULL)
+		return;
+	json_decref(f->meta);
+	free(f->payload);
+	free(f);
+}
+
+int
+frame_write(struct evbuffer *out, struct frame_key *k, int type,
+    json_t *meta, const void *payload, uint64_t payload_len,
+    char **cause)
+{
+	struct frame_header h;
+	struct evbuffer_iovec v;
+	EVP_MAC_CTX *ctx = NULL;
+	unsigned char *p;
+	char *text = NULL;
+	size_t meta_len, total;
+	int rc = -1;
+
+	if (type < 1 || type > FRAME_TYPE_MAX)
+		fatal("frame_write: bad frame type %d", type);
+	if (payload_len > 0 && payload == NULL)
+		fatal("frame_write: %" PRIu64 " bytes of NULL payload",
+		    payload_len);
+	if (payload_len > FRAME_MAX_PAYLOAD) {
+		nn_fail(cause, "payload of %" PRIu64 " bytes is over the "
+		    "limit of %" PRIu64, payload_len, FRAME_MAX_PAYLOAD);
+		goto out;
+	}
+	if (meta != NULL && !json_is_object(meta)) {
+		nn_fail(cause, "metadata is not a JSON object");
+		goto out;
+	}
+	if (meta == NULL)
+		text = xstrdup("{}");
+	else if ((text = json_dumps(meta, JSON_COMPACT)) == NULL) {
+		nn_fail(cause, "metadata cannot be encoded as JSON");
+		goto out;
+	}
+	meta_len = strlen(text);
+	if (meta_len > FRAME_MAX_META) {
+		nn_fail(cause, "metadata of %zu bytes is over the limit of %u",
+		    meta_len, FRAME_MAX_META);
+		goto out;
+	}
+
+	memset(&h, 0, sizeof h);
+	h.magic = FRAME_MAGIC;
+	h.version = FRAME_VERSION;
+	h.type = (uint8_t)type;
+	h.meta_len = (uint32_t)meta_len;
+	h.payload_len = payload_len;
+	h.seq = k->seq;
+	total = FRAME_HEADER_SIZE + meta_len + (size_t)payload_len +
+	    FRAME_MAC_SIZE;
+
+	/* One contiguous reservation: the payload is copied exactly once. */
+	if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) != 1 ||
+	    v.iov_len < total)
+		fatal("out of memory reserving a %zu-byte frame", total);
+	p = v.iov_base;
+	ctx = frame_mac_new(k->key);
+	frame_header_encode(p, &h);
+	frame_mac_update(ctx, p, FRAME_HEADER_SIZE);
+	p += FRAME_HEADER_SIZE;
+	frame_copy_mac(ctx, p, (const unsigned char *)text, meta_len);
+	p += meta_len;
+	if (payload_len > 0)
+		frame_copy_mac(ctx, p, payload, (size_t)payload_len);
+	p += payload_len;
+	frame_mac_final(ctx, p);
+	v.iov_len = total;
+	if (evbuffer_commit_space(out, &v, 1) != 0)
+		fatal("frame_write: evbuffer_commit_space failed");
+	k->seq++;
+	rc = 0;
+out:
+	EVP_MAC_CTX_free(ctx);
+	free(text);
+	return rc;
+}
+
+int
+frame_read(struct evbuffer *in, struct frame_key *k, struct frame **out,
+    char **cause)
+{
+	unsigned char hb[FRAME_HEADER_SIZE], mac[FRAME_MAC_SIZE];
+	unsigned char want[FRAME_MAC_SIZE];
+	struct frame_header h;
+	struct evbuffer_ptr pos;
+	struct frame *f = NULL;
+	EVP_MAC_CTX *ctx = NULL;
+	unsigned char *meta = NULL, *payload = NULL;
+	json_error_t jerr;
+	json_t *obj = NULL;
+	uint64_t total;
+	int rc = -1;
+
+	*out = NULL;
+	if (evbuffer_get_length(in) < FRAME_HEADER_SIZE)
+		return 0;
+	if (evbuffer_copyout(in, hb, sizeof hb) != (ev_ssize_t)sizeof hb)
+		fatal("frame_read: evbuffer_copyout failed");
+	if (frame_header_decode(hb, &h, cause) != 0)
+		return -1;
+	/* No overflow: both lengths are already within their limits. */
+	total = FRAME_HEADER_SIZE + (uint64_t)h.meta_len + h.payload_len +
+	    FRAME_MAC_SIZE;
+	if (evbuffer_get_length(in) < total)
+		return 0;
+
+	/* Nothing is drained until the MAC, seq and JSON have passed. */
+	meta = xmalloc((size_t)h.meta_len + 1);
+	if (h.payload_len > 0)
+		payload = xmalloc((size_t)h.payload_len);
+	ctx = frame_mac_new(k->key);
+	frame_mac_update(ctx, hb, sizeof hb);
+	if (evbuffer_ptr_set(in, &pos, FRAME_HEADER_SIZE,
+	    EVBUFFER_PTR_SET) != 0)
+		fatal("frame_read: evbuffer_ptr_set failed");
+	frame_take(in, &pos, h.meta_len, meta, ctx);
+	meta[h.meta_len] = '\0';
+	frame_take(in, &pos, (size_t)h.payload_len, payload, ctx);
+	frame_mac_final(ctx, want);
+	if (evbuffer_copyout_from(in, &pos, mac, sizeof mac) !=
+	    (ev_ssize_t)sizeof mac)
+		fatal("frame_read: evbuffer_copyout_from failed");
+	if (CRYPTO_memcmp(mac, want, sizeof mac) != 0) {
+		nn_fail(cause, "bad MAC");
+		goto out;
+	}
+	if (h.seq != k->seq) {
+		nn_fail(cause, "bad sequence number %" PRIu64 " (expected %"
+		    PRIu64 ")", h.seq, k->seq);
+		goto out;
+	}
+	obj = json_loadb((const char *)meta, h.meta_len,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	if (obj == NULL) {
+		nn_fail(cause, "bad JSON metadata: %s at byte %d", jerr.text,
+		    jerr.position);
+		goto out;
+	}
+	if (!json_is_object(obj)) {
+		nn_fail(cause, "metadata is not a JSON object");
+		goto out;
+	}
+
+	if (evbuffer_drain(in, (size_t)total) != 0)
+		fatal("frame_read: evbuffer_drain failed");
+	k->seq++;
+	f = xcalloc(1, sizeof *f);
+	f->type = h.type;
+	f->meta = obj;
+	f->payload = payload;
+	f->payload_len = h.payload_len;
+	obj = NULL;
+	payload = NULL;
+	*out = f;
+	rc = 1;
+out:
+	EVP_MAC_CTX_free(ctx);
+	json_decref(obj);
+	free(payload);
+	free(meta);
+	return rc;
+}

@@ -1,0 +1,89 @@
+/*
+ * The wire format (docs/protocol.md). Every message on every connection
+ * (daemon to daemon, client to daemon, daemon to worker) is a frame:
+ *
+ *   header (32 bytes, little-endian)
+ *     0  u32  magic    0x4741414e ("NAAG" in memory order: 'N','A','A','G')
+ *     4  u8   version  1
+ *     5  u8   type     enum frame_type
+ *     6  u16  flags    0 (reserved; nonzero is an error)
+ *     8  u32  meta_len bytes of JSON metadata, <= FRAME_MAX_META
+ *    12  u64  payload_len bytes of raw payload, <= FRAME_MAX_PAYLOAD
+ *    20  u64  seq      sender's frame counter on this connection, from 0
+ *    28  u32  reserved 0
+ *   meta     meta_len bytes: one JSON object (UTF-8)
+ *   payload  payload_len raw bytes
+ *   mac      32 bytes: HMAC-SHA256(key, header || meta || payload)
+ *
+ * Until authentication completes the key is 32 zero bytes; afterwards it is
+ * the session key both sides derived (auth.h). A receiver checks magic,
+ * version, flags and both lengths against the limits before allocating,
+ * then seq (must equal the count of frames received so far) and the MAC.
+ */
+#ifndef AGENTD_FRAME_H
+#define AGENTD_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <jansson.h>
+
+#define FRAME_MAGIC		0x4741414eU
+#define FRAME_VERSION		1
+#define FRAME_HEADER_SIZE	32
+#define FRAME_MAC_SIZE		32
+#define FRAME_KEY_SIZE		32
+#define FRAME_MAX_META		(1U << 20)		/* 1 MiB */
+#define FRAME_MAX_PAYLOAD	((uint64_t)1 << 30)	/* 1 GiB */
+
+enum frame_type {
+	FRAME_HELLO = 1,	/* handshake: name, role, nonce */
+	FRAME_AUTH = 2,		/* handshake: proof */
+	FRAME_REQUEST = 3,	/* meta.op names the request, meta.id matches */
+	FRAME_REPLY = 4,	/* meta.id of the request, meta.ok, meta.error */
+	FRAME_EVENT = 5,	/* meta.event: started, moved, finished, ... */
+	FRAME_PING = 6,		/* heartbeat; meta carries host information */
+	FRAME_PONG = 7,
+	FRAME_AGENT = 8,	/* agent traffic: state, messages, code */
+	FRAME_TYPE_MAX = 8,
+};
+
+const char	*frame_type_name(int type);
+
+/* One direction's state: the key and the next sequence number. */
+struct frame_key {
+	unsigned char	key[FRAME_KEY_SIZE];
+	uint64_t	seq;
+};
+
+/* A received frame. */
+struct frame {
+	int		 type;
+	json_t		*meta;		/* an object; owned */
+	unsigned char	*payload;	/* owned, NULL when payload_len is 0 */
+	uint64_t	 payload_len;
+};
+
+void	frame_key_init(struct frame_key *, const unsigned char *key);
+void	frame_free(struct frame *);
+
+/*
+ * Appends one frame to out, MAC'd with k, and advances k->seq. meta may be
+ * NULL (sent as {}). Returns 0, or -1 with cause when a length is over its
+ * limit.
+ */
+int	frame_write(struct evbuffer *out, struct frame_key *k, int type,
+	    json_t *meta, const void *payload, uint64_t payload_len,
+	    char **cause);
+/*
+ * Parses one frame from the front of in. Returns 1 and a new frame (removed
+ * from in), 0 when in does not yet hold a whole frame (nothing removed), or
+ * -1 with cause: bad magic, version, flags or type, a length over its limit,
+ * bad JSON or a non-object, a wrong seq, or a MAC mismatch. After -1 the
+ * connection must be closed. Lengths are checked before any allocation.
+ */
+int	frame_read(struct evbuffer *in, struct frame_key *k,
+	    struct frame **out, char **cause);
+
+#endif

@@ -1,0 +1,233 @@
+/* agentd: the daemon every host runs, and agentd keygen. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "auth.h"
+#include "daemon.h"
+#include "hosts.h"
+#include "log.h"
+
+#define EXIT_FAILED	1
+#define EXIT_USAGE	2
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: agentd [--listen ADDR:PORT] [--key FILE] [--hosts FILE] "
+	    "[--state DIR]\n"
+	    "              [--name NAME] [--log-level L] [--daemon]\n"
+	    "       agentd keygen FILE\n"
+	    "\n"
+	    "Runs the agent daemon of this host: it authenticates the other\n"
+	    "daemons and clients, exchanges heartbeats, and runs and moves\n"
+	    "agents (docs/agents.md, docs/protocol.md).\n"
+	    "\n"
+	    "options:\n"
+	    "  --listen ADDR:PORT  where to listen (default 127.0.0.1:7070)\n"
+	    "  --key FILE          the cluster key (agentd keygen); without\n"
+	    "                      it only loopback connections are accepted\n"
+	    "  --hosts FILE        the host inventory (hosts/README.md); this\n"
+	    "                      host is the entry named --name, or the one\n"
+	    "                      whose address is --listen\n"
+	    "  --state DIR         where the code store and state live\n"
+	    "                      (default /var/tmp/agentd-NAME)\n"
+	    "  --name NAME         this host's name (default: from --hosts, or\n"
+	    "                      \"local\")\n"
+	    "  --log-level L       error, warn, info (default) or debug\n"
+	    "  --down-after MS     mark a silent host down after MS ms\n"
+	    "                      (default 3000)\n"
+	    "  --daemon            detach from the terminal (logs still go to\n"
+	    "                      stderr: redirect it)\n"
+	    "  -h, --help          show this help\n"
+	    "\n"
+	    "Signals: SIGTERM and SIGINT stop the daemon cleanly; SIGHUP\n"
+	    "reloads the hosts file.\n"
+	    "Exit status: 0 after a clean stop, 1 on a runtime failure, 2 on\n"
+	    "bad usage or input.\n");
+}
+
+static int
+keygen(int argc, char **argv)
+{
+	char *cause = NULL;
+
+	if (argc != 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		if (argc == 2) {
+			printf("usage: agentd keygen FILE\n\nWrites a new "
+			    "random cluster key to FILE (mode 0600). Every\n"
+			    "daemon and client of a cluster uses the same key "
+			    "file.\n");
+			return 0;
+		}
+		fprintf(stderr, "agentd keygen: expected one FILE (usage: "
+		    "agentd keygen FILE)\n");
+		return EXIT_USAGE;
+	}
+	if (auth_keygen(argv[1], &cause) != 0) {
+		fprintf(stderr, "agentd keygen: %s\n", cause);
+		free(cause);
+		return EXIT_FAILED;
+	}
+	return 0;
+}
+
+static int
+detach(void)
+{
+	int fd;
+
+	switch (fork()) {
+	case -1:
+		return -1;
+	case 0:
+		break;
+	default:
+		_exit(0);
+	}
+	if (setsid() == -1)
+		return -1;
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "hosts", required_argument, NULL, 'H' },
+		{ "state", required_argument, NULL, 's' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "down-after", required_argument, NULL, 'D' },
+		{ "daemon", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon_config cfg;
+	struct daemon *d = NULL;
+	const char *listen = "127.0.0.1:7070", *keyfile = NULL;
+	char *cause = NULL, *state = NULL, *end;
+	int c, level = LOG_INFO, background = 0, rc = EXIT_USAGE;
+	long ms;
+
+	if (argc > 1 && strcmp(argv[1], "keygen") == 0)
+		return keygen(argc - 1, argv + 1);
+	memset(&cfg, 0, sizeof cfg);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			listen = optarg;
+			break;
+		case 'k':
+			keyfile = optarg;
+			break;
+		case 'H':
+			cfg.hosts_path = optarg;
+			break;
+		case 's':
+			free(state);
+			state = xstrdup(optarg);
+			break;
+		case 'n':
+			if (strlen(optarg) < 1 || strlen(optarg) >=
+			    sizeof cfg.name) {
+				fprintf(stderr, "agentd: --name: expected 1 to "
+				    "63 characters\n");
+				goto out;
+			}
+			snprintf(cfg.name, sizeof cfg.name, "%s", optarg);
+			break;
+		case 'L':
+			if ((level = log_parse_level(optarg)) < 0) {
+				fprintf(stderr, "agentd: --log-level: unknown "
+				    "\"%s\" (expected error, warn, info, "
+				    "debug)\n", optarg);
+				goto out;
+			}
+			break;
+		case 'D':
+			errno = 0;
+			ms = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || ms < 100 ||
+			    ms > 3600000) {
+				fprintf(stderr, "agentd: --down-after: expected "
+				    "100 to 3600000 ms, got \"%s\"\n", optarg);
+				goto out;
+			}
+			cfg.down_after_ms = (int)ms;
+			break;
+		case 'd':
+			background = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			rc = 0;
+			goto out;
+		case ':':
+			fprintf(stderr, "agentd: option \"%s\" needs a value "
+			    "(see agentd --help)\n", argv[optind - 1]);
+			goto out;
+		default:
+			fprintf(stderr, "agentd: unknown option \"%s\" (see "
+			    "agentd --help)\n", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "agentd: unexpected argument \"%s\" (see "
+		    "agentd --help)\n", argv[optind]);
+		goto out;
+	}
+	if (hosts_parse_addr(listen, &cfg.listen, &cfg.listen_len,
+	    &cause) != 0) {
+		fprintf(stderr, "agentd: --listen: %s\n", cause);
+		goto out;
+	}
+	hosts_format_addr((struct sockaddr *)&cfg.listen, cfg.listen_text,
+	    sizeof cfg.listen_text);
+	if (keyfile != NULL) {
+		if (auth_key_load(keyfile, cfg.key, &cause) != 0) {
+			fprintf(stderr, "agentd: --key: %s\n", cause);
+			goto out;
+		}
+		cfg.have_key = 1;
+	}
+	log_init(cfg.name[0] != '\0' ? cfg.name : "agentd", level);
+	if (state == NULL)
+		state = xasprintf("/var/tmp/agentd-%s", cfg.name[0] != '\0' ?
+		    cfg.name : "local");
+	cfg.state_dir = state;
+	signal(SIGPIPE, SIG_IGN);
+	if ((d = daemon_new(&cfg, &cause)) == NULL) {
+		fprintf(stderr, "agentd: %s\n", cause);
+		goto out;
+	}
+	if (background && detach() != 0) {
+		fprintf(stderr, "agentd: cannot detach: %s\n", strerror(errno));
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	rc = daemon_run(d);
+out:
+	daemon_free(d);
+	free(state);
+	free(cause);
+	return rc;
+}

@@ -1,0 +1,203 @@
+# agentd with real daemons on 127.0.0.1, .2 and .3: keys, authentication,
+# heartbeats, host lists, malformed frames and signals.
+GROUP=agentd
+. "$(dirname "$0")/lib.sh"
+
+AGENTD=$NNSIM_BIN/agentd
+CTL=$NNSIM_BIN/agentctl
+base=$((20000 + ($$ % 2000) * 10))
+P1=$base P2=$((base + 1)) P3=$((base + 2))
+pids=
+
+stop_all() {
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	for p in $pids; do wait "$p" 2>/dev/null; done
+	pids=
+}
+trap 'stop_all; rm -rf "$T"' EXIT
+
+# start N ADDR: agentd I on ADDR with the cluster key; pid in pid_N.
+start() {
+	"$AGENTD" --listen "$2" --key "$T/key" --hosts "$T/hosts.json" \
+		--state "$T/state$1" --log-level debug 2>>"$T/log$1" &
+	eval "pid_$1=$!"
+	pids="$pids $!"
+}
+
+# wait_for SECONDS CMD...: runs CMD every 0.1 s until it succeeds.
+wait_for() {
+	limit=$(($1 * 10))
+	shift
+	i=0
+	while [ $i -lt $limit ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+hosts_up() {
+	n=$("$CTL" --connect "$1" --key "$T/key" --json hosts |
+	    python3 -c 'import json,sys
+h=json.load(sys.stdin)["hosts"]
+print(sum(1 for x in h if x["state"] in ("up","self")))')
+	[ "$n" = "$2" ]
+}
+
+host_state() {
+	"$CTL" --connect "$1" --key "$T/key" --json hosts | python3 -c '
+import json,sys
+for h in json.load(sys.stdin)["hosts"]:
+    if h["name"] == sys.argv[1]: print(h["state"])' "$2"
+}
+
+# Keys: mode 0600, never overwritten.
+run_cmd "$AGENTD" keygen "$T/key"
+mode=$(stat -c %a "$T/key" 2>/dev/null)
+if [ "$rc" -eq 0 ] && [ "$mode" = 600 ] && grep -Eq '^[0-9a-f]{64}$' "$T/key"; then
+	ok keygen
+else
+	fail keygen "rc $rc mode $mode"
+fi
+cp "$T/key" "$T/key.orig"
+expect_error keygen_no_overwrite 1 'already exists' "$AGENTD" keygen "$T/key"
+cmp -s "$T/key" "$T/key.orig" || fail keygen_kept "key changed"
+"$AGENTD" keygen "$T/otherkey" >/dev/null 2>&1
+
+cat >"$T/hosts.json" <<JSON
+{"hosts": [
+  {"name": "h1", "address": "127.0.0.1:$P1"},
+  {"name": "h2", "address": "127.0.0.2:$P2"},
+  {"name": "h3", "address": "127.0.0.3:$P3"}
+]}
+JSON
+
+run_cmd "$AGENTD" --help
+if [ "$rc" -eq 0 ] && grep -q -- '--hosts FILE' "$T/out"; then ok help; else fail help "rc $rc"; fi
+expect_error bad_option 2 'unknown option "--bogus"' "$AGENTD" --bogus
+expect_error bad_listen 2 '--listen: .*"nowhere"' "$AGENTD" --listen nowhere
+expect_error bad_level 2 '--log-level: unknown "loud"' "$AGENTD" --log-level loud
+chmod 644 "$T/otherkey"
+expect_error key_mode 2 '--key: .*readable by others' "$AGENTD" --key "$T/otherkey"
+chmod 600 "$T/otherkey"
+echo '{"hosts": [{"name": "h1", "adress": "x"}]}' >"$T/badhosts.json"
+expect_error bad_hosts_file 2 'badhosts.json: hosts\[0\]' "$AGENTD" --hosts "$T/badhosts.json"
+
+start 1 "127.0.0.1:$P1"
+start 2 "127.0.0.2:$P2"
+start 3 "127.0.0.3:$P3"
+
+# All three see each other up within a few seconds of starting.
+ups=0
+for a in "127.0.0.1:$P1" "127.0.0.2:$P2" "127.0.0.3:$P3"; do
+	wait_for 10 hosts_up "$a" 3 && ups=$((ups + 1))
+done
+if [ $ups -eq 3 ]; then ok cluster_forms; else fail cluster_forms "$ups of 3 daemons see 3 hosts: $(tail -3 "$T/log1")"; fi
+
+run_cmd "$CTL" --connect "127.0.0.2:$P2" --key "$T/key" hosts
+if [ "$rc" -eq 0 ] && [ "$(grep -c ' up \| self ' "$T/out")" -eq 3 ] &&
+    grep -q '^h2 .*self' "$T/out"; then
+	ok hosts_table
+else
+	fail hosts_table "rc $rc: $(cat "$T/out" "$T/err")"
+fi
+# Heartbeats carry host information.
+if "$CTL" --connect "127.0.0.1:$P1" --key "$T/key" --json hosts | python3 -c '
+import json,sys
+for h in json.load(sys.stdin)["hosts"]:
+    assert h["cores"] >= 1 and h["mem_bytes"] > 0 and "load" in h and "gpus" in h, h'; then
+	ok host_info
+else
+	fail host_info "missing fields"
+fi
+
+# A client with the wrong key, or none, is refused and logged.
+expect_error wrong_key_client 1 'authentication failed' \
+	"$CTL" --connect "127.0.0.1:$P1" --key "$T/otherkey" ping
+expect_error no_key_client 1 'authentication failed' \
+	"$CTL" --connect "127.0.0.1:$P1" ping
+if grep -q 'authentication failed' "$T/log1"; then ok wrong_key_logged; else fail wrong_key_logged "no log line"; fi
+# A daemon with the wrong key is never taken as a peer.
+"$AGENTD" --listen "127.0.0.4:$((base + 3))" --key "$T/otherkey" --name h4 \
+	--hosts "$T/hosts.json" --state "$T/state4" 2>"$T/log4" &
+pid4=$!
+pids="$pids $pid4"
+sleep 1.5
+if [ "$(host_state "127.0.0.1:$P1" h4)" = "" ] && hosts_up "127.0.0.1:$P1" 3; then
+	ok wrong_key_peer
+else
+	fail wrong_key_peer "h4 joined"
+fi
+
+# Malformed frames: each closes its connection and the daemon lives on.
+(cd "$SRC/tests/cli" && python3 agentd_malformed.py "127.0.0.1:$P1" "$T/key")
+if kill -0 "$pid_1" 2>/dev/null; then ok alive_after_malformed; else fail alive_after_malformed "daemon died"; fi
+
+# kill -9 a daemon: the others mark it down within 3 s.
+kill -9 "$pid_3"
+t0=$(date +%s%N)
+if wait_for 6 sh -c "[ \"\$($CTL --connect 127.0.0.1:$P1 --key $T/key --json hosts | python3 -c 'import json,sys
+print([h[\"state\"] for h in json.load(sys.stdin)[\"hosts\"] if h[\"name\"]==\"h3\"][0])')\" = down ]"; then
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	if [ $ms -le 3500 ]; then
+		echo "ok agentd/host_down_detected (${ms} ms)"
+	else
+		fail host_down_detected "took $ms ms"
+	fi
+else
+	fail host_down_detected "h3 never marked down"
+fi
+# A host that stops answering but keeps its connection open (SIGSTOP) is
+# marked down by the heartbeat timeout, within 3 s.
+kill -STOP "$pid_2"
+t0=$(date +%s%N)
+if wait_for 6 sh -c "[ \"\$($CTL --connect 127.0.0.1:$P1 --key $T/key --json hosts | python3 -c 'import json,sys
+print([h[\"state\"] for h in json.load(sys.stdin)[\"hosts\"] if h[\"name\"]==\"h2\"][0])')\" = down ]"; then
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	if [ $ms -le 3600 ]; then
+		echo "ok agentd/silent_host_down (${ms} ms)"
+	else
+		fail silent_host_down "took $ms ms"
+	fi
+else
+	fail silent_host_down "h2 never marked down"
+fi
+if grep -q 'host h2 .* down: no heartbeat' "$T/log1"; then ok silent_host_logged; else fail silent_host_logged "no log line"; fi
+kill -CONT "$pid_2"
+
+# It comes back when restarted.
+start 3 "127.0.0.3:$P3"
+if wait_for 8 hosts_up "127.0.0.1:$P1" 3 && wait_for 8 hosts_up "127.0.0.2:$P2" 3; then ok host_back_up; else fail host_back_up "h3 not up again"; fi
+
+# SIGHUP reloads the hosts file.
+cat >"$T/hosts.json" <<JSON
+{"hosts": [
+  {"name": "h1", "address": "127.0.0.1:$P1"},
+  {"name": "h2", "address": "127.0.0.2:$P2"}
+]}
+JSON
+kill -HUP "$pid_1"
+if wait_for 5 sh -c "[ \"\$($CTL --connect 127.0.0.1:$P1 --key $T/key --json hosts | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"hosts\"]))')\" = 2 ]"; then
+	ok sighup_reload
+else
+	fail sighup_reload "still $(host_state "127.0.0.1:$P1" h3)"
+fi
+
+# SIGTERM: a clean exit with status 0.
+kill -TERM "$pid_2"
+wait "$pid_2"
+st=$?
+if [ $st -eq 0 ] && grep -q 'shutting down' "$T/log2"; then ok sigterm; else fail sigterm "status $st"; fi
+
+# Without --key: loopback only, and it says so.
+"$AGENTD" --listen "127.0.0.1:$((base + 5))" --name solo --state "$T/state5" 2>"$T/log5" &
+pid5=$!
+pids="$pids $pid5"
+if wait_for 5 "$CTL" --connect "127.0.0.1:$((base + 5))" ping &&
+    grep -q 'loopback connections only' "$T/log5"; then
+	ok no_key_loopback
+else
+	fail no_key_loopback "$(cat "$T/log5")"
+fi
+stop_all
