@@ -59,6 +59,7 @@ auth_read_all(int fd, char *buf, size_t n)
 	return (ssize_t)got;
 }
 
+/* Creates path with a fresh key, mode 0600; never replaces a file. */
 int
 auth_keygen(const char *path, char **cause)
 {
@@ -98,6 +99,7 @@ out:
 	return rc;
 }
 
+/* Loads a private key file into key; the cause names path. */
 int
 auth_key_load(const char *path, unsigned char *key, char **cause)
 {
@@ -152,6 +154,7 @@ out:
 	return rc;
 }
 
+/* Cryptographic random bytes; a failing generator is fatal. */
 void
 auth_random(unsigned char *buf, size_t n)
 {
@@ -162,6 +165,7 @@ auth_random(unsigned char *buf, size_t n)
 		fatal("the OpenSSL random generator failed");
 }
 
+/* out = HMAC-SHA256(key, label || a || b): proofs and session keys. */
 void
 auth_derive(const unsigned char *key, const char *label,
     const unsigned char *a, const unsigned char *b, unsigned char *out)
@@ -180,12 +184,14 @@ auth_derive(const unsigned char *key, const char *label,
 		fatal("HMAC-SHA256 failed");
 }
 
+/* 1 when the n bytes match, in time independent of the contents. */
 int
 auth_equal(const unsigned char *a, const unsigned char *b, size_t n)
 {
 	return CRYPTO_memcmp(a, b, n) == 0;
 }
 
+/* Lowercase hex of n bytes and a NUL into out (2n + 1 bytes). */
 void
 auth_hex(const unsigned char *p, size_t n, char *out)
 {
@@ -212,6 +218,7 @@ auth_digit(char c)
 	return -1;
 }
 
+/* Exactly 2n hex digits of either case into out; out untouched on -1. */
 int
 auth_unhex(const char *s, unsigned char *out, size_t n)
 {

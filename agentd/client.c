@@ -71,13 +71,16 @@ client_read(struct client *c, long deadline, struct frame **f, char **cause)
 			free(why);
 			return -1;
 		}
+		/* A deadline already past still polls once, without waiting. */
 		wait = deadline < 0 ? -1 : (int)(deadline - now_ms());
-		if (deadline >= 0 && wait <= 0)
-			return 0;
+		if (deadline >= 0 && wait < 0)
+			wait = 0;
 		if ((r = poll(&pfd, 1, wait)) < 0 && errno != EINTR)
 			return nn_fail(cause, "%s: poll: %s", c->addr,
 			    strerror(errno));
-		if (r <= 0)
+		if (r == 0)
+			return 0;
+		if (r < 0)
 			continue;
 		r = evbuffer_read(c->in, c->fd, 1 << 20);
 		if (r == 0)
@@ -91,7 +94,7 @@ client_read(struct client *c, long deadline, struct frame **f, char **cause)
 
 static int
 client_handshake(struct client *c, const unsigned char *key,
-    const char *name, char **cause)
+    const char *name, const char *role, char **cause)
 {
 	unsigned char nc[AUTH_NONCE_SIZE], na[AUTH_NONCE_SIZE], p[32], s[32];
 	char hex[65];
@@ -102,7 +105,7 @@ client_handshake(struct client *c, const unsigned char *key,
 
 	auth_random(nc, sizeof nc);
 	auth_hex(nc, sizeof nc, hex);
-	m = json_pack("{s:s, s:s, s:s}", "name", name, "role", "client",
+	m = json_pack("{s:s, s:s, s:s}", "name", name, "role", role,
 	    "nonce", hex);
 	r = client_send(c, FRAME_HELLO, m, cause);
 	json_decref(m);
@@ -169,13 +172,58 @@ client_connect(const char *addr, const char *keyfile, const char *name,
 		nn_fail(cause, "%s: cannot connect: %s", addr, strerror(errno));
 		goto fail;
 	}
-	if (client_handshake(c, keyfile != NULL ? key : zero, name,
+	if (client_handshake(c, keyfile != NULL ? key : zero, name, "client",
 	    cause) != 0)
 		goto fail;
 	return c;
 fail:
 	client_free(c);
 	return NULL;
+}
+
+struct client *
+client_attach(int fd, const unsigned char *key, const char *name,
+    const char *role, char **cause)
+{
+	static const unsigned char zero[AUTH_KEY_SIZE];
+	struct client *c = xcalloc(1, sizeof *c);
+
+	snprintf(c->addr, sizeof c->addr, "agentd");
+	c->fd = fd;
+	c->in = evbuffer_new();
+	c->out = evbuffer_new();
+	c->events = json_array();
+	/* Handshake frames always use the zero key (frame.h). */
+	frame_key_init(&c->rx, zero);
+	frame_key_init(&c->tx, zero);
+	if (client_handshake(c, key, name, role, cause) != 0) {
+		client_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int
+client_fd(const struct client *c)
+{
+	return c->fd;
+}
+
+int
+client_send_frame(struct client *c, int type, json_t *meta,
+    const void *payload, uint64_t len, char **cause)
+{
+	if (frame_write(c->out, &c->tx, type, meta, payload, len, cause) != 0)
+		return -1;
+	return client_flush(c, cause);
+}
+
+int
+client_read_frame(struct client *c, int timeout_ms, struct frame **f,
+    char **cause)
+{
+	return client_read(c, timeout_ms < 0 ? -1 : now_ms() + timeout_ms, f,
+	    cause);
 }
 
 void
@@ -194,6 +242,13 @@ client_free(struct client *c)
 json_t *
 client_request(struct client *c, json_t *req, char **cause)
 {
+	return client_request_payload(c, req, NULL, 0, cause);
+}
+
+json_t *
+client_request_payload(struct client *c, json_t *req, const void *payload,
+    uint64_t len, char **cause)
+{
 	struct frame *f = NULL;
 	json_int_t id = c->next_id++;
 	long deadline = now_ms() + CLIENT_TIMEOUT_MS;
@@ -201,7 +256,7 @@ client_request(struct client *c, json_t *req, char **cause)
 	int r;
 
 	json_object_set_new(req, "id", json_integer(id));
-	if (client_send(c, FRAME_REQUEST, req, cause) != 0)
+	if (client_send_frame(c, FRAME_REQUEST, req, payload, len, cause) != 0)
 		return NULL;
 	for (;;) {
 		if ((r = client_read(c, deadline, &f, cause)) <= 0) {

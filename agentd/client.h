@@ -6,6 +6,8 @@
 #ifndef AGENTD_CLIENT_H
 #define AGENTD_CLIENT_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #define CLIENT_TIMEOUT_MS	10000
@@ -25,8 +27,26 @@ void		 client_free(struct client *);
  * reference) or NULL with cause; a reply with "ok": false is returned too.
  */
 json_t		*client_request(struct client *, json_t *req, char **cause);
+/* The same with a raw payload (code, messages). */
+json_t		*client_request_payload(struct client *, json_t *req,
+		     const void *payload, uint64_t len, char **cause);
 /* The next event, waiting up to timeout_ms (-1: forever); NULL on timeout
  * (cause NULL) or error (cause set). */
 json_t		*client_event(struct client *, int timeout_ms, char **cause);
+
+/*
+ * Runs the connector's handshake on an open socket (a worker's end of its
+ * socketpair) with role "worker"; the client then owns fd.
+ */
+struct client	*client_attach(int fd, const unsigned char *key,
+		     const char *name, const char *role, char **cause);
+int		 client_fd(const struct client *);
+/* Raw frames, for the worker runtime. */
+int		 client_send_frame(struct client *, int type, json_t *meta,
+		     const void *payload, uint64_t len, char **cause);
+/* 1 and a frame, 0 on timeout (timeout_ms; -1 waits), -1 with cause. */
+struct frame;
+int		 client_read_frame(struct client *, int timeout_ms,
+		     struct frame **, char **cause);
 
 #endif

@@ -15,10 +15,12 @@
 #include <event2/listener.h>
 
 #include "alloc.h"
+#include "codestore.h"
 #include "conn.h"
 #include "daemon.h"
 #include "hosts.h"
 #include "log.h"
+#include "runner.h"
 
 #define TICK_MS			250
 #define RECONNECT_MS		1000
@@ -50,7 +52,10 @@ struct daemon {
 	struct event_base	*base;
 	struct evconnlistener	*listener;
 	struct event		*tick;
-	struct event		*sig_term, *sig_int, *sig_hup;
+	struct event		*sig_term, *sig_int, *sig_hup, *sig_chld;
+	struct codestore	*code;
+	struct runner		*runner;
+	unsigned long		 next_agent;	/* ids are NAME.N */
 	struct peer		*peers;
 	int			 npeers;
 	struct link		*links;
@@ -59,6 +64,9 @@ struct daemon {
 };
 
 static const struct conn_ops daemon_conn_ops;
+static void	daemon_migrate(struct daemon *, const char *agent,
+		    const char *host, json_t *meta, const unsigned char *state,
+		    uint64_t len);
 
 static uint64_t
 now_ms(void)
@@ -93,7 +101,8 @@ daemon_host_info(struct daemon *d)
 	    "name", d->cfg.name, "address", d->cfg.listen_text,
 	    "cores", (int)(cores > 0 ? cores : 1),
 	    "mem_bytes", (json_int_t)pages * psize, "load", load[0],
-	    "gpus", gpus, "agents", 0);
+	    "gpus", gpus, "agents", d->runner != NULL ?
+	    runner_count(d->runner) : 0);
 }
 
 static void
@@ -300,6 +309,82 @@ daemon_hosts_json(struct daemon *d)
 	return json_pack("{s:o}", "hosts", a);
 }
 
+static const char *
+str_field(json_t *m, const char *key)
+{
+	return json_string_value(json_object_get(m, key));
+}
+
+/* Spawns an agent here from stored code; the reply names it. */
+static void
+op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *code = str_field(f->meta, "code");
+	json_t *args = json_object_get(f->meta, "args"), *host;
+	char path[1024], aid[96], *cause = NULL, *text;
+
+	if (code == NULL || !codestore_valid(code)) {
+		reply(l->conn, id, 0, "spawn: code must be a SHA-256 in hex",
+		    NULL);
+		return;
+	}
+	if (!codestore_has(d->code, code)) {
+		reply(l->conn, id, 0, "spawn: no such code here (send it "
+		    "with code-put first)", NULL);
+		return;
+	}
+	snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name, ++d->next_agent);
+	text = json_is_string(args) ? xstrdup(json_string_value(args)) :
+	    json_dumps(args != NULL ? args : json_object(), JSON_COMPACT);
+	host = daemon_host_info(d);
+	if (runner_start(d->runner, aid, code, codestore_path(d->code, code,
+	    path, sizeof path), text, NULL, 0, 0, host, &cause) != 0) {
+		reply(l->conn, id, 0, cause, NULL);
+		free(cause);
+	} else
+		reply(l->conn, id, 1, NULL, json_pack("{s:s, s:s}", "agent",
+		    aid, "host", d->cfg.name));
+	json_decref(host);
+	free(text);
+}
+
+static void
+op_code_put(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	char sha[CODESTORE_HEX], *cause = NULL;
+
+	if (codestore_put(d->code, f->payload, (size_t)f->payload_len,
+	    str_field(f->meta, "sha256"), sha, &cause) != 0) {
+		reply(l->conn, id, 0, cause, NULL);
+		free(cause);
+		return;
+	}
+	log_info("%s: stored code %s (%llu bytes)", conn_label(l->conn), sha,
+	    (unsigned long long)f->payload_len);
+	reply(l->conn, id, 1, NULL, json_pack("{s:s}", "sha256", sha));
+}
+
+/* suspend, resume, kill, migrate and clone of a local agent. */
+static void
+op_control(struct daemon *d, struct link *l, json_t *id, const char *op,
+    struct frame *f)
+{
+	const char *agent = str_field(f->meta, "agent");
+	char *cause = NULL;
+
+	if (agent == NULL) {
+		reply(l->conn, id, 0, "missing agent", NULL);
+		return;
+	}
+	if (runner_control(d->runner, agent, strcmp(op, "kill") == 0 ?
+	    "stop" : op, str_field(f->meta, "host"), &cause) != 0) {
+		reply(l->conn, id, 0, cause, NULL);
+		free(cause);
+		return;
+	}
+	reply(l->conn, id, 1, NULL, NULL);
+}
+
 /* A client's request; malformed ones close the connection. */
 static void
 daemon_request(struct daemon *d, struct link *l, struct frame *f)
@@ -320,7 +405,32 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 	else if (strcmp(op, "subscribe") == 0) {
 		l->subscribed = 1;
 		reply(l->conn, id, 1, NULL, NULL);
-	} else
+	} else if (strcmp(op, "agents") == 0)
+		reply(l->conn, id, 1, NULL, json_pack("{s:o}", "agents",
+		    runner_list(d->runner)));
+	else if (strcmp(op, "code-has") == 0)
+		reply(l->conn, id, 1, NULL, json_pack("{s:b}", "has",
+		    str_field(f->meta, "sha256") != NULL &&
+		    codestore_has(d->code, str_field(f->meta, "sha256"))));
+	else if (strcmp(op, "code-put") == 0)
+		op_code_put(d, l, id, f);
+	else if (strcmp(op, "code-stats") == 0)
+		reply(l->conn, id, 1, NULL, json_pack("{s:I}", "received",
+		    (json_int_t)codestore_received(d->code)));
+	else if (strcmp(op, "spawn") == 0)
+		op_spawn(d, l, id, f);
+	else if (strcmp(op, "send") == 0) {
+		if (str_field(f->meta, "agent") == NULL ||
+		    runner_deliver(d->runner, str_field(f->meta, "agent"),
+		    conn_name(l->conn), f->payload, f->payload_len) != 0)
+			reply(l->conn, id, 0, "no such agent here", NULL);
+		else
+			reply(l->conn, id, 1, NULL, NULL);
+	} else if (strcmp(op, "kill") == 0 || strcmp(op, "suspend") == 0 ||
+	    strcmp(op, "resume") == 0 || strcmp(op, "migrate") == 0 ||
+	    strcmp(op, "clone") == 0)
+		op_control(d, l, id, op, f);
+	else
 		reply(l->conn, id, 0, "unknown op", NULL);
 }
 
@@ -497,12 +607,67 @@ daemon_load_hosts(struct daemon *d, char **cause)
 }
 
 static void
+daemon_runner_event(void *arg, json_t *ev)
+{
+	daemon_event(arg, ev);
+}
+
+/* What a worker asks of the daemon: messages, spawns, clones, moves. */
+static void
+daemon_runner_request(void *arg, const char *agent, json_t *meta,
+    const unsigned char *payload, uint64_t len)
+{
+	struct daemon *d = arg;
+	const char *op = str_field(meta, "op"), *to, *host, *code;
+	char aid[96], path[1024], *cause = NULL;
+	json_t *info, *q;
+
+	if (strcmp(op, "send") == 0) {
+		to = str_field(meta, "to");
+		if (to == NULL || runner_deliver(d->runner, to, agent, payload,
+		    len) != 0)
+			log_warn("agent %s: message to unknown agent %s",
+			    agent, to != NULL ? to : "?");
+	} else if (strcmp(op, "clone") == 0) {
+		code = runner_code(d->runner, agent);
+		snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name,
+		    ++d->next_agent);
+		info = daemon_host_info(d);
+		if (code == NULL || runner_start(d->runner, aid, code,
+		    codestore_path(d->code, code, path, sizeof path), NULL,
+		    payload, len, 0, info, &cause) != 0) {
+			log_warn("agent %s: clone failed: %s", agent,
+			    cause != NULL ? cause : "unknown code");
+			free(cause);
+		} else
+			daemon_event(d, json_pack("{s:s, s:s, s:s, s:s}",
+			    "event", "cloned", "agent", agent, "clone", aid,
+			    "host", d->cfg.name));
+		json_decref(info);
+	} else if (strcmp(op, "moving") == 0) {
+		host = str_field(meta, "host");
+		/* A move to where it already is costs nothing. */
+		if (host == NULL || strcmp(host, d->cfg.name) == 0) {
+			q = runner_move_done(d->runner, agent, 0);
+			json_decref(q);
+			return;
+		}
+		daemon_migrate(d, agent, host, meta, payload, len);
+	} else
+		log_warn("agent %s: %s is not supported yet", agent, op);
+}
+
+static void
 daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	char *cause = NULL;
 
 	(void)what;
+	if (sig == SIGCHLD) {
+		runner_reap(d->runner);
+		return;
+	}
 	if (sig == SIGHUP) {
 		if (daemon_load_hosts(d, &cause) != 0) {
 			log_error("reload: %s (keeping the old hosts)", cause);
@@ -528,12 +693,15 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 	d->base = event_base_new();
 	if (daemon_load_hosts(d, cause) != 0)
 		goto fail;
-	if (cfg->state_dir != NULL && mkdir(cfg->state_dir, 0700) != 0 &&
-	    errno != EEXIST) {
+	if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST) {
 		nn_fail(cause, "--state %s: %s", cfg->state_dir,
 		    strerror(errno));
 		goto fail;
 	}
+	if ((d->code = codestore_new(cfg->state_dir, cause)) == NULL)
+		goto fail;
+	d->runner = runner_new(d->base, d->cfg.name, daemon_runner_event,
+	    daemon_runner_request, d);
 	d->listener = evconnlistener_new_bind(d->base, daemon_accept_cb, d,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    64, (struct sockaddr *)&cfg->listen, (int)cfg->listen_len);
@@ -547,6 +715,8 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 	d->sig_term = evsignal_new(d->base, SIGTERM, daemon_signal_cb, d);
 	d->sig_int = evsignal_new(d->base, SIGINT, daemon_signal_cb, d);
 	d->sig_hup = evsignal_new(d->base, SIGHUP, daemon_signal_cb, d);
+	d->sig_chld = evsignal_new(d->base, SIGCHLD, daemon_signal_cb, d);
+	event_add(d->sig_chld, NULL);
 	event_add(d->sig_term, NULL);
 	event_add(d->sig_int, NULL);
 	event_add(d->sig_hup, NULL);
@@ -571,8 +741,12 @@ daemon_free(struct daemon *d)
 {
 	if (d == NULL)
 		return;
+	/* Agents are stopped, and their owners told, before links close. */
+	runner_free(d->runner);
+	d->runner = NULL;
 	while (d->links != NULL)
 		conn_close(d->links->conn, "daemon shutting down");
+	codestore_free(d->code);
 	daemon_free_peers(d);
 	if (d->listener != NULL)
 		evconnlistener_free(d->listener);
@@ -582,7 +756,23 @@ daemon_free(struct daemon *d)
 		event_free(d->sig_term);
 		event_free(d->sig_int);
 		event_free(d->sig_hup);
+		event_free(d->sig_chld);
 	}
 	event_base_free(d->base);
 	free(d);
+}
+
+/* Moves between daemons come next; until then the agent stays. */
+static void
+daemon_migrate(struct daemon *d, const char *agent, const char *host,
+    json_t *meta, const unsigned char *state, uint64_t len)
+{
+	json_t *q;
+
+	(void)meta;
+	(void)state;
+	(void)len;
+	log_warn("agent %s: cannot move to %s yet; it stays here", agent, host);
+	q = runner_move_done(d->runner, agent, 0);
+	json_decref(q);
 }

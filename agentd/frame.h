@@ -65,6 +65,7 @@ struct frame {
 	uint64_t	 payload_len;
 };
 
+/* Sets the key and restarts seq at 0; a NULL key is the all-zero key. */
 void	frame_key_init(struct frame_key *, const unsigned char *key);
 void	frame_free(struct frame *);
 
@@ -76,6 +77,17 @@ void	frame_free(struct frame *);
 int	frame_write(struct evbuffer *out, struct frame_key *k, int type,
 	    json_t *meta, const void *payload, uint64_t payload_len,
 	    char **cause);
+/*
+ * frame_write without copying the payload: out refers to it until those
+ * bytes have been sent or drained, then calls cleanup(payload, payload_len,
+ * arg) once (at once when payload_len is 0; cleanup may be NULL). The
+ * payload must not change meanwhile. On -1 nothing was added and the
+ * caller still owns the payload. For large states: it saves a copy and
+ * the page faults of a fresh buffer.
+ */
+int	frame_write_ref(struct evbuffer *out, struct frame_key *k, int type,
+	    json_t *meta, const void *payload, uint64_t payload_len,
+	    evbuffer_ref_cleanup_cb cleanup, void *arg, char **cause);
 /*
  * Parses one frame from the front of in. Returns 1 and a new frame (removed
  * from in), 0 when in does not yet hold a whole frame (nothing removed), or

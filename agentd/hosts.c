@@ -432,7 +432,7 @@ hosts_index_addr(const struct hosts *h, const struct sockaddr *sa, int port)
 	return -1;
 }
 
-/* Makes room for one more entry; -1 at HOSTS_MAX. */
+/* Makes room for one more entry (not yet counted); NULL at HOSTS_MAX. */
 static struct host_entry *
 hosts_grow(struct hosts *h)
 {

@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "hosts.h"
 #include "log.h"
+#include "worker.h"
 
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2
@@ -128,6 +129,9 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "keygen") == 0)
 		return keygen(argc - 1, argv + 1);
+	/* Internal: the daemon runs each agent as "agentd worker FD". */
+	if (argc == 3 && strcmp(argv[1], "worker") == 0)
+		return worker_main(atoi(argv[2]));
 	memset(&cfg, 0, sizeof cfg);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {

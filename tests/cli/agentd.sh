@@ -168,7 +168,11 @@ kill -CONT "$pid_2"
 
 # It comes back when restarted.
 start 3 "127.0.0.3:$P3"
-if wait_for 8 hosts_up "127.0.0.1:$P1" 3 && wait_for 8 hosts_up "127.0.0.2:$P2" 3; then ok host_back_up; else fail host_back_up "h3 not up again"; fi
+if wait_for 8 hosts_up "127.0.0.1:$P1" 3 && wait_for 8 hosts_up "127.0.0.2:$P2" 3; then
+	ok host_back_up
+else
+	fail host_back_up "h1 sees: $("$CTL" --connect "127.0.0.1:$P1" --key "$T/key" hosts | tr '\n' ' '); h1 log: $(grep -E 'h[23]' "$T/log1" | tail -4 | tr '\n' ' ')"
+fi
 
 # SIGHUP reloads the hosts file.
 cat >"$T/hosts.json" <<JSON

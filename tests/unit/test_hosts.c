@@ -193,8 +193,6 @@ static const struct bad_case {
 	{ "{'hosts': [{'name': 'a\\nb', 'address': '127.0.0.1:1'}]}",
 	  "hosts[0].name: expected 1 to 63 characters of A-Z a-z 0-9 . _ -, "
 	  "got \"a\\x0ab\"" },
-	{ "{'hosts': [{'name': 'a\\u0000b', 'address': '127.0.0.1:1'}]}",
-	  "hosts[0].name: contains a NUL character" },
 	{ "{'hosts': [{'name': 'a', 'address': '127.0.0.1:1', "
 	  "'cores': 'four'}]}",
 	  "hosts[0].cores: expected an integer from 1 to 65536, got string" },
@@ -236,7 +234,6 @@ static const struct bad_case {
 	{ "{'hosts': []}", "hosts: empty (expected at least one host)" },
 	{ "{}", "hosts: missing (expected an array of hosts)" },
 	{ "[]", "expected an object with a \"hosts\" array, got array" },
-	{ "{'hosts': [], 'hosts': []}", "JSON syntax error: duplicate" },
 };
 
 /* Every bad document fails with its one-line message, and nothing leaks. */
@@ -281,6 +278,13 @@ test_syntax(void)
 	CHECKF(strstr(cause, "JSON syntax error") != NULL, "%s", cause);
 	free(cause);
 	cause = NULL;
+	/* Jansson would keep the last of two keys; we refuse both. */
+	h = load_text("{'hosts': [], 'hosts': []}", &cause);
+	CHECK(h == NULL && cause != NULL);
+	CHECKF(strncmp(cause, want, strlen(want) - 2) == 0 &&
+	    strstr(cause, "duplicate object key") != NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
 	h = hosts_load("/nonexistent/hosts.json", &cause);
 	CHECK(h == NULL);
 	CHECKF(strcmp(cause, "/nonexistent/hosts.json: cannot open: No such "
@@ -317,7 +321,7 @@ test_size_limit(void)
 	hosts_free(h);
 	h = NULL;
 
-	/* One byte more: refused before reading, so no syntax complaint. */
+	/* One byte more: refused by its size alone. */
 	fd = open(path, O_WRONLY|O_APPEND);
 	CHECK(fd != -1);
 	CHECK(write(fd, " ", 1) == 1);

@@ -1,0 +1,517 @@
+/* Local agents and their worker processes. */
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "auth.h"
+#include "conn.h"
+#include "log.h"
+#include "runner.h"
+
+enum ragent_state {
+	RA_STARTING,
+	RA_RUNNING,
+	RA_SUSPENDED,
+	RA_MOVING,
+};
+
+static const char *ragent_state_names[] = {
+	"starting", "running", "suspended", "moving",
+};
+
+struct message {
+	char		 from[64];
+	unsigned char	*data;
+	uint64_t	 len;
+	struct message	*next;
+};
+
+struct ragent {
+	struct runner	*r;
+	char		 id[64];
+	char		 type[64];
+	char		 code[65];
+	pid_t		 pid;
+	struct conn	*conn;
+	enum ragent_state state;
+	uint64_t	 step;
+	double		 progress;
+	json_t		*load;		/* the load frame, sent when ready */
+	unsigned char	*state_buf;	/* its payload */
+	uint64_t	 state_len;
+	struct message	*queue, **queue_tail;	/* held while moving */
+	int		 reported;	/* finished or failed was sent */
+	struct ragent	*next;
+};
+
+struct runner {
+	struct event_base	*base;
+	char			 host[64];
+	runner_event_fn		*event;
+	runner_request_fn	*request;
+	void			*arg;
+	struct ragent		*agents;
+};
+
+static const struct conn_ops runner_conn_ops;
+
+struct runner *
+runner_new(struct event_base *base, const char *host, runner_event_fn *event,
+    runner_request_fn *request, void *arg)
+{
+	struct runner *r = xcalloc(1, sizeof *r);
+
+	r->base = base;
+	snprintf(r->host, sizeof r->host, "%s", host);
+	r->event = event;
+	r->request = request;
+	r->arg = arg;
+	return r;
+}
+
+static struct ragent *
+ragent_find(struct runner *r, const char *id)
+{
+	struct ragent *a;
+
+	for (a = r->agents; a != NULL; a = a->next)
+		if (strcmp(a->id, id) == 0)
+			return a;
+	return NULL;
+}
+
+static struct ragent *
+ragent_find_pid(struct runner *r, pid_t pid)
+{
+	struct ragent *a;
+
+	for (a = r->agents; a != NULL; a = a->next)
+		if (a->pid == pid)
+			return a;
+	return NULL;
+}
+
+static void
+queue_clear(struct ragent *a)
+{
+	struct message *m;
+
+	while ((m = a->queue) != NULL) {
+		a->queue = m->next;
+		free(m->data);
+		free(m);
+	}
+	a->queue_tail = &a->queue;
+}
+
+static void
+ragent_remove(struct runner *r, struct ragent *a)
+{
+	struct ragent **p;
+
+	for (p = &r->agents; *p != NULL; p = &(*p)->next) {
+		if (*p == a) {
+			*p = a->next;
+			break;
+		}
+	}
+	if (a->conn != NULL) {
+		conn_set_arg(a->conn, NULL);
+		conn_close(a->conn, "agent removed");
+		conn_free(a->conn);
+	}
+	queue_clear(a);
+	json_decref(a->load);
+	free(a->state_buf);
+	free(a);
+}
+
+static void
+runner_emit(struct runner *r, struct ragent *a, const char *event, json_t *o)
+{
+	if (o == NULL)
+		o = json_object();
+	json_object_set_new(o, "event", json_string(event));
+	json_object_set_new(o, "agent", json_string(a->id));
+	json_object_set_new(o, "host", json_string(r->host));
+	if (a->type[0] != '\0')
+		json_object_set_new(o, "type", json_string(a->type));
+	r->event(r->arg, o);
+}
+
+/* The agent ended; report once. */
+static void
+ragent_ended(struct runner *r, struct ragent *a, int ok, const char *reason)
+{
+	if (a->reported)
+		return;
+	a->reported = 1;
+	if (ok) {
+		log_info("agent %s (%s) finished after %llu steps", a->id,
+		    a->type, (unsigned long long)a->step);
+		runner_emit(r, a, "finished", json_pack("{s:I}", "step",
+		    (json_int_t)a->step));
+	} else {
+		log_warn("agent %s (%s) failed: %s", a->id, a->type, reason);
+		runner_emit(r, a, "failed", json_pack("{s:s, s:I}", "reason",
+		    reason, "step", (json_int_t)a->step));
+	}
+}
+
+static void
+runner_worker_ready(struct conn *c, void *arg)
+{
+	struct ragent *a = arg;
+
+	if (a == NULL)
+		return;
+	conn_send(c, FRAME_AGENT, a->load, a->state_buf, a->state_len);
+	free(a->state_buf);
+	a->state_buf = NULL;
+	a->state_len = 0;
+}
+
+static void
+runner_worker_closed(struct conn *c, const char *why, void *arg)
+{
+	struct ragent *a = arg;
+
+	(void)why;
+	if (a == NULL)
+		return;
+	/* The exit status, reaped on SIGCHLD, says what happened. */
+	a->conn = NULL;
+	conn_free(c);
+}
+
+static void
+ragent_deliver(struct ragent *a, struct message *m)
+{
+	json_t *meta = json_pack("{s:s, s:s}", "op", "message", "from",
+	    m->from);
+
+	conn_send(a->conn, FRAME_AGENT, meta, m->data, m->len);
+	json_decref(meta);
+}
+
+static void
+runner_worker_frame(struct conn *c, struct frame *f, void *arg)
+{
+	struct ragent *a = arg;
+	struct runner *r;
+	const char *op, *s;
+
+	(void)c;
+	if (a == NULL)
+		goto out;
+	r = a->r;
+	op = json_string_value(json_object_get(f->meta, "op"));
+	if (op == NULL)
+		goto out;
+	if (json_is_integer(json_object_get(f->meta, "step")))
+		a->step = (uint64_t)json_integer_value(json_object_get(f->meta,
+		    "step"));
+	if (strcmp(op, "started") == 0) {
+		s = json_string_value(json_object_get(f->meta, "type"));
+		snprintf(a->type, sizeof a->type, "%s", s != NULL ? s : "?");
+		a->state = RA_RUNNING;
+		log_info("agent %s (%s) started (pid %ld)", a->id, a->type,
+		    (long)a->pid);
+		runner_emit(r, a, "started", json_pack("{s:I}", "step",
+		    (json_int_t)a->step));
+	} else if (strcmp(op, "progress") == 0) {
+		a->progress = json_number_value(json_object_get(f->meta,
+		    "fraction"));
+		runner_emit(r, a, "progress", json_pack("{s:I, s:f, s:O}",
+		    "step", (json_int_t)a->step, "fraction", a->progress,
+		    "status", json_object_get(f->meta, "status")));
+	} else if (strcmp(op, "log") == 0) {
+		runner_emit(r, a, "log", json_pack("{s:O, s:O}", "level",
+		    json_object_get(f->meta, "level"), "text",
+		    json_object_get(f->meta, "text")));
+	} else if (strcmp(op, "suspended") == 0) {
+		a->state = RA_SUSPENDED;
+		runner_emit(r, a, "suspended", NULL);
+	} else if (strcmp(op, "resumed") == 0) {
+		a->state = RA_RUNNING;
+		runner_emit(r, a, "resumed", NULL);
+	} else if (strcmp(op, "done") == 0)
+		ragent_ended(r, a, 1, NULL);
+	else if (strcmp(op, "failed") == 0) {
+		s = json_string_value(json_object_get(f->meta, "error"));
+		ragent_ended(r, a, 0, s != NULL ? s : "failed");
+	} else if (strcmp(op, "moving") == 0) {
+		a->state = RA_MOVING;
+		r->request(r->arg, a->id, f->meta, f->payload, f->payload_len);
+	} else if (strcmp(op, "send") == 0 || strcmp(op, "spawn") == 0 ||
+	    strcmp(op, "clone") == 0)
+		r->request(r->arg, a->id, f->meta, f->payload, f->payload_len);
+out:
+	frame_free(f);
+}
+
+static const struct conn_ops runner_conn_ops = {
+	.frame = runner_worker_frame,
+	.ready = runner_worker_ready,
+	.closed = runner_worker_closed,
+};
+
+int
+runner_start(struct runner *r, const char *id, const char *code_sha,
+    const char *code_path, const char *args, const void *state, uint64_t len,
+    uint64_t step, json_t *host, char **cause)
+{
+	static const unsigned char zero[AUTH_KEY_SIZE];
+	struct conn_config cc = {
+		.base = r->base,
+		.name = r->host,
+		.key = zero,
+		.role = CONN_PEER,
+		.ops = &runner_conn_ops,
+	};
+	struct ragent *a;
+	char label[96];
+	int sv[2];
+	pid_t pid;
+
+	if (ragent_find(r, id) != NULL)
+		return nn_fail(cause, "agent %s already runs here", id);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return nn_fail(cause, "socketpair: %s", strerror(errno));
+	if ((pid = fork()) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return nn_fail(cause, "fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		/* A fresh image: nothing of the daemon's loop survives. */
+		if (dup2(sv[1], 3) < 0)
+			_exit(127);
+		close_range(4, ~0U, 0);
+		execl("/proc/self/exe", "agentd", "worker", "3", (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	a = xcalloc(1, sizeof *a);
+	a->r = r;
+	snprintf(a->id, sizeof a->id, "%s", id);
+	snprintf(a->code, sizeof a->code, "%s", code_sha);
+	a->pid = pid;
+	a->step = step;
+	a->queue_tail = &a->queue;
+	a->state = RA_STARTING;
+	a->load = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O}", "op", "load",
+	    "agent", id, "code_path", code_path, "args", args != NULL ? args :
+	    "{}", "step", (json_int_t)step, "host", host);
+	if (state != NULL && len > 0) {
+		a->state_buf = xmalloc((size_t)len);
+		memcpy(a->state_buf, state, (size_t)len);
+		a->state_len = len;
+	}
+	snprintf(label, sizeof label, "worker %s", id);
+	cc.arg = a;
+	a->conn = conn_pair(&cc, sv[0], 0, label);
+	a->next = r->agents;
+	r->agents = a;
+	return 0;
+}
+
+int
+runner_control(struct runner *r, const char *id, const char *op,
+    const char *host, char **cause)
+{
+	struct ragent *a = ragent_find(r, id);
+	json_t *meta;
+
+	if (a == NULL)
+		return nn_fail(cause, "no agent %s on this host", id);
+	if (a->conn == NULL || !conn_is_ready(a->conn))
+		return nn_fail(cause, "agent %s is not running yet", id);
+	if (a->state == RA_MOVING)
+		return nn_fail(cause, "agent %s is moving", id);
+	if (strcmp(op, "stop") == 0) {
+		/* Killing an agent is killing its process. */
+		kill(a->pid, SIGKILL);
+		ragent_ended(r, a, 0, "killed on request");
+		return 0;
+	}
+	meta = json_pack("{s:s, s:s}", "op", op, "host", host != NULL ? host :
+	    "");
+	conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
+	json_decref(meta);
+	return 0;
+}
+
+int
+runner_deliver(struct runner *r, const char *id, const char *from,
+    const void *data, uint64_t len)
+{
+	struct ragent *a = ragent_find(r, id);
+	struct message *m;
+
+	if (a == NULL || a->reported)
+		return -1;
+	m = xcalloc(1, sizeof *m);
+	snprintf(m->from, sizeof m->from, "%s", from);
+	m->len = len;
+	if (len > 0) {
+		m->data = xmalloc((size_t)len);
+		memcpy(m->data, data, (size_t)len);
+	}
+	/* Order is kept by one queue: nothing overtakes what waits. */
+	if (a->state == RA_MOVING || a->state == RA_STARTING ||
+	    a->conn == NULL || a->queue != NULL) {
+		*a->queue_tail = m;
+		a->queue_tail = &m->next;
+		return 0;
+	}
+	ragent_deliver(a, m);
+	free(m->data);
+	free(m);
+	return 0;
+}
+
+/* Sends what waited, in order, once the agent runs again. */
+static void
+queue_flush(struct ragent *a)
+{
+	struct message *m;
+
+	if (a->conn == NULL || a->state == RA_MOVING)
+		return;
+	while ((m = a->queue) != NULL) {
+		ragent_deliver(a, m);
+		a->queue = m->next;
+		free(m->data);
+		free(m);
+	}
+	a->queue_tail = &a->queue;
+}
+
+json_t *
+runner_move_done(struct runner *r, const char *id, int committed)
+{
+	struct ragent *a = ragent_find(r, id);
+	struct message *m;
+	json_t *q = json_array(), *meta;
+	char *hex;
+
+	if (a == NULL)
+		return q;
+	if (!committed) {
+		a->state = RA_RUNNING;
+		meta = json_pack("{s:s}", "op", "resume");
+		conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
+		json_decref(meta);
+		queue_flush(a);
+		return q;
+	}
+	for (m = a->queue; m != NULL; m = m->next) {
+		hex = xmalloc((size_t)m->len * 2 + 1);
+		auth_hex(m->data, (size_t)m->len, hex);
+		json_array_append_new(q, json_pack("{s:s, s:s}", "from",
+		    m->from, "data", hex));
+		free(hex);
+	}
+	queue_clear(a);
+	a->reported = 1;	/* it lives on elsewhere */
+	meta = json_pack("{s:s}", "op", "drop");
+	conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
+	json_decref(meta);
+	return q;
+}
+
+const char *
+runner_code(struct runner *r, const char *id)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	return a != NULL ? a->code : NULL;
+}
+
+int
+runner_has(struct runner *r, const char *id)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	return a != NULL && !a->reported;
+}
+
+int
+runner_count(struct runner *r)
+{
+	struct ragent *a;
+	int n = 0;
+
+	for (a = r->agents; a != NULL; a = a->next)
+		n += !a->reported;
+	return n;
+}
+
+json_t *
+runner_list(struct runner *r)
+{
+	struct ragent *a;
+	json_t *list = json_array();
+
+	for (a = r->agents; a != NULL; a = a->next) {
+		if (a->reported)
+			continue;
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, "
+		    "s:I, s:f, s:I, s:s}", "id", a->id, "type", a->type,
+		    "host", r->host, "state", ragent_state_names[a->state],
+		    "step", (json_int_t)a->step, "progress", a->progress,
+		    "pid", (json_int_t)a->pid, "code", a->code));
+	}
+	return list;
+}
+
+void
+runner_reap(struct runner *r)
+{
+	struct ragent *a;
+	char reason[160];
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if ((a = ragent_find_pid(r, pid)) == NULL)
+			continue;
+		if (WIFSIGNALED(status))
+			snprintf(reason, sizeof reason, "worker killed by "
+			    "signal %d (%s)", WTERMSIG(status),
+			    strsignal(WTERMSIG(status)));
+		else if (WEXITSTATUS(status) != 0)
+			snprintf(reason, sizeof reason, "worker exited with "
+			    "status %d", WEXITSTATUS(status));
+		else
+			snprintf(reason, sizeof reason, "worker exited "
+			    "before the agent finished");
+		ragent_ended(r, a, 0, reason);
+		ragent_remove(r, a);
+	}
+}
+
+void
+runner_free(struct runner *r)
+{
+	struct ragent *a;
+
+	if (r == NULL)
+		return;
+	for (a = r->agents; a != NULL; a = a->next)
+		kill(a->pid, SIGKILL);
+	while ((a = r->agents) != NULL) {
+		waitpid(a->pid, NULL, 0);
+		ragent_ended(r, a, 0, "the daemon stopped");
+		ragent_remove(r, a);
+	}
+	free(r);
+}

@@ -1,0 +1,59 @@
+/*
+ * The agents running on this host, one worker process each. The runner
+ * starts workers, relays control to them, queues messages while an agent
+ * is being moved, reaps exits and reports what happened as events.
+ */
+#ifndef AGENTD_RUNNER_H
+#define AGENTD_RUNNER_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+struct runner;
+
+/* An event for subscribers (started, progress, log, finished, failed,
+ * suspended, resumed); the callee takes the reference. */
+typedef void runner_event_fn(void *arg, json_t *ev);
+/* A worker's request the daemon routes: send, spawn, clone or moving.
+ * meta and payload are borrowed. */
+typedef void runner_request_fn(void *arg, const char *agent, json_t *meta,
+    const unsigned char *payload, uint64_t len);
+
+struct runner	*runner_new(struct event_base *, const char *host,
+		     runner_event_fn *, runner_request_fn *, void *arg);
+/* Stops every worker (SIGKILL) and reaps it. */
+void		 runner_free(struct runner *);
+/*
+ * Starts agent id from the code at code_path: with args (JSON text) when
+ * state is NULL, else by unpacking state (len bytes, encoded agent state).
+ * step is the step count so far. host is this host's information.
+ */
+int		 runner_start(struct runner *, const char *id,
+		     const char *code_sha, const char *code_path,
+		     const char *args, const void *state, uint64_t len,
+		     uint64_t step, json_t *host, char **cause);
+/* suspend, resume, stop, migrate (host), clone (host); -1 with cause. */
+int		 runner_control(struct runner *, const char *id,
+		     const char *op, const char *host, char **cause);
+/* Delivers a message, or queues it while the agent is moving. */
+int		 runner_deliver(struct runner *, const char *id,
+		     const char *from, const void *data, uint64_t len);
+/*
+ * Ends a move the worker asked for: committed drops the local copy and
+ * returns the queued messages as a JSON array of {from, data(hex)}... the
+ * queue is handed over; otherwise the agent resumes here with its queue.
+ */
+json_t		*runner_move_done(struct runner *, const char *id,
+		     int committed);
+/* Code hash of a running agent, or NULL. */
+const char	*runner_code(struct runner *, const char *id);
+int		 runner_has(struct runner *, const char *id);
+int		 runner_count(struct runner *);
+/* [{id, type, host, state, step, progress, pid}] (new reference). */
+json_t		*runner_list(struct runner *);
+/* Reaps exited workers (on SIGCHLD) and reports crashes. */
+void		 runner_reap(struct runner *);
+
+#endif

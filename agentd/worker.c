@@ -1,0 +1,417 @@
+/*
+ * One agent in its own process. Control frames from the daemon are read
+ * only between steps, so the agent's code never runs concurrently with
+ * itself and its state is whole whenever it is packed.
+ */
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "alloc.h"
+#include "client.h"
+#include "frame.h"
+#include "state.h"
+#include "worker.h"
+
+#define PROGRESS_EVERY_MS	100
+
+struct agent {
+	const struct agent_entry *entry;
+	void		*data;
+	char		 id[64];
+	struct client	*cl;
+	struct agent_host_info host;
+	uint64_t	 steps;
+	int		 suspended;
+	int		 want_move;
+	char		 move_to[64];
+	int		 want_clone;
+	char		 clone_to[64];
+	long		 last_progress;
+};
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sends op with extra fields; a broken link to the daemon ends us. */
+static void
+worker_send(struct agent *a, json_t *meta, const void *payload, uint64_t len)
+{
+	char *cause = NULL;
+
+	if (client_send_frame(a->cl, FRAME_AGENT, meta, payload, len,
+	    &cause) != 0) {
+		fprintf(stderr, "agentd worker %s: %s\n", a->id, cause);
+		_exit(1);
+	}
+	json_decref(meta);
+}
+
+void *
+agent_data(struct agent *a)
+{
+	return a->data;
+}
+
+void
+agent_set_data(struct agent *a, void *data)
+{
+	a->data = data;
+}
+
+const char *
+agent_id(struct agent *a)
+{
+	return a->id;
+}
+
+int
+agent_send(struct agent *a, const char *to, const void *data, size_t len)
+{
+	if (to == NULL || len > FRAME_MAX_PAYLOAD)
+		return -1;
+	worker_send(a, json_pack("{s:s, s:s}", "op", "send", "to", to), data,
+	    len);
+	return 0;
+}
+
+int
+agent_migrate(struct agent *a, const char *host)
+{
+	if (host == NULL || strlen(host) >= sizeof a->move_to)
+		return -1;
+	snprintf(a->move_to, sizeof a->move_to, "%s", host);
+	a->want_move = 1;
+	return 0;
+}
+
+int
+agent_clone(struct agent *a, const char *host)
+{
+	if (host != NULL && strlen(host) >= sizeof a->clone_to)
+		return -1;
+	snprintf(a->clone_to, sizeof a->clone_to, "%s", host != NULL ? host :
+	    "");
+	a->want_clone = 1;
+	return 0;
+}
+
+int
+agent_spawn(struct agent *a, const char *code, const char *host,
+    const char *args)
+{
+	if (code == NULL)
+		return -1;
+	worker_send(a, json_pack("{s:s, s:s, s:s, s:s}", "op", "spawn",
+	    "code", code, "host", host != NULL ? host : "", "args",
+	    args != NULL ? args : "{}"), NULL, 0);
+	return 0;
+}
+
+void
+agent_progress(struct agent *a, double fraction, const char *status)
+{
+	long t = now_ms();
+
+	/* Throttled: progress is for people and schedulers, not a log. */
+	if (t - a->last_progress < PROGRESS_EVERY_MS && fraction < 1.0)
+		return;
+	a->last_progress = t;
+	worker_send(a, json_pack("{s:s, s:I, s:f, s:s}", "op", "progress",
+	    "step", (json_int_t)a->steps, "fraction", fraction, "status",
+	    status != NULL ? status : ""), NULL, 0);
+}
+
+void
+agent_log(struct agent *a, int level, const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+
+	va_start(ap, fmt);
+	text = xvasprintf(fmt, ap);
+	va_end(ap);
+	worker_send(a, json_pack("{s:s, s:i, s:s}", "op", "log", "level",
+	    level, "text", text), NULL, 0);
+	free(text);
+}
+
+int
+agent_host_info(struct agent *a, struct agent_host_info *info)
+{
+	*info = a->host;
+	return 0;
+}
+
+static void
+host_from_json(struct agent *a, json_t *h)
+{
+	if (!json_is_object(h))
+		return;
+	snprintf(a->host.name, sizeof a->host.name, "%s",
+	    json_string_value(json_object_get(h, "name")) != NULL ?
+	    json_string_value(json_object_get(h, "name")) : "");
+	a->host.cores = (int)json_integer_value(json_object_get(h, "cores"));
+	a->host.mem_bytes = (uint64_t)json_integer_value(json_object_get(h,
+	    "mem_bytes"));
+	a->host.load = json_number_value(json_object_get(h, "load"));
+	a->host.gpus = (int)json_integer_value(json_object_get(h, "gpus"));
+	a->host.agents = (int)json_integer_value(json_object_get(h,
+	    "agents"));
+}
+
+/* Packs the agent into a new encoded buffer; NULL with cause. */
+static unsigned char *
+worker_pack(struct agent *a, size_t *len, char **cause)
+{
+	struct agent_state *st = agent_state_new();
+	unsigned char *buf = NULL;
+
+	if (a->entry->pack == NULL || a->entry->pack(a, st) != 0) {
+		nn_fail(cause, "pack failed%s%s", agent_state_cause(st) !=
+		    NULL ? ": " : "", agent_state_cause(st) != NULL ?
+		    agent_state_cause(st) : "");
+		goto out;
+	}
+	*len = agent_state_encoded_size(st);
+	buf = xmalloc(*len);
+	agent_state_encode(st, buf);
+out:
+	agent_state_free(st);
+	return buf;
+}
+
+static void
+worker_finish(struct agent *a, int status)
+{
+	if (a->entry != NULL && a->entry->stop != NULL)
+		a->entry->stop(a);
+	client_free(a->cl);
+	exit(status);
+}
+
+/* One control frame from the daemon. Returns 1 if the agent must end. */
+static int
+worker_control(struct agent *a, struct frame *f)
+{
+	const char *op = json_string_value(json_object_get(f->meta, "op"));
+	const char *from, *host;
+
+	if (op == NULL)
+		return 0;
+	if (strcmp(op, "message") == 0) {
+		from = json_string_value(json_object_get(f->meta, "from"));
+		if (a->entry->message != NULL)
+			a->entry->message(a, from != NULL ? from : "?",
+			    f->payload, (size_t)f->payload_len);
+	} else if (strcmp(op, "suspend") == 0) {
+		a->suspended = 1;
+		worker_send(a, json_pack("{s:s}", "op", "suspended"), NULL, 0);
+	} else if (strcmp(op, "resume") == 0) {
+		a->suspended = 0;
+		worker_send(a, json_pack("{s:s}", "op", "resumed"), NULL, 0);
+	} else if (strcmp(op, "migrate") == 0) {
+		host = json_string_value(json_object_get(f->meta, "host"));
+		if (host != NULL)
+			agent_migrate(a, host);
+	} else if (strcmp(op, "clone") == 0) {
+		host = json_string_value(json_object_get(f->meta, "host"));
+		agent_clone(a, host);
+	} else if (strcmp(op, "host") == 0)
+		host_from_json(a, json_object_get(f->meta, "host"));
+	else if (strcmp(op, "stop") == 0)
+		return 1;
+	return 0;
+}
+
+/*
+ * Packs and hands the state to the daemon, then waits for its verdict:
+ * "drop" (the copy elsewhere took over) or "resume" (carry on here).
+ */
+static void
+worker_move(struct agent *a)
+{
+	struct frame *f = NULL;
+	unsigned char *buf;
+	char *cause = NULL;
+	const char *op;
+	size_t len = 0;
+
+	a->want_move = 0;
+	if ((buf = worker_pack(a, &len, &cause)) == NULL) {
+		agent_log(a, AGENT_LOG_ERROR, "cannot move: %s", cause);
+		free(cause);
+		return;
+	}
+	worker_send(a, json_pack("{s:s, s:s, s:I}", "op", "moving", "host",
+	    a->move_to, "step", (json_int_t)a->steps), buf, len);
+	free(buf);
+	for (;;) {
+		if (client_read_frame(a->cl, -1, &f, &cause) <= 0) {
+			fprintf(stderr, "agentd worker %s: %s\n", a->id,
+			    cause != NULL ? cause : "daemon gone");
+			_exit(1);
+		}
+		op = json_string_value(json_object_get(f->meta, "op"));
+		if (op != NULL && strcmp(op, "drop") == 0) {
+			frame_free(f);
+			worker_finish(a, 0);
+		}
+		if (op != NULL && strcmp(op, "resume") == 0) {
+			frame_free(f);
+			return;
+		}
+		if (worker_control(a, f)) {
+			frame_free(f);
+			worker_finish(a, 0);
+		}
+		frame_free(f);
+	}
+}
+
+static void
+worker_clone(struct agent *a)
+{
+	unsigned char *buf;
+	char *cause = NULL;
+	size_t len = 0;
+
+	a->want_clone = 0;
+	if ((buf = worker_pack(a, &len, &cause)) == NULL) {
+		agent_log(a, AGENT_LOG_ERROR, "cannot clone: %s", cause);
+		free(cause);
+		return;
+	}
+	worker_send(a, json_pack("{s:s, s:s}", "op", "clone", "host",
+	    a->clone_to), buf, len);
+	free(buf);
+}
+
+/* Loads the code and starts or unpacks the agent, as the load frame says. */
+static int
+worker_load(struct agent *a, struct frame *f, char **cause)
+{
+	const char *path, *id, *args;
+	struct agent_state *st = NULL;
+	void *h;
+	int rc;
+
+	path = json_string_value(json_object_get(f->meta, "code_path"));
+	id = json_string_value(json_object_get(f->meta, "agent"));
+	args = json_string_value(json_object_get(f->meta, "args"));
+	if (path == NULL || id == NULL)
+		return nn_fail(cause, "load frame lacks code_path or agent");
+	snprintf(a->id, sizeof a->id, "%s", id);
+	a->steps = (uint64_t)json_integer_value(json_object_get(f->meta,
+	    "step"));
+	host_from_json(a, json_object_get(f->meta, "host"));
+	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		return nn_fail(cause, "cannot load the agent's code: %s",
+		    dlerror());
+	a->entry = dlsym(h, "agent_entry");
+	if (a->entry == NULL)
+		return nn_fail(cause, "the code exports no agent_entry");
+	if (a->entry->abi != AGENT_ABI || a->entry->name == NULL ||
+	    a->entry->step == NULL || a->entry->start == NULL) {
+		a->entry = NULL;
+		return nn_fail(cause, "agent_entry has ABI %d, a missing name, "
+		    "start or step (expected ABI %d)", a->entry != NULL ?
+		    a->entry->abi : -1, AGENT_ABI);
+	}
+	if (f->payload_len > 0) {
+		if (a->entry->unpack == NULL)
+			return nn_fail(cause, "%s cannot unpack state",
+			    a->entry->name);
+		if (agent_state_decode(f->payload, (size_t)f->payload_len, &st,
+		    cause) != 0)
+			return -1;
+		rc = a->entry->unpack(a, st);
+		agent_state_free(st);
+		if (rc != 0)
+			return nn_fail(cause, "%s: unpack failed",
+			    a->entry->name);
+		return 0;
+	}
+	if (a->entry->start(a, args != NULL ? args : "{}") != 0)
+		return nn_fail(cause, "%s: start failed", a->entry->name);
+	return 0;
+}
+
+int
+worker_main(int fd)
+{
+	static const unsigned char zero[FRAME_KEY_SIZE];
+	struct agent a;
+	struct frame *f = NULL;
+	char *cause = NULL;
+	int r;
+
+	memset(&a, 0, sizeof a);
+	snprintf(a.id, sizeof a.id, "?");
+	/* The socketpair never leaves this host: the zero key suffices. */
+	if ((a.cl = client_attach(fd, zero, "worker", "worker", &cause)) ==
+	    NULL) {
+		fprintf(stderr, "agentd worker: %s\n", cause);
+		return 1;
+	}
+	if (client_read_frame(a.cl, -1, &f, &cause) <= 0) {
+		fprintf(stderr, "agentd worker: %s\n", cause != NULL ? cause :
+		    "no load frame");
+		return 1;
+	}
+	if (worker_load(&a, f, &cause) != 0) {
+		frame_free(f);
+		worker_send(&a, json_pack("{s:s, s:s}", "op", "failed",
+		    "error", cause), NULL, 0);
+		a.entry = NULL;
+		worker_finish(&a, 1);
+	}
+	frame_free(f);
+	worker_send(&a, json_pack("{s:s, s:s}", "op", "started", "type",
+	    a.entry->name), NULL, 0);
+	for (;;) {
+		/* Control frames first: between steps is the safe point. */
+		while ((r = client_read_frame(a.cl, a.suspended ? -1 : 0, &f,
+		    &cause)) > 0) {
+			if (worker_control(&a, f)) {
+				frame_free(f);
+				worker_finish(&a, 0);
+			}
+			frame_free(f);
+		}
+		if (r < 0) {
+			fprintf(stderr, "agentd worker %s: %s\n", a.id, cause);
+			_exit(1);
+		}
+		if (a.suspended)
+			continue;
+		r = a.entry->step(&a);
+		a.steps++;
+		if (r == AGENT_DONE) {
+			worker_send(&a, json_pack("{s:s, s:I}", "op", "done",
+			    "step", (json_int_t)a.steps), NULL, 0);
+			worker_finish(&a, 0);
+		}
+		if (r != AGENT_CONTINUE) {
+			worker_send(&a, json_pack("{s:s, s:s}", "op", "failed",
+			    "error", "the agent's step returned failure"),
+			    NULL, 0);
+			worker_finish(&a, 1);
+		}
+		if (a.want_clone)
+			worker_clone(&a);
+		if (a.want_move)
+			worker_move(&a);
+	}
+}

@@ -1,0 +1,1128 @@
+/*
+ * Frames: round trips, partial and fragmented arrival, the exact bytes of
+ * docs/protocol.md's example, every reason a receiver refuses a frame, and
+ * the documented Python client run against this code.
+ *
+ * Malformed frames are built here by hand (raw_add), with the MAC from
+ * OpenSSL's one-shot HMAC(), so they check the layout independently of
+ * frame_write.
+ */
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "alloc.h"
+#include "auth.h"
+#include "frame.h"
+#include "unit.h"
+
+/* A header as raw fields, so tests can set any of them to anything. */
+struct raw {
+	uint32_t	magic;
+	uint8_t		version;
+	uint8_t		type;
+	uint16_t	flags;
+	uint32_t	meta_len;
+	uint64_t	payload_len;
+	uint64_t	seq;
+	uint32_t	reserved;
+};
+
+static const unsigned char zero_key[FRAME_KEY_SIZE];
+
+/* The example of docs/protocol.md: request {"id":1,"op":"hosts"}, seq 0. */
+static const unsigned char doc_example[] = {
+	0x4e, 0x41, 0x41, 0x47, 0x01, 0x03, 0x00, 0x00,
+	0x15, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	'{', '"', 'i', 'd', '"', ':', '1', ',', '"', 'o', 'p', '"', ':',
+	'"', 'h', 'o', 's', 't', 's', '"', '}',
+	0x04, 0x1d, 0xc3, 0xde, 0x17, 0xb8, 0x5f, 0xaf,
+	0x1b, 0x13, 0x04, 0xec, 0xc9, 0x38, 0xc5, 0x97,
+	0x6f, 0x18, 0xe0, 0x45, 0xfd, 0x16, 0x3d, 0x83,
+	0xa8, 0x38, 0x09, 0xa8, 0xfd, 0x07, 0xfc, 0x6d,
+};
+
+static void
+le(unsigned char *p, uint64_t v, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* A well-formed header for meta_len and payload_len bytes. */
+static struct raw
+raw_default(int type, size_t meta_len, size_t payload_len, uint64_t seq)
+{
+	struct raw r;
+
+	memset(&r, 0, sizeof r);
+	r.magic = FRAME_MAGIC;
+	r.version = FRAME_VERSION;
+	r.type = (uint8_t)type;
+	r.meta_len = (uint32_t)meta_len;
+	r.payload_len = payload_len;
+	r.seq = seq;
+	return r;
+}
+
+/*
+ * Appends r's header, then meta and payload as given (whatever the header
+ * claims), then HMAC-SHA256 with key over all of it.
+ */
+static void
+raw_add(struct evbuffer *b, const struct raw *r, const unsigned char *key,
+    const char *meta, const void *payload, size_t payload_len)
+{
+	unsigned char h[FRAME_HEADER_SIZE], mac[EVP_MAX_MD_SIZE];
+	size_t meta_len = meta != NULL ? strlen(meta) : 0;
+	unsigned char *all;
+	unsigned int maclen;
+	size_t n;
+
+	le(h + 0, r->magic, 4);
+	h[4] = r->version;
+	h[5] = r->type;
+	le(h + 6, r->flags, 2);
+	le(h + 8, r->meta_len, 4);
+	le(h + 12, r->payload_len, 8);
+	le(h + 20, r->seq, 8);
+	le(h + 28, r->reserved, 4);
+	n = sizeof h + meta_len + payload_len;
+	all = xmalloc(n);
+	memcpy(all, h, sizeof h);
+	if (meta_len > 0)
+		memcpy(all + sizeof h, meta, meta_len);
+	if (payload_len > 0)
+		memcpy(all + sizeof h + meta_len, payload, payload_len);
+	if (HMAC(EVP_sha256(), key, FRAME_KEY_SIZE, all, n, mac,
+	    &maclen) == NULL || maclen != FRAME_MAC_SIZE)
+		fatal("HMAC failed");
+	evbuffer_add(b, all, n);
+	evbuffer_add(b, mac, FRAME_MAC_SIZE);
+	free(all);
+}
+
+/*
+ * Checks that reading b fails with a cause containing want and leaves b
+ * and k alone. Returns NULL, or what went wrong (static).
+ */
+static const char *
+expect_refused(struct evbuffer *b, struct frame_key *k, const char *want)
+{
+	static char why[512];
+	struct frame sentinel, *f = &sentinel;	/* must come back NULL */
+	size_t len = evbuffer_get_length(b);
+	uint64_t seq = k->seq;
+	char *cause = NULL;
+	int rc;
+
+	rc = frame_read(b, k, &f, &cause);
+	if (rc != -1)
+		snprintf(why, sizeof why, "rc %d, expected -1 (%s)", rc, want);
+	else if (cause == NULL || strstr(cause, want) == NULL)
+		snprintf(why, sizeof why, "cause \"%s\", expected \"%s\"",
+		    cause != NULL ? cause : "(null)", want);
+	else if (f != NULL)
+		snprintf(why, sizeof why, "*out not NULL after an error");
+	else if (evbuffer_get_length(b) != len)
+		snprintf(why, sizeof why, "buffer went from %zu to %zu bytes",
+		    len, evbuffer_get_length(b));
+	else if (k->seq != seq)
+		snprintf(why, sizeof why, "seq moved on an error");
+	else {
+		free(cause);
+		return NULL;
+	}
+	if (rc == 1)
+		frame_free(f);
+	free(cause);
+	return why;
+}
+
+/* evbuffer_free(NULL) crashes; cleanup paths need a NULL-safe one. */
+static void
+buf_free(struct evbuffer *b)
+{
+	if (b != NULL)
+		evbuffer_free(b);
+}
+
+/* A repeatable byte pattern for payloads. */
+static void
+fill(unsigned char *p, size_t n, unsigned seed)
+{
+	uint32_t x = seed * 2654435761U + 1;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		x = x * 1664525U + 1013904223U;
+		p[i] = (unsigned char)(x >> 24);
+	}
+}
+
+static void
+test_type_names(void)
+{
+	static const char *want[] = { "unknown", "hello", "auth", "request",
+	    "reply", "event", "ping", "pong", "agent", "unknown" };
+	int i;
+
+	for (i = 0; i <= 9; i++)
+		CHECKF(strcmp(frame_type_name(i), want[i]) == 0,
+		    "type %d: %s", i, frame_type_name(i));
+	CHECK(strcmp(frame_type_name(-1), "unknown") == 0);
+	CHECK(strcmp(frame_type_name(256), "unknown") == 0);
+	frame_free(NULL);
+end:
+	;
+}
+
+/* frame_write's bytes are those docs/protocol.md shows. */
+static void
+test_doc_example(void)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct frame_key k;
+	json_t *meta = json_pack("{s:i,s:s}", "id", 1, "op", "hosts");
+	unsigned char *p;
+	char *cause = NULL;
+
+	frame_key_init(&k, NULL);
+	CHECK(frame_write(b, &k, FRAME_REQUEST, meta, NULL, 0, &cause) == 0);
+	CHECK(k.seq == 1);
+	CHECKF(evbuffer_get_length(b) == sizeof doc_example, "%zu bytes",
+	    evbuffer_get_length(b));
+	p = evbuffer_pullup(b, -1);
+	CHECK(memcmp(p, doc_example, sizeof doc_example) == 0);
+end:
+	free(cause);
+	json_decref(meta);
+	buf_free(b);
+}
+
+static void
+test_roundtrip(void)
+{
+	unsigned char key[FRAME_KEY_SIZE], payload[1000];
+	struct evbuffer *b = evbuffer_new();
+	struct frame_key wk, rk;
+	struct frame *f = NULL;
+	json_t *meta = json_pack("{s:s,s:i,s:[i,i],s:s}", "op", "spawn",
+	    "id", 42, "cores", 1, 2, "name", "h\xc3\xa9llo");
+	char *cause = NULL;
+
+	fill(key, sizeof key, 1);
+	fill(payload, sizeof payload, 2);
+	frame_key_init(&wk, key);
+	frame_key_init(&rk, key);
+
+	/* Meta only. */
+	CHECK(frame_write(b, &wk, FRAME_REQUEST, meta, NULL, 0, &cause) == 0);
+	CHECK(frame_read(b, &rk, &f, &cause) == 1);
+	CHECK(f->type == FRAME_REQUEST);
+	CHECK(json_equal(f->meta, meta));
+	CHECK(f->payload == NULL && f->payload_len == 0);
+	CHECK(evbuffer_get_length(b) == 0);
+	CHECK(wk.seq == 1 && rk.seq == 1);
+	frame_free(f);
+	f = NULL;
+
+	/* NULL meta arrives as {}. */
+	CHECK(frame_write(b, &wk, FRAME_PING, NULL, NULL, 0, &cause) == 0);
+	CHECK(frame_read(b, &rk, &f, &cause) == 1);
+	CHECK(f->type == FRAME_PING);
+	CHECK(json_is_object(f->meta) && json_object_size(f->meta) == 0);
+	frame_free(f);
+	f = NULL;
+
+	/* Meta and payload. */
+	CHECK(frame_write(b, &wk, FRAME_AGENT, meta, payload, sizeof payload,
+	    &cause) == 0);
+	CHECK(frame_read(b, &rk, &f, &cause) == 1);
+	CHECK(f->type == FRAME_AGENT);
+	CHECK(json_equal(f->meta, meta));
+	CHECK(f->payload_len == sizeof payload);
+	CHECK(memcmp(f->payload, payload, sizeof payload) == 0);
+	CHECK(wk.seq == 3 && rk.seq == 3);
+	frame_free(f);
+	f = NULL;
+	CHECK(frame_read(b, &rk, &f, &cause) == 0 && f == NULL);
+end:
+	if (cause != NULL)
+		fprintf(stderr, "cause: %s\n", cause);
+	free(cause);
+	frame_free(f);
+	json_decref(meta);
+	buf_free(b);
+}
+
+static void
+test_large_payload(void)
+{
+	size_t n = (size_t)64 << 20;
+	struct evbuffer *b = evbuffer_new();
+	struct frame_key wk, rk;
+	struct frame *f = NULL;
+	json_t *meta = json_pack("{s:s}", "op", "state");
+	unsigned char *payload = xmalloc(n);
+	char *cause = NULL;
+
+	fill(payload, n, 3);
+	frame_key_init(&wk, NULL);
+	frame_key_init(&rk, NULL);
+	CHECK(frame_write(b, &wk, FRAME_AGENT, meta, payload, n, &cause) == 0);
+	CHECK(evbuffer_get_length(b) == FRAME_HEADER_SIZE + 14 + n +
+	    FRAME_MAC_SIZE);
+	CHECK(frame_read(b, &rk, &f, &cause) == 1);
+	CHECK(f->payload_len == n);
+	CHECK(memcmp(f->payload, payload, n) == 0);
+	CHECK(evbuffer_get_length(b) == 0);
+end:
+	free(cause);
+	frame_free(f);
+	free(payload);
+	json_decref(meta);
+	buf_free(b);
+}
+
+/* Counts frame_write_ref's cleanup calls. */
+static int ref_calls;
+static size_t ref_len;
+
+static void
+ref_cleanup(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	ref_calls++;
+	ref_len = len;
+	if (arg != NULL)
+		free(arg);
+}
+
+/* By reference: the same bytes as a copy; cleanup once, when drained. */
+static void
+test_write_ref(void)
+{
+	size_t n = (size_t)3 << 20;
+	struct evbuffer *a = evbuffer_new(), *b = evbuffer_new();
+	struct frame_key ka, kb, rk;
+	struct frame *f = NULL;
+	json_t *meta = json_pack("{s:s}", "op", "migrate");
+	unsigned char *payload = xmalloc(n), *copy = NULL;
+	char *cause = NULL;
+
+	fill(payload, n, 10);
+	frame_key_init(&ka, NULL);
+	frame_key_init(&kb, NULL);
+	frame_key_init(&rk, NULL);
+	ref_calls = 0;
+	CHECK(frame_write(a, &ka, FRAME_AGENT, meta, payload, n, &cause) == 0);
+	CHECK(frame_write_ref(b, &kb, FRAME_AGENT, meta, payload, n,
+	    ref_cleanup, NULL, &cause) == 0);
+	CHECK(ref_calls == 0 && kb.seq == 1);
+	CHECK(evbuffer_get_length(a) == evbuffer_get_length(b));
+	copy = xmalloc(evbuffer_get_length(b));
+	CHECK(evbuffer_copyout(b, copy, evbuffer_get_length(b)) ==
+	    (ev_ssize_t)evbuffer_get_length(b));
+	CHECK(memcmp(copy, evbuffer_pullup(a, -1), evbuffer_get_length(a)) ==
+	    0);
+	CHECK(frame_read(b, &rk, &f, &cause) == 1);
+	CHECK(f->payload_len == n && memcmp(f->payload, payload, n) == 0);
+	CHECK(ref_calls == 1 && ref_len == n);
+
+	/* Empty payload: cleanup at once; a refused frame: never. */
+	CHECK(frame_write_ref(b, &kb, FRAME_PING, NULL, NULL, 0, ref_cleanup,
+	    xmalloc(1), &cause) == 0);
+	CHECK(ref_calls == 2 && ref_len == 0);
+	CHECK(frame_write_ref(b, &kb, FRAME_AGENT, NULL, payload,
+	    FRAME_MAX_PAYLOAD + 1, ref_cleanup, NULL, &cause) == -1);
+	CHECK(ref_calls == 2 && kb.seq == 2);
+	frame_free(f);
+	f = NULL;
+	CHECK(frame_read(b, &rk, &f, &cause) == 1 && f->type == FRAME_PING);
+	CHECK(evbuffer_get_length(b) == 0);
+end:
+	free(cause);
+	free(copy);
+	frame_free(f);
+	free(payload);
+	json_decref(meta);
+	buf_free(a);
+	buf_free(b);
+}
+
+/* Several frames in one buffer come out one at a time, in order. */
+static void
+test_several(void)
+{
+	unsigned char payload[300];
+	struct evbuffer *b = evbuffer_new();
+	struct frame_key wk, rk;
+	struct frame *f = NULL;
+	json_t *meta = NULL;
+	char *cause = NULL;
+	int i, type;
+
+	fill(payload, sizeof payload, 4);
+	frame_key_init(&wk, NULL);
+	frame_key_init(&rk, NULL);
+	for (i = 0; i < 20; i++) {
+		meta = json_pack("{s:i}", "i", i);
+		CHECK(frame_write(b, &wk, 1 + i % FRAME_TYPE_MAX, meta,
+		    payload, (size_t)i * 15, &cause) == 0);
+		json_decref(meta);
+		meta = NULL;
+	}
+	for (i = 0; i < 20; i++) {
+		CHECKF(frame_read(b, &rk, &f, &cause) == 1, "frame %d: %s", i,
+		    cause != NULL ? cause : "incomplete");
+		type = 1 + i % FRAME_TYPE_MAX;
+		CHECK(f->type == type);
+		CHECK(json_integer_value(json_object_get(f->meta, "i")) == i);
+		CHECK(f->payload_len == (uint64_t)i * 15);
+		CHECK(i == 0 || memcmp(f->payload, payload, (size_t)i * 15)
+		    == 0);
+		frame_free(f);
+		f = NULL;
+	}
+	CHECK(frame_read(b, &rk, &f, &cause) == 0);
+	CHECK(f == NULL && rk.seq == 20);
+end:
+	free(cause);
+	frame_free(f);
+	json_decref(meta);
+	buf_free(b);
+}
+
+/* Arriving one byte at a time: 0 until the last byte, nothing consumed. */
+static void
+test_byte_by_byte(void)
+{
+	unsigned char payload[777];
+	struct evbuffer *src = evbuffer_new(), *b = evbuffer_new();
+	struct frame_key wk, rk;
+	struct frame *f = NULL;
+	json_t *meta = json_pack("{s:s}", "event", "progress");
+	unsigned char *all;
+	char *cause = NULL;
+	size_t i, n;
+
+	fill(payload, sizeof payload, 5);
+	frame_key_init(&wk, NULL);
+	frame_key_init(&rk, NULL);
+	CHECK(frame_write(src, &wk, FRAME_EVENT, meta, payload, sizeof payload,
+	    &cause) == 0);
+	n = evbuffer_get_length(src);
+	all = evbuffer_pullup(src, -1);
+	for (i = 0; i < n; i++) {
+		evbuffer_add(b, all + i, 1);
+		if (i + 1 < n) {
+			CHECKF(frame_read(b, &rk, &f, &cause) == 0,
+			    "byte %zu of %zu", i + 1, n);
+			CHECK(f == NULL && evbuffer_get_length(b) == i + 1);
+		}
+	}
+	CHECK(frame_read(b, &rk, &f, &cause) == 1);
+	CHECK(memcmp(f->payload, payload, sizeof payload) == 0);
+	CHECK(evbuffer_get_length(b) == 0 && rk.seq == 1);
+end:
+	free(cause);
+	frame_free(f);
+	json_decref(meta);
+	buf_free(src);
+	buf_free(b);
+}
+
+/* A frame spread over many small chains, as socket reads leave it. */
+static void
+test_fragmented(void)
+{
+	unsigned char payload[20000];
+	struct evbuffer *src = evbuffer_new(), *b = evbuffer_new(), *piece;
+	struct frame_key wk, rk;
+	struct frame *f = NULL;
+	json_t *meta = json_pack("{s:s}", "op", "fragments");
+	unsigned char *all;
+	char *cause = NULL;
+	size_t i, n, step;
+
+	fill(payload, sizeof payload, 6);
+	frame_key_init(&wk, NULL);
+	frame_key_init(&rk, NULL);
+	CHECK(frame_write(src, &wk, FRAME_AGENT, meta, payload, sizeof payload,
+	    &cause) == 0);
+	CHECK(frame_write(src, &wk, FRAME_PING, NULL, NULL, 0, &cause) == 0);
+	n = evbuffer_get_length(src);
+	all = evbuffer_pullup(src, -1);
+	/* evbuffer_add_buffer moves chains, so each piece stays one chain. */
+	for (i = 0; i < n; i += step) {
+		step = n - i < 7 ? n - i : 7;
+		piece = evbuffer_new();
+		evbuffer_add(piece, all + i, step);
+		evbuffer_add_buffer(b, piece);
+		evbuffer_free(piece);
+	}
+	CHECKF(evbuffer_peek(b, -1, NULL, NULL, 0) > 1000, "%d chains",
+	    evbuffer_peek(b, -1, NULL, NULL, 0));
+	CHECK(frame_read(b, &rk, &f, &cause) == 1);
+	CHECK(f->payload_len == sizeof payload);
+	CHECK(memcmp(f->payload, payload, sizeof payload) == 0);
+	frame_free(f);
+	f = NULL;
+	CHECK(frame_read(b, &rk, &f, &cause) == 1);
+	CHECK(f->type == FRAME_PING);
+	CHECK(evbuffer_get_length(b) == 0);
+end:
+	free(cause);
+	frame_free(f);
+	json_decref(meta);
+	buf_free(src);
+	buf_free(b);
+}
+
+/* Every header field a receiver checks, each refused with its reason. */
+static void
+test_bad_header(void)
+{
+	struct evbuffer *b = NULL;
+	struct frame_key k;
+	struct raw r;
+	const char *why = NULL;
+	int i;
+
+	frame_key_init(&k, NULL);
+	for (i = 0; i < 9; i++) {
+		r = raw_default(FRAME_REQUEST, 2, 0, 0);
+		b = evbuffer_new();
+		switch (i) {
+		case 0:
+			r.magic = 0x47414140;
+			raw_add(b, &r, zero_key, "{}", NULL, 0);
+			why = expect_refused(b, &k, "bad magic 0x47414140 "
+			    "(expected 0x4741414e)");
+			break;
+		case 1:
+			r.version = 7;
+			raw_add(b, &r, zero_key, "{}", NULL, 0);
+			why = expect_refused(b, &k,
+			    "unsupported version 7 (expected 1)");
+			break;
+		case 2:
+			r.flags = 1;
+			raw_add(b, &r, zero_key, "{}", NULL, 0);
+			why = expect_refused(b, &k,
+			    "unsupported flags 0x0001 (expected 0)");
+			break;
+		case 3:
+			r.type = 9;
+			raw_add(b, &r, zero_key, "{}", NULL, 0);
+			why = expect_refused(b, &k, "unknown frame type 9");
+			break;
+		case 4:
+			r.type = 0;
+			raw_add(b, &r, zero_key, "{}", NULL, 0);
+			why = expect_refused(b, &k, "unknown frame type 0");
+			break;
+		case 5:
+			r.reserved = 1;
+			raw_add(b, &r, zero_key, "{}", NULL, 0);
+			why = expect_refused(b, &k, "reserved field is "
+			    "0x00000001 (expected 0)");
+			break;
+		case 6:
+			/* Refused from the header alone: no data follows. */
+			r.meta_len = 0xffffffffU;
+			raw_add(b, &r, zero_key, NULL, NULL, 0);
+			why = expect_refused(b, &k, "bad frame length "
+			    "4294967295 (limit 1048576)");
+			break;
+		case 7:
+			r.meta_len = FRAME_MAX_META + 1;
+			raw_add(b, &r, zero_key, NULL, NULL, 0);
+			why = expect_refused(b, &k,
+			    "bad frame length 1048577 (limit 1048576)");
+			break;
+		case 8:
+			r.payload_len = (uint64_t)1 << 63;
+			raw_add(b, &r, zero_key, "{}", NULL, 0);
+			why = expect_refused(b, &k, "bad payload length "
+			    "9223372036854775808 (limit 1073741824)");
+			break;
+		}
+		CHECKF(why == NULL, "case %d: %s", i, why);
+		buf_free(b);
+		b = NULL;
+	}
+	r = raw_default(FRAME_AGENT, 2, 0, 0);
+	r.payload_len = FRAME_MAX_PAYLOAD + 1;
+	b = evbuffer_new();
+	raw_add(b, &r, zero_key, "{}", NULL, 0);
+	why = expect_refused(b, &k, "bad payload length 1073741825 "
+	    "(limit 1073741824)");
+	CHECKF(why == NULL, "%s", why);
+end:
+	buf_free(b);
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+/*
+ * Reads b in a child whose data segment cannot grow by 1 GiB: 0 when
+ * frame_read allocated nothing, 1 when it did, -1 when the limit does not
+ * bite on this system.
+ */
+static int
+read_limited(struct evbuffer *b)
+{
+	struct frame_key k;
+	struct frame *f = NULL;
+	struct rlimit rl;
+	char *cause = NULL;
+	void *probe;
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		rl.rlim_cur = rl.rlim_max = (rlim_t)256 << 20;
+		if (setrlimit(RLIMIT_DATA, &rl) != 0)
+			_exit(3);
+		if ((probe = malloc((size_t)FRAME_MAX_PAYLOAD)) != NULL) {
+			free(probe);
+			_exit(3);
+		}
+		frame_key_init(&k, NULL);
+		_exit(frame_read(b, &k, &f, &cause) == 0 ? 0 : 4);
+	}
+	if (pid == -1 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+#endif
+
+/*
+ * A header announcing the largest allowed payload, with little of it
+ * there: 0, nothing consumed and nothing allocated.
+ */
+static void
+test_truncated(void)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct frame_key k;
+	struct frame *f = NULL;
+	struct raw r;
+	char *cause = NULL;
+
+	frame_key_init(&k, NULL);
+	r = raw_default(FRAME_AGENT, 2, 0, 0);
+	r.payload_len = FRAME_MAX_PAYLOAD;
+	raw_add(b, &r, zero_key, "{}", "abcdefgh", 8);
+	CHECK(frame_read(b, &k, &f, &cause) == 0);
+	CHECK(f == NULL && cause == NULL && k.seq == 0);
+	CHECK(evbuffer_get_length(b) == FRAME_HEADER_SIZE + 2 + 8 + 32);
+#if defined(__SANITIZE_ADDRESS__)
+	SKIP("the allocation check needs RLIMIT_DATA, which ASan's shadow "
+	    "memory defeats");
+#else
+	switch (read_limited(b)) {
+	case -1:
+		SKIP("RLIMIT_DATA does not limit malloc here");
+	case 1:
+		CHECKF(0, "frame_read allocated for a partial frame");
+	}
+#endif
+	/* A header that is itself cut short. */
+	evbuffer_drain(b, evbuffer_get_length(b) - 31);
+	CHECK(frame_read(b, &k, &f, &cause) == 0 && f == NULL);
+end:
+	free(cause);
+	frame_free(f);
+	buf_free(b);
+}
+
+/* Meta that is not JSON, not unique or not an object. */
+static void
+test_bad_meta(void)
+{
+	static const struct {
+		const char	*meta;
+		const char	*want;
+	} cases[] = {
+		{ "{\"a\":", "bad JSON metadata: " },
+		{ "", "bad JSON metadata: " },
+		{ "x", "bad JSON metadata: " },
+		{ "{\"a\":1,\"a\":2}", "bad JSON metadata: duplicate" },
+		{ "{\"a\":\"\\u0000\"}", "bad JSON metadata: " },
+		{ "{} {}", "bad JSON metadata: " },
+		{ "[1,2]", "metadata is not a JSON object" },
+	};
+	struct evbuffer *b = NULL;
+	struct frame_key k;
+	struct raw r;
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		frame_key_init(&k, NULL);
+		b = evbuffer_new();
+		r = raw_default(FRAME_REPLY, strlen(cases[i].meta), 0, 0);
+		raw_add(b, &r, zero_key, cases[i].meta, NULL, 0);
+		why = expect_refused(b, &k, cases[i].want);
+		CHECKF(why == NULL, "meta '%s': %s", cases[i].meta, why);
+		buf_free(b);
+		b = NULL;
+	}
+end:
+	buf_free(b);
+}
+
+/* A frame numbered out of turn, a replay, and a skipped number. */
+static void
+test_bad_seq(void)
+{
+	struct evbuffer *b = evbuffer_new(), *copy = evbuffer_new();
+	struct frame_key wk, rk;
+	struct frame *f = NULL;
+	const char *why;
+	char *cause = NULL;
+
+	frame_key_init(&wk, NULL);
+	frame_key_init(&rk, NULL);
+	wk.seq = 5;
+	rk.seq = 3;
+	CHECK(frame_write(b, &wk, FRAME_PING, NULL, NULL, 0, &cause) == 0);
+	why = expect_refused(b, &rk, "bad sequence number 5 (expected 3)");
+	CHECKF(why == NULL, "%s", why);
+
+	/* The same frame again after it was accepted. */
+	evbuffer_drain(b, evbuffer_get_length(b));
+	frame_key_init(&wk, NULL);
+	frame_key_init(&rk, NULL);
+	CHECK(frame_write(b, &wk, FRAME_PING, NULL, NULL, 0, &cause) == 0);
+	evbuffer_add(copy, evbuffer_pullup(b, -1), evbuffer_get_length(b));
+	CHECK(frame_read(b, &rk, &f, &cause) == 1);
+	why = expect_refused(copy, &rk, "bad sequence number 0 (expected 1)");
+	CHECKF(why == NULL, "%s", why);
+end:
+	free(cause);
+	frame_free(f);
+	buf_free(b);
+	buf_free(copy);
+}
+
+/* Any flipped bit after the checked header fields, or a wrong key. */
+static void
+test_bad_mac(void)
+{
+	unsigned char key[FRAME_KEY_SIZE], other[FRAME_KEY_SIZE];
+	unsigned char payload[100], *all = NULL;
+	struct evbuffer *b = NULL, *src = evbuffer_new();
+	struct frame_key wk, rk;
+	json_t *meta = json_pack("{s:s}", "op", "kill");
+	const char *why;
+	char *cause = NULL;
+	size_t n, at[] = {
+		20,		/* seq: the MAC is checked before seq */
+		32,		/* first byte of meta */
+		32 + 7,		/* inside meta, keeping it valid JSON */
+		32 + 13,	/* first byte of payload */
+		32 + 13 + 99,	/* last byte of payload */
+		32 + 13 + 100,	/* first byte of the MAC */
+		32 + 13 + 131,	/* last byte of the MAC */
+	};
+	size_t i;
+
+	fill(key, sizeof key, 7);
+	fill(payload, sizeof payload, 8);
+	frame_key_init(&wk, key);
+	CHECK(frame_write(src, &wk, FRAME_REQUEST, meta, payload,
+	    sizeof payload, &cause) == 0);
+	n = evbuffer_get_length(src);
+	CHECK(n == 32 + 13 + 100 + 32);
+	all = xmalloc(n);
+	memcpy(all, evbuffer_pullup(src, -1), n);
+	for (i = 0; i < sizeof at / sizeof at[0]; i++) {
+		all[at[i]] ^= 0x04;
+		b = evbuffer_new();
+		evbuffer_add(b, all, n);
+		frame_key_init(&rk, key);
+		why = expect_refused(b, &rk, "bad MAC");
+		CHECKF(why == NULL, "bit flipped at byte %zu: %s", at[i], why);
+		CHECK(memcmp(evbuffer_pullup(b, -1), all, n) == 0);
+		buf_free(b);
+		b = NULL;
+		all[at[i]] ^= 0x04;
+	}
+
+	/* A receiver holding another key. */
+	memcpy(other, key, sizeof other);
+	other[31] ^= 1;
+	b = evbuffer_new();
+	evbuffer_add(b, all, n);
+	frame_key_init(&rk, other);
+	why = expect_refused(b, &rk, "bad MAC");
+	CHECKF(why == NULL, "wrong key: %s", why);
+	/* The all-zero key is a key like any other. */
+	frame_key_init(&rk, NULL);
+	why = expect_refused(b, &rk, "bad MAC");
+	CHECKF(why == NULL, "zero key: %s", why);
+end:
+	free(cause);
+	free(all);
+	json_decref(meta);
+	buf_free(b);
+	buf_free(src);
+}
+
+/* frame_write refuses what a receiver would refuse, and writes nothing. */
+static void
+test_write_limits(void)
+{
+	unsigned char dummy[8] = { 0 };
+	struct evbuffer *b = evbuffer_new();
+	struct frame_key k;
+	json_t *big = NULL, *arr = json_array();
+	char *cause = NULL, *s = NULL;
+
+	frame_key_init(&k, NULL);
+	/* The length is checked before the payload is touched. */
+	CHECK(frame_write(b, &k, FRAME_AGENT, NULL, dummy,
+	    FRAME_MAX_PAYLOAD + 1, &cause) == -1);
+	CHECKF(strstr(cause, "payload of 1073741825 bytes is over the limit "
+	    "of 1073741824") != NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
+
+	s = xmalloc(FRAME_MAX_META);
+	memset(s, 'a', FRAME_MAX_META - 1);
+	s[FRAME_MAX_META - 1] = '\0';
+	big = json_pack("{s:s}", "x", s);
+	CHECK(frame_write(b, &k, FRAME_AGENT, big, NULL, 0, &cause) == -1);
+	CHECKF(strstr(cause, "metadata of 1048583 bytes is over the limit of "
+	    "1048576") != NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
+
+	CHECK(frame_write(b, &k, FRAME_REPLY, arr, NULL, 0, &cause) == -1);
+	CHECKF(strcmp(cause, "metadata is not a JSON object") == 0, "%s",
+	    cause);
+	CHECK(evbuffer_get_length(b) == 0 && k.seq == 0);
+
+	/* The largest meta that fits: {"x":""} is 8 bytes. */
+	json_object_set_new(big, "x", json_string(s + 7));
+	CHECK(frame_write(b, &k, FRAME_AGENT, big, NULL, 0, &cause) == 0);
+	CHECK(evbuffer_get_length(b) == 32 + FRAME_MAX_META + 32);
+end:
+	free(cause);
+	free(s);
+	json_decref(big);
+	json_decref(arr);
+	buf_free(b);
+}
+
+/* Reads from fd into b until one frame is whole: 1, or -1 on EOF or error. */
+static int
+recv_frame(int fd, struct evbuffer *b, struct frame_key *k,
+    struct frame **f, char **cause)
+{
+	int rc, n;
+
+	for (;;) {
+		if ((rc = frame_read(b, k, f, cause)) != 0)
+			return rc;
+		if ((n = evbuffer_read(b, fd, -1)) <= 0) {
+			*cause = xstrdup(n == 0 ? "connection closed" :
+			    strerror(errno));
+			return -1;
+		}
+	}
+}
+
+static int
+send_frame(int fd, struct frame_key *k, int type, json_t *meta,
+    const void *payload, size_t len)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *cause = NULL;
+	int rc = -1;
+
+	if (frame_write(b, k, type, meta, payload, len, &cause) != 0)
+		goto out;
+	while (evbuffer_get_length(b) > 0) {
+		if (evbuffer_write(b, fd) <= 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(cause);
+	buf_free(b);
+	return rc;
+}
+
+/* The first ```python block of docs/protocol.md; caller frees. */
+static char *
+doc_snippet(void)
+{
+	const char *path = unit_src("docs/protocol.md");
+	char *line = NULL, *code = NULL, *tmp;
+	size_t cap = 0, len = 0, n;
+	ssize_t got;
+	int in = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	while ((got = getline(&line, &cap, f)) != -1) {
+		if (!in) {
+			in = strncmp(line, "```python", 9) == 0;
+			continue;
+		}
+		if (strncmp(line, "```", 3) == 0)
+			break;
+		n = (size_t)got;
+		tmp = xreallocarray(code, len + n + 1, 1);
+		code = tmp;
+		memcpy(code + len, line, n);
+		len += n;
+		code[len] = '\0';
+	}
+	free(line);
+	fclose(f);
+	return code;
+}
+
+/* Drives the snippet's Conn as a client over fd 0. */
+static const char py_driver[] =
+    "\nimport socket, sys\n"
+    "conn = Conn(socket.socket(fileno=0))\n"
+    "try:\n"
+    "    peer = conn.handshake(bytes.fromhex(sys.argv[1]), 'py', 'client')\n"
+    "except ValueError as e:\n"
+    "    print('refused:', e)\n"
+    "    sys.exit(2)\n"
+    "data = bytes(range(256)) * 400\n"
+    "conn.send(REQUEST, {'id': 1, 'op': 'echo', 'peer': peer['name']},"
+    " data)\n"
+    "ftype, meta, payload = conn.recv()\n"
+    "assert ftype == REPLY and meta == {'id': 1, 'ok': True}, meta\n"
+    "assert payload == data[::-1]\n"
+    "print('ok', conn.key_out.hex())\n";
+
+/*
+ * The acceptor's side of the handshake, as the daemon does it, then one
+ * echo request. Returns NULL, or what went wrong (static); fills session.
+ */
+static const char *
+accept_one(int fd, const unsigned char *key, unsigned char *session)
+{
+	static char why[512];
+	unsigned char nc[AUTH_NONCE_SIZE], na[AUTH_NONCE_SIZE];
+	unsigned char proof[AUTH_KEY_SIZE], want[AUTH_KEY_SIZE];
+	char nhex[2 * AUTH_NONCE_SIZE + 1], phex[2 * AUTH_KEY_SIZE + 1];
+	struct evbuffer *b = evbuffer_new();
+	struct frame_key in, out;
+	struct frame *f = NULL;
+	json_t *meta = NULL;
+	unsigned char *rev = NULL;
+	const char *s;
+	char *cause = NULL;
+	uint64_t i;
+
+	why[0] = '\0';
+	frame_key_init(&in, NULL);
+	frame_key_init(&out, NULL);
+	if (recv_frame(fd, b, &in, &f, &cause) != 1 || f->type != FRAME_HELLO)
+		goto fail;
+	s = json_string_value(json_object_get(f->meta, "nonce"));
+	if (s == NULL || auth_unhex(s, nc, sizeof nc) != 0)
+		goto fail;
+	s = json_string_value(json_object_get(f->meta, "role"));
+	if (s == NULL || strcmp(s, "client") != 0)
+		goto fail;
+	frame_free(f);
+	f = NULL;
+
+	auth_random(na, sizeof na);
+	auth_derive(key, "agentd-A", nc, na, proof);
+	auth_hex(na, sizeof na, nhex);
+	auth_hex(proof, sizeof proof, phex);
+	meta = json_pack("{s:s,s:s,s:s,s:s}", "name", "acceptor", "role",
+	    "peer", "nonce", nhex, "proof", phex);
+	if (send_frame(fd, &out, FRAME_HELLO, meta, NULL, 0) != 0)
+		goto fail;
+	json_decref(meta);
+	meta = NULL;
+
+	if (recv_frame(fd, b, &in, &f, &cause) != 1 || f->type != FRAME_AUTH)
+		goto fail;
+	s = json_string_value(json_object_get(f->meta, "proof"));
+	auth_derive(key, "agentd-C", na, nc, want);
+	if (s == NULL || auth_unhex(s, proof, sizeof proof) != 0 ||
+	    !auth_equal(proof, want, sizeof want)) {
+		snprintf(why, sizeof why, "bad connector proof");
+		goto fail;
+	}
+	frame_free(f);
+	f = NULL;
+	auth_derive(key, "agentd-S", nc, na, session);
+	frame_key_init(&in, session);
+	frame_key_init(&out, session);
+
+	if (recv_frame(fd, b, &in, &f, &cause) != 1 ||
+	    f->type != FRAME_REQUEST || f->payload_len != 102400)
+		goto fail;
+	s = json_string_value(json_object_get(f->meta, "peer"));
+	if (s == NULL || strcmp(s, "acceptor") != 0)
+		goto fail;
+	rev = xmalloc(f->payload_len);
+	for (i = 0; i < f->payload_len; i++)
+		rev[i] = f->payload[f->payload_len - 1 - i];
+	meta = json_pack("{s:i,s:b}", "id", 1, "ok", 1);
+	if (send_frame(fd, &out, FRAME_REPLY, meta, rev, f->payload_len) != 0)
+		goto fail;
+	json_decref(meta);
+	free(rev);
+	frame_free(f);
+	free(cause);
+	buf_free(b);
+	return NULL;
+fail:
+	if (why[0] == '\0')
+		snprintf(why, sizeof why, "acceptor: %s",
+		    cause != NULL ? cause : "unexpected frame");
+	json_decref(meta);
+	free(rev);
+	frame_free(f);
+	free(cause);
+	buf_free(b);
+	return why;
+}
+
+/*
+ * Runs the Python client with cluster key ckey (hex) against accept_one
+ * holding key; returns the client's exit status, its output in out.
+ */
+static int
+run_client(const char *script, const char *ckey, const unsigned char *key,
+    unsigned char *session, const char **why, char *out, size_t outlen)
+{
+	int sv[2], pipefd[2], status = -1;
+	ssize_t n;
+	size_t got = 0;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || pipe(pipefd) != 0)
+		fatal("socketpair: %s", strerror(errno));
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		dup2(sv[1], 0);
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		close(sv[0]);
+		close(sv[1]);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		execlp("python3", "python3", script, ckey, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	close(pipefd[1]);
+	*why = accept_one(sv[0], key, session);
+	close(sv[0]);
+	while (got + 1 < outlen &&
+	    (n = read(pipefd[0], out + got, outlen - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(pipefd[0]);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* The Python client of docs/protocol.md against this implementation. */
+static void
+test_python_client(void)
+{
+	unsigned char key[AUTH_KEY_SIZE], wrong[AUTH_KEY_SIZE];
+	unsigned char session[AUTH_KEY_SIZE];
+	char khex[2 * AUTH_KEY_SIZE + 1], shex[2 * AUTH_KEY_SIZE + 1];
+	char want[128], out[4096];
+	char *code = NULL, *script = NULL;
+	const char *why = NULL;
+	FILE *f;
+	int rc;
+
+	if (system("command -v python3 >/dev/null 2>&1") != 0)
+		SKIP("python3 not found");
+	/* A client that gives up early must not kill us with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	code = doc_snippet();
+	CHECKF(code != NULL && strstr(code, "class Conn") != NULL,
+	    "no ```python block with class Conn in %s",
+	    unit_src("docs/protocol.md"));
+	script = xasprintf("%s/client.py", unit_tmpdir());
+	CHECK((f = fopen(script, "w")) != NULL);
+	fputs(code, f);
+	fputs(py_driver, f);
+	CHECK(fclose(f) == 0);
+
+	fill(key, sizeof key, 9);
+	auth_hex(key, sizeof key, khex);
+	rc = run_client(script, khex, key, session, &why, out, sizeof out);
+	CHECKF(rc == 0 && why == NULL, "python exit %d, %.100s; output: "
+	    "%.300s", rc, why != NULL ? why : "acceptor ok", out);
+	auth_hex(session, sizeof session, shex);
+	snprintf(want, sizeof want, "ok %s\n", shex);
+	CHECKF(strcmp(out, want) == 0, "python said: %.400s", out);
+
+	/* The client holds another key: it refuses the acceptor's proof. */
+	memcpy(wrong, key, sizeof wrong);
+	wrong[0] ^= 0x80;
+	auth_hex(wrong, sizeof wrong, khex);
+	rc = run_client(script, khex, key, session, &why, out, sizeof out);
+	CHECKF(rc == 2 && strstr(out, "does not hold the cluster key") !=
+	    NULL, "python exit %d; output: %.400s", rc, out);
+	CHECKF(why != NULL && strstr(why, "connection closed") != NULL,
+	    "acceptor: %s", why != NULL ? why : "went on");
+end:
+	free(code);
+	free(script);
+}
+
+static const struct unit_test tests[] = {
+	{ "type_names", test_type_names },
+	{ "doc_example", test_doc_example },
+	{ "roundtrip", test_roundtrip },
+	{ "large_payload", test_large_payload },
+	{ "write_ref", test_write_ref },
+	{ "several", test_several },
+	{ "byte_by_byte", test_byte_by_byte },
+	{ "fragmented", test_fragmented },
+	{ "bad_header", test_bad_header },
+	{ "truncated", test_truncated },
+	{ "bad_meta", test_bad_meta },
+	{ "bad_seq", test_bad_seq },
+	{ "bad_mac", test_bad_mac },
+	{ "write_limits", test_write_limits },
+	{ "python_client", test_python_client },
+	{ NULL, NULL },
+};
+
+UNIT_MAIN("frame", tests)
