@@ -21,6 +21,7 @@
 #include "log.h"
 
 #define HANDSHAKE_TIMEOUT_S	5
+#define CONN_MAX_READ		(4 << 20)
 
 enum conn_state {
 	CONN_WAIT_HELLO,	/* acceptor: waiting for the connector's HELLO */
@@ -101,6 +102,9 @@ conn_new(const struct conn_config *cfg, struct bufferevent *bev,
 	c->timer = evtimer_new(cfg->base, conn_timeout_cb, c);
 	evtimer_add(c->timer, &tv);
 	bufferevent_setcb(bev, conn_read_cb, NULL, conn_event_cb, c);
+	/* Large reads: agent states are megabytes, not 16 KiB pieces. */
+	bufferevent_set_max_single_read(bev, CONN_MAX_READ);
+	bufferevent_set_max_single_write(bev, CONN_MAX_READ);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	return c;
 }
@@ -387,7 +391,9 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 	c->depth++;
 	while (c->state != CONN_CLOSED) {
-		r = frame_read(bufferevent_get_input(bev), &c->rx, &f, &cause);
+		/* Before AUTH a stranger may not make us buffer a payload. */
+		r = frame_read_max(bufferevent_get_input(bev), &c->rx,
+		    c->state == CONN_READY ? FRAME_MAX_PAYLOAD : 0, &f, &cause);
 		if (r == 0)
 			break;
 		if (r < 0) {

@@ -42,9 +42,38 @@ struct peer {
 struct link {
 	struct daemon	*d;
 	struct conn	*conn;
+	unsigned long	 serial;	/* never reused, for late replies */
 	int		 peer;		/* index into peers, or -1 */
 	int		 subscribed;	/* gets events */
+	uint64_t	 send_seq;	/* a client's next message number */
+	json_int_t	 next_id;	/* our requests on this link */
 	struct link	*prev, *next;
+};
+
+struct daemon;
+typedef void peer_reply_fn(struct daemon *, json_t *reply, struct frame *,
+    void *arg);
+
+/* A request we sent to a peer and wait on. */
+struct pending {
+	unsigned long	 link;		/* serial of the link it went on */
+	json_int_t	 id;
+	peer_reply_fn	*cb;
+	void		*arg;
+	struct pending	*next;
+};
+
+/* An arriving agent the destination accepts (phase 1 of a move). */
+struct arrival {
+	char		 agent[96];
+	char		 code[65];
+	unsigned long	 link;		/* the source's link */
+	json_t		*reply_id;
+	json_t		*meta;
+	unsigned char	*state;
+	uint64_t	 len;
+	int		 started;	/* the worker was launched */
+	struct arrival	*next;
 };
 
 struct daemon {
@@ -56,6 +85,10 @@ struct daemon {
 	struct codestore	*code;
 	struct runner		*runner;
 	unsigned long		 next_agent;	/* ids are NAME.N */
+	unsigned long		 next_serial;
+	struct pending		*pending;
+	struct arrival		*arrivals;
+	json_t			*where;		/* agent -> host, for routing */
 	struct peer		*peers;
 	int			 npeers;
 	struct link		*links;
@@ -64,6 +97,22 @@ struct daemon {
 };
 
 static const struct conn_ops daemon_conn_ops;
+struct link;
+static void	daemon_peer_agent(struct daemon *, struct link *,
+		    struct frame *);
+static void	pending_fail_link(struct daemon *, unsigned long);
+static int	daemon_route(struct daemon *, const char *, const char *,
+		    uint64_t, const void *, uint64_t);
+static void	agent_host(struct daemon *, const char *, char *, size_t);
+struct arrival;
+static void	arrival_answer(struct daemon *, struct arrival *,
+		    const char *);
+static void	arrival_free(struct arrival *);
+static void	op_accept(struct daemon *, struct link *, json_t *,
+		    struct frame *);
+static void	op_code_get(struct daemon *, struct link *, json_t *,
+		    struct frame *);
+static int	peer_find(struct daemon *, const char *);
 static void	daemon_migrate(struct daemon *, const char *agent,
 		    const char *host, json_t *meta, const unsigned char *state,
 		    uint64_t len);
@@ -139,6 +188,7 @@ link_add(struct daemon *d, struct conn *c, int peer)
 	l->d = d;
 	l->conn = c;
 	l->peer = peer;
+	l->serial = ++d->next_serial;
 	l->next = d->links;
 	if (d->links != NULL)
 		d->links->prev = l;
@@ -221,6 +271,84 @@ peer_find(struct daemon *d, const char *name)
 	return -1;
 }
 
+static struct link *
+link_by_serial(struct daemon *d, unsigned long serial)
+{
+	struct link *l;
+
+	for (l = d->links; l != NULL; l = l->next)
+		if (l->serial == serial)
+			return l;
+	return NULL;
+}
+
+static struct link *
+link_of_peer(struct daemon *d, const char *host)
+{
+	struct link *l;
+	int i = peer_find(d, host);
+
+	if (i < 0 || d->peers[i].conn == NULL ||
+	    !conn_is_ready(d->peers[i].conn))
+		return NULL;
+	for (l = d->links; l != NULL; l = l->next)
+		if (l->conn == d->peers[i].conn)
+			return l;
+	return NULL;
+}
+
+/* Sends a request on l and calls cb with its reply (NULL if l dies). */
+static void
+peer_request(struct daemon *d, struct link *l, json_t *meta,
+    const void *payload, uint64_t len, peer_reply_fn *cb, void *arg)
+{
+	struct pending *p = xcalloc(1, sizeof *p);
+
+	p->link = l->serial;
+	p->id = l->next_id++;
+	p->cb = cb;
+	p->arg = arg;
+	p->next = d->pending;
+	d->pending = p;
+	json_object_set_new(meta, "id", json_integer(p->id));
+	conn_send(l->conn, FRAME_REQUEST, meta, payload, len);
+	json_decref(meta);
+}
+
+static void
+pending_fail_link(struct daemon *d, unsigned long serial)
+{
+	struct pending **pp = &d->pending, *p;
+
+	while ((p = *pp) != NULL) {
+		if (p->link != serial) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		p->cb(d, NULL, NULL, p->arg);
+		free(p);
+		pp = &d->pending;
+	}
+}
+
+static void
+pending_reply(struct daemon *d, struct link *l, struct frame *f)
+{
+	struct pending **pp, *p;
+	json_t *id = json_object_get(f->meta, "id");
+
+	for (pp = &d->pending; (p = *pp) != NULL; pp = &p->next) {
+		if (p->link == l->serial && json_is_integer(id) &&
+		    json_integer_value(id) == p->id) {
+			*pp = p->next;
+			p->cb(d, f->meta, f, p->arg);
+			free(p);
+			return;
+		}
+	}
+}
+
 static void
 daemon_ready(struct conn *c, void *arg)
 {
@@ -267,6 +395,7 @@ daemon_closed(struct conn *c, const char *why, void *arg)
 		}
 	}
 	log_debug("%s: closed: %s", conn_label(c), why);
+	pending_fail_link(d, l->serial);
 	link_remove(d, l);
 }
 
@@ -338,12 +467,14 @@ op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	    json_dumps(args != NULL ? args : json_object(), JSON_COMPACT);
 	host = daemon_host_info(d);
 	if (runner_start(d->runner, aid, code, codestore_path(d->code, code,
-	    path, sizeof path), text, NULL, 0, 0, host, &cause) != 0) {
+	    path, sizeof path), text, NULL, 0, 0, host, NULL, &cause) != 0) {
 		reply(l->conn, id, 0, cause, NULL);
 		free(cause);
-	} else
+	} else {
+		json_object_set_new(d->where, aid, json_string(d->cfg.name));
 		reply(l->conn, id, 1, NULL, json_pack("{s:s, s:s}", "agent",
 		    aid, "host", d->cfg.name));
+	}
 	json_decref(host);
 	free(text);
 }
@@ -420,12 +551,38 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 	else if (strcmp(op, "spawn") == 0)
 		op_spawn(d, l, id, f);
 	else if (strcmp(op, "send") == 0) {
+		char from[128];
+
+		/* A client is a sender like an agent: one numbered stream. */
+		snprintf(from, sizeof from, "client:%s@%s#%lu",
+		    conn_name(l->conn), d->cfg.name, l->serial);
 		if (str_field(f->meta, "agent") == NULL ||
-		    runner_deliver(d->runner, str_field(f->meta, "agent"),
-		    conn_name(l->conn), f->payload, f->payload_len) != 0)
-			reply(l->conn, id, 0, "no such agent here", NULL);
-		else
+		    daemon_route(d, str_field(f->meta, "agent"), from,
+		    l->send_seq, f->payload, f->payload_len) != 0)
+			reply(l->conn, id, 0, "no route to that agent", NULL);
+		else {
+			l->send_seq++;
 			reply(l->conn, id, 1, NULL, NULL);
+		}
+	} else if (strcmp(op, "agent-accept") == 0 &&
+	    conn_peer_role(l->conn) == CONN_PEER)
+		op_accept(d, l, id, f);
+	else if (strcmp(op, "code-get") == 0 &&
+	    conn_peer_role(l->conn) == CONN_PEER)
+		op_code_get(d, l, id, f);
+	else if (strcmp(op, "where") == 0) {
+		char host[64];
+
+		if (str_field(f->meta, "agent") == NULL)
+			reply(l->conn, id, 0, "missing agent", NULL);
+		else {
+			agent_host(d, str_field(f->meta, "agent"), host,
+			    sizeof host);
+			if (runner_has(d->runner, str_field(f->meta, "agent")))
+				snprintf(host, sizeof host, "%s", d->cfg.name);
+			reply(l->conn, id, 1, NULL, json_pack("{s:s}", "host",
+			    host));
+		}
 	} else if (strcmp(op, "kill") == 0 || strcmp(op, "suspend") == 0 ||
 	    strcmp(op, "resume") == 0 || strcmp(op, "migrate") == 0 ||
 	    strcmp(op, "clone") == 0)
@@ -457,9 +614,22 @@ daemon_frame(struct conn *c, struct frame *f, void *arg)
 		if (l->peer < 0)
 			conn_send(c, FRAME_PONG, NULL, NULL, 0);
 		break;
-	case FRAME_PONG:
 	case FRAME_REPLY:
+		pending_reply(d, l, f);
+		break;
+	case FRAME_AGENT:
+		if (conn_peer_role(c) != CONN_PEER) {
+			conn_close(c, "agent frames come from daemons only");
+			break;
+		}
+		daemon_peer_agent(d, l, f);
+		break;
 	case FRAME_EVENT:
+		/* A peer relays events of agents made here. */
+		if (conn_peer_role(c) == CONN_PEER)
+			daemon_event(d, json_incref(f->meta));
+		break;
+	case FRAME_PONG:
 		break;
 	default:
 		log_warn("%s: unexpected %s frame; closing", conn_label(c),
@@ -609,7 +779,32 @@ daemon_load_hosts(struct daemon *d, char **cause)
 static void
 daemon_runner_event(void *arg, json_t *ev)
 {
-	daemon_event(arg, ev);
+	struct daemon *d = arg;
+	const char *event = str_field(ev, "event");
+	const char *agent = str_field(ev, "agent"), *home;
+	struct arrival *a;
+	struct link *l;
+	char host[64];
+
+	/* An arriving agent unpacked (or failed to): answer phase 1. */
+	for (a = d->arrivals; a != NULL && agent != NULL; a = a->next) {
+		if (!a->started || strcmp(a->agent, agent) != 0)
+			continue;
+		if (strcmp(event, "arrived") == 0)
+			arrival_answer(d, a, NULL);
+		else if (strcmp(event, "failed") == 0)
+			arrival_answer(d, a, str_field(ev, "reason"));
+		break;
+	}
+	/* The home daemon, where the agent was made, tells its owner. */
+	if (agent != NULL && (home = strrchr(agent, '.')) != NULL &&
+	    (size_t)(home - agent) < sizeof host) {
+		snprintf(host, sizeof host, "%.*s", (int)(home - agent), agent);
+		if (strcmp(host, d->cfg.name) != 0 &&
+		    (l = link_of_peer(d, host)) != NULL)
+			conn_send(l->conn, FRAME_EVENT, ev, NULL, 0);
+	}
+	daemon_event(d, ev);
 }
 
 /* What a worker asks of the daemon: messages, spawns, clones, moves. */
@@ -624,10 +819,9 @@ daemon_runner_request(void *arg, const char *agent, json_t *meta,
 
 	if (strcmp(op, "send") == 0) {
 		to = str_field(meta, "to");
-		if (to == NULL || runner_deliver(d->runner, to, agent, payload,
-		    len) != 0)
-			log_warn("agent %s: message to unknown agent %s",
-			    agent, to != NULL ? to : "?");
+		if (to != NULL)
+			daemon_route(d, to, agent, runner_next_out(d->runner,
+			    agent, to), payload, len);
 	} else if (strcmp(op, "clone") == 0) {
 		code = runner_code(d->runner, agent);
 		snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name,
@@ -635,7 +829,7 @@ daemon_runner_request(void *arg, const char *agent, json_t *meta,
 		info = daemon_host_info(d);
 		if (code == NULL || runner_start(d->runner, aid, code,
 		    codestore_path(d->code, code, path, sizeof path), NULL,
-		    payload, len, 0, info, &cause) != 0) {
+		    payload, len, 0, info, NULL, &cause) != 0) {
 			log_warn("agent %s: clone failed: %s", agent,
 			    cause != NULL ? cause : "unknown code");
 			free(cause);
@@ -691,6 +885,7 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 	if (d->cfg.down_after_ms <= 0)
 		d->cfg.down_after_ms = DAEMON_DOWN_AFTER_MS;
 	d->base = event_base_new();
+	d->where = json_object();
 	if (daemon_load_hosts(d, cause) != 0)
 		goto fail;
 	if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST) {
@@ -747,6 +942,19 @@ daemon_free(struct daemon *d)
 	while (d->links != NULL)
 		conn_close(d->links->conn, "daemon shutting down");
 	codestore_free(d->code);
+	while (d->pending != NULL) {
+		struct pending *p = d->pending;
+
+		d->pending = p->next;
+		free(p);
+	}
+	while (d->arrivals != NULL) {
+		struct arrival *a = d->arrivals;
+
+		d->arrivals = a->next;
+		arrival_free(a);
+	}
+	json_decref(d->where);
 	daemon_free_peers(d);
 	if (d->listener != NULL)
 		evconnlistener_free(d->listener);
@@ -762,17 +970,308 @@ daemon_free(struct daemon *d)
 	free(d);
 }
 
-/* Moves between daemons come next; until then the agent stays. */
+/* The host an agent is on, as far as we know: where it was last seen, or
+ * the daemon that made it (ids are HOME.N). */
+static void
+agent_host(struct daemon *d, const char *agent, char *host, size_t len)
+{
+	const char *w = json_string_value(json_object_get(d->where, agent));
+	const char *dot = strrchr(agent, '.');
+
+	if (w != NULL)
+		snprintf(host, len, "%s", w);
+	else if (dot != NULL && (size_t)(dot - agent) < len)
+		snprintf(host, len, "%.*s", (int)(dot - agent), agent);
+	else
+		host[0] = '\0';
+}
+
+/*
+ * Delivers message seq from sender to agent: here if it runs here, else
+ * on to the host it is on. Numbers make delivery exactly-once and ordered
+ * however the routes change while the agent moves.
+ */
+static int
+daemon_route(struct daemon *d, const char *to, const char *from, uint64_t seq,
+    const void *data, uint64_t len)
+{
+	char host[64];
+	struct link *l;
+	json_t *m;
+
+	if (runner_deliver(d->runner, to, from, seq, data, len) == 0)
+		return 0;
+	agent_host(d, to, host, sizeof host);
+	if (host[0] == '\0' || strcmp(host, d->cfg.name) == 0 ||
+	    (l = link_of_peer(d, host)) == NULL) {
+		log_warn("message %s#%llu to %s: no route (host %s)", from,
+		    (unsigned long long)seq, to, host[0] != '\0' ? host : "?");
+		return -1;
+	}
+	m = json_pack("{s:s, s:s, s:s, s:I}", "op", "msg", "agent", to, "from",
+	    from, "seq", (json_int_t)seq);
+	conn_send(l->conn, FRAME_AGENT, m, data, len);
+	json_decref(m);
+	return 0;
+}
+
+/* What the other daemons say about agents: messages, moves, go. */
+static void
+daemon_peer_agent(struct daemon *d, struct link *l, struct frame *f)
+{
+	const char *op = str_field(f->meta, "op");
+	const char *agent = str_field(f->meta, "agent");
+	const char *from = str_field(f->meta, "from"), *host;
+	char *cause = NULL;
+
+	(void)l;
+	if (op == NULL || agent == NULL)
+		return;
+	if (strcmp(op, "msg") == 0 && from != NULL)
+		daemon_route(d, agent, from, (uint64_t)json_integer_value(
+		    json_object_get(f->meta, "seq")), f->payload,
+		    f->payload_len);
+	else if (strcmp(op, "moved") == 0 &&
+	    (host = str_field(f->meta, "host")) != NULL) {
+		if (!runner_has(d->runner, agent))
+			json_object_set_new(d->where, agent, json_string(host));
+	} else if (strcmp(op, "go") == 0) {
+		/* Phase 4 at the source is done: this copy is the agent. */
+		if (runner_control(d->runner, agent, "go", NULL, &cause) != 0) {
+			log_warn("agent %s: go: %s", agent, cause);
+			free(cause);
+		}
+	}
+}
+
+struct move {
+	char	agent[96];
+	char	host[64];
+};
+
+static void
+move_abort(struct daemon *d, struct move *mv, const char *why)
+{
+	log_warn("agent %s: move to %s failed: %s; it carries on here",
+	    mv->agent, mv->host, why);
+	json_decref(runner_move_done(d->runner, mv->agent, 0));
+	daemon_event(d, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event",
+	    "move-failed", "agent", mv->agent, "host", d->cfg.name, "to",
+	    mv->host, "reason", why));
+}
+
+/* Phase 1 answered: commit (switch, forward, go, drop) or abort. */
+static void
+move_accepted(struct daemon *d, json_t *reply, struct frame *f, void *arg)
+{
+	struct move *mv = arg;
+	struct link *l, *p;
+	json_t *carry, *m;
+	size_t i;
+	char *data;
+
+	(void)f;
+	if (reply == NULL || !json_is_true(json_object_get(reply, "ok")) ||
+	    (l = link_of_peer(d, mv->host)) == NULL) {
+		move_abort(d, mv, reply == NULL ? "the destination went away" :
+		    json_string_value(json_object_get(reply, "error")) != NULL ?
+		    json_string_value(json_object_get(reply, "error")) :
+		    "the destination is gone");
+		free(mv);
+		return;
+	}
+	/* Phase 2: the directory switches. */
+	json_object_set_new(d->where, mv->agent, json_string(mv->host));
+	carry = runner_move_done(d->runner, mv->agent, 1);
+	/* Phase 3: what waited here goes on, ahead of the go. */
+	json_array_foreach(json_object_get(carry, "pending"), i, m) {
+		const char *hex = str_field(m, "data");
+		size_t n = hex != NULL ? strlen(hex) / 2 : 0;
+
+		data = xmalloc(n + 1);
+		if (hex != NULL && auth_unhex(hex, (unsigned char *)data,
+		    n) == 0)
+			daemon_route(d, mv->agent, str_field(m, "from"),
+			    (uint64_t)json_integer_value(json_object_get(m,
+			    "seq")), data, n);
+		free(data);
+	}
+	json_decref(carry);
+	m = json_pack("{s:s, s:s}", "op", "go", "agent", mv->agent);
+	conn_send(l->conn, FRAME_AGENT, m, NULL, 0);
+	json_decref(m);
+	/* Everyone learns the new place; the source copy is already gone. */
+	m = json_pack("{s:s, s:s, s:s}", "op", "moved", "agent", mv->agent,
+	    "host", mv->host);
+	for (p = d->links; p != NULL; p = p->next)
+		if (p->peer >= 0 && p != l && conn_is_ready(p->conn))
+			conn_send(p->conn, FRAME_AGENT, m, NULL, 0);
+	json_decref(m);
+	log_info("agent %s moved to %s", mv->agent, mv->host);
+	daemon_event(d, json_pack("{s:s, s:s, s:s, s:s}", "event", "moved",
+	    "agent", mv->agent, "from", d->cfg.name, "host", mv->host));
+	free(mv);
+}
+
+/* The worker packed itself to go to host: phase 1 at the destination. */
 static void
 daemon_migrate(struct daemon *d, const char *agent, const char *host,
     json_t *meta, const unsigned char *state, uint64_t len)
 {
-	json_t *q;
+	struct move *mv = xcalloc(1, sizeof *mv);
+	struct link *l;
+	json_t *req;
 
-	(void)meta;
-	(void)state;
-	(void)len;
-	log_warn("agent %s: cannot move to %s yet; it stays here", agent, host);
-	q = runner_move_done(d->runner, agent, 0);
-	json_decref(q);
+	snprintf(mv->agent, sizeof mv->agent, "%s", agent);
+	snprintf(mv->host, sizeof mv->host, "%s", host);
+	if ((l = link_of_peer(d, host)) == NULL) {
+		move_abort(d, mv, peer_find(d, host) < 0 ? "no such host" :
+		    "the host is down");
+		free(mv);
+		return;
+	}
+	req = json_pack("{s:s, s:s, s:s, s:s, s:O, s:o}", "op",
+	    "agent-accept", "agent", agent, "code",
+	    runner_code(d->runner, agent), "type", runner_type(d->runner,
+	    agent), "step", json_object_get(meta, "step"), "delivery",
+	    runner_delivery(d->runner, agent));
+	peer_request(d, l, req, state, len, move_accepted, mv);
+}
+
+static void
+arrival_free(struct arrival *a)
+{
+	json_decref(a->reply_id);
+	json_decref(a->meta);
+	free(a->state);
+	free(a);
+}
+
+static void
+arrival_remove(struct daemon *d, struct arrival *a)
+{
+	struct arrival **pp;
+
+	for (pp = &d->arrivals; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	}
+	arrival_free(a);
+}
+
+static void
+arrival_answer(struct daemon *d, struct arrival *a, const char *error)
+{
+	struct link *l = link_by_serial(d, a->link);
+
+	if (l != NULL)
+		reply(l->conn, a->reply_id, error == NULL, error, NULL);
+	arrival_remove(d, a);
+}
+
+/* Launches the arriving agent, held until the source says go. */
+static void
+arrival_start(struct daemon *d, struct arrival *a)
+{
+	char path[1024], *cause = NULL;
+	json_t *info = daemon_host_info(d);
+
+	if (runner_start(d->runner, a->agent, a->code, codestore_path(d->code,
+	    a->code, path, sizeof path), NULL, a->state, a->len,
+	    (uint64_t)json_integer_value(json_object_get(a->meta, "step")),
+	    info, json_object_get(a->meta, "delivery"), &cause) != 0) {
+		arrival_answer(d, a, cause);
+		free(cause);
+	} else {
+		a->started = 1;
+		free(a->state);
+		a->state = NULL;
+		json_object_set_new(d->where, a->agent,
+		    json_string(d->cfg.name));
+	}
+	json_decref(info);
+}
+
+static void
+arrival_code(struct daemon *d, json_t *reply, struct frame *f, void *arg)
+{
+	struct arrival *a = arg;
+	char *cause = NULL;
+
+	if (reply == NULL || !json_is_true(json_object_get(reply, "ok"))) {
+		arrival_answer(d, a, "cannot fetch the agent's code");
+		return;
+	}
+	if (codestore_put(d->code, f->payload, (size_t)f->payload_len,
+	    a->code, NULL, &cause) != 0) {
+		arrival_answer(d, a, cause);
+		free(cause);
+		return;
+	}
+	log_info("fetched code %s (%llu bytes) for agent %s", a->code,
+	    (unsigned long long)f->payload_len, a->agent);
+	arrival_start(d, a);
+}
+
+/* Phase 1 at the destination: take the state, create, do not start. */
+static void
+op_accept(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *agent = str_field(f->meta, "agent");
+	const char *code = str_field(f->meta, "code");
+	struct arrival *a;
+	json_t *req;
+
+	if (agent == NULL || code == NULL || !codestore_valid(code) ||
+	    strlen(agent) >= sizeof a->agent ||
+	    !json_is_object(json_object_get(f->meta, "delivery"))) {
+		reply(l->conn, id, 0, "agent-accept needs agent, code and "
+		    "delivery", NULL);
+		return;
+	}
+	if (runner_has(d->runner, agent)) {
+		reply(l->conn, id, 0, "the agent already runs here", NULL);
+		return;
+	}
+	a = xcalloc(1, sizeof *a);
+	snprintf(a->agent, sizeof a->agent, "%s", agent);
+	snprintf(a->code, sizeof a->code, "%s", code);
+	a->link = l->serial;
+	a->reply_id = json_incref(id);
+	a->meta = json_incref(f->meta);
+	a->state = f->payload;
+	a->len = f->payload_len;
+	f->payload = NULL;
+	a->next = d->arrivals;
+	d->arrivals = a;
+	if (codestore_has(d->code, code)) {
+		arrival_start(d, a);
+		return;
+	}
+	/* Code travels once per host: fetched from the sender, verified. */
+	req = json_pack("{s:s, s:s}", "op", "code-get", "sha256", code);
+	peer_request(d, l, req, NULL, 0, arrival_code, a);
+}
+
+static void
+op_code_get(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *sha = str_field(f->meta, "sha256");
+	char path[1024], got[CODESTORE_HEX], *cause = NULL;
+	void *buf = NULL;
+	size_t len;
+
+	if (sha == NULL || !codestore_has(d->code, sha) ||
+	    codestore_read_file(codestore_path(d->code, sha, path,
+	    sizeof path), &buf, &len, got, &cause) != 0) {
+		reply(l->conn, id, 0, "no such code here", NULL);
+		free(cause);
+		return;
+	}
+	id = json_pack("{s:O, s:b}", "id", id, "ok", 1);
+	conn_send(l->conn, FRAME_REPLY, id, buf, len);
+	json_decref(id);
+	free(buf);
 }

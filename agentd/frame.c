@@ -100,7 +100,7 @@ frame_header_encode(unsigned char *p, const struct frame_header *h)
 /* Decodes and checks a header; fails on any field a receiver refuses. */
 static int
 frame_header_decode(const unsigned char *p, struct frame_header *h,
-    char **cause)
+    uint64_t max_payload, char **cause)
 {
 	h->magic = get_u32(p + 0);
 	h->version = p[4];
@@ -128,9 +128,9 @@ frame_header_decode(const unsigned char *p, struct frame_header *h,
 	if (h->meta_len > FRAME_MAX_META)
 		return nn_fail(cause, "bad frame length %" PRIu32 " (limit %u)",
 		    h->meta_len, FRAME_MAX_META);
-	if (h->payload_len > FRAME_MAX_PAYLOAD)
+	if (h->payload_len > max_payload)
 		return nn_fail(cause, "bad payload length %" PRIu64 " (limit %"
-		    PRIu64 ")", h->payload_len, FRAME_MAX_PAYLOAD);
+		    PRIu64 ")", h->payload_len, max_payload);
 	return 0;
 }
 
@@ -395,6 +395,14 @@ int
 frame_read(struct evbuffer *in, struct frame_key *k, struct frame **out,
     char **cause)
 {
+	return frame_read_max(in, k, FRAME_MAX_PAYLOAD, out, cause);
+}
+
+/* frame_read with a lower payload limit (frame.h). */
+int
+frame_read_max(struct evbuffer *in, struct frame_key *k,
+    uint64_t max_payload, struct frame **out, char **cause)
+{
 	unsigned char hb[FRAME_HEADER_SIZE], mac[FRAME_MAC_SIZE];
 	unsigned char want[FRAME_MAC_SIZE];
 	struct frame_header h;
@@ -412,7 +420,9 @@ frame_read(struct evbuffer *in, struct frame_key *k, struct frame **out,
 		return 0;
 	if (evbuffer_copyout(in, hb, sizeof hb) != (ev_ssize_t)sizeof hb)
 		fatal("frame_read: evbuffer_copyout failed");
-	if (frame_header_decode(hb, &h, cause) != 0)
+	if (max_payload > FRAME_MAX_PAYLOAD)
+		max_payload = FRAME_MAX_PAYLOAD;
+	if (frame_header_decode(hb, &h, max_payload, cause) != 0)
 		return -1;
 	/* No overflow: both lengths are already within their limits. */
 	total = FRAME_HEADER_SIZE + (uint64_t)h.meta_len + h.payload_len +

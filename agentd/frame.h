@@ -97,5 +97,13 @@ int	frame_write_ref(struct evbuffer *out, struct frame_key *k, int type,
  */
 int	frame_read(struct evbuffer *in, struct frame_key *k,
 	    struct frame **out, char **cause);
+/*
+ * frame_read with payloads limited to max_payload (at most
+ * FRAME_MAX_PAYLOAD), refused as soon as the header arrives. Before the
+ * handshake completes, pass 0: otherwise a peer without the key could make
+ * the daemon buffer a 1 GiB frame before its MAC fails.
+ */
+int	frame_read_max(struct evbuffer *in, struct frame_key *k,
+	    uint64_t max_payload, struct frame **out, char **cause);
 
 #endif

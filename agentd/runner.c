@@ -28,6 +28,7 @@ static const char *ragent_state_names[] = {
 
 struct message {
 	char		 from[64];
+	uint64_t	 seq;		/* per sender, from 0 */
 	unsigned char	*data;
 	uint64_t	 len;
 	struct message	*next;
@@ -46,7 +47,14 @@ struct ragent {
 	json_t		*load;		/* the load frame, sent when ready */
 	unsigned char	*state_buf;	/* its payload */
 	uint64_t	 state_len;
-	struct message	*queue, **queue_tail;	/* held while moving */
+	struct message	*queue, **queue_tail;	/* not yet delivered */
+	json_t		*expect;	/* sender -> next seq to deliver */
+	json_t		*out;		/* receiver -> next seq to send */
+	int		 hold;		/* arrived: wait for go */
+	int		 syncing;	/* moving: unread messages come back */
+	json_t		*move;		/* the moving frame, kept for later */
+	unsigned char	*move_state;
+	uint64_t	 move_len;
 	int		 reported;	/* finished or failed was sent */
 	struct ragent	*next;
 };
@@ -129,6 +137,10 @@ ragent_remove(struct runner *r, struct ragent *a)
 	}
 	queue_clear(a);
 	json_decref(a->load);
+	json_decref(a->expect);
+	json_decref(a->out);
+	json_decref(a->move);
+	free(a->move_state);
 	free(a->state_buf);
 	free(a);
 }
@@ -194,11 +206,75 @@ runner_worker_closed(struct conn *c, const char *why, void *arg)
 static void
 ragent_deliver(struct ragent *a, struct message *m)
 {
-	json_t *meta = json_pack("{s:s, s:s}", "op", "message", "from",
-	    m->from);
+	json_t *meta = json_pack("{s:s, s:s, s:I}", "op", "message", "from",
+	    m->from, "seq", (json_int_t)m->seq);
 
 	conn_send(a->conn, FRAME_AGENT, meta, m->data, m->len);
 	json_decref(meta);
+}
+
+static uint64_t
+next_of(json_t *map, const char *from)
+{
+	return (uint64_t)json_integer_value(json_object_get(map, from));
+}
+
+/*
+ * Hands the worker every queued message that is next in its sender's
+ * sequence, while the agent may take messages; the rest wait.
+ */
+static void
+queue_flush(struct ragent *a)
+{
+	struct message **p, *m;
+	int progress = 1;
+
+	if (a->conn == NULL || !conn_is_ready(a->conn) || a->hold ||
+	    a->state == RA_MOVING || a->state == RA_STARTING)
+		return;
+	while (progress) {
+		progress = 0;
+		for (p = &a->queue; (m = *p) != NULL; ) {
+			if (m->seq != next_of(a->expect, m->from)) {
+				p = &m->next;
+				continue;
+			}
+			ragent_deliver(a, m);
+			json_object_set_new(a->expect, m->from,
+			    json_integer((json_int_t)m->seq + 1));
+			*p = m->next;
+			free(m->data);
+			free(m);
+			progress = 1;
+		}
+		a->queue_tail = &a->queue;
+		for (m = a->queue; m != NULL; m = m->next)
+			a->queue_tail = &m->next;
+	}
+}
+
+/* Adds a message in arrival order; duplicates are dropped here. */
+static void
+queue_add(struct ragent *a, const char *from, uint64_t seq,
+    const void *data, uint64_t len)
+{
+	struct message *m, *q;
+
+	if (seq < next_of(a->expect, from))
+		return;
+	for (q = a->queue; q != NULL; q = q->next)
+		if (q->seq == seq && strcmp(q->from, from) == 0)
+			return;
+	m = xcalloc(1, sizeof *m);
+	snprintf(m->from, sizeof m->from, "%s", from);
+	m->seq = seq;
+	m->len = len;
+	if (len > 0) {
+		m->data = xmalloc((size_t)len);
+		memcpy(m->data, data, (size_t)len);
+	}
+	*a->queue_tail = m;
+	a->queue_tail = &m->next;
 }
 
 static void
@@ -207,6 +283,8 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 	struct ragent *a = arg;
 	struct runner *r;
 	const char *op, *s;
+	json_t *meta;
+	uint64_t seq;
 
 	(void)c;
 	if (a == NULL)
@@ -222,10 +300,11 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 		s = json_string_value(json_object_get(f->meta, "type"));
 		snprintf(a->type, sizeof a->type, "%s", s != NULL ? s : "?");
 		a->state = RA_RUNNING;
-		log_info("agent %s (%s) started (pid %ld)", a->id, a->type,
-		    (long)a->pid);
-		runner_emit(r, a, "started", json_pack("{s:I}", "step",
-		    (json_int_t)a->step));
+		log_info("agent %s (%s) %s (pid %ld)", a->id, a->type,
+		    a->hold ? "unpacked, held" : "started", (long)a->pid);
+		runner_emit(r, a, a->hold ? "arrived" : "started",
+		    json_pack("{s:I}", "step", (json_int_t)a->step));
+		queue_flush(a);
 	} else if (strcmp(op, "progress") == 0) {
 		a->progress = json_number_value(json_object_get(f->meta,
 		    "fraction"));
@@ -248,8 +327,28 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 		s = json_string_value(json_object_get(f->meta, "error"));
 		ragent_ended(r, a, 0, s != NULL ? s : "failed");
 	} else if (strcmp(op, "moving") == 0) {
+		/* Messages already on their way to the worker come back
+		 * first ("unread"), then "synced": only then is the state
+		 * whole. */
 		a->state = RA_MOVING;
-		r->request(r->arg, a->id, f->meta, f->payload, f->payload_len);
+		a->move = json_incref(f->meta);
+		a->move_state = f->payload;
+		a->move_len = f->payload_len;
+		f->payload = NULL;
+		meta = json_pack("{s:s}", "op", "sync");
+		conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
+		json_decref(meta);
+	} else if (strcmp(op, "unread") == 0) {
+		s = json_string_value(json_object_get(f->meta, "from"));
+		seq = (uint64_t)json_integer_value(json_object_get(f->meta,
+		    "seq"));
+		if (s != NULL && seq < next_of(a->expect, s))
+			json_object_set_new(a->expect, s, json_integer(
+			    (json_int_t)seq));
+		if (s != NULL)
+			queue_add(a, s, seq, f->payload, f->payload_len);
+	} else if (strcmp(op, "synced") == 0 && a->move != NULL) {
+		r->request(r->arg, a->id, a->move, a->move_state, a->move_len);
 	} else if (strcmp(op, "send") == 0 || strcmp(op, "spawn") == 0 ||
 	    strcmp(op, "clone") == 0)
 		r->request(r->arg, a->id, f->meta, f->payload, f->payload_len);
@@ -266,8 +365,12 @@ static const struct conn_ops runner_conn_ops = {
 int
 runner_start(struct runner *r, const char *id, const char *code_sha,
     const char *code_path, const char *args, const void *state, uint64_t len,
-    uint64_t step, json_t *host, char **cause)
+    uint64_t step, json_t *host, json_t *delivery, char **cause)
 {
+	json_t *m;
+	size_t i;
+	unsigned char *data;
+	const char *hex;
 	static const unsigned char zero[AUTH_KEY_SIZE];
 	struct conn_config cc = {
 		.base = r->base,
@@ -307,9 +410,31 @@ runner_start(struct runner *r, const char *id, const char *code_sha,
 	a->step = step;
 	a->queue_tail = &a->queue;
 	a->state = RA_STARTING;
-	a->load = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O}", "op", "load",
-	    "agent", id, "code_path", code_path, "args", args != NULL ? args :
-	    "{}", "step", (json_int_t)step, "host", host);
+	a->hold = delivery != NULL;
+	a->load = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O, s:b}", "op",
+	    "load", "agent", id, "code_path", code_path, "args", args != NULL ?
+	    args : "{}", "step", (json_int_t)step, "host", host, "hold",
+	    a->hold);
+	a->expect = json_object();
+	a->out = json_object();
+	if (delivery != NULL) {
+		json_object_update(a->expect, json_object_get(delivery, "next"));
+		json_object_update(a->out, json_object_get(delivery, "out"));
+		json_array_foreach(json_object_get(delivery, "pending"), i, m) {
+			hex = json_string_value(json_object_get(m, "data"));
+			if (hex == NULL || json_string_value(json_object_get(m,
+			    "from")) == NULL)
+				continue;
+			data = xmalloc(strlen(hex) / 2 + 1);
+			if (auth_unhex(hex, data, strlen(hex) / 2) == 0)
+				queue_add(a, json_string_value(
+				    json_object_get(m, "from")),
+				    (uint64_t)json_integer_value(
+				    json_object_get(m, "seq")), data,
+				    strlen(hex) / 2);
+			free(data);
+		}
+	}
 	if (state != NULL && len > 0) {
 		a->state_buf = xmalloc((size_t)len);
 		memcpy(a->state_buf, state, (size_t)len);
@@ -336,6 +461,10 @@ runner_control(struct runner *r, const char *id, const char *op,
 		return nn_fail(cause, "agent %s is not running yet", id);
 	if (a->state == RA_MOVING)
 		return nn_fail(cause, "agent %s is moving", id);
+	if (strcmp(op, "go") == 0) {
+		a->hold = 0;
+		queue_flush(a);
+	}
 	if (strcmp(op, "stop") == 0) {
 		/* Killing an agent is killing its process. */
 		kill(a->pid, SIGKILL);
@@ -351,48 +480,28 @@ runner_control(struct runner *r, const char *id, const char *op,
 
 int
 runner_deliver(struct runner *r, const char *id, const char *from,
-    const void *data, uint64_t len)
+    uint64_t seq, const void *data, uint64_t len)
 {
 	struct ragent *a = ragent_find(r, id);
-	struct message *m;
 
 	if (a == NULL || a->reported)
 		return -1;
-	m = xcalloc(1, sizeof *m);
-	snprintf(m->from, sizeof m->from, "%s", from);
-	m->len = len;
-	if (len > 0) {
-		m->data = xmalloc((size_t)len);
-		memcpy(m->data, data, (size_t)len);
-	}
-	/* Order is kept by one queue: nothing overtakes what waits. */
-	if (a->state == RA_MOVING || a->state == RA_STARTING ||
-	    a->conn == NULL || a->queue != NULL) {
-		*a->queue_tail = m;
-		a->queue_tail = &m->next;
-		return 0;
-	}
-	ragent_deliver(a, m);
-	free(m->data);
-	free(m);
+	queue_add(a, from, seq, data, len);
+	queue_flush(a);
 	return 0;
 }
 
-/* Sends what waited, in order, once the agent runs again. */
-static void
-queue_flush(struct ragent *a)
+uint64_t
+runner_next_out(struct runner *r, const char *id, const char *to)
 {
-	struct message *m;
+	struct ragent *a = ragent_find(r, id);
+	uint64_t seq;
 
-	if (a->conn == NULL || a->state == RA_MOVING)
-		return;
-	while ((m = a->queue) != NULL) {
-		ragent_deliver(a, m);
-		a->queue = m->next;
-		free(m->data);
-		free(m);
-	}
-	a->queue_tail = &a->queue;
+	if (a == NULL)
+		return 0;
+	seq = next_of(a->out, to);
+	json_object_set_new(a->out, to, json_integer((json_int_t)seq + 1));
+	return seq;
 }
 
 json_t *
@@ -400,32 +509,59 @@ runner_move_done(struct runner *r, const char *id, int committed)
 {
 	struct ragent *a = ragent_find(r, id);
 	struct message *m;
-	json_t *q = json_array(), *meta;
+	json_t *pending, *meta, *out;
 	char *hex;
 
 	if (a == NULL)
-		return q;
+		return NULL;
+	json_decref(a->move);
+	a->move = NULL;
+	free(a->move_state);
+	a->move_state = NULL;
 	if (!committed) {
 		a->state = RA_RUNNING;
 		meta = json_pack("{s:s}", "op", "resume");
 		conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
 		json_decref(meta);
 		queue_flush(a);
-		return q;
+		return NULL;
 	}
+	/* What travels with the agent: who sent what, and what waits. */
+	pending = json_array();
 	for (m = a->queue; m != NULL; m = m->next) {
 		hex = xmalloc((size_t)m->len * 2 + 1);
 		auth_hex(m->data, (size_t)m->len, hex);
-		json_array_append_new(q, json_pack("{s:s, s:s}", "from",
-		    m->from, "data", hex));
+		json_array_append_new(pending, json_pack("{s:s, s:I, s:s}",
+		    "from", m->from, "seq", (json_int_t)m->seq, "data", hex));
 		free(hex);
 	}
+	out = json_pack("{s:O, s:O, s:o}", "next", a->expect, "out", a->out,
+	    "pending", pending);
 	queue_clear(a);
 	a->reported = 1;	/* it lives on elsewhere */
 	meta = json_pack("{s:s}", "op", "drop");
 	conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
 	json_decref(meta);
-	return q;
+	return out;
+}
+
+json_t *
+runner_delivery(struct runner *r, const char *id)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	if (a == NULL)
+		return NULL;
+	return json_pack("{s:O, s:O, s:[]}", "next", a->expect, "out", a->out,
+	    "pending");
+}
+
+const char *
+runner_type(struct runner *r, const char *id)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	return a != NULL ? a->type : NULL;
 }
 
 const char *

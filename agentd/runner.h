@@ -29,24 +29,40 @@ void		 runner_free(struct runner *);
  * Starts agent id from the code at code_path: with args (JSON text) when
  * state is NULL, else by unpacking state (len bytes, encoded agent state).
  * step is the step count so far. host is this host's information.
+ * delivery (an arriving agent's message state, from runner_move_done)
+ * makes the agent wait, unpacked, for "go" before its first step.
  */
 int		 runner_start(struct runner *, const char *id,
 		     const char *code_sha, const char *code_path,
 		     const char *args, const void *state, uint64_t len,
-		     uint64_t step, json_t *host, char **cause);
-/* suspend, resume, stop, migrate (host), clone (host); -1 with cause. */
+		     uint64_t step, json_t *host, json_t *delivery,
+		     char **cause);
+/* suspend, resume, stop, go, migrate (host), clone (host); -1 with
+ * cause. */
 int		 runner_control(struct runner *, const char *id,
 		     const char *op, const char *host, char **cause);
-/* Delivers a message, or queues it while the agent is moving. */
-int		 runner_deliver(struct runner *, const char *id,
-		     const char *from, const void *data, uint64_t len);
 /*
- * Ends a move the worker asked for: committed drops the local copy and
- * returns the queued messages as a JSON array of {from, data(hex)}... the
- * queue is handed over; otherwise the agent resumes here with its queue.
+ * Delivers message seq of sender from exactly once and in sender order:
+ * duplicates are dropped, early ones wait, and nothing is handed over
+ * while the agent moves.
+ */
+int		 runner_deliver(struct runner *, const char *id,
+		     const char *from, uint64_t seq, const void *data,
+		     uint64_t len);
+/* The sequence number of agent id's next message to to. */
+uint64_t	 runner_next_out(struct runner *, const char *id,
+		     const char *to);
+/*
+ * Ends a move: committed drops the local copy and returns what travels
+ * with the agent, {next, out, pending} (new reference) for runner_start at
+ * the destination; otherwise the agent resumes here and NULL is returned.
  */
 json_t		*runner_move_done(struct runner *, const char *id,
 		     int committed);
+/* {next, out, pending: []}: the message state a move carries (new
+ * reference), or NULL. */
+json_t		*runner_delivery(struct runner *, const char *id);
+const char	*runner_type(struct runner *, const char *id);
 /* Code hash of a running agent, or NULL. */
 const char	*runner_code(struct runner *, const char *id);
 int		 runner_has(struct runner *, const char *id);

@@ -264,6 +264,22 @@ worker_move(struct agent *a)
 			_exit(1);
 		}
 		op = json_string_value(json_object_get(f->meta, "op"));
+		/* Sent before the daemon knew we were packed: not ours to
+		 * read any more, so it goes back with the state. */
+		if (op != NULL && strcmp(op, "message") == 0) {
+			worker_send(a, json_pack("{s:s, s:O, s:O}", "op",
+			    "unread", "from", json_object_get(f->meta, "from"),
+			    "seq", json_object_get(f->meta, "seq")),
+			    f->payload, f->payload_len);
+			frame_free(f);
+			continue;
+		}
+		if (op != NULL && strcmp(op, "sync") == 0) {
+			worker_send(a, json_pack("{s:s}", "op", "synced"),
+			    NULL, 0);
+			frame_free(f);
+			continue;
+		}
 		if (op != NULL && strcmp(op, "drop") == 0) {
 			frame_free(f);
 			worker_finish(a, 0);
@@ -355,7 +371,7 @@ worker_main(int fd)
 	struct agent a;
 	struct frame *f = NULL;
 	char *cause = NULL;
-	int r;
+	int r, hold;
 
 	memset(&a, 0, sizeof a);
 	snprintf(a.id, sizeof a.id, "?");
@@ -377,9 +393,27 @@ worker_main(int fd)
 		a.entry = NULL;
 		worker_finish(&a, 1);
 	}
+	hold = json_is_true(json_object_get(f->meta, "hold"));
 	frame_free(f);
 	worker_send(&a, json_pack("{s:s, s:s}", "op", "started", "type",
 	    a.entry->name), NULL, 0);
+	/* An arriving agent waits, unpacked, until its move commits. */
+	while (hold) {
+		if (client_read_frame(a.cl, -1, &f, &cause) <= 0) {
+			fprintf(stderr, "agentd worker %s: %s\n", a.id,
+			    cause != NULL ? cause : "daemon gone");
+			_exit(1);
+		}
+		if (json_string_value(json_object_get(f->meta, "op")) != NULL &&
+		    strcmp(json_string_value(json_object_get(f->meta, "op")),
+		    "go") == 0)
+			hold = 0;
+		else if (worker_control(&a, f)) {
+			frame_free(f);
+			worker_finish(&a, 0);
+		}
+		frame_free(f);
+	}
 	for (;;) {
 		/* Control frames first: between steps is the safe point. */
 		while ((r = client_read_frame(a.cl, a.suspended ? -1 : 0, &f,

@@ -26,6 +26,7 @@
  *   wanderer: done on h1: counter 90 checksum 1f2e... messages 1000
  *   visits {"h1":30,"h2":30,"h3":30} received {"a3":1000}
  */
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -96,15 +97,14 @@ wanderer_rotl(uint64_t x, int r)
 	return (x << r) | (x >> (64 - r));
 }
 
+/* Little-endian, so the checksum is the same on every host. */
 static uint64_t
 wanderer_load64(const unsigned char *p)
 {
-	uint64_t v = 0;
-	int i;
+	uint64_t v;
 
-	for (i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	memcpy(&v, p, sizeof v);
+	return le64toh(v);
 }
 
 static uint64_t
@@ -152,15 +152,14 @@ static void
 wanderer_fill(unsigned char *p, size_t n, uint64_t seed)
 {
 	uint64_t x = seed, z;
-	size_t i, j;
+	size_t i;
 
 	for (i = 0; i < n; i += 8) {
 		z = (x += 0x9e3779b97f4a7c15ULL);
 		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-		z ^= z >> 31;
-		for (j = 0; j < 8 && i + j < n; j++)
-			p[i + j] = (unsigned char)(z >> (8 * j));
+		z = htole64(z ^ (z >> 31));
+		memcpy(p + i, &z, n - i < 8 ? n - i : 8);
 	}
 }
 
@@ -242,8 +241,8 @@ wanderer_name(struct agent *a, json_t *v, const char *what)
 
 /*
  * Reads the settings shared by args and a packed state from obj into w.
- * packed: obj is a packed state, whose extra keys are allowed and whose
- * size is in "bytes". 0, or -1 logged.
+ * packed: obj is a packed state, whose own keys (wanderer_state_keys) are
+ * allowed too. 0, or -1 logged.
  */
 static int
 wanderer_load(struct agent *a, struct wanderer *w, json_t *obj, int packed)

@@ -155,6 +155,48 @@ expect_refused(struct evbuffer *b, struct frame_key *k, const char *want)
 	return why;
 }
 
+/*
+ * The first fenced block after the line that starts with heading in
+ * docs/protocol.md; NULL if none. Caller frees.
+ */
+static char *
+doc_block(const char *heading)
+{
+	const char *path = unit_src("docs/protocol.md");
+	char *line = NULL, *code = NULL;
+	size_t cap = 0, len = 0, n;
+	ssize_t got;
+	int state = 0;	/* 0 before heading, 1 before fence, 2 inside */
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	while ((got = getline(&line, &cap, f)) != -1) {
+		if (state == 0) {
+			if (strncmp(line, heading, strlen(heading)) == 0)
+				state = 1;
+			continue;
+		}
+		if (state == 1) {
+			if (strncmp(line, "```", 3) == 0) {
+				state = 2;
+				code = xstrdup("");
+			}
+			continue;
+		}
+		if (strncmp(line, "```", 3) == 0)
+			break;
+		n = (size_t)got;
+		code = xreallocarray(code, len + n + 1, 1);
+		memcpy(code + len, line, n);
+		len += n;
+		code[len] = '\0';
+	}
+	free(line);
+	fclose(f);
+	return code;
+}
+
 /* evbuffer_free(NULL) crashes; cleanup paths need a NULL-safe one. */
 static void
 buf_free(struct evbuffer *b)
@@ -200,8 +242,9 @@ test_doc_example(void)
 	struct evbuffer *b = evbuffer_new();
 	struct frame_key k;
 	json_t *meta = json_pack("{s:i,s:s}", "id", 1, "op", "hosts");
-	unsigned char *p;
-	char *cause = NULL;
+	unsigned char *p, bytes[sizeof doc_example + 16];
+	char *cause = NULL, *dump = NULL, *line, *last, *hex, pair[3];
+	size_t nbytes = 0;
 
 	frame_key_init(&k, NULL);
 	CHECK(frame_write(b, &k, FRAME_REQUEST, meta, NULL, 0, &cause) == 0);
@@ -210,7 +253,34 @@ test_doc_example(void)
 	    evbuffer_get_length(b));
 	p = evbuffer_pullup(b, -1);
 	CHECK(memcmp(p, doc_example, sizeof doc_example) == 0);
+
+	/* The page shows the same bytes, as xxd prints them. */
+	dump = doc_block("### Example");
+	CHECKF(dump != NULL, "no dump under ### Example in %s",
+	    unit_src("docs/protocol.md"));
+	for (line = strtok_r(dump, "\n", &last); line != NULL;
+	    line = strtok_r(NULL, "\n", &last)) {
+		if ((hex = strstr(line, ": ")) == NULL)
+			continue;
+		hex += 2;
+		/* Hex groups end where two spaces start the text column. */
+		for (; *hex != '\0' && strncmp(hex, "  ", 2) != 0; hex++) {
+			if (*hex == ' ')
+				continue;
+			CHECK(hex[1] != '\0' && nbytes < sizeof bytes);
+			pair[0] = hex[0];
+			pair[1] = hex[1];
+			pair[2] = '\0';
+			CHECKF(auth_unhex(pair, bytes + nbytes, 1) == 0,
+			    "dump line: %s", line);
+			nbytes++;
+			hex++;
+		}
+	}
+	CHECKF(nbytes == sizeof doc_example, "the dump has %zu bytes", nbytes);
+	CHECK(memcmp(bytes, doc_example, nbytes) == 0);
 end:
+	free(dump);
 	free(cause);
 	json_decref(meta);
 	buf_free(b);
@@ -502,8 +572,10 @@ test_bad_header(void)
 {
 	struct evbuffer *b = NULL;
 	struct frame_key k;
+	struct frame *f = NULL;
 	struct raw r;
 	const char *why = NULL;
+	char *cause = NULL;
 	int i;
 
 	frame_key_init(&k, NULL);
@@ -576,7 +648,29 @@ test_bad_header(void)
 	why = expect_refused(b, &k, "bad payload length 1073741825 "
 	    "(limit 1073741824)");
 	CHECKF(why == NULL, "%s", why);
+
+	/* A lower limit, as before authentication: refused at the header. */
+	buf_free(b);
+	b = evbuffer_new();
+	r = raw_default(FRAME_HELLO, 2, 0, 0);
+	r.payload_len = 1;
+	raw_add(b, &r, zero_key, "{}", NULL, 0);
+	CHECK(frame_read_max(b, &k, 0, &f, &cause) == -1);
+	CHECKF(strcmp(cause, "bad payload length 1 (limit 0)") == 0, "%s",
+	    cause);
+	CHECK(f == NULL && evbuffer_get_length(b) == FRAME_HEADER_SIZE + 2 +
+	    FRAME_MAC_SIZE);
+	free(cause);
+	cause = NULL;
+	/* The same limit lets a frame without payload through. */
+	evbuffer_drain(b, evbuffer_get_length(b));
+	r.payload_len = 0;
+	raw_add(b, &r, zero_key, "{}", NULL, 0);
+	CHECK(frame_read_max(b, &k, 0, &f, &cause) == 1);
+	CHECK(f->type == FRAME_HELLO && k.seq == 1);
 end:
+	free(cause);
+	frame_free(f);
 	buf_free(b);
 }
 
@@ -876,38 +970,6 @@ out:
 	return rc;
 }
 
-/* The first ```python block of docs/protocol.md; caller frees. */
-static char *
-doc_snippet(void)
-{
-	const char *path = unit_src("docs/protocol.md");
-	char *line = NULL, *code = NULL, *tmp;
-	size_t cap = 0, len = 0, n;
-	ssize_t got;
-	int in = 0;
-	FILE *f;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return NULL;
-	while ((got = getline(&line, &cap, f)) != -1) {
-		if (!in) {
-			in = strncmp(line, "```python", 9) == 0;
-			continue;
-		}
-		if (strncmp(line, "```", 3) == 0)
-			break;
-		n = (size_t)got;
-		tmp = xreallocarray(code, len + n + 1, 1);
-		code = tmp;
-		memcpy(code + len, line, n);
-		len += n;
-		code[len] = '\0';
-	}
-	free(line);
-	fclose(f);
-	return code;
-}
-
 /* Drives the snippet's Conn as a client over fd 0. */
 static const char py_driver[] =
     "\nimport socket, sys\n"
@@ -1073,9 +1135,9 @@ test_python_client(void)
 		SKIP("python3 not found");
 	/* A client that gives up early must not kill us with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
-	code = doc_snippet();
+	code = doc_block("## A client in Python");
 	CHECKF(code != NULL && strstr(code, "class Conn") != NULL,
-	    "no ```python block with class Conn in %s",
+	    "no Python block with class Conn in %s",
 	    unit_src("docs/protocol.md"));
 	script = xasprintf("%s/client.py", unit_tmpdir());
 	CHECK((f = fopen(script, "w")) != NULL);

@@ -1,0 +1,191 @@
+# Agents on 3 real daemons (127.0.0.1-3): lifecycle, crashes, moves with
+# 16 MB of state, code shipping, 1000 messages while moving, a destination
+# killed mid-move, and RSS over 1000 moves.
+GROUP=agents
+. "$(dirname "$0")/lib.sh"
+
+AGENTD=$NNSIM_BIN/agentd
+CTL=$NNSIM_BIN/agentctl
+W=$NNSIM_BIN/agents/wanderer.so
+base=$((30000 + ($$ % 2000) * 10))
+pids=
+
+stop_all() {
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	for p in $pids; do wait "$p" 2>/dev/null; done
+	pids=
+}
+trap 'stop_all; rm -rf "$T"' EXIT
+
+start() {
+	"$AGENTD" --listen "127.0.0.$1:$((base + $1))" --key "$T/key" \
+		--hosts "$T/hosts.json" --state "$T/state$1" 2>>"$T/log$1" &
+	eval "pid_$1=$!"
+	pids="$pids $!"
+}
+ctl() {
+	n=$1
+	shift
+	"$CTL" --connect "127.0.0.$n:$((base + n))" --key "$T/key" "$@"
+}
+wait_for() {
+	limit=$(($1 * 10))
+	shift
+	i=0
+	while [ $i -lt $limit ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+up3() {
+	[ "$(ctl 1 --json hosts | python3 -c 'import json,sys
+print(sum(h["state"] in ("up","self") for h in json.load(sys.stdin)["hosts"]))')" = 3 ]
+}
+# ended FILE AGENT: the event file has the agent's finished or failed.
+ended() {
+	grep -q "\"agent\":\"$2\"" "$1" && grep "\"agent\":\"$2\"" "$1" |
+	    grep -q '"event":"\(finished\|failed\)"'
+}
+# result FILE AGENT: "finished" or "failed: REASON", then the wanderer's
+# closing log line, as plain text.
+result() {
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("agent") != sys.argv[2]:
+        continue
+    if e["event"] == "finished":
+        print("finished")
+    elif e["event"] == "failed":
+        print("failed: " + e.get("reason", ""))
+    elif e["event"] == "log" and e["text"].startswith("wanderer: done"):
+        print(e["text"])
+PY
+}
+
+"$AGENTD" keygen "$T/key"
+cat >"$T/hosts.json" <<JSON
+{"hosts": [
+  {"name": "h1", "address": "127.0.0.1:$((base + 1))"},
+  {"name": "h2", "address": "127.0.0.2:$((base + 2))"},
+  {"name": "h3", "address": "127.0.0.3:$((base + 3))"}
+]}
+JSON
+start 1
+start 2
+start 3
+if ! wait_for 10 up3; then
+	fail cluster "3 daemons did not form a cluster"
+	exit 0
+fi
+ctl 1 watch 300 >"$T/ev" 2>/dev/null &
+watcher=$!
+pids="$pids $watcher"
+sleep 0.3
+
+# Spawn, suspend, resume and kill.
+a=$(ctl 1 spawn "$W" '{"mb": 1, "laps": 100000, "sleep_ms": 5}')
+wait_for 5 sh -c "$CTL --connect 127.0.0.1:$((base + 1)) --key $T/key agents | grep -q '^$a .*running'"
+ctl 1 suspend "$a" >/dev/null
+s1=$(ctl 1 --json agents | python3 -c 'import json,sys; print(json.load(sys.stdin)["agents"][0]["state"])')
+ctl 1 resume "$a" >/dev/null
+sleep 0.3
+s2=$(ctl 1 --json agents | python3 -c 'import json,sys; print(json.load(sys.stdin)["agents"][0]["state"])')
+ctl 1 kill "$a" >/dev/null
+wait_for 5 ended "$T/ev" "$a"
+if [ "$s1" = suspended ] && [ "$s2" = running ] &&
+    grep "\"agent\":\"$a\"" "$T/ev" | grep -q 'killed on request'; then
+	ok lifecycle
+else
+	fail lifecycle "states $s1 $s2; $(grep "$a" "$T/ev" | tail -2)"
+fi
+expect_error unknown_agent 1 'no agent h1.999' "$CTL" --connect "127.0.0.1:$((base + 1))" --key "$T/key" kill h1.999
+
+# A crashing agent: reported, daemon and the other agents unaffected.
+b=$(ctl 1 spawn "$W" '{"mb": 1, "laps": 300, "sleep_ms": 5}')
+c=$(ctl 1 spawn "$W" '{"mb": 1, "laps": 100, "crash_at": 3}')
+wait_for 10 ended "$T/ev" "$c"
+wait_for 20 ended "$T/ev" "$b"
+if grep "\"agent\":\"$c\"" "$T/ev" | grep -q 'signal 11 (Segmentation fault)' &&
+    result "$T/ev" "$b" | grep -q 'finished' && kill -0 "$pid_1"; then
+	ok crash_isolated
+else
+	fail crash_isolated "$(grep -E "\"$c\"|\"$b\"" "$T/ev" | grep -v progress | tail -3)"
+fi
+d=$(ctl 1 spawn "$W" '{"mb": 1, "laps": 100, "crash_at": 2, "crash": "abort"}')
+wait_for 10 ended "$T/ev" "$d"
+if grep "\"agent\":\"$d\"" "$T/ev" | grep -q 'signal 6 (Aborted)'; then ok crash_abort; else fail crash_abort "$(grep "$d" "$T/ev" | tail -1)"; fi
+
+# 16 MB visits every host 30 times: checksum intact, counter exact.
+before2=$(ctl 2 request code-stats | grep -o '"received": [0-9]*')
+w=$(ctl 1 spawn "$W" '{"mb": 16, "hosts": ["h1", "h2", "h3"], "laps": 30}')
+wait_for 120 ended "$T/ev" "$w"
+r=$(result "$T/ev" "$w")
+if echo "$r" | grep -q finished &&
+    echo "$r" | grep -q 'counter 90 .*visits {"h1":30,"h2":30,"h3":30}'; then
+	ok wanderer_16mb_30_laps
+else
+	fail wanderer_16mb_30_laps "$r"
+fi
+# Code crossed the wire once per host: h1 got it from the client, h2 and
+# h3 fetched it once each, over 89 moves.
+n1=$(ctl 1 request code-stats | grep -o '"received": [0-9]*' | grep -o '[0-9]*$')
+n2=$(ctl 2 request code-stats | grep -o '"received": [0-9]*' | grep -o '[0-9]*$')
+n3=$(ctl 3 request code-stats | grep -o '"received": [0-9]*' | grep -o '[0-9]*$')
+f2=$(grep -c 'fetched code' "$T/log2")
+f3=$(grep -c 'fetched code' "$T/log3")
+if [ "$n1$n2$n3" = 111 ] && [ "$f2$f3" = 11 ]; then
+	ok code_once_per_host
+else
+	fail code_once_per_host "received $n1 $n2 $n3, fetches $f2 $f3 (before: $before2)"
+fi
+
+# 1000 messages to an agent that keeps moving, from one that moves too.
+r=$(ctl 1 spawn "$W" '{"mb": 1, "hosts": ["h1", "h2", "h3"], "laps": 40, "expect": 1000}')
+s=$(ctl 1 spawn "$W" "{\"mb\": 1, \"hosts\": [\"h2\", \"h3\"], \"laps\": 30, \"send_to\": \"$r\", \"send_count\": 1000, \"send_per_step\": 20}")
+wait_for 60 ended "$T/ev" "$r"
+if result "$T/ev" "$r" | grep -q "finished" &&
+    result "$T/ev" "$r" | grep -q "messages 1000 .*received {\"$s\":1000}"; then
+	ok messages_1000_while_moving
+else
+	fail messages_1000_while_moving "$(result "$T/ev" "$r")"
+fi
+
+# The destination dies in the middle of a move: the agent stays alive at
+# the source. h2 is frozen so the move hangs in phase 1, then killed.
+kill -STOP "$pid_2"
+m=$(ctl 1 spawn "$W" '{"mb": 8, "hosts": ["h1", "h2"], "laps": 3}')
+wait_for 10 sh -c "$CTL --connect 127.0.0.1:$((base + 1)) --key $T/key agents | grep -q '^$m .*moving'"
+kill -9 "$pid_2"
+wait_for 20 ended "$T/ev" "$m"
+rm_=$(result "$T/ev" "$m")
+if echo "$rm_" | grep -q finished && echo "$rm_" | grep -q 'done on h1: counter 6 ' &&
+    grep "\"agent\":\"$m\"" "$T/ev" | grep -q 'move-failed'; then
+	ok destination_killed_mid_move
+else
+	fail destination_killed_mid_move "$rm_; $(grep "$m" "$T/ev" | grep -v progress | tail -3)"
+fi
+start 2
+wait_for 10 up3
+
+# 1000 moves between two daemons: h1's RSS stays flat (within 10%).
+rss() { ps -o rss= -p "$pid_1" | tr -d ' '; }
+k=$(ctl 1 spawn "$W" '{"bytes": 1024, "hosts": ["h1", "h2"], "laps": 100}')
+wait_for 30 ended "$T/ev" "$k"
+r0=$(rss)
+k=$(ctl 1 spawn "$W" '{"bytes": 1024, "hosts": ["h1", "h2"], "laps": 500}')
+wait_for 120 ended "$T/ev" "$k"
+r1=$(rss)
+if result "$T/ev" "$k" | grep -q 'counter 1000 ' && [ $((r1 * 100)) -le $((r0 * 110)) ]; then
+	echo "ok agents/rss_flat_1000_moves (rss ${r0} KiB -> ${r1} KiB)"
+else
+	fail rss_flat_1000_moves "rss $r0 -> $r1 KiB; $(result "$T/ev" "$k")"
+fi
+if kill -0 "$pid_1" && kill -0 "$pid_3"; then ok daemons_alive; else fail daemons_alive "a daemon died"; fi
+stop_all
