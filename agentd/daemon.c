@@ -108,6 +108,8 @@ struct arrival;
 static void	arrival_answer(struct daemon *, struct arrival *,
 		    const char *);
 static void	arrival_free(struct arrival *);
+static void	daemon_clone_remote(struct daemon *, const char *,
+		    const char *, const unsigned char *, uint64_t);
 static void	op_accept(struct daemon *, struct link *, json_t *,
 		    struct frame *);
 static void	op_code_get(struct daemon *, struct link *, json_t *,
@@ -444,25 +446,150 @@ str_field(json_t *m, const char *key)
 	return json_string_value(json_object_get(m, key));
 }
 
-/* Spawns an agent here from stored code; the reply names it. */
-static void
-op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+/* The host with the most free cores (cores less agents), here first. */
+static const char *
+daemon_pick_host(struct daemon *d)
 {
-	const char *code = str_field(f->meta, "code");
-	json_t *args = json_object_get(f->meta, "args"), *host;
-	char path[1024], aid[96], *cause = NULL, *text;
+	const char *best = d->cfg.name;
+	json_t *info = daemon_host_info(d);
+	long free_best, f;
+	int i;
 
-	if (code == NULL || !codestore_valid(code)) {
-		reply(l->conn, id, 0, "spawn: code must be a SHA-256 in hex",
-		    NULL);
+	free_best = (long)json_integer_value(json_object_get(info, "cores")) -
+	    runner_count(d->runner);
+	json_decref(info);
+	for (i = 0; i < d->npeers; i++) {
+		if (!d->peers[i].up || d->peers[i].info == NULL)
+			continue;
+		f = (long)json_integer_value(json_object_get(d->peers[i].info,
+		    "cores")) - (long)json_integer_value(json_object_get(
+		    d->peers[i].info, "agents"));
+		if (f > free_best) {
+			free_best = f;
+			best = d->peers[i].name;
+		}
+	}
+	return best;
+}
+
+/* A reply to relay to the client that asked, if it is still there. */
+struct relay {
+	unsigned long	 link;
+	json_t		*id;
+	char		 agent[96];
+	char		 host[64];
+};
+
+static void
+relay_reply(struct daemon *d, json_t *rep, struct frame *f, void *arg)
+{
+	struct relay *r = arg;
+	struct link *l = link_by_serial(d, r->link);
+	json_t *m;
+
+	(void)f;
+	if (rep != NULL && json_is_true(json_object_get(rep, "ok")) &&
+	    r->agent[0] != '\0')
+		json_object_set_new(d->where, r->agent, json_string(r->host));
+	if (l != NULL) {
+		if (rep == NULL)
+			reply(l->conn, r->id, 0, "the host went away", NULL);
+		else {
+			m = json_deep_copy(rep);
+			json_object_set(m, "id", r->id);
+			conn_send(l->conn, FRAME_REPLY, m, NULL, 0);
+			json_decref(m);
+		}
+	}
+	json_decref(r->id);
+	free(r);
+}
+
+/* Passes a request on to host and the answer back to the client. */
+static void
+daemon_forward(struct daemon *d, struct link *l, json_t *id, const char *host,
+    json_t *meta, const char *agent)
+{
+	struct relay *r;
+	struct link *to = link_of_peer(d, host);
+
+	if (to == NULL) {
+		reply(l->conn, id, 0, peer_find(d, host) < 0 ?
+		    "no such host" : "that host is down", NULL);
 		return;
 	}
+	r = xcalloc(1, sizeof *r);
+	r->link = l->serial;
+	r->id = json_incref(id);
+	snprintf(r->agent, sizeof r->agent, "%s", agent != NULL ? agent : "");
+	snprintf(r->host, sizeof r->host, "%s", host);
+	meta = json_deep_copy(meta);
+	json_object_del(meta, "id");
+	peer_request(d, to, meta, NULL, 0, relay_reply, r);
+}
+
+struct spawn_wait {
+	unsigned long	 link;
+	json_t		*id;
+	json_t		*meta;
+};
+
+static void	spawn_here(struct daemon *, struct link *, json_t *,
+		    json_t *);
+
+static void
+spawn_code(struct daemon *d, json_t *rep, struct frame *f, void *arg)
+{
+	struct spawn_wait *w = arg;
+	struct link *l = link_by_serial(d, w->link);
+	char *cause = NULL;
+
+	if (l != NULL) {
+		if (rep == NULL || !json_is_true(json_object_get(rep, "ok")))
+			reply(l->conn, w->id, 0, "cannot fetch the code", NULL);
+		else if (codestore_put(d->code, f->payload,
+		    (size_t)f->payload_len, str_field(w->meta, "code"), NULL,
+		    &cause) != 0) {
+			reply(l->conn, w->id, 0, cause, NULL);
+			free(cause);
+		} else
+			spawn_here(d, l, w->id, w->meta);
+	}
+	json_decref(w->id);
+	json_decref(w->meta);
+	free(w);
+}
+
+/* Starts the agent on this host; meta has code, args and maybe agent. */
+static void
+spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta)
+{
+	const char *code = str_field(meta, "code"), *given;
+	json_t *args = json_object_get(meta, "args"), *host;
+	char path[1024], aid[96], *cause = NULL, *text;
+	struct spawn_wait *w;
+
 	if (!codestore_has(d->code, code)) {
+		if (conn_peer_role(l->conn) == CONN_PEER) {
+			/* Fetched once from the daemon that asked. */
+			w = xcalloc(1, sizeof *w);
+			w->link = l->serial;
+			w->id = json_incref(id);
+			w->meta = json_incref(meta);
+			peer_request(d, l, json_pack("{s:s, s:s}", "op",
+			    "code-get", "sha256", code), NULL, 0, spawn_code, w);
+			return;
+		}
 		reply(l->conn, id, 0, "spawn: no such code here (send it "
 		    "with code-put first)", NULL);
 		return;
 	}
-	snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name, ++d->next_agent);
+	given = str_field(meta, "agent");
+	if (given != NULL && conn_peer_role(l->conn) == CONN_PEER)
+		snprintf(aid, sizeof aid, "%s", given);
+	else
+		snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name,
+		    ++d->next_agent);
 	text = json_is_string(args) ? xstrdup(json_string_value(args)) :
 	    json_dumps(args != NULL ? args : json_object(), JSON_COMPACT);
 	host = daemon_host_info(d);
@@ -477,6 +604,45 @@ op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	}
 	json_decref(host);
 	free(text);
+}
+
+/*
+ * spawn {code, args, host}: here, on the named host, or where the most
+ * cores are free ("host": "auto"). The id is made here, so this daemon
+ * stays the agent's home and its clients get the agent's events.
+ */
+static void
+op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *code = str_field(f->meta, "code");
+	const char *host = str_field(f->meta, "host");
+	char aid[96];
+	json_t *m;
+
+	if (code == NULL || !codestore_valid(code)) {
+		reply(l->conn, id, 0, "spawn: code must be a SHA-256 in hex",
+		    NULL);
+		return;
+	}
+	if (host == NULL || host[0] == '\0' ||
+	    conn_peer_role(l->conn) == CONN_PEER)
+		host = d->cfg.name;
+	else if (strcmp(host, "auto") == 0)
+		host = daemon_pick_host(d);
+	if (strcmp(host, d->cfg.name) == 0) {
+		spawn_here(d, l, id, f->meta);
+		return;
+	}
+	if (!codestore_has(d->code, code)) {
+		reply(l->conn, id, 0, "spawn: no such code here (send it "
+		    "with code-put first)", NULL);
+		return;
+	}
+	snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name, ++d->next_agent);
+	m = json_deep_copy(f->meta);
+	json_object_set_new(m, "agent", json_string(aid));
+	daemon_forward(d, l, id, host, m, aid);
+	json_decref(m);
 }
 
 static void
@@ -506,6 +672,16 @@ op_control(struct daemon *d, struct link *l, json_t *id, const char *op,
 	if (agent == NULL) {
 		reply(l->conn, id, 0, "missing agent", NULL);
 		return;
+	}
+	if (!runner_has(d->runner, agent) &&
+	    conn_peer_role(l->conn) != CONN_PEER) {
+		char host[64];
+
+		agent_host(d, agent, host, sizeof host);
+		if (host[0] != '\0' && strcmp(host, d->cfg.name) != 0) {
+			daemon_forward(d, l, id, host, f->meta, NULL);
+			return;
+		}
 	}
 	if (runner_control(d->runner, agent, strcmp(op, "kill") == 0 ?
 	    "stop" : op, str_field(f->meta, "host"), &cause) != 0) {
@@ -822,6 +998,10 @@ daemon_runner_request(void *arg, const char *agent, json_t *meta,
 		if (to != NULL)
 			daemon_route(d, to, agent, runner_next_out(d->runner,
 			    agent, to), payload, len);
+	} else if (strcmp(op, "clone") == 0 &&
+	    (host = str_field(meta, "host")) != NULL && host[0] != '\0' &&
+	    strcmp(host, d->cfg.name) != 0) {
+		daemon_clone_remote(d, agent, host, payload, len);
 	} else if (strcmp(op, "clone") == 0) {
 		code = runner_code(d->runner, agent);
 		snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name,
@@ -851,10 +1031,68 @@ daemon_runner_request(void *arg, const char *agent, json_t *meta,
 		log_warn("agent %s: %s is not supported yet", agent, op);
 }
 
+struct clone_wait {
+	char	agent[96];
+	char	clone[96];
+	char	host[64];
+};
+
+static void
+clone_accepted(struct daemon *d, json_t *rep, struct frame *f, void *arg)
+{
+	struct clone_wait *w = arg;
+	struct link *l = link_of_peer(d, w->host);
+	json_t *m;
+
+	(void)f;
+	if (rep == NULL || !json_is_true(json_object_get(rep, "ok")) ||
+	    l == NULL) {
+		log_warn("agent %s: clone to %s failed: %s", w->agent, w->host,
+		    rep != NULL && str_field(rep, "error") != NULL ?
+		    str_field(rep, "error") : "the host went away");
+	} else {
+		m = json_pack("{s:s, s:s}", "op", "go", "agent", w->clone);
+		conn_send(l->conn, FRAME_AGENT, m, NULL, 0);
+		json_decref(m);
+		json_object_set_new(d->where, w->clone, json_string(w->host));
+		daemon_event(d, json_pack("{s:s, s:s, s:s, s:s}", "event",
+		    "cloned", "agent", w->agent, "clone", w->clone, "host",
+		    w->host));
+	}
+	free(w);
+}
+
+/* A clone elsewhere is a move that leaves the original running. */
+static void
+daemon_clone_remote(struct daemon *d, const char *agent, const char *host,
+    const unsigned char *state, uint64_t len)
+{
+	struct clone_wait *w;
+	struct link *l = link_of_peer(d, host);
+	json_t *req;
+
+	if (l == NULL) {
+		log_warn("agent %s: cannot clone to %s: no such host or down",
+		    agent, host);
+		return;
+	}
+	w = xcalloc(1, sizeof *w);
+	snprintf(w->agent, sizeof w->agent, "%s", agent);
+	snprintf(w->clone, sizeof w->clone, "%s.%lu", d->cfg.name,
+	    ++d->next_agent);
+	snprintf(w->host, sizeof w->host, "%s", host);
+	req = json_pack("{s:s, s:s, s:s, s:s, s:i, s:{s:{}, s:{}, s:[]}}",
+	    "op", "agent-accept", "agent", w->clone, "code",
+	    runner_code(d->runner, agent), "type", runner_type(d->runner,
+	    agent), "step", 0, "delivery", "next", "out", "pending");
+	peer_request(d, l, req, state, len, clone_accepted, w);
+}
+
 static void
 daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
+	struct timeval flush = { 0, 300 * 1000 };
 	char *cause = NULL;
 
 	(void)what;
@@ -872,7 +1110,9 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	event_base_loopexit(d->base, NULL);
+	/* Agents stop first, and their owners hear of it before we go. */
+	runner_stop_all(d->runner, "stopped: its daemon shut down");
+	event_base_loopexit(d->base, &flush);
 }
 
 struct daemon *

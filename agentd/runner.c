@@ -636,6 +636,17 @@ runner_reap(struct runner *r)
 }
 
 void
+runner_stop_all(struct runner *r, const char *why)
+{
+	struct ragent *a;
+
+	for (a = r->agents; a != NULL; a = a->next) {
+		kill(a->pid, SIGKILL);
+		ragent_ended(r, a, 0, why);
+	}
+}
+
+void
 runner_free(struct runner *r)
 {
 	struct ragent *a;

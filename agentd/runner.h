@@ -69,6 +69,8 @@ int		 runner_has(struct runner *, const char *id);
 int		 runner_count(struct runner *);
 /* [{id, type, host, state, step, progress, pid}] (new reference). */
 json_t		*runner_list(struct runner *);
+/* Kills every worker and reports each agent failed with why. */
+void		 runner_stop_all(struct runner *, const char *why);
 /* Reaps exited workers (on SIGCHLD) and reports crashes. */
 void		 runner_reap(struct runner *);
 

@@ -188,4 +188,46 @@ else
 	fail rss_flat_1000_moves "rss $r0 -> $r1 KiB; $(result "$T/ev" "$k")"
 fi
 if kill -0 "$pid_1" && kill -0 "$pid_3"; then ok daemons_alive; else fail daemons_alive "a daemon died"; fi
+
+# where AGENT: the host that runs it, asking each daemon.
+where() {
+	for n in 1 2 3; do
+		ctl "$n" agents 2>/dev/null | awk -v a="$1" '$1 == a { print $3 }'
+	done
+}
+# Spawn on a named host and on the one with most free cores; migrate,
+# clone and kill through a daemon that does not run the agent.
+x=$(ctl 1 --json request spawn "{\"code\": \"$(sha256sum "$W" | cut -c1-64)\", \"host\": \"h3\", \"args\": {\"mb\": 1, \"laps\": 100000, \"sleep_ms\": 10}}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"])')
+if [ "$(where "$x")" = h3 ]; then ok spawn_on_host; else fail spawn_on_host "$x is on '$(where "$x")'"; fi
+y=$(ctl 1 --json request spawn "{\"code\": \"$(sha256sum "$W" | cut -c1-64)\", \"host\": \"auto\", \"args\": {\"mb\": 1, \"laps\": 100000, \"sleep_ms\": 10}}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"])')
+if [ -n "$(where "$y")" ] && [ "$(where "$y")" != h3 ]; then ok spawn_scheduled; else fail spawn_scheduled "$y on '$(where "$y")' (h3 is the busiest)"; fi
+ctl 1 migrate "$x" h2 >/dev/null
+wait_for 10 sh -c "[ \"\$($CTL --connect 127.0.0.2:$((base + 2)) --key $T/key agents | awk '\$1 == \"$x\" { print \$3 }')\" = h2 ]"
+if [ "$(where "$x")" = h2 ]; then ok migrate_by_client; else fail migrate_by_client "$x on '$(where "$x")'"; fi
+n_before=$(ctl 3 --json agents | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["agents"]))')
+ctl 1 clone "$x" h3 >/dev/null
+if wait_for 10 sh -c "[ \$($CTL --connect 127.0.0.3:$((base + 3)) --key $T/key --json agents | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"agents\"]))') -gt $n_before ]" &&
+    [ "$(where "$x")" = h2 ]; then
+	ok clone_to_host
+else
+	fail clone_to_host "no clone on h3"
+fi
+ctl 1 kill "$y" >/dev/null
+if wait_for 5 sh -c "[ -z \"\$(for n in 1 2 3; do $CTL --connect 127.0.0.\$n:\$(($base + \$n)) --key $T/key agents; done | awk '\$1 == \"$y\"')\" ]"; then
+	ok kill_by_client
+else
+	fail kill_by_client "$y still runs"
+fi
+
+# SIGTERM stops the daemon's agents, and their owner hears of it.
+kill -TERM "$pid_2"
+wait "$pid_2"
+st=$?
+if [ $st -eq 0 ] && wait_for 5 sh -c "grep '\"agent\":\"$x\"' $T/ev | grep -q 'its daemon shut down'"; then
+	ok sigterm_tells_owner
+else
+	fail sigterm_tells_owner "status $st; $(grep "\"$x\"" "$T/ev" | grep -v progress | tail -2)"
+fi
 stop_all
