@@ -61,6 +61,7 @@ struct ragent {
 
 struct runner {
 	struct event_base	*base;
+	char			 exe[4096];	/* agentd itself, for workers */
 	char			 host[64];
 	runner_event_fn		*event;
 	runner_request_fn	*request;
@@ -75,9 +76,17 @@ runner_new(struct event_base *base, const char *host, runner_event_fn *event,
     runner_request_fn *request, void *arg)
 {
 	struct runner *r = xcalloc(1, sizeof *r);
+	ssize_t n;
 
 	r->base = base;
 	snprintf(r->host, sizeof r->host, "%s", host);
+	/* Resolved once: a tool like valgrind answers readlink with the
+	 * real binary, where an exec of /proc/self/exe would run itself. */
+	n = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
+	if (n <= 0)
+		snprintf(r->exe, sizeof r->exe, "/proc/self/exe");
+	else
+		r->exe[n] = '\0';
 	r->event = event;
 	r->request = request;
 	r->arg = arg;
@@ -398,7 +407,7 @@ runner_start(struct runner *r, const char *id, const char *code_sha,
 		if (dup2(sv[1], 3) < 0)
 			_exit(127);
 		close_range(4, ~0U, 0);
-		execl("/proc/self/exe", "agentd", "worker", "3", (char *)NULL);
+		execl(r->exe, "agentd", "worker", "3", (char *)NULL);
 		_exit(127);
 	}
 	close(sv[1]);

@@ -4,6 +4,8 @@
 GROUP=agents
 . "$(dirname "$0")/lib.sh"
 
+# Crashes must look as they do in production, also under ASan.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0:handle_abort=0"
 AGENTD=$NNSIM_BIN/agentd
 CTL=$NNSIM_BIN/agentctl
 W=$NNSIM_BIN/agents/wanderer.so
