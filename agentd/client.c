@@ -1,5 +1,7 @@
 /* The client end of the handshake, over a blocking socket with poll. */
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -168,6 +170,9 @@ client_connect(const char *addr, const char *keyfile, const char *name,
 	frame_key_init(&c->rx, zero);
 	frame_key_init(&c->tx, zero);
 	c->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd >= 0)
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+		    sizeof (int));
 	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, len) != 0) {
 		nn_fail(cause, "%s: cannot connect: %s", addr, strerror(errno));
 		goto fail;

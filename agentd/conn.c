@@ -5,6 +5,7 @@
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -75,6 +76,16 @@ role_parse(const char *s, enum conn_role *r)
 }
 
 static void conn_read_cb(struct bufferevent *, void *);
+
+/* Small frames (a move's replies, go, acks) must not wait for Nagle. */
+static void
+conn_nodelay(int fd)
+{
+	int one = 1;
+
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
 static void conn_event_cb(struct bufferevent *, short, void *);
 
 static void
@@ -159,6 +170,7 @@ conn_accept(const struct conn_config *cfg, int fd, const struct sockaddr *sa,
 
 	(void)len;
 	evutil_make_socket_nonblocking(fd);
+	conn_nodelay(fd);
 	bev = bufferevent_socket_new(cfg->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	format_addr(sa, addr, sizeof addr);
 	snprintf(label, sizeof label, "connection %s", addr);
@@ -422,9 +434,10 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		conn_nodelay(bufferevent_getfd(bev));
 		return;
+	}
 	c->depth++;
 	if (what & BEV_EVENT_EOF)
 		conn_close(c, "connection closed");

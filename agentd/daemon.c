@@ -89,6 +89,7 @@ struct daemon {
 	struct pending		*pending;
 	struct arrival		*arrivals;
 	json_t			*where;		/* agent -> host, for routing */
+	char			*state_dir;
 	struct peer		*peers;
 	int			 npeers;
 	struct link		*links;
@@ -108,6 +109,7 @@ struct arrival;
 static void	arrival_answer(struct daemon *, struct arrival *,
 		    const char *);
 static void	arrival_free(struct arrival *);
+static void	daemon_agent_event(struct daemon *, json_t *);
 static void	daemon_clone_remote(struct daemon *, const char *,
 		    const char *, const unsigned char *, uint64_t);
 static void	op_accept(struct daemon *, struct link *, json_t *,
@@ -957,10 +959,8 @@ daemon_runner_event(void *arg, json_t *ev)
 {
 	struct daemon *d = arg;
 	const char *event = str_field(ev, "event");
-	const char *agent = str_field(ev, "agent"), *home;
+	const char *agent = str_field(ev, "agent");
 	struct arrival *a;
-	struct link *l;
-	char host[64];
 
 	/* An arriving agent unpacked (or failed to): answer phase 1. */
 	for (a = d->arrivals; a != NULL && agent != NULL; a = a->next) {
@@ -972,7 +972,18 @@ daemon_runner_event(void *arg, json_t *ev)
 			arrival_answer(d, a, str_field(ev, "reason"));
 		break;
 	}
-	/* The home daemon, where the agent was made, tells its owner. */
+	daemon_agent_event(d, ev);
+}
+
+/* An agent's event: to our subscribers, and to its home daemon (where it
+ * was made), which tells its owner. Takes the reference. */
+static void
+daemon_agent_event(struct daemon *d, json_t *ev)
+{
+	const char *agent = str_field(ev, "agent"), *home;
+	struct link *l;
+	char host[64];
+
 	if (agent != NULL && (home = strrchr(agent, '.')) != NULL &&
 	    (size_t)(home - agent) < sizeof host) {
 		snprintf(host, sizeof host, "%.*s", (int)(home - agent), agent);
@@ -1014,7 +1025,7 @@ daemon_runner_request(void *arg, const char *agent, json_t *meta,
 			    cause != NULL ? cause : "unknown code");
 			free(cause);
 		} else
-			daemon_event(d, json_pack("{s:s, s:s, s:s, s:s}",
+			daemon_agent_event(d, json_pack("{s:s, s:s, s:s, s:s}",
 			    "event", "cloned", "agent", agent, "clone", aid,
 			    "host", d->cfg.name));
 		json_decref(info);
@@ -1055,7 +1066,7 @@ clone_accepted(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 		conn_send(l->conn, FRAME_AGENT, m, NULL, 0);
 		json_decref(m);
 		json_object_set_new(d->where, w->clone, json_string(w->host));
-		daemon_event(d, json_pack("{s:s, s:s, s:s, s:s}", "event",
+		daemon_agent_event(d, json_pack("{s:s, s:s, s:s, s:s}", "event",
 		    "cloned", "agent", w->agent, "clone", w->clone, "host",
 		    w->host));
 	}
@@ -1128,12 +1139,17 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 	d->where = json_object();
 	if (daemon_load_hosts(d, cause) != 0)
 		goto fail;
-	if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST) {
-		nn_fail(cause, "--state %s: %s", cfg->state_dir,
+	/* The default needs the name, which the hosts file may give. */
+	if (cfg->state_dir == NULL)
+		d->state_dir = xasprintf("/var/tmp/agentd-%s", d->cfg.name);
+	else
+		d->state_dir = xstrdup(cfg->state_dir);
+	if (mkdir(d->state_dir, 0700) != 0 && errno != EEXIST) {
+		nn_fail(cause, "--state %s: %s", d->state_dir,
 		    strerror(errno));
 		goto fail;
 	}
-	if ((d->code = codestore_new(cfg->state_dir, cause)) == NULL)
+	if ((d->code = codestore_new(d->state_dir, cause)) == NULL)
 		goto fail;
 	d->runner = runner_new(d->base, d->cfg.name, daemon_runner_event,
 	    daemon_runner_request, d);
@@ -1195,6 +1211,7 @@ daemon_free(struct daemon *d)
 		arrival_free(a);
 	}
 	json_decref(d->where);
+	free(d->state_dir);
 	daemon_free_peers(d);
 	if (d->listener != NULL)
 		evconnlistener_free(d->listener);
@@ -1295,7 +1312,7 @@ move_abort(struct daemon *d, struct move *mv, const char *why)
 	log_warn("agent %s: move to %s failed: %s; it carries on here",
 	    mv->agent, mv->host, why);
 	json_decref(runner_move_done(d->runner, mv->agent, 0));
-	daemon_event(d, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event",
+	daemon_agent_event(d, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event",
 	    "move-failed", "agent", mv->agent, "host", d->cfg.name, "to",
 	    mv->host, "reason", why));
 }
@@ -1320,6 +1337,7 @@ move_accepted(struct daemon *d, json_t *reply, struct frame *f, void *arg)
 		free(mv);
 		return;
 	}
+	log_debug("agent %s: accepted by %s", mv->agent, mv->host);
 	/* Phase 2: the directory switches. */
 	json_object_set_new(d->where, mv->agent, json_string(mv->host));
 	carry = runner_move_done(d->runner, mv->agent, 1);
@@ -1348,7 +1366,7 @@ move_accepted(struct daemon *d, json_t *reply, struct frame *f, void *arg)
 			conn_send(p->conn, FRAME_AGENT, m, NULL, 0);
 	json_decref(m);
 	log_info("agent %s moved to %s", mv->agent, mv->host);
-	daemon_event(d, json_pack("{s:s, s:s, s:s, s:s}", "event", "moved",
+	daemon_agent_event(d, json_pack("{s:s, s:s, s:s, s:s}", "event", "moved",
 	    "agent", mv->agent, "from", d->cfg.name, "host", mv->host));
 	free(mv);
 }
@@ -1375,6 +1393,7 @@ daemon_migrate(struct daemon *d, const char *agent, const char *host,
 	    runner_code(d->runner, agent), "type", runner_type(d->runner,
 	    agent), "step", json_object_get(meta, "step"), "delivery",
 	    runner_delivery(d->runner, agent));
+	log_debug("agent %s: agent-accept to %s", agent, host);
 	peer_request(d, l, req, state, len, move_accepted, mv);
 }
 
@@ -1475,6 +1494,8 @@ op_accept(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 		reply(l->conn, id, 0, "the agent already runs here", NULL);
 		return;
 	}
+	log_debug("agent %s: arriving, %llu bytes", agent,
+	    (unsigned long long)f->payload_len);
 	a = xcalloc(1, sizeof *a);
 	snprintf(a->agent, sizeof a->agent, "%s", agent);
 	snprintf(a->code, sizeof a->code, "%s", code);

@@ -224,7 +224,10 @@ frame_take(struct evbuffer *in, struct evbuffer_ptr *pos, size_t n,
 	int i, nv;
 
 	while (n > 0) {
-		nv = evbuffer_peek(in, n, pos, v, 64);
+		/* -1: stop after 64 extents. With a length, libevent walks
+		 * every chain covering it just to count them, which made
+		 * taking a frame quadratic in its chains. */
+		nv = evbuffer_peek(in, -1, pos, v, 64);
 		if (nv <= 0)
 			fatal("frame_take: buffer shorter than its frame");
 		if (nv > 64)

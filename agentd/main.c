@@ -214,10 +214,7 @@ main(int argc, char **argv)
 		cfg.have_key = 1;
 	}
 	log_init(cfg.name[0] != '\0' ? cfg.name : "agentd", level);
-	if (state == NULL)
-		state = xasprintf("/var/tmp/agentd-%s", cfg.name[0] != '\0' ?
-		    cfg.name : "local");
-	cfg.state_dir = state;
+	cfg.state_dir = state;	/* NULL: daemon_new picks one by name */
 	signal(SIGPIPE, SIG_IGN);
 	if ((d = daemon_new(&cfg, &cause)) == NULL) {
 		fprintf(stderr, "agentd: %s\n", cause);

@@ -339,6 +339,8 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 		/* Messages already on their way to the worker come back
 		 * first ("unread"), then "synced": only then is the state
 		 * whole. */
+		log_debug("agent %s: moving, %llu bytes of state", a->id,
+		    (unsigned long long)f->payload_len);
 		a->state = RA_MOVING;
 		a->move = json_incref(f->meta);
 		a->move_state = f->payload;
@@ -357,6 +359,7 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 		if (s != NULL)
 			queue_add(a, s, seq, f->payload, f->payload_len);
 	} else if (strcmp(op, "synced") == 0 && a->move != NULL) {
+		log_debug("agent %s: synced", a->id);
 		r->request(r->arg, a->id, a->move, a->move_state, a->move_len);
 	} else if (strcmp(op, "send") == 0 || strcmp(op, "spawn") == 0 ||
 	    strcmp(op, "clone") == 0)

@@ -284,3 +284,10 @@ printf ', "nnsim_over_torch_t1": %s, "nnsim_over_torch": %s' \
     "$(num "$r_torch_t1")" "$(num "$r_torch_tn")"
 printf ', "fann": %s, "nnsim_t1_over_fann": %s, "nnsim_over_fann": %s}\n' \
     "$(num "$fann")" "$(num "$r_fann")" "$(num "$r_fann_tn")"
+
+# The agent platform: migrations between two daemons, raw TCP, spawn rate.
+echo
+if ! python3 tests/bench/agentd_bench.py "$BIN"; then
+	echo "bench: agentd_bench failed" >&2
+	exit 1
+fi

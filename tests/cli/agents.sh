@@ -94,18 +94,30 @@ sleep 0.3
 # Spawn, suspend, resume and kill.
 a=$(ctl 1 spawn "$W" '{"mb": 1, "laps": 100000, "sleep_ms": 5}')
 wait_for 5 sh -c "$CTL --connect 127.0.0.1:$((base + 1)) --key $T/key agents | grep -q '^$a .*running'"
+# state AGENT: its state on h1. Suspend and resume act at the next step
+# boundary, so the checks wait for them (bounded).
+state() {
+	ctl 1 --json agents | python3 -c 'import json,sys
+print([a["state"] for a in json.load(sys.stdin)["agents"] if a["id"] == sys.argv[1]][0])' "$1"
+}
 ctl 1 suspend "$a" >/dev/null
-s1=$(ctl 1 --json agents | python3 -c 'import json,sys; print(json.load(sys.stdin)["agents"][0]["state"])')
+i=0
+until [ "$(state "$a")" = suspended ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+s1=$(state "$a")
+step1=$(ctl 1 --json agents | python3 -c 'import json,sys; print(json.load(sys.stdin)["agents"][0]["step"])')
+sleep 0.5
+step2=$(ctl 1 --json agents | python3 -c 'import json,sys; print(json.load(sys.stdin)["agents"][0]["step"])')
 ctl 1 resume "$a" >/dev/null
-sleep 0.3
-s2=$(ctl 1 --json agents | python3 -c 'import json,sys; print(json.load(sys.stdin)["agents"][0]["state"])')
+i=0
+until [ "$(state "$a")" = running ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+s2=$(state "$a")
 ctl 1 kill "$a" >/dev/null
 wait_for 5 ended "$T/ev" "$a"
-if [ "$s1" = suspended ] && [ "$s2" = running ] &&
+if [ "$s1" = suspended ] && [ "$s2" = running ] && [ "$step1" = "$step2" ] &&
     grep "\"agent\":\"$a\"" "$T/ev" | grep -q 'killed on request'; then
 	ok lifecycle
 else
-	fail lifecycle "states $s1 $s2; $(grep "$a" "$T/ev" | tail -2)"
+	fail lifecycle "states $s1 $s2, steps while suspended $step1 $step2; $(grep "$a" "$T/ev" | tail -2)"
 fi
 expect_error unknown_agent 1 'no agent h1.999' "$CTL" --connect "127.0.0.1:$((base + 1))" --key "$T/key" kill h1.999
 
