@@ -132,3 +132,42 @@ for name, fn in [("bad_magic", bad_magic), ("huge_length", huge_length),
                  ("request_before_auth", request_before_auth),
                  ("bad_mac", bad_mac), ("replayed_seq", replayed_seq)]:
     check(name, fn)
+
+
+def fuzz_requests(n=400, seed=7):
+    """Authenticated requests with every op and fields of random types:
+    the daemon answers or closes, and never dies."""
+    import random
+    rnd = random.Random(seed)
+    ops = ["ping", "hosts", "agents", "subscribe", "code-has", "code-put",
+           "code-stats", "spawn", "kill", "suspend", "resume", "migrate",
+           "clone", "send", "where", "agent-accept", "code-get", "nope"]
+    values = [None, True, 0, -1, 2 ** 62, 1.5, "", "h1", "h1.1", "x" * 300,
+              "ab" * 32, [], [1, "a"], {}, {"a": {"b": []}}]
+    keys = ["agent", "host", "code", "sha256", "args", "delivery", "step",
+            "type", "from", "seq"]
+    c = None
+    for i in range(n):
+        if c is None:
+            c = w.Conn(addr, key)
+        meta = {k: rnd.choice(values) for k in rnd.sample(keys, 4)}
+        meta["op"] = rnd.choice(ops)
+        meta["id"] = i
+        try:
+            ftype = rnd.choice([w.REQUEST] * 8 + [w.AGENT, w.EVENT, w.PING,
+                                                 w.REPLY, w.PONG])
+            c.send(ftype, meta, payload=rnd.randbytes(rnd.choice([0, 7,
+                                                                  4096])))
+            if ftype == w.REQUEST:
+                c.sock.settimeout(5)
+                while c.read()[0] != w.REPLY:
+                    pass
+        except (EOFError, OSError, AssertionError):
+            c = None
+    return alive()
+
+
+if fuzz_requests():
+    print("ok agentd/fuzz_requests")
+else:
+    print("FAIL agentd/fuzz_requests: daemon no longer answers")
