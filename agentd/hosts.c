@@ -21,12 +21,12 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "file.h"
 #include "hosts.h"
 
 #define HOSTS_JPATH_MAX		128	/* a JSON path in a message */
 #define HOSTS_QUOTE_BUF		280	/* a quoted user string in a message */
 #define HOSTS_QUOTE_MAX		64	/* bytes of user text echoed back */
-#define HOSTS_READ_CHUNK	65536
 
 struct hosts {
 	struct host_entry	*entries;
@@ -632,72 +632,6 @@ hosts_parse(struct hosts_ctx *c, struct hosts *h, json_t *root)
 	return 0;
 }
 
-/* Reads a whole file of at most HOSTS_MAX_FILE bytes; caller frees. */
-static char *
-hosts_read(const char *path, size_t *len, char **cause)
-{
-	struct stat st;
-	size_t size = 0, cap;
-	char *buf = NULL;
-	ssize_t got;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY|O_CLOEXEC)) == -1) {
-		nn_fail(cause, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1) {
-		nn_fail(cause, "%s: cannot stat: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		nn_fail(cause, "%s: cannot read: %s", path, strerror(EISDIR));
-		goto fail;
-	}
-	/* Refuse a huge file before reading any of it. */
-	if (S_ISREG(st.st_mode) && st.st_size > HOSTS_MAX_FILE) {
-		nn_fail(cause, "%s: too large: %lld bytes (limit %d)", path,
-		    (long long)st.st_size, HOSTS_MAX_FILE);
-		goto fail;
-	}
-	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : HOSTS_READ_CHUNK;
-	buf = xmalloc(cap);
-	for (;;) {
-		if (size == cap) {
-			/* A pipe has no size: stop a byte past the limit. */
-			if (size > HOSTS_MAX_FILE)
-				break;
-			cap *= 2;
-			if (cap > (size_t)HOSTS_MAX_FILE + 1)
-				cap = (size_t)HOSTS_MAX_FILE + 1;
-			buf = xreallocarray(buf, cap, 1);
-		}
-		got = read(fd, buf + size, cap - size);
-		if (got == -1 && errno == EINTR)
-			continue;
-		if (got == -1) {
-			nn_fail(cause, "%s: cannot read: %s", path,
-			    strerror(errno));
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		size += (size_t)got;
-	}
-	if (size > HOSTS_MAX_FILE) {
-		nn_fail(cause, "%s: too large: more than %d bytes", path,
-		    HOSTS_MAX_FILE);
-		goto fail;
-	}
-	close(fd);
-	*len = size;
-	return buf;
-
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
-}
 
 /* Reads and checks an inventory file; see hosts.h. */
 struct hosts *
@@ -710,7 +644,7 @@ hosts_load(const char *path, char **cause)
 	json_t *root = NULL;
 	size_t len;
 
-	if ((buf = hosts_read(path, &len, cause)) == NULL)
+	if ((buf = nn_read_file(path, HOSTS_MAX_FILE, &len, cause)) == NULL)
 		return NULL;
 	if ((root = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
 	    &jerr)) == NULL) {

@@ -21,6 +21,7 @@
 
 #include "alloc.h"
 #include "config.h"
+#include "file.h"
 
 #define CFG_JPATH_MAX	256	/* a JSON path in a message */
 #define CFG_QUOTE_BUF	1024	/* a quoted user string in a message */
@@ -29,7 +30,6 @@
 #define CFG_QUOTE_PATH	240	/* bytes of a file name echoed back */
 #define CFG_NAME_MAX	128	/* "name" */
 #define CFG_MAX_NOISE	1e6	/* as the generators accept */
-#define CFG_READ_CHUNK	65536
 
 #define CFG_NELEM(a) (sizeof (a) / sizeof (a)[0])
 
@@ -1236,76 +1236,6 @@ fail:
 	return NULL;
 }
 
-/* Reads a whole file of at most NN_MAX_CONFIG bytes; caller frees. */
-static char *
-cfg_read(const char *path, size_t *len, char **cause)
-{
-	struct stat st;
-	size_t size = 0, cap;
-	char *buf = NULL;
-	ssize_t got;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY|O_CLOEXEC)) == -1) {
-		nn_fail(cause, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1) {
-		nn_fail(cause, "%s: cannot stat: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		nn_fail(cause, "%s: cannot read: %s", path, strerror(EISDIR));
-		goto fail;
-	}
-	/* Refuse a huge file before reading any of it. */
-	if (S_ISREG(st.st_mode) && st.st_size > NN_MAX_CONFIG) {
-		nn_fail(cause, "%s: too large: %lld bytes (limit %d)", path,
-		    (long long)st.st_size, NN_MAX_CONFIG);
-		goto fail;
-	}
-	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : CFG_READ_CHUNK;
-	buf = xmalloc(cap);
-	for (;;) {
-		if (size == cap) {
-			/* A pipe has no size: stop a byte past the limit. */
-			if (size > NN_MAX_CONFIG) {
-				nn_fail(cause, "%s: too large: more than %d "
-				    "bytes", path, NN_MAX_CONFIG);
-				goto fail;
-			}
-			cap = cap * 2 > (size_t)NN_MAX_CONFIG + 1 ?
-			    (size_t)NN_MAX_CONFIG + 1 : cap * 2;
-			if (cap <= size)
-				cap = size + 1;
-			buf = xreallocarray(buf, cap, 1);
-		}
-		got = read(fd, buf + size, cap - size);
-		if (got == -1 && errno == EINTR)
-			continue;
-		if (got == -1) {
-			nn_fail(cause, "%s: cannot read: %s", path,
-			    strerror(errno));
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		size += (size_t)got;
-	}
-	if (size > NN_MAX_CONFIG) {
-		nn_fail(cause, "%s: too large: more than %d bytes", path,
-		    NN_MAX_CONFIG);
-		goto fail;
-	}
-	close(fd);
-	*len = size;
-	return buf;
-
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
-}
 
 /* The absolute folder holding path, so data paths survive a chdir. */
 static char *
@@ -1343,7 +1273,7 @@ nn_config_load(const char *path, char **cause)
 	json_t *root = NULL;
 	size_t len;
 
-	if ((buf = cfg_read(path, &len, cause)) == NULL)
+	if ((buf = nn_read_file(path, NN_MAX_CONFIG, &len, cause)) == NULL)
 		return NULL;
 	if ((root = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
 	    &jerr)) == NULL) {

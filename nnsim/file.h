@@ -1,0 +1,15 @@
+/* Reading a whole file whose size is limited. */
+#ifndef NN_FILE_H
+#define NN_FILE_H
+
+#include <stddef.h>
+
+/*
+ * Reads path into a new buffer (caller frees; not NUL-terminated) and its
+ * length into *len. Refuses a regular file over limit before reading, and a
+ * pipe once it passes limit. NULL with a cause that names path.
+ */
+char	*nn_read_file(const char *path, size_t limit, size_t *len,
+	    char **cause);
+
+#endif
