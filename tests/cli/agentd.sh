@@ -24,18 +24,6 @@ start() {
 	pids="$pids $!"
 }
 
-# wait_for SECONDS CMD...: runs CMD every 0.1 s until it succeeds.
-wait_for() {
-	limit=$(($1 * 10))
-	shift
-	i=0
-	while [ $i -lt $limit ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 
 hosts_up() {
 	n=$("$CTL" --connect "$1" --key "$T/key" --json hosts |

@@ -30,17 +30,6 @@ ctl() {
 	shift
 	"$CTL" --connect "127.0.0.$n:$((base + n))" --key "$T/key" "$@"
 }
-wait_for() {
-	limit=$(($1 * 10))
-	shift
-	i=0
-	while [ $i -lt $limit ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 up3() {
 	[ "$(ctl 1 --json hosts | python3 -c 'import json,sys
 print(sum(h["state"] in ("up","self") for h in json.load(sys.stdin)["hosts"]))')" = 3 ]

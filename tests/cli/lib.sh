@@ -41,3 +41,17 @@ json_field() {
 lines=[l for l in open(sys.argv[1]) if l.strip()]
 print(json.loads(lines[-1])[sys.argv[2]])' "$1" "$2"
 }
+
+# wait_for SECONDS CMD...: runs CMD every 0.1 s until it succeeds, at most
+# SECONDS long; the status says whether it did.
+wait_for() {
+	limit=$(($1 * 10))
+	shift
+	i=0
+	while [ $i -lt $limit ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
