@@ -224,6 +224,17 @@ client_send_frame(struct client *c, int type, json_t *meta,
 }
 
 int
+client_send_frame_ref(struct client *c, int type, json_t *meta,
+    const void *payload, uint64_t len, char **cause)
+{
+	/* Flushed before returning, so the caller may free payload then. */
+	if (frame_write_ref(c->out, &c->tx, type, meta, payload, len, NULL,
+	    NULL, cause) != 0)
+		return -1;
+	return client_flush(c, cause);
+}
+
+int
 client_read_frame(struct client *c, int timeout_ms, struct frame **f,
     char **cause)
 {

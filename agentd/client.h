@@ -44,6 +44,9 @@ int		 client_fd(const struct client *);
 /* Raw frames, for the worker runtime. */
 int		 client_send_frame(struct client *, int type, json_t *meta,
 		     const void *payload, uint64_t len, char **cause);
+/* The same without copying payload; it is sent before this returns. */
+int		 client_send_frame_ref(struct client *, int type, json_t *meta,
+		     const void *payload, uint64_t len, char **cause);
 /* 1 and a frame, 0 on timeout (timeout_ms; -1 waits), -1 with cause. */
 struct frame;
 int		 client_read_frame(struct client *, int timeout_ms,

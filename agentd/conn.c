@@ -237,6 +237,34 @@ conn_send(struct conn *c, int type, json_t *meta, const void *payload,
 }
 
 static void
+conn_free_payload(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)data);
+}
+
+int
+conn_send_owned(struct conn *c, int type, json_t *meta, void *payload,
+    uint64_t len)
+{
+	char *cause = NULL;
+
+	if (c->state == CONN_CLOSED) {
+		free(payload);
+		return -1;
+	}
+	if (frame_write_ref(bufferevent_get_output(c->bev), &c->tx, type, meta,
+	    payload, len, conn_free_payload, NULL, &cause) != 0) {
+		log_error("%s: cannot send: %s", c->label, cause);
+		free(cause);
+		free(payload);
+		return -1;
+	}
+	return 0;
+}
+
+static void
 conn_release(struct conn *c)
 {
 	if (c->timer != NULL)

@@ -51,6 +51,12 @@ struct conn	*conn_pair(const struct conn_config *, int fd, int connector,
 /* Sends a frame; meta is borrowed. Returns 0 or -1 (connection closing). */
 int		 conn_send(struct conn *, int type, json_t *meta,
 		     const void *payload, uint64_t len);
+/*
+ * conn_send that takes payload (malloc'd) and frees it once sent, without
+ * copying it: for agent states of hundreds of megabytes.
+ */
+int		 conn_send_owned(struct conn *, int type, json_t *meta,
+		     void *payload, uint64_t len);
 /* Closes now; calls the closed callback once with why. */
 void		 conn_close(struct conn *, const char *why);
 /* Frees a closed connection; call from outside its own callbacks. */

@@ -319,6 +319,24 @@ peer_request(struct daemon *d, struct link *l, json_t *meta,
 	json_decref(meta);
 }
 
+/* peer_request that hands payload (malloc'd) over, sent uncopied. */
+static void
+peer_request_owned(struct daemon *d, struct link *l, json_t *meta,
+    void *payload, uint64_t len, peer_reply_fn *cb, void *arg)
+{
+	struct pending *p = xcalloc(1, sizeof *p);
+
+	p->link = l->serial;
+	p->id = l->next_id++;
+	p->cb = cb;
+	p->arg = arg;
+	p->next = d->pending;
+	d->pending = p;
+	json_object_set_new(meta, "id", json_integer(p->id));
+	conn_send_owned(l->conn, FRAME_REQUEST, meta, payload, len);
+	json_decref(meta);
+}
+
 static void
 pending_fail_link(struct daemon *d, unsigned long serial)
 {
@@ -1394,7 +1412,9 @@ daemon_migrate(struct daemon *d, const char *agent, const char *host,
 	    agent), "step", json_object_get(meta, "step"), "delivery",
 	    runner_delivery(d->runner, agent));
 	log_debug("agent %s: agent-accept to %s", agent, host);
-	peer_request(d, l, req, state, len, move_accepted, mv);
+	peer_request_owned(d, l, req, runner_take_state(d->runner, agent,
+	    &len), len, move_accepted, mv);
+	(void)state;
 }
 
 static void
@@ -1435,18 +1455,20 @@ static void
 arrival_start(struct daemon *d, struct arrival *a)
 {
 	char path[1024], *cause = NULL;
+	unsigned char *state;
 	json_t *info = daemon_host_info(d);
 
-	if (runner_start(d->runner, a->agent, a->code, codestore_path(d->code,
-	    a->code, path, sizeof path), NULL, a->state, a->len,
-	    (uint64_t)json_integer_value(json_object_get(a->meta, "step")),
-	    info, json_object_get(a->meta, "delivery"), &cause) != 0) {
+	state = a->state;
+	a->state = NULL;
+	if (runner_start_owned(d->runner, a->agent, a->code,
+	    codestore_path(d->code, a->code, path, sizeof path), NULL, NULL, 0,
+	    state, a->len, (uint64_t)json_integer_value(json_object_get(
+	    a->meta, "step")), info, json_object_get(a->meta, "delivery"),
+	    &cause) != 0) {
 		arrival_answer(d, a, cause);
 		free(cause);
 	} else {
 		a->started = 1;
-		free(a->state);
-		a->state = NULL;
 		json_object_set_new(d->where, a->agent,
 		    json_string(d->cfg.name));
 	}

@@ -193,8 +193,7 @@ runner_worker_ready(struct conn *c, void *arg)
 
 	if (a == NULL)
 		return;
-	conn_send(c, FRAME_AGENT, a->load, a->state_buf, a->state_len);
-	free(a->state_buf);
+	conn_send_owned(c, FRAME_AGENT, a->load, a->state_buf, a->state_len);
 	a->state_buf = NULL;
 	a->state_len = 0;
 }
@@ -361,6 +360,7 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 	} else if (strcmp(op, "synced") == 0 && a->move != NULL) {
 		log_debug("agent %s: synced", a->id);
 		r->request(r->arg, a->id, a->move, a->move_state, a->move_len);
+		/* The daemon took the state (runner_take_state) or it stays. */
 	} else if (strcmp(op, "send") == 0 || strcmp(op, "spawn") == 0 ||
 	    strcmp(op, "clone") == 0)
 		r->request(r->arg, a->id, f->meta, f->payload, f->payload_len);
@@ -379,6 +379,16 @@ runner_start(struct runner *r, const char *id, const char *code_sha,
     const char *code_path, const char *args, const void *state, uint64_t len,
     uint64_t step, json_t *host, json_t *delivery, char **cause)
 {
+	return runner_start_owned(r, id, code_sha, code_path, args, state,
+	    len, NULL, 0, step, host, delivery, cause);
+}
+
+int
+runner_start_owned(struct runner *r, const char *id, const char *code_sha,
+    const char *code_path, const char *args, const void *state, uint64_t len,
+    void *owned, uint64_t owned_len, uint64_t step, json_t *host,
+    json_t *delivery, char **cause)
+{
 	json_t *m;
 	size_t i;
 	unsigned char *data;
@@ -396,13 +406,18 @@ runner_start(struct runner *r, const char *id, const char *code_sha,
 	int sv[2];
 	pid_t pid;
 
-	if (ragent_find(r, id) != NULL)
+	if (ragent_find(r, id) != NULL) {
+		free(owned);
 		return nn_fail(cause, "agent %s already runs here", id);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		free(owned);
 		return nn_fail(cause, "socketpair: %s", strerror(errno));
+	}
 	if ((pid = fork()) < 0) {
 		close(sv[0]);
 		close(sv[1]);
+		free(owned);
 		return nn_fail(cause, "fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
@@ -451,6 +466,10 @@ runner_start(struct runner *r, const char *id, const char *code_sha,
 		a->state_buf = xmalloc((size_t)len);
 		memcpy(a->state_buf, state, (size_t)len);
 		a->state_len = len;
+	} else if (owned != NULL) {
+		/* A large arriving state goes to the worker uncopied. */
+		a->state_buf = owned;
+		a->state_len = owned_len;
 	}
 	snprintf(label, sizeof label, "worker %s", id);
 	cc.arg = a;
@@ -555,6 +574,21 @@ runner_move_done(struct runner *r, const char *id, int committed)
 	conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
 	json_decref(meta);
 	return out;
+}
+
+void *
+runner_take_state(struct runner *r, const char *id, uint64_t *len)
+{
+	struct ragent *a = ragent_find(r, id);
+	void *buf;
+
+	if (a == NULL || a->move_state == NULL)
+		return NULL;
+	buf = a->move_state;
+	*len = a->move_len;
+	a->move_state = NULL;
+	a->move_len = 0;
+	return buf;
 }
 
 json_t *

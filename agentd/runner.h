@@ -37,6 +37,16 @@ int		 runner_start(struct runner *, const char *id,
 		     const char *args, const void *state, uint64_t len,
 		     uint64_t step, json_t *host, json_t *delivery,
 		     char **cause);
+/* runner_start that takes owned (malloc'd, owned_len bytes) as the state
+ * to unpack and sends it to the worker without a copy. */
+int		 runner_start_owned(struct runner *, const char *id,
+		     const char *code_sha, const char *code_path,
+		     const char *args, const void *state, uint64_t len,
+		     void *owned, uint64_t owned_len, uint64_t step,
+		     json_t *host, json_t *delivery, char **cause);
+/* Takes the packed state of a moving agent (caller frees), or NULL. */
+void		*runner_take_state(struct runner *, const char *id,
+		     uint64_t *len);
 /* suspend, resume, stop, go, migrate (host), clone (host); -1 with
  * cause. */
 int		 runner_control(struct runner *, const char *id,

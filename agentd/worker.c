@@ -50,7 +50,8 @@ worker_send(struct agent *a, json_t *meta, const void *payload, uint64_t len)
 {
 	char *cause = NULL;
 
-	if (client_send_frame(a->cl, FRAME_AGENT, meta, payload, len,
+	/* Sent before the call returns, so large states need no copy. */
+	if (client_send_frame_ref(a->cl, FRAME_AGENT, meta, payload, len,
 	    &cause) != 0) {
 		fprintf(stderr, "agentd worker %s: %s\n", a->id, cause);
 		_exit(1);
