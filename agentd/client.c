@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -57,6 +58,33 @@ client_send(struct client *c, int type, json_t *meta, char **cause)
 	return client_flush(c, cause);
 }
 
+#define CLIENT_READ	(4 << 20)
+
+/* One large read into c->in: bytes read, 0 at EOF, -1 on error. */
+static int
+client_fill(struct client *c)
+{
+	struct evbuffer_iovec v[2];
+	ssize_t n, left;
+	int nv, i;
+
+	nv = evbuffer_reserve_space(c->in, CLIENT_READ, v, 2);
+	if (nv <= 0)
+		return -1;
+	n = readv(c->fd, (struct iovec *)v, nv);
+	if (n <= 0) {
+		evbuffer_commit_space(c->in, v, 0);
+		return (int)n;
+	}
+	for (i = 0, left = n; i < nv; i++) {
+		v[i].iov_len = (size_t)left < v[i].iov_len ? (size_t)left :
+		    v[i].iov_len;
+		left -= (ssize_t)v[i].iov_len;
+	}
+	evbuffer_commit_space(c->in, v, nv);
+	return n > 0x7fffffff ? 0x7fffffff : (int)n;
+}
+
 /* Next frame before the deadline (ms, -1: none); 0 on timeout. */
 static int
 client_read(struct client *c, long deadline, struct frame **f, char **cause)
@@ -84,7 +112,8 @@ client_read(struct client *c, long deadline, struct frame **f, char **cause)
 			return 0;
 		if (r < 0)
 			continue;
-		r = evbuffer_read(c->in, c->fd, 1 << 20);
+		/* Not evbuffer_read: libevent 2.1 reads 4 KiB a call. */
+		r = client_fill(c);
 		if (r == 0)
 			return nn_fail(cause, "%s: the daemon closed the "
 			    "connection", c->addr);
