@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,7 +423,8 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 	}
 	if (pid == 0) {
 		/* A fresh image: nothing of the daemon's loop survives. */
-		if (dup2(sv[1], 3) < 0)
+		/* dup2 onto itself keeps close-on-exec: clear it then. */
+		if (sv[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(sv[1], 3) < 0)
 			_exit(127);
 		close_range(4, ~0U, 0);
 		execl(r->exe, "agentd", "worker", "3", (char *)NULL);
