@@ -238,12 +238,6 @@ client_attach(int fd, const unsigned char *key, const char *name,
 }
 
 int
-client_fd(const struct client *c)
-{
-	return c->fd;
-}
-
-int
 client_send_frame(struct client *c, int type, json_t *meta,
     const void *payload, uint64_t len, char **cause)
 {

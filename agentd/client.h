@@ -40,7 +40,6 @@ json_t		*client_event(struct client *, int timeout_ms, char **cause);
  */
 struct client	*client_attach(int fd, const unsigned char *key,
 		     const char *name, const char *role, char **cause);
-int		 client_fd(const struct client *);
 /* Raw frames, for the worker runtime. */
 int		 client_send_frame(struct client *, int type, json_t *meta,
 		     const void *payload, uint64_t len, char **cause);

@@ -582,12 +582,6 @@ conn_label(const struct conn *c)
 	return c->label;
 }
 
-size_t
-conn_output_pending(const struct conn *c)
-{
-	return evbuffer_get_length(bufferevent_get_output(c->bev));
-}
-
 void
 conn_set_arg(struct conn *c, void *arg)
 {

@@ -68,7 +68,6 @@ const char	*conn_name(const struct conn *);
 enum conn_role	 conn_peer_role(const struct conn *);
 /* "client 127.0.0.1:40112" style label for log lines. */
 const char	*conn_label(const struct conn *);
-size_t		 conn_output_pending(const struct conn *);
 void		 conn_set_arg(struct conn *, void *arg);
 const char	*conn_role_name(enum conn_role);
 

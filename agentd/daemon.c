@@ -118,8 +118,7 @@ static void	op_code_get(struct daemon *, struct link *, json_t *,
 		    struct frame *);
 static int	peer_find(struct daemon *, const char *);
 static void	daemon_migrate(struct daemon *, const char *agent,
-		    const char *host, json_t *meta, const unsigned char *state,
-		    uint64_t len);
+		    const char *host, json_t *meta);
 
 static uint64_t
 now_ms(void)
@@ -301,10 +300,11 @@ link_of_peer(struct daemon *d, const char *host)
 	return NULL;
 }
 
-/* Sends a request on l and calls cb with its reply (NULL if l dies). */
+/* Waits for the reply to a request on l: cb gets it, or NULL if l dies.
+ * Puts the request's id into meta. */
 static void
-peer_request(struct daemon *d, struct link *l, json_t *meta,
-    const void *payload, uint64_t len, peer_reply_fn *cb, void *arg)
+pending_add(struct daemon *d, struct link *l, json_t *meta,
+    peer_reply_fn *cb, void *arg)
 {
 	struct pending *p = xcalloc(1, sizeof *p);
 
@@ -315,6 +315,14 @@ peer_request(struct daemon *d, struct link *l, json_t *meta,
 	p->next = d->pending;
 	d->pending = p;
 	json_object_set_new(meta, "id", json_integer(p->id));
+}
+
+/* Sends a request on l and calls cb with its reply (NULL if l dies). */
+static void
+peer_request(struct daemon *d, struct link *l, json_t *meta,
+    const void *payload, uint64_t len, peer_reply_fn *cb, void *arg)
+{
+	pending_add(d, l, meta, cb, arg);
 	conn_send(l->conn, FRAME_REQUEST, meta, payload, len);
 	json_decref(meta);
 }
@@ -324,15 +332,7 @@ static void
 peer_request_owned(struct daemon *d, struct link *l, json_t *meta,
     void *payload, uint64_t len, peer_reply_fn *cb, void *arg)
 {
-	struct pending *p = xcalloc(1, sizeof *p);
-
-	p->link = l->serial;
-	p->id = l->next_id++;
-	p->cb = cb;
-	p->arg = arg;
-	p->next = d->pending;
-	d->pending = p;
-	json_object_set_new(meta, "id", json_integer(p->id));
+	pending_add(d, l, meta, cb, arg);
 	conn_send_owned(l->conn, FRAME_REQUEST, meta, payload, len);
 	json_decref(meta);
 }
@@ -1055,7 +1055,7 @@ daemon_runner_request(void *arg, const char *agent, json_t *meta,
 			json_decref(q);
 			return;
 		}
-		daemon_migrate(d, agent, host, meta, payload, len);
+		daemon_migrate(d, agent, host, meta);
 	} else
 		log_warn("agent %s: %s is not supported yet", agent, op);
 }
@@ -1389,14 +1389,19 @@ move_accepted(struct daemon *d, json_t *reply, struct frame *f, void *arg)
 	free(mv);
 }
 
-/* The worker packed itself to go to host: phase 1 at the destination. */
+/*
+ * The worker packed itself to go to host: phase 1 at the destination. The
+ * packed state is taken from the runner and sent without a copy.
+ */
 static void
 daemon_migrate(struct daemon *d, const char *agent, const char *host,
-    json_t *meta, const unsigned char *state, uint64_t len)
+    json_t *meta)
 {
 	struct move *mv = xcalloc(1, sizeof *mv);
 	struct link *l;
 	json_t *req;
+	void *state;
+	uint64_t len = 0;
 
 	snprintf(mv->agent, sizeof mv->agent, "%s", agent);
 	snprintf(mv->host, sizeof mv->host, "%s", host);
@@ -1412,9 +1417,8 @@ daemon_migrate(struct daemon *d, const char *agent, const char *host,
 	    agent), "step", json_object_get(meta, "step"), "delivery",
 	    runner_delivery(d->runner, agent));
 	log_debug("agent %s: agent-accept to %s", agent, host);
-	peer_request_owned(d, l, req, runner_take_state(d->runner, agent,
-	    &len), len, move_accepted, mv);
-	(void)state;
+	state = runner_take_state(d->runner, agent, &len);
+	peer_request_owned(d, l, req, state, len, move_accepted, mv);
 }
 
 static void

@@ -23,9 +23,9 @@
 #include "alloc.h"
 #include "file.h"
 #include "hosts.h"
+#include "jsonmsg.h"
 
 #define HOSTS_JPATH_MAX		128	/* a JSON path in a message */
-#define HOSTS_QUOTE_BUF		280	/* a quoted user string in a message */
 #define HOSTS_QUOTE_MAX		64	/* bytes of user text echoed back */
 
 struct hosts {
@@ -60,82 +60,11 @@ static int
 hosts_error(struct hosts_ctx *c, const char *jp, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
 
-	if (c->cause == NULL)
-		return -1;
 	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
+	nn_json_verror(c->cause, c->path, jp, fmt, ap);
 	va_end(ap);
-	if (jp != NULL && jp[0] != '\0')
-		*c->cause = xasprintf("%s: %s: %s", c->path, jp, msg);
-	else
-		*c->cause = xasprintf("%s: %s", c->path, msg);
-	free(msg);
 	return -1;
-}
-
-/*
- * Writes s into buf (HOSTS_QUOTE_BUF bytes) in double quotes, with quotes,
- * backslashes and control characters escaped and "..." after
- * HOSTS_QUOTE_MAX bytes, so a message stays one short line. Returns buf.
- */
-static const char *
-hosts_quote(char *buf, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)s;
-	size_t len = strlen(s), n = len, o = 0, i;
-
-	if (n > HOSTS_QUOTE_MAX) {
-		n = HOSTS_QUOTE_MAX;
-		/* Do not cut a UTF-8 sequence in half. */
-		while (n > 0 && (p[n] & 0xc0) == 0x80)
-			n--;
-	}
-	buf[o++] = '"';
-	for (i = 0; i < n; i++) {
-		if (p[i] == '"' || p[i] == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)p[i];
-		} else if (p[i] < 0x20 || p[i] == 0x7f) {
-			buf[o++] = '\\';
-			buf[o++] = 'x';
-			buf[o++] = hex[p[i] >> 4];
-			buf[o++] = hex[p[i] & 0xf];
-		} else
-			buf[o++] = (char)p[i];
-	}
-	if (n < len) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
-/* The kind of a JSON value, in the words a message uses. */
-static const char *
-hosts_type(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "object";
-	case JSON_ARRAY:
-		return "array";
-	case JSON_STRING:
-		return "string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "unknown";
 }
 
 /* Whether s is 1 to HOSTS_NAME_MAX characters of [A-Za-z0-9._-]. */
@@ -153,11 +82,11 @@ hosts_valid_name(const char *s)
 static const char *
 hosts_jp_key(char *buf, const char *parent, const char *key)
 {
-	char q[HOSTS_QUOTE_BUF];
+	char q[NN_QUOTE_BUF];
 	const char *k;
 
 	/* Keys we did not define may hold anything: quote those. */
-	k = hosts_valid_name(key) ? key : hosts_quote(q, key);
+	k = hosts_valid_name(key) ? key : nn_quote(q, key, HOSTS_QUOTE_MAX);
 	if (parent[0] == '\0')
 		snprintf(buf, HOSTS_JPATH_MAX, "%s", k);
 	else
@@ -200,7 +129,7 @@ hosts_string(struct hosts_ctx *c, json_t *v, const char *jp,
 {
 	if (!json_is_string(v))
 		return hosts_error(c, jp, "expected a string, got %s",
-		    hosts_type(v));
+		    nn_json_type(v));
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return hosts_error(c, jp, "contains a NUL character");
 	*out = json_string_value(v);
@@ -224,7 +153,7 @@ hosts_int(struct hosts_ctx *c, json_t *v, const char *jp, int lo, int hi,
 	}
 	if (!json_is_real(v))
 		return hosts_error(c, jp, "expected an integer from %d to %d, "
-		    "got %s", lo, hi, hosts_type(v));
+		    "got %s", lo, hi, nn_json_type(v));
 	d = json_real_value(v);
 	if (d != floor(d) || d < lo || d > hi)
 		return hosts_error(c, jp, "expected an integer from %d to %d, "
@@ -281,7 +210,7 @@ int
 hosts_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
     char **cause)
 {
-	char q[HOSTS_QUOTE_BUF], qh[HOSTS_QUOTE_BUF], host[HOSTS_ADDR_MAX];
+	char q[NN_QUOTE_BUF], qh[NN_QUOTE_BUF], host[HOSTS_ADDR_MAX];
 	const char *colon, *end, *port;
 	struct sockaddr_in *sin;
 	struct sockaddr_in6 *sin6;
@@ -289,7 +218,7 @@ hosts_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 	unsigned long p;
 	int family;
 
-	hosts_quote(q, s);
+	nn_quote(q, s, HOSTS_QUOTE_MAX);
 	if (s[0] == '[') {
 		if ((end = strchr(s, ']')) == NULL || end[1] != ':')
 			return nn_fail(cause, "expected [IPv6]:PORT, got %s",
@@ -321,7 +250,7 @@ hosts_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 		p = strtoul(port, NULL, 10);
 	if (p < 1 || p > 65535)
 		return nn_fail(cause, "bad port %s in %s (expected 1 to 65535)",
-		    hosts_quote(qh, port), q);
+		    nn_quote(qh, port, HOSTS_QUOTE_MAX), q);
 
 	memset(ss, 0, sizeof *ss);
 	if (family == AF_INET) {
@@ -329,7 +258,7 @@ hosts_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 		/* inet_pton takes exactly a dotted quad, no leading zeros. */
 		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
 			return nn_fail(cause, "expected a numeric IPv4 address "
-			    "A.B.C.D, got %s in %s", hosts_quote(qh, host), q);
+			    "A.B.C.D, got %s in %s", nn_quote(qh, host, HOSTS_QUOTE_MAX), q);
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)p);
 		*len = sizeof *sin;
@@ -337,7 +266,7 @@ hosts_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 		sin6 = (struct sockaddr_in6 *)ss;
 		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
 			return nn_fail(cause, "expected a numeric IPv6 address, "
-			    "got %s in %s", hosts_quote(qh, host), q);
+			    "got %s in %s", nn_quote(qh, host, HOSTS_QUOTE_MAX), q);
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons((uint16_t)p);
 		*len = sizeof *sin6;
@@ -458,14 +387,14 @@ int
 hosts_add(struct hosts *h, const char *name, const char *address,
     char **cause)
 {
-	char q[HOSTS_QUOTE_BUF], *why = NULL;
+	char q[NN_QUOTE_BUF], *why = NULL;
 	struct host_entry *e;
 	int rc;
 
 	if (!hosts_valid_name(name))
 		return nn_fail(cause, "host name: expected 1 to %d characters "
 		    "of A-Z a-z 0-9 . _ -, got %s", HOSTS_NAME_MAX,
-		    hosts_quote(q, name));
+		    nn_quote(q, name, HOSTS_QUOTE_MAX));
 	if (hosts_index_name(h, name) != -1)
 		return nn_fail(cause, "host %s: already known", name);
 	if ((e = hosts_grow(h)) == NULL)
@@ -492,14 +421,14 @@ static int
 hosts_parse_tags(struct hosts_ctx *c, json_t *v, const char *jp,
     struct host_entry *e)
 {
-	char ep[HOSTS_JPATH_MAX], q[HOSTS_QUOTE_BUF];
+	char ep[HOSTS_JPATH_MAX], q[NN_QUOTE_BUF];
 	const char *tag;
 	size_t i;
 	json_t *t;
 
 	if (!json_is_array(v))
 		return hosts_error(c, jp, "expected an array of strings, got %s",
-		    hosts_type(v));
+		    nn_json_type(v));
 	if (json_array_size(v) > HOSTS_MAX_TAGS)
 		return hosts_error(c, jp, "%zu tags (limit %d)",
 		    json_array_size(v), HOSTS_MAX_TAGS);
@@ -511,7 +440,7 @@ hosts_parse_tags(struct hosts_ctx *c, json_t *v, const char *jp,
 		if (!hosts_valid_name(tag))
 			return hosts_error(c, ep, "expected 1 to %d characters "
 			    "of A-Z a-z 0-9 . _ -, got %s", HOSTS_NAME_MAX,
-			    hosts_quote(q, tag));
+			    nn_quote(q, tag, HOSTS_QUOTE_MAX));
 		if (hosts_has_tag(e, tag))
 			return hosts_error(c, ep, "duplicate tag %s", tag);
 		e->tags[e->ntags++] = xstrdup(tag);
@@ -524,7 +453,7 @@ static int
 hosts_parse_entry(struct hosts_ctx *c, struct hosts *h, json_t *obj,
     size_t i)
 {
-	char jp[HOSTS_JPATH_MAX], kp[HOSTS_JPATH_MAX], q[HOSTS_QUOTE_BUF];
+	char jp[HOSTS_JPATH_MAX], kp[HOSTS_JPATH_MAX], q[NN_QUOTE_BUF];
 	char *why = NULL;
 	const char *s;
 	struct host_entry *e;
@@ -534,7 +463,7 @@ hosts_parse_entry(struct hosts_ctx *c, struct hosts *h, json_t *obj,
 	snprintf(jp, sizeof jp, "hosts[%zu]", i);
 	if (!json_is_object(obj))
 		return hosts_error(c, jp, "expected an object, got %s",
-		    hosts_type(obj));
+		    nn_json_type(obj));
 	if (hosts_check_keys(c, obj, jp, hosts_entry_keys) != 0)
 		return -1;
 	if ((e = hosts_grow(h)) == NULL)
@@ -551,7 +480,7 @@ hosts_parse_entry(struct hosts_ctx *c, struct hosts *h, json_t *obj,
 	if (!hosts_valid_name(s))
 		return hosts_error(c, kp, "expected 1 to %d characters of "
 		    "A-Z a-z 0-9 . _ -, got %s", HOSTS_NAME_MAX,
-		    hosts_quote(q, s));
+		    nn_quote(q, s, HOSTS_QUOTE_MAX));
 	if ((other = hosts_index_name(h, s)) != -1)
 		return hosts_error(c, kp, "duplicate name %s (also hosts[%d])",
 		    s, other);
@@ -605,7 +534,7 @@ hosts_parse(struct hosts_ctx *c, struct hosts *h, json_t *root)
 
 	if (!json_is_object(root))
 		return hosts_error(c, NULL, "expected an object with a \"hosts\" "
-		    "array, got %s", hosts_type(root));
+		    "array, got %s", nn_json_type(root));
 	if (hosts_check_keys(c, root, "", hosts_top_keys) != 0)
 		return -1;
 	if ((v = json_object_get(root, "comment")) != NULL &&
@@ -616,7 +545,7 @@ hosts_parse(struct hosts_ctx *c, struct hosts *h, json_t *root)
 		    "hosts)");
 	if (!json_is_array(list))
 		return hosts_error(c, "hosts", "expected an array, got %s",
-		    hosts_type(list));
+		    nn_json_type(list));
 	if (json_array_size(list) == 0)
 		return hosts_error(c, "hosts", "empty (expected at least one "
 		    "host)");

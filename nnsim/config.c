@@ -22,9 +22,9 @@
 #include "alloc.h"
 #include "config.h"
 #include "file.h"
+#include "jsonmsg.h"
 
 #define CFG_JPATH_MAX	256	/* a JSON path in a message */
-#define CFG_QUOTE_BUF	1024	/* a quoted user string in a message */
 #define CFG_QUOTE_KEY	40	/* bytes of an odd key echoed back */
 #define CFG_QUOTE_WORD	64	/* bytes of a bad value echoed back */
 #define CFG_QUOTE_PATH	240	/* bytes of a file name echoed back */
@@ -121,80 +121,18 @@ static int
 cfg_error(struct cfg_ctx *c, const char *jp, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
 
-	if (c->cause == NULL)
-		return -1;
 	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
+	nn_json_verror(c->cause, c->path, jp, fmt, ap);
 	va_end(ap);
-	if (jp != NULL && jp[0] != '\0')
-		*c->cause = xasprintf("%s: %s: %s", c->path, jp, msg);
-	else
-		*c->cause = xasprintf("%s: %s", c->path, msg);
-	free(msg);
 	return -1;
-}
-
-/*
- * Writes s into buf (CFG_QUOTE_BUF bytes) with quotes, backslashes and
- * control characters escaped and "..." after max bytes, so that a message
- * stays on one short line whatever the user wrote. Returns buf.
- */
-static const char *
-cfg_escape(char *buf, const char *s, size_t max)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)s;
-	size_t len = strlen(s), n = len, o = 0, i;
-
-	if (max > (CFG_QUOTE_BUF - 8) / 4)
-		max = (CFG_QUOTE_BUF - 8) / 4;
-	if (n > max) {
-		n = max;
-		/* Do not cut a UTF-8 sequence in half. */
-		while (n > 0 && (p[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++) {
-		if (p[i] == '"' || p[i] == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)p[i];
-		} else if (p[i] < 0x20 || p[i] == 0x7f) {
-			buf[o++] = '\\';
-			buf[o++] = 'x';
-			buf[o++] = hex[p[i] >> 4];
-			buf[o++] = hex[p[i] & 0xf];
-		} else
-			buf[o++] = (char)p[i];
-	}
-	if (n < len) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-/* As cfg_escape, in double quotes. */
-static const char *
-cfg_quote(char *buf, const char *s, size_t max)
-{
-	size_t len;
-
-	buf[0] = '"';
-	cfg_escape(buf + 1, s, max);
-	len = strlen(buf);
-	buf[len] = '"';
-	buf[len + 1] = '\0';
-	return buf;
 }
 
 /* Writes the path of member key of parent into buf (CFG_JPATH_MAX bytes). */
 static const char *
 cfg_jp_key(char *buf, const char *parent, const char *key)
 {
-	char q[CFG_QUOTE_BUF];
+	char q[NN_QUOTE_BUF];
 	const char *k;
 
 	/* Keys we did not define may hold anything: quote those. */
@@ -203,7 +141,7 @@ cfg_jp_key(char *buf, const char *parent, const char *key)
 	    strlen(key) <= CFG_QUOTE_KEY)
 		k = key;
 	else
-		k = cfg_quote(q, key, CFG_QUOTE_KEY);
+		k = nn_quote(q, key, CFG_QUOTE_KEY);
 	if (parent[0] == '\0')
 		snprintf(buf, CFG_JPATH_MAX, "%s", k);
 	else
@@ -217,29 +155,6 @@ cfg_jp_index(char *buf, const char *parent, size_t i)
 {
 	snprintf(buf, CFG_JPATH_MAX, "%s[%zu]", parent, i);
 	return buf;
-}
-
-/* The kind of a JSON value, in the words a message uses. */
-static const char *
-cfg_type(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "object";
-	case JSON_ARRAY:
-		return "array";
-	case JSON_STRING:
-		return "string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "unknown";
 }
 
 /* Joins a NULL-terminated list as "a, b, c"; caller frees. */
@@ -307,7 +222,7 @@ cfg_object(struct cfg_ctx *c, json_t *v, const char *jp)
 {
 	if (!json_is_object(v))
 		return cfg_error(c, jp, "expected an object, got %s",
-		    cfg_type(v));
+		    nn_json_type(v));
 	return 0;
 }
 
@@ -333,7 +248,7 @@ cfg_int(struct cfg_ctx *c, json_t *v, const char *jp, long long lo,
 		n = (long long)d;
 	} else
 		return cfg_error(c, jp, "expected an integer, got %s",
-		    cfg_type(v));
+		    nn_json_type(v));
 	if (n < lo || n > hi) {
 		if (lo == hi)
 			return cfg_error(c, jp, "expected %lld, got %lld", lo,
@@ -377,7 +292,7 @@ cfg_number(struct cfg_ctx *c, json_t *v, const char *jp, double *out)
 {
 	if (!json_is_number(v))
 		return cfg_error(c, jp, "expected a number, got %s",
-		    cfg_type(v));
+		    nn_json_type(v));
 	*out = json_number_value(v);
 	return 0;
 }
@@ -403,7 +318,7 @@ cfg_bool(struct cfg_ctx *c, json_t *v, const char *jp, int *out)
 {
 	if (!json_is_boolean(v))
 		return cfg_error(c, jp, "expected true or false, got %s",
-		    cfg_type(v));
+		    nn_json_type(v));
 	*out = json_is_true(v);
 	return 0;
 }
@@ -414,7 +329,7 @@ cfg_string(struct cfg_ctx *c, json_t *v, const char *jp, const char **out)
 {
 	if (!json_is_string(v))
 		return cfg_error(c, jp, "expected a string, got %s",
-		    cfg_type(v));
+		    nn_json_type(v));
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return cfg_error(c, jp, "contains a NUL character");
 	*out = json_string_value(v);
@@ -426,10 +341,10 @@ static int
 cfg_unknown(struct cfg_ctx *c, const char *jp, const char *s,
     const char *names)
 {
-	char q[CFG_QUOTE_BUF];
+	char q[NN_QUOTE_BUF];
 
 	return cfg_error(c, jp, "unknown %s (expected %s)",
-	    cfg_quote(q, s, CFG_QUOTE_WORD), names);
+	    nn_quote(q, s, CFG_QUOTE_WORD), names);
 }
 
 /* Resolves p against dir unless it is absolute; caller frees. */
@@ -451,7 +366,7 @@ static int
 cfg_file(struct cfg_ctx *c, json_t *obj, const char *jp, const char *key,
     const char *what, char **out)
 {
-	char kp[CFG_JPATH_MAX], q[CFG_QUOTE_BUF], *path;
+	char kp[CFG_JPATH_MAX], q[NN_QUOTE_BUF], *path;
 	const char *s;
 	struct stat st;
 	json_t *v;
@@ -477,7 +392,7 @@ cfg_file(struct cfg_ctx *c, json_t *obj, const char *jp, const char *key,
 	}
 	if (error != 0) {
 		cfg_error(c, kp, "cannot open %s: %s",
-		    cfg_quote(q, path, CFG_QUOTE_PATH), strerror(error));
+		    nn_quote(q, path, CFG_QUOTE_PATH), strerror(error));
 		free(path);
 		return -1;
 	}
@@ -525,7 +440,7 @@ static int
 cfg_src_format(struct cfg_ctx *c, json_t *obj, const char *jp,
     enum nn_format *f)
 {
-	char kp[CFG_JPATH_MAX], q[CFG_QUOTE_BUF];
+	char kp[CFG_JPATH_MAX], q[NN_QUOTE_BUF];
 	const char *s;
 	json_t *v;
 
@@ -555,7 +470,7 @@ cfg_src_format(struct cfg_ctx *c, json_t *obj, const char *jp,
 		cfg_jp_key(kp, jp, "format");
 		return cfg_error(c, kp, "missing, and the name %s does not "
 		    "tell (expected %s; .data, .train and .test are fann, "
-		    ".csv is csv)", cfg_quote(q, s, CFG_QUOTE_PATH),
+		    ".csv is csv)", nn_quote(q, s, CFG_QUOTE_PATH),
 		    cfg_format_names);
 	}
 	return cfg_error(c, jp, "no data (expected \"path\", \"images\" and "
@@ -576,7 +491,7 @@ cfg_columns(struct cfg_ctx *c, json_t *v, const char *jp,
 
 	if (!json_is_array(v))
 		return cfg_error(c, jp, "expected an array of column numbers, "
-		    "got %s", cfg_type(v));
+		    "got %s", nn_json_type(v));
 	n = json_array_size(v);
 	if (n == 0 || n > NN_MAX_COLUMNS)
 		return cfg_error(c, jp, "expected 1 to %d column numbers, got "
@@ -616,7 +531,7 @@ cfg_rows(struct cfg_ctx *c, json_t *v, const char *jp, long *lo, long *hi)
 
 	if (!json_is_array(v))
 		return cfg_error(c, jp, "expected [first, end], two integers, "
-		    "got %s", cfg_type(v));
+		    "got %s", nn_json_type(v));
 	if (json_array_size(v) != 2)
 		return cfg_error(c, jp, "expected [first, end], two integers, "
 		    "got %zu items", json_array_size(v));
@@ -946,7 +861,7 @@ cfg_optim(struct cfg_ctx *c, json_t *v, struct nn_optim_spec *spec)
 	}
 	if (!json_is_object(v))
 		return cfg_error(c, jp, "expected a name (%s) or an object "
-		    "with a type, got %s", nn_optim_names, cfg_type(v));
+		    "with a type, got %s", nn_optim_names, nn_json_type(v));
 	cfg_jp_key(kp, jp, "type");
 	if ((tv = json_object_get(v, "type")) == NULL)
 		return cfg_error(c, kp, "missing (expected %s)",
@@ -1038,7 +953,7 @@ cfg_layers(struct cfg_ctx *c, json_t *arr, struct nn_config *cfg)
 		    "1 to %d layers)", NN_MAX_LAYERS);
 	if (!json_is_array(arr))
 		return cfg_error(c, "layers", "expected an array of layers, "
-		    "got %s", cfg_type(arr));
+		    "got %s", nn_json_type(arr));
 	n = json_array_size(arr);
 	if (n < 1 || n > NN_MAX_LAYERS)
 		return cfg_error(c, "layers", "expected 1 to %d layers, got "
@@ -1089,7 +1004,7 @@ cfg_layers(struct cfg_ctx *c, json_t *arr, struct nn_config *cfg)
 static int
 cfg_name(struct cfg_ctx *c, json_t *v, char **out)
 {
-	char q[CFG_QUOTE_BUF];
+	char q[NN_QUOTE_BUF];
 	const char *s;
 	size_t len, i;
 
@@ -1103,7 +1018,7 @@ cfg_name(struct cfg_ctx *c, json_t *v, char **out)
 	if (len == 0 || len > CFG_NAME_MAX || i < len)
 		return cfg_error(c, "name", "expected 1 to %d characters "
 		    "without \"/\" or control characters, got %s",
-		    CFG_NAME_MAX, cfg_quote(q, s, CFG_QUOTE_WORD));
+		    CFG_NAME_MAX, nn_quote(q, s, CFG_QUOTE_WORD));
 	*out = xstrdup(s);
 	return 0;
 }
@@ -1158,7 +1073,7 @@ nn_config_parse(json_t *root, const char *path, const char *dir,
 
 	if (root == NULL || !json_is_object(root)) {
 		cfg_error(&c, NULL, "expected a JSON object at the top level, "
-		    "got %s", root == NULL ? "nothing" : cfg_type(root));
+		    "got %s", root == NULL ? "nothing" : nn_json_type(root));
 		goto fail;
 	}
 	if (cfg_check_keys(&c, root, "", cfg_top_keys, NULL, NULL) != 0)

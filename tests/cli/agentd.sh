@@ -70,6 +70,11 @@ chmod 644 "$T/otherkey"
 expect_error key_mode 2 '--key: .*readable by others' "$AGENTD" --key "$T/otherkey"
 chmod 600 "$T/otherkey"
 echo '{"hosts": [{"name": "h1", "adress": "x"}]}' >"$T/badhosts.json"
+expect_error bad_down_after 2 '--down-after: expected 100 to 3600000 ms, got "5"' "$AGENTD" --down-after 5
+expect_error keygen_usage 2 'agentd keygen: expected one FILE' "$AGENTD" keygen
+expect_error ctl_unknown_command 2 'unknown command "frobnicate"' "$CTL" frobnicate
+expect_error ctl_spawn_args 2 'spawn: ARGS must be a JSON object' "$CTL" spawn x.so '[1]'
+expect_error ctl_no_daemon 1 'cannot connect' "$CTL" --connect 127.0.0.1:1 ping
 expect_error bad_hosts_file 2 'badhosts.json: hosts\[0\]' "$AGENTD" --hosts "$T/badhosts.json"
 
 start 1 "127.0.0.1:$P1"

@@ -87,3 +87,9 @@ expect_error model_not_a_model 2 'junk.nnm: ' "$NNSIM" eval "$T/junk.nnm" "$SRC/
 printf '1 3 2\n0 0 0\n0 1\n' >"$T/three.data"
 expect_error eval_wrong_inputs 2 'three.data: 3 inputs but the model takes 2' \
 	"$NNSIM" eval "$T/m.nnm" "$T/three.data"
+printf '1,2\n' >"$T/gen.csv"
+expect_error eval_csv_layout_unknown 2 'gen.csv: the model was not trained on CSV data' \
+	"$NNSIM" eval "$T/m.nnm" "$T/gen.csv"
+printf 'x' >"$T/data.bin"
+expect_error eval_unknown_format 2 'data.bin: unknown data format' \
+	"$NNSIM" eval "$T/m.nnm" "$T/data.bin"

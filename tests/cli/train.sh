@@ -90,9 +90,11 @@ printf '1,2,3\n' >"$T/bad.csv"
 expect_error predict_wrong_columns 2 'bad.csv:1: 3 columns \(expected 2 inputs' \
 	"$NNSIM" predict "$T/xor.nnm" "$T/bad.csv"
 
-# Default model name comes from net.json's name, in the current folder.
-(cd "$T" && "$NNSIM" train "$X" -q --threads 1)
-if [ -f "$T/xor.nnm" ] && [ -f "$T/xor.nnm" ]; then
+# Default model name comes from net.json's name, in the current folder
+# (a fresh one, so only this run can have written it).
+mkdir "$T/cwd"
+(cd "$T/cwd" && "$NNSIM" train "$X" -q --threads 1)
+if [ -f "$T/cwd/xor.nnm" ] && [ "$(ls "$T/cwd")" = xor.nnm ]; then
 	ok default_model_path
 else
 	fail default_model_path "no xor.nnm"
