@@ -39,7 +39,7 @@ endif
 # Debian packages: what building and testing need, and the bench references.
 DEPS_BUILD	= build-essential pkg-config libevent-dev libjansson-dev \
 		  libopenblas-dev libssl-dev libedit-dev valgrind iproute2 \
-		  python3
+		  python3 python3-cryptography
 DEPS_BENCH	= libfann-dev python3-torch
 
 NNSIM_MAIN	= nnsim/main.c $(wildcard nnsim/cmd_*.c)

@@ -7,8 +7,9 @@
  *   C -> A  HELLO {name, role, nonce: Nc}
  *   A -> C  HELLO {name, role, nonce: Na, proof: HMAC(K, "agentd-A" Nc Na)}
  *   C -> A  AUTH  {proof: HMAC(K, "agentd-C" Na Nc)}
- * Both then use S = HMAC(K, "agentd-S" Nc Na) as the frame key, with each
- * direction's seq restarting at 0. Nonces are 32 random bytes in hex.
+ * Then frames from C to A are keyed with S = HMAC(K, "agentd-S" Nc Na) and
+ * frames from A to C with R = HMAC(K, "agentd-R" Nc Na), each direction's
+ * seq restarting at 0: a key and nonce (the seq) never repeat. Nonces are 32 random bytes in hex.
  */
 #ifndef AGENTD_AUTH_H
 #define AGENTD_AUTH_H

@@ -13,6 +13,8 @@
 
 #include <event2/buffer.h>
 
+#include <openssl/crypto.h>
+
 #include "alloc.h"
 #include "auth.h"
 #include "client.h"
@@ -169,8 +171,10 @@ client_handshake(struct client *c, const unsigned char *key,
 	if (r != 0)
 		goto out;
 	auth_derive(key, "agentd-S", nc, na, s);
-	frame_key_init(&c->rx, s);
 	frame_key_init(&c->tx, s);
+	auth_derive(key, "agentd-R", nc, na, s);
+	frame_key_init(&c->rx, s);
+	OPENSSL_cleanse(s, sizeof s);
 	rc = 0;
 out:
 	frame_free(f);

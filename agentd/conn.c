@@ -17,6 +17,8 @@
 #include <event2/bufferevent.h>
 #include <event2/buffer.h>
 
+#include <openssl/crypto.h>
+
 #include "alloc.h"
 #include "auth.h"
 #include "conn.h"
@@ -382,11 +384,15 @@ static void
 conn_established(struct conn *c, const unsigned char *nc,
     const unsigned char *na)
 {
-	unsigned char s[AUTH_KEY_SIZE];
+	unsigned char s[AUTH_KEY_SIZE], r[AUTH_KEY_SIZE];
 
+	/* S keys connector-to-acceptor frames, R the other way. */
 	auth_derive(c->cfg.key, "agentd-S", nc, na, s);
-	frame_key_init(&c->rx, s);
-	frame_key_init(&c->tx, s);
+	auth_derive(c->cfg.key, "agentd-R", nc, na, r);
+	frame_key_init(&c->rx, c->state == CONN_WAIT_REPLY ? r : s);
+	frame_key_init(&c->tx, c->state == CONN_WAIT_REPLY ? s : r);
+	OPENSSL_cleanse(s, sizeof s);
+	OPENSSL_cleanse(r, sizeof r);
 	c->state = CONN_READY;
 	evtimer_del(c->timer);
 	snprintf(c->label + strlen(c->label), sizeof c->label -

@@ -13,10 +13,12 @@
  *    28  u32  reserved 0
  *   meta     meta_len bytes: one JSON object (UTF-8)
  *   payload  payload_len raw bytes
- *   mac      32 bytes: HMAC-SHA256(key, header || meta || payload)
+ *   mac      16 bytes: the ChaCha20-Poly1305 (RFC 8439) tag of an empty
+ *            plaintext with nonce = 4 zero bytes || seq (u64) and
+ *            associated data header || meta || payload
  *
- * Until authentication completes the key is 32 zero bytes; afterwards it is
- * the session key both sides derived (auth.h). A receiver checks magic,
+ * Until authentication completes the key is 32 zero bytes; afterwards each
+ * direction has its own session key (auth.h), so no nonce repeats. A receiver checks magic,
  * version, flags and both lengths against the limits before allocating,
  * then seq (must equal the count of frames received so far) and the MAC.
  */
@@ -32,7 +34,8 @@
 #define FRAME_MAGIC		0x4741414eU
 #define FRAME_VERSION		1
 #define FRAME_HEADER_SIZE	32
-#define FRAME_MAC_SIZE		32
+#define FRAME_MAC_SIZE		16
+#define FRAME_NONCE_SIZE	12
 #define FRAME_KEY_SIZE		32
 #define FRAME_MAX_META		(1U << 20)		/* 1 MiB */
 #define FRAME_MAX_PAYLOAD	((uint64_t)1 << 30)	/* 1 GiB */

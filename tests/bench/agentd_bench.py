@@ -21,6 +21,11 @@ BIN = sys.argv[1]
 SIZES = [1 << 10, 1 << 16, 1 << 20, 16 << 20, 64 << 20, 256 << 20]
 if "--quick" in sys.argv:
     SIZES = [1 << 10, 1 << 20, 16 << 20]
+if "--sizes" in sys.argv:
+    _units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    SIZES = [int(x[:-1]) * _units[x[-1].upper()] if x[-1].isalpha()
+             else int(x)
+             for x in sys.argv[sys.argv.index("--sizes") + 1].split(",")]
 
 
 def human(n):

@@ -7,9 +7,17 @@ import os
 import socket
 import struct
 
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
 MAGIC = 0x4741414E
 HELLO, AUTH, REQUEST, REPLY, EVENT, PING, PONG, AGENT = range(1, 9)
 ZERO = bytes(32)
+
+
+def tag(key, seq, data):
+    """The frame tag: ChaCha20-Poly1305 of no plaintext, data as AAD."""
+    return ChaCha20Poly1305(key).encrypt(bytes(4) + struct.pack("<Q", seq),
+                                         b"", data)
 
 
 def frame(ftype, meta, key=ZERO, seq=0, payload=b"", magic=MAGIC,
@@ -19,7 +27,7 @@ def frame(ftype, meta, key=ZERO, seq=0, payload=b"", magic=MAGIC,
                       len(m) if meta_len is None else meta_len,
                       len(payload) if payload_len is None else payload_len,
                       seq, 0)
-    mac = hmac.new(key, hdr + m + payload, hashlib.sha256).digest()
+    mac = tag(key, seq, hdr + m + payload)
     return hdr + m + payload + mac
 
 
@@ -39,8 +47,8 @@ def read_frame(sock, key=ZERO, seq=0):
         "<IBBHIQQI", hdr)
     assert magic == MAGIC and ver == 1 and fseq == seq, (magic, ver, fseq)
     body = recv_exact(sock, mlen + plen)
-    mac = recv_exact(sock, 32)
-    want = hmac.new(key, hdr + body, hashlib.sha256).digest()
+    mac = recv_exact(sock, 16)
+    want = tag(key, fseq, hdr + body)
     assert hmac.compare_digest(mac, want), "bad MAC from the daemon"
     return ftype, json.loads(body[:mlen]), body[mlen:]
 
@@ -66,7 +74,8 @@ class Conn:
             raise PermissionError("daemon proof does not match our key")
         self.sock.sendall(frame(AUTH, {"proof": derive(
             key, b"agentd-C", na, nc).hex()}, seq=1))
-        self.key = derive(key, b"agentd-S", nc, na)
+        self.key = derive(key, b"agentd-S", nc, na)     # we send with S
+        self.rxkey = derive(key, b"agentd-R", nc, na)   # and read with R
         self.tx = 0
         self.rx = 0
 
@@ -76,7 +85,7 @@ class Conn:
         self.tx += 1
 
     def read(self):
-        f = read_frame(self.sock, self.key, self.rx)
+        f = read_frame(self.sock, self.rxkey, self.rx)
         self.rx += 1
         return f
 

@@ -21,7 +21,7 @@
 
 #include <event2/buffer.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/evp.h>
 
 #include "alloc.h"
 #include "auth.h"
@@ -50,10 +50,8 @@ static const unsigned char doc_example[] = {
 	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 	'{', '"', 'i', 'd', '"', ':', '1', ',', '"', 'o', 'p', '"', ':',
 	'"', 'h', 'o', 's', 't', 's', '"', '}',
-	0x04, 0x1d, 0xc3, 0xde, 0x17, 0xb8, 0x5f, 0xaf,
-	0x1b, 0x13, 0x04, 0xec, 0xc9, 0x38, 0xc5, 0x97,
-	0x6f, 0x18, 0xe0, 0x45, 0xfd, 0x16, 0x3d, 0x83,
-	0xa8, 0x38, 0x09, 0xa8, 0xfd, 0x07, 0xfc, 0x6d,
+	0xdf, 0xa5, 0xcc, 0x25, 0xb6, 0x05, 0x6c, 0xd3,
+	0x38, 0x58, 0xd1, 0x75, 0xce, 0xc8, 0xb3, 0xce,
 };
 
 static void
@@ -89,10 +87,11 @@ static void
 raw_add(struct evbuffer *b, const struct raw *r, const unsigned char *key,
     const char *meta, const void *payload, size_t payload_len)
 {
-	unsigned char h[FRAME_HEADER_SIZE], mac[EVP_MAX_MD_SIZE];
+	unsigned char h[FRAME_HEADER_SIZE], mac[FRAME_MAC_SIZE], nonce[12];
+	EVP_CIPHER_CTX *ctx;
+	int outl;
 	size_t meta_len = meta != NULL ? strlen(meta) : 0;
 	unsigned char *all;
-	unsigned int maclen;
 	size_t n;
 
 	le(h + 0, r->magic, 4);
@@ -110,9 +109,16 @@ raw_add(struct evbuffer *b, const struct raw *r, const unsigned char *key,
 		memcpy(all + sizeof h, meta, meta_len);
 	if (payload_len > 0)
 		memcpy(all + sizeof h + meta_len, payload, payload_len);
-	if (HMAC(EVP_sha256(), key, FRAME_KEY_SIZE, all, n, mac,
-	    &maclen) == NULL || maclen != FRAME_MAC_SIZE)
-		fatal("HMAC failed");
+	/* RFC 8439 in one call: no plaintext, the frame as AAD. */
+	memset(nonce, 0, sizeof nonce);
+	le(nonce + 4, r->seq, 8);
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
+	    !EVP_EncryptInit_ex(ctx, EVP_chacha20_poly1305(), NULL, key,
+	    nonce) || !EVP_EncryptUpdate(ctx, NULL, &outl, all, (int)n) ||
+	    !EVP_EncryptFinal_ex(ctx, mac, &outl) ||
+	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, sizeof mac, mac))
+		fatal("ChaCha20-Poly1305 failed");
+	EVP_CIPHER_CTX_free(ctx);
 	evbuffer_add(b, all, n);
 	evbuffer_add(b, mac, FRAME_MAC_SIZE);
 	free(all);
@@ -730,7 +736,7 @@ test_truncated(void)
 	raw_add(b, &r, zero_key, "{}", "abcdefgh", 8);
 	CHECK(frame_read(b, &k, &f, &cause) == 0);
 	CHECK(f == NULL && cause == NULL && k.seq == 0);
-	CHECK(evbuffer_get_length(b) == FRAME_HEADER_SIZE + 2 + 8 + 32);
+	CHECK(evbuffer_get_length(b) == FRAME_HEADER_SIZE + 2 + 8 + FRAME_MAC_SIZE);
 #if defined(__SANITIZE_ADDRESS__)
 	SKIP("the allocation check needs RLIMIT_DATA, which ASan's shadow "
 	    "memory defeats");
@@ -839,7 +845,7 @@ test_bad_mac(void)
 		32 + 13,	/* first byte of payload */
 		32 + 13 + 99,	/* last byte of payload */
 		32 + 13 + 100,	/* first byte of the MAC */
-		32 + 13 + 131,	/* last byte of the MAC */
+		32 + 13 + 115,	/* last byte of the MAC */
 	};
 	size_t i;
 
@@ -849,7 +855,7 @@ test_bad_mac(void)
 	CHECK(frame_write(src, &wk, FRAME_REQUEST, meta, payload,
 	    sizeof payload, &cause) == 0);
 	n = evbuffer_get_length(src);
-	CHECK(n == 32 + 13 + 100 + 32);
+	CHECK(n == 32 + 13 + 100 + FRAME_MAC_SIZE);
 	all = xmalloc(n);
 	memcpy(all, evbuffer_pullup(src, -1), n);
 	for (i = 0; i < sizeof at / sizeof at[0]; i++) {
@@ -922,7 +928,7 @@ test_write_limits(void)
 	/* The largest meta that fits: {"x":""} is 8 bytes. */
 	json_object_set_new(big, "x", json_string(s + 7));
 	CHECK(frame_write(b, &k, FRAME_AGENT, big, NULL, 0, &cause) == 0);
-	CHECK(evbuffer_get_length(b) == 32 + FRAME_MAX_META + 32);
+	CHECK(evbuffer_get_length(b) == 32 + FRAME_MAX_META + FRAME_MAC_SIZE);
 end:
 	free(cause);
 	free(s);
@@ -1045,7 +1051,8 @@ accept_one(int fd, const unsigned char *key, unsigned char *session)
 	f = NULL;
 	auth_derive(key, "agentd-S", nc, na, session);
 	frame_key_init(&in, session);
-	frame_key_init(&out, session);
+	auth_derive(key, "agentd-R", nc, na, proof);
+	frame_key_init(&out, proof);
 
 	if (recv_frame(fd, b, &in, &f, &cause) != 1 ||
 	    f->type != FRAME_REQUEST || f->payload_len != 102400)
