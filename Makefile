@@ -79,10 +79,12 @@ $(LIBNNSIM): $(LIB_OBJ)
 	$(msg) AR $@
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN)/nnsim: $(NNSIM_OBJ) $(LIBNNSIM)
+# nnsim submit is a client of agentd; the two libraries use each other.
+$(BIN)/nnsim: $(NNSIM_OBJ) $(LIBAGENTD) $(LIBNNSIM)
 	$(msg) LINK $@
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(NNSIM_OBJ) -Wl,--start-group \
+	    $(LIBAGENTD) $(LIBNNSIM) -Wl,--end-group $(LDLIBS)
 
 $(LIBAGENTD): $(AGENTD_OBJ)
 	$(msg) AR $@

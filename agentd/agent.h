@@ -79,6 +79,19 @@ int		 agent_spawn(struct agent *, const char *code, const char *host,
 /* Progress in [0, 1] and an optional JSON status for the owner. */
 void		 agent_progress(struct agent *, double fraction,
 		     const char *status);
+/*
+ * Figures for the owner, as one JSON object (say, an epoch's loss): an
+ * event "metrics" that, unlike progress, is never throttled. 0 or -1 when
+ * json is not an object.
+ */
+int		 agent_metrics(struct agent *, const char *json);
+/*
+ * The agent's result: len bytes (a copy is kept, the last call wins) that
+ * its owner fetches with the "result" request once the agent has finished
+ * (AGENT_DONE). At most AGENT_RESULT_MAX bytes; 0 or -1.
+ */
+#define AGENT_RESULT_MAX	((size_t)1 << 30)
+int		 agent_result(struct agent *, const void *data, size_t len);
 /* A line in the agent's log, forwarded to its owner's event stream. */
 void		 agent_log(struct agent *, int level, const char *fmt, ...)
 		     __attribute__((format(printf, 3, 4)));

@@ -292,6 +292,13 @@ json_t *
 client_request_payload(struct client *c, json_t *req, const void *payload,
     uint64_t len, char **cause)
 {
+	return client_request_reply(c, req, payload, len, NULL, NULL, cause);
+}
+
+json_t *
+client_request_reply(struct client *c, json_t *req, const void *payload,
+    uint64_t len, unsigned char **out, uint64_t *out_len, char **cause)
+{
 	struct frame *f = NULL;
 	json_int_t id = c->next_id++;
 	long deadline = now_ms() + CLIENT_TIMEOUT_MS;
@@ -311,6 +318,11 @@ client_request_payload(struct client *c, json_t *req, const void *payload,
 		if (f->type == FRAME_REPLY && json_integer_value(
 		    json_object_get(f->meta, "id")) == id) {
 			reply = json_incref(f->meta);
+			if (out != NULL) {
+				*out = f->payload;
+				*out_len = f->payload_len;
+				f->payload = NULL;
+			}
 			frame_free(f);
 			return reply;
 		}

@@ -30,6 +30,11 @@ json_t		*client_request(struct client *, json_t *req, char **cause);
 /* The same with a raw payload (code, messages). */
 json_t		*client_request_payload(struct client *, json_t *req,
 		     const void *payload, uint64_t len, char **cause);
+/* The same, handing over the reply's payload (caller frees; NULL when
+ * empty) when out is not NULL. */
+json_t		*client_request_reply(struct client *, json_t *req,
+		     const void *payload, uint64_t len, unsigned char **out,
+		     uint64_t *out_len, char **cause);
 /* The next event, waiting up to timeout_ms (-1: forever); NULL on timeout
  * (cause NULL) or error (cause set). */
 json_t		*client_event(struct client *, int timeout_ms, char **cause);

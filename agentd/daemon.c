@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 #include <netinet/in.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +16,12 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "agent.h"
 #include "alloc.h"
 #include "codestore.h"
 #include "conn.h"
 #include "daemon.h"
+#include "file.h"
 #include "hosts.h"
 #include "log.h"
 #include "runner.h"
@@ -507,7 +511,6 @@ relay_reply(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 	struct link *l = link_by_serial(d, r->link);
 	json_t *m;
 
-	(void)f;
 	if (rep != NULL && json_is_true(json_object_get(rep, "ok")) &&
 	    r->agent[0] != '\0')
 		json_object_set_new(d->where, r->agent, json_string(r->host));
@@ -517,7 +520,9 @@ relay_reply(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 		else {
 			m = json_deep_copy(rep);
 			json_object_set(m, "id", r->id);
-			conn_send(l->conn, FRAME_REPLY, m, NULL, 0);
+			/* A payload (a result) goes back with its answer. */
+			conn_send(l->conn, FRAME_REPLY, m, f != NULL ?
+			    f->payload : NULL, f != NULL ? f->payload_len : 0);
 			json_decref(m);
 		}
 	}
@@ -528,7 +533,7 @@ relay_reply(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 /* Passes a request on to host and the answer back to the client. */
 static void
 daemon_forward(struct daemon *d, struct link *l, json_t *id, const char *host,
-    json_t *meta, const char *agent)
+    json_t *meta, const void *payload, uint64_t len, const char *agent)
 {
 	struct relay *r;
 	struct link *to = link_of_peer(d, host);
@@ -545,17 +550,22 @@ daemon_forward(struct daemon *d, struct link *l, json_t *id, const char *host,
 	snprintf(r->host, sizeof r->host, "%s", host);
 	meta = json_deep_copy(meta);
 	json_object_del(meta, "id");
-	peer_request(d, to, meta, NULL, 0, relay_reply, r);
+	peer_request(d, to, meta, payload, len, relay_reply, r);
 }
+
+static void	op_result(struct daemon *, struct link *, json_t *,
+		    struct frame *);
 
 struct spawn_wait {
 	unsigned long	 link;
 	json_t		*id;
 	json_t		*meta;
+	unsigned char	*state;		/* the initial state, or NULL */
+	uint64_t	 state_len;
 };
 
 static void	spawn_here(struct daemon *, struct link *, json_t *,
-		    json_t *);
+		    json_t *, const unsigned char *, uint64_t);
 
 static void
 spawn_code(struct daemon *d, json_t *rep, struct frame *f, void *arg)
@@ -573,16 +583,23 @@ spawn_code(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 			reply(l->conn, w->id, 0, cause, NULL);
 			free(cause);
 		} else
-			spawn_here(d, l, w->id, w->meta);
+			spawn_here(d, l, w->id, w->meta, w->state,
+			    w->state_len);
 	}
 	json_decref(w->id);
 	json_decref(w->meta);
+	free(w->state);
 	free(w);
 }
 
-/* Starts the agent on this host; meta has code, args and maybe agent. */
+/*
+ * Starts the agent on this host; meta has code, args and maybe agent. With
+ * a state (len bytes, an encoded agent state) the agent is unpacked from
+ * it rather than started from args: a job ships its data that way.
+ */
 static void
-spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta)
+spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
+    const unsigned char *state, uint64_t len)
 {
 	const char *code = str_field(meta, "code"), *given;
 	json_t *args = json_object_get(meta, "args"), *host;
@@ -596,6 +613,11 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta)
 			w->link = l->serial;
 			w->id = json_incref(id);
 			w->meta = json_incref(meta);
+			if (len > 0) {
+				w->state = xmalloc((size_t)len);
+				memcpy(w->state, state, (size_t)len);
+				w->state_len = len;
+			}
 			peer_request(d, l, json_pack("{s:s, s:s}", "op",
 			    "code-get", "sha256", code), NULL, 0, spawn_code, w);
 			return;
@@ -614,7 +636,8 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta)
 	    json_dumps(args != NULL ? args : json_object(), JSON_COMPACT);
 	host = daemon_host_info(d);
 	if (runner_start(d->runner, aid, code, codestore_path(d->code, code,
-	    path, sizeof path), text, NULL, 0, 0, host, NULL, &cause) != 0) {
+	    path, sizeof path), text, len > 0 ? state : NULL, len, 0, host,
+	    NULL, &cause) != 0) {
 		reply(l->conn, id, 0, cause, NULL);
 		free(cause);
 	} else {
@@ -650,7 +673,7 @@ op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	else if (strcmp(host, "auto") == 0)
 		host = daemon_pick_host(d);
 	if (strcmp(host, d->cfg.name) == 0) {
-		spawn_here(d, l, id, f->meta);
+		spawn_here(d, l, id, f->meta, f->payload, f->payload_len);
 		return;
 	}
 	if (!codestore_has(d->code, code)) {
@@ -661,7 +684,7 @@ op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name, ++d->next_agent);
 	m = json_deep_copy(f->meta);
 	json_object_set_new(m, "agent", json_string(aid));
-	daemon_forward(d, l, id, host, m, aid);
+	daemon_forward(d, l, id, host, m, f->payload, f->payload_len, aid);
 	json_decref(m);
 }
 
@@ -699,7 +722,8 @@ op_control(struct daemon *d, struct link *l, json_t *id, const char *op,
 
 		agent_host(d, agent, host, sizeof host);
 		if (host[0] != '\0' && strcmp(host, d->cfg.name) != 0) {
-			daemon_forward(d, l, id, host, f->meta, NULL);
+			daemon_forward(d, l, id, host, f->meta, NULL, 0,
+			    NULL);
 			return;
 		}
 	}
@@ -746,6 +770,8 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 		    (json_int_t)codestore_received(d->code)));
 	else if (strcmp(op, "spawn") == 0)
 		op_spawn(d, l, id, f);
+	else if (strcmp(op, "result") == 0)
+		op_result(d, l, id, f);
 	else if (strcmp(op, "send") == 0) {
 		char from[128];
 
@@ -1012,6 +1038,110 @@ daemon_agent_event(struct daemon *d, json_t *ev)
 	daemon_event(d, ev);
 }
 
+/* An agent id is safe as a file name: HOME.N with HOME a host name. */
+static int
+daemon_id_ok(const char *id)
+{
+	size_t i;
+
+	if (id == NULL || id[0] == '\0' || id[0] == '.' || strlen(id) > 95)
+		return 0;
+	for (i = 0; id[i] != '\0'; i++) {
+		if (!isalnum((unsigned char)id[i]) && strchr("._-", id[i]) ==
+		    NULL)
+			return 0;
+	}
+	return 1;
+}
+
+/* The file that holds a finished agent's result. */
+static void
+daemon_result_path(struct daemon *d, const char *agent, char *path,
+    size_t size)
+{
+	snprintf(path, size, "%s/results/%s", d->state_dir, agent);
+}
+
+/*
+ * Keeps a finished agent's result on disk until its owner fetches it:
+ * it may be large, and the owner may come back later.
+ */
+static void
+daemon_result_store(struct daemon *d, const char *agent,
+    const unsigned char *data, uint64_t len)
+{
+	char path[1200], dir[1100];
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	if (!daemon_id_ok(agent))
+		return;
+	snprintf(dir, sizeof dir, "%s/results", d->state_dir);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		log_error("%s: %s", dir, strerror(errno));
+		return;
+	}
+	daemon_result_path(d, agent, path, sizeof path);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) < 0) {
+		log_error("%s: %s", path, strerror(errno));
+		return;
+	}
+	while (off < len) {
+		if ((n = write(fd, data + off, (size_t)len - off)) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("%s: %s", path, strerror(errno));
+			break;
+		}
+		off += (size_t)n;
+	}
+	close(fd);
+	if (off < len)
+		unlink(path);
+	else
+		log_info("agent %s: result of %llu bytes kept for its owner",
+		    agent, (unsigned long long)len);
+}
+
+/*
+ * result {agent, host}: the result a finished agent left (agent_result),
+ * sent once and then deleted. host is where it finished (the finished
+ * event says); other hosts pass the request on.
+ */
+static void
+op_result(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *agent = str_field(f->meta, "agent");
+	const char *host = str_field(f->meta, "host");
+	char path[1200], *cause = NULL, *data;
+	size_t len;
+	json_t *m;
+
+	if (!daemon_id_ok(agent)) {
+		reply(l->conn, id, 0, "result: agent must be an agent id",
+		    NULL);
+		return;
+	}
+	if (host != NULL && strcmp(host, d->cfg.name) != 0 &&
+	    conn_peer_role(l->conn) != CONN_PEER) {
+		daemon_forward(d, l, id, host, f->meta, NULL, 0, NULL);
+		return;
+	}
+	daemon_result_path(d, agent, path, sizeof path);
+	if ((data = nn_read_file(path, AGENT_RESULT_MAX, &len, &cause)) ==
+	    NULL) {
+		free(cause);
+		reply(l->conn, id, 0, "no result of that agent here", NULL);
+		return;
+	}
+	unlink(path);
+	m = json_pack("{s:O, s:b, s:s}", "id", id, "ok", 1, "agent", agent);
+	conn_send_owned(l->conn, FRAME_REPLY, m, data, len);
+	json_decref(m);
+}
+
 /* What a worker asks of the daemon: messages, spawns, clones, moves. */
 static void
 daemon_runner_request(void *arg, const char *agent, json_t *meta,
@@ -1047,6 +1177,8 @@ daemon_runner_request(void *arg, const char *agent, json_t *meta,
 			    "event", "cloned", "agent", agent, "clone", aid,
 			    "host", d->cfg.name));
 		json_decref(info);
+	} else if (strcmp(op, "done") == 0) {
+		daemon_result_store(d, agent, payload, len);
 	} else if (strcmp(op, "moving") == 0) {
 		host = str_field(meta, "host");
 		/* A move to where it already is costs nothing. */

@@ -57,6 +57,7 @@ struct ragent {
 	unsigned char	*move_state;
 	uint64_t	 move_len;
 	int		 reported;	/* finished or failed was sent */
+	uint64_t	 result_len;	/* bytes of result kept by the daemon */
 	struct ragent	*next;
 };
 
@@ -178,8 +179,8 @@ ragent_ended(struct runner *r, struct ragent *a, int ok, const char *reason)
 	if (ok) {
 		log_info("agent %s (%s) finished after %llu steps", a->id,
 		    a->type, (unsigned long long)a->step);
-		runner_emit(r, a, "finished", json_pack("{s:I}", "step",
-		    (json_int_t)a->step));
+		runner_emit(r, a, "finished", json_pack("{s:I, s:I}", "step",
+		    (json_int_t)a->step, "result", (json_int_t)a->result_len));
 	} else {
 		log_warn("agent %s (%s) failed: %s", a->id, a->type, reason);
 		runner_emit(r, a, "failed", json_pack("{s:s, s:I}", "reason",
@@ -320,6 +321,11 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 		runner_emit(r, a, "progress", json_pack("{s:I, s:f, s:O}",
 		    "step", (json_int_t)a->step, "fraction", a->progress,
 		    "status", json_object_get(f->meta, "status")));
+	} else if (strcmp(op, "metrics") == 0 &&
+	    json_is_object(json_object_get(f->meta, "metrics"))) {
+		runner_emit(r, a, "metrics", json_pack("{s:I, s:O}", "step",
+		    (json_int_t)a->step, "metrics", json_object_get(f->meta,
+		    "metrics")));
 	} else if (strcmp(op, "log") == 0) {
 		runner_emit(r, a, "log", json_pack("{s:O, s:O}", "level",
 		    json_object_get(f->meta, "level"), "text",
@@ -330,8 +336,15 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 	} else if (strcmp(op, "resumed") == 0) {
 		a->state = RA_RUNNING;
 		runner_emit(r, a, "resumed", NULL);
-	} else if (strcmp(op, "done") == 0)
+	} else if (strcmp(op, "done") == 0) {
+		/* The daemon keeps the result for the owner to fetch. */
+		if (f->payload_len > 0) {
+			a->result_len = f->payload_len;
+			r->request(r->arg, a->id, f->meta, f->payload,
+			    f->payload_len);
+		}
 		ragent_ended(r, a, 1, NULL);
+	}
 	else if (strcmp(op, "failed") == 0) {
 		s = json_string_value(json_object_get(f->meta, "error"));
 		ragent_ended(r, a, 0, s != NULL ? s : "failed");

@@ -33,6 +33,8 @@ struct agent {
 	int		 want_clone;
 	char		 clone_to[64];
 	long		 last_progress;
+	void		*result;	/* agent_result's copy */
+	size_t		 result_len;
 };
 
 static long
@@ -117,6 +119,36 @@ agent_spawn(struct agent *a, const char *code, const char *host,
 	worker_send(a, json_pack("{s:s, s:s, s:s, s:s}", "op", "spawn",
 	    "code", code, "host", host != NULL ? host : "", "args",
 	    args != NULL ? args : "{}"), NULL, 0);
+	return 0;
+}
+
+int
+agent_metrics(struct agent *a, const char *json)
+{
+	json_t *o = json_loads(json != NULL ? json : "", 0, NULL);
+
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return -1;
+	}
+	worker_send(a, json_pack("{s:s, s:I, s:o}", "op", "metrics", "step",
+	    (json_int_t)a->steps, "metrics", o), NULL, 0);
+	return 0;
+}
+
+int
+agent_result(struct agent *a, const void *data, size_t len)
+{
+	void *copy;
+
+	if (len > AGENT_RESULT_MAX || (len > 0 && data == NULL))
+		return -1;
+	copy = xmalloc(len > 0 ? len : 1);
+	if (len > 0)
+		memcpy(copy, data, len);
+	free(a->result);
+	a->result = copy;
+	a->result_len = len;
 	return 0;
 }
 
@@ -435,7 +467,8 @@ worker_main(int fd)
 		a.steps++;
 		if (r == AGENT_DONE) {
 			worker_send(&a, json_pack("{s:s, s:I}", "op", "done",
-			    "step", (json_int_t)a.steps), NULL, 0);
+			    "step", (json_int_t)a.steps), a.result,
+			    a.result_len);
 			worker_finish(&a, 0);
 		}
 		if (r != AGENT_CONTINUE) {

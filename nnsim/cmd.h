@@ -18,6 +18,7 @@ struct cmd_entry {
 extern const struct cmd_entry cmd_train_entry;
 extern const struct cmd_entry cmd_eval_entry;
 extern const struct cmd_entry cmd_predict_entry;
+extern const struct cmd_entry cmd_submit_entry;
 
 /* Prints "nnsim: NAME: message" on one line; returns EXIT_USAGE. */
 int	cmd_usage_error(const struct cmd_entry *, const char *, ...)

@@ -2,6 +2,7 @@
  * SGD (momentum, Nesterov), Adam and iRPROP-, with the update rules of
  * PyTorch's torch.optim so that runs can be compared with it.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,4 +233,105 @@ void
 nn_optim_set_steps(struct nn_optim *o, uint64_t steps)
 {
 	o->steps = steps;
+}
+
+/*
+ * Saved layout: u32 type, u32 nstate, u64 n, u64 steps, then nstate * n
+ * floats, all little-endian so a state moves between hosts.
+ */
+#define OPTIM_SAVE_HEADER	24
+
+static void
+optim_put_u32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static void
+optim_put_u64(unsigned char *p, uint64_t v)
+{
+	optim_put_u32(p, (uint32_t)v);
+	optim_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t
+optim_get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+optim_get_u64(const unsigned char *p)
+{
+	return (uint64_t)optim_get_u32(p) |
+	    (uint64_t)optim_get_u32(p + 4) << 32;
+}
+
+size_t
+nn_optim_save_size(const struct nn_optim *o)
+{
+	return OPTIM_SAVE_HEADER + o->nstate * o->n * 4;
+}
+
+void
+nn_optim_save(const struct nn_optim *o, unsigned char *buf)
+{
+	size_t i, count = o->nstate * o->n;
+	uint32_t bits;
+
+	optim_put_u32(buf, (uint32_t)o->spec.type);
+	optim_put_u32(buf + 4, (uint32_t)o->nstate);
+	optim_put_u64(buf + 8, o->n);
+	optim_put_u64(buf + 16, o->steps);
+	buf += OPTIM_SAVE_HEADER;
+	for (i = 0; i < count; i++) {
+		memcpy(&bits, &o->state[i], sizeof bits);
+		optim_put_u32(buf + 4 * i, bits);
+	}
+}
+
+int
+nn_optim_restore(struct nn_optim *o, const unsigned char *buf, size_t len,
+    char **cause)
+{
+	size_t i, count = o->nstate * o->n;
+	uint32_t type, nstate, bits;
+	uint64_t n;
+
+	if (len < OPTIM_SAVE_HEADER) {
+		return nn_fail(cause, "optimizer state: %zu bytes, shorter "
+		    "than its %d-byte header", len, OPTIM_SAVE_HEADER);
+	}
+	type = optim_get_u32(buf);
+	nstate = optim_get_u32(buf + 4);
+	n = optim_get_u64(buf + 8);
+	if (type != (uint32_t)o->spec.type) {
+		return nn_fail(cause, "optimizer state: optimizer %s, "
+		    "expected %s", nn_optim_name((enum nn_optim_type)type),
+		    nn_optim_name(o->spec.type));
+	}
+	/* sgd keeps a buffer only with momentum. */
+	if (nstate != o->nstate) {
+		return nn_fail(cause, "optimizer state: %" PRIu32 " buffers, "
+		    "expected %zu", nstate, o->nstate);
+	}
+	if (n != o->n) {
+		return nn_fail(cause, "optimizer state: %" PRIu64
+		    " parameters, expected %zu", n, o->n);
+	}
+	if (len - OPTIM_SAVE_HEADER != count * 4) {
+		return nn_fail(cause, "optimizer state: %zu bytes, expected "
+		    "%zu", len, nn_optim_save_size(o));
+	}
+	o->steps = optim_get_u64(buf + 16);
+	buf += OPTIM_SAVE_HEADER;
+	for (i = 0; i < count; i++) {
+		bits = optim_get_u32(buf + 4 * i);
+		memcpy(&o->state[i], &bits, sizeof bits);
+	}
+	return 0;
 }

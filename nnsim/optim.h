@@ -42,5 +42,18 @@ void		 nn_optim_step(struct nn_optim *, float *params, float *grads);
 float		*nn_optim_state(struct nn_optim *, size_t *n);
 uint64_t	 nn_optim_steps(const struct nn_optim *);
 void		 nn_optim_set_steps(struct nn_optim *, uint64_t);
+/* Bytes that nn_optim_save writes. */
+size_t		 nn_optim_save_size(const struct nn_optim *);
+/*
+ * Writes the type, sizes, step count and state floats, little-endian, to
+ * buf, which has room for nn_optim_save_size bytes.
+ */
+void		 nn_optim_save(const struct nn_optim *, unsigned char *buf);
+/*
+ * Restores what nn_optim_save wrote (exactly len bytes) into o, made with
+ * the same spec and n. On -1 cause names the mismatch and o is unchanged.
+ */
+int		 nn_optim_restore(struct nn_optim *, const unsigned char *buf,
+		     size_t len, char **cause);
 
 #endif

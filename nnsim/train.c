@@ -3,6 +3,9 @@
  * are all the state between steps, so a step boundary is a safe point to
  * stop, pack or move the run.
  */
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -240,4 +243,209 @@ nn_trainer_step(struct nn_trainer *t, struct nn_epoch_stats *st)
 	st->elapsed_s = now() - t->started;
 	t->cursor = 0;
 	return 1;
+}
+
+/*
+ * Saved layout, little-endian: u32 magic, u32 version, u64 rows, u64
+ * optimizer bytes, u64 rng[4], u64 epoch, u64 cursor, u64 correct, f64
+ * loss_sum, f64 elapsed, f64 epoch_elapsed, f64 busy, u32 order[rows],
+ * then the optimizer's own section (nn_optim_save).
+ */
+#define TRAIN_STATE_MAGIC	0x53544e4eU	/* "NNTS" */
+#define TRAIN_STATE_VERSION	1
+#define TRAIN_STATE_HEADER	112
+
+static void
+train_put_u32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static void
+train_put_u64(unsigned char *p, uint64_t v)
+{
+	train_put_u32(p, (uint32_t)v);
+	train_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static void
+train_put_f64(unsigned char *p, double v)
+{
+	uint64_t bits;
+
+	memcpy(&bits, &v, sizeof bits);
+	train_put_u64(p, bits);
+}
+
+static uint32_t
+train_get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+train_get_u64(const unsigned char *p)
+{
+	return (uint64_t)train_get_u32(p) |
+	    (uint64_t)train_get_u32(p + 4) << 32;
+}
+
+static double
+train_get_f64(const unsigned char *p)
+{
+	uint64_t bits = train_get_u64(p);
+	double v;
+
+	memcpy(&v, &bits, sizeof v);
+	return v;
+}
+
+void
+nn_trainer_save(const struct nn_trainer *t, unsigned char **buf, size_t *len)
+{
+	size_t i, rows = t->train->n, olen = nn_optim_save_size(t->optim);
+	unsigned char *p;
+	double at = now();
+
+	*len = TRAIN_STATE_HEADER + rows * 4 + olen;
+	*buf = p = xmalloc(*len);
+	train_put_u32(p, TRAIN_STATE_MAGIC);
+	train_put_u32(p + 4, TRAIN_STATE_VERSION);
+	train_put_u64(p + 8, rows);
+	train_put_u64(p + 16, olen);
+	for (i = 0; i < 4; i++)
+		train_put_u64(p + 24 + 8 * i, t->rng.s[i]);
+	train_put_u64(p + 56, (uint64_t)t->epoch);
+	train_put_u64(p + 64, t->cursor);
+	train_put_u64(p + 72, t->correct);
+	train_put_f64(p + 80, t->loss_sum);
+	/* Clocks are per process: carry durations, not instants. */
+	train_put_f64(p + 88, at - t->started);
+	train_put_f64(p + 96, t->cursor > 0 ? at - t->epoch_started : 0);
+	train_put_f64(p + 104, t->busy);
+	p += TRAIN_STATE_HEADER;
+	for (i = 0; i < rows; i++)
+		train_put_u32(p + 4 * i, t->order[i]);
+	nn_optim_save(t->optim, p + rows * 4);
+}
+
+/* A duration from a state: finite and not negative. */
+static int
+train_duration(double v)
+{
+	return isfinite(v) && v >= 0;
+}
+
+int
+nn_trainer_restore(struct nn_trainer *t, const unsigned char *buf,
+    size_t len, char **cause)
+{
+	const unsigned char *order;
+	unsigned char *seen = NULL;
+	size_t i, rows = t->train->n;
+	uint64_t saved_rows, olen, epoch, cursor, correct;
+	uint32_t v;
+	double elapsed, epoch_elapsed, busy, at;
+	int rc = -1;
+
+	if (len < TRAIN_STATE_HEADER) {
+		nn_fail(cause, "trainer state: %zu bytes, shorter than its "
+		    "%d-byte header", len, TRAIN_STATE_HEADER);
+		goto out;
+	}
+	if (train_get_u32(buf) != TRAIN_STATE_MAGIC) {
+		nn_fail(cause, "trainer state: bad magic 0x%08" PRIx32
+		    " (expected 0x%08x)", train_get_u32(buf),
+		    TRAIN_STATE_MAGIC);
+		goto out;
+	}
+	if (train_get_u32(buf + 4) != TRAIN_STATE_VERSION) {
+		nn_fail(cause, "trainer state: version %" PRIu32
+		    " (expected %d)", train_get_u32(buf + 4),
+		    TRAIN_STATE_VERSION);
+		goto out;
+	}
+	saved_rows = train_get_u64(buf + 8);
+	if (saved_rows != rows) {
+		nn_fail(cause, "trainer state: %" PRIu64 " rows, expected %zu",
+		    saved_rows, rows);
+		goto out;
+	}
+	/* rows fits in memory as order[], so rows * 4 cannot overflow. */
+	olen = train_get_u64(buf + 16);
+	if (len - TRAIN_STATE_HEADER < rows * 4 ||
+	    olen != len - TRAIN_STATE_HEADER - rows * 4) {
+		nn_fail(cause, "trainer state: %zu bytes, expected %zu for "
+		    "%zu rows and %" PRIu64 " bytes of optimizer state", len,
+		    (size_t)TRAIN_STATE_HEADER + rows * 4 + (size_t)olen,
+		    rows, olen);
+		goto out;
+	}
+	epoch = train_get_u64(buf + 56);
+	cursor = train_get_u64(buf + 64);
+	correct = train_get_u64(buf + 72);
+	elapsed = train_get_f64(buf + 88);
+	epoch_elapsed = train_get_f64(buf + 96);
+	busy = train_get_f64(buf + 104);
+	if (epoch > INT_MAX) {
+		nn_fail(cause, "trainer state: epoch %" PRIu64 " (limit %d)",
+		    epoch, INT_MAX);
+		goto out;
+	}
+	/* Between steps the cursor is always inside the epoch. */
+	if (cursor > 0 && cursor >= rows) {
+		nn_fail(cause, "trainer state: cursor %" PRIu64 " (expected "
+		    "below %zu rows)", cursor, rows);
+		goto out;
+	}
+	if (correct > rows) {
+		nn_fail(cause, "trainer state: %" PRIu64 " correct (expected "
+		    "at most %zu rows)", correct, rows);
+		goto out;
+	}
+	if (!train_duration(elapsed) || !train_duration(epoch_elapsed) ||
+	    !train_duration(busy)) {
+		nn_fail(cause, "trainer state: bad times %g, %g, %g s "
+		    "(expected finite and not negative)", elapsed,
+		    epoch_elapsed, busy);
+		goto out;
+	}
+	/* A repeated row would train on it twice and silently skip another. */
+	order = buf + TRAIN_STATE_HEADER;
+	seen = xcalloc(rows / 8 + 1, 1);
+	for (i = 0; i < rows; i++) {
+		v = train_get_u32(order + 4 * i);
+		if (v >= rows || (seen[v / 8] & (1u << (v % 8))) != 0) {
+			nn_fail(cause, "trainer state: order[%zu] = %" PRIu32
+			    " (expected a permutation of %zu rows)", i, v,
+			    rows);
+			goto out;
+		}
+		seen[v / 8] |= (unsigned char)(1u << (v % 8));
+	}
+	/* The last check that can fail; it leaves the optimizer alone then. */
+	if (nn_optim_restore(t->optim, order + rows * 4, (size_t)olen,
+	    cause) != 0)
+		goto out;
+
+	for (i = 0; i < 4; i++)
+		t->rng.s[i] = train_get_u64(buf + 24 + 8 * i);
+	for (i = 0; i < rows; i++)
+		t->order[i] = train_get_u32(order + 4 * i);
+	t->epoch = (int)epoch;
+	t->cursor = (size_t)cursor;
+	t->correct = (size_t)correct;
+	t->loss_sum = train_get_f64(buf + 80);
+	at = now();
+	t->started = at - elapsed;
+	t->epoch_started = at - epoch_elapsed;
+	t->busy = busy;
+	rc = 0;
+out:
+	free(seen);
+	return rc;
 }

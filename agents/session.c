@@ -1,0 +1,379 @@
+/*
+ * The training-session agent: one whole training run (one variant or seed
+ * of a sweep) that nnsim submit ships with its data.
+ *
+ * It is spawned from a state, never from args. The state's JSON:
+ *
+ *   {"session": I, "config": {net.json with the session's overrides},
+ *    "input": IN, "output": OUT, "task": "classification"|"regression",
+ *    "lo": LO, "hi": HI, "train_n": N, "test_n": M, "epochs": [{...}]}
+ *
+ * and its sections: train.x, train.y (N rows, normalised by the
+ * submitter), test.x, test.y (M rows, when M > 0), and once training has
+ * begun, params (the network's floats) and trainer (nn_trainer_save). A
+ * step trains mini-batches for about STEP_MS, so the agent can be packed,
+ * moved or suspended at any time and carry on bitwise where it stopped.
+ *
+ * Each finished epoch goes to the owner as a "metrics" event; the result
+ * (agent_result) is an encoded state of {"session", "epochs", "final"} and
+ * the section params, from which the submitter writes the model.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "agent.h"
+#include "alloc.h"
+#include "blas.h"
+#include "config.h"
+#include "metrics.h"
+#include "prepare.h"
+#include "session.h"
+#include "train.h"
+
+#define STEP_MS		50
+
+struct session {
+	int			 index;
+	json_t			*root;		/* the session's net.json */
+	struct nn_config	*cfg;
+	struct nn_data		*train;
+	struct nn_data		*test;
+	struct nn_net		*net;
+	struct nn_trainer	*tr;
+	json_t			*epochs;	/* metrics of each epoch */
+	double			 last_progress;
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+session_free(struct session *s)
+{
+	if (s == NULL)
+		return;
+	nn_trainer_free(s->tr);
+	nn_net_free(s->net);
+	nn_data_free(s->train);
+	nn_data_free(s->test);
+	nn_config_free(s->cfg);
+	json_decref(s->root);
+	json_decref(s->epochs);
+	free(s);
+}
+
+/* An integer field in [lo, hi]; -1 (logged) otherwise. */
+static int
+session_int(struct agent *a, json_t *o, const char *key, long long lo,
+    long long hi, long long *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi) {
+		agent_log(a, AGENT_LOG_ERROR, "session: state: \"%s\": "
+		    "expected an integer from %lld to %lld", key, lo, hi);
+		return -1;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* Section name's floats, exactly count of them, copied into dst. */
+static int
+session_floats(struct agent *a, const struct agent_state *st,
+    const char *name, float *dst, size_t count)
+{
+	const void *p;
+	size_t len;
+
+	if ((p = agent_state_get(st, name, &len)) == NULL ||
+	    len != count * sizeof (float)) {
+		agent_log(a, AGENT_LOG_ERROR, "session: state: section %s: "
+		    "%zu bytes, expected %zu", name, p != NULL ? len : 0,
+		    count * sizeof (float));
+		return -1;
+	}
+	if (count > 0)
+		memcpy(dst, p, len);
+	return 0;
+}
+
+/* One data set (train or test) from the state's sections. */
+static struct nn_data *
+session_data(struct agent *a, const struct agent_state *st, json_t *o,
+    const char *prefix, size_t n, int in, int out)
+{
+	struct nn_data *d = nn_data_new(n, in, out);
+	const char *task = json_string_value(json_object_get(o, "task"));
+	char name[32];
+
+	snprintf(name, sizeof name, "%s.x", prefix);
+	if (session_floats(a, st, name, d->x, n * (size_t)in) != 0)
+		goto fail;
+	snprintf(name, sizeof name, "%s.y", prefix);
+	if (session_floats(a, st, name, d->y, n * (size_t)out) != 0)
+		goto fail;
+	d->task = task != NULL && strcmp(task, "classification") == 0 ?
+	    NN_TASK_CLASSIFICATION : NN_TASK_REGRESSION;
+	d->lo = (float)json_number_value(json_object_get(o, "lo"));
+	d->hi = (float)json_number_value(json_object_get(o, "hi"));
+	return d;
+fail:
+	nn_data_free(d);
+	return NULL;
+}
+
+static int
+session_start(struct agent *a, const char *args)
+{
+	(void)args;
+	agent_log(a, AGENT_LOG_ERROR, "session: an agent of nnsim submit; "
+	    "it starts from the state the submitter ships, not from args");
+	return -1;
+}
+
+static int
+session_unpack(struct agent *a, const struct agent_state *st)
+{
+	struct session *s = xcalloc(1, sizeof *s);
+	const unsigned char *blob;
+	json_error_t jerr;
+	json_t *o = NULL;
+	long long idx, in, out, ntrain, ntest;
+	size_t nparams, len;
+	char *cause = NULL;
+	float *params;
+
+	o = json_loads(agent_state_json(st) != NULL ? agent_state_json(st) :
+	    "", 0, &jerr);
+	if (!json_is_object(o)) {
+		agent_log(a, AGENT_LOG_ERROR, "session: state: bad JSON: %s",
+		    jerr.text);
+		goto fail;
+	}
+	if (session_int(a, o, "session", 0, 1 << 20, &idx) != 0 ||
+	    session_int(a, o, "input", 1, NN_MAX_UNITS, &in) != 0 ||
+	    session_int(a, o, "output", 1, NN_MAX_UNITS, &out) != 0 ||
+	    session_int(a, o, "train_n", 1, (long long)NN_MAX_ROWS,
+	    &ntrain) != 0 ||
+	    session_int(a, o, "test_n", 0, (long long)NN_MAX_ROWS,
+	    &ntest) != 0)
+		goto fail;
+	s->index = (int)idx;
+	s->root = json_incref(json_object_get(o, "config"));
+	if ((s->cfg = nn_config_parse(s->root, "net.json", NULL, &cause)) ==
+	    NULL) {
+		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
+		goto fail;
+	}
+	s->train = session_data(a, st, o, "train", (size_t)ntrain, (int)in,
+	    (int)out);
+	if (s->train == NULL)
+		goto fail;
+	if (ntest > 0 && (s->test = session_data(a, st, o, "test",
+	    (size_t)ntest, (int)in, (int)out)) == NULL)
+		goto fail;
+	if (nn_config_fit_data(s->cfg, s->train, &cause) != 0) {
+		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
+		goto fail;
+	}
+	/* One thread: the scheduler gives each agent a core. */
+	if (nn_blas_init(1, &cause) != 0) {
+		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
+		goto fail;
+	}
+	s->net = nn_net_new(&s->cfg->arch, nn_prepare_max_batch(s->cfg));
+	s->epochs = json_is_array(json_object_get(o, "epochs")) ?
+	    json_incref(json_object_get(o, "epochs")) : json_array();
+	params = nn_net_params(s->net, &nparams);
+	if (agent_state_get(st, "params", &len) == NULL)
+		nn_net_init(s->net, s->cfg->train.seed);
+	else if (session_floats(a, st, "params", params, nparams) != 0)
+		goto fail;
+	s->tr = nn_trainer_new(s->net, &s->cfg->train, s->train, s->test);
+	if ((blob = agent_state_get(st, "trainer", &len)) != NULL &&
+	    nn_trainer_restore(s->tr, blob, len, &cause) != 0) {
+		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
+		goto fail;
+	}
+	json_decref(o);
+	agent_set_data(a, s);
+	return 0;
+fail:
+	free(cause);
+	json_decref(o);
+	session_free(s);
+	return -1;
+}
+
+static int
+session_pack(struct agent *a, struct agent_state *st)
+{
+	struct session *s = agent_data(a);
+	unsigned char *blob = NULL;
+	size_t len, nparams;
+	const float *params;
+	char *text;
+	json_t *o;
+	int rc = -1;
+
+	o = json_pack("{s:i, s:O, s:i, s:i, s:s, s:f, s:f, s:I, s:I, s:O}",
+	    "session", s->index, "config", s->root, "input", s->train->in,
+	    "output", s->train->out, "task", s->train->task ==
+	    NN_TASK_CLASSIFICATION ? "classification" : "regression",
+	    "lo", (double)s->train->lo, "hi", (double)s->train->hi,
+	    "train_n", (json_int_t)s->train->n, "test_n",
+	    (json_int_t)(s->test != NULL ? s->test->n : 0), "epochs",
+	    s->epochs);
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	params = nn_net_params(s->net, &nparams);
+	nn_trainer_save(s->tr, &blob, &len);
+	if (text == NULL || agent_state_set_json(st, text) != 0 ||
+	    agent_state_add(st, "train.x", s->train->x, s->train->n *
+	    (size_t)s->train->in * sizeof (float)) != 0 ||
+	    agent_state_add(st, "train.y", s->train->y, s->train->n *
+	    (size_t)s->train->out * sizeof (float)) != 0 ||
+	    (s->test != NULL && (agent_state_add(st, "test.x", s->test->x,
+	    s->test->n * (size_t)s->test->in * sizeof (float)) != 0 ||
+	    agent_state_add(st, "test.y", s->test->y, s->test->n *
+	    (size_t)s->test->out * sizeof (float)) != 0)) ||
+	    agent_state_add(st, "params", params, nparams *
+	    sizeof (float)) != 0 ||
+	    agent_state_add(st, "trainer", blob, len) != 0)
+		goto out;
+	rc = 0;
+out:
+	free(blob);
+	free(text);
+	return rc;
+}
+
+/*
+ * The result (nnsim/session.h): the magic, the JSON length as a
+ * little-endian u64, the JSON {"session", "epochs", "final"}, then the
+ * network's parameters as f32 to the end.
+ */
+static int
+session_finish(struct agent *a, struct session *s)
+{
+	size_t nparams, jlen, len, i;
+	const float *params = nn_net_params(s->net, &nparams);
+	json_t *last = json_array_get(s->epochs, json_array_size(s->epochs) -
+	    1), *o;
+	unsigned char *buf = NULL;
+	char *text;
+	int rc = -1;
+
+	o = json_pack("{s:i, s:O, s:o}", "session", s->index, "epochs",
+	    s->epochs, "final", last != NULL ? json_incref(last) :
+	    json_object());
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (text == NULL)
+		goto out;
+	jlen = strlen(text);
+	len = NN_SESSION_RESULT_PREFIX + jlen + nparams * sizeof (float);
+	buf = xmalloc(len);
+	memcpy(buf, NN_SESSION_RESULT_MAGIC, 8);
+	for (i = 0; i < 8; i++)
+		buf[8 + i] = (unsigned char)((uint64_t)jlen >> (8 * i));
+	memcpy(buf + NN_SESSION_RESULT_PREFIX, text, jlen);
+	/* Floats as stored: every host we run on is little-endian. */
+	memcpy(buf + NN_SESSION_RESULT_PREFIX + jlen, params,
+	    nparams * sizeof (float));
+	rc = agent_result(a, buf, len);
+out:
+	if (rc != 0)
+		agent_log(a, AGENT_LOG_ERROR, "session: cannot build the "
+		    "result");
+	free(buf);
+	free(text);
+	return rc;
+}
+
+static int
+session_step(struct agent *a)
+{
+	struct session *s = agent_data(a);
+	struct nn_epoch_stats es;
+	double start = now_s(), loss, acc, t;
+	size_t done, total;
+	char *text, status[256];
+	json_t *o;
+	int r, epoch;
+
+	while (now_s() - start < STEP_MS / 1000.0) {
+		if ((r = nn_trainer_step(s->tr, &es)) < 0)
+			return session_finish(a, s) == 0 ? AGENT_DONE :
+			    AGENT_FAILED;
+		if (r == 1) {
+			o = nn_metrics_epoch_json(&es);
+			json_object_set_new(o, "session",
+			    json_integer(s->index));
+			json_array_append(s->epochs, o);
+			text = json_dumps(o, JSON_COMPACT);
+			json_decref(o);
+			if (text != NULL)
+				agent_metrics(a, text);
+			free(text);
+			if (!isfinite(es.loss)) {
+				agent_log(a, AGENT_LOG_ERROR, "session %d: "
+				    "loss is %g in epoch %d: training "
+				    "diverged", s->index, es.loss, es.epoch);
+				return AGENT_FAILED;
+			}
+			break;
+		}
+	}
+	t = now_s();
+	if (t - s->last_progress >= 0.5) {
+		s->last_progress = t;
+		nn_trainer_position(s->tr, &epoch, &done, &total, &loss, &acc);
+		snprintf(status, sizeof status, "{\"session\":%d,\"epoch\":%d,"
+		    "\"done\":%zu,\"total\":%zu,\"loss\":%.6g}", s->index,
+		    epoch, done, total, isfinite(loss) ? loss : -1.0);
+		agent_progress(a, ((epoch - 1) + (total > 0 ? (double)done /
+		    (double)total : 0)) / s->cfg->train.epochs, status);
+	}
+	return AGENT_CONTINUE;
+}
+
+static void
+session_message(struct agent *a, const char *from, const void *data,
+    size_t len)
+{
+	(void)data;
+	agent_log(a, AGENT_LOG_WARN, "session: ignored a %zu-byte message "
+	    "from %s", len, from);
+}
+
+static void
+session_stop(struct agent *a)
+{
+	session_free(agent_data(a));
+	agent_set_data(a, NULL);
+}
+
+const struct agent_entry agent_entry = {
+	.name = "session",
+	.abi = AGENT_ABI,
+	.start = session_start,
+	.step = session_step,
+	.pack = session_pack,
+	.unpack = session_unpack,
+	.message = session_message,
+	.stop = session_stop,
+};

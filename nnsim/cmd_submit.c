@@ -1,0 +1,696 @@
+/*
+ * nnsim submit: a training job on the virtual parallel computer. Session
+ * mode: one training-session agent (agents/session.c) per variant, placed
+ * by free cores and queued when there are more sessions than cores; the
+ * best model by "select" is written.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "cluster.h"
+#include "cmd.h"
+#include "codestore.h"
+#include "job.h"
+#include "metrics.h"
+#include "prepare.h"
+#include "session.h"
+#include "state.h"
+
+static int	cmd_submit_exec(const struct cmd_entry *, int, char **);
+
+const struct cmd_entry cmd_submit_entry = {
+	.name = "submit",
+	.usage = "NET.JSON [--local N | --connect ADDR:PORT] [--key FILE] "
+	    "[-o MODEL] [--metrics FILE] [--quiet]",
+	.summary = "train NET.JSON as agents on a cluster of agentd daemons",
+	.help =
+	    "options:\n"
+	    "  --local N            start an embedded cluster of N daemons on\n"
+	    "                       127.0.0.1 (default: one per core), stop it\n"
+	    "                       afterwards\n"
+	    "  --connect ADDR:PORT  use the cluster whose daemon listens here\n"
+	    "  --key FILE           the cluster key (with --connect; the\n"
+	    "                       embedded cluster makes its own)\n"
+	    "  -o, --output MODEL   write the best session's model here\n"
+	    "                       (default: NAME.nnm, NAME from net.json)\n"
+	    "  --metrics FILE       one JSON line per session and epoch (the\n"
+	    "                       lines of nnsim train plus session, agent\n"
+	    "                       and host), a line per session's result and\n"
+	    "                       a last line with \"event\": \"done\"\n"
+	    "  -q, --quiet          print nothing but errors\n"
+	    "  -h, --help           show this help\n"
+	    "\nThe \"parallel\" section of net.json says how the job becomes\n"
+	    "agents (docs/net-json.md). The submitter reads and normalises\n"
+	    "the data and ships it with the agents. Exit status: 0 done, 1 a\n"
+	    "session or the cluster failed, 2 bad usage or input.\n",
+	.exec = cmd_submit_exec,
+};
+
+enum sess_state { S_QUEUED, S_RUNNING, S_DONE, S_FAILED };
+
+struct sess {
+	enum sess_state	 state;
+	char		 agent[96];
+	char		 host[64];
+	int		 epoch;
+	double		 loss;
+	json_t		*result;	/* the result's JSON */
+	float		*params;
+	double		 score;
+};
+
+struct submit {
+	struct client		*cl;
+	struct nn_job		 job;
+	struct nn_prepared	 prep;
+	struct nn_config	*cfg;
+	struct nn_metrics	*metrics;
+	struct sess		*s;
+	char			 code[CODESTORE_HEX];
+	json_t			*hosts;		/* name -> free slots */
+	size_t			 nparams;
+	int			 quiet;
+	int			 running;
+};
+
+static volatile sig_atomic_t submit_stop;
+
+static void
+submit_signal(int sig)
+{
+	(void)sig;
+	submit_stop = 1;
+}
+
+/* The state a session agent starts from (agents/session.c). */
+static unsigned char *
+submit_state(struct submit *sb, int i, size_t *len, char **cause)
+{
+	const struct nn_data *tr = sb->prep.train, *te = sb->prep.test;
+	struct agent_state *st = agent_state_new();
+	unsigned char *buf = NULL;
+	char *text;
+	json_t *o;
+
+	o = json_pack("{s:i, s:O, s:i, s:i, s:s, s:f, s:f, s:I, s:I}",
+	    "session", i, "config", sb->job.roots[i], "input", tr->in,
+	    "output", tr->out, "task", tr->task == NN_TASK_CLASSIFICATION ?
+	    "classification" : "regression", "lo", (double)tr->lo, "hi",
+	    (double)tr->hi, "train_n", (json_int_t)tr->n, "test_n",
+	    (json_int_t)(te != NULL ? te->n : 0));
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (text == NULL || agent_state_set_json(st, text) != 0 ||
+	    agent_state_add(st, "train.x", tr->x, tr->n * (size_t)tr->in *
+	    sizeof (float)) != 0 ||
+	    agent_state_add(st, "train.y", tr->y, tr->n * (size_t)tr->out *
+	    sizeof (float)) != 0 ||
+	    (te != NULL && (agent_state_add(st, "test.x", te->x, te->n *
+	    (size_t)te->in * sizeof (float)) != 0 ||
+	    agent_state_add(st, "test.y", te->y, te->n * (size_t)te->out *
+	    sizeof (float)) != 0))) {
+		nn_fail(cause, "session %d: cannot pack its state: %s", i,
+		    agent_state_cause(st) != NULL ? agent_state_cause(st) :
+		    "JSON");
+		goto out;
+	}
+	*len = agent_state_encoded_size(st);
+	buf = xmalloc(*len);
+	agent_state_encode(st, buf);
+out:
+	free(text);
+	agent_state_free(st);
+	return buf;
+}
+
+/* Free cores per host, from the daemon's host list. */
+static int
+submit_hosts(struct submit *sb, char **cause)
+{
+	json_t *rep, *h;
+	const char *st, *name;
+	size_t i;
+	int slots;
+
+	rep = client_request(sb->cl, json_pack("{s:s}", "op", "hosts"),
+	    cause);
+	if (rep == NULL)
+		return -1;
+	json_decref(sb->hosts);
+	sb->hosts = json_object();
+	json_array_foreach(json_object_get(rep, "hosts"), i, h) {
+		st = json_string_value(json_object_get(h, "state"));
+		name = json_string_value(json_object_get(h, "name"));
+		if (name == NULL || st == NULL || (strcmp(st, "up") != 0 &&
+		    strcmp(st, "self") != 0))
+			continue;
+		slots = (int)json_integer_value(json_object_get(h, "cores"));
+		slots -= (int)json_integer_value(json_object_get(h, "agents"));
+		json_object_set_new(sb->hosts, name, json_integer(slots));
+	}
+	json_decref(rep);
+	if (json_object_size(sb->hosts) == 0)
+		return nn_fail(cause, "the cluster has no host up");
+	return 0;
+}
+
+/* The host with the most free cores, or NULL when every core is busy. */
+static const char *
+submit_pick(struct submit *sb)
+{
+	const char *key, *best = NULL;
+	json_int_t most = 0;
+	json_t *v;
+
+	json_object_foreach(sb->hosts, key, v) {
+		if (json_integer_value(v) > most) {
+			most = json_integer_value(v);
+			best = key;
+		}
+	}
+	return best;
+}
+
+/* Starts session i on a host with a free core. */
+static int
+submit_spawn(struct submit *sb, int i, const char *host, char **cause)
+{
+	unsigned char *state;
+	size_t len;
+	json_t *rep;
+	const char *id;
+	int rc = -1;
+
+	if ((state = submit_state(sb, i, &len, cause)) == NULL)
+		return -1;
+	rep = client_request_payload(sb->cl, json_pack("{s:s, s:s, s:s}",
+	    "op", "spawn", "code", sb->code, "host", host), state, len,
+	    cause);
+	free(state);
+	if (rep == NULL)
+		return -1;
+	if (!json_is_true(json_object_get(rep, "ok")) ||
+	    (id = json_string_value(json_object_get(rep, "agent"))) == NULL) {
+		nn_fail(cause, "session %d: spawn on %s failed: %s", i, host,
+		    json_string_value(json_object_get(rep, "error")));
+		goto out;
+	}
+	snprintf(sb->s[i].agent, sizeof sb->s[i].agent, "%s", id);
+	snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s", host);
+	sb->s[i].state = S_RUNNING;
+	sb->running++;
+	json_object_set_new(sb->hosts, host, json_integer(json_integer_value(
+	    json_object_get(sb->hosts, host)) - 1));
+	rc = 0;
+out:
+	json_decref(rep);
+	return rc;
+}
+
+/* Spawns queued sessions while cores are free (at least one runs). */
+static int
+submit_fill(struct submit *sb, char **cause)
+{
+	const char *host;
+	int i;
+
+	for (i = 0; i < sb->job.nsessions; i++) {
+		if (sb->s[i].state != S_QUEUED)
+			continue;
+		host = submit_pick(sb);
+		if (host == NULL && sb->running > 0)
+			break;
+		if (host == NULL)
+			host = json_object_iter_key(json_object_iter(
+			    sb->hosts));
+		if (submit_spawn(sb, i, host, cause) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+submit_find(struct submit *sb, const char *agent)
+{
+	int i;
+
+	for (i = 0; agent != NULL && i < sb->job.nsessions; i++) {
+		if (strcmp(sb->s[i].agent, agent) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Fetches and checks a finished session's result. */
+static int
+submit_result(struct submit *sb, int i, char **cause)
+{
+	struct sess *s = &sb->s[i];
+	unsigned char *buf = NULL;
+	uint64_t len = 0;
+	json_t *rep, *v;
+	int rc = -1;
+
+	rep = client_request_reply(sb->cl, json_pack("{s:s, s:s, s:s}", "op",
+	    "result", "agent", s->agent, "host", s->host), NULL, 0, &buf,
+	    &len, cause);
+	if (rep == NULL)
+		return -1;
+	if (!json_is_true(json_object_get(rep, "ok"))) {
+		nn_fail(cause, "session %d (agent %s on %s): no result: %s", i,
+		    s->agent, s->host, json_string_value(json_object_get(rep,
+		    "error")));
+		goto out;
+	}
+	s->params = xreallocarray(NULL, sb->nparams > 0 ? sb->nparams : 1,
+	    sizeof (float));
+	if (nn_session_result_parse(buf, (size_t)len, s->params, sb->nparams,
+	    &s->result, cause) != 0)
+		goto out;
+	v = json_object_get(json_object_get(s->result, "final"),
+	    sb->job.select);
+	if (!json_is_number(v)) {
+		nn_fail(cause, "session %d: its result has no %s", i,
+		    sb->job.select);
+		goto out;
+	}
+	s->score = json_number_value(v);
+	rc = 0;
+out:
+	free(buf);
+	json_decref(rep);
+	return rc;
+}
+
+/* One line for people about an event of session i. */
+static void
+submit_say(struct submit *sb, int i, const char *fmt, ...)
+    NN_PRINTF(3, 4);
+
+static void
+submit_say(struct submit *sb, int i, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (sb->quiet)
+		return;
+	printf("session %d (%s on %s): ", i, sb->s[i].agent, sb->s[i].host);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+/* Handles one event; -1 with cause ends the job. */
+static int
+submit_event(struct submit *sb, json_t *ev, char **cause)
+{
+	const char *e = json_string_value(json_object_get(ev, "event"));
+	const char *agent = json_string_value(json_object_get(ev, "agent"));
+	const char *host = json_string_value(json_object_get(ev, "host"));
+	int i = submit_find(sb, agent);
+	json_t *m, *v;
+	char *why;
+
+	if (e == NULL || i < 0)
+		return 0;
+	if (strcmp(e, "metrics") == 0) {
+		m = json_deep_copy(json_object_get(ev, "metrics"));
+		json_object_set_new(m, "agent", json_string(agent));
+		json_object_set_new(m, "host", json_string(host != NULL ?
+		    host : "?"));
+		if (nn_metrics_write(sb->metrics, m, cause) != 0) {
+			json_decref(m);
+			return -1;
+		}
+		sb->s[i].epoch = (int)json_integer_value(json_object_get(m,
+		    "epoch"));
+		sb->s[i].loss = json_number_value(json_object_get(m, "loss"));
+		v = json_object_get(m, "test_accuracy");
+		if (json_is_number(v))
+			submit_say(sb, i, "epoch %d loss %.6f test_accuracy "
+			    "%.4f", sb->s[i].epoch, sb->s[i].loss,
+			    json_number_value(v));
+		else
+			submit_say(sb, i, "epoch %d loss %.6f",
+			    sb->s[i].epoch, sb->s[i].loss);
+		json_decref(m);
+	} else if (strcmp(e, "moved") == 0 && host != NULL) {
+		v = json_object_get(ev, "to");
+		submit_say(sb, i, "moved to %s", json_is_string(v) ?
+		    json_string_value(v) : host);
+		snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s",
+		    json_is_string(v) ? json_string_value(v) : host);
+	} else if (strcmp(e, "finished") == 0 && sb->s[i].state ==
+	    S_RUNNING) {
+		if (host != NULL)
+			snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s",
+			    host);
+		sb->s[i].state = S_DONE;
+		sb->running--;
+		if (submit_result(sb, i, cause) != 0)
+			return -1;
+		submit_say(sb, i, "done, %s %.6g", sb->job.select,
+		    sb->s[i].score);
+		json_object_set_new(sb->hosts, sb->s[i].host, json_integer(
+		    json_integer_value(json_object_get(sb->hosts,
+		    sb->s[i].host)) + 1));
+		return submit_fill(sb, cause);
+	} else if (strcmp(e, "failed") == 0 && sb->s[i].state == S_RUNNING) {
+		sb->s[i].state = S_FAILED;
+		sb->running--;
+		why = json_dumps(json_object_get(ev, "reason"),
+		    JSON_ENCODE_ANY);
+		nn_fail(cause, "session %d (%s, agent %s) failed on %s: %s", i,
+		    sb->job.labels[i], agent, host != NULL ? host : "?",
+		    json_string_value(json_object_get(ev, "reason")) != NULL ?
+		    json_string_value(json_object_get(ev, "reason")) :
+		    "no reason given");
+		free(why);
+		return -1;
+	} else if (strcmp(e, "log") == 0) {
+		v = json_object_get(ev, "level");
+		if (json_integer_value(v) <= 1 && !sb->quiet)
+			submit_say(sb, i, "%s", json_string_value(
+			    json_object_get(ev, "text")));
+	}
+	return 0;
+}
+
+/* Kills whatever still runs (after a failure or an interrupt). */
+static void
+submit_kill_all(struct submit *sb)
+{
+	char *cause = NULL;
+	json_t *rep;
+	int i;
+
+	for (i = 0; i < sb->job.nsessions; i++) {
+		if (sb->s[i].state != S_RUNNING)
+			continue;
+		rep = client_request(sb->cl, json_pack("{s:s, s:s}", "op",
+		    "kill", "agent", sb->s[i].agent), &cause);
+		json_decref(rep);
+		free(cause);
+		cause = NULL;
+	}
+}
+
+/* The best session: by score, the lowest index on ties. */
+static int
+submit_best(struct submit *sb)
+{
+	int i, best = -1;
+
+	for (i = 0; i < sb->job.nsessions; i++) {
+		if (sb->s[i].state != S_DONE || isnan(sb->s[i].score))
+			continue;
+		if (best < 0 || (sb->job.maximize ? sb->s[i].score >
+		    sb->s[best].score : sb->s[i].score < sb->s[best].score))
+			best = i;
+	}
+	return best;
+}
+
+static int
+submit_write_model(struct submit *sb, int best, const char *output,
+    char **cause)
+{
+	struct nn_config *cfg = NULL;
+	struct nn_model *model = NULL;
+	struct nn_net *net;
+	size_t n;
+	json_t *figures;
+	int rc = -1;
+
+	if ((cfg = nn_config_parse(sb->job.roots[best], sb->cfg->path, NULL,
+	    cause)) == NULL || nn_config_fit_data(cfg, sb->prep.train,
+	    cause) != 0)
+		goto out;
+	net = nn_net_new(&cfg->arch, nn_prepare_max_batch(cfg));
+	memcpy(nn_net_params(net, &n), sb->s[best].params,
+	    sb->nparams * sizeof (float));
+	figures = json_deep_copy(json_object_get(sb->s[best].result,
+	    "final"));
+	json_object_del(figures, "samples_per_sec");
+	json_object_del(figures, "elapsed_s");
+	json_object_set_new(figures, "session", json_integer(best));
+	model = nn_prepare_model(cfg, &sb->prep, net, figures);
+	json_decref(figures);
+	rc = nn_model_save(model, output, cause);
+out:
+	nn_model_free(model);
+	nn_config_free(cfg);
+	return rc;
+}
+
+static int
+cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "local", required_argument, NULL, 'l' },
+		{ "connect", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct submit sb;
+	struct nn_cluster *cluster = NULL;
+	struct sigaction sa;
+	const char *connect_to = NULL, *keyfile = NULL, *metrics_path = NULL;
+	char *output = NULL, *cause = NULL, *so = NULL;
+	void *code = NULL;
+	size_t code_len, nparams;
+	struct nn_net *probe;
+	json_t *rep = NULL, *ev, *done;
+	int c, local = 0, rc = EXIT_USAGE, i, best, threads = 0;
+
+	memset(&sb, 0, sizeof sb);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			if (cmd_parse_int(self, "--local", optarg, 1,
+			    NN_CLUSTER_MAX, &local) != 0)
+				goto out;
+			break;
+		case 'c':
+			connect_to = optarg;
+			break;
+		case 'k':
+			keyfile = optarg;
+			break;
+		case 'o':
+			free(output);
+			output = xstrdup(optarg);
+			break;
+		case 'm':
+			metrics_path = optarg;
+			break;
+		case 'q':
+			sb.quiet = 1;
+			break;
+		default:
+			if ((rc = cmd_common_option(self, c, argv,
+			    &threads)) != -1)
+				goto out;
+			rc = EXIT_USAGE;
+			break;
+		}
+	}
+	if (argc - optind != 1) {
+		cmd_usage_error(self, argc - optind == 0 ? "missing NET.JSON" :
+		    "expected one NET.JSON, got %d arguments", argc - optind);
+		goto out;
+	}
+	if (connect_to != NULL && local > 0) {
+		cmd_usage_error(self, "give --local or --connect, not both");
+		goto out;
+	}
+	if (keyfile != NULL && connect_to == NULL) {
+		cmd_usage_error(self, "--key goes with --connect (the embedded "
+		    "cluster makes its own key)");
+		goto out;
+	}
+	if ((sb.cfg = nn_config_load(argv[optind], &cause)) == NULL ||
+	    nn_prepare(sb.cfg, NULL, 0, &sb.prep, &cause) != 0 ||
+	    nn_job_parse(sb.cfg->root, sb.cfg->path, sb.prep.test != NULL,
+	    sb.prep.train->task == NN_TASK_CLASSIFICATION, &sb.job,
+	    &cause) != 0)
+		goto fail;
+	for (i = 0; i < sb.job.nsessions; i++) {
+		struct nn_config *ci = nn_config_parse(sb.job.roots[i],
+		    sb.cfg->path, NULL, &cause);
+
+		if (ci == NULL || nn_config_fit_data(ci, sb.prep.train,
+		    &cause) != 0) {
+			nn_config_free(ci);
+			goto fail;
+		}
+		probe = nn_net_new(&ci->arch, 1);
+		nn_net_params(probe, &nparams);
+		nn_net_free(probe);
+		nn_config_free(ci);
+		if (i > 0 && nparams != sb.nparams) {
+			nn_fail(&cause, "%s: parallel: sessions differ in "
+			    "their layers; a sweep keeps the network's shape",
+			    sb.cfg->path);
+			goto fail;
+		}
+		sb.nparams = nparams;
+	}
+	if (output == NULL)
+		output = xasprintf("%s.nnm", sb.cfg->name);
+	if (metrics_path != NULL &&
+	    (sb.metrics = nn_metrics_open(metrics_path, &cause)) == NULL)
+		goto fail;
+	so = getenv("NNSIM_AGENTS") != NULL ? xasprintf("%s/session.so",
+	    getenv("NNSIM_AGENTS")) : nn_cluster_sibling("agents/session.so");
+	if (codestore_read_file(so, &code, &code_len, sb.code, &cause) != 0)
+		goto fail_runtime;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = submit_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (connect_to == NULL) {
+		if (local == 0)
+			local = (int)sysconf(_SC_NPROCESSORS_ONLN);
+		if (local < 1)
+			local = 1;
+		if (!sb.quiet)
+			printf("starting an embedded cluster of %d daemon%s\n",
+			    local, local > 1 ? "s" : "");
+		if ((cluster = nn_cluster_start(local, &cause)) == NULL)
+			goto fail_runtime;
+		connect_to = nn_cluster_addr(cluster);
+		keyfile = nn_cluster_key(cluster);
+	}
+	if ((sb.cl = client_connect(connect_to, keyfile, "nnsim-submit",
+	    &cause)) == NULL)
+		goto fail_runtime;
+	rep = client_request(sb.cl, json_pack("{s:s}", "op", "subscribe"),
+	    &cause);
+	if (rep == NULL)
+		goto fail_runtime;
+	json_decref(rep);
+	rep = client_request_payload(sb.cl, json_pack("{s:s, s:s}", "op",
+	    "code-put", "sha256", sb.code), code, code_len, &cause);
+	if (rep == NULL)
+		goto fail_runtime;
+	if (!json_is_true(json_object_get(rep, "ok"))) {
+		nn_fail(&cause, "%s: code-put: %s", connect_to,
+		    json_string_value(json_object_get(rep, "error")));
+		goto fail_runtime;
+	}
+	if (submit_hosts(&sb, &cause) != 0)
+		goto fail_runtime;
+	sb.s = xcalloc((size_t)sb.job.nsessions, sizeof *sb.s);
+	for (i = 0; i < sb.job.nsessions; i++)
+		sb.s[i].score = NAN;
+	if (!sb.quiet)
+		printf("job %s: %d session%s over %zu host%s, select %s\n",
+		    sb.cfg->name, sb.job.nsessions, sb.job.nsessions > 1 ?
+		    "s" : "", json_object_size(sb.hosts),
+		    json_object_size(sb.hosts) > 1 ? "s" : "", sb.job.select);
+	if (submit_fill(&sb, &cause) != 0)
+		goto fail_runtime;
+	while (sb.running > 0) {
+		if (submit_stop) {
+			nn_fail(&cause, "interrupted; the job's agents were "
+			    "stopped");
+			goto fail_runtime;
+		}
+		ev = client_event(sb.cl, 200, &cause);
+		if (ev == NULL && cause != NULL) {
+			char *why = cause;
+
+			cause = NULL;
+			nn_fail(&cause, "%s: lost the daemon: %s", connect_to,
+			    why);
+			free(why);
+			goto fail_runtime;
+		}
+		if (ev != NULL && submit_event(&sb, ev, &cause) != 0) {
+			json_decref(ev);
+			goto fail_runtime;
+		}
+		json_decref(ev);
+	}
+	if ((best = submit_best(&sb)) < 0) {
+		nn_fail(&cause, "no session produced a usable %s",
+		    sb.job.select);
+		goto fail_runtime;
+	}
+	if (submit_write_model(&sb, best, output, &cause) != 0)
+		goto fail_runtime;
+	for (i = 0; i < sb.job.nsessions; i++) {
+		done = json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:b}",
+		    "event", "session", "session", i, "label",
+		    sb.job.labels[i], "agent", sb.s[i].agent, "host",
+		    sb.s[i].host, "final", json_object_get(sb.s[i].result,
+		    "final"), "best", i == best);
+		if (nn_metrics_write(sb.metrics, done, &cause) != 0) {
+			json_decref(done);
+			goto fail_runtime;
+		}
+		json_decref(done);
+	}
+	done = json_pack("{s:s, s:i, s:i, s:s, s:f, s:s, s:s}", "event",
+	    "done", "sessions", sb.job.nsessions, "best", best, "select",
+	    sb.job.select, "score", sb.s[best].score, "label",
+	    sb.job.labels[best], "model", output);
+	if (nn_metrics_write(sb.metrics, done, &cause) != 0 ||
+	    nn_metrics_close(sb.metrics, &cause) != 0) {
+		json_decref(done);
+		sb.metrics = NULL;
+		goto fail_runtime;
+	}
+	json_decref(done);
+	sb.metrics = NULL;
+	if (!sb.quiet)
+		printf("best: session %d (%s), %s %.6g, model %s\n", best,
+		    sb.job.labels[best], sb.job.select, sb.s[best].score,
+		    output);
+	rc = 0;
+	goto out;
+
+fail:
+	rc = EXIT_USAGE;
+	goto report;
+fail_runtime:
+	rc = EXIT_FAILED;
+	if (sb.cl != NULL && sb.s != NULL)
+		submit_kill_all(&sb);
+report:
+	fprintf(stderr, "nnsim submit: %s\n", cause);
+out:
+	client_free(sb.cl);
+	nn_cluster_stop(cluster);
+	nn_metrics_close(sb.metrics, NULL);
+	for (i = 0; sb.s != NULL && i < sb.job.nsessions; i++) {
+		json_decref(sb.s[i].result);
+		free(sb.s[i].params);
+	}
+	free(sb.s);
+	json_decref(sb.hosts);
+	nn_job_clear(&sb.job);
+	nn_prepared_clear(&sb.prep);
+	nn_config_free(sb.cfg);
+	free(code);
+	free(so);
+	free(output);
+	free(cause);
+	return rc;
+}

@@ -1,0 +1,45 @@
+/*
+ * A job's "parallel" section (docs/net-json.md): how net.json becomes
+ * agents. Session mode expands into one net.json per session, from a list
+ * of overrides or a grid of them.
+ */
+#ifndef NN_JOB_H
+#define NN_JOB_H
+
+#include <jansson.h>
+
+#define NN_JOB_MAX_SESSIONS	4096
+
+enum nn_job_mode {
+	NN_JOB_SESSION,
+	NN_JOB_DATA,
+};
+
+struct nn_job {
+	enum nn_job_mode  mode;
+	int		  nsessions;
+	json_t		**roots;	/* each session's net.json, owned */
+	char		**labels;	/* "train.seed=2 ..." or "default" */
+	char		 *select;	/* a figure of the last epoch */
+	int		  maximize;	/* select: higher is better */
+	int		  partitions;	/* data mode */
+};
+
+/*
+ * Reads root's "parallel" section (absent: one session as written) and
+ * expands it. has_test and classification pick the default "select".
+ * Every session's net.json is checked with nn_config_parse. -1 with a cause
+ * that names path and the JSON path of the fault.
+ */
+int	nn_job_parse(json_t *root, const char *path, int has_test,
+	    int classification, struct nn_job *job, char **cause);
+void	nn_job_clear(struct nn_job *);
+/*
+ * Sets the dotted path ("train.optimizer.lr", "layers.0.units") in root to
+ * value (a reference is taken), creating objects on the way. -1 with a
+ * cause when a step is not an object (or an array for a number).
+ */
+int	nn_job_override(json_t *root, const char *dotted, json_t *value,
+	    char **cause);
+
+#endif

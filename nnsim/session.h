@@ -1,0 +1,24 @@
+/*
+ * What a training-session agent (agents/session.c) hands back when it
+ * finishes, and how nnsim submit reads it: "NNSRES1" and a NUL, the JSON
+ * length as a little-endian u64, the JSON {"session": I, "epochs": [...],
+ * "final": {...}}, then the network's parameters as f32 to the end.
+ */
+#ifndef NN_SESSION_H
+#define NN_SESSION_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define NN_SESSION_RESULT_MAGIC		"NNSRES1"	/* and its NUL: 8 */
+#define NN_SESSION_RESULT_PREFIX	((size_t)16)
+
+/*
+ * Splits a result into its JSON (new reference) and nparams floats copied
+ * into params. -1 with a cause naming what is wrong.
+ */
+int	nn_session_result_parse(const unsigned char *buf, size_t len,
+	    float *params, size_t nparams, json_t **json, char **cause);
+
+#endif

@@ -1,0 +1,173 @@
+# nnsim submit: session jobs on embedded clusters of real daemons.
+GROUP=submit
+. "$(dirname "$0")/lib.sh"
+
+# No daemon, worker or cluster folder of ours may outlive a job.
+leftovers() {
+	pgrep -f "nnsim-cluster\.[A-Za-z0-9]*/" >/dev/null 2>&1 && return 0
+	ls -d /tmp/nnsim-cluster.* 2>/dev/null | while read -r d; do
+		[ "$d" -nt "$T" ] && echo "$d"
+	done | grep -q .
+}
+
+cat >"$T/sweep.json" <<'JSON'
+{
+  "name": "sweep",
+  "layers": [{"units": 8, "activation": "tanh"}, {"activation": "softmax"}],
+  "loss": "cross_entropy",
+  "data": {"train": {"generate": "xor", "n": 400, "seed": 1}, "split": 0.25},
+  "train": {"epochs": 5, "batch": 16,
+            "optimizer": {"type": "adam", "lr": 0.01}, "seed": 1},
+  "parallel": {"mode": "session", "select": "test_loss",
+               "grid": {"train.optimizer.lr": [0.1, 0.01, 0.001],
+                        "train.batch": [16, 32]}}
+}
+JSON
+
+# Six variants over three daemons: every result comes back, every host
+# takes a share, and the best by test_loss is the one picked.
+run_cmd "$NNSIM" submit "$T/sweep.json" --local 3 -o "$T/best.nnm" \
+    --metrics "$T/sweep.jsonl"
+if [ "$rc" -ne 0 ]; then
+	fail sweep_six_sessions "exit $rc: $(head -c 400 "$T/err")"
+elif python3 - "$T/sweep.jsonl" >"$T/best" 2>"$T/why" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+sess = [o for o in lines if o.get("event") == "session"]
+done = lines[-1]
+assert done["event"] == "done" and done["sessions"] == 6, done
+assert sorted(o["session"] for o in sess) == list(range(6)), sess
+assert {o["host"] for o in sess} == {"local1", "local2", "local3"}, sess
+for o in sess:
+    epochs = [e for e in lines if "epoch" in e and e.get("agent") == o["agent"]]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5], (o, epochs)
+    assert epochs[-1]["test_loss"] == o["final"]["test_loss"], o
+best = min(sess, key=lambda o: (o["final"]["test_loss"], o["session"]))
+assert done["best"] == best["session"] and best["best"], (done, best)
+assert sum(o["best"] for o in sess) == 1
+print(best["label"])
+PY
+then
+	ok sweep_six_sessions
+else
+	fail sweep_six_sessions "$(tail -c 400 "$T/why")"
+fi
+
+# The best session's model is bitwise the model nnsim train makes of the
+# same variant: same weights, trained in an agent on another host.
+label=$(cat "$T/best" 2>/dev/null)
+python3 - "$T/sweep.json" "$T/variant.json" "$label" <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+del cfg["parallel"]
+for kv in sys.argv[3].split():
+    k, v = kv.split("=")
+    node = cfg
+    parts = k.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = json.loads(v)
+json.dump(cfg, open(sys.argv[2], "w"))
+PY
+run_cmd "$NNSIM" train "$T/variant.json" -o "$T/ref.nnm" --threads 1 -q
+if [ "$rc" -ne 0 ] || ! python3 - "$T/best.nnm" "$T/ref.nnm" <<'PY'
+import struct, sys
+def params(path):
+    b = open(path, "rb").read()
+    h, p = struct.unpack_from("<IQ", b, 12)
+    return b[24 + h:24 + h + p]
+a, b = params(sys.argv[1]), params(sys.argv[2])
+assert len(a) > 0 and a == b, (len(a), len(b))
+PY
+then
+	fail best_model_matches_train "label '$label', train exit $rc"
+else
+	ok best_model_matches_train
+fi
+
+if leftovers; then
+	fail no_process_left "a daemon or cluster folder outlived the job"
+else
+	ok no_process_left
+fi
+
+# More sessions than cores: they queue, and still all finish.
+cores=$(nproc)
+python3 - "$T/sweep.json" "$T/queue.json" $((cores + 2)) <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["parallel"] = {"mode": "session",
+                   "grid": {"train.seed": list(range(1, int(sys.argv[3]) + 1))}}
+json.dump(cfg, open(sys.argv[2], "w"))
+PY
+run_cmd "$NNSIM" submit "$T/queue.json" --local 1 -o "$T/q.nnm" \
+    --metrics "$T/q.jsonl" -q
+if [ "$rc" -eq 0 ] && [ "$(grep -c '"event":"session"' "$T/q.jsonl")" -eq $((cores + 2)) ]; then
+	ok queue_beyond_cores
+else
+	fail queue_beyond_cores "exit $rc: $(head -c 300 "$T/err")"
+fi
+
+# A worker killed mid-training (a crash) fails the job: non-zero exit and
+# a message that says which session failed, where and why.
+cat >"$T/long.json" <<'JSON'
+{
+  "name": "long",
+  "layers": [{"units": 64, "activation": "tanh"}, {"activation": "softmax"}],
+  "loss": "cross_entropy",
+  "data": {"train": {"generate": "spiral", "n": 20000, "seed": 1}, "split": 0.2},
+  "train": {"epochs": 400, "batch": 16, "seed": 1},
+  "parallel": {"mode": "session", "grid": {"train.seed": [1, 2]}}
+}
+JSON
+"$NNSIM" submit "$T/long.json" --local 2 -o "$T/l.nnm" >"$T/out" 2>"$T/err" &
+pid=$!
+if wait_for 20 pgrep -f "agentd worker" ; then
+	sleep 0.5
+	pkill -9 -f -n "agentd worker"
+fi
+i=0
+while kill -0 $pid 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 $pid 2>/dev/null; then
+	kill $pid
+	wait $pid
+	fail crash_fails_job "nnsim still running 30 s after the crash"
+else
+	wait $pid
+	rc=$?
+	if [ "$rc" -eq 1 ] && grep -Eq "^nnsim submit: session [01] .*failed on local[12]: .*(signal|killed)" "$T/err"; then
+		ok crash_fails_job
+	else
+		fail crash_fails_job "exit $rc: $(head -c 300 "$T/err")"
+	fi
+fi
+if wait_for 10 sh -c '! pgrep -f "[a]gentd worker" && ! pgrep -f "[n]nsim-cluster\."'; then
+	ok crash_leaves_nothing
+else
+	fail crash_leaves_nothing "processes left: $(pgrep -af 'agentd' | head -3)"
+fi
+
+# Bad input: one line, status 2, naming the field.
+printf '{"layers":[{"units":2}],"data":{"train":{"generate":"xor","n":10}},"parallel":{"mode":"data","partitions":2}}' >"$T/data.json"
+expect_error data_mode_refused 2 'parallel.mode: "data"' \
+    "$NNSIM" submit "$T/data.json" --local 1
+printf '{"layers":[{"units":2}],"data":{"train":{"generate":"xor","n":10}},"parallel":{"grid":{"train.seed":[]}}}' >"$T/g.json"
+expect_error empty_grid 2 'parallel.grid.train.seed: expected a non-empty array' \
+    "$NNSIM" submit "$T/g.json" --local 1
+printf '{"layers":[{"units":2}],"data":{"train":{"generate":"xor","n":10}},"parallel":{"sessions":[{"data.train.n":5}]}}' >"$T/s.json"
+expect_error shared_data_override 2 'parallel.sessions\[0\]: "data.train.n": sessions share the data' \
+    "$NNSIM" submit "$T/s.json" --local 1
+printf '{"layers":[{"units":2}],"data":{"train":{"generate":"xor","n":10}},"train":{"optimizer":{"type":"sgd"}},"parallel":{"sessions":[{"train.optimizer.lr":"fast"}]}}' >"$T/v.json"
+expect_error bad_override_value 2 'train.optimizer.lr.*parallel.sessions\[0\]' \
+    "$NNSIM" submit "$T/v.json" --local 1
+expect_error local_range 2 'local' "$NNSIM" submit "$T/sweep.json" --local 0
+expect_error key_without_connect 2 'key goes with --connect' \
+    "$NNSIM" submit "$T/sweep.json" --key /nonexistent
+expect_error connect_refused 1 '127.0.0.1:1' \
+    "$NNSIM" submit "$T/sweep.json" --connect 127.0.0.1:1
+run_cmd "$NNSIM" submit --help
+if [ "$rc" -eq 0 ] && grep -q -- "--local N" "$T/out"; then
+	ok help
+else
+	fail help "exit $rc"
+fi
