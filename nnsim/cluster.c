@@ -86,7 +86,7 @@ static int
 cluster_ready(struct nn_cluster *c)
 {
 	struct client *cl;
-	json_t *rep, *h;
+	json_t *req, *rep, *h;
 	char *cause = NULL;
 	size_t i;
 	int up = 0;
@@ -96,7 +96,9 @@ cluster_ready(struct nn_cluster *c)
 		free(cause);
 		return 0;
 	}
-	rep = client_request(cl, json_pack("{s:s}", "op", "hosts"), &cause);
+	req = json_pack("{s:s}", "op", "hosts");
+	rep = client_request(cl, req, &cause);
+	json_decref(req);
 	json_array_foreach(json_object_get(rep, "hosts"), i, h) {
 		const char *st = json_string_value(json_object_get(h,
 		    "state"));
@@ -116,8 +118,8 @@ nn_cluster_start(int n, char **cause)
 {
 	struct nn_cluster *c = xcalloc(1, sizeof *c);
 	char tmpl[] = "/tmp/nnsim-cluster.XXXXXX", *agentd = NULL;
-	char *hosts = NULL, *state = NULL, *log = NULL, name[16];
-	json_t *inv = json_array();
+	char *hosts = NULL, *state = NULL, *log = NULL, name[24];
+	json_t *inv = json_array(), *file;
 	int i, port, fd, status;
 	struct timespec ts = { 0, 50 * 1000 * 1000 };
 
@@ -145,8 +147,10 @@ nn_cluster_start(int n, char **cause)
 		    name, "address", c->addr[i]));
 	}
 	hosts = xasprintf("%s/hosts.json", c->dir);
-	if (json_dump_file(json_pack("{s:o}", "hosts", json_incref(inv)),
-	    hosts, 0) != 0) {
+	file = json_pack("{s:O}", "hosts", inv);
+	i = json_dump_file(file, hosts, 0);
+	json_decref(file);
+	if (i != 0) {
 		nn_fail(cause, "%s: cannot write", hosts);
 		goto fail;
 	}

@@ -89,6 +89,18 @@ submit_signal(int sig)
 	submit_stop = 1;
 }
 
+/* A request whose JSON (a new reference) this call consumes. */
+static json_t *
+submit_ask(struct client *cl, json_t *req, const void *payload, uint64_t len,
+    unsigned char **out, uint64_t *out_len, char **cause)
+{
+	json_t *rep = client_request_reply(cl, req, payload, len, out,
+	    out_len, cause);
+
+	json_decref(req);
+	return rep;
+}
+
 /* The state a session agent starts from (agents/session.c). */
 static unsigned char *
 submit_state(struct submit *sb, int i, size_t *len, char **cause)
@@ -139,8 +151,7 @@ submit_hosts(struct submit *sb, char **cause)
 	size_t i;
 	int slots;
 
-	rep = client_request(sb->cl, json_pack("{s:s}", "op", "hosts"),
-	    cause);
+	rep = submit_ask(sb->cl, json_pack("{s:s}", "op", "hosts"), NULL, 0, NULL, NULL, cause);
 	if (rep == NULL)
 		return -1;
 	json_decref(sb->hosts);
@@ -190,9 +201,8 @@ submit_spawn(struct submit *sb, int i, const char *host, char **cause)
 
 	if ((state = submit_state(sb, i, &len, cause)) == NULL)
 		return -1;
-	rep = client_request_payload(sb->cl, json_pack("{s:s, s:s, s:s}",
-	    "op", "spawn", "code", sb->code, "host", host), state, len,
-	    cause);
+	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}",
+	    "op", "spawn", "code", sb->code, "host", host), state, len, NULL, NULL, cause);
 	free(state);
 	if (rep == NULL)
 		return -1;
@@ -258,9 +268,8 @@ submit_result(struct submit *sb, int i, char **cause)
 	json_t *rep, *v;
 	int rc = -1;
 
-	rep = client_request_reply(sb->cl, json_pack("{s:s, s:s, s:s}", "op",
-	    "result", "agent", s->agent, "host", s->host), NULL, 0, &buf,
-	    &len, cause);
+	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op",
+	    "result", "agent", s->agent, "host", s->host), NULL, 0, &buf, &len, cause);
 	if (rep == NULL)
 		return -1;
 	if (!json_is_true(json_object_get(rep, "ok"))) {
@@ -396,8 +405,8 @@ submit_kill_all(struct submit *sb)
 	for (i = 0; i < sb->job.nsessions; i++) {
 		if (sb->s[i].state != S_RUNNING)
 			continue;
-		rep = client_request(sb->cl, json_pack("{s:s, s:s}", "op",
-		    "kill", "agent", sb->s[i].agent), &cause);
+		rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op",
+		    "kill", "agent", sb->s[i].agent), NULL, 0, NULL, NULL, &cause);
 		json_decref(rep);
 		free(cause);
 		cause = NULL;
@@ -580,13 +589,12 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	if ((sb.cl = client_connect(connect_to, keyfile, "nnsim-submit",
 	    &cause)) == NULL)
 		goto fail_runtime;
-	rep = client_request(sb.cl, json_pack("{s:s}", "op", "subscribe"),
-	    &cause);
+	rep = submit_ask(sb.cl, json_pack("{s:s}", "op", "subscribe"), NULL, 0, NULL, NULL, &cause);
 	if (rep == NULL)
 		goto fail_runtime;
 	json_decref(rep);
-	rep = client_request_payload(sb.cl, json_pack("{s:s, s:s}", "op",
-	    "code-put", "sha256", sb.code), code, code_len, &cause);
+	rep = submit_ask(sb.cl, json_pack("{s:s, s:s}", "op",
+	    "code-put", "sha256", sb.code), code, code_len, NULL, NULL, &cause);
 	if (rep == NULL)
 		goto fail_runtime;
 	if (!json_is_true(json_object_get(rep, "ok"))) {
