@@ -14,6 +14,7 @@
 #include <openssl/params.h>
 
 #include "alloc.h"
+#include "le.h"
 #include "frame.h"
 
 /*
@@ -42,59 +43,18 @@ static const char *frame_names[] = {
 	"agent"
 };
 
-/* Explicit shifts keep the byte order independent of the host's. */
-static void
-put_u16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static void
-put_u32(unsigned char *p, uint32_t v)
-{
-	put_u16(p, (uint16_t)v);
-	put_u16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void
-put_u64(unsigned char *p, uint64_t v)
-{
-	put_u32(p, (uint32_t)v);
-	put_u32(p + 4, (uint32_t)(v >> 32));
-}
-
-/* The readers mirror the writers above. */
-static uint16_t
-get_u16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
-}
-
-static uint32_t
-get_u32(const unsigned char *p)
-{
-	return get_u16(p) | (uint32_t)get_u16(p + 2) << 16;
-}
-
-static uint64_t
-get_u64(const unsigned char *p)
-{
-	return get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
 /* Lays out the 32 header bytes; reserved fields are zero. */
 static void
 frame_header_encode(unsigned char *p, const struct frame_header *h)
 {
-	put_u32(p + 0, h->magic);
+	nn_le_put_u32(p + 0, h->magic);
 	p[4] = h->version;
 	p[5] = h->type;
-	put_u16(p + 6, h->flags);
-	put_u32(p + 8, h->meta_len);
-	put_u64(p + 12, h->payload_len);
-	put_u64(p + 20, h->seq);
-	put_u32(p + 28, h->reserved);
+	nn_le_put_u16(p + 6, h->flags);
+	nn_le_put_u32(p + 8, h->meta_len);
+	nn_le_put_u64(p + 12, h->payload_len);
+	nn_le_put_u64(p + 20, h->seq);
+	nn_le_put_u32(p + 28, h->reserved);
 }
 
 /* Decodes and checks a header; fails on any field a receiver refuses. */
@@ -102,14 +62,14 @@ static int
 frame_header_decode(const unsigned char *p, struct frame_header *h,
     uint64_t max_payload, char **cause)
 {
-	h->magic = get_u32(p + 0);
+	h->magic = nn_le_get_u32(p + 0);
 	h->version = p[4];
 	h->type = p[5];
-	h->flags = get_u16(p + 6);
-	h->meta_len = get_u32(p + 8);
-	h->payload_len = get_u64(p + 12);
-	h->seq = get_u64(p + 20);
-	h->reserved = get_u32(p + 28);
+	h->flags = nn_le_get_u16(p + 6);
+	h->meta_len = nn_le_get_u32(p + 8);
+	h->payload_len = nn_le_get_u64(p + 12);
+	h->seq = nn_le_get_u64(p + 20);
+	h->reserved = nn_le_get_u32(p + 28);
 
 	if (h->magic != FRAME_MAGIC)
 		return nn_fail(cause, "bad magic 0x%08" PRIx32 " (expected "
@@ -161,7 +121,7 @@ frame_mac_new(const unsigned char *key, uint64_t seq)
 	EVP_CIPHER_CTX *ctx;
 
 	memset(nonce, 0, sizeof nonce);
-	put_u64(nonce + 4, seq);
+	nn_le_put_u64(nonce + 4, seq);
 	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
 		fatal("out of memory creating a MAC context");
 	if (!EVP_EncryptInit_ex2(ctx, frame_cipher(), key, nonce, NULL))

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "le.h"
 #include "state.h"
 
 #define STATE_HEADER_SIZE	16
@@ -36,35 +37,6 @@ static uint64_t
 state_pad8(uint64_t n)
 {
 	return (n + 7) & ~(uint64_t)7;
-}
-
-static void
-state_put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
-
-static void
-state_put_u64(unsigned char *p, uint64_t v)
-{
-	state_put_u32(p, (uint32_t)v);
-	state_put_u32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t
-state_get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-state_get_u64(const unsigned char *p)
-{
-	return (uint64_t)state_get_u32(p) | (uint64_t)state_get_u32(p + 4) << 32;
 }
 
 /* 1 when n bytes at p are all zero. */
@@ -323,10 +295,10 @@ state_encode_head(const struct agent_state *st, unsigned char *buf)
 {
 	size_t padded = state_pad8(st->json_len);
 
-	state_put_u32(buf, AGENT_STATE_MAGIC);
-	state_put_u32(buf + 4, st->json_len);
-	state_put_u32(buf + 8, st->nsections);
-	state_put_u32(buf + 12, 0);
+	nn_le_put_u32(buf, AGENT_STATE_MAGIC);
+	nn_le_put_u32(buf + 4, st->json_len);
+	nn_le_put_u32(buf + 8, st->nsections);
+	nn_le_put_u32(buf + 12, 0);
 	if (st->json_len != 0)
 		memcpy(buf + STATE_HEADER_SIZE, st->json, st->json_len);
 	memset(buf + STATE_HEADER_SIZE + st->json_len, 0,
@@ -339,7 +311,7 @@ static void
 state_encode_section(const struct state_section *s, unsigned char *buf)
 {
 	memcpy(buf, s->name, STATE_NAME_SIZE);
-	state_put_u64(buf + STATE_NAME_SIZE, s->len);
+	nn_le_put_u64(buf + STATE_NAME_SIZE, s->len);
 }
 
 /* Writes the encoding to buf (agent_state_encoded_size bytes). */
@@ -431,18 +403,18 @@ agent_state_decode(const unsigned char *buf, size_t len,
 		    (unsigned long long)AGENT_STATE_MAX_SIZE);
 		goto out;
 	}
-	if (state_get_u32(buf) != AGENT_STATE_MAGIC) {
+	if (nn_le_get_u32(buf) != AGENT_STATE_MAGIC) {
 		nn_fail(cause, "agent state: bad magic 0x%08x (expected "
-		    "0x%08x)", state_get_u32(buf), AGENT_STATE_MAGIC);
+		    "0x%08x)", nn_le_get_u32(buf), AGENT_STATE_MAGIC);
 		goto out;
 	}
-	if (state_get_u32(buf + 12) != 0) {
+	if (nn_le_get_u32(buf + 12) != 0) {
 		nn_fail(cause, "agent state: reserved field is 0x%08x "
-		    "(expected 0)", state_get_u32(buf + 12));
+		    "(expected 0)", nn_le_get_u32(buf + 12));
 		goto out;
 	}
-	json_len = state_get_u32(buf + 4);
-	nsections = state_get_u32(buf + 8);
+	json_len = nn_le_get_u32(buf + 4);
+	nsections = nn_le_get_u32(buf + 8);
 	off = STATE_HEADER_SIZE;
 	left = len - off;
 
@@ -522,7 +494,7 @@ agent_state_decode(const unsigned char *buf, size_t len,
 			    "appears twice", i, (const char *)p);
 			goto out;
 		}
-		slen = state_get_u64(p + STATE_NAME_SIZE);
+		slen = nn_le_get_u64(p + STATE_NAME_SIZE);
 		off += STATE_SECTION_SIZE;
 		left = len - off;
 		if (slen > left) {

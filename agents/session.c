@@ -30,6 +30,7 @@
 #include "alloc.h"
 #include "blas.h"
 #include "config.h"
+#include "le.h"
 #include "metrics.h"
 #include "prepare.h"
 #include "session.h"
@@ -225,39 +226,16 @@ session_pack(struct agent *a, struct agent_state *st)
 	unsigned char *blob = NULL;
 	size_t len, nparams;
 	const float *params;
-	char *text;
-	json_t *o;
 	int rc = -1;
 
-	o = json_pack("{s:i, s:O, s:i, s:i, s:s, s:f, s:f, s:I, s:I, s:O}",
-	    "session", s->index, "config", s->root, "input", s->train->in,
-	    "output", s->train->out, "task", s->train->task ==
-	    NN_TASK_CLASSIFICATION ? "classification" : "regression",
-	    "lo", (double)s->train->lo, "hi", (double)s->train->hi,
-	    "train_n", (json_int_t)s->train->n, "test_n",
-	    (json_int_t)(s->test != NULL ? s->test->n : 0), "epochs",
-	    s->epochs);
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
 	params = nn_net_params(s->net, &nparams);
 	nn_trainer_save(s->tr, &blob, &len);
-	if (text == NULL || agent_state_set_json(st, text) != 0 ||
-	    agent_state_add(st, "train.x", s->train->x, s->train->n *
-	    (size_t)s->train->in * sizeof (float)) != 0 ||
-	    agent_state_add(st, "train.y", s->train->y, s->train->n *
-	    (size_t)s->train->out * sizeof (float)) != 0 ||
-	    (s->test != NULL && (agent_state_add(st, "test.x", s->test->x,
-	    s->test->n * (size_t)s->test->in * sizeof (float)) != 0 ||
-	    agent_state_add(st, "test.y", s->test->y, s->test->n *
-	    (size_t)s->test->out * sizeof (float)) != 0)) ||
-	    agent_state_add(st, "params", params, nparams *
-	    sizeof (float)) != 0 ||
-	    agent_state_add(st, "trainer", blob, len) != 0)
-		goto out;
-	rc = 0;
-out:
+	if (nn_session_state(st, s->index, s->root, s->train, s->test,
+	    s->epochs) == 0 && agent_state_add(st, "params", params, nparams *
+	    sizeof (float)) == 0 && agent_state_add(st, "trainer", blob,
+	    len) == 0)
+		rc = 0;
 	free(blob);
-	free(text);
 	return rc;
 }
 
@@ -269,7 +247,7 @@ out:
 static int
 session_finish(struct agent *a, struct session *s)
 {
-	size_t nparams, jlen, len, i;
+	size_t nparams, jlen, len;
 	const float *params = nn_net_params(s->net, &nparams);
 	json_t *last = json_array_get(s->epochs, json_array_size(s->epochs) -
 	    1), *o;
@@ -288,8 +266,7 @@ session_finish(struct agent *a, struct session *s)
 	len = NN_SESSION_RESULT_PREFIX + jlen + nparams * sizeof (float);
 	buf = xmalloc(len);
 	memcpy(buf, NN_SESSION_RESULT_MAGIC, 8);
-	for (i = 0; i < 8; i++)
-		buf[8 + i] = (unsigned char)((uint64_t)jlen >> (8 * i));
+	nn_le_put_u64(buf + 8, jlen);
 	memcpy(buf + NN_SESSION_RESULT_PREFIX, text, jlen);
 	/* Floats as stored: every host we run on is little-endian. */
 	memcpy(buf + NN_SESSION_RESULT_PREFIX + jlen, params,

@@ -105,29 +105,11 @@ submit_ask(struct client *cl, json_t *req, const void *payload, uint64_t len,
 static unsigned char *
 submit_state(struct submit *sb, int i, size_t *len, char **cause)
 {
-	const struct nn_data *tr = sb->prep.train, *te = sb->prep.test;
 	struct agent_state *st = agent_state_new();
 	unsigned char *buf = NULL;
-	char *text;
-	json_t *o;
 
-	o = json_pack("{s:i, s:O, s:i, s:i, s:s, s:f, s:f, s:I, s:I}",
-	    "session", i, "config", sb->job.roots[i], "input", tr->in,
-	    "output", tr->out, "task", tr->task == NN_TASK_CLASSIFICATION ?
-	    "classification" : "regression", "lo", (double)tr->lo, "hi",
-	    (double)tr->hi, "train_n", (json_int_t)tr->n, "test_n",
-	    (json_int_t)(te != NULL ? te->n : 0));
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (text == NULL || agent_state_set_json(st, text) != 0 ||
-	    agent_state_add(st, "train.x", tr->x, tr->n * (size_t)tr->in *
-	    sizeof (float)) != 0 ||
-	    agent_state_add(st, "train.y", tr->y, tr->n * (size_t)tr->out *
-	    sizeof (float)) != 0 ||
-	    (te != NULL && (agent_state_add(st, "test.x", te->x, te->n *
-	    (size_t)te->in * sizeof (float)) != 0 ||
-	    agent_state_add(st, "test.y", te->y, te->n * (size_t)te->out *
-	    sizeof (float)) != 0))) {
+	if (nn_session_state(st, i, sb->job.roots[i], sb->prep.train,
+	    sb->prep.test, NULL) != 0) {
 		nn_fail(cause, "session %d: cannot pack its state: %s", i,
 		    agent_state_cause(st) != NULL ? agent_state_cause(st) :
 		    "JSON");
@@ -137,7 +119,6 @@ submit_state(struct submit *sb, int i, size_t *len, char **cause)
 	buf = xmalloc(*len);
 	agent_state_encode(st, buf);
 out:
-	free(text);
 	agent_state_free(st);
 	return buf;
 }
@@ -151,7 +132,8 @@ submit_hosts(struct submit *sb, char **cause)
 	size_t i;
 	int slots;
 
-	rep = submit_ask(sb->cl, json_pack("{s:s}", "op", "hosts"), NULL, 0, NULL, NULL, cause);
+	rep = submit_ask(sb->cl, json_pack("{s:s}", "op", "hosts"), NULL, 0,
+	    NULL, NULL, cause);
 	if (rep == NULL)
 		return -1;
 	json_decref(sb->hosts);
@@ -201,8 +183,8 @@ submit_spawn(struct submit *sb, int i, const char *host, char **cause)
 
 	if ((state = submit_state(sb, i, &len, cause)) == NULL)
 		return -1;
-	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}",
-	    "op", "spawn", "code", sb->code, "host", host), state, len, NULL, NULL, cause);
+	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op", "spawn",
+	    "code", sb->code, "host", host), state, len, NULL, NULL, cause);
 	free(state);
 	if (rep == NULL)
 		return -1;
@@ -268,8 +250,8 @@ submit_result(struct submit *sb, int i, char **cause)
 	json_t *rep, *v;
 	int rc = -1;
 
-	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op",
-	    "result", "agent", s->agent, "host", s->host), NULL, 0, &buf, &len, cause);
+	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op", "result",
+	    "agent", s->agent, "host", s->host), NULL, 0, &buf, &len, cause);
 	if (rep == NULL)
 		return -1;
 	if (!json_is_true(json_object_get(rep, "ok"))) {
@@ -327,7 +309,6 @@ submit_event(struct submit *sb, json_t *ev, char **cause)
 	const char *host = json_string_value(json_object_get(ev, "host"));
 	int i = submit_find(sb, agent);
 	json_t *m, *v;
-	char *why;
 
 	if (e == NULL || i < 0)
 		return 0;
@@ -376,14 +357,11 @@ submit_event(struct submit *sb, json_t *ev, char **cause)
 	} else if (strcmp(e, "failed") == 0 && sb->s[i].state == S_RUNNING) {
 		sb->s[i].state = S_FAILED;
 		sb->running--;
-		why = json_dumps(json_object_get(ev, "reason"),
-		    JSON_ENCODE_ANY);
 		nn_fail(cause, "session %d (%s, agent %s) failed on %s: %s", i,
 		    sb->job.labels[i], agent, host != NULL ? host : "?",
 		    json_string_value(json_object_get(ev, "reason")) != NULL ?
 		    json_string_value(json_object_get(ev, "reason")) :
 		    "no reason given");
-		free(why);
 		return -1;
 	} else if (strcmp(e, "log") == 0) {
 		v = json_object_get(ev, "level");
@@ -405,8 +383,8 @@ submit_kill_all(struct submit *sb)
 	for (i = 0; i < sb->job.nsessions; i++) {
 		if (sb->s[i].state != S_RUNNING)
 			continue;
-		rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op",
-		    "kill", "agent", sb->s[i].agent), NULL, 0, NULL, NULL, &cause);
+		rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op", "kill",
+		    "agent", sb->s[i].agent), NULL, 0, NULL, NULL, &cause);
 		json_decref(rep);
 		free(cause);
 		cause = NULL;
@@ -589,12 +567,13 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	if ((sb.cl = client_connect(connect_to, keyfile, "nnsim-submit",
 	    &cause)) == NULL)
 		goto fail_runtime;
-	rep = submit_ask(sb.cl, json_pack("{s:s}", "op", "subscribe"), NULL, 0, NULL, NULL, &cause);
+	rep = submit_ask(sb.cl, json_pack("{s:s}", "op", "subscribe"), NULL,
+	    0, NULL, NULL, &cause);
 	if (rep == NULL)
 		goto fail_runtime;
 	json_decref(rep);
-	rep = submit_ask(sb.cl, json_pack("{s:s, s:s}", "op",
-	    "code-put", "sha256", sb.code), code, code_len, NULL, NULL, &cause);
+	rep = submit_ask(sb.cl, json_pack("{s:s, s:s}", "op", "code-put",
+	    "sha256", sb.code), code, code_len, NULL, NULL, &cause);
 	if (rep == NULL)
 		goto fail_runtime;
 	if (!json_is_true(json_object_get(rep, "ok"))) {
@@ -602,6 +581,8 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 		    json_string_value(json_object_get(rep, "error")));
 		goto fail_runtime;
 	}
+	json_decref(rep);
+	rep = NULL;
 	if (submit_hosts(&sb, &cause) != 0)
 		goto fail_runtime;
 	sb.s = xcalloc((size_t)sb.job.nsessions, sizeof *sb.s);
@@ -684,6 +665,7 @@ fail_runtime:
 report:
 	fprintf(stderr, "nnsim submit: %s\n", cause);
 out:
+	json_decref(rep);
 	client_free(sb.cl);
 	nn_cluster_stop(cluster);
 	nn_metrics_close(sb.metrics, NULL);

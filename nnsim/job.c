@@ -215,6 +215,7 @@ nn_job_parse(json_t *root, const char *path, int has_test,
 	const char *mode, *key, *sel;
 	char where[64];
 	size_t i;
+	int rc;
 
 	memset(job, 0, sizeof *job);
 	if (par != NULL && !json_is_object(par))
@@ -284,10 +285,11 @@ nn_job_parse(json_t *root, const char *path, int has_test,
 		return 0;
 	}
 	if (sessions == NULL) {
+		/* No overrides: one session, the file as written. */
 		v = json_object();
-		i = (size_t)job_add(job, root, v, path, "parallel", cause);
+		rc = job_add(job, root, v, path, "parallel", cause);
 		json_decref(v);
-		if (i != 0)
+		if (rc != 0)
 			goto fail;
 		return 0;
 	}

@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "alloc.h"
+#include "le.h"
 #include "config.h"
 #include "model.h"
 
@@ -38,36 +39,6 @@ struct model_dec {
 	const char	*what;
 	char		**cause;
 };
-
-/* Little-endian stores and loads, the same on every host. */
-static void
-model_put32(unsigned char *p, uint32_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = (v >> 8) & 0xff;
-	p[2] = (v >> 16) & 0xff;
-	p[3] = (v >> 24) & 0xff;
-}
-
-static void
-model_put64(unsigned char *p, uint64_t v)
-{
-	model_put32(p, v & 0xffffffffU);
-	model_put32(p + 4, v >> 32);
-}
-
-static uint32_t
-model_get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-model_get64(const unsigned char *p)
-{
-	return (uint64_t)model_get32(p) | (uint64_t)model_get32(p + 4) << 32;
-}
 
 /* SHA-256 of n bytes into md; fails only if OpenSSL cannot provide it. */
 static int
@@ -399,15 +370,15 @@ nn_model_encode(const struct nn_model *m, unsigned char **buf, size_t *len,
 
 	b = xmalloc(total);
 	memcpy(b, NN_MODEL_MAGIC, MODEL_MAGIC_LEN);
-	model_put32(b + 8, NN_MODEL_VERSION);
-	model_put32(b + 12, (uint32_t)hlen);
-	model_put64(b + 16, (uint64_t)n * 4);
+	nn_le_put_u32(b + 8, NN_MODEL_VERSION);
+	nn_le_put_u32(b + 12, (uint32_t)hlen);
+	nn_le_put_u64(b + 16, (uint64_t)n * 4);
 	memcpy(b + NN_MODEL_PREFIX, text, hlen);
 	/* Byte by byte, so that the file is little-endian on any host. */
 	p = b + NN_MODEL_PREFIX + hlen;
 	for (i = 0; i < n; i++) {
 		memcpy(&u, &params[i], sizeof u);
-		model_put32(p + 4 * i, u);
+		nn_le_put_u32(p + 4 * i, u);
 	}
 	if (model_sha256(b, total - NN_MODEL_DIGEST,
 	    b + total - NN_MODEL_DIGEST) != 0) {
@@ -794,19 +765,19 @@ nn_model_decode(const unsigned char *buf, size_t len, const char *what,
 		    "found %zu)", d.what, NN_MODEL_PREFIX, len);
 		goto out;
 	}
-	version = model_get32(buf + 8);
+	version = nn_le_get_u32(buf + 8);
 	if (version != NN_MODEL_VERSION) {
 		nn_fail(cause, "%s: version %u not supported (expected %d)",
 		    d.what, version, NN_MODEL_VERSION);
 		goto out;
 	}
-	hlen = model_get32(buf + 12);
+	hlen = nn_le_get_u32(buf + 12);
 	if (hlen > NN_MODEL_MAX_HEADER) {
 		nn_fail(cause, "%s: header length %llu too large (limit %d)",
 		    d.what, (unsigned long long)hlen, NN_MODEL_MAX_HEADER);
 		goto out;
 	}
-	plen = model_get64(buf + 16);
+	plen = nn_le_get_u64(buf + 16);
 	if (plen > MODEL_MAX_PARAM_BYTES || plen % 4 != 0) {
 		nn_fail(cause, "%s: parameter length %llu invalid (a multiple "
 		    "of 4 up to %llu)", d.what, (unsigned long long)plen,
@@ -850,7 +821,7 @@ nn_model_decode(const unsigned char *buf, size_t len, const char *what,
 	params = nn_net_params(m->net, &n);
 	p = buf + NN_MODEL_PREFIX + hlen;
 	for (i = 0; i < n; i++) {
-		u = model_get32(p + 4 * i);
+		u = nn_le_get_u32(p + 4 * i);
 		memcpy(&params[i], &u, sizeof params[i]);
 	}
 

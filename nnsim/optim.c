@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "le.h"
 #include "blas.h"
 #include "optim.h"
 #include "pool.h"
@@ -241,36 +242,6 @@ nn_optim_set_steps(struct nn_optim *o, uint64_t steps)
  */
 #define OPTIM_SAVE_HEADER	24
 
-static void
-optim_put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static void
-optim_put_u64(unsigned char *p, uint64_t v)
-{
-	optim_put_u32(p, (uint32_t)v);
-	optim_put_u32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t
-optim_get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-optim_get_u64(const unsigned char *p)
-{
-	return (uint64_t)optim_get_u32(p) |
-	    (uint64_t)optim_get_u32(p + 4) << 32;
-}
-
 size_t
 nn_optim_save_size(const struct nn_optim *o)
 {
@@ -283,14 +254,14 @@ nn_optim_save(const struct nn_optim *o, unsigned char *buf)
 	size_t i, count = o->nstate * o->n;
 	uint32_t bits;
 
-	optim_put_u32(buf, (uint32_t)o->spec.type);
-	optim_put_u32(buf + 4, (uint32_t)o->nstate);
-	optim_put_u64(buf + 8, o->n);
-	optim_put_u64(buf + 16, o->steps);
+	nn_le_put_u32(buf, (uint32_t)o->spec.type);
+	nn_le_put_u32(buf + 4, (uint32_t)o->nstate);
+	nn_le_put_u64(buf + 8, o->n);
+	nn_le_put_u64(buf + 16, o->steps);
 	buf += OPTIM_SAVE_HEADER;
 	for (i = 0; i < count; i++) {
 		memcpy(&bits, &o->state[i], sizeof bits);
-		optim_put_u32(buf + 4 * i, bits);
+		nn_le_put_u32(buf + 4 * i, bits);
 	}
 }
 
@@ -306,9 +277,9 @@ nn_optim_restore(struct nn_optim *o, const unsigned char *buf, size_t len,
 		return nn_fail(cause, "optimizer state: %zu bytes, shorter "
 		    "than its %d-byte header", len, OPTIM_SAVE_HEADER);
 	}
-	type = optim_get_u32(buf);
-	nstate = optim_get_u32(buf + 4);
-	n = optim_get_u64(buf + 8);
+	type = nn_le_get_u32(buf);
+	nstate = nn_le_get_u32(buf + 4);
+	n = nn_le_get_u64(buf + 8);
 	if (type != (uint32_t)o->spec.type) {
 		return nn_fail(cause, "optimizer state: optimizer %s, "
 		    "expected %s", nn_optim_name((enum nn_optim_type)type),
@@ -327,10 +298,10 @@ nn_optim_restore(struct nn_optim *o, const unsigned char *buf, size_t len,
 		return nn_fail(cause, "optimizer state: %zu bytes, expected "
 		    "%zu", len, nn_optim_save_size(o));
 	}
-	o->steps = optim_get_u64(buf + 16);
+	o->steps = nn_le_get_u64(buf + 16);
 	buf += OPTIM_SAVE_HEADER;
 	for (i = 0; i < count; i++) {
-		bits = optim_get_u32(buf + 4 * i);
+		bits = nn_le_get_u32(buf + 4 * i);
 		memcpy(&o->state[i], &bits, sizeof bits);
 	}
 	return 0;

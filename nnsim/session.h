@@ -14,6 +14,20 @@
 #define NN_SESSION_RESULT_MAGIC		"NNSRES1"	/* and its NUL: 8 */
 #define NN_SESSION_RESULT_PREFIX	((size_t)16)
 
+struct agent_state;
+struct nn_data;
+
+/*
+ * Writes what a session agent starts or moves with (agents/session.c):
+ * the JSON {"session", "config", "input", "output", "task", "lo", "hi",
+ * "train_n", "test_n"} plus "epochs" when epochs is not NULL, and the data
+ * sections train.x, train.y, test.x, test.y (test may be NULL). Uses the
+ * agent_state functions of agentd/agent.h. 0 or -1.
+ */
+int	nn_session_state(struct agent_state *st, int index, json_t *config,
+	    const struct nn_data *train, const struct nn_data *test,
+	    json_t *epochs);
+
 /*
  * Splits a result into its JSON (new reference) and nparams floats copied
  * into params. -1 with a cause naming what is wrong.

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "le.h"
 #include "rng.h"
 #include "train.h"
 
@@ -256,48 +257,18 @@ nn_trainer_step(struct nn_trainer *t, struct nn_epoch_stats *st)
 #define TRAIN_STATE_HEADER	112
 
 static void
-train_put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static void
-train_put_u64(unsigned char *p, uint64_t v)
-{
-	train_put_u32(p, (uint32_t)v);
-	train_put_u32(p + 4, (uint32_t)(v >> 32));
-}
-
-static void
 train_put_f64(unsigned char *p, double v)
 {
 	uint64_t bits;
 
 	memcpy(&bits, &v, sizeof bits);
-	train_put_u64(p, bits);
-}
-
-static uint32_t
-train_get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-train_get_u64(const unsigned char *p)
-{
-	return (uint64_t)train_get_u32(p) |
-	    (uint64_t)train_get_u32(p + 4) << 32;
+	nn_le_put_u64(p, bits);
 }
 
 static double
 train_get_f64(const unsigned char *p)
 {
-	uint64_t bits = train_get_u64(p);
+	uint64_t bits = nn_le_get_u64(p);
 	double v;
 
 	memcpy(&v, &bits, sizeof v);
@@ -313,15 +284,15 @@ nn_trainer_save(const struct nn_trainer *t, unsigned char **buf, size_t *len)
 
 	*len = TRAIN_STATE_HEADER + rows * 4 + olen;
 	*buf = p = xmalloc(*len);
-	train_put_u32(p, TRAIN_STATE_MAGIC);
-	train_put_u32(p + 4, TRAIN_STATE_VERSION);
-	train_put_u64(p + 8, rows);
-	train_put_u64(p + 16, olen);
+	nn_le_put_u32(p, TRAIN_STATE_MAGIC);
+	nn_le_put_u32(p + 4, TRAIN_STATE_VERSION);
+	nn_le_put_u64(p + 8, rows);
+	nn_le_put_u64(p + 16, olen);
 	for (i = 0; i < 4; i++)
-		train_put_u64(p + 24 + 8 * i, t->rng.s[i]);
-	train_put_u64(p + 56, (uint64_t)t->epoch);
-	train_put_u64(p + 64, t->cursor);
-	train_put_u64(p + 72, t->correct);
+		nn_le_put_u64(p + 24 + 8 * i, t->rng.s[i]);
+	nn_le_put_u64(p + 56, (uint64_t)t->epoch);
+	nn_le_put_u64(p + 64, t->cursor);
+	nn_le_put_u64(p + 72, t->correct);
 	train_put_f64(p + 80, t->loss_sum);
 	/* Clocks are per process: carry durations, not instants. */
 	train_put_f64(p + 88, at - t->started);
@@ -329,7 +300,7 @@ nn_trainer_save(const struct nn_trainer *t, unsigned char **buf, size_t *len)
 	train_put_f64(p + 104, t->busy);
 	p += TRAIN_STATE_HEADER;
 	for (i = 0; i < rows; i++)
-		train_put_u32(p + 4 * i, t->order[i]);
+		nn_le_put_u32(p + 4 * i, t->order[i]);
 	nn_optim_save(t->optim, p + rows * 4);
 }
 
@@ -357,26 +328,26 @@ nn_trainer_restore(struct nn_trainer *t, const unsigned char *buf,
 		    "%d-byte header", len, TRAIN_STATE_HEADER);
 		goto out;
 	}
-	if (train_get_u32(buf) != TRAIN_STATE_MAGIC) {
+	if (nn_le_get_u32(buf) != TRAIN_STATE_MAGIC) {
 		nn_fail(cause, "trainer state: bad magic 0x%08" PRIx32
-		    " (expected 0x%08x)", train_get_u32(buf),
+		    " (expected 0x%08x)", nn_le_get_u32(buf),
 		    TRAIN_STATE_MAGIC);
 		goto out;
 	}
-	if (train_get_u32(buf + 4) != TRAIN_STATE_VERSION) {
+	if (nn_le_get_u32(buf + 4) != TRAIN_STATE_VERSION) {
 		nn_fail(cause, "trainer state: version %" PRIu32
-		    " (expected %d)", train_get_u32(buf + 4),
+		    " (expected %d)", nn_le_get_u32(buf + 4),
 		    TRAIN_STATE_VERSION);
 		goto out;
 	}
-	saved_rows = train_get_u64(buf + 8);
+	saved_rows = nn_le_get_u64(buf + 8);
 	if (saved_rows != rows) {
 		nn_fail(cause, "trainer state: %" PRIu64 " rows, expected %zu",
 		    saved_rows, rows);
 		goto out;
 	}
 	/* rows fits in memory as order[], so rows * 4 cannot overflow. */
-	olen = train_get_u64(buf + 16);
+	olen = nn_le_get_u64(buf + 16);
 	if (len - TRAIN_STATE_HEADER < rows * 4 ||
 	    olen != len - TRAIN_STATE_HEADER - rows * 4) {
 		nn_fail(cause, "trainer state: %zu bytes, expected %zu for "
@@ -385,9 +356,9 @@ nn_trainer_restore(struct nn_trainer *t, const unsigned char *buf,
 		    rows, olen);
 		goto out;
 	}
-	epoch = train_get_u64(buf + 56);
-	cursor = train_get_u64(buf + 64);
-	correct = train_get_u64(buf + 72);
+	epoch = nn_le_get_u64(buf + 56);
+	cursor = nn_le_get_u64(buf + 64);
+	correct = nn_le_get_u64(buf + 72);
 	elapsed = train_get_f64(buf + 88);
 	epoch_elapsed = train_get_f64(buf + 96);
 	busy = train_get_f64(buf + 104);
@@ -418,7 +389,7 @@ nn_trainer_restore(struct nn_trainer *t, const unsigned char *buf,
 	order = buf + TRAIN_STATE_HEADER;
 	seen = xcalloc(rows / 8 + 1, 1);
 	for (i = 0; i < rows; i++) {
-		v = train_get_u32(order + 4 * i);
+		v = nn_le_get_u32(order + 4 * i);
 		if (v >= rows || (seen[v / 8] & (1u << (v % 8))) != 0) {
 			nn_fail(cause, "trainer state: order[%zu] = %" PRIu32
 			    " (expected a permutation of %zu rows)", i, v,
@@ -433,9 +404,9 @@ nn_trainer_restore(struct nn_trainer *t, const unsigned char *buf,
 		goto out;
 
 	for (i = 0; i < 4; i++)
-		t->rng.s[i] = train_get_u64(buf + 24 + 8 * i);
+		t->rng.s[i] = nn_le_get_u64(buf + 24 + 8 * i);
 	for (i = 0; i < rows; i++)
-		t->order[i] = train_get_u32(order + 4 * i);
+		t->order[i] = nn_le_get_u32(order + 4 * i);
 	t->epoch = (int)epoch;
 	t->cursor = (size_t)cursor;
 	t->correct = (size_t)correct;

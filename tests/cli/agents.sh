@@ -224,6 +224,13 @@ else
 	fail kill_by_client "$y still runs"
 fi
 
+# The result request refuses ids that are not agent ids (no path tricks)
+# and says so when there is no result; neither kills the daemon.
+expect_error result_bad_id 1 'result: agent must be an agent id' \
+    "$CTL" --connect "127.0.0.1:$((base + 1))" --key "$T/key" request result '{"agent": "../key"}'
+expect_error result_missing 1 'no result of that agent here' \
+    "$CTL" --connect "127.0.0.1:$((base + 1))" --key "$T/key" request result '{"agent": "h1.999"}'
+
 # SIGTERM stops the daemon's agents, and their owner hears of it.
 kill -TERM "$pid_2"
 wait "$pid_2"
