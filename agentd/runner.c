@@ -57,6 +57,8 @@ struct ragent {
 	unsigned char	*move_state;
 	uint64_t	 move_len;
 	int		 reported;	/* finished or failed was sent */
+	int		 exited;	/* reaped; wstatus says how */
+	int		 wstatus;
 	uint64_t	 result_len;	/* bytes of result kept by the daemon */
 	struct ragent	*next;
 };
@@ -100,8 +102,10 @@ ragent_find(struct runner *r, const char *id)
 {
 	struct ragent *a;
 
+	/* An ended or departed copy may linger until its worker is reaped;
+	 * it is no longer the agent, and an arriving copy must not clash. */
 	for (a = r->agents; a != NULL; a = a->next)
-		if (strcmp(a->id, id) == 0)
+		if (!a->reported && strcmp(a->id, id) == 0)
 			return a;
 	return NULL;
 }
@@ -200,6 +204,8 @@ runner_worker_ready(struct conn *c, void *arg)
 	a->state_len = 0;
 }
 
+static void	ragent_exit(struct runner *, struct ragent *);
+
 static void
 runner_worker_closed(struct conn *c, const char *why, void *arg)
 {
@@ -211,6 +217,8 @@ runner_worker_closed(struct conn *c, const char *why, void *arg)
 	/* The exit status, reaped on SIGCHLD, says what happened. */
 	a->conn = NULL;
 	conn_free(c);
+	if (a->exited)
+		ragent_exit(a->r, a);
 }
 
 static void
@@ -640,9 +648,7 @@ runner_code(struct runner *r, const char *id)
 int
 runner_has(struct runner *r, const char *id)
 {
-	struct ragent *a = ragent_find(r, id);
-
-	return a != NULL && !a->reported;
+	return ragent_find(r, id) != NULL;
 }
 
 int
@@ -678,26 +684,39 @@ void
 runner_reap(struct runner *r)
 {
 	struct ragent *a;
-	char reason[160];
 	pid_t pid;
 	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if ((a = ragent_find_pid(r, pid)) == NULL)
 			continue;
-		if (WIFSIGNALED(status))
-			snprintf(reason, sizeof reason, "worker killed by "
-			    "signal %d (%s)", WTERMSIG(status),
-			    strsignal(WTERMSIG(status)));
-		else if (WEXITSTATUS(status) != 0)
-			snprintf(reason, sizeof reason, "worker exited with "
-			    "status %d", WEXITSTATUS(status));
-		else
-			snprintf(reason, sizeof reason, "worker exited "
-			    "before the agent finished");
-		ragent_ended(r, a, 0, reason);
-		ragent_remove(r, a);
+		a->exited = 1;
+		a->wstatus = status;
+		/* Its last frames ("done", a result) may still be unread:
+		 * the verdict waits for the end of its socket. */
+		if (a->conn == NULL)
+			ragent_exit(r, a);
 	}
+}
+
+/* The worker is gone and its socket read to the end: report, forget. */
+static void
+ragent_exit(struct runner *r, struct ragent *a)
+{
+	char reason[160];
+	int status = a->wstatus;
+
+	if (WIFSIGNALED(status))
+		snprintf(reason, sizeof reason, "worker killed by signal %d "
+		    "(%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else if (WEXITSTATUS(status) != 0)
+		snprintf(reason, sizeof reason, "worker exited with status %d",
+		    WEXITSTATUS(status));
+	else
+		snprintf(reason, sizeof reason, "worker exited before the "
+		    "agent finished");
+	ragent_ended(r, a, 0, reason);
+	ragent_remove(r, a);
 }
 
 void

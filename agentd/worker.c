@@ -4,6 +4,7 @@
  * itself and its state is whole whenever it is packed.
  */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,6 +409,9 @@ worker_main(int fd)
 
 	memset(&a, 0, sizeof a);
 	snprintf(a.id, sizeof a.id, "?");
+	/* A program the agent runs must not hold the daemon's socket: the
+	 * daemon's verdict on this worker waits for that socket's end. */
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	/* The socketpair never leaves this host: the zero key suffices. */
 	if ((a.cl = client_attach(fd, zero, "worker", "worker", &cause)) ==
 	    NULL) {

@@ -14,6 +14,8 @@
  *   "laps": 30            times round the walk (default 1)
  *   "seed": 7             the data's seed (default 1)
  *   "sleep_ms": 0         sleep this long in each step
+ *   "linger_ms": 0        sleep this long in stop: a copy that has moved on
+ *                         lingers, as one that frees much memory would
  *   "crash_at": -1        crash in the step that starts with this counter
  *   "crash": "segv"       how: "segv", "abort" or "exit"
  *   "send_to": "a3",      send sequence numbers 0, 1, ... to this agent,
@@ -58,6 +60,7 @@ struct wanderer {
 	int64_t		  laps;
 	int64_t		  seed;
 	int64_t		  sleep_ms;
+	int64_t		  linger_ms;
 	int64_t		  crash_at;
 	int		  crash;
 	char		 *send_to;
@@ -79,7 +82,7 @@ struct wanderer {
 
 /* The keys args may hold, then the ones only a packed state holds. */
 static const char *wanderer_arg_keys[] = {
-	"mb", "bytes", "hosts", "laps", "seed", "sleep_ms", "crash_at",
+	"mb", "bytes", "hosts", "laps", "seed", "sleep_ms", "linger_ms", "crash_at",
 	"crash", "send_to", "send_count", "send_per_step", "expect", NULL
 };
 static const char *wanderer_state_keys[] = {
@@ -274,6 +277,8 @@ wanderer_load(struct agent *a, struct wanderer *w, json_t *obj, int packed)
 	    wanderer_int(a, obj, "laps", 1, 1000000, 1, &w->laps) != 0 ||
 	    wanderer_int(a, obj, "seed", 0, INT64_MAX, 1, &w->seed) != 0 ||
 	    wanderer_int(a, obj, "sleep_ms", 0, 60000, 0, &w->sleep_ms) != 0 ||
+	    wanderer_int(a, obj, "linger_ms", 0, 60000, 0,
+	    &w->linger_ms) != 0 ||
 	    wanderer_int(a, obj, "crash_at", -1, INT64_MAX, -1,
 	    &w->crash_at) != 0 ||
 	    wanderer_int(a, obj, "send_count", 0, INT64_MAX, 0,
@@ -534,11 +539,12 @@ wanderer_pack(struct agent *a, struct agent_state *st)
 	for (i = 0; i < w->nhosts; i++)
 		json_array_append_new(hosts, json_string(w->hosts[i]));
 	snprintf(checksum, sizeof checksum, "%016" PRIx64, w->checksum);
-	obj = json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I,"
+	obj = json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I,"
 	    " s:s, s:I, s:I, s:I, s:O, s:O, s:b}",
 	    "bytes", (json_int_t)w->size, "hosts", hosts,
 	    "laps", (json_int_t)w->laps, "seed", (json_int_t)w->seed,
 	    "sleep_ms", (json_int_t)w->sleep_ms,
+	    "linger_ms", (json_int_t)w->linger_ms,
 	    "crash_at", (json_int_t)w->crash_at,
 	    "crash", wanderer_crash_names[w->crash],
 	    "send_count", (json_int_t)w->send_count,
@@ -691,7 +697,15 @@ wanderer_message(struct agent *a, const char *from, const void *data,
 static void
 wanderer_stop(struct agent *a)
 {
-	wanderer_free(agent_data(a));
+	struct wanderer *w = agent_data(a);
+	struct timespec ts;
+
+	if (w != NULL && w->linger_ms > 0) {
+		ts.tv_sec = w->linger_ms / 1000;
+		ts.tv_nsec = (w->linger_ms % 1000) * 1000000;
+		nanosleep(&ts, NULL);
+	}
+	wanderer_free(w);
 	agent_set_data(a, NULL);
 }
 

@@ -160,6 +160,18 @@ else
 	fail messages_1000_while_moving "$(result "$T/ev" "$r")"
 fi
 
+# A departed copy that is slow to exit must not make its host refuse the
+# agent when it comes straight back (each copy lingers 400 ms in stop).
+g=$(ctl 1 spawn "$W" '{"mb": 1, "hosts": ["h1", "h2"], "laps": 4, "linger_ms": 400}')
+wait_for 30 ended "$T/ev" "$g"
+rg=$(result "$T/ev" "$g")
+if echo "$rg" | grep -q finished && echo "$rg" | grep -q 'visits {"h1":4,"h2":4}' &&
+    ! grep "\"agent\":\"$g\"" "$T/ev" | grep -q 'move-failed'; then
+	ok back_while_old_copy_lingers
+else
+	fail back_while_old_copy_lingers "$rg; $(grep "\"agent\":\"$g\"" "$T/ev" | grep move-failed | head -2)"
+fi
+
 # The destination dies in the middle of a move: the agent stays alive at
 # the source. h2 is frozen so the move hangs in phase 1, then killed.
 kill -STOP "$pid_2"
