@@ -104,7 +104,7 @@ $(BIN)/agentctl: $(BUILD)/agentd/agentctl.o $(LIBAGENTD) $(LIBNNSIM)
 $(BIN)/agents/%.so: $(BUILD)/agents/%.o $(LIBNNSIM)
 	$(msg) LINK $@
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -shared -o $@ $^ -ljansson -lm
+	$(Q)$(CC) $(LDFLAGS) -shared -o $@ $^ -ljansson -lcrypto -lm
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_LIB) $(LIBAGENTD) $(LIBNNSIM)
 	$(msg) LINK $@

@@ -105,5 +105,11 @@ struct agent_host_info {
 	int		agents;		/* agents on this host */
 };
 int		 agent_host_info(struct agent *, struct agent_host_info *);
+/*
+ * The address other hosts reach this host's daemon on, "ip:port": an agent
+ * that opens its own connections (the all-reduce of a data-parallel job)
+ * listens on that ip. Empty when the daemon did not say.
+ */
+const char	*agent_host_address(struct agent *);
 
 #endif

@@ -49,7 +49,7 @@ struct link {
 	unsigned long	 serial;	/* never reused, for late replies */
 	int		 peer;		/* index into peers, or -1 */
 	int		 subscribed;	/* gets events */
-	uint64_t	 send_seq;	/* a client's next message number */
+	json_t		*send_seq;	/* a client's next number, by receiver */
 	json_int_t	 next_id;	/* our requests on this link */
 	struct link	*prev, *next;
 };
@@ -214,6 +214,7 @@ link_remove(struct daemon *d, struct link *l)
 	if (l->next != NULL)
 		l->next->prev = l->prev;
 	conn_free(l->conn);
+	json_decref(l->send_seq);
 	free(l);
 }
 
@@ -773,17 +774,24 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 	else if (strcmp(op, "result") == 0)
 		op_result(d, l, id, f);
 	else if (strcmp(op, "send") == 0) {
+		const char *to = str_field(f->meta, "agent");
 		char from[128];
+		uint64_t seq;
 
-		/* A client is a sender like an agent: one numbered stream. */
+		/* A client is a sender like an agent: a numbered stream to
+		 * each receiver. */
 		snprintf(from, sizeof from, "client:%s@%s#%lu",
 		    conn_name(l->conn), d->cfg.name, l->serial);
-		if (str_field(f->meta, "agent") == NULL ||
-		    daemon_route(d, str_field(f->meta, "agent"), from,
-		    l->send_seq, f->payload, f->payload_len) != 0)
+		if (l->send_seq == NULL)
+			l->send_seq = json_object();
+		seq = to != NULL ? (uint64_t)json_integer_value(
+		    json_object_get(l->send_seq, to)) : 0;
+		if (to == NULL || daemon_route(d, to, from, seq, f->payload,
+		    f->payload_len) != 0)
 			reply(l->conn, id, 0, "no route to that agent", NULL);
 		else {
-			l->send_seq++;
+			json_object_set_new(l->send_seq, to,
+			    json_integer((json_int_t)seq + 1));
 			reply(l->conn, id, 1, NULL, NULL);
 		}
 	} else if (strcmp(op, "agent-accept") == 0 &&

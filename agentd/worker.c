@@ -27,6 +27,7 @@ struct agent {
 	char		 id[64];
 	struct client	*cl;
 	struct agent_host_info host;
+	char		 host_address[80];	/* its daemon's, "ip:port" */
 	uint64_t	 steps;
 	int		 suspended;
 	int		 want_move;
@@ -188,6 +189,12 @@ agent_host_info(struct agent *a, struct agent_host_info *info)
 	return 0;
 }
 
+const char *
+agent_host_address(struct agent *a)
+{
+	return a->host_address;
+}
+
 static void
 host_from_json(struct agent *a, json_t *h)
 {
@@ -196,6 +203,9 @@ host_from_json(struct agent *a, json_t *h)
 	snprintf(a->host.name, sizeof a->host.name, "%s",
 	    json_string_value(json_object_get(h, "name")) != NULL ?
 	    json_string_value(json_object_get(h, "name")) : "");
+	snprintf(a->host_address, sizeof a->host_address, "%s",
+	    json_string_value(json_object_get(h, "address")) != NULL ?
+	    json_string_value(json_object_get(h, "address")) : "");
 	a->host.cores = (int)json_integer_value(json_object_get(h, "cores"));
 	a->host.mem_bytes = (uint64_t)json_integer_value(json_object_get(h,
 	    "mem_bytes"));

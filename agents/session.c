@@ -30,7 +30,6 @@
 #include "alloc.h"
 #include "blas.h"
 #include "config.h"
-#include "le.h"
 #include "metrics.h"
 #include "prepare.h"
 #include "session.h"
@@ -226,15 +225,17 @@ session_pack(struct agent *a, struct agent_state *st)
 	unsigned char *blob = NULL;
 	size_t len, nparams;
 	const float *params;
+	json_t *extra = json_pack("{s:O}", "epochs", s->epochs);
 	int rc = -1;
 
 	params = nn_net_params(s->net, &nparams);
 	nn_trainer_save(s->tr, &blob, &len);
 	if (nn_session_state(st, s->index, s->root, s->train, s->test,
-	    s->epochs) == 0 && agent_state_add(st, "params", params, nparams *
+	    extra) == 0 && agent_state_add(st, "params", params, nparams *
 	    sizeof (float)) == 0 && agent_state_add(st, "trainer", blob,
 	    len) == 0)
 		rc = 0;
+	json_decref(extra);
 	free(blob);
 	return rc;
 }
@@ -247,37 +248,19 @@ session_pack(struct agent *a, struct agent_state *st)
 static int
 session_finish(struct agent *a, struct session *s)
 {
-	size_t nparams, jlen, len;
+	size_t nparams, len;
 	const float *params = nn_net_params(s->net, &nparams);
-	json_t *last = json_array_get(s->epochs, json_array_size(s->epochs) -
-	    1), *o;
-	unsigned char *buf = NULL;
-	char *text;
+	unsigned char *buf;
 	int rc = -1;
 
-	o = json_pack("{s:i, s:O, s:o}", "session", s->index, "epochs",
-	    s->epochs, "final", last != NULL ? json_incref(last) :
-	    json_object());
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (text == NULL)
-		goto out;
-	jlen = strlen(text);
-	len = NN_SESSION_RESULT_PREFIX + jlen + nparams * sizeof (float);
-	buf = xmalloc(len);
-	memcpy(buf, NN_SESSION_RESULT_MAGIC, 8);
-	nn_le_put_u64(buf + 8, jlen);
-	memcpy(buf + NN_SESSION_RESULT_PREFIX, text, jlen);
-	/* Floats as stored: every host we run on is little-endian. */
-	memcpy(buf + NN_SESSION_RESULT_PREFIX + jlen, params,
-	    nparams * sizeof (float));
-	rc = agent_result(a, buf, len);
-out:
+	buf = nn_session_result_build(s->index, s->epochs, params, nparams,
+	    &len);
+	if (buf != NULL)
+		rc = agent_result(a, buf, len);
 	if (rc != 0)
 		agent_log(a, AGENT_LOG_ERROR, "session: cannot build the "
 		    "result");
 	free(buf);
-	free(text);
 	return rc;
 }
 

@@ -2,7 +2,9 @@
  * nnsim submit: a training job on the virtual parallel computer. Session
  * mode: one training-session agent (agents/session.c) per variant, placed
  * by free cores and queued when there are more sessions than cores; the
- * best model by "select" is written.
+ * best model by "select" is written. Data mode: one training-data agent
+ * (agents/partition.c) per partition, all placed at once by free cores,
+ * told each other's ids; partition 0's weights are the model.
  */
 #include <getopt.h>
 #include <math.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "client.h"
 #include "cluster.h"
 #include "cmd.h"
@@ -20,6 +23,7 @@
 #include "job.h"
 #include "metrics.h"
 #include "prepare.h"
+#include "ring.h"
 #include "session.h"
 #include "state.h"
 
@@ -78,6 +82,9 @@ struct submit {
 	size_t			 nparams;
 	int			 quiet;
 	int			 running;
+	int			 data;		/* data mode */
+	int			 n;		/* agents: sessions or partitions */
+	unsigned char		 secret[NN_RING_SECRET];
 };
 
 static volatile sig_atomic_t submit_stop;
@@ -101,16 +108,45 @@ submit_ask(struct client *cl, json_t *req, const void *payload, uint64_t len,
 	return rep;
 }
 
-/* The state a session agent starts from (agents/session.c). */
+/* What "session i" or "partition i" is called in messages. */
+static const char *
+submit_kind(const struct submit *sb)
+{
+	return sb->data ? "partition" : "session";
+}
+
+/*
+ * The state an agent starts from: a session (agents/session.c), or a
+ * partition with its shard, and the test set for partition 0 alone
+ * (agents/partition.c).
+ */
 static unsigned char *
 submit_state(struct submit *sb, int i, size_t *len, char **cause)
 {
 	struct agent_state *st = agent_state_new();
+	struct nn_data *shard = NULL;
 	unsigned char *buf = NULL;
+	char hex[2 * NN_RING_SECRET + 1];
+	json_t *extra = NULL;
+	int rc;
 
-	if (nn_session_state(st, i, sb->job.roots[i], sb->prep.train,
-	    sb->prep.test, NULL) != 0) {
-		nn_fail(cause, "session %d: cannot pack its state: %s", i,
+	if (sb->data) {
+		auth_hex(sb->secret, NN_RING_SECRET, hex);
+		extra = json_pack("{s:i, s:i, s:I, s:s, s:b, s:i}", "rank", i,
+		    "size", sb->n, "total", (json_int_t)sb->prep.train->n,
+		    "secret", hex, "deterministic", sb->job.deterministic,
+		    "step", 0);
+		shard = nn_data_shard(sb->prep.train, i, sb->n);
+		rc = nn_session_state(st, i, sb->job.roots[0], shard,
+		    i == 0 ? sb->prep.test : NULL, extra);
+		nn_data_free(shard);
+		json_decref(extra);
+	} else
+		rc = nn_session_state(st, i, sb->job.roots[i], sb->prep.train,
+		    sb->prep.test, NULL);
+	if (rc != 0) {
+		nn_fail(cause, "%s %d: cannot pack its state: %s",
+		    submit_kind(sb), i,
 		    agent_state_cause(st) != NULL ? agent_state_cause(st) :
 		    "JSON");
 		goto out;
@@ -154,16 +190,19 @@ submit_hosts(struct submit *sb, char **cause)
 	return 0;
 }
 
-/* The host with the most free cores, or NULL when every core is busy. */
+/*
+ * The host with the most free cores, or NULL when every core is busy (any
+ * host at all when all must run at once).
+ */
 static const char *
-submit_pick(struct submit *sb)
+submit_pick(struct submit *sb, int all)
 {
 	const char *key, *best = NULL;
 	json_int_t most = 0;
 	json_t *v;
 
 	json_object_foreach(sb->hosts, key, v) {
-		if (json_integer_value(v) > most) {
+		if (json_integer_value(v) > most || (all && best == NULL)) {
 			most = json_integer_value(v);
 			best = key;
 		}
@@ -190,7 +229,8 @@ submit_spawn(struct submit *sb, int i, const char *host, char **cause)
 		return -1;
 	if (!json_is_true(json_object_get(rep, "ok")) ||
 	    (id = json_string_value(json_object_get(rep, "agent"))) == NULL) {
-		nn_fail(cause, "session %d: spawn on %s failed: %s", i, host,
+		nn_fail(cause, "%s %d: spawn on %s failed: %s",
+		    submit_kind(sb), i, host,
 		    json_string_value(json_object_get(rep, "error")));
 		goto out;
 	}
@@ -213,10 +253,10 @@ submit_fill(struct submit *sb, char **cause)
 	const char *host;
 	int i;
 
-	for (i = 0; i < sb->job.nsessions; i++) {
+	for (i = 0; i < sb->n; i++) {
 		if (sb->s[i].state != S_QUEUED)
 			continue;
-		host = submit_pick(sb);
+		host = submit_pick(sb, sb->data);
 		if (host == NULL && sb->running > 0)
 			break;
 		if (host == NULL)
@@ -228,12 +268,46 @@ submit_fill(struct submit *sb, char **cause)
 	return 0;
 }
 
+/* Tells every partition who the others are: the ring forms. */
+static int
+submit_members(struct submit *sb, char **cause)
+{
+	json_t *ids = json_array(), *msg, *rep;
+	char *text = NULL;
+	int i, rc = -1;
+
+	for (i = 0; i < sb->n; i++)
+		json_array_append_new(ids, json_string(sb->s[i].agent));
+	msg = json_pack("{s:o}", "members", ids);
+	text = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	for (i = 0; text != NULL && i < sb->n; i++) {
+		rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op", "send",
+		    "agent", sb->s[i].agent), text, strlen(text), NULL, NULL,
+		    cause);
+		if (rep == NULL)
+			goto out;
+		if (!json_is_true(json_object_get(rep, "ok"))) {
+			nn_fail(cause, "partition %d (agent %s): cannot tell "
+			    "it the ring: %s", i, sb->s[i].agent,
+			    json_string_value(json_object_get(rep, "error")));
+			json_decref(rep);
+			goto out;
+		}
+		json_decref(rep);
+	}
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
 static int
 submit_find(struct submit *sb, const char *agent)
 {
 	int i;
 
-	for (i = 0; agent != NULL && i < sb->job.nsessions; i++) {
+	for (i = 0; agent != NULL && i < sb->n; i++) {
 		if (strcmp(sb->s[i].agent, agent) == 0)
 			return i;
 	}
@@ -255,8 +329,8 @@ submit_result(struct submit *sb, int i, char **cause)
 	if (rep == NULL)
 		return -1;
 	if (!json_is_true(json_object_get(rep, "ok"))) {
-		nn_fail(cause, "session %d (agent %s on %s): no result: %s", i,
-		    s->agent, s->host, json_string_value(json_object_get(rep,
+		nn_fail(cause, "%s %d (agent %s on %s): no result: %s",
+		    submit_kind(sb), i, s->agent, s->host, json_string_value(json_object_get(rep,
 		    "error")));
 		goto out;
 	}
@@ -292,7 +366,8 @@ submit_say(struct submit *sb, int i, const char *fmt, ...)
 
 	if (sb->quiet)
 		return;
-	printf("session %d (%s on %s): ", i, sb->s[i].agent, sb->s[i].host);
+	printf("%s %d (%s on %s): ", submit_kind(sb), i, sb->s[i].agent,
+	    sb->s[i].host);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -317,6 +392,8 @@ submit_event(struct submit *sb, json_t *ev, char **cause)
 		json_object_set_new(m, "agent", json_string(agent));
 		json_object_set_new(m, "host", json_string(host != NULL ?
 		    host : "?"));
+		if (sb->data)
+			json_object_del(m, "session");
 		if (nn_metrics_write(sb->metrics, m, cause) != 0) {
 			json_decref(m);
 			return -1;
@@ -346,10 +423,17 @@ submit_event(struct submit *sb, json_t *ev, char **cause)
 			    host);
 		sb->s[i].state = S_DONE;
 		sb->running--;
+		/* A data job's model is partition 0's replica. */
+		if (sb->data && i > 0) {
+			submit_say(sb, i, "done");
+			return 0;
+		}
 		if (submit_result(sb, i, cause) != 0)
 			return -1;
 		submit_say(sb, i, "done, %s %.6g", sb->job.select,
 		    sb->s[i].score);
+		if (sb->data)
+			return 0;
 		json_object_set_new(sb->hosts, sb->s[i].host, json_integer(
 		    json_integer_value(json_object_get(sb->hosts,
 		    sb->s[i].host)) + 1));
@@ -357,7 +441,8 @@ submit_event(struct submit *sb, json_t *ev, char **cause)
 	} else if (strcmp(e, "failed") == 0 && sb->s[i].state == S_RUNNING) {
 		sb->s[i].state = S_FAILED;
 		sb->running--;
-		nn_fail(cause, "session %d (%s, agent %s) failed on %s: %s", i,
+		nn_fail(cause, "%s %d (%s, agent %s) failed on %s: %s",
+		    submit_kind(sb), i, sb->data ? "data-parallel" :
 		    sb->job.labels[i], agent, host != NULL ? host : "?",
 		    json_string_value(json_object_get(ev, "reason")) != NULL ?
 		    json_string_value(json_object_get(ev, "reason")) :
@@ -380,7 +465,7 @@ submit_kill_all(struct submit *sb)
 	json_t *rep;
 	int i;
 
-	for (i = 0; i < sb->job.nsessions; i++) {
+	for (i = 0; i < sb->n; i++) {
 		if (sb->s[i].state != S_RUNNING)
 			continue;
 		rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op", "kill",
@@ -397,7 +482,7 @@ submit_best(struct submit *sb)
 {
 	int i, best = -1;
 
-	for (i = 0; i < sb->job.nsessions; i++) {
+	for (i = 0; i < sb->n; i++) {
 		if (sb->s[i].state != S_DONE || isnan(sb->s[i].score))
 			continue;
 		if (best < 0 || (sb->job.maximize ? sb->s[i].score >
@@ -429,7 +514,11 @@ submit_write_model(struct submit *sb, int best, const char *output,
 	    "final"));
 	json_object_del(figures, "samples_per_sec");
 	json_object_del(figures, "elapsed_s");
-	json_object_set_new(figures, "session", json_integer(best));
+	if (sb->data)
+		json_object_set_new(figures, "partitions",
+		    json_integer(sb->n));
+	else
+		json_object_set_new(figures, "session", json_integer(best));
 	model = nn_prepare_model(cfg, &sb->prep, net, figures);
 	json_decref(figures);
 	rc = nn_model_save(model, output, cause);
@@ -542,8 +631,12 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	if (metrics_path != NULL &&
 	    (sb.metrics = nn_metrics_open(metrics_path, &cause)) == NULL)
 		goto fail;
-	so = getenv("NNSIM_AGENTS") != NULL ? xasprintf("%s/session.so",
-	    getenv("NNSIM_AGENTS")) : nn_cluster_sibling("agents/session.so");
+	sb.data = sb.job.mode == NN_JOB_DATA;
+	sb.n = sb.data ? sb.job.partitions : sb.job.nsessions;
+	auth_random(sb.secret, sizeof sb.secret);
+	so = getenv("NNSIM_AGENTS") != NULL ? xasprintf("%s/%s.so",
+	    getenv("NNSIM_AGENTS"), submit_kind(&sb)) : nn_cluster_sibling(
+	    sb.data ? "agents/partition.so" : "agents/session.so");
 	if (codestore_read_file(so, &code, &code_len, sb.code, &cause) != 0)
 		goto fail_runtime;
 
@@ -585,15 +678,22 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	rep = NULL;
 	if (submit_hosts(&sb, &cause) != 0)
 		goto fail_runtime;
-	sb.s = xcalloc((size_t)sb.job.nsessions, sizeof *sb.s);
-	for (i = 0; i < sb.job.nsessions; i++)
+	sb.s = xcalloc((size_t)sb.n, sizeof *sb.s);
+	for (i = 0; i < sb.n; i++)
 		sb.s[i].score = NAN;
-	if (!sb.quiet)
+	if (!sb.quiet && sb.data)
+		printf("job %s: data-parallel, %d partition%s over %zu "
+		    "host%s%s\n", sb.cfg->name, sb.n, sb.n > 1 ? "s" : "",
+		    json_object_size(sb.hosts), json_object_size(sb.hosts) >
+		    1 ? "s" : "", sb.job.deterministic ? ", deterministic" :
+		    "");
+	else if (!sb.quiet)
 		printf("job %s: %d session%s over %zu host%s, select %s\n",
-		    sb.cfg->name, sb.job.nsessions, sb.job.nsessions > 1 ?
-		    "s" : "", json_object_size(sb.hosts),
-		    json_object_size(sb.hosts) > 1 ? "s" : "", sb.job.select);
-	if (submit_fill(&sb, &cause) != 0)
+		    sb.cfg->name, sb.n, sb.n > 1 ? "s" : "",
+		    json_object_size(sb.hosts), json_object_size(sb.hosts) >
+		    1 ? "s" : "", sb.job.select);
+	if (submit_fill(&sb, &cause) != 0 ||
+	    (sb.data && submit_members(&sb, &cause) != 0))
 		goto fail_runtime;
 	while (sb.running > 0) {
 		if (submit_stop) {
@@ -624,7 +724,18 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	}
 	if (submit_write_model(&sb, best, output, &cause) != 0)
 		goto fail_runtime;
-	for (i = 0; i < sb.job.nsessions; i++) {
+	for (i = 0; i < sb.n; i++) {
+		if (sb.data) {
+			done = json_pack("{s:s, s:i, s:s, s:s}", "event",
+			    "partition", "partition", i, "agent",
+			    sb.s[i].agent, "host", sb.s[i].host);
+			if (nn_metrics_write(sb.metrics, done, &cause) != 0) {
+				json_decref(done);
+				goto fail_runtime;
+			}
+			json_decref(done);
+			continue;
+		}
 		done = json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:b}",
 		    "event", "session", "session", i, "label",
 		    sb.job.labels[i], "agent", sb.s[i].agent, "host",
@@ -636,10 +747,16 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 		}
 		json_decref(done);
 	}
-	done = json_pack("{s:s, s:i, s:i, s:s, s:f, s:s, s:s}", "event",
-	    "done", "sessions", sb.job.nsessions, "best", best, "select",
-	    sb.job.select, "score", sb.s[best].score, "label",
-	    sb.job.labels[best], "model", output);
+	if (sb.data)
+		done = json_pack("{s:s, s:i, s:b, s:O, s:s}", "event", "done",
+		    "partitions", sb.n, "deterministic", sb.job.deterministic,
+		    "final", json_object_get(sb.s[0].result, "final"),
+		    "model", output);
+	else
+		done = json_pack("{s:s, s:i, s:i, s:s, s:f, s:s, s:s}",
+		    "event", "done", "sessions", sb.n, "best", best,
+		    "select", sb.job.select, "score", sb.s[best].score,
+		    "label", sb.job.labels[best], "model", output);
 	if (nn_metrics_write(sb.metrics, done, &cause) != 0 ||
 	    nn_metrics_close(sb.metrics, &cause) != 0) {
 		json_decref(done);
@@ -648,7 +765,10 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	}
 	json_decref(done);
 	sb.metrics = NULL;
-	if (!sb.quiet)
+	if (!sb.quiet && sb.data)
+		printf("done: %d partitions, %s %.6g, model %s\n", sb.n,
+		    sb.job.select, sb.s[0].score, output);
+	else if (!sb.quiet)
 		printf("best: session %d (%s), %s %.6g, model %s\n", best,
 		    sb.job.labels[best], sb.job.select, sb.s[best].score,
 		    output);
@@ -669,7 +789,7 @@ out:
 	client_free(sb.cl);
 	nn_cluster_stop(cluster);
 	nn_metrics_close(sb.metrics, NULL);
-	for (i = 0; sb.s != NULL && i < sb.job.nsessions; i++) {
+	for (i = 0; sb.s != NULL && i < sb.n; i++) {
 		json_decref(sb.s[i].result);
 		free(sb.s[i].params);
 	}

@@ -910,6 +910,7 @@ cfg_train(struct cfg_ctx *c, json_t *obj, struct nn_train_spec *ts)
 	ts->batch = 32;
 	ts->seed = 1;
 	ts->shuffle = 1;
+	ts->shards = 1;
 	nn_optim_spec_default(&ts->optim, NN_OPTIM_SGD);
 	if (obj == NULL)
 		return 0;
@@ -934,6 +935,47 @@ cfg_train(struct cfg_ctx *c, json_t *obj, struct nn_train_spec *ts)
 	if ((v = json_object_get(obj, "optimizer")) != NULL &&
 	    cfg_optim(c, v, &ts->optim) != 0)
 		return -1;
+	return 0;
+}
+
+/*
+ * Reads the shards of the "parallel" section: partitions in data mode, one
+ * otherwise. nnsim submit checks the rest of the section (job.c).
+ */
+static int
+cfg_parallel(struct cfg_ctx *c, json_t *obj, struct nn_train_spec *ts)
+{
+	const char *mode;
+	json_t *v;
+
+	ts->shards = 1;
+	if (obj == NULL)
+		return 0;
+	if (cfg_object(c, obj, "parallel") != 0)
+		return -1;
+	mode = json_string_value(json_object_get(obj, "mode"));
+	if (mode == NULL || strcmp(mode, "data") != 0)
+		return 0;
+	if ((v = json_object_get(obj, "partitions")) == NULL)
+		return cfg_error(c, "parallel.partitions", "missing (expected "
+		    "an integer from 1 to %d in data mode)",
+		    NN_MAX_PARTITIONS);
+	/* Strictly a JSON integer (not 2.0), with one message for all. */
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > NN_MAX_PARTITIONS) {
+		if (json_is_number(v))
+			return cfg_error(c, "parallel.partitions", "expected "
+			    "an integer from 1 to %d, got %g",
+			    NN_MAX_PARTITIONS, json_number_value(v));
+		return cfg_error(c, "parallel.partitions", "expected an "
+		    "integer from 1 to %d, got %s", NN_MAX_PARTITIONS,
+		    nn_json_type(v));
+	}
+	ts->shards = (int)json_integer_value(v);
+	/* Every partition takes at least one row of each global batch. */
+	if (ts->shards > ts->batch)
+		return cfg_error(c, "parallel.partitions", "%d is more than "
+		    "train.batch (%d)", ts->shards, ts->batch);
 	return 0;
 }
 
@@ -1124,9 +1166,8 @@ nn_config_parse(json_t *root, const char *path, const char *dir,
 		goto fail;
 	if (cfg_train(&c, json_object_get(root, "train"), &cfg->train) != 0)
 		goto fail;
-	/* Reserved for the parallel section; only its shape is checked. */
-	if ((v = json_object_get(root, "parallel")) != NULL &&
-	    cfg_object(&c, v, "parallel") != 0)
+	if (cfg_parallel(&c, json_object_get(root, "parallel"),
+	    &cfg->train) != 0)
 		goto fail;
 
 	/*

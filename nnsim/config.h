@@ -16,6 +16,7 @@
 #define NN_MAX_EPOCHS	10000000
 #define NN_MAX_BATCH	(1 << 20)
 #define NN_MAX_CONFIG	(16 << 20)	/* bytes of net.json */
+#define NN_MAX_PARTITIONS	64	/* parallel.partitions in data mode */
 
 struct nn_train_spec {
 	int			epochs;		/* 10 */
@@ -23,6 +24,7 @@ struct nn_train_spec {
 	uint64_t		seed;		/* 1 */
 	int			shuffle;	/* 1 */
 	struct nn_optim_spec	optim;		/* sgd, lr 0.01 */
+	int			shards;		/* 1; data mode: partitions */
 };
 
 struct nn_config {

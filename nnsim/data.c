@@ -775,3 +775,25 @@ out:
 	}
 	return rc;
 }
+
+struct nn_data *
+nn_data_shard(const struct nn_data *d, int part, int n)
+{
+	struct nn_data *s;
+	size_t i, rows = 0, r;
+
+	for (i = (size_t)part; i < d->n; i += (size_t)n)
+		rows++;
+	s = nn_data_new(rows, d->in, d->out);
+	s->task = d->task;
+	s->lo = d->lo;
+	s->hi = d->hi;
+	for (i = 0; i < rows; i++) {
+		r = (size_t)part + i * (size_t)n;
+		memcpy(s->x + i * (size_t)d->in, d->x + r * (size_t)d->in,
+		    (size_t)d->in * sizeof *d->x);
+		memcpy(s->y + i * (size_t)d->out, d->y + r * (size_t)d->out,
+		    (size_t)d->out * sizeof *d->y);
+	}
+	return s;
+}

@@ -44,6 +44,11 @@ void		 nn_data_detect_task(struct nn_data *);
  */
 struct nn_data	*nn_data_split(struct nn_data *d, double fraction,
 		     uint64_t seed, char **cause);
+/*
+ * Shard part of n of a data-parallel job: rows part, part+n, ... of d in
+ * order (docs/net-json.md, "Data mode"), with d's task and targets.
+ */
+struct nn_data	*nn_data_shard(const struct nn_data *d, int part, int n);
 
 enum nn_format {
 	NN_FORMAT_FANN,

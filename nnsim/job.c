@@ -207,6 +207,62 @@ out:
 	return rc;
 }
 
+/* The figure that picks a session when net.json names none. */
+static const char *
+job_default_select(int has_test, int classification)
+{
+	if (has_test)
+		return classification ? "test_accuracy" : "test_loss";
+	return classification ? "accuracy" : "loss";
+}
+
+/*
+ * Data mode: one network trained by partitions, so one document, as
+ * written; nn_config_parse reads and checks partitions for the schedule.
+ */
+static int
+job_data(struct nn_job *job, json_t *root, json_t *par, const char *path,
+    int has_test, int classification, char **cause)
+{
+	static const char *const session_keys[] = { "sessions", "grid",
+	    "select", NULL };
+	struct nn_config *cfg;
+	const char *sel;
+	json_t *v;
+	char *why = NULL;
+	int i;
+
+	for (i = 0; session_keys[i] != NULL; i++) {
+		if (json_object_get(par, session_keys[i]) != NULL)
+			return nn_fail(cause, "%s: parallel.%s: not used in "
+			    "data mode (the partitions train one network)",
+			    path, session_keys[i]);
+	}
+	if ((v = json_object_get(par, "deterministic")) != NULL &&
+	    !json_is_boolean(v))
+		return nn_fail(cause, "%s: parallel.deterministic: expected "
+		    "true or false, got %s", path, nn_json_type(v));
+	if ((cfg = nn_config_parse(root, path, NULL, &why)) == NULL) {
+		nn_fail(cause, "%s", why);
+		free(why);
+		return -1;
+	}
+	job->mode = NN_JOB_DATA;
+	job->partitions = cfg->train.shards;
+	job->deterministic = v != NULL && json_is_true(v);
+	nn_config_free(cfg);
+	/* What the one model is judged by, as a session would be. */
+	sel = job_default_select(has_test, classification);
+	job->select = xstrdup(sel);
+	job->maximize = strstr(sel, "accuracy") != NULL;
+	job->roots = xcalloc(1, sizeof *job->roots);
+	job->labels = xcalloc(1, sizeof *job->labels);
+	job->roots[0] = json_deep_copy(root);
+	job->labels[0] = xstrdup("default");
+	job->nsessions = 1;
+	return 0;
+}
+
 int
 nn_job_parse(json_t *root, const char *path, int has_test,
     int classification, struct nn_job *job, char **cause)
@@ -236,13 +292,12 @@ nn_job_parse(json_t *root, const char *path, int has_test,
 	if (mode == NULL)
 		return nn_fail(cause, "%s: parallel.mode: expected \"session\" "
 		    "or \"data\"", path);
-	if (strcmp(mode, "data") == 0)
-		return nn_fail(cause, "%s: parallel.mode: \"data\" (partition "
-		    "agents) is not supported by this version yet; use "
-		    "\"session\"", path);
-	if (strcmp(mode, "session") != 0)
+	if (strcmp(mode, "data") != 0 && strcmp(mode, "session") != 0)
 		return nn_fail(cause, "%s: parallel.mode: \"%s\" (expected "
 		    "\"session\" or \"data\")", path, mode);
+	if (strcmp(mode, "data") == 0)
+		return job_data(job, root, par, path, has_test, classification,
+		    cause);
 	job->mode = NN_JOB_SESSION;
 
 	sel = par != NULL ? json_string_value(json_object_get(par, "select")) :
@@ -252,8 +307,7 @@ nn_job_parse(json_t *root, const char *path, int has_test,
 		return nn_fail(cause, "%s: parallel.select: expected a string",
 		    path);
 	if (sel == NULL)
-		sel = has_test ? (classification ? "test_accuracy" :
-		    "test_loss") : (classification ? "accuracy" : "loss");
+		sel = job_default_select(has_test, classification);
 	if (strcmp(sel, "test_accuracy") != 0 && strcmp(sel, "accuracy") !=
 	    0 && strcmp(sel, "test_loss") != 0 && strcmp(sel, "loss") != 0)
 		return nn_fail(cause, "%s: parallel.select: \"%s\" (expected "

@@ -1,7 +1,8 @@
 /*
  * A job's "parallel" section (docs/net-json.md): how net.json becomes
  * agents. Session mode expands into one net.json per session, from a list
- * of overrides or a grid of them.
+ * of overrides or a grid of them; data mode keeps the one net.json as
+ * written, trained by partitions.
  */
 #ifndef NN_JOB_H
 #define NN_JOB_H
@@ -23,13 +24,16 @@ struct nn_job {
 	char		 *select;	/* a figure of the last epoch */
 	int		  maximize;	/* select: higher is better */
 	int		  partitions;	/* data mode */
+	int		  deterministic; /* data mode: fixed summation order */
 };
 
 /*
  * Reads root's "parallel" section (absent: one session as written) and
- * expands it. has_test and classification pick the default "select".
- * Every session's net.json is checked with nn_config_parse. -1 with a cause
- * that names path and the JSON path of the fault.
+ * expands it; data mode gives one session, roots[0] the document as
+ * written (parallel included). has_test and classification pick the
+ * default "select". Every session's net.json is checked with
+ * nn_config_parse. -1 with a cause that names path and the JSON path of
+ * the fault.
  */
 int	nn_job_parse(json_t *root, const char *path, int has_test,
 	    int classification, struct nn_job *job, char **cause);

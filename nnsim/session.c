@@ -21,7 +21,7 @@ session_add_data(struct agent_state *st, const char *x, const char *y,
 int
 nn_session_state(struct agent_state *st, int index, json_t *config,
     const struct nn_data *train, const struct nn_data *test,
-    json_t *epochs)
+    json_t *extra)
 {
 	char *text;
 	json_t *o;
@@ -34,8 +34,8 @@ nn_session_state(struct agent_state *st, int index, json_t *config,
 	    "lo", (double)train->lo, "hi", (double)train->hi,
 	    "train_n", (json_int_t)train->n, "test_n",
 	    (json_int_t)(test != NULL ? test->n : 0));
-	if (epochs != NULL)
-		json_object_set(o, "epochs", epochs);
+	if (extra != NULL)
+		json_object_update(o, extra);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (text != NULL && agent_state_set_json(st, text) == 0 &&
@@ -45,6 +45,35 @@ nn_session_state(struct agent_state *st, int index, json_t *config,
 		rc = 0;
 	free(text);
 	return rc;
+}
+
+unsigned char *
+nn_session_result_build(int index, json_t *epochs, const float *params,
+    size_t nparams, size_t *len)
+{
+	json_t *last = json_array_get(epochs, json_array_size(epochs) - 1);
+	json_t *o;
+	unsigned char *buf;
+	size_t jlen;
+	char *text;
+
+	o = json_pack("{s:i, s:O, s:o}", "session", index, "epochs", epochs,
+	    "final", last != NULL ? json_incref(last) : json_object());
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (text == NULL)
+		return NULL;
+	jlen = strlen(text);
+	*len = NN_SESSION_RESULT_PREFIX + jlen + nparams * sizeof (float);
+	buf = xmalloc(*len);
+	memcpy(buf, NN_SESSION_RESULT_MAGIC, 8);
+	nn_le_put_u64(buf + 8, jlen);
+	memcpy(buf + NN_SESSION_RESULT_PREFIX, text, jlen);
+	/* Floats as stored: every host we run on is little-endian. */
+	memcpy(buf + NN_SESSION_RESULT_PREFIX + jlen, params,
+	    nparams * sizeof (float));
+	free(text);
+	return buf;
 }
 
 int

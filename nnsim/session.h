@@ -20,13 +20,21 @@ struct nn_data;
 /*
  * Writes what a session agent starts or moves with (agents/session.c):
  * the JSON {"session", "config", "input", "output", "task", "lo", "hi",
- * "train_n", "test_n"} plus "epochs" when epochs is not NULL, and the data
- * sections train.x, train.y, test.x, test.y (test may be NULL). Uses the
+ * "train_n", "test_n"} plus the keys of extra when it is not NULL (the
+ * epochs so far, a partition's place in its ring), and the data sections
+ * train.x, train.y, test.x, test.y (test may be NULL). Uses the
  * agent_state functions of agentd/agent.h. 0 or -1.
  */
 int	nn_session_state(struct agent_state *st, int index, json_t *config,
 	    const struct nn_data *train, const struct nn_data *test,
-	    json_t *epochs);
+	    json_t *extra);
+/*
+ * A finished run's result, as above, from its epochs (the last is
+ * "final") and parameters; *len bytes, caller frees; NULL if the JSON
+ * cannot be written.
+ */
+unsigned char *nn_session_result_build(int index, json_t *epochs,
+	    const float *params, size_t nparams, size_t *len);
 
 /*
  * Splits a result into its JSON (new reference) and nparams floats copied

@@ -1,0 +1,601 @@
+/*
+ * The training-data agent: one partition of a data-parallel job (nnsim
+ * submit, "parallel": {"mode": "data"}). It holds one shard of the training
+ * set and a replica of the network; every step it computes its share of
+ * the global batch's gradient, sums it with the other partitions through
+ * the ring all-reduce (nnsim/ring.h) and applies the same update as they
+ * do. docs/data-parallel.md has the whole protocol.
+ *
+ * It is spawned from a state, never from args. The state's JSON is that of
+ * a session agent (nnsim/session.h) plus
+ *
+ *   {"rank": R, "size": N, "total": ROWS, "secret": HEX, "deterministic":
+ *    B, "step": S, "members": [ids] (once known), "next": {"ip", "port"}
+ *    (the successor's listener, once known), "told_done": B, "next_done":
+ *    B, "epochs": [...] (rank 0)}
+ *
+ * and the sections train.x, train.y (its shard), test.x, test.y (rank 0
+ * only), and once training has begun params, trainer (nn_trainer_save) and
+ * ring (nn_ring_save). Messages are JSON: {"members": [ids]} from the
+ * submitter; {"endpoint": IP, "port": P} from the successor whenever it
+ * listens somewhere new; {"done": true} from the successor when it has
+ * every sum it needs, after which this partition may leave.
+ *
+ * A state is always the start of a step: a partition moved in the middle
+ * of an all-reduce redoes its share and the ring resends what it lost.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "agent.h"
+#include "alloc.h"
+#include "blas.h"
+#include "config.h"
+#include "metrics.h"
+#include "prepare.h"
+#include "ring.h"
+#include "session.h"
+#include "train.h"
+
+#define POLL_MS		20
+#define PROGRESS_S	0.5
+
+enum part_phase { P_COMPUTE, P_REDUCE, P_LEAVE };
+
+struct part {
+	int			 rank, size;
+	size_t			 total;
+	unsigned char		 secret[NN_RING_SECRET];
+	int			 deterministic;
+	uint64_t		 step;
+	json_t			*root;
+	json_t			*members;	/* ids by rank, or NULL */
+	char			 next_ip[64];
+	int			 next_port;
+	int			 listening;
+	int			 told_done;	/* the predecessor knows */
+	int			 next_done;	/* the successor has it all */
+	enum part_phase		 phase;
+	struct nn_config	*cfg;
+	struct nn_data		*train;
+	struct nn_data		*test;
+	struct nn_net		*net;
+	struct nn_trainer	*tr;
+	struct nn_ring		*ring;
+	float			*vec;		/* gradient, loss, correct */
+	size_t			 nparams;
+	json_t			*epochs;
+	double			 last_progress;
+	uint64_t		 rows_since;
+	double			 loss_since;
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+part_free(struct part *p)
+{
+	if (p == NULL)
+		return;
+	nn_ring_free(p->ring);
+	nn_trainer_free(p->tr);
+	nn_net_free(p->net);
+	nn_data_free(p->train);
+	nn_data_free(p->test);
+	nn_config_free(p->cfg);
+	json_decref(p->root);
+	json_decref(p->members);
+	json_decref(p->epochs);
+	free(p->vec);
+	free(p);
+}
+
+static int
+part_int(struct agent *a, json_t *o, const char *key, long long lo,
+    long long hi, long long *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi) {
+		agent_log(a, AGENT_LOG_ERROR, "partition: state: \"%s\": "
+		    "expected an integer from %lld to %lld", key, lo, hi);
+		return -1;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int
+part_floats(struct agent *a, const struct agent_state *st, const char *name,
+    float *dst, size_t count)
+{
+	const void *q;
+	size_t len;
+
+	if ((q = agent_state_get(st, name, &len)) == NULL ||
+	    len != count * sizeof (float)) {
+		agent_log(a, AGENT_LOG_ERROR, "partition: state: section %s: "
+		    "%zu bytes, expected %zu", name, q != NULL ? len : 0,
+		    count * sizeof (float));
+		return -1;
+	}
+	if (count > 0)
+		memcpy(dst, q, len);
+	return 0;
+}
+
+static struct nn_data *
+part_data(struct agent *a, const struct agent_state *st, json_t *o,
+    const char *prefix, size_t n, int in, int out)
+{
+	struct nn_data *d = nn_data_new(n, in, out);
+	const char *task = json_string_value(json_object_get(o, "task"));
+	char name[32];
+
+	snprintf(name, sizeof name, "%s.x", prefix);
+	if (part_floats(a, st, name, d->x, n * (size_t)in) != 0)
+		goto fail;
+	snprintf(name, sizeof name, "%s.y", prefix);
+	if (part_floats(a, st, name, d->y, n * (size_t)out) != 0)
+		goto fail;
+	d->task = task != NULL && strcmp(task, "classification") == 0 ?
+	    NN_TASK_CLASSIFICATION : NN_TASK_REGRESSION;
+	d->lo = (float)json_number_value(json_object_get(o, "lo"));
+	d->hi = (float)json_number_value(json_object_get(o, "hi"));
+	return d;
+fail:
+	nn_data_free(d);
+	return NULL;
+}
+
+/* The members list: size distinct non-empty strings. */
+static int
+part_members_ok(const struct part *p, json_t *m)
+{
+	json_t *v;
+	size_t i;
+
+	if (!json_is_array(m) || json_array_size(m) != (size_t)p->size)
+		return 0;
+	json_array_foreach(m, i, v)
+		if (!json_is_string(v) || json_string_length(v) == 0 ||
+		    json_string_length(v) >= 96)
+			return 0;
+	return 1;
+}
+
+static int
+part_hex(const char *hex, unsigned char *out, size_t n)
+{
+	size_t i;
+	unsigned int b;
+
+	if (hex == NULL || strlen(hex) != 2 * n)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!isxdigit((unsigned char)hex[2 * i]) ||
+		    !isxdigit((unsigned char)hex[2 * i + 1]) ||
+		    sscanf(hex + 2 * i, "%2x", &b) != 1)
+			return -1;
+		out[i] = (unsigned char)b;
+	}
+	return 0;
+}
+
+static int
+part_start(struct agent *a, const char *args)
+{
+	(void)args;
+	agent_log(a, AGENT_LOG_ERROR, "partition: an agent of nnsim submit; "
+	    "it starts from the state the submitter ships, not from args");
+	return -1;
+}
+
+static int
+part_unpack(struct agent *a, const struct agent_state *st)
+{
+	struct part *p = xcalloc(1, sizeof *p);
+	const unsigned char *blob;
+	json_error_t jerr;
+	json_t *o = NULL, *v;
+	long long rank, size, total, step, in, out, ntrain, ntest;
+	size_t len;
+	char *cause = NULL;
+	int threads = 1;
+	struct agent_host_info hi;
+
+	o = json_loads(agent_state_json(st) != NULL ? agent_state_json(st) :
+	    "", 0, &jerr);
+	if (!json_is_object(o)) {
+		agent_log(a, AGENT_LOG_ERROR, "partition: state: bad JSON: %s",
+		    jerr.text);
+		goto fail;
+	}
+	if (part_int(a, o, "rank", 0, NN_RING_MAX - 1, &rank) != 0 ||
+	    part_int(a, o, "size", 1, NN_RING_MAX, &size) != 0 ||
+	    part_int(a, o, "total", 1, (long long)NN_MAX_ROWS, &total) != 0 ||
+	    part_int(a, o, "step", 0, 1LL << 50, &step) != 0 ||
+	    part_int(a, o, "input", 1, NN_MAX_UNITS, &in) != 0 ||
+	    part_int(a, o, "output", 1, NN_MAX_UNITS, &out) != 0 ||
+	    part_int(a, o, "train_n", 0, (long long)NN_MAX_ROWS,
+	    &ntrain) != 0 ||
+	    part_int(a, o, "test_n", 0, (long long)NN_MAX_ROWS, &ntest) != 0)
+		goto fail;
+	if (rank >= size || part_hex(json_string_value(json_object_get(o,
+	    "secret")), p->secret, NN_RING_SECRET) != 0) {
+		agent_log(a, AGENT_LOG_ERROR, "partition: state: \"rank\" "
+		    "below \"size\" and a 64-digit \"secret\" expected");
+		goto fail;
+	}
+	p->rank = (int)rank;
+	p->size = (int)size;
+	p->total = (size_t)total;
+	p->step = (uint64_t)step;
+	p->deterministic = json_is_true(json_object_get(o, "deterministic"));
+	p->told_done = json_is_true(json_object_get(o, "told_done"));
+	p->next_done = json_is_true(json_object_get(o, "next_done"));
+	if ((v = json_object_get(o, "members")) != NULL) {
+		if (!part_members_ok(p, v)) {
+			agent_log(a, AGENT_LOG_ERROR, "partition: state: "
+			    "\"members\": expected %d agent ids", p->size);
+			goto fail;
+		}
+		p->members = json_incref(v);
+	}
+	v = json_object_get(o, "next");
+	if (json_is_string(json_object_get(v, "ip")) &&
+	    json_is_integer(json_object_get(v, "port"))) {
+		snprintf(p->next_ip, sizeof p->next_ip, "%s",
+		    json_string_value(json_object_get(v, "ip")));
+		p->next_port = (int)json_integer_value(json_object_get(v,
+		    "port"));
+	}
+	p->root = json_incref(json_object_get(o, "config"));
+	if ((p->cfg = nn_config_parse(p->root, "net.json", NULL, &cause)) ==
+	    NULL)
+		goto fail_cause;
+	if ((p->train = part_data(a, st, o, "train", (size_t)ntrain, (int)in,
+	    (int)out)) == NULL)
+		goto fail;
+	if (ntest > 0 && (p->test = part_data(a, st, o, "test",
+	    (size_t)ntest, (int)in, (int)out)) == NULL)
+		goto fail;
+	if (nn_config_fit_data(p->cfg, p->train, &cause) != 0)
+		goto fail_cause;
+	if (p->cfg->train.shards != p->size) {
+		agent_log(a, AGENT_LOG_ERROR, "partition: state: the config "
+		    "has %d partitions, the ring %d", p->cfg->train.shards,
+		    p->size);
+		goto fail;
+	}
+	/* Deterministic: one BLAS thread, whatever the host. Otherwise the
+	 * host's cores are shared among its agents. */
+	if (!p->deterministic && agent_host_info(a, &hi) == 0 &&
+	    hi.agents > 0 && hi.cores / hi.agents > 1)
+		threads = hi.cores / hi.agents;
+	if (nn_blas_init(threads, &cause) != 0)
+		goto fail_cause;
+	p->net = nn_net_new(&p->cfg->arch, nn_prepare_max_batch(p->cfg));
+	nn_net_params(p->net, &p->nparams);
+	p->epochs = json_is_array(json_object_get(o, "epochs")) ?
+	    json_incref(json_object_get(o, "epochs")) : json_array();
+	/* Every partition starts from the same weights: the same seed. */
+	if (agent_state_get(st, "params", &len) == NULL)
+		nn_net_init(p->net, p->cfg->train.seed);
+	else if (part_floats(a, st, "params", nn_net_params(p->net, NULL),
+	    p->nparams) != 0)
+		goto fail;
+	p->tr = nn_trainer_new_part(p->net, &p->cfg->train, p->train,
+	    p->test, p->rank, p->total);
+	if ((blob = agent_state_get(st, "trainer", &len)) != NULL &&
+	    nn_trainer_restore(p->tr, blob, len, &cause) != 0)
+		goto fail_cause;
+	p->ring = nn_ring_new(p->rank, p->size, p->nparams + 2, p->secret);
+	if ((blob = agent_state_get(st, "ring", &len)) != NULL &&
+	    nn_ring_restore(p->ring, blob, len, &cause) != 0)
+		goto fail_cause;
+	if (p->next_port > 0 && nn_ring_set_next(p->ring, p->next_ip,
+	    p->next_port, &cause) != 0)
+		goto fail_cause;
+	p->vec = xreallocarray(NULL, p->nparams + 2, sizeof (float));
+	p->phase = P_COMPUTE;
+	p->last_progress = now_s();
+	json_decref(o);
+	agent_set_data(a, p);
+	return 0;
+fail_cause:
+	agent_log(a, AGENT_LOG_ERROR, "partition: %s", cause);
+fail:
+	free(cause);
+	json_decref(o);
+	part_free(p);
+	return -1;
+}
+
+static int
+part_pack(struct agent *a, struct agent_state *st)
+{
+	struct part *p = agent_data(a);
+	unsigned char *trainer = NULL, *ring = NULL;
+	size_t tlen, rlen, i;
+	char hex[2 * NN_RING_SECRET + 1];
+	json_t *extra;
+	int rc = -1;
+
+	for (i = 0; i < NN_RING_SECRET; i++)
+		snprintf(hex + 2 * i, 3, "%02x", p->secret[i]);
+	extra = json_pack("{s:i, s:i, s:I, s:s, s:b, s:I, s:b, s:b, s:O}",
+	    "rank", p->rank, "size", p->size, "total", (json_int_t)p->total,
+	    "secret", hex, "deterministic", p->deterministic, "step",
+	    (json_int_t)p->step, "told_done", p->told_done, "next_done",
+	    p->next_done, "epochs", p->epochs);
+	if (p->members != NULL)
+		json_object_set(extra, "members", p->members);
+	if (p->next_port > 0)
+		json_object_set_new(extra, "next", json_pack("{s:s, s:i}",
+		    "ip", p->next_ip, "port", p->next_port));
+	nn_trainer_save(p->tr, &trainer, &tlen);
+	nn_ring_save(p->ring, &ring, &rlen);
+	if (nn_session_state(st, p->rank, p->root, p->train, p->test,
+	    extra) == 0 && agent_state_add(st, "params",
+	    nn_net_params(p->net, NULL), p->nparams * sizeof (float)) == 0 &&
+	    agent_state_add(st, "trainer", trainer, tlen) == 0 &&
+	    agent_state_add(st, "ring", ring, rlen) == 0)
+		rc = 0;
+	json_decref(extra);
+	free(trainer);
+	free(ring);
+	return rc;
+}
+
+/* A JSON message to the partition of rank r. */
+static void
+part_tell(struct agent *a, struct part *p, int r, json_t *msg)
+{
+	char *text = json_dumps(msg, JSON_COMPACT);
+
+	if (text != NULL && p->members != NULL)
+		agent_send(a, json_string_value(json_array_get(p->members,
+		    (size_t)r)), text, strlen(text));
+	free(text);
+	json_decref(msg);
+}
+
+/* Listens on this host and tells the predecessor where. */
+static int
+part_listen(struct agent *a, struct part *p)
+{
+	char ip[80], *colon, *cause = NULL;
+	int port;
+
+	snprintf(ip, sizeof ip, "%s", agent_host_address(a));
+	if ((colon = strrchr(ip, ':')) != NULL)
+		*colon = '\0';
+	if (ip[0] == '\0' || strcmp(ip, "0.0.0.0") == 0)
+		snprintf(ip, sizeof ip, "127.0.0.1");
+	if ((port = nn_ring_listen(p->ring, ip, &cause)) < 0) {
+		agent_log(a, AGENT_LOG_ERROR, "partition %d: %s", p->rank,
+		    cause);
+		free(cause);
+		return -1;
+	}
+	part_tell(a, p, (p->rank + p->size - 1) % p->size, json_pack(
+	    "{s:s, s:i, s:i}", "endpoint", ip, "port", port, "rank",
+	    p->rank));
+	p->listening = 1;
+	return 0;
+}
+
+static void
+part_progress(struct agent *a, struct part *p)
+{
+	double t = now_s(), loss, acc, dt = t - p->last_progress;
+	size_t done, total;
+	char status[320];
+	int epoch;
+
+	if (dt < PROGRESS_S)
+		return;
+	nn_trainer_position(p->tr, &epoch, &done, &total, &loss, &acc);
+	snprintf(status, sizeof status, "{\"rank\":%d,\"epoch\":%d,"
+	    "\"step\":%llu,\"loss\":%.6g,\"samples_per_s\":%.1f}", p->rank,
+	    epoch, (unsigned long long)p->step, p->rows_since > 0 ?
+	    p->loss_since / (double)p->rows_since : 0.0,
+	    (double)p->rows_since / dt);
+	agent_progress(a, ((epoch - 1) + (total > 0 ? (double)done /
+	    (double)total : 0)) / p->cfg->train.epochs, status);
+	p->last_progress = t;
+	p->rows_since = 0;
+	p->loss_since = 0;
+}
+
+/* An epoch ended: rank 0 reports it for the whole job. */
+static int
+part_epoch(struct agent *a, struct part *p, const struct nn_epoch_stats *es)
+{
+	json_t *o;
+	char *text;
+
+	if (!isfinite(es->loss)) {
+		agent_log(a, AGENT_LOG_ERROR, "partition %d: loss is %g in "
+		    "epoch %d: training diverged", p->rank, es->loss,
+		    es->epoch);
+		return -1;
+	}
+	if (p->rank != 0)
+		return 0;
+	o = nn_metrics_epoch_json(es);
+	json_object_set_new(o, "partitions", json_integer(p->size));
+	json_array_append(p->epochs, o);
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (text != NULL)
+		agent_metrics(a, text);
+	free(text);
+	return 0;
+}
+
+static int
+part_finish(struct agent *a, struct part *p)
+{
+	unsigned char *buf;
+	size_t len;
+	int rc;
+
+	if (p->rank != 0)
+		return AGENT_DONE;
+	buf = nn_session_result_build(0, p->epochs, nn_net_params(p->net,
+	    NULL), p->nparams, &len);
+	rc = buf != NULL ? agent_result(a, buf, len) : -1;
+	free(buf);
+	if (rc != 0) {
+		agent_log(a, AGENT_LOG_ERROR, "partition: cannot build the "
+		    "result");
+		return AGENT_FAILED;
+	}
+	return AGENT_DONE;
+}
+
+static int
+part_step(struct agent *a)
+{
+	struct part *p = agent_data(a);
+	struct nn_epoch_stats es;
+	struct timespec ts = { 0, 5 * 1000000 };
+	double sums[2];
+	char *cause = NULL;
+	float *grads;
+	int r;
+
+	if (p->members == NULL) {
+		nanosleep(&ts, NULL);
+		return AGENT_CONTINUE;
+	}
+	if (!p->listening && part_listen(a, p) != 0)
+		return AGENT_FAILED;
+	switch (p->phase) {
+	case P_COMPUTE:
+		if ((r = nn_trainer_part_grad(p->tr, sums)) < 0) {
+			/* Every sum is here: the predecessor may leave. */
+			if (!p->told_done)
+				part_tell(a, p, (p->rank + p->size - 1) %
+				    p->size, json_pack("{s:b}", "done", 1));
+			p->told_done = 1;
+			p->phase = P_LEAVE;
+			return AGENT_CONTINUE;
+		}
+		p->rows_since += (uint64_t)r;
+		p->loss_since += sums[0];
+		memcpy(p->vec, nn_net_grads(p->net, NULL), p->nparams *
+		    sizeof (float));
+		p->vec[p->nparams] = (float)sums[0];
+		p->vec[p->nparams + 1] = (float)sums[1];
+		nn_ring_start(p->ring, p->step, p->vec);
+		p->phase = P_REDUCE;
+		/* FALLTHROUGH */
+	case P_REDUCE:
+		if ((r = nn_ring_progress(p->ring, POLL_MS, &cause)) < 0)
+			goto fail;
+		if (r == 0) {
+			part_progress(a, p);
+			return AGENT_CONTINUE;
+		}
+		grads = nn_net_grads(p->net, NULL);
+		memcpy(grads, p->vec, p->nparams * sizeof (float));
+		sums[0] = p->vec[p->nparams];
+		sums[1] = p->vec[p->nparams + 1];
+		r = nn_trainer_part_apply(p->tr, sums, &es);
+		p->step++;
+		p->phase = P_COMPUTE;
+		if (r == 1 && part_epoch(a, p, &es) != 0)
+			return AGENT_FAILED;
+		part_progress(a, p);
+		return AGENT_CONTINUE;
+	case P_LEAVE:
+		/* The successor may still need this partition's last
+		 * messages, here or resent after a move. */
+		if (p->next_done || p->size == 1)
+			return part_finish(a, p);
+		if (nn_ring_flush(p->ring, POLL_MS, &cause) < 0)
+			goto fail;
+		return AGENT_CONTINUE;
+	}
+	return AGENT_CONTINUE;
+fail:
+	agent_log(a, AGENT_LOG_ERROR, "partition %d: %s", p->rank, cause);
+	free(cause);
+	return AGENT_FAILED;
+}
+
+static void
+part_message(struct agent *a, const char *from, const void *data,
+    size_t len)
+{
+	struct part *p = agent_data(a);
+	json_t *o = json_loadb(data, len, 0, NULL), *v;
+	char *cause = NULL;
+
+	if (p == NULL || !json_is_object(o)) {
+		agent_log(a, AGENT_LOG_WARN, "partition: a %zu-byte message "
+		    "from %s that is not a JSON object", len, from);
+		goto out;
+	}
+	if ((v = json_object_get(o, "members")) != NULL) {
+		if (!part_members_ok(p, v))
+			agent_log(a, AGENT_LOG_WARN, "partition: \"members\" "
+			    "from %s: expected %d agent ids", from, p->size);
+		else if (p->members == NULL)
+			p->members = json_incref(v);
+	} else if (json_is_string(json_object_get(o, "endpoint")) &&
+	    json_is_integer(json_object_get(o, "port"))) {
+		if (nn_ring_set_next(p->ring, json_string_value(
+		    json_object_get(o, "endpoint")), (int)json_integer_value(
+		    json_object_get(o, "port")), &cause) != 0) {
+			agent_log(a, AGENT_LOG_WARN, "partition: %s", cause);
+			free(cause);
+		} else {
+			snprintf(p->next_ip, sizeof p->next_ip, "%s",
+			    json_string_value(json_object_get(o, "endpoint")));
+			p->next_port = (int)json_integer_value(
+			    json_object_get(o, "port"));
+		}
+	} else if (json_is_true(json_object_get(o, "done")))
+		p->next_done = 1;
+	else
+		agent_log(a, AGENT_LOG_WARN, "partition: an unknown message "
+		    "from %s", from);
+out:
+	json_decref(o);
+}
+
+static void
+part_stop(struct agent *a)
+{
+	part_free(agent_data(a));
+	agent_set_data(a, NULL);
+}
+
+const struct agent_entry agent_entry = {
+	.name = "partition",
+	.abi = AGENT_ABI,
+	.start = part_start,
+	.step = part_step,
+	.pack = part_pack,
+	.unpack = part_unpack,
+	.message = part_message,
+	.stop = part_stop,
+};

@@ -1,0 +1,995 @@
+/*
+ * Ring all-reduce over TCP (ring.h). Rank r sends to r+1 and receives from
+ * r-1. The vector is cut into N chunks; in reduce-scatter round t (0..N-2)
+ * rank r sends chunk r-t and adds the chunk r-t-1 it receives, after which
+ * it holds the sum of chunk r+1; in all-gather round u (0..N-2) it sends
+ * chunk r+1-u and stores chunk r-u. Round t+1's data exists once round t
+ * has arrived, so a sender streams rounds as they become ready.
+ *
+ * A link, from the sender's side:
+ *   S -> R  hello: "NNRING1\0", u32 rank, u32 size, u64 0, nonce Ns (16)
+ *   R -> S  "NNRING1\0", u64 step, u32 round, u32 0, nonce Nr (16),
+ *           HMAC(secret, "nnring-R" Ns Nr step round)
+ *   S -> R  HMAC(secret, "nnring-S" Ns Nr)
+ * then messages: u64 step, u32 round, u32 bytes, payload, and the 16-byte
+ * ChaCha20-Poly1305 tag (empty plaintext, header and payload as associated
+ * data, nonce = 4 zero bytes || message number) under the link key
+ * HMAC(secret, "nnring-K" Ns Nr). Integers are little-endian.
+ */
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "alloc.h"
+#include "le.h"
+#include "ring.h"
+
+#define RING_MAGIC	"NNRING1"	/* 8 bytes with its NUL */
+#define RING_NONCE	16
+#define RING_MAC	32
+#define RING_TAG	16
+#define RING_HDR	16
+#define RING_HELLO	(8 + 4 + 4 + 8 + RING_NONCE)
+#define RING_REPLY	(8 + 8 + 4 + 4 + RING_NONCE + RING_MAC)
+#define RING_IDLE_MS	120000
+#define RING_RETRY_MS	50
+#define RING_LOG_MAGIC	0x4c524e4eU	/* "NNRL" */
+
+enum out_state { OUT_NONE, OUT_CONNECTING, OUT_REPLY, OUT_READY };
+enum in_state { IN_NONE, IN_HELLO, IN_PROOF, IN_READY };
+
+/* What this rank sent in one step, round after round. */
+struct ring_log {
+	uint64_t	 step;
+	int		 valid;
+	int		 produced;	/* rounds ready to send */
+	float		*buf;
+};
+
+struct nn_ring {
+	int		 rank, size;
+	size_t		 n;
+	unsigned char	 secret[NN_RING_SECRET];
+	int		 rounds;	/* 2 (size - 1) */
+	size_t		*off;		/* round t's floats in a log */
+	size_t		*len;
+	int		*send_chunk, *recv_chunk;
+	float		*v;
+	float		*tmp;		/* one received chunk */
+	struct ring_log	 cur, prev;
+	int		 recv_round;	/* next round wanted this step */
+	int		 started;
+	int		 listen_fd;
+	char		 next_ip[64];
+	int		 next_port;
+	int		 idle_ms;
+	double		 last_io;
+	double		 retry_at;
+	char		 last_error[160];
+	uint64_t	 bytes_out, bytes_in;
+	uint64_t	 written;	/* steps whose messages all went out */
+
+	struct {
+		int		 fd;
+		enum out_state	 state;
+		unsigned char	 ns[RING_NONCE];
+		unsigned char	 key[32];
+		uint64_t	 msgno;
+		unsigned char	 buf[RING_REPLY];
+		size_t		 got;
+		uint64_t	 step;		/* the cursor: next to send */
+		int		 round;
+		int		 active;	/* a message is being written */
+		unsigned char	 hdr[RING_HDR], tag[RING_TAG];
+		const float	*data;
+		size_t		 bytes, done;
+	} out;
+
+	struct {
+		int		 fd;
+		enum in_state	 state;
+		unsigned char	 ns[RING_NONCE], nr[RING_NONCE];
+		unsigned char	 key[32];
+		uint64_t	 msgno;
+		unsigned char	 buf[RING_HELLO];
+		size_t		 got;
+		unsigned char	 hdr[RING_HDR], tag[RING_TAG];
+		size_t		 hgot, pgot, tgot, bytes;
+	} in;
+};
+
+static double
+ring_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static int
+ring_mod(int a, int n)
+{
+	return ((a % n) + n) % n;
+}
+
+static size_t
+chunk_lo(const struct nn_ring *g, int c)
+{
+	return (size_t)c * g->n / (size_t)g->size;
+}
+
+static size_t
+chunk_len(const struct nn_ring *g, int c)
+{
+	return chunk_lo(g, c + 1) - chunk_lo(g, c);
+}
+
+struct nn_ring *
+nn_ring_new(int rank, int size, size_t n,
+    const unsigned char secret[NN_RING_SECRET])
+{
+	struct nn_ring *g = xcalloc(1, sizeof *g);
+	size_t total = 0, most = 0;
+	int t;
+
+	g->rank = rank;
+	g->size = size;
+	g->n = n;
+	memcpy(g->secret, secret, NN_RING_SECRET);
+	g->rounds = 2 * (size - 1);
+	g->off = xreallocarray(NULL, (size_t)g->rounds + 1, sizeof *g->off);
+	g->len = xreallocarray(NULL, (size_t)g->rounds + 1, sizeof *g->len);
+	g->send_chunk = xreallocarray(NULL, (size_t)g->rounds + 1,
+	    sizeof (int));
+	g->recv_chunk = xreallocarray(NULL, (size_t)g->rounds + 1,
+	    sizeof (int));
+	for (t = 0; t < g->rounds; t++) {
+		if (t < size - 1) {
+			g->send_chunk[t] = ring_mod(rank - t, size);
+			g->recv_chunk[t] = ring_mod(rank - t - 1, size);
+		} else {
+			g->send_chunk[t] = ring_mod(rank + 1 - (t - size + 1),
+			    size);
+			g->recv_chunk[t] = ring_mod(rank - (t - size + 1),
+			    size);
+		}
+		g->off[t] = total;
+		g->len[t] = chunk_len(g, g->send_chunk[t]);
+		total += g->len[t];
+		if (chunk_len(g, g->recv_chunk[t]) > most)
+			most = chunk_len(g, g->recv_chunk[t]);
+	}
+	g->off[g->rounds] = total;
+	g->cur.buf = xreallocarray(NULL, total + 1, sizeof (float));
+	g->prev.buf = xreallocarray(NULL, total + 1, sizeof (float));
+	g->tmp = xreallocarray(NULL, most + 1, sizeof (float));
+	g->listen_fd = g->out.fd = g->in.fd = -1;
+	g->idle_ms = RING_IDLE_MS;
+	g->last_io = ring_now();
+	return g;
+}
+
+static void
+out_close(struct nn_ring *g)
+{
+	if (g->out.fd >= 0)
+		close(g->out.fd);
+	g->out.fd = -1;
+	g->out.state = OUT_NONE;
+	g->out.active = 0;
+	g->retry_at = ring_now() + RING_RETRY_MS;
+}
+
+static void
+in_close(struct nn_ring *g)
+{
+	if (g->in.fd >= 0)
+		close(g->in.fd);
+	g->in.fd = -1;
+	g->in.state = IN_NONE;
+}
+
+void
+nn_ring_free(struct nn_ring *g)
+{
+	if (g == NULL)
+		return;
+	out_close(g);
+	in_close(g);
+	if (g->listen_fd >= 0)
+		close(g->listen_fd);
+	OPENSSL_cleanse(g->secret, sizeof g->secret);
+	free(g->off);
+	free(g->len);
+	free(g->send_chunk);
+	free(g->recv_chunk);
+	free(g->cur.buf);
+	free(g->prev.buf);
+	free(g->tmp);
+	free(g);
+}
+
+void
+nn_ring_set_idle(struct nn_ring *g, int idle_ms)
+{
+	g->idle_ms = idle_ms;
+}
+
+void
+nn_ring_bytes(const struct nn_ring *g, uint64_t *sent, uint64_t *received)
+{
+	*sent = g->bytes_out;
+	*received = g->bytes_in;
+}
+
+static void
+ring_error(struct nn_ring *g, const char *fmt, const char *detail)
+{
+	snprintf(g->last_error, sizeof g->last_error, fmt, detail);
+}
+
+/* HMAC-SHA256(secret, label || a || b || extra). */
+static void
+ring_mac(const struct nn_ring *g, const char *label, const unsigned char *a,
+    const unsigned char *b, const unsigned char *extra, size_t extra_len,
+    unsigned char out[RING_MAC])
+{
+	unsigned char msg[16 + 2 * RING_NONCE + 16];
+	size_t l = strlen(label), outl = 0;
+
+	memcpy(msg, label, l);
+	memcpy(msg + l, a, RING_NONCE);
+	memcpy(msg + l + RING_NONCE, b, RING_NONCE);
+	if (extra_len > 0)
+		memcpy(msg + l + 2 * RING_NONCE, extra, extra_len);
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, g->secret,
+	    NN_RING_SECRET, msg, l + 2 * RING_NONCE + extra_len, out,
+	    RING_MAC, &outl) == NULL || outl != RING_MAC)
+		abort();	/* OpenSSL without HMAC-SHA256 */
+}
+
+/* The message tag: ChaCha20-Poly1305 of nothing, header+payload as AAD. */
+static void
+ring_tag(const unsigned char key[32], uint64_t msgno,
+    const unsigned char *hdr, const void *payload, size_t bytes,
+    unsigned char tag[RING_TAG])
+{
+	static EVP_CIPHER *cipher;
+	unsigned char nonce[12], none[16];
+	const unsigned char *p = payload;
+	EVP_CIPHER_CTX *ctx;
+	size_t step;
+	int outl;
+
+	if (cipher == NULL && (cipher = EVP_CIPHER_fetch(NULL,
+	    "ChaCha20-Poly1305", NULL)) == NULL)
+		abort();
+	memset(nonce, 0, sizeof nonce);
+	nn_le_put_u64(nonce + 4, msgno);
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
+	    !EVP_EncryptInit_ex2(ctx, cipher, key, nonce, NULL) ||
+	    !EVP_EncryptUpdate(ctx, NULL, &outl, hdr, RING_HDR))
+		abort();
+	while (bytes > 0) {
+		step = bytes < ((size_t)1 << 30) ? bytes : (size_t)1 << 30;
+		if (!EVP_EncryptUpdate(ctx, NULL, &outl, p, (int)step))
+			abort();
+		p += step;
+		bytes -= step;
+	}
+	if (!EVP_EncryptFinal_ex(ctx, none, &outl) ||
+	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, RING_TAG, tag))
+		abort();
+	EVP_CIPHER_CTX_free(ctx);
+}
+
+static int
+set_nonblock(int fd)
+{
+	int one = 1, fl = fcntl(fd, F_GETFL);
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int
+ring_addr(const char *ip, int port, struct addrinfo **res)
+{
+	struct addrinfo hints;
+	char serv[16];
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(serv, sizeof serv, "%d", port);
+	return getaddrinfo(ip, serv, &hints, res);
+}
+
+int
+nn_ring_listen(struct nn_ring *g, const char *ip, char **cause)
+{
+	struct addrinfo *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int fd = -1, port = -1, one = 1;
+
+	if (ring_addr(ip, 0, &ai) != 0) {
+		nn_fail(cause, "ring: \"%s\" is not an IP address", ip);
+		goto out;
+	}
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    listen(fd, 8) != 0 || set_nonblock(fd) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		nn_fail(cause, "ring: listen on %s: %s", ip, strerror(errno));
+		goto out;
+	}
+	port = ntohs(ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&ss)->sin6_port :
+	    ((struct sockaddr_in *)&ss)->sin_port);
+	if (g->listen_fd >= 0)
+		close(g->listen_fd);
+	g->listen_fd = fd;
+	fd = -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return port;
+}
+
+int
+nn_ring_set_next(struct nn_ring *g, const char *ip, int port, char **cause)
+{
+	if (strlen(ip) >= sizeof g->next_ip || port < 1 || port > 65535)
+		return nn_fail(cause, "ring: bad successor address %s:%d", ip,
+		    port);
+	/* A new address means the successor moved: the old link is dead. */
+	if (strcmp(ip, g->next_ip) != 0 || port != g->next_port)
+		out_close(g);
+	snprintf(g->next_ip, sizeof g->next_ip, "%s", ip);
+	g->next_port = port;
+	g->retry_at = 0;
+	return 0;
+}
+
+/* Round t of the current step is ready: it goes in the log. */
+static void
+log_produce(struct nn_ring *g, int t)
+{
+	memcpy(g->cur.buf + g->off[t], g->v + chunk_lo(g, g->send_chunk[t]),
+	    g->len[t] * sizeof (float));
+	g->cur.produced = t + 1;
+}
+
+void
+nn_ring_start(struct nn_ring *g, uint64_t step, float *v)
+{
+	struct ring_log keep;
+
+	/* The finished step becomes the one a late successor may need. */
+	if (g->cur.valid && g->cur.produced == g->rounds &&
+	    g->recv_round == g->rounds) {
+		keep = g->prev;
+		g->prev = g->cur;
+		g->cur = keep;
+	}
+	g->cur.step = step;
+	g->cur.valid = 1;
+	g->cur.produced = 0;
+	g->v = v;
+	g->recv_round = 0;
+	g->started = 1;
+	g->last_io = ring_now();
+	if (g->rounds > 0)
+		log_produce(g, 0);
+}
+
+/* The data for the sender's cursor, moving it to the next step when one
+ * is all sent. NULL: nothing to send yet (or -1 in *bad). */
+static const float *
+out_data(struct nn_ring *g, size_t *len, int *bad)
+{
+	struct ring_log *l;
+
+	*bad = 0;
+	for (;;) {
+		if (!g->cur.valid && !(g->prev.valid &&
+		    g->out.step == g->prev.step))
+			return NULL;
+		if (g->prev.valid && g->out.step == g->prev.step)
+			l = &g->prev;
+		else if (g->cur.valid && g->out.step == g->cur.step)
+			l = &g->cur;
+		else if (g->cur.valid && g->out.step == g->cur.step + 1)
+			return NULL;
+		else {
+			*bad = 1;
+			return NULL;
+		}
+		if (g->out.round < g->rounds)
+			break;
+		if (g->out.step + 1 > g->written)
+			g->written = g->out.step + 1;
+		g->out.step++;
+		g->out.round = 0;
+	}
+	if (g->out.round >= l->produced)
+		return NULL;
+	*len = g->len[g->out.round];
+	return l->buf + g->off[g->out.round];
+}
+
+static void
+out_connect(struct nn_ring *g)
+{
+	struct addrinfo *ai = NULL;
+	int fd;
+
+	if (g->next_port == 0 || ring_now() < g->retry_at)
+		return;
+	if (ring_addr(g->next_ip, g->next_port, &ai) != 0) {
+		ring_error(g, "ring: bad successor address %s", g->next_ip);
+		g->retry_at = ring_now() + RING_RETRY_MS;
+		return;
+	}
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    set_nonblock(fd) != 0) {
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		g->retry_at = ring_now() + RING_RETRY_MS;
+		return;
+	}
+	g->out.fd = fd;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 &&
+	    errno != EINPROGRESS) {
+		ring_error(g, "ring: connect to the successor: %s",
+		    strerror(errno));
+		out_close(g);
+	} else
+		g->out.state = OUT_CONNECTING;
+	freeaddrinfo(ai);
+}
+
+/* The socket connected: say who we are. */
+static void
+out_hello(struct nn_ring *g)
+{
+	unsigned char h[RING_HELLO];
+	int err = 0;
+	socklen_t el = sizeof err;
+
+	if (getsockopt(g->out.fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 ||
+	    err != 0) {
+		ring_error(g, "ring: connect to the successor: %s",
+		    strerror(err != 0 ? err : errno));
+		out_close(g);
+		return;
+	}
+	memset(h, 0, sizeof h);
+	memcpy(h, RING_MAGIC, 8);
+	nn_le_put_u32(h + 8, (uint32_t)g->rank);
+	nn_le_put_u32(h + 12, (uint32_t)g->size);
+	if (RAND_bytes(g->out.ns, RING_NONCE) != 1)
+		abort();
+	memcpy(h + 24, g->out.ns, RING_NONCE);
+	/* A fresh socket takes 40 bytes whole. */
+	if (send(g->out.fd, h, sizeof h, MSG_NOSIGNAL) != (ssize_t)sizeof h) {
+		out_close(g);
+		return;
+	}
+	g->out.state = OUT_REPLY;
+	g->out.got = 0;
+}
+
+/* The successor's answer: its proof and the step and round it needs. */
+static void
+out_reply(struct nn_ring *g)
+{
+	unsigned char *b = g->out.buf, mac[RING_MAC], *nr = b + 24;
+	ssize_t r;
+
+	r = recv(g->out.fd, b + g->out.got, RING_REPLY - g->out.got, 0);
+	if (r <= 0) {
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		ring_error(g, "ring: the successor closed the handshake%s", "");
+		out_close(g);
+		return;
+	}
+	g->out.got += (size_t)r;
+	if (g->out.got < RING_REPLY)
+		return;
+	ring_mac(g, "nnring-R", g->out.ns, nr, b + 8, 16, mac);
+	if (memcmp(b, RING_MAGIC, 8) != 0 ||
+	    CRYPTO_memcmp(mac, b + 24 + RING_NONCE, RING_MAC) != 0) {
+		ring_error(g, "ring: the successor failed authentication "
+		    "(not this job's partition?)%s", "");
+		out_close(g);
+		return;
+	}
+	ring_mac(g, "nnring-S", g->out.ns, nr, NULL, 0, mac);
+	if (send(g->out.fd, mac, RING_MAC, MSG_NOSIGNAL) != RING_MAC) {
+		out_close(g);
+		return;
+	}
+	ring_mac(g, "nnring-K", g->out.ns, nr, NULL, 0, g->out.key);
+	g->out.step = nn_le_get_u64(b + 8);
+	g->out.round = (int)nn_le_get_u32(b + 16);
+	g->out.msgno = 0;
+	g->out.active = 0;
+	g->out.state = OUT_READY;
+	g->last_io = ring_now();
+}
+
+/* Writes what is ready for the successor. -1: it wants what is gone. */
+static int
+out_write(struct nn_ring *g)
+{
+	struct iovec iov[3];
+	struct msghdr mh;
+	const float *data;
+	size_t len, left, skip;
+	ssize_t w;
+	int bad, i, niov;
+
+	for (;;) {
+		if (!g->out.active) {
+			if ((data = out_data(g, &len, &bad)) == NULL) {
+				if (bad)
+					snprintf(g->last_error,
+					    sizeof g->last_error, "ring: the "
+					    "successor wants step %llu, which "
+					    "this partition no longer has",
+					    (unsigned long long)g->out.step);
+				return bad ? -1 : 0;
+			}
+			g->out.data = data;
+			g->out.bytes = len * sizeof (float);
+			nn_le_put_u64(g->out.hdr, g->out.step);
+			nn_le_put_u32(g->out.hdr + 8, (uint32_t)g->out.round);
+			nn_le_put_u32(g->out.hdr + 12, (uint32_t)g->out.bytes);
+			ring_tag(g->out.key, g->out.msgno, g->out.hdr, data,
+			    g->out.bytes, g->out.tag);
+			g->out.done = 0;
+			g->out.active = 1;
+		}
+		iov[0].iov_base = g->out.hdr;
+		iov[0].iov_len = RING_HDR;
+		iov[1].iov_base = (void *)g->out.data;
+		iov[1].iov_len = g->out.bytes;
+		iov[2].iov_base = g->out.tag;
+		iov[2].iov_len = RING_TAG;
+		skip = g->out.done;
+		for (i = 0, niov = 0; i < 3; i++) {
+			if (skip >= iov[i].iov_len) {
+				skip -= iov[i].iov_len;
+				continue;
+			}
+			iov[niov].iov_base = (char *)iov[i].iov_base + skip;
+			iov[niov].iov_len = iov[i].iov_len - skip;
+			skip = 0;
+			niov++;
+		}
+		memset(&mh, 0, sizeof mh);
+		mh.msg_iov = iov;
+		mh.msg_iovlen = (size_t)niov;
+		w = sendmsg(g->out.fd, &mh, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			/* The successor went away (it moves): reconnect. */
+			ring_error(g, "ring: send to the successor: %s",
+			    strerror(errno));
+			out_close(g);
+			return 0;
+		}
+		g->out.done += (size_t)w;
+		g->bytes_out += (uint64_t)w;
+		g->last_io = ring_now();
+		left = RING_HDR + g->out.bytes + RING_TAG - g->out.done;
+		if (left > 0)
+			continue;
+		g->out.active = 0;
+		g->out.msgno++;
+		g->out.round++;
+	}
+}
+
+/* The successor never writes after the handshake: EOF means it left. */
+static void
+out_check(struct nn_ring *g)
+{
+	char c;
+	ssize_t r = recv(g->out.fd, &c, 1, MSG_DONTWAIT);
+
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR) || r > 0)
+		out_close(g);
+}
+
+/* What this rank needs next: (step, round). */
+static void
+in_want(const struct nn_ring *g, uint64_t *step, int *round)
+{
+	if (g->recv_round >= g->rounds) {
+		*step = g->cur.step + 1;
+		*round = 0;
+	} else {
+		*step = g->cur.step;
+		*round = g->recv_round;
+	}
+}
+
+static void
+in_accept(struct nn_ring *g)
+{
+	int fd = accept4(g->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (set_nonblock(fd) != 0) {
+		close(fd);
+		return;
+	}
+	g->in.fd = fd;
+	g->in.state = IN_HELLO;
+	g->in.got = 0;
+}
+
+/* Reads into in.buf up to want bytes; 1 when complete, -1 closed. */
+static int
+in_fill(struct nn_ring *g, size_t want)
+{
+	ssize_t r = recv(g->in.fd, g->in.buf + g->in.got, want - g->in.got,
+	    0);
+
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		in_close(g);
+		return -1;
+	}
+	if (r > 0)
+		g->in.got += (size_t)r;
+	return g->in.got == want;
+}
+
+static void
+in_handshake(struct nn_ring *g)
+{
+	unsigned char reply[RING_REPLY], mac[RING_MAC], want[16];
+	uint64_t step;
+	int round;
+
+	if (g->in.state == IN_HELLO) {
+		if (in_fill(g, RING_HELLO) != 1)
+			return;
+		if (memcmp(g->in.buf, RING_MAGIC, 8) != 0 ||
+		    nn_le_get_u32(g->in.buf + 8) !=
+		    (uint32_t)ring_mod(g->rank - 1, g->size) ||
+		    nn_le_get_u32(g->in.buf + 12) != (uint32_t)g->size) {
+			ring_error(g, "ring: a connection that is not from "
+			    "the predecessor%s", "");
+			in_close(g);
+			return;
+		}
+		memcpy(g->in.ns, g->in.buf + 24, RING_NONCE);
+		if (RAND_bytes(g->in.nr, RING_NONCE) != 1)
+			abort();
+		in_want(g, &step, &round);
+		memset(reply, 0, sizeof reply);
+		memcpy(reply, RING_MAGIC, 8);
+		nn_le_put_u64(reply + 8, step);
+		nn_le_put_u32(reply + 16, (uint32_t)round);
+		memcpy(reply + 24, g->in.nr, RING_NONCE);
+		memcpy(want, reply + 8, 16);
+		ring_mac(g, "nnring-R", g->in.ns, g->in.nr, want, 16,
+		    reply + 24 + RING_NONCE);
+		if (send(g->in.fd, reply, sizeof reply, MSG_NOSIGNAL) !=
+		    (ssize_t)sizeof reply) {
+			in_close(g);
+			return;
+		}
+		g->in.state = IN_PROOF;
+		g->in.got = 0;
+		return;
+	}
+	if (in_fill(g, RING_MAC) != 1)
+		return;
+	ring_mac(g, "nnring-S", g->in.ns, g->in.nr, NULL, 0, mac);
+	if (CRYPTO_memcmp(mac, g->in.buf, RING_MAC) != 0) {
+		ring_error(g, "ring: the predecessor failed authentication%s",
+		    "");
+		in_close(g);
+		return;
+	}
+	ring_mac(g, "nnring-K", g->in.ns, g->in.nr, NULL, 0, g->in.key);
+	g->in.msgno = 0;
+	g->in.hgot = g->in.pgot = g->in.tgot = 0;
+	g->in.state = IN_READY;
+	g->last_io = ring_now();
+}
+
+/* A whole message arrived and its tag is good: use it. */
+static void
+in_apply(struct nn_ring *g)
+{
+	int t = g->recv_round, c = g->recv_chunk[t];
+	float *dst = g->v + chunk_lo(g, c);
+	size_t i, len = chunk_len(g, c);
+
+	if (t < g->size - 1)
+		for (i = 0; i < len; i++)
+			dst[i] = g->tmp[i] + dst[i];
+	else
+		memcpy(dst, g->tmp, len * sizeof (float));
+	g->recv_round++;
+	if (g->recv_round < g->rounds)
+		log_produce(g, g->recv_round);
+}
+
+/* Reads messages while this step needs them. */
+static void
+in_read(struct nn_ring *g)
+{
+	unsigned char tag[RING_TAG];
+	uint64_t step;
+	ssize_t r;
+	size_t want;
+	int round;
+
+	while (g->in.state == IN_READY && g->recv_round < g->rounds) {
+		if (g->in.hgot < RING_HDR) {
+			r = recv(g->in.fd, g->in.hdr + g->in.hgot,
+			    RING_HDR - g->in.hgot, 0);
+		} else if (g->in.pgot < g->in.bytes) {
+			r = recv(g->in.fd, (char *)g->tmp + g->in.pgot,
+			    g->in.bytes - g->in.pgot, 0);
+		} else {
+			r = recv(g->in.fd, g->in.tag + g->in.tgot,
+			    RING_TAG - g->in.tgot, 0);
+		}
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+			/* The predecessor left (it moves); it comes back. */
+			in_close(g);
+			return;
+		}
+		if (r < 0)
+			return;
+		g->bytes_in += (uint64_t)r;
+		g->last_io = ring_now();
+		if (g->in.hgot < RING_HDR) {
+			g->in.hgot += (size_t)r;
+			if (g->in.hgot < RING_HDR)
+				continue;
+			in_want(g, &step, &round);
+			want = chunk_len(g, g->recv_chunk[g->recv_round]) *
+			    sizeof (float);
+			if (nn_le_get_u64(g->in.hdr) != step ||
+			    nn_le_get_u32(g->in.hdr + 8) != (uint32_t)round ||
+			    nn_le_get_u32(g->in.hdr + 12) != want) {
+				snprintf(g->last_error, sizeof g->last_error,
+				    "ring: the predecessor sent step %llu "
+				    "round %u (%u bytes), expected step %llu "
+				    "round %d",
+				    (unsigned long long)nn_le_get_u64(
+				    g->in.hdr), nn_le_get_u32(g->in.hdr + 8),
+				    nn_le_get_u32(g->in.hdr + 12),
+				    (unsigned long long)step, round);
+				in_close(g);
+				return;
+			}
+			g->in.bytes = want;
+			g->in.pgot = g->in.tgot = 0;
+		} else if (g->in.pgot < g->in.bytes)
+			g->in.pgot += (size_t)r;
+		else
+			g->in.tgot += (size_t)r;
+		if (g->in.hgot < RING_HDR || g->in.pgot < g->in.bytes ||
+		    g->in.tgot < RING_TAG)
+			continue;
+		ring_tag(g->in.key, g->in.msgno, g->in.hdr, g->tmp,
+		    g->in.bytes, tag);
+		if (CRYPTO_memcmp(tag, g->in.tag, RING_TAG) != 0) {
+			ring_error(g, "ring: a message from the predecessor "
+			    "failed its tag%s", "");
+			in_close(g);
+			return;
+		}
+		g->in.msgno++;
+		g->in.hgot = 0;
+		in_apply(g);
+	}
+}
+
+/* One round of I/O: waits up to ms for something to do. -1: fatal. */
+static int
+ring_poll(struct nn_ring *g, int ms)
+{
+	struct pollfd p[3];
+	int np = 0, li = -1, ii = -1, oi = -1;
+
+	if (g->out.state == OUT_NONE)
+		out_connect(g);
+	if (g->out.state == OUT_READY && out_write(g) != 0)
+		return -1;
+	if (g->in.state == IN_READY)
+		in_read(g);
+	if (g->started && g->in.state == IN_NONE && g->listen_fd >= 0) {
+		p[np].fd = g->listen_fd;
+		p[np].events = POLLIN;
+		li = np++;
+	}
+	/* A finished step reads nothing more until the next starts. */
+	if (g->in.state != IN_NONE && (g->in.state != IN_READY ||
+	    g->recv_round < g->rounds)) {
+		p[np].fd = g->in.fd;
+		p[np].events = POLLIN;
+		ii = np++;
+	}
+	if (g->out.state != OUT_NONE) {
+		p[np].fd = g->out.fd;
+		p[np].events = POLLIN;
+		if (g->out.state == OUT_CONNECTING ||
+		    (g->out.state == OUT_READY && g->out.active))
+			p[np].events |= POLLOUT;
+		oi = np++;
+	}
+	if (g->out.state == OUT_NONE && g->next_port != 0) {
+		double wait = g->retry_at - ring_now();
+
+		if (wait < ms)
+			ms = wait > 0 ? (int)wait + 1 : 0;
+	}
+	if (poll(p, (nfds_t)np, ms) <= 0)
+		return 0;
+	if (li >= 0 && (p[li].revents & POLLIN))
+		in_accept(g);
+	if (ii >= 0 && p[ii].revents != 0 && g->in.fd == p[ii].fd) {
+		if (g->in.state == IN_HELLO || g->in.state == IN_PROOF)
+			in_handshake(g);
+		else if (g->in.state == IN_READY)
+			in_read(g);
+	}
+	if (oi >= 0 && p[oi].revents != 0 && g->out.fd == p[oi].fd) {
+		if (g->out.state == OUT_CONNECTING)
+			out_hello(g);
+		else if (g->out.state == OUT_REPLY)
+			out_reply(g);
+		else if (p[oi].revents & (POLLIN | POLLHUP | POLLERR))
+			out_check(g);
+		if (g->out.state == OUT_READY && out_write(g) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+ring_idle(struct nn_ring *g, char **cause)
+{
+	if (ring_now() - g->last_io < g->idle_ms)
+		return 0;
+	return nn_fail(cause, "ring: partition %d: no progress for %d s%s%s",
+	    g->rank, g->idle_ms / 1000, g->last_error[0] != '\0' ? "; last: " :
+	    "", g->last_error);
+}
+
+int
+nn_ring_progress(struct nn_ring *g, int timeout_ms, char **cause)
+{
+	double end = ring_now() + timeout_ms;
+	int left;
+
+	if (g->rounds == 0)
+		return 1;
+	for (;;) {
+		if (g->recv_round >= g->rounds) {
+			/* Hand on what is ready without waiting for it. */
+			(void)ring_poll(g, 0);
+			return 1;
+		}
+		if (ring_idle(g, cause) != 0)
+			return -1;
+		left = (int)(end - ring_now());
+		if (left <= 0)
+			left = 0;
+		if (ring_poll(g, left) != 0)
+			return nn_fail(cause, "%s", g->last_error);
+		if (g->recv_round >= g->rounds)
+			continue;
+		if (left == 0)
+			return 0;
+	}
+}
+
+int
+nn_ring_flush(struct nn_ring *g, int timeout_ms, char **cause)
+{
+	double end = ring_now() + timeout_ms;
+	int left;
+
+	if (g->rounds == 0)
+		return 1;
+	for (;;) {
+		/* Everything of this step written, even if the successor
+		 * has since finished and gone. */
+		if (g->written > g->cur.step)
+			return 1;
+		if (ring_idle(g, cause) != 0)
+			return -1;
+		left = (int)(end - ring_now());
+		if (left <= 0)
+			return 0;
+		if (ring_poll(g, left) != 0)
+			return nn_fail(cause, "%s", g->last_error);
+	}
+}
+
+/*
+ * Saved: u32 magic, u32 rounds, u64 step, u64 floats, then the floats of
+ * the last finished step's log (floats 0 when there is none).
+ */
+void
+nn_ring_save(const struct nn_ring *g, unsigned char **buf, size_t *len)
+{
+	const struct ring_log *l = NULL;
+	size_t floats = 0, i;
+	unsigned char *p;
+
+	if (g->cur.valid && g->recv_round >= g->rounds &&
+	    g->cur.produced == g->rounds)
+		l = &g->cur;
+	else if (g->prev.valid)
+		l = &g->prev;
+	if (l != NULL)
+		floats = g->off[g->rounds];
+	*len = 24 + floats * 4;
+	p = *buf = xmalloc(*len);
+	nn_le_put_u32(p, RING_LOG_MAGIC);
+	nn_le_put_u32(p + 4, (uint32_t)g->rounds);
+	nn_le_put_u64(p + 8, l != NULL ? l->step : 0);
+	nn_le_put_u64(p + 16, floats);
+	for (i = 0; i < floats; i++)
+		memcpy(p + 24 + 4 * i, &l->buf[i], 4);
+}
+
+int
+nn_ring_restore(struct nn_ring *g, const unsigned char *buf, size_t len,
+    char **cause)
+{
+	uint64_t floats;
+
+	if (len < 24 || nn_le_get_u32(buf) != RING_LOG_MAGIC ||
+	    nn_le_get_u32(buf + 4) != (uint32_t)g->rounds)
+		return nn_fail(cause, "ring state: not a log of a ring of %d",
+		    g->size);
+	floats = nn_le_get_u64(buf + 16);
+	if ((floats != 0 && floats != g->off[g->rounds]) ||
+	    len != 24 + floats * 4)
+		return nn_fail(cause, "ring state: %zu bytes, expected %zu",
+		    len, (size_t)(24 + g->off[g->rounds] * 4));
+	if (floats > 0) {
+		memcpy(g->prev.buf, buf + 24, (size_t)floats * 4);
+		g->prev.step = nn_le_get_u64(buf + 8);
+		g->prev.valid = 1;
+		g->prev.produced = g->rounds;
+	}
+	return 0;
+}

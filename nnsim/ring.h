@@ -1,0 +1,64 @@
+/*
+ * The all-reduce of a data-parallel job: N partitions in a ring, each with
+ * a TCP link to its successor, sum a float vector every step (a ring
+ * reduce-scatter, then an all-gather; docs/data-parallel.md).
+ *
+ * Partitions move between hosts, so links break and come back. Every
+ * message names its step and round, each sender keeps what it sent this
+ * step and the last, and a receiver that reconnects says which step and
+ * round it needs next: a move costs a resend, never a restart or a wrong
+ * sum. The order of additions depends only on the ranks, so the sum is
+ * bitwise the same wherever the partitions run.
+ *
+ * Links are authenticated with the job's secret (an HMAC-SHA256 challenge
+ * both ways) and every message carries a ChaCha20-Poly1305 tag under a key
+ * for that link.
+ */
+#ifndef NN_RING_H
+#define NN_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NN_RING_SECRET	32
+#define NN_RING_MAX	64	/* partitions */
+
+struct nn_ring;
+
+/* Partition rank of size, summing vectors of n floats. */
+struct nn_ring	*nn_ring_new(int rank, int size, size_t n,
+		     const unsigned char secret[NN_RING_SECRET]);
+void		 nn_ring_free(struct nn_ring *);
+/* Listens on ip, any port; returns the port or -1 with cause. */
+int		 nn_ring_listen(struct nn_ring *, const char *ip, char **cause);
+/* Where the successor listens; a later call (it moved) replaces it. */
+int		 nn_ring_set_next(struct nn_ring *, const char *ip, int port,
+		     char **cause);
+/*
+ * Starts summing v (n floats) for step; v is read and, once
+ * nn_ring_progress returns 1, holds the sum. Steps go up by one.
+ */
+void		 nn_ring_start(struct nn_ring *, uint64_t step, float *v);
+/*
+ * Moves data for up to timeout_ms. 1: v holds the sum; 0: not yet; -1
+ * with cause: a peer broke the protocol or nothing came for idle_ms
+ * (nn_ring_set_idle).
+ */
+int		 nn_ring_progress(struct nn_ring *, int timeout_ms,
+		     char **cause);
+/* Sends what the successor still needs, for up to timeout_ms: 1 done. */
+int		 nn_ring_flush(struct nn_ring *, int timeout_ms, char **cause);
+void		 nn_ring_set_idle(struct nn_ring *, int idle_ms);
+/*
+ * What a moving partition carries: the last finished step's messages,
+ * which a successor that moved too may still need. save allocates *buf.
+ */
+void		 nn_ring_save(const struct nn_ring *, unsigned char **buf,
+		     size_t *len);
+int		 nn_ring_restore(struct nn_ring *, const unsigned char *buf,
+		     size_t len, char **cause);
+/* Bytes sent and received, for the throughput figures. */
+void		 nn_ring_bytes(const struct nn_ring *, uint64_t *sent,
+		     uint64_t *received);
+
+#endif

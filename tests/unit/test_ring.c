@@ -1,0 +1,346 @@
+/*
+ * The ring all-reduce over real loopback sockets, one thread per rank:
+ * exact sums in the documented order, partitions that move in the middle
+ * of a step (their own and adjacent ones at once), a wrong secret, and the
+ * saved log's checks.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ring.h"
+#include "unit.h"
+
+#define MAXN	6
+
+struct world {
+	int		 n_ranks;
+	size_t		 n;
+	int		 steps;
+	int		 move_step[2];	/* a rank moves mid-step here */
+	int		 move_rank[2][2];	/* up to two ranks at once */
+	pthread_mutex_t	 mu;
+	int		 port[MAXN];
+	int		 version[MAXN];
+	unsigned char	 secret[MAXN][NN_RING_SECRET];
+	int		 bad[MAXN];	/* rank saw a wrong sum */
+	int		 moves;
+	char		 error[MAXN][200];
+};
+
+struct rank_arg {
+	struct world	*w;
+	int		 rank;
+};
+
+/* Rank r's value i in step s: small integers make sums exact to check. */
+static float
+value(int r, int s, size_t i)
+{
+	return (float)((r * 7 + s * 13 + (int)(i % 101)) % 29) * 0.25f +
+	    0.1f * (float)r;
+}
+
+/* The documented order: chunk c is summed from rank c around the ring. */
+static float
+expected(const struct world *w, int s, size_t i)
+{
+	int c = 0, k;
+	float sum;
+
+	while ((size_t)(c + 1) * w->n / (size_t)w->n_ranks <= i)
+		c++;
+	sum = value(c, s, i);
+	for (k = 1; k < w->n_ranks; k++)
+		sum = sum + value((c + k) % w->n_ranks, s, i);
+	return sum;
+}
+
+static void
+publish(struct world *w, int rank, int port)
+{
+	pthread_mutex_lock(&w->mu);
+	w->port[rank] = port;
+	w->version[rank]++;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Follows the successor's address, as the agent does from messages. */
+static void
+follow(struct world *w, struct nn_ring *g, int rank, int *seen)
+{
+	int next = (rank + 1) % w->n_ranks, port = 0, v;
+	char *cause = NULL;
+
+	pthread_mutex_lock(&w->mu);
+	v = w->version[next];
+	if (v != *seen)
+		port = w->port[next];
+	pthread_mutex_unlock(&w->mu);
+	if (port > 0) {
+		*seen = v;
+		if (nn_ring_set_next(g, "127.0.0.1", port, &cause) != 0)
+			free(cause);
+	}
+}
+
+static int
+moves_now(const struct world *w, int rank, int s)
+{
+	int k;
+
+	for (k = 0; k < 2; k++)
+		if (w->move_step[k] == s && (w->move_rank[k][0] == rank ||
+		    w->move_rank[k][1] == rank))
+			return 1;
+	return 0;
+}
+
+static void *
+rank_main(void *p)
+{
+	struct rank_arg *ra = p;
+	struct world *w = ra->w;
+	struct nn_ring *g;
+	unsigned char *saved;
+	size_t i, len;
+	char *cause = NULL;
+	float *v = malloc(w->n * sizeof *v);
+	int s, r, seen = 0, port;
+
+	g = nn_ring_new(ra->rank, w->n_ranks, w->n, w->secret[ra->rank]);
+	nn_ring_set_idle(g, 10000);
+	port = nn_ring_listen(g, "127.0.0.1", &cause);
+	publish(w, ra->rank, port);
+	for (s = 0; s < w->steps; s++) {
+		for (i = 0; i < w->n; i++)
+			v[i] = value(ra->rank, s, i);
+		nn_ring_start(g, (uint64_t)s, v);
+		/* Moves in the middle of the step (the others have started
+		 * it): the new copy redoes the step from its saved state. */
+		if (moves_now(w, ra->rank, s)) {
+			(void)nn_ring_progress(g, 0, &cause);
+			pthread_mutex_lock(&w->mu);
+			w->moves++;
+			pthread_mutex_unlock(&w->mu);
+			nn_ring_save(g, &saved, &len);
+			nn_ring_free(g);
+			g = nn_ring_new(ra->rank, w->n_ranks, w->n,
+			    w->secret[ra->rank]);
+			nn_ring_set_idle(g, 10000);
+			r = nn_ring_restore(g, saved, len, &cause);
+			free(saved);
+			if (r != 0)
+				break;
+			seen = 0;
+			follow(w, g, ra->rank, &seen);
+			publish(w, ra->rank, nn_ring_listen(g, "127.0.0.1",
+			    &cause));
+			for (i = 0; i < w->n; i++)
+				v[i] = value(ra->rank, s, i);
+			nn_ring_start(g, (uint64_t)s, v);
+		}
+		while ((r = nn_ring_progress(g, 5, &cause)) == 0)
+			follow(w, g, ra->rank, &seen);
+		if (r != 1) {
+			snprintf(w->error[ra->rank], sizeof w->error[0],
+			    "rank %d step %d: %s", ra->rank, s,
+			    cause != NULL ? cause : "?");
+			break;
+		}
+		for (i = 0; i < w->n; i++)
+			if (v[i] != expected(w, s, i)) {
+				w->bad[ra->rank]++;
+				break;
+			}
+	}
+	if (w->error[ra->rank][0] == '\0')
+		while ((r = nn_ring_flush(g, 50, &cause)) == 0)
+			follow(w, g, ra->rank, &seen);
+	free(cause);
+	nn_ring_free(g);
+	free(v);
+	return NULL;
+}
+
+static int
+run_world(struct world *w, char *why, size_t whylen)
+{
+	pthread_t t[MAXN];
+	struct rank_arg a[MAXN];
+	int r, fails = 0;
+
+	pthread_mutex_init(&w->mu, NULL);
+	for (r = 0; r < w->n_ranks; r++) {
+		a[r].w = w;
+		a[r].rank = r;
+		pthread_create(&t[r], NULL, rank_main, &a[r]);
+	}
+	for (r = 0; r < w->n_ranks; r++)
+		pthread_join(t[r], NULL);
+	why[0] = '\0';
+	for (r = 0; r < w->n_ranks; r++) {
+		if (w->error[r][0] != '\0' || w->bad[r] != 0) {
+			if (why[0] == '\0')
+				snprintf(why, whylen, "%s (bad sums %d)",
+				    w->error[r], w->bad[r]);
+			fails++;
+		}
+	}
+	pthread_mutex_destroy(&w->mu);
+	return fails;
+}
+
+static struct world *
+world_new(int ranks, size_t n, int steps)
+{
+	struct world *w = calloc(1, sizeof *w);
+	int r;
+
+	w->n_ranks = ranks;
+	w->n = n;
+	w->steps = steps;
+	w->move_step[0] = w->move_step[1] = -1;
+	for (r = 0; r < ranks; r++)
+		memset(w->secret[r], 0x5a, NN_RING_SECRET);
+	return w;
+}
+
+static void
+test_sums(void)
+{
+	static const int sizes[] = { 1, 2, 3, 4 };
+	struct world *w = NULL;
+	char why[300];
+	size_t k;
+
+	for (k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		/* n not a multiple of the ranks: chunks differ by one. */
+		w = world_new(sizes[k], 100003, 20);
+		CHECKF(run_world(w, why, sizeof why) == 0, "%d ranks: %s",
+		    sizes[k], why);
+		free(w);
+		w = NULL;
+	}
+end:
+	free(w);
+}
+
+static void
+test_moves_mid_step(void)
+{
+	struct world *w = world_new(4, 50021, 30);
+	char why[300];
+
+	/* One rank, then two adjacent ranks at once. */
+	w->move_step[0] = 7;
+	w->move_rank[0][0] = w->move_rank[0][1] = 1;
+	w->move_step[1] = 19;
+	w->move_rank[1][0] = 2;
+	w->move_rank[1][1] = 3;
+	CHECKF(run_world(w, why, sizeof why) == 0, "%s", why);
+	CHECKF(w->moves == 3, "%d moves", w->moves);
+end:
+	free(w);
+}
+
+static void
+test_moves_two_ranks(void)
+{
+	struct world *w = world_new(2, 400009, 25);
+	char why[300];
+
+	w->move_step[0] = 3;
+	w->move_rank[0][0] = w->move_rank[0][1] = 0;
+	w->move_step[1] = 11;
+	w->move_rank[1][0] = 0;
+	w->move_rank[1][1] = 1;
+	CHECKF(run_world(w, why, sizeof why) == 0, "%s", why);
+	CHECKF(w->moves == 3, "%d moves", w->moves);
+end:
+	free(w);
+}
+
+/* A rank with another job's secret gets nothing and gives nothing. */
+static void
+test_wrong_secret(void)
+{
+	unsigned char good[NN_RING_SECRET], bad[NN_RING_SECRET];
+	struct nn_ring *a = NULL, *b = NULL;
+	float va[64], vb[64];
+	char *cause = NULL, *ca = NULL, *cb = NULL;
+	int pa, pb, ra = 0, rb = 0, i;
+
+	memset(good, 1, sizeof good);
+	memset(bad, 2, sizeof bad);
+	a = nn_ring_new(0, 2, 64, good);
+	b = nn_ring_new(1, 2, 64, bad);
+	nn_ring_set_idle(a, 600);
+	nn_ring_set_idle(b, 600);
+	pa = nn_ring_listen(a, "127.0.0.1", &cause);
+	pb = nn_ring_listen(b, "127.0.0.1", &cause);
+	CHECK(pa > 0 && pb > 0);
+	CHECK(nn_ring_set_next(a, "127.0.0.1", pb, &cause) == 0);
+	CHECK(nn_ring_set_next(b, "127.0.0.1", pa, &cause) == 0);
+	for (i = 0; i < 64; i++)
+		va[i] = vb[i] = 1;
+	nn_ring_start(a, 0, va);
+	nn_ring_start(b, 0, vb);
+	for (i = 0; i < 400 && (ra == 0 || rb == 0); i++) {
+		if (ra == 0)
+			ra = nn_ring_progress(a, 5, &ca);
+		if (rb == 0)
+			rb = nn_ring_progress(b, 5, &cb);
+	}
+	CHECKF(ra == -1 && rb == -1, "progress %d %d", ra, rb);
+	CHECKF(strstr(ca, "authentication") != NULL, "%s", ca);
+	CHECKF(strstr(cb, "authentication") != NULL, "%s", cb);
+	for (i = 0; i < 64; i++)
+		CHECK(va[i] == 1 && vb[i] == 1);
+end:
+	free(cause);
+	free(ca);
+	free(cb);
+	nn_ring_free(a);
+	nn_ring_free(b);
+}
+
+static void
+test_restore_checks(void)
+{
+	unsigned char key[NN_RING_SECRET] = { 0 }, *buf = NULL;
+	struct nn_ring *a = nn_ring_new(0, 3, 100, key);
+	struct nn_ring *b = nn_ring_new(0, 4, 100, key);
+	char *cause = NULL;
+	size_t len;
+
+	nn_ring_save(a, &buf, &len);
+	CHECK(nn_ring_restore(a, buf, len, &cause) == 0);
+	CHECK(nn_ring_restore(b, buf, len, &cause) == -1);
+	CHECKF(strstr(cause, "ring of 4") != NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
+	CHECK(nn_ring_restore(a, buf, len - 1, &cause) == -1);
+	CHECK(nn_ring_set_next(a, "127.0.0.1", 0, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(nn_ring_listen(a, "not-an-ip", &cause) == -1);
+	CHECKF(strstr(cause, "not an IP") != NULL, "%s", cause);
+end:
+	free(buf);
+	free(cause);
+	nn_ring_free(a);
+	nn_ring_free(b);
+}
+
+static const struct unit_test tests[] = {
+	{ "sums", test_sums },
+	{ "moves_mid_step", test_moves_mid_step },
+	{ "moves_two_ranks", test_moves_two_ranks },
+	{ "wrong_secret", test_wrong_secret },
+	{ "restore_checks", test_restore_checks },
+	{ NULL, NULL },
+};
+
+UNIT_MAIN("ring", tests)
