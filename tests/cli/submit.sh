@@ -148,9 +148,12 @@ else
 fi
 
 # Bad input: one line, status 2, naming the field.
-printf '{"layers":[{"units":2}],"data":{"train":{"generate":"xor","n":10}},"parallel":{"mode":"data","partitions":2}}' >"$T/data.json"
-expect_error data_mode_refused 2 'parallel.mode: "data"' \
+printf '{"layers":[{"units":2}],"data":{"train":{"generate":"xor","n":10}},"train":{"batch":4},"parallel":{"mode":"data","partitions":8}}' >"$T/data.json"
+expect_error data_more_partitions_than_batch 2 'parallel.partitions: 8 is more than train.batch \(4\)' \
     "$NNSIM" submit "$T/data.json" --local 1
+printf '{"layers":[{"units":2}],"data":{"train":{"generate":"xor","n":10}},"parallel":{"mode":"data","partitions":2,"grid":{"train.seed":[1]}}}' >"$T/data2.json"
+expect_error data_mode_no_grid 2 'parallel.grid: not used in data mode' \
+    "$NNSIM" submit "$T/data2.json" --local 1
 printf '{"layers":[{"units":2}],"data":{"train":{"generate":"xor","n":10}},"parallel":{"grid":{"train.seed":[]}}}' >"$T/g.json"
 expect_error empty_grid 2 'parallel.grid.train.seed: expected a non-empty array' \
     "$NNSIM" submit "$T/g.json" --local 1

@@ -1,0 +1,175 @@
+# nnsim submit in data mode: partition agents on real daemons (127.0.0.1
+# and 127.0.0.2) that sum gradients through the ring every step. Results
+# match nnsim train; deterministic jobs are bitwise equal across placements
+# and across a move in the middle of training; a crash fails the job.
+GROUP=data
+. "$(dirname "$0")/lib.sh"
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0:handle_abort=0"
+AGENTD=$NNSIM_BIN/agentd
+CTL=$NNSIM_BIN/agentctl
+base=$((34000 + ($$ % 2000) * 10))
+pids=
+trap 'for p in $pids; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
+
+"$AGENTD" keygen "$T/key"
+cat >"$T/hosts.json" <<JSON
+{"hosts": [{"name": "h1", "address": "127.0.0.1:$((base + 1))"},
+           {"name": "h2", "address": "127.0.0.2:$((base + 2))"}]}
+JSON
+for n in 1 2; do
+	"$AGENTD" --listen "127.0.0.$n:$((base + n))" --key "$T/key" \
+		--hosts "$T/hosts.json" --state "$T/s$n" 2>>"$T/log$n" &
+	pids="$pids $!"
+	eval "pid_$n=$!"
+done
+# Our daemons' workers only: other jobs may run on this machine.
+workers() {
+	pgrep -P "$pid_1,$pid_2" -f "agentd worker"
+}
+C="--connect 127.0.0.1:$((base + 1)) --key $T/key"
+up2() {
+	[ "$("$CTL" $C --json hosts | python3 -c 'import json,sys
+print(sum(h["state"] in ("up","self") for h in json.load(sys.stdin)["hosts"]))')" = 2 ]
+}
+if ! wait_for 10 up2; then
+	fail cluster "2 daemons did not form a cluster"
+	exit 0
+fi
+
+# job FILE PARTITIONS EPOCHS DETERMINISTIC: a spiral net in data mode.
+job() {
+	cat >"$1" <<JSON
+{
+  "name": "spiral",
+  "layers": [{"units": 32, "activation": "relu"},
+             {"units": 32, "activation": "relu"},
+             {"activation": "softmax"}],
+  "loss": "cross_entropy",
+  "data": {"train": {"generate": "spiral", "n": 1500, "classes": 3,
+                     "seed": 1}, "split": 0.2},
+  "train": {"epochs": $3, "batch": 30,
+            "optimizer": {"type": "adam", "lr": 0.005}, "seed": 3},
+  "parallel": {"mode": "data", "partitions": $2, "deterministic": $4}
+}
+JSON
+}
+
+# compare DATA.jsonl TRAIN.jsonl: per-epoch loss within 1e-3 relative,
+# final test accuracy within 0.5 points, metrics carry agent and host.
+compare() {
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+d = [json.loads(l) for l in open(sys.argv[1])]
+t = [json.loads(l) for l in open(sys.argv[2])]
+de = [o for o in d if "epoch" in o and "loss" in o]
+te = [o for o in t if "epoch" in o and "loss" in o]
+assert len(de) == len(te) == 4, (len(de), len(te))
+for a, b in zip(de, te):
+    assert abs(a["loss"] - b["loss"]) <= 1e-3 * abs(b["loss"]), (a, b)
+    assert a["agent"] and a["host"] in ("h1", "h2"), a
+acc = abs(de[-1]["test_accuracy"] - te[-1]["test_accuracy"])
+assert acc <= 0.005, (de[-1], te[-1])
+done = d[-1]
+assert done["event"] == "done" and done["partitions"] == de[0]["partitions"]
+parts = [o for o in d if o.get("event") == "partition"]
+print(len({o["host"] for o in parts}))
+PY
+}
+
+# 1, 2 and 4 partitions over the two daemons match nnsim train.
+for n in 1 2 4; do
+	job "$T/d$n.json" $n 4 false
+	run_cmd "$NNSIM" submit "$T/d$n.json" $C -o "$T/d$n.nnm" \
+	    --metrics "$T/d$n.jsonl"
+	if [ "$rc" -ne 0 ]; then
+		fail "matches_train_$n" "exit $rc: $(head -c 300 "$T/err")"
+		continue
+	fi
+	"$NNSIM" train "$T/d$n.json" -o "$T/t$n.nnm" --metrics "$T/t$n.jsonl" \
+	    >/dev/null 2>&1
+	if hosts=$(compare "$T/d$n.jsonl" "$T/t$n.jsonl" 2>"$T/why"); then
+		if [ $n -gt 1 ] && [ "$hosts" != 2 ]; then
+			fail "matches_train_$n" "$n partitions on $hosts host(s)"
+		else
+			ok "matches_train_$n"
+		fi
+	else
+		fail "matches_train_$n" "$(tail -c 400 "$T/why")"
+	fi
+done
+
+# Deterministic: 4 partitions on one host and on two give the same bits.
+job "$T/det.json" 4 3 true
+"$NNSIM" submit "$T/det.json" --local 1 -q -o "$T/det1.nnm" 2>"$T/e1"
+r1=$?
+"$NNSIM" submit "$T/det.json" $C -q -o "$T/det2.nnm" 2>"$T/e2"
+r2=$?
+if [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && cmp -s "$T/det1.nnm" "$T/det2.nnm"; then
+	ok deterministic_across_placements
+else
+	fail deterministic_across_placements "exits $r1 $r2: $(head -c 200 "$T/e1") $(head -c 200 "$T/e2"); $(cmp "$T/det1.nnm" "$T/det2.nnm" 2>&1)"
+fi
+
+# A partition moved by a client in the middle of training: the job goes
+# on, the move shows, and the weights are bitwise those of the run above.
+job "$T/mv.json" 2 12 true
+"$NNSIM" submit "$T/mv.json" $C -q -o "$T/mv.nnm" --metrics "$T/mv.jsonl" \
+    2>"$T/emv" &
+sub=$!
+pids="$pids $sub"
+# part_on H: the partition agent on host H, once it has trained a while.
+part_on() {
+	"$CTL" --connect "$1" --key "$T/key" agents 2>/dev/null |
+	    awk '$2 == "partition" && $5 + 0 > 40 { print $1; exit }'
+}
+moved=
+i=0
+while [ $i -lt 100 ] && [ -z "$moved" ]; do
+	a=$(part_on "127.0.0.2:$((base + 2))")
+	if [ -n "$a" ] && "$CTL" $C migrate "$a" h1 >/dev/null 2>&1; then
+		moved=$a
+	fi
+	sleep 0.1
+	i=$((i + 1))
+done
+wait "$sub"
+rs=$?
+"$NNSIM" submit "$T/mv.json" --local 1 -q -o "$T/mv_ref.nnm" 2>/dev/null
+if [ -n "$moved" ] && [ $rs -eq 0 ] && cmp -s "$T/mv.nnm" "$T/mv_ref.nnm" &&
+    grep '"event":"partition"' "$T/mv.jsonl" | grep "\"agent\":\"$moved\"" |
+    grep -q '"host":"h1"'; then
+	ok moved_mid_training_bitwise
+else
+	fail moved_mid_training_bitwise "moved '$moved', exit $rs: $(head -c 300 "$T/emv"); $(cmp "$T/mv.nnm" "$T/mv_ref.nnm" 2>&1)"
+fi
+
+# A partition that crashes fails the job: status 1 and where it failed.
+job "$T/crash.json" 2 200 false
+"$NNSIM" submit "$T/crash.json" $C -q -o "$T/crash.nnm" 2>"$T/ecrash" &
+sub=$!
+pids="$pids $sub"
+i=0
+victim=
+while [ $i -lt 100 ] && [ -z "$victim" ]; do
+	victim=$(workers | head -n 1)
+	sleep 0.1
+	i=$((i + 1))
+done
+sleep 0.5
+[ -n "$victim" ] && kill -9 "$victim"
+wait "$sub"
+rs=$?
+if [ $rs -eq 1 ] && grep -q 'partition [01] (data-parallel, agent .*) failed on h[12]: .*signal 9' "$T/ecrash"; then
+	ok crash_fails_job
+else
+	fail crash_fails_job "exit $rs: $(head -c 300 "$T/ecrash")"
+fi
+no_workers() {
+	! workers >/dev/null
+}
+if wait_for 10 no_workers; then
+	ok crash_leaves_no_worker
+else
+	fail crash_leaves_no_worker "$(workers | head -2)"
+fi
