@@ -47,6 +47,8 @@ struct session {
 	struct nn_trainer	*tr;
 	json_t			*epochs;	/* metrics of each epoch */
 	double			 last_progress;
+	long long		 steps;		/* mini-batches trained here */
+	long long		 steps_since;
 };
 
 static double
@@ -279,6 +281,8 @@ session_step(struct agent *a)
 		if ((r = nn_trainer_step(s->tr, &es)) < 0)
 			return session_finish(a, s) == 0 ? AGENT_DONE :
 			    AGENT_FAILED;
+		s->steps++;
+		s->steps_since++;
 		if (r == 1) {
 			o = nn_metrics_epoch_json(&es);
 			json_object_set_new(o, "session",
@@ -300,11 +304,15 @@ session_step(struct agent *a)
 	}
 	t = now_s();
 	if (t - s->last_progress >= 0.5) {
-		s->last_progress = t;
 		nn_trainer_position(s->tr, &epoch, &done, &total, &loss, &acc);
 		snprintf(status, sizeof status, "{\"session\":%d,\"epoch\":%d,"
-		    "\"done\":%zu,\"total\":%zu,\"loss\":%.6g}", s->index,
-		    epoch, done, total, isfinite(loss) ? loss : -1.0);
+		    "\"done\":%zu,\"total\":%zu,\"loss\":%.6g,\"step\":%lld,"
+		    "\"samples_per_s\":%.1f}", s->index, epoch, done, total,
+		    isfinite(loss) ? loss : -1.0, s->steps, (double)
+		    s->steps_since * s->cfg->train.batch / (t -
+		    s->last_progress));
+		s->last_progress = t;
+		s->steps_since = 0;
 		agent_progress(a, ((epoch - 1) + (total > 0 ? (double)done /
 		    (double)total : 0)) / s->cfg->train.epochs, status);
 	}

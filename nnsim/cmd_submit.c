@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "client.h"
 #include "cluster.h"
 #include "cmd.h"
+#include "hosts.h"
 #include "codestore.h"
 #include "job.h"
 #include "metrics.h"
@@ -31,8 +33,8 @@ static int	cmd_submit_exec(const struct cmd_entry *, int, char **);
 
 const struct cmd_entry cmd_submit_entry = {
 	.name = "submit",
-	.usage = "NET.JSON [--local N | --connect ADDR:PORT] [--key FILE] "
-	    "[-o MODEL] [--metrics FILE] [--quiet]",
+	.usage = "NET.JSON [--local N | --connect ADDR:PORT | --hosts FILE] "
+	    "[--key FILE] [-o MODEL] [--metrics FILE] [--quiet]",
 	.summary = "train NET.JSON as agents on a cluster of agentd daemons",
 	.help =
 	    "options:\n"
@@ -40,8 +42,12 @@ const struct cmd_entry cmd_submit_entry = {
 	    "                       127.0.0.1 (default: one per core), stop it\n"
 	    "                       afterwards\n"
 	    "  --connect ADDR:PORT  use the cluster whose daemon listens here\n"
-	    "  --key FILE           the cluster key (with --connect; the\n"
-	    "                       embedded cluster makes its own)\n"
+	    "  --hosts FILE         use the cluster of this host inventory\n"
+	    "                       (hosts/README.md): the first host that\n"
+	    "                       answers\n"
+	    "  --key FILE           the cluster key (with --connect or\n"
+	    "                       --hosts; the embedded cluster makes its\n"
+	    "                       own)\n"
 	    "  -o, --output MODEL   write the best session's model here\n"
 	    "                       (default: NAME.nnm, NAME from net.json)\n"
 	    "  --metrics FILE       one JSON line per session and epoch (the\n"
@@ -51,9 +57,12 @@ const struct cmd_entry cmd_submit_entry = {
 	    "  -q, --quiet          print nothing but errors\n"
 	    "  -h, --help           show this help\n"
 	    "\nThe \"parallel\" section of net.json says how the job becomes\n"
-	    "agents (docs/net-json.md). The submitter reads and normalises\n"
-	    "the data and ships it with the agents. Exit status: 0 done, 1 a\n"
-	    "session or the cluster failed, 2 bad usage or input.\n",
+	    "agents (docs/net-json.md): sessions, or partitions of the data\n"
+	    "(docs/data-parallel.md). The submitter reads and normalises the\n"
+	    "data and ships it with the agents. On a terminal it shows a\n"
+	    "live table, a row per agent (NNSIM_NO_LIVE=1: plain lines);\n"
+	    "otherwise one line per session and epoch. Exit status: 0 done,\n"
+	    "1 an agent or the cluster failed, 2 bad usage or input.\n",
 	.exec = cmd_submit_exec,
 };
 
@@ -63,6 +72,10 @@ struct sess {
 	enum sess_state	 state;
 	char		 agent[96];
 	char		 host[64];
+	int		 moving;	/* a migrate was asked for */
+	long long	 step;		/* live, from progress events */
+	double		 live_loss;
+	double		 sps;		/* samples per second */
 	int		 epoch;
 	double		 loss;
 	json_t		*result;	/* the result's JSON */
@@ -83,11 +96,95 @@ struct submit {
 	int			 quiet;
 	int			 running;
 	int			 data;		/* data mode */
+	double			 balanced;	/* last look, monotonic s */
+	int			 tty;		/* a live table on stdout */
+	int			 drawn;		/* its lines on screen */
+	double			 redrawn;
 	int			 n;		/* agents: sessions or partitions */
 	unsigned char		 secret[NN_RING_SECRET];
 };
 
 static volatile sig_atomic_t submit_stop;
+
+static double
+submit_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+submit_erase(struct submit *sb)
+{
+	/* Up over the table, then clear to the end of the screen. */
+	if (sb->drawn > 0)
+		printf("\033[%dA\033[J", sb->drawn);
+	sb->drawn = 0;
+}
+
+static const char *
+submit_state_name(const struct sess *s)
+{
+	static const char *names[] = { "queued", "running", "done",
+	    "failed" };
+
+	return s->moving ? "moving" : names[s->state];
+}
+
+/*
+ * On a terminal: one row per agent (host, state, epoch, step, loss,
+ * samples/s), redrawn in place at most twice a second.
+ */
+static void
+submit_draw(struct submit *sb, int force)
+{
+	struct sess *s;
+	int i;
+
+	if (!sb->tty || sb->quiet || (!force && submit_now() - sb->redrawn <
+	    0.5))
+		return;
+	sb->redrawn = submit_now();
+	submit_erase(sb);
+	printf("%-10s %-14s %-10s %-8s %6s %9s %10s %12s\n",
+	    sb->data ? "PARTITION" : "SESSION", "AGENT", "HOST", "STATE",
+	    "EPOCH", "STEP", "LOSS", "SAMPLES/S");
+	for (i = 0; i < sb->n; i++) {
+		s = &sb->s[i];
+		printf("%-10d %-14s %-10s %-8s %6d %9lld %10.6f %12.0f\n", i,
+		    s->agent[0] != '\0' ? s->agent : "-",
+		    s->host[0] != '\0' ? s->host : "-", submit_state_name(s),
+		    s->epoch, s->step, s->live_loss, s->sps);
+	}
+	sb->drawn = sb->n + 1;
+	fflush(stdout);
+}
+
+/* A progress event's status: live figures for the table. */
+static void
+submit_progress(struct submit *sb, int i, json_t *ev)
+{
+	const char *text = json_string_value(json_object_get(ev, "status"));
+	json_t *st, *v;
+
+	if (text == NULL || (st = json_loads(text, 0, NULL)) == NULL)
+		return;
+	if (json_is_integer(v = json_object_get(st, "epoch")))
+		sb->s[i].epoch = (int)json_integer_value(v);
+	if (json_is_integer(v = json_object_get(st, "step")))
+		sb->s[i].step = json_integer_value(v);
+	if (json_is_number(v = json_object_get(st, "loss")))
+		sb->s[i].live_loss = json_number_value(v);
+	if (json_is_number(v = json_object_get(st, "samples_per_s")))
+		sb->s[i].sps = json_number_value(v);
+	json_decref(st);
+}
+
+/* One line for people about an event of session i. */
+static void	submit_say(struct submit *, int, const char *, ...)
+		    NN_PRINTF(3, 4);
 
 static void
 submit_signal(int sig)
@@ -157,6 +254,32 @@ submit_state(struct submit *sb, int i, size_t *len, char **cause)
 out:
 	agent_state_free(st);
 	return buf;
+}
+
+/* The first host of the inventory that answers; its address in *addr. */
+static struct client *
+submit_connect_any(struct hosts *h, const char *keyfile, const char **addr,
+    char **cause)
+{
+	struct client *cl;
+	char *why = NULL;
+	int i;
+
+	*addr = "?";
+	for (i = 0; i < hosts_count(h); i++) {
+		free(why);
+		why = NULL;
+		*addr = hosts_get(h, i)->address;
+		if ((cl = client_connect(*addr, keyfile, "nnsim-submit",
+		    &why)) != NULL) {
+			free(why);
+			return cl;
+		}
+	}
+	nn_fail(cause, "no host of the inventory answers (last, %s: %s)",
+	    *addr, why != NULL ? why : "none");
+	free(why);
+	return NULL;
 }
 
 /* Free cores per host, from the daemon's host list. */
@@ -268,6 +391,49 @@ submit_fill(struct submit *sb, char **cause)
 	return 0;
 }
 
+/*
+ * Load balancing, once a second while sessions run: queued sessions go to
+ * freed cores; with none queued, a session on a host with more agents than
+ * cores (other jobs count too) moves to a host with a core free.
+ */
+static int
+submit_balance(struct submit *sb, char **cause)
+{
+	const char *key, *to = NULL;
+	json_t *v, *rep;
+	int i;
+
+	if (sb->data || submit_now() - sb->balanced < 1.0)
+		return 0;
+	sb->balanced = submit_now();
+	if (submit_hosts(sb, cause) != 0)
+		return -1;
+	if (submit_fill(sb, cause) != 0)
+		return -1;
+	json_object_foreach(sb->hosts, key, v)
+		if (json_integer_value(v) >= 1)
+			to = key;
+	for (i = 0; to != NULL && i < sb->n; i++) {
+		if (sb->s[i].state != S_RUNNING || sb->s[i].moving ||
+		    json_integer_value(json_object_get(sb->hosts,
+		    sb->s[i].host)) >= 0)
+			continue;
+		rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op",
+		    "migrate", "agent", sb->s[i].agent, "host", to), NULL, 0,
+		    NULL, NULL, cause);
+		if (rep == NULL)
+			return -1;
+		if (json_is_true(json_object_get(rep, "ok"))) {
+			sb->s[i].moving = 1;
+			submit_say(sb, i, "moving to %s: %s has more agents "
+			    "than cores", to, sb->s[i].host);
+		}
+		json_decref(rep);
+		return 0;
+	}
+	return 0;
+}
+
 /* Tells every partition who the others are: the ring forms. */
 static int
 submit_members(struct submit *sb, char **cause)
@@ -354,10 +520,6 @@ out:
 	return rc;
 }
 
-/* One line for people about an event of session i. */
-static void
-submit_say(struct submit *sb, int i, const char *fmt, ...)
-    NN_PRINTF(3, 4);
 
 static void
 submit_say(struct submit *sb, int i, const char *fmt, ...)
@@ -366,6 +528,7 @@ submit_say(struct submit *sb, int i, const char *fmt, ...)
 
 	if (sb->quiet)
 		return;
+	submit_erase(sb);
 	printf("%s %d (%s on %s): ", submit_kind(sb), i, sb->s[i].agent,
 	    sb->s[i].host);
 	va_start(ap, fmt);
@@ -373,6 +536,7 @@ submit_say(struct submit *sb, int i, const char *fmt, ...)
 	va_end(ap);
 	putchar('\n');
 	fflush(stdout);
+	sb->redrawn = 0;
 }
 
 /* Handles one event; -1 with cause ends the job. */
@@ -401,8 +565,12 @@ submit_event(struct submit *sb, json_t *ev, char **cause)
 		sb->s[i].epoch = (int)json_integer_value(json_object_get(m,
 		    "epoch"));
 		sb->s[i].loss = json_number_value(json_object_get(m, "loss"));
+		sb->s[i].live_loss = sb->s[i].loss;
 		v = json_object_get(m, "test_accuracy");
-		if (json_is_number(v))
+		/* On a terminal the table shows epochs; lines are for logs. */
+		if (sb->tty)
+			;
+		else if (json_is_number(v))
 			submit_say(sb, i, "epoch %d loss %.6f test_accuracy "
 			    "%.4f", sb->s[i].epoch, sb->s[i].loss,
 			    json_number_value(v));
@@ -416,6 +584,25 @@ submit_event(struct submit *sb, json_t *ev, char **cause)
 		    json_string_value(v) : host);
 		snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s",
 		    json_is_string(v) ? json_string_value(v) : host);
+		sb->s[i].moving = 0;
+		m = json_pack("{s:s, s:s, s:s, s:s}", "event", "moved",
+		    "agent", agent, "from", json_string_value(json_object_get(
+		    ev, "from")) != NULL ? json_string_value(json_object_get(ev,
+		    "from")) : "?", "host", sb->s[i].host);
+		if (sb->data)
+			json_object_set_new(m, "partition", json_integer(i));
+		else
+			json_object_set_new(m, "session", json_integer(i));
+		if (nn_metrics_write(sb->metrics, m, cause) != 0) {
+			json_decref(m);
+			return -1;
+		}
+		json_decref(m);
+	} else if (strcmp(e, "move-failed") == 0) {
+		sb->s[i].moving = 0;
+		submit_say(sb, i, "move to %s failed: %s",
+		    json_string_value(json_object_get(ev, "to")),
+		    json_string_value(json_object_get(ev, "reason")));
 	} else if (strcmp(e, "finished") == 0 && sb->s[i].state ==
 	    S_RUNNING) {
 		if (host != NULL)
@@ -448,6 +635,8 @@ submit_event(struct submit *sb, json_t *ev, char **cause)
 		    json_string_value(json_object_get(ev, "reason")) :
 		    "no reason given");
 		return -1;
+	} else if (strcmp(e, "progress") == 0) {
+		submit_progress(sb, i, ev);
 	} else if (strcmp(e, "log") == 0) {
 		v = json_object_get(ev, "level");
 		if (json_integer_value(v) <= 1 && !sb->quiet)
@@ -534,6 +723,7 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "local", required_argument, NULL, 'l' },
 		{ "connect", required_argument, NULL, 'c' },
+		{ "hosts", required_argument, NULL, 'H' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "metrics", required_argument, NULL, 'm' },
@@ -545,6 +735,8 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	struct nn_cluster *cluster = NULL;
 	struct sigaction sa;
 	const char *connect_to = NULL, *keyfile = NULL, *metrics_path = NULL;
+	const char *hosts_path = NULL;
+	struct hosts *inventory = NULL;
 	char *output = NULL, *cause = NULL, *so = NULL;
 	void *code = NULL;
 	size_t code_len, nparams;
@@ -563,6 +755,9 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 			break;
 		case 'c':
 			connect_to = optarg;
+			break;
+		case 'H':
+			hosts_path = optarg;
 			break;
 		case 'k':
 			keyfile = optarg;
@@ -590,15 +785,19 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 		    "expected one NET.JSON, got %d arguments", argc - optind);
 		goto out;
 	}
-	if (connect_to != NULL && local > 0) {
-		cmd_usage_error(self, "give --local or --connect, not both");
+	if ((connect_to != NULL) + (local > 0) + (hosts_path != NULL) > 1) {
+		cmd_usage_error(self, "give one of --local, --connect and "
+		    "--hosts");
 		goto out;
 	}
-	if (keyfile != NULL && connect_to == NULL) {
-		cmd_usage_error(self, "--key goes with --connect (the embedded "
-		    "cluster makes its own key)");
+	if (keyfile != NULL && connect_to == NULL && hosts_path == NULL) {
+		cmd_usage_error(self, "--key goes with --connect or --hosts "
+		    "(the embedded cluster makes its own key)");
 		goto out;
 	}
+	if (hosts_path != NULL && (inventory = hosts_load(hosts_path,
+	    &cause)) == NULL)
+		goto fail;
 	if ((sb.cfg = nn_config_load(argv[optind], &cause)) == NULL ||
 	    nn_prepare(sb.cfg, NULL, 0, &sb.prep, &cause) != 0 ||
 	    nn_job_parse(sb.cfg->root, sb.cfg->path, sb.prep.test != NULL,
@@ -644,7 +843,7 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	sa.sa_handler = submit_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (connect_to == NULL) {
+	if (connect_to == NULL && inventory == NULL) {
 		if (local == 0)
 			local = (int)sysconf(_SC_NPROCESSORS_ONLN);
 		if (local < 1)
@@ -657,8 +856,12 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 		connect_to = nn_cluster_addr(cluster);
 		keyfile = nn_cluster_key(cluster);
 	}
-	if ((sb.cl = client_connect(connect_to, keyfile, "nnsim-submit",
-	    &cause)) == NULL)
+	if (inventory != NULL) {
+		if ((sb.cl = submit_connect_any(inventory, keyfile,
+		    &connect_to, &cause)) == NULL)
+			goto fail_runtime;
+	} else if ((sb.cl = client_connect(connect_to, keyfile,
+	    "nnsim-submit", &cause)) == NULL)
 		goto fail_runtime;
 	rep = submit_ask(sb.cl, json_pack("{s:s}", "op", "subscribe"), NULL,
 	    0, NULL, NULL, &cause);
@@ -678,6 +881,7 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	rep = NULL;
 	if (submit_hosts(&sb, &cause) != 0)
 		goto fail_runtime;
+	sb.tty = isatty(STDOUT_FILENO) && getenv("NNSIM_NO_LIVE") == NULL;
 	sb.s = xcalloc((size_t)sb.n, sizeof *sb.s);
 	for (i = 0; i < sb.n; i++)
 		sb.s[i].score = NAN;
@@ -716,7 +920,12 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 			goto fail_runtime;
 		}
 		json_decref(ev);
+		if (submit_balance(&sb, &cause) != 0)
+			goto fail_runtime;
+		submit_draw(&sb, 0);
 	}
+	submit_draw(&sb, 1);
+	sb.drawn = 0;
 	if ((best = submit_best(&sb)) < 0) {
 		nn_fail(&cause, "no session produced a usable %s",
 		    sb.job.select);
@@ -787,6 +996,7 @@ report:
 out:
 	json_decref(rep);
 	client_free(sb.cl);
+	hosts_free(inventory);
 	nn_cluster_stop(cluster);
 	nn_metrics_close(sb.metrics, NULL);
 	for (i = 0; sb.s != NULL && i < sb.n; i++) {

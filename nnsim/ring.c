@@ -830,8 +830,14 @@ ring_poll(struct nn_ring *g, int ms)
 		out_connect(g);
 	if (g->out.state == OUT_READY && out_write(g) != 0)
 		return -1;
-	if (g->in.state == IN_READY)
+	/* What arrives makes the next round: send it before waiting. */
+	if (g->in.state == IN_READY) {
 		in_read(g);
+		if (g->out.state == OUT_READY && out_write(g) != 0)
+			return -1;
+	}
+	if (g->recv_round >= g->rounds)
+		ms = 0;
 	if (g->started && g->in.state == IN_NONE && g->listen_fd >= 0) {
 		p[np].fd = g->listen_fd;
 		p[np].events = POLLIN;
@@ -867,6 +873,8 @@ ring_poll(struct nn_ring *g, int ms)
 			in_handshake(g);
 		else if (g->in.state == IN_READY)
 			in_read(g);
+		if (g->out.state == OUT_READY && out_write(g) != 0)
+			return -1;
 	}
 	if (oi >= 0 && p[oi].revents != 0 && g->out.fd == p[oi].fd) {
 		if (g->out.state == OUT_CONNECTING)

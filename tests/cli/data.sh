@@ -37,13 +37,15 @@ if ! wait_for 10 up2; then
 	exit 0
 fi
 
-# job FILE PARTITIONS EPOCHS DETERMINISTIC: a spiral net in data mode.
+# job FILE PARTITIONS EPOCHS DETERMINISTIC [UNITS]: a spiral net in data
+# mode, two hidden layers of UNITS (32).
 job() {
+	u=${5:-32}
 	cat >"$1" <<JSON
 {
   "name": "spiral",
-  "layers": [{"units": 32, "activation": "relu"},
-             {"units": 32, "activation": "relu"},
+  "layers": [{"units": $u, "activation": "relu"},
+             {"units": $u, "activation": "relu"},
              {"activation": "softmax"}],
   "loss": "cross_entropy",
   "data": {"train": {"generate": "spiral", "n": 1500, "classes": 3,
@@ -80,7 +82,13 @@ PY
 # 1, 2 and 4 partitions over the two daemons match nnsim train.
 for n in 1 2 4; do
 	job "$T/d$n.json" $n 4 false
-	run_cmd "$NNSIM" submit "$T/d$n.json" $C -o "$T/d$n.nnm" \
+	# Through the host inventory for 2: the first host that answers.
+	if [ $n = 2 ]; then
+		where="--hosts $T/hosts.json --key $T/key"
+	else
+		where=$C
+	fi
+	run_cmd "$NNSIM" submit "$T/d$n.json" $where -o "$T/d$n.nnm" \
 	    --metrics "$T/d$n.jsonl"
 	if [ "$rc" -ne 0 ]; then
 		fail "matches_train_$n" "exit $rc: $(head -c 300 "$T/err")"
@@ -113,7 +121,8 @@ fi
 
 # A partition moved by a client in the middle of training: the job goes
 # on, the move shows, and the weights are bitwise those of the run above.
-job "$T/mv.json" 2 12 true
+# About 3 s of training, so that the move lands in the middle.
+job "$T/mv.json" 2 60 true 256
 "$NNSIM" submit "$T/mv.json" $C -q -o "$T/mv.nnm" --metrics "$T/mv.jsonl" \
     2>"$T/emv" &
 sub=$!
@@ -145,7 +154,7 @@ else
 fi
 
 # A partition that crashes fails the job: status 1 and where it failed.
-job "$T/crash.json" 2 200 false
+job "$T/crash.json" 2 2000 false 256
 "$NNSIM" submit "$T/crash.json" $C -q -o "$T/crash.nnm" 2>"$T/ecrash" &
 sub=$!
 pids="$pids $sub"

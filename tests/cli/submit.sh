@@ -168,9 +168,48 @@ expect_error key_without_connect 2 'key goes with --connect' \
     "$NNSIM" submit "$T/sweep.json" --key /nonexistent
 expect_error connect_refused 1 '127.0.0.1:1' \
     "$NNSIM" submit "$T/sweep.json" --connect 127.0.0.1:1
+printf '{"hosts": [{"name": "a", "address": "127.0.0.1:1"}, {"name": "b", "address": "127.0.0.1:2"}]}' >"$T/dead.json"
+expect_error hosts_none_answers 1 'no host of the inventory answers \(last, 127.0.0.1:2: ' \
+    "$NNSIM" submit "$T/sweep.json" --hosts "$T/dead.json"
+expect_error hosts_and_connect 2 'give one of --local, --connect and --hosts' \
+    "$NNSIM" submit "$T/sweep.json" --hosts "$T/dead.json" --connect 127.0.0.1:1
 run_cmd "$NNSIM" submit --help
 if [ "$rc" -eq 0 ] && grep -q -- "--local N" "$T/out"; then
 	ok help
 else
 	fail help "exit $rc"
+fi
+
+# On a terminal: a live table, a row per agent, redrawn in place; the
+# epoch lines are left to --metrics and logs.
+python3 - "$NNSIM" "$T/sweep.json" "$T/tty.nnm" >"$T/tty" 2>&1 <<'PY'
+import os, pty, select, subprocess, sys, time
+m, s = pty.openpty()
+p = subprocess.Popen([sys.argv[1], "submit", sys.argv[2], "--local", "2",
+                      "-o", sys.argv[3]], stdout=s, stderr=s)
+os.close(s)
+out, end = b"", time.time() + 60
+while time.time() < end:
+    r, _, _ = select.select([m], [], [], 0.2)
+    if r:
+        try:
+            d = os.read(m, 65536)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+    elif p.poll() is not None:
+        break
+print(p.wait())
+sys.stdout.write(out.decode(errors="replace"))
+PY
+if head -n 1 "$T/tty" | grep -q '^0' &&
+    grep -q 'SESSION .*AGENT .*HOST .*STATE .*EPOCH .*STEP .*LOSS .*SAMPLES/S' "$T/tty" &&
+    grep -q "$(printf '\033')\[[0-9]*A" "$T/tty" &&
+    grep -Eq '^5 +local[0-9.]+ +local[12] +done +5 ' "$T/tty" &&
+    ! grep -q 'epoch 1 loss' "$T/tty" && grep -q '^best: ' "$T/tty"; then
+	ok live_table_on_tty
+else
+	fail live_table_on_tty "$(tail -c 600 "$T/tty")"
 fi
