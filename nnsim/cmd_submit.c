@@ -6,6 +6,8 @@
  * (agents/partition.c) per partition, all placed at once by free cores,
  * told each other's ids; partition 0's weights are the model.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -21,6 +23,7 @@
 #include "cluster.h"
 #include "cmd.h"
 #include "hosts.h"
+#include "jobs.h"
 #include "codestore.h"
 #include "job.h"
 #include "metrics.h"
@@ -34,7 +37,7 @@ static int	cmd_submit_exec(const struct cmd_entry *, int, char **);
 const struct cmd_entry cmd_submit_entry = {
 	.name = "submit",
 	.usage = "NET.JSON [--local N | --connect ADDR:PORT | --hosts FILE] "
-	    "[--key FILE] [-o MODEL] [--metrics FILE] [--quiet]",
+	    "[--key FILE] [-o MODEL] [--metrics FILE] [--detach] [--quiet]",
 	.summary = "train NET.JSON as agents on a cluster of agentd daemons",
 	.help =
 	    "options:\n"
@@ -54,6 +57,9 @@ const struct cmd_entry cmd_submit_entry = {
 	    "                       lines of nnsim train plus session, agent\n"
 	    "                       and host), a line per session's result and\n"
 	    "                       a last line with \"event\": \"done\"\n"
+	    "  --detach             run in the background: print the job id\n"
+	    "                       and return; nnsim attach JOB follows it,\n"
+	    "                       nnsim jobs lists jobs\n"
 	    "  -q, --quiet          print nothing but errors\n"
 	    "  -h, --help           show this help\n"
 	    "\nThe \"parallel\" section of net.json says how the job becomes\n"
@@ -280,6 +286,87 @@ submit_connect_any(struct hosts *h, const char *keyfile, const char **addr,
 	    *addr, why != NULL ? why : "none");
 	free(why);
 	return NULL;
+}
+
+/*
+ * Starts a detached job: its folder and a child that runs the job with
+ * output to the job's log. 1 in the parent (id filled), 0 in the child,
+ * -1 with cause.
+ */
+static int
+submit_detach(const char *net, const char *model, char *id, char **cause)
+{
+	char *log = NULL, *abs = realpath(net, NULL), *mabs;
+	json_t *fields;
+	pid_t pid;
+	int fd = -1, rc = -1;
+
+	mabs = model[0] == '/' ? xstrdup(model) : xasprintf("%s/%s",
+	    getenv("PWD") != NULL ? getenv("PWD") : ".", model);
+	fields = json_pack("{s:s, s:s}", "net", abs != NULL ? abs : net,
+	    "model", mabs);
+	if (nn_jobs_create(fields, id, cause) != 0 ||
+	    (log = nn_jobs_log(id, cause)) == NULL)
+		goto out;
+	if ((fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600)) < 0) {
+		nn_fail(cause, "%s: %s", log, strerror(errno));
+		goto out;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) < 0) {
+		nn_fail(cause, "fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid > 0) {
+		json_decref(fields);
+		fields = json_pack("{s:I}", "pid", (json_int_t)pid);
+		rc = nn_jobs_update(id, fields, cause) == 0 ? 1 : -1;
+		goto out;
+	}
+	/* The child: its own session, no terminal, output to the log. */
+	(void)setsid();
+	if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
+		_exit(EXIT_FAILED);
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0 && fd != STDIN_FILENO) {
+		dup2(fd, STDIN_FILENO);
+		close(fd);
+	}
+	fd = -1;
+	/* Lines as they come: nnsim attach follows the log. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	json_decref(fields);
+	free(log);
+	free(abs);
+	free(mabs);
+	return rc;
+}
+
+/* A detached job ends: its status goes in job.json. */
+static void
+submit_detached_end(const char *id, int rc, const char *cause)
+{
+	json_t *fields;
+	char *why = NULL;
+
+	/* Every line is in the log before the status says it ended. */
+	fflush(stdout);
+	fflush(stderr);
+	fields = json_pack("{s:s, s:i}", "status", rc == 0 ? "done" :
+	    "failed", "exit", rc);
+	if (cause != NULL)
+		json_object_set_new(fields, "error", json_string(cause));
+	if (nn_jobs_update(id, fields, &why) != 0) {
+		fprintf(stderr, "nnsim submit: job %s: %s\n", id, why);
+		free(why);
+	}
+	json_decref(fields);
 }
 
 /* Free cores per host, from the daemon's host list. */
@@ -728,6 +815,7 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "detach", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -742,7 +830,8 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	size_t code_len, nparams;
 	struct nn_net *probe;
 	json_t *rep = NULL, *ev, *done;
-	int c, local = 0, rc = EXIT_USAGE, i, best, threads = 0;
+	int c, local = 0, rc = EXIT_USAGE, i, best, threads = 0, detach = 0;
+	char job_id[NN_JOBS_ID_LEN + 1] = "";
 
 	memset(&sb, 0, sizeof sb);
 	optind = 1;
@@ -771,6 +860,9 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 			break;
 		case 'q':
 			sb.quiet = 1;
+			break;
+		case 'D':
+			detach = 1;
 			break;
 		default:
 			if ((rc = cmd_common_option(self, c, argv,
@@ -839,6 +931,18 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	if (codestore_read_file(so, &code, &code_len, sb.code, &cause) != 0)
 		goto fail_runtime;
 
+	/* Input is checked: from here a detached job runs on its own. */
+	if (detach) {
+		if ((c = submit_detach(argv[optind], output, job_id,
+		    &cause)) < 0)
+			goto fail_runtime;
+		if (c > 0) {
+			printf("%s\n", job_id);
+			rc = 0;
+			goto out;
+		}
+		detach = 2;	/* the job's own process */
+	}
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = submit_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -994,6 +1098,8 @@ fail_runtime:
 report:
 	fprintf(stderr, "nnsim submit: %s\n", cause);
 out:
+	if (detach == 2)
+		submit_detached_end(job_id, rc, cause);
 	json_decref(rep);
 	client_free(sb.cl);
 	hosts_free(inventory);

@@ -13,6 +13,8 @@
 static const struct cmd_entry *cmd_table[] = {
 	&cmd_train_entry,
 	&cmd_submit_entry,
+	&cmd_jobs_entry,
+	&cmd_attach_entry,
 	&cmd_eval_entry,
 	&cmd_predict_entry,
 	NULL,
