@@ -322,6 +322,8 @@ test_restore_checks(void)
 	free(cause);
 	cause = NULL;
 	CHECK(nn_ring_restore(a, buf, len - 1, &cause) == -1);
+	free(cause);
+	cause = NULL;
 	CHECK(nn_ring_set_next(a, "127.0.0.1", 0, &cause) == -1);
 	free(cause);
 	cause = NULL;
