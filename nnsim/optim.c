@@ -130,16 +130,25 @@ sgd_range(void *arg, size_t lo, size_t hi)
 			w[i] -= lr * g[i];
 		return;
 	}
-	/* PyTorch: the buffer starts as the first gradient. */
-	if (j->o->spec.nesterov) {
+	/* PyTorch: the buffer starts as the first gradient. The first step
+	 * has its own loops: a test inside the loop kept it scalar. */
+	if (first)
+		memcpy(v + lo, g + lo, (hi - lo) * sizeof *v);
+	if (j->o->spec.nesterov && first) {
+		for (i = lo; i < hi; i++)
+			w[i] -= lr * (g[i] + mu * g[i]);
+	} else if (j->o->spec.nesterov) {
 		for (i = lo; i < hi; i++) {
-			vi = first ? g[i] : mu * v[i] + g[i];
+			vi = mu * v[i] + g[i];
 			v[i] = vi;
 			w[i] -= lr * (g[i] + mu * vi);
 		}
+	} else if (first) {
+		for (i = lo; i < hi; i++)
+			w[i] -= lr * g[i];
 	} else {
 		for (i = lo; i < hi; i++) {
-			vi = first ? g[i] : mu * v[i] + g[i];
+			vi = mu * v[i] + g[i];
 			v[i] = vi;
 			w[i] -= lr * vi;
 		}

@@ -264,6 +264,25 @@ ring_mac(const struct nn_ring *g, const char *label, const unsigned char *a,
 		abort();	/* OpenSSL without HMAC-SHA256 */
 }
 
+/*
+ * OpenSSL's AVX-512 Poly1305 leaves the upper vector registers dirty, and
+ * then every SSE instruction after it pays a transition penalty: the
+ * optimizer's update ran 4x slower after a tag (1.7 ms to 6.9 ms a step
+ * on the 784-1024-1024-10 net). vzeroupper clears that state.
+ */
+static void
+ring_vzeroupper(void)
+{
+#if defined(__x86_64__)
+	static int avx = -1;
+
+	if (avx < 0)
+		avx = __builtin_cpu_supports("avx");
+	if (avx)
+		__asm__ volatile("vzeroupper" ::: "memory");
+#endif
+}
+
 /* The message tag: ChaCha20-Poly1305 of nothing, header+payload as AAD. */
 static void
 ring_tag(const unsigned char key[32], uint64_t msgno,
@@ -297,6 +316,7 @@ ring_tag(const unsigned char key[32], uint64_t msgno,
 	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, RING_TAG, tag))
 		abort();
 	EVP_CIPHER_CTX_free(ctx);
+	ring_vzeroupper();
 }
 
 static int

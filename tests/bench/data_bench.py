@@ -77,15 +77,19 @@ class Cluster:
             json.dump({"hosts": [{"name": f"h{i + 1}", "address": a}
                                  for i, a in enumerate(self.addrs)]}, f)
         self.procs = []
-        for i, (a, (_, core)) in enumerate(zip(self.addrs, places)):
-            log = open(os.path.join(self.dir, f"log{i + 1}"), "w")
-            self.procs.append(subprocess.Popen(
-                ["taskset", "-c", str(core), f"{BIN}/agentd", "--listen", a,
-                 "--key", self.key, "--hosts", self.hosts,
-                 "--state", os.path.join(self.dir, f"s{i + 1}"),
-                 "--name", f"h{i + 1}", "--log-level", "warn"],
-                stdout=subprocess.DEVNULL, stderr=log, env=ENV))
-            log.close()
+        try:
+            for i, (a, (_, core)) in enumerate(zip(self.addrs, places)):
+                with open(os.path.join(self.dir, f"log{i + 1}"), "w") as log:
+                    self.procs.append(subprocess.Popen(
+                        ["taskset", "-c", str(core), f"{BIN}/agentd",
+                         "--listen", a, "--key", self.key,
+                         "--hosts", self.hosts,
+                         "--state", os.path.join(self.dir, f"s{i + 1}"),
+                         "--name", f"h{i + 1}", "--log-level", "warn"],
+                        stdout=subprocess.DEVNULL, stderr=log, env=ENV))
+        except BaseException:
+            self.close()
+            raise
 
     def hosts_info(self):
         r = subprocess.run([f"{BIN}/agentctl", "--connect", self.addrs[0],
@@ -135,8 +139,7 @@ def submit(top, cl, partitions):
     cmd = [f"{BIN}/nnsim", "submit", path, "--connect", cl.addrs[0],
            "--key", cl.key, "--metrics", metrics,
            "-o", os.path.join(top, f"{tag}.nnm"), "-q"]
-    print("  " + " ".join(cmd[:2] + [f"{tag}.json"] + cmd[3:7]) +
-          f" --metrics {tag}.jsonl -o {tag}.nnm -q")
+    print("  " + " ".join(cmd))
     t0 = time.monotonic()
     r = subprocess.run(cmd, capture_output=True, text=True, env=ENV,
                        timeout=900)

@@ -291,3 +291,11 @@ if ! python3 tests/bench/agentd_bench.py "$BIN"; then
 	echo "bench: agentd_bench failed" >&2
 	exit 1
 fi
+
+# Data-parallel scaling: nnsim submit with 1 partition on one 1-core daemon
+# and 2 partitions on two, and PyTorch DDP (gloo) with 1 and 2 processes.
+echo
+if ! python3 tests/bench/data_bench.py "$BIN"; then
+	echo "bench: data_bench failed" >&2
+	exit 1
+fi
