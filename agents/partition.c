@@ -68,7 +68,7 @@ struct part {
 	struct nn_net		*net;
 	struct nn_trainer	*tr;
 	struct nn_ring		*ring;
-	float			*vec;		/* gradient, loss, correct */
+	float			 sums[2];	/* step's loss and correct */
 	size_t			 nparams;
 	json_t			*epochs;
 	double			 last_progress;
@@ -99,7 +99,6 @@ part_free(struct part *p)
 	json_decref(p->root);
 	json_decref(p->members);
 	json_decref(p->epochs);
-	free(p->vec);
 	free(p);
 }
 
@@ -311,7 +310,6 @@ part_unpack(struct agent *a, const struct agent_state *st)
 	if (p->next_port > 0 && nn_ring_set_next(p->ring, p->next_ip,
 	    p->next_port, &cause) != 0)
 		goto fail_cause;
-	p->vec = xreallocarray(NULL, p->nparams + 2, sizeof (float));
 	p->phase = P_COMPUTE;
 	p->last_progress = now_s();
 	json_decref(o);
@@ -478,7 +476,6 @@ part_step(struct agent *a)
 	struct timespec ts = { 0, 5 * 1000000 };
 	double sums[2];
 	char *cause = NULL;
-	float *grads;
 	int r;
 
 	if (p->members == NULL) {
@@ -500,11 +497,11 @@ part_step(struct agent *a)
 		}
 		p->rows_since += (uint64_t)r;
 		p->loss_since += sums[0];
-		memcpy(p->vec, nn_net_grads(p->net, NULL), p->nparams *
-		    sizeof (float));
-		p->vec[p->nparams] = (float)sums[0];
-		p->vec[p->nparams + 1] = (float)sums[1];
-		nn_ring_start(p->ring, p->step, p->vec);
+		p->sums[0] = (float)sums[0];
+		p->sums[1] = (float)sums[1];
+		/* The sum lands in the net's own gradient. */
+		nn_ring_start2(p->ring, p->step, nn_net_grads(p->net, NULL),
+		    p->nparams, p->sums);
 		p->phase = P_REDUCE;
 		/* FALLTHROUGH */
 	case P_REDUCE:
@@ -514,10 +511,8 @@ part_step(struct agent *a)
 			part_progress(a, p);
 			return AGENT_CONTINUE;
 		}
-		grads = nn_net_grads(p->net, NULL);
-		memcpy(grads, p->vec, p->nparams * sizeof (float));
-		sums[0] = p->vec[p->nparams];
-		sums[1] = p->vec[p->nparams + 1];
+		sums[0] = p->sums[0];
+		sums[1] = p->sums[1];
 		r = nn_trainer_part_apply(p->tr, sums, &es);
 		p->step++;
 		p->phase = P_COMPUTE;

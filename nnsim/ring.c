@@ -69,7 +69,9 @@ struct nn_ring {
 	size_t		*off;		/* round t's floats in a log */
 	size_t		*len;
 	int		*send_chunk, *recv_chunk;
-	float		*v;
+	float		*v;		/* the vector: v, then extra */
+	float		*extra;
+	size_t		 nv, nextra;
 	float		*tmp;		/* one received chunk */
 	struct ring_log	 cur, prev;
 	int		 recv_round;	/* next round wanted this step */
@@ -391,17 +393,57 @@ nn_ring_set_next(struct nn_ring *g, const char *ip, int port, char **cause)
 	return 0;
 }
 
+/*
+ * Elements lo.. of the vector, which lives in two pieces (v then extra):
+ * copied out to buf (mode 0), stored from buf (1) or added from buf as
+ * buf + element (2).
+ */
+static void
+ring_copy(struct nn_ring *g, size_t lo, size_t len, float *buf, int mode)
+{
+	float *p;
+	size_t i, k, run;
+
+	while (len > 0) {
+		if (lo < g->nv) {
+			p = g->v + lo;
+			run = g->nv - lo;
+		} else {
+			p = g->extra + (lo - g->nv);
+			run = g->nextra - (lo - g->nv);
+		}
+		k = len < run ? len : run;
+		if (mode == 0)
+			memcpy(buf, p, k * sizeof *p);
+		else if (mode == 1)
+			memcpy(p, buf, k * sizeof *p);
+		else
+			for (i = 0; i < k; i++)
+				p[i] = buf[i] + p[i];
+		lo += k;
+		buf += k;
+		len -= k;
+	}
+}
+
 /* Round t of the current step is ready: it goes in the log. */
 static void
 log_produce(struct nn_ring *g, int t)
 {
-	memcpy(g->cur.buf + g->off[t], g->v + chunk_lo(g, g->send_chunk[t]),
-	    g->len[t] * sizeof (float));
+	ring_copy(g, chunk_lo(g, g->send_chunk[t]), g->len[t],
+	    g->cur.buf + g->off[t], 0);
 	g->cur.produced = t + 1;
 }
 
 void
 nn_ring_start(struct nn_ring *g, uint64_t step, float *v)
+{
+	nn_ring_start2(g, step, v, g->n, NULL);
+}
+
+void
+nn_ring_start2(struct nn_ring *g, uint64_t step, float *v, size_t nv,
+    float *extra)
 {
 	struct ring_log keep;
 
@@ -416,6 +458,9 @@ nn_ring_start(struct nn_ring *g, uint64_t step, float *v)
 	g->cur.valid = 1;
 	g->cur.produced = 0;
 	g->v = v;
+	g->nv = nv;
+	g->extra = extra;
+	g->nextra = g->n - nv;
 	g->recv_round = 0;
 	g->started = 1;
 	g->last_io = ring_now();
@@ -752,14 +797,9 @@ static void
 in_apply(struct nn_ring *g)
 {
 	int t = g->recv_round, c = g->recv_chunk[t];
-	float *dst = g->v + chunk_lo(g, c);
-	size_t i, len = chunk_len(g, c);
 
-	if (t < g->size - 1)
-		for (i = 0; i < len; i++)
-			dst[i] = g->tmp[i] + dst[i];
-	else
-		memcpy(dst, g->tmp, len * sizeof (float));
+	ring_copy(g, chunk_lo(g, c), chunk_len(g, c), g->tmp,
+	    t < g->size - 1 ? 2 : 1);
 	g->recv_round++;
 	if (g->recv_round < g->rounds)
 		log_produce(g, g->recv_round);

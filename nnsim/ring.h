@@ -39,6 +39,10 @@ int		 nn_ring_set_next(struct nn_ring *, const char *ip, int port,
  * nn_ring_progress returns 1, holds the sum. Steps go up by one.
  */
 void		 nn_ring_start(struct nn_ring *, uint64_t step, float *v);
+/* The same for a vector in two pieces: nv floats at v, then the rest of
+ * the n at extra (a gradient and a few figures, without a copy). */
+void		 nn_ring_start2(struct nn_ring *, uint64_t step, float *v,
+		     size_t nv, float *extra);
 /*
  * Moves data for up to timeout_ms. 1: v holds the sum; 0: not yet; -1
  * with cause: a peer broke the protocol or nothing came for idle_ms

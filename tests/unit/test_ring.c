@@ -26,6 +26,7 @@ struct world {
 	unsigned char	 secret[MAXN][NN_RING_SECRET];
 	int		 bad[MAXN];	/* rank saw a wrong sum */
 	int		 moves;
+	size_t		 split;		/* the last split floats apart */
 	char		 error[MAXN][200];
 };
 
@@ -97,6 +98,22 @@ moves_now(const struct world *w, int rank, int s)
 	return 0;
 }
 
+/* Starts step s; with split, the tail of v lives apart. */
+static void
+start(struct world *w, struct nn_ring *g, int rank, int s, float *v,
+    float *apart)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		v[i] = value(rank, s, i);
+	if (w->split > 0) {
+		memcpy(apart, v + w->n - w->split, w->split * sizeof *v);
+		nn_ring_start2(g, (uint64_t)s, v, w->n - w->split, apart);
+	} else
+		nn_ring_start(g, (uint64_t)s, v);
+}
+
 static void *
 rank_main(void *p)
 {
@@ -106,7 +123,8 @@ rank_main(void *p)
 	unsigned char *saved;
 	size_t i, len;
 	char *cause = NULL;
-	float *v = malloc(w->n * sizeof *v);
+	float *v = malloc(w->n * sizeof *v), *extra = v + w->n - w->split;
+	float *apart = malloc((w->split + 1) * sizeof *apart);
 	int s, r, seen = 0, port;
 
 	g = nn_ring_new(ra->rank, w->n_ranks, w->n, w->secret[ra->rank]);
@@ -114,9 +132,7 @@ rank_main(void *p)
 	port = nn_ring_listen(g, "127.0.0.1", &cause);
 	publish(w, ra->rank, port);
 	for (s = 0; s < w->steps; s++) {
-		for (i = 0; i < w->n; i++)
-			v[i] = value(ra->rank, s, i);
-		nn_ring_start(g, (uint64_t)s, v);
+		start(w, g, ra->rank, s, v, apart);
 		/* Moves in the middle of the step (the others have started
 		 * it): the new copy redoes the step from its saved state. */
 		if (moves_now(w, ra->rank, s)) {
@@ -137,9 +153,7 @@ rank_main(void *p)
 			follow(w, g, ra->rank, &seen);
 			publish(w, ra->rank, nn_ring_listen(g, "127.0.0.1",
 			    &cause));
-			for (i = 0; i < w->n; i++)
-				v[i] = value(ra->rank, s, i);
-			nn_ring_start(g, (uint64_t)s, v);
+			start(w, g, ra->rank, s, v, apart);
 		}
 		while ((r = nn_ring_progress(g, 5, &cause)) == 0)
 			follow(w, g, ra->rank, &seen);
@@ -149,6 +163,8 @@ rank_main(void *p)
 			    cause != NULL ? cause : "?");
 			break;
 		}
+		if (w->split > 0)
+			memcpy(extra, apart, w->split * sizeof *v);
 		for (i = 0; i < w->n; i++)
 			if (v[i] != expected(w, s, i)) {
 				w->bad[ra->rank]++;
@@ -161,6 +177,7 @@ rank_main(void *p)
 	free(cause);
 	nn_ring_free(g);
 	free(v);
+	free(apart);
 	return NULL;
 }
 
@@ -223,6 +240,11 @@ test_sums(void)
 		free(w);
 		w = NULL;
 	}
+	/* A vector in two pieces, a chunk across the seam (nnsim's
+	 * gradient and the step's figures). */
+	w = world_new(3, 1000, 10);
+	w->split = 340;
+	CHECKF(run_world(w, why, sizeof why) == 0, "two pieces: %s", why);
 end:
 	free(w);
 }
