@@ -118,49 +118,6 @@ part_int(struct agent *a, json_t *o, const char *key, long long lo,
 	return 0;
 }
 
-static int
-part_floats(struct agent *a, const struct agent_state *st, const char *name,
-    float *dst, size_t count)
-{
-	const void *q;
-	size_t len;
-
-	if ((q = agent_state_get(st, name, &len)) == NULL ||
-	    len != count * sizeof (float)) {
-		agent_log(a, AGENT_LOG_ERROR, "partition: state: section %s: "
-		    "%zu bytes, expected %zu", name, q != NULL ? len : 0,
-		    count * sizeof (float));
-		return -1;
-	}
-	if (count > 0)
-		memcpy(dst, q, len);
-	return 0;
-}
-
-static struct nn_data *
-part_data(struct agent *a, const struct agent_state *st, json_t *o,
-    const char *prefix, size_t n, int in, int out)
-{
-	struct nn_data *d = nn_data_new(n, in, out);
-	const char *task = json_string_value(json_object_get(o, "task"));
-	char name[32];
-
-	snprintf(name, sizeof name, "%s.x", prefix);
-	if (part_floats(a, st, name, d->x, n * (size_t)in) != 0)
-		goto fail;
-	snprintf(name, sizeof name, "%s.y", prefix);
-	if (part_floats(a, st, name, d->y, n * (size_t)out) != 0)
-		goto fail;
-	d->task = task != NULL && strcmp(task, "classification") == 0 ?
-	    NN_TASK_CLASSIFICATION : NN_TASK_REGRESSION;
-	d->lo = (float)json_number_value(json_object_get(o, "lo"));
-	d->hi = (float)json_number_value(json_object_get(o, "hi"));
-	return d;
-fail:
-	nn_data_free(d);
-	return NULL;
-}
-
 /* The members list: size distinct non-empty strings. */
 static int
 part_members_ok(const struct part *p, json_t *m)
@@ -267,12 +224,12 @@ part_unpack(struct agent *a, const struct agent_state *st)
 	if ((p->cfg = nn_config_parse(p->root, "net.json", NULL, &cause)) ==
 	    NULL)
 		goto fail_cause;
-	if ((p->train = part_data(a, st, o, "train", (size_t)ntrain, (int)in,
-	    (int)out)) == NULL)
-		goto fail;
-	if (ntest > 0 && (p->test = part_data(a, st, o, "test",
-	    (size_t)ntest, (int)in, (int)out)) == NULL)
-		goto fail;
+	if ((p->train = nn_session_data(st, o, "train", (size_t)ntrain,
+	    (int)in, (int)out, &cause)) == NULL)
+		goto fail_cause;
+	if (ntest > 0 && (p->test = nn_session_data(st, o, "test",
+	    (size_t)ntest, (int)in, (int)out, &cause)) == NULL)
+		goto fail_cause;
 	if (nn_config_fit_data(p->cfg, p->train, &cause) != 0)
 		goto fail_cause;
 	if (p->cfg->train.shards != p->size) {
@@ -295,9 +252,9 @@ part_unpack(struct agent *a, const struct agent_state *st)
 	/* Every partition starts from the same weights: the same seed. */
 	if (agent_state_get(st, "params", &len) == NULL)
 		nn_net_init(p->net, p->cfg->train.seed);
-	else if (part_floats(a, st, "params", nn_net_params(p->net, NULL),
-	    p->nparams) != 0)
-		goto fail;
+	else if (nn_session_floats(st, "params", nn_net_params(p->net, NULL),
+	    p->nparams, &cause) != 0)
+		goto fail_cause;
 	p->tr = nn_trainer_new_part(p->net, &p->cfg->train, p->train,
 	    p->test, p->rank, p->total);
 	if ((blob = agent_state_get(st, "trainer", &len)) != NULL &&

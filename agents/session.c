@@ -92,51 +92,6 @@ session_int(struct agent *a, json_t *o, const char *key, long long lo,
 	return 0;
 }
 
-/* Section name's floats, exactly count of them, copied into dst. */
-static int
-session_floats(struct agent *a, const struct agent_state *st,
-    const char *name, float *dst, size_t count)
-{
-	const void *p;
-	size_t len;
-
-	if ((p = agent_state_get(st, name, &len)) == NULL ||
-	    len != count * sizeof (float)) {
-		agent_log(a, AGENT_LOG_ERROR, "session: state: section %s: "
-		    "%zu bytes, expected %zu", name, p != NULL ? len : 0,
-		    count * sizeof (float));
-		return -1;
-	}
-	if (count > 0)
-		memcpy(dst, p, len);
-	return 0;
-}
-
-/* One data set (train or test) from the state's sections. */
-static struct nn_data *
-session_data(struct agent *a, const struct agent_state *st, json_t *o,
-    const char *prefix, size_t n, int in, int out)
-{
-	struct nn_data *d = nn_data_new(n, in, out);
-	const char *task = json_string_value(json_object_get(o, "task"));
-	char name[32];
-
-	snprintf(name, sizeof name, "%s.x", prefix);
-	if (session_floats(a, st, name, d->x, n * (size_t)in) != 0)
-		goto fail;
-	snprintf(name, sizeof name, "%s.y", prefix);
-	if (session_floats(a, st, name, d->y, n * (size_t)out) != 0)
-		goto fail;
-	d->task = task != NULL && strcmp(task, "classification") == 0 ?
-	    NN_TASK_CLASSIFICATION : NN_TASK_REGRESSION;
-	d->lo = (float)json_number_value(json_object_get(o, "lo"));
-	d->hi = (float)json_number_value(json_object_get(o, "hi"));
-	return d;
-fail:
-	nn_data_free(d);
-	return NULL;
-}
-
 static int
 session_start(struct agent *a, const char *args)
 {
@@ -180,13 +135,13 @@ session_unpack(struct agent *a, const struct agent_state *st)
 		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
 		goto fail;
 	}
-	s->train = session_data(a, st, o, "train", (size_t)ntrain, (int)in,
-	    (int)out);
-	if (s->train == NULL)
+	if ((s->train = nn_session_data(st, o, "train", (size_t)ntrain,
+	    (int)in, (int)out, &cause)) == NULL || (ntest > 0 &&
+	    (s->test = nn_session_data(st, o, "test", (size_t)ntest, (int)in,
+	    (int)out, &cause)) == NULL)) {
+		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
 		goto fail;
-	if (ntest > 0 && (s->test = session_data(a, st, o, "test",
-	    (size_t)ntest, (int)in, (int)out)) == NULL)
-		goto fail;
+	}
 	if (nn_config_fit_data(s->cfg, s->train, &cause) != 0) {
 		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
 		goto fail;
@@ -202,8 +157,11 @@ session_unpack(struct agent *a, const struct agent_state *st)
 	params = nn_net_params(s->net, &nparams);
 	if (agent_state_get(st, "params", &len) == NULL)
 		nn_net_init(s->net, s->cfg->train.seed);
-	else if (session_floats(a, st, "params", params, nparams) != 0)
+	else if (nn_session_floats(st, "params", params, nparams,
+	    &cause) != 0) {
+		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
 		goto fail;
+	}
 	s->tr = nn_trainer_new(s->net, &s->cfg->train, s->train, s->test);
 	if ((blob = agent_state_get(st, "trainer", &len)) != NULL &&
 	    nn_trainer_restore(s->tr, blob, len, &cause) != 0) {

@@ -1,5 +1,6 @@
 /* Reading a training-session agent's result (session.h). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,4 +105,44 @@ nn_session_result_parse(const unsigned char *buf, size_t len, float *params,
 	memcpy(params, buf + NN_SESSION_RESULT_PREFIX + jlen,
 	    nparams * sizeof (float));
 	return 0;
+}
+
+int
+nn_session_floats(const struct agent_state *st, const char *name,
+    float *dst, size_t count, char **cause)
+{
+	const void *p;
+	size_t len;
+
+	if ((p = agent_state_get(st, name, &len)) == NULL ||
+	    len != count * sizeof (float))
+		return nn_fail(cause, "state: section %s: %zu bytes, expected "
+		    "%zu", name, p != NULL ? len : 0, count * sizeof (float));
+	if (count > 0)
+		memcpy(dst, p, len);
+	return 0;
+}
+
+struct nn_data *
+nn_session_data(const struct agent_state *st, json_t *o, const char *prefix,
+    size_t n, int in, int out, char **cause)
+{
+	struct nn_data *d = nn_data_new(n, in, out);
+	const char *task = json_string_value(json_object_get(o, "task"));
+	char name[32];
+
+	snprintf(name, sizeof name, "%s.x", prefix);
+	if (nn_session_floats(st, name, d->x, n * (size_t)in, cause) != 0)
+		goto fail;
+	snprintf(name, sizeof name, "%s.y", prefix);
+	if (nn_session_floats(st, name, d->y, n * (size_t)out, cause) != 0)
+		goto fail;
+	d->task = task != NULL && strcmp(task, "classification") == 0 ?
+	    NN_TASK_CLASSIFICATION : NN_TASK_REGRESSION;
+	d->lo = (float)json_number_value(json_object_get(o, "lo"));
+	d->hi = (float)json_number_value(json_object_get(o, "hi"));
+	return d;
+fail:
+	nn_data_free(d);
+	return NULL;
 }

@@ -37,6 +37,18 @@ unsigned char *nn_session_result_build(int index, json_t *epochs,
 	    const float *params, size_t nparams, size_t *len);
 
 /*
+ * A state's section of exactly count floats, copied into dst; -1 with a
+ * cause naming the section otherwise.
+ */
+int	nn_session_floats(const struct agent_state *st, const char *name,
+	    float *dst, size_t count, char **cause);
+/*
+ * The data set of sections PREFIX.x and PREFIX.y (n rows), with the task
+ * and targets of the state's JSON o; NULL with cause.
+ */
+struct nn_data *nn_session_data(const struct agent_state *st, json_t *o,
+	    const char *prefix, size_t n, int in, int out, char **cause);
+/*
  * Splits a result into its JSON (new reference) and nparams floats copied
  * into params. -1 with a cause naming what is wrong.
  */
