@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -100,7 +101,13 @@ struct daemon {
 	struct link		*links;
 	uint64_t		 last_heartbeat;
 	int			 exit_status;
+	int			 draining;	/* takes no agents, sheds its own */
+	json_t			*logs;		/* agent made here -> its lines */
+	json_t			*log_order;	/* those agents, oldest first */
 };
+
+#define DAEMON_LOG_LINES	200	/* kept per agent */
+#define DAEMON_LOG_AGENTS	1000	/* agents whose lines are kept */
 
 static const struct conn_ops daemon_conn_ops;
 struct link;
@@ -122,6 +129,7 @@ static void	op_accept(struct daemon *, struct link *, json_t *,
 static void	op_code_get(struct daemon *, struct link *, json_t *,
 		    struct frame *);
 static int	peer_find(struct daemon *, const char *);
+static const char *daemon_pick_away(struct daemon *);
 static void	daemon_migrate(struct daemon *, const char *agent,
 		    const char *host, json_t *meta);
 
@@ -159,12 +167,55 @@ daemon_host_info(struct daemon *d)
 				gpus++;
 		closedir(dev);
 	}
-	return json_pack("{s:s, s:s, s:i, s:I, s:f, s:i, s:i}",
+	return json_pack("{s:s, s:s, s:i, s:I, s:f, s:i, s:i, s:b}",
 	    "name", d->cfg.name, "address", d->cfg.listen_text,
 	    "cores", (int)(cores > 0 ? cores : 1),
 	    "mem_bytes", (json_int_t)pages * psize, "load", load[0],
 	    "gpus", gpus, "agents", d->runner != NULL ?
-	    runner_count(d->runner) : 0);
+	    runner_count(d->runner) : 0, "draining", d->draining);
+}
+
+/* The home of an agent is the daemon that made it: "h1.7" -> "h1". */
+static int
+agent_home(const char *agent, char *home, size_t len)
+{
+	const char *dot = agent != NULL ? strrchr(agent, '.') : NULL;
+
+	if (dot == NULL || (size_t)(dot - agent) >= len)
+		return -1;
+	snprintf(home, len, "%.*s", (int)(dot - agent), agent);
+	return 0;
+}
+
+/* The home keeps each of its agents' last log lines, for "logs". */
+static void
+daemon_keep_log(struct daemon *d, json_t *ev)
+{
+	const char *agent = json_string_value(json_object_get(ev, "agent"));
+	const char *event = json_string_value(json_object_get(ev, "event"));
+	char home[64];
+	json_t *lines, *old;
+
+	if (event == NULL || strcmp(event, "log") != 0 ||
+	    agent_home(agent, home, sizeof home) != 0 ||
+	    strcmp(home, d->cfg.name) != 0)
+		return;
+	if ((lines = json_object_get(d->logs, agent)) == NULL) {
+		if (json_array_size(d->log_order) >= DAEMON_LOG_AGENTS) {
+			old = json_array_get(d->log_order, 0);
+			json_object_del(d->logs, json_string_value(old));
+			json_array_remove(d->log_order, 0);
+		}
+		lines = json_array();
+		json_object_set_new(d->logs, agent, lines);
+		json_array_append_new(d->log_order, json_string(agent));
+	}
+	if (json_array_size(lines) >= DAEMON_LOG_LINES)
+		json_array_remove(lines, 0);
+	json_array_append_new(lines, json_pack("{s:I, s:O, s:O, s:O}",
+	    "time_ms", (json_int_t)now_ms(), "host", json_object_get(ev,
+	    "host"), "level", json_object_get(ev, "level"), "text",
+	    json_object_get(ev, "text")));
 }
 
 static void
@@ -172,6 +223,7 @@ daemon_event(struct daemon *d, json_t *ev)
 {
 	struct link *l;
 
+	daemon_keep_log(d, ev);
 	for (l = d->links; l != NULL; l = l->next)
 		if (l->subscribed && conn_is_ready(l->conn))
 			conn_send(l->conn, FRAME_EVENT, ev, NULL, 0);
@@ -489,8 +541,14 @@ daemon_pick_host(struct daemon *d)
 	free_best = (long)json_integer_value(json_object_get(info, "cores")) -
 	    runner_count(d->runner);
 	json_decref(info);
+	if (d->draining && daemon_pick_away(d) != NULL) {
+		best = daemon_pick_away(d);
+		free_best = LONG_MIN;
+	}
 	for (i = 0; i < d->npeers; i++) {
-		if (!d->peers[i].up || d->peers[i].info == NULL)
+		if (!d->peers[i].up || d->peers[i].info == NULL ||
+		    json_is_true(json_object_get(d->peers[i].info,
+		    "draining")))
 			continue;
 		f = (long)json_integer_value(json_object_get(d->peers[i].info,
 		    "cores")) - (long)json_integer_value(json_object_get(
@@ -613,6 +671,11 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
 	char path[1024], aid[96], *cause = NULL, *text;
 	struct spawn_wait *w;
 
+	if (d->draining) {
+		reply(l->conn, id, 0, "this host is draining: it takes no new "
+		    "agents", NULL);
+		return;
+	}
 	if (!codestore_has(d->code, code)) {
 		if (conn_peer_role(l->conn) == CONN_PEER) {
 			/* Fetched once from the daemon that asked. */
@@ -648,6 +711,7 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
 		reply(l->conn, id, 0, cause, NULL);
 		free(cause);
 	} else {
+		runner_set_job(d->runner, aid, str_field(meta, "job"));
 		json_object_set_new(d->where, aid, json_string(d->cfg.name));
 		reply(l->conn, id, 1, NULL, json_pack("{s:s, s:s}", "agent",
 		    aid, "host", d->cfg.name));
@@ -743,6 +807,105 @@ op_control(struct daemon *d, struct link *l, json_t *id, const char *op,
 	reply(l->conn, id, 1, NULL, NULL);
 }
 
+/* An agent's last log lines, kept by its home daemon. */
+static void
+op_logs(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *agent = str_field(f->meta, "agent");
+	char home[64];
+	json_t *lines;
+
+	if (agent == NULL || agent_home(agent, home, sizeof home) != 0) {
+		reply(l->conn, id, 0, "logs needs an agent id (HOST.N)", NULL);
+		return;
+	}
+	if (strcmp(home, d->cfg.name) != 0) {
+		daemon_forward(d, l, id, home, f->meta, NULL, 0, NULL);
+		return;
+	}
+	lines = json_object_get(d->logs, agent);
+	reply(l->conn, id, 1, NULL, json_pack("{s:O}", "lines",
+	    lines != NULL ? lines : json_array()));
+}
+
+/*
+ * The best other host for an agent leaving this one: up, not draining,
+ * most free cores. NULL when there is none.
+ */
+static const char *
+daemon_pick_away(struct daemon *d)
+{
+	const char *best = NULL;
+	long free_best = 0, f;
+	int i;
+
+	for (i = 0; i < d->npeers; i++) {
+		if (!d->peers[i].up || d->peers[i].info == NULL ||
+		    json_is_true(json_object_get(d->peers[i].info,
+		    "draining")))
+			continue;
+		f = (long)json_integer_value(json_object_get(d->peers[i].info,
+		    "cores")) - (long)json_integer_value(json_object_get(
+		    d->peers[i].info, "agents"));
+		if (best == NULL || f > free_best) {
+			free_best = f;
+			best = d->peers[i].name;
+		}
+	}
+	return best;
+}
+
+/* A draining host asks each of its agents to move; again each tick. */
+static int
+daemon_shed(struct daemon *d)
+{
+	json_t *list = runner_list(d->runner), *a;
+	const char *to, *state;
+	char *cause = NULL;
+	size_t i;
+	int asked = 0;
+
+	json_array_foreach(list, i, a) {
+		state = str_field(a, "state");
+		if (state == NULL || strcmp(state, "running") != 0 ||
+		    (to = daemon_pick_away(d)) == NULL)
+			continue;
+		if (runner_control(d->runner, str_field(a, "id"), "migrate", to,
+		    &cause) == 0)
+			asked++;
+		free(cause);
+		cause = NULL;
+	}
+	json_decref(list);
+	return asked;
+}
+
+/* drain: the host takes no new agents and moves its own away. */
+static void
+op_drain(struct daemon *d, struct link *l, json_t *id, struct frame *f,
+    int drain)
+{
+	const char *host = str_field(f->meta, "host");
+
+	if (host == NULL) {
+		reply(l->conn, id, 0, "drain needs a host", NULL);
+		return;
+	}
+	if (strcmp(host, d->cfg.name) != 0) {
+		daemon_forward(d, l, id, host, f->meta, NULL, 0, NULL);
+		return;
+	}
+	if (drain && !d->draining)
+		log_info("draining: no new agents; moving %d away",
+		    runner_count(d->runner));
+	else if (!drain && d->draining)
+		log_info("undrained: taking agents again");
+	d->draining = drain;
+	reply(l->conn, id, 1, NULL, json_pack("{s:s, s:b, s:i, s:i}", "host",
+	    d->cfg.name, "draining", drain, "agents",
+	    runner_count(d->runner), "moving", drain ? daemon_shed(d) : 0));
+}
+
 /* A client's request; malformed ones close the connection. */
 static void
 daemon_request(struct daemon *d, struct link *l, struct frame *f)
@@ -763,7 +926,11 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 	else if (strcmp(op, "subscribe") == 0) {
 		l->subscribed = 1;
 		reply(l->conn, id, 1, NULL, NULL);
-	} else if (strcmp(op, "agents") == 0)
+	} else if (strcmp(op, "agents") == 0 && str_field(f->meta, "host") !=
+	    NULL && strcmp(str_field(f->meta, "host"), d->cfg.name) != 0)
+		daemon_forward(d, l, id, str_field(f->meta, "host"), f->meta,
+		    NULL, 0, NULL);
+	else if (strcmp(op, "agents") == 0)
 		reply(l->conn, id, 1, NULL, json_pack("{s:o}", "agents",
 		    runner_list(d->runner)));
 	else if (strcmp(op, "code-has") == 0)
@@ -823,6 +990,10 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 	    strcmp(op, "resume") == 0 || strcmp(op, "migrate") == 0 ||
 	    strcmp(op, "clone") == 0)
 		op_control(d, l, id, op, f);
+	else if (strcmp(op, "logs") == 0)
+		op_logs(d, l, id, f);
+	else if (strcmp(op, "drain") == 0 || strcmp(op, "undrain") == 0)
+		op_drain(d, l, id, f, strcmp(op, "drain") == 0);
 	else
 		reply(l->conn, id, 0, "unknown op", NULL);
 }
@@ -899,6 +1070,9 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (beat) {
 		d->last_heartbeat = t;
 		info = daemon_host_info(d);
+		/* Agents that could not leave yet (no host, or busy). */
+		if (d->draining)
+			(void)daemon_shed(d);
 	}
 	for (i = 0; i < d->npeers; i++) {
 		p = &d->peers[i];
@@ -1301,6 +1475,8 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 		d->cfg.down_after_ms = DAEMON_DOWN_AFTER_MS;
 	d->base = event_base_new();
 	d->where = json_object();
+	d->logs = json_object();
+	d->log_order = json_array();
 	if (daemon_load_hosts(d, cause) != 0)
 		goto fail;
 	/* The default needs the name, which the hosts file may give. */
@@ -1375,6 +1551,8 @@ daemon_free(struct daemon *d)
 		arrival_free(a);
 	}
 	json_decref(d->where);
+	json_decref(d->logs);
+	json_decref(d->log_order);
 	free(d->state_dir);
 	daemon_free_peers(d);
 	if (d->listener != NULL)
@@ -1557,11 +1735,12 @@ daemon_migrate(struct daemon *d, const char *agent, const char *host,
 		free(mv);
 		return;
 	}
-	req = json_pack("{s:s, s:s, s:s, s:s, s:O, s:o}", "op",
+	req = json_pack("{s:s, s:s, s:s, s:s, s:O, s:o, s:s}", "op",
 	    "agent-accept", "agent", agent, "code",
 	    runner_code(d->runner, agent), "type", runner_type(d->runner,
 	    agent), "step", json_object_get(meta, "step"), "delivery",
-	    runner_delivery(d->runner, agent));
+	    runner_delivery(d->runner, agent), "job", runner_job(d->runner,
+	    agent));
 	log_debug("agent %s: agent-accept to %s", agent, host);
 	state = runner_take_state(d->runner, agent, &len);
 	peer_request_owned(d, l, req, state, len, move_accepted, mv);
@@ -1619,6 +1798,7 @@ arrival_start(struct daemon *d, struct arrival *a)
 		free(cause);
 	} else {
 		a->started = 1;
+		runner_set_job(d->runner, a->agent, str_field(a->meta, "job"));
 		json_object_set_new(d->where, a->agent,
 		    json_string(d->cfg.name));
 	}
@@ -1664,6 +1844,10 @@ op_accept(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	}
 	if (runner_has(d->runner, agent)) {
 		reply(l->conn, id, 0, "the agent already runs here", NULL);
+		return;
+	}
+	if (d->draining) {
+		reply(l->conn, id, 0, "the host is draining", NULL);
 		return;
 	}
 	log_debug("agent %s: arriving, %llu bytes", agent,

@@ -40,6 +40,7 @@ struct ragent {
 	char		 id[64];
 	char		 type[64];
 	char		 code[65];
+	char		 job[64];	/* the job it belongs to, or "" */
 	pid_t		 pid;
 	struct conn	*conn;
 	enum ragent_state state;
@@ -637,6 +638,23 @@ runner_type(struct runner *r, const char *id)
 	return a != NULL ? a->type : NULL;
 }
 
+void
+runner_set_job(struct runner *r, const char *id, const char *job)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	if (a != NULL && job != NULL)
+		snprintf(a->job, sizeof a->job, "%s", job);
+}
+
+const char *
+runner_job(struct runner *r, const char *id)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	return a != NULL ? a->job : "";
+}
+
 const char *
 runner_code(struct runner *r, const char *id)
 {
@@ -672,10 +690,11 @@ runner_list(struct runner *r)
 		if (a->reported)
 			continue;
 		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, "
-		    "s:I, s:f, s:I, s:s}", "id", a->id, "type", a->type,
+		    "s:I, s:f, s:I, s:s, s:s}", "id", a->id, "type", a->type,
 		    "host", r->host, "state", ragent_state_names[a->state],
 		    "step", (json_int_t)a->step, "progress", a->progress,
-		    "pid", (json_int_t)a->pid, "code", a->code));
+		    "pid", (json_int_t)a->pid, "code", a->code, "job",
+		    a->job));
 	}
 	return list;
 }

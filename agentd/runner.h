@@ -74,6 +74,10 @@ json_t		*runner_move_done(struct runner *, const char *id,
 json_t		*runner_delivery(struct runner *, const char *id);
 const char	*runner_type(struct runner *, const char *id);
 /* Code hash of a running agent, or NULL. */
+/* The job an agent belongs to (a label its owner gave; "" for none). */
+void		 runner_set_job(struct runner *, const char *id,
+		     const char *job);
+const char	*runner_job(struct runner *, const char *id);
 const char	*runner_code(struct runner *, const char *id);
 int		 runner_has(struct runner *, const char *id);
 int		 runner_count(struct runner *);

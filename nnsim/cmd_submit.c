@@ -108,6 +108,7 @@ struct submit {
 	double			 redrawn;
 	int			 n;		/* agents: sessions or partitions */
 	unsigned char		 secret[NN_RING_SECRET];
+	char			 id[NN_JOBS_ID_LEN + 1];	/* job id */
 };
 
 static volatile sig_atomic_t submit_stop;
@@ -388,7 +389,8 @@ submit_hosts(struct submit *sb, char **cause)
 		st = json_string_value(json_object_get(h, "state"));
 		name = json_string_value(json_object_get(h, "name"));
 		if (name == NULL || st == NULL || (strcmp(st, "up") != 0 &&
-		    strcmp(st, "self") != 0))
+		    strcmp(st, "self") != 0) ||
+		    json_is_true(json_object_get(h, "draining")))
 			continue;
 		slots = (int)json_integer_value(json_object_get(h, "cores"));
 		slots -= (int)json_integer_value(json_object_get(h, "agents"));
@@ -432,8 +434,10 @@ submit_spawn(struct submit *sb, int i, const char *host, char **cause)
 
 	if ((state = submit_state(sb, i, &len, cause)) == NULL)
 		return -1;
-	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op", "spawn",
-	    "code", sb->code, "host", host), state, len, NULL, NULL, cause);
+	/* The job's id goes with each agent: the console groups by it. */
+	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s, s:s}", "op",
+	    "spawn", "code", sb->code, "host", host, "job", sb->id), state,
+	    len, NULL, NULL, cause);
 	free(state);
 	if (rep == NULL)
 		return -1;
@@ -942,7 +946,9 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 			goto out;
 		}
 		detach = 2;	/* the job's own process */
-	}
+		snprintf(sb.id, sizeof sb.id, "%s", job_id);
+	} else if (nn_jobs_new_id(sb.id, &cause) != 0)
+		goto fail_runtime;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = submit_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -991,15 +997,15 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 		sb.s[i].score = NAN;
 	if (!sb.quiet && sb.data)
 		printf("job %s: data-parallel, %d partition%s over %zu "
-		    "host%s%s\n", sb.cfg->name, sb.n, sb.n > 1 ? "s" : "",
-		    json_object_size(sb.hosts), json_object_size(sb.hosts) >
-		    1 ? "s" : "", sb.job.deterministic ? ", deterministic" :
-		    "");
+		    "host%s%s (job id %s)\n", sb.cfg->name, sb.n, sb.n > 1 ?
+		    "s" : "", json_object_size(sb.hosts),
+		    json_object_size(sb.hosts) > 1 ? "s" : "",
+		    sb.job.deterministic ? ", deterministic" : "", sb.id);
 	else if (!sb.quiet)
-		printf("job %s: %d session%s over %zu host%s, select %s\n",
-		    sb.cfg->name, sb.n, sb.n > 1 ? "s" : "",
+		printf("job %s: %d session%s over %zu host%s, select %s (job "
+		    "id %s)\n", sb.cfg->name, sb.n, sb.n > 1 ? "s" : "",
 		    json_object_size(sb.hosts), json_object_size(sb.hosts) >
-		    1 ? "s" : "", sb.job.select);
+		    1 ? "s" : "", sb.job.select, sb.id);
 	if (submit_fill(&sb, &cause) != 0 ||
 	    (sb.data && submit_members(&sb, &cause) != 0))
 		goto fail_runtime;

@@ -109,20 +109,28 @@ jobs_now(char *buf, size_t len)
 }
 
 int
-nn_jobs_create(json_t *fields, char id[NN_JOBS_ID_LEN + 1], char **cause)
+nn_jobs_new_id(char id[NN_JOBS_ID_LEN + 1], char **cause)
 {
 	unsigned char r[NN_JOBS_ID_LEN / 2];
+	int i;
+
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+		return nn_fail(cause, "getrandom: %s", strerror(errno));
+	for (i = 0; i < NN_JOBS_ID_LEN / 2; i++)
+		snprintf(id + 2 * i, 3, "%02x", r[i]);
+	return 0;
+}
+
+int
+nn_jobs_create(json_t *fields, char id[NN_JOBS_ID_LEN + 1], char **cause)
+{
 	char *dir = NULL, when[32];
 	json_t *o = NULL;
-	int i, tries, rc = -1;
+	int tries, rc = -1;
 
 	for (tries = 0; tries < 16; tries++) {
-		if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
-			nn_fail(cause, "getrandom: %s", strerror(errno));
+		if (nn_jobs_new_id(id, cause) != 0)
 			goto out;
-		}
-		for (i = 0; i < NN_JOBS_ID_LEN / 2; i++)
-			snprintf(id + 2 * i, 3, "%02x", r[i]);
 		free(dir);
 		if ((dir = jobs_path(id, NULL, cause)) == NULL)
 			goto out;

@@ -15,6 +15,8 @@
 
 /* The jobs directory (new string); NULL with cause when there is none. */
 char	*nn_jobs_dir(char **cause);
+/* A fresh random id (a job that runs attached has one too). */
+int	 nn_jobs_new_id(char id[NN_JOBS_ID_LEN + 1], char **cause);
 /* 1 when id looks like a job id. */
 int	 nn_jobs_id_ok(const char *id);
 /*
