@@ -84,7 +84,7 @@ $(BIN)/nnsim: $(NNSIM_OBJ) $(LIBAGENTD) $(LIBNNSIM)
 	$(msg) LINK $@
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(NNSIM_OBJ) -Wl,--start-group \
-	    $(LIBAGENTD) $(LIBNNSIM) -Wl,--end-group $(LDLIBS)
+	    $(LIBAGENTD) $(LIBNNSIM) -Wl,--end-group $(LDLIBS) -ledit
 
 $(LIBAGENTD): $(AGENTD_OBJ)
 	$(msg) AR $@

@@ -901,6 +901,7 @@ op_drain(struct daemon *d, struct link *l, json_t *id, struct frame *f,
 	else if (!drain && d->draining)
 		log_info("undrained: taking agents again");
 	d->draining = drain;
+	d->last_heartbeat = 0;	/* the others learn it at the next tick */
 	reply(l->conn, id, 1, NULL, json_pack("{s:s, s:b, s:i, s:i}", "host",
 	    d->cfg.name, "draining", drain, "agents",
 	    runner_count(d->runner), "moving", drain ? daemon_shed(d) : 0));
