@@ -819,7 +819,7 @@ out:
 static int
 c_send(struct console *c, int argc, char **argv)
 {
-	json_t *rep;
+	json_t *rep, *req;
 	char *text = NULL;
 	size_t len = 0, l;
 	int i;
@@ -837,8 +837,10 @@ c_send(struct console *c, int argc, char **argv)
 	}
 	if (c->cl == NULL)
 		return console_error("send: not connected to %s", c->addr);
-	rep = client_request_payload(c->cl, json_pack("{s:s, s:s}", "op",
-	    "send", "agent", argv[1]), text, len > 0 ? len - 1 : 0, NULL);
+	req = json_pack("{s:s, s:s}", "op", "send", "agent", argv[1]);
+	rep = client_request_payload(c->cl, req, text, len > 0 ? len - 1 : 0,
+	    NULL);
+	json_decref(req);
 	free(text);
 	if (rep == NULL || !json_is_true(json_object_get(rep, "ok"))) {
 		json_decref(rep);
