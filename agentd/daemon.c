@@ -195,6 +195,7 @@ daemon_keep_log(struct daemon *d, json_t *ev)
 	const char *event = json_string_value(json_object_get(ev, "event"));
 	char home[64];
 	json_t *lines, *old;
+	json_int_t seq;
 
 	if (event == NULL || strcmp(event, "log") != 0 ||
 	    agent_home(agent, home, sizeof home) != 0 ||
@@ -210,12 +211,16 @@ daemon_keep_log(struct daemon *d, json_t *ev)
 		json_object_set_new(d->logs, agent, lines);
 		json_array_append_new(d->log_order, json_string(agent));
 	}
+	/* Numbered from 1, so a follower knows what is new after the
+	 * oldest lines have gone. */
+	seq = json_integer_value(json_object_get(json_array_get(lines,
+	    json_array_size(lines) - 1), "seq")) + 1;
 	if (json_array_size(lines) >= DAEMON_LOG_LINES)
 		json_array_remove(lines, 0);
-	json_array_append_new(lines, json_pack("{s:I, s:O, s:O, s:O}",
-	    "time_ms", (json_int_t)now_ms(), "host", json_object_get(ev,
-	    "host"), "level", json_object_get(ev, "level"), "text",
-	    json_object_get(ev, "text")));
+	json_array_append_new(lines, json_pack("{s:I, s:I, s:O, s:O, s:O}",
+	    "seq", seq, "time_ms", (json_int_t)now_ms(), "host",
+	    json_object_get(ev, "host"), "level", json_object_get(ev,
+	    "level"), "text", json_object_get(ev, "text")));
 }
 
 static void

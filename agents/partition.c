@@ -58,6 +58,9 @@ struct part {
 	json_t			*members;	/* ids by rank, or NULL */
 	char			 next_ip[64];
 	int			 next_port;
+	char			 early_from[96];	/* an address that */
+	char			 early_ip[64];	/* came before members */
+	int			 early_port;
 	int			 listening;
 	int			 told_done;	/* the predecessor knows */
 	int			 next_done;	/* the successor has it all */
@@ -122,16 +125,32 @@ part_int(struct agent *a, json_t *o, const char *key, long long lo,
 static int
 part_members_ok(const struct part *p, json_t *m)
 {
-	json_t *v;
-	size_t i;
+	json_t *v, *w;
+	size_t i, j;
 
 	if (!json_is_array(m) || json_array_size(m) != (size_t)p->size)
 		return 0;
-	json_array_foreach(m, i, v)
+	json_array_foreach(m, i, v) {
 		if (!json_is_string(v) || json_string_length(v) == 0 ||
 		    json_string_length(v) >= 96)
 			return 0;
+		for (j = 0; j < i; j++) {
+			w = json_array_get(m, j);
+			if (strcmp(json_string_value(v),
+			    json_string_value(w)) == 0)
+				return 0;
+		}
+	}
 	return 1;
+}
+
+/* Only the successor speaks about the ring: its address, its end. */
+static int
+part_from_next(const struct part *p, const char *from)
+{
+	return p->members != NULL && from != NULL &&
+	    strcmp(json_string_value(json_array_get(p->members,
+	    (size_t)((p->rank + 1) % p->size))), from) == 0;
 }
 
 static int
@@ -482,7 +501,7 @@ part_step(struct agent *a)
 		 * messages, here or resent after a move. */
 		if (p->next_done || p->size == 1)
 			return part_finish(a, p);
-		if (nn_ring_flush(p->ring, POLL_MS, &cause) < 0)
+		if (nn_ring_serve(p->ring, POLL_MS, &cause) < 0)
 			goto fail;
 		return AGENT_CONTINUE;
 	}
@@ -493,13 +512,27 @@ fail:
 	return AGENT_FAILED;
 }
 
+/* Where the successor listens now. */
+static void
+part_next(struct agent *a, struct part *p, const char *ip, int port)
+{
+	char *cause = NULL;
+
+	if (nn_ring_set_next(p->ring, ip, port, &cause) != 0) {
+		agent_log(a, AGENT_LOG_WARN, "partition: %s", cause);
+		free(cause);
+		return;
+	}
+	snprintf(p->next_ip, sizeof p->next_ip, "%s", ip);
+	p->next_port = port;
+}
+
 static void
 part_message(struct agent *a, const char *from, const void *data,
     size_t len)
 {
 	struct part *p = agent_data(a);
 	json_t *o = json_loadb(data, len, 0, NULL), *v;
-	char *cause = NULL;
 
 	if (p == NULL || !json_is_object(o)) {
 		agent_log(a, AGENT_LOG_WARN, "partition: a %zu-byte message "
@@ -507,24 +540,37 @@ part_message(struct agent *a, const char *from, const void *data,
 		goto out;
 	}
 	if ((v = json_object_get(o, "members")) != NULL) {
-		if (!part_members_ok(p, v))
+		/* From the submitter, a client; once. */
+		if (strncmp(from, "client:", 7) != 0 || p->members != NULL)
+			agent_log(a, AGENT_LOG_WARN, "partition: ignored "
+			    "\"members\" from %s", from);
+		else if (!part_members_ok(p, v))
 			agent_log(a, AGENT_LOG_WARN, "partition: \"members\" "
-			    "from %s: expected %d agent ids", from, p->size);
-		else if (p->members == NULL)
+			    "from %s: expected %d distinct agent ids", from,
+			    p->size);
+		else {
 			p->members = json_incref(v);
+			if (p->early_port > 0 &&
+			    part_from_next(p, p->early_from))
+				part_next(a, p, p->early_ip, p->early_port);
+		}
+	} else if (p->members == NULL &&
+	    json_is_string(json_object_get(o, "endpoint")) &&
+	    json_is_integer(json_object_get(o, "port"))) {
+		/* The successor heard of the ring first: keep it. */
+		snprintf(p->early_from, sizeof p->early_from, "%s", from);
+		snprintf(p->early_ip, sizeof p->early_ip, "%s",
+		    json_string_value(json_object_get(o, "endpoint")));
+		p->early_port = (int)json_integer_value(json_object_get(o,
+		    "port"));
+	} else if (!part_from_next(p, from)) {
+		agent_log(a, AGENT_LOG_WARN, "partition: ignored a message "
+		    "from %s, which is not this partition's successor", from);
 	} else if (json_is_string(json_object_get(o, "endpoint")) &&
 	    json_is_integer(json_object_get(o, "port"))) {
-		if (nn_ring_set_next(p->ring, json_string_value(
-		    json_object_get(o, "endpoint")), (int)json_integer_value(
-		    json_object_get(o, "port")), &cause) != 0) {
-			agent_log(a, AGENT_LOG_WARN, "partition: %s", cause);
-			free(cause);
-		} else {
-			snprintf(p->next_ip, sizeof p->next_ip, "%s",
-			    json_string_value(json_object_get(o, "endpoint")));
-			p->next_port = (int)json_integer_value(
-			    json_object_get(o, "port"));
-		}
+		part_next(a, p, json_string_value(json_object_get(o,
+		    "endpoint")), (int)json_integer_value(json_object_get(o,
+		    "port")));
 	} else if (json_is_true(json_object_get(o, "done")))
 		p->next_done = 1;
 	else

@@ -138,6 +138,21 @@ console_connect(struct console *c, char **cause)
 	return -1;
 }
 
+/* Requests that only look may be sent again after a reconnect. */
+static int
+console_read_only(json_t *req)
+{
+	static const char *ops[] = { "hosts", "agents", "where", "logs",
+	    "ping" };
+	const char *op = json_string_value(json_object_get(req, "op"));
+	size_t i;
+
+	for (i = 0; op != NULL && i < sizeof ops / sizeof ops[0]; i++)
+		if (strcmp(op, ops[i]) == 0)
+			return 1;
+	return 0;
+}
+
 /*
  * A request to the daemon, reconnecting once if the daemon went away and
  * came back. The reply (new reference) has "ok"; NULL after an error that
@@ -157,6 +172,16 @@ console_ask(struct console *c, json_t *req)
 				fprintf(stderr, "reconnected to %s\n",
 				    c->addr);
 			c->lost = 0;
+			/* A request that changes things may have run before
+			 * the connection broke: never twice. */
+			if (cause != NULL && !console_read_only(req)) {
+				console_error("%s: the connection broke (%s); "
+				    "the request may have run: look, then "
+				    "retry", c->addr, cause);
+				free(cause);
+				json_decref(req);
+				return NULL;
+			}
 			free(cause);
 			cause = NULL;
 			rep = client_request(c->cl, req, &cause);
@@ -728,23 +753,25 @@ c_undrain(struct console *c, int argc, char **argv)
 	return console_drain(c, "undrain", argv[1]);
 }
 
-/* Prints lines from index *from; returns how many there are. */
-static size_t
-console_log_lines(struct console *c, json_t *lines, size_t from)
+/* Prints the lines numbered after *seen (the home numbers them). */
+static void
+console_log_lines(struct console *c, json_t *lines, long long *seen)
 {
 	json_t *l;
 	size_t i;
+	long long n;
 
 	json_array_foreach(lines, i, l) {
-		if (i < from)
+		n = json_integer_value(json_object_get(l, "seq"));
+		if (n <= *seen)
 			continue;
+		*seen = n;
 		if (c->json)
 			console_print_json(l);
 		else
 			printf("[%s] %s\n", str(l, "host"), str(l, "text"));
 	}
 	fflush(stdout);
-	return json_array_size(lines);
 }
 
 /* 1 once no host runs the agent (its last lines are then in). */
@@ -770,7 +797,7 @@ c_logs(struct console *c, int argc, char **argv)
 	struct termios saved;
 	const char *agent = NULL;
 	json_t *rep;
-	size_t seen = 0, n, total = 0;
+	long long seen = 0;
 	int follow = 0, i, raw = 0, rc = -1;
 
 	for (i = 1; i < argc; i++) {
@@ -790,12 +817,7 @@ c_logs(struct console *c, int argc, char **argv)
 		    "agent", agent), "logs");
 		if (rep == NULL)
 			goto out;
-		/* The home keeps the last lines: count past the window. */
-		n = json_array_size(json_object_get(rep, "lines"));
-		if (total == 0 || n > seen)
-			seen = console_log_lines(c, json_object_get(rep,
-			    "lines"), seen);
-		total++;
+		console_log_lines(c, json_object_get(rep, "lines"), &seen);
 		json_decref(rep);
 		if (!follow)
 			break;
@@ -828,9 +850,7 @@ c_send(struct console *c, int argc, char **argv)
 		return -1;
 	for (i = 2; i < argc; i++) {
 		l = strlen(argv[i]);
-		text = realloc(text, len + l + 2);
-		if (text == NULL)
-			return console_error("send: out of memory");
+		text = xreallocarray(text, len + l + 2, 1);
 		memcpy(text + len, argv[i], l);
 		len += l;
 		text[len++] = i + 1 < argc ? ' ' : '\0';
@@ -867,8 +887,11 @@ c_submit(struct console *c, int argc, char **argv)
 	(void)argc;
 	if (pipe(fds) != 0)
 		return console_error("submit: pipe: %s", strerror(errno));
-	if ((pid = fork()) < 0)
+	if ((pid = fork()) < 0) {
+		close(fds[0]);
+		close(fds[1]);
 		return console_error("submit: fork: %s", strerror(errno));
+	}
 	if (pid == 0) {
 		dup2(fds[1], STDOUT_FILENO);
 		close(fds[0]);
@@ -888,7 +911,11 @@ c_submit(struct console *c, int argc, char **argv)
 			line[0] = '\0';
 		fclose(out);
 	}
-	waitpid(pid, &status, 0);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			status = -1;
+			break;
+		}
 	line[strcspn(line, "\n")] = '\0';
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    !nn_jobs_id_ok(line))
@@ -913,8 +940,7 @@ c_cancel(struct console *c, int argc, char **argv)
 
 	(void)argc;
 	if ((job = nn_jobs_read(argv[1], &cause)) != NULL) {
-		if (json_is_integer(json_object_get(job, "pid")) &&
-		    strcmp(str(job, "status"), "running") == 0 &&
+		if (nn_jobs_alive(job) &&
 		    kill((pid_t)json_integer_value(json_object_get(job, "pid")),
 		    SIGTERM) == 0)
 			stopped = 1;

@@ -50,12 +50,12 @@ static const char *
 jobs_status(json_t *o)
 {
 	const char *st = json_string_value(json_object_get(o, "status"));
-	json_t *pid = json_object_get(o, "pid");
 
 	if (st == NULL)
 		return "?";
-	if (strcmp(st, "running") == 0 && json_is_integer(pid) &&
-	    kill((pid_t)json_integer_value(pid), 0) != 0 && errno == ESRCH)
+	/* No pid yet: the job's process is starting. */
+	if (strcmp(st, "running") == 0 &&
+	    json_object_get(o, "pid") != NULL && !nn_jobs_alive(o))
 		return "lost";
 	return st;
 }

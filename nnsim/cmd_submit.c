@@ -297,13 +297,13 @@ submit_connect_any(struct hosts *h, const char *keyfile, const char **addr,
 static int
 submit_detach(const char *net, const char *model, char *id, char **cause)
 {
-	char *log = NULL, *abs = realpath(net, NULL), *mabs;
+	char *log = NULL, *abs = realpath(net, NULL), *mabs, cwd[4096];
 	json_t *fields;
 	pid_t pid;
 	int fd = -1, rc = -1;
 
 	mabs = model[0] == '/' ? xstrdup(model) : xasprintf("%s/%s",
-	    getenv("PWD") != NULL ? getenv("PWD") : ".", model);
+	    getcwd(cwd, sizeof cwd) != NULL ? cwd : ".", model);
 	fields = json_pack("{s:s, s:s}", "net", abs != NULL ? abs : net,
 	    "model", mabs);
 	if (nn_jobs_create(fields, id, cause) != 0 ||
@@ -321,13 +321,16 @@ submit_detach(const char *net, const char *model, char *id, char **cause)
 		goto out;
 	}
 	if (pid > 0) {
-		json_decref(fields);
-		fields = json_pack("{s:I}", "pid", (json_int_t)pid);
-		rc = nn_jobs_update(id, fields, cause) == 0 ? 1 : -1;
+		rc = 1;
 		goto out;
 	}
-	/* The child: its own session, no terminal, output to the log. */
+	/* The child: its own session, no terminal, output to the log. It
+	 * alone writes job.json from now on, its pid first. */
 	(void)setsid();
+	json_decref(fields);
+	fields = json_pack("{s:I}", "pid", (json_int_t)getpid());
+	if (nn_jobs_update(id, fields, cause) != 0)
+		_exit(EXIT_FAILED);
 	if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
 		_exit(EXIT_FAILED);
 	fd = open("/dev/null", O_RDONLY);
@@ -497,8 +500,15 @@ submit_balance(struct submit *sb, char **cause)
 	if (sb->data || submit_now() - sb->balanced < 1.0)
 		return 0;
 	sb->balanced = submit_now();
-	if (submit_hosts(sb, cause) != 0)
-		return -1;
+	/* Every host draining or briefly down: look again later. */
+	if (submit_hosts(sb, cause) != 0) {
+		if (json_object_size(sb->hosts) > 0 || *cause == NULL ||
+		    strstr(*cause, "no host up") == NULL)
+			return -1;
+		free(*cause);
+		*cause = NULL;
+		return 0;
+	}
 	if (submit_fill(sb, cause) != 0)
 		return -1;
 	json_object_foreach(sb->hosts, key, v)

@@ -85,7 +85,8 @@ jobs_write(const char *id, json_t *o, char **cause)
 
 	if (path == NULL)
 		return -1;
-	tmp = xasprintf("%s.tmp", path);
+	/* Each writer its own temporary name; rename is atomic. */
+	tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
 	if (json_dump_file(o, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 ||
 	    rename(tmp, path) != 0) {
 		nn_fail(cause, "%s: cannot write: %s", path, strerror(errno));
@@ -128,17 +129,23 @@ nn_jobs_create(json_t *fields, char id[NN_JOBS_ID_LEN + 1], char **cause)
 	json_t *o = NULL;
 	int tries, rc = -1;
 
-	for (tries = 0; tries < 16; tries++) {
+	if ((dir = nn_jobs_dir(cause)) == NULL || jobs_mkdirs(dir, cause) != 0)
+		goto out;
+	/* The id is taken by creating its folder: two jobs never share. */
+	for (tries = 0; ; tries++) {
 		if (nn_jobs_new_id(id, cause) != 0)
 			goto out;
 		free(dir);
 		if ((dir = jobs_path(id, NULL, cause)) == NULL)
 			goto out;
-		if (access(dir, F_OK) != 0)
+		if (mkdir(dir, 0700) == 0)
 			break;
+		if (errno != EEXIST || tries == 16) {
+			nn_fail(cause, "%s: cannot create: %s", dir,
+			    strerror(errno));
+			goto out;
+		}
 	}
-	if (jobs_mkdirs(dir, cause) != 0)
-		goto out;
 	jobs_now(when, sizeof when);
 	o = json_deep_copy(fields);
 	json_object_set_new(o, "id", json_string(id));
@@ -255,6 +262,31 @@ out:
 	free(all);
 	free(dir);
 	return list;
+}
+
+int
+nn_jobs_alive(json_t *job)
+{
+	json_t *pid = json_object_get(job, "pid");
+	const char *st = json_string_value(json_object_get(job, "status"));
+	char path[64], *text, *why = NULL;
+	size_t len;
+	int alive;
+
+	if (st == NULL || strcmp(st, "running") != 0 || !json_is_integer(pid))
+		return 0;
+	/* A pid is reused after a crash or a reboot: it must still be an
+	 * nnsim (its command line starts with the program's path). */
+	snprintf(path, sizeof path, "/proc/%lld/cmdline",
+	    (long long)json_integer_value(pid));
+	if ((text = nn_read_file(path, 4096, &len, &why)) == NULL) {
+		free(why);
+		return 0;
+	}
+	alive = len > 0 && memmem(text, strnlen(text, len), "nnsim", 5) !=
+	    NULL;
+	free(text);
+	return alive;
 }
 
 char *

@@ -31,6 +31,11 @@ int	 nn_jobs_update(const char *id, json_t *fields, char **cause);
 json_t	*nn_jobs_read(const char *id, char **cause);
 /* Every job's job.json, oldest first (new reference). */
 json_t	*nn_jobs_list(char **cause);
+/*
+ * 1 when a job's process still runs: status "running" and its pid an
+ * nnsim (not a pid the system gave to another program since).
+ */
+int	 nn_jobs_alive(json_t *job);
 /* The job's log file (new string). */
 char	*nn_jobs_log(const char *id, char **cause);
 

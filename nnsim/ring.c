@@ -48,6 +48,7 @@
 #define RING_REPLY	(8 + 8 + 4 + 4 + RING_NONCE + RING_MAC)
 #define RING_IDLE_MS	120000
 #define RING_RETRY_MS	50
+#define RING_HANDSHAKE_MS 3000	/* a link that does not prove itself */
 #define RING_LOG_MAGIC	0x4c524e4eU	/* "NNRL" */
 
 enum out_state { OUT_NONE, OUT_CONNECTING, OUT_REPLY, OUT_READY };
@@ -105,6 +106,7 @@ struct nn_ring {
 	struct {
 		int		 fd;
 		enum in_state	 state;
+		double		 since;		/* accepted, ms */
 		unsigned char	 ns[RING_NONCE], nr[RING_NONCE];
 		unsigned char	 key[32];
 		uint64_t	 msgno;
@@ -599,11 +601,16 @@ out_reply(struct nn_ring *g)
 	}
 	ring_mac(g, "nnring-K", g->out.ns, nr, NULL, 0, g->out.key);
 	g->out.step = nn_le_get_u64(b + 8);
+	if (nn_le_get_u32(b + 16) >= (uint32_t)g->rounds) {
+		ring_error(g, "ring: the successor asked for a round past the "
+		    "last%s", "");
+		out_close(g);
+		return;
+	}
 	g->out.round = (int)nn_le_get_u32(b + 16);
 	g->out.msgno = 0;
 	g->out.active = 0;
 	g->out.state = OUT_READY;
-	g->last_io = ring_now();
 }
 
 /* Writes what is ready for the successor. -1: it wants what is gone. */
@@ -718,6 +725,7 @@ in_accept(struct nn_ring *g)
 	g->in.fd = fd;
 	g->in.state = IN_HELLO;
 	g->in.got = 0;
+	g->in.since = ring_now();
 }
 
 /* Reads into in.buf up to want bytes; 1 when complete, -1 closed. */
@@ -789,7 +797,6 @@ in_handshake(struct nn_ring *g)
 	g->in.msgno = 0;
 	g->in.hgot = g->in.pgot = g->in.tgot = 0;
 	g->in.state = IN_READY;
-	g->last_io = ring_now();
 }
 
 /* A whole message arrived and its tag is good: use it. */
@@ -881,7 +888,7 @@ in_read(struct nn_ring *g)
 
 /* One round of I/O: waits up to ms for something to do. -1: fatal. */
 static int
-ring_poll(struct nn_ring *g, int ms)
+ring_poll(struct nn_ring *g, int ms, int serve)
 {
 	struct pollfd p[3];
 	int np = 0, li = -1, ii = -1, oi = -1;
@@ -896,8 +903,17 @@ ring_poll(struct nn_ring *g, int ms)
 		if (g->out.state == OUT_READY && out_write(g) != 0)
 			return -1;
 	}
-	if (g->recv_round >= g->rounds)
+	/* A finished step does not wait, unless it stays to serve. */
+	if (g->recv_round >= g->rounds && !serve)
 		ms = 0;
+	/* A connection that does not prove itself in time is dropped, so
+	 * a silent stranger cannot keep the predecessor out. */
+	if ((g->in.state == IN_HELLO || g->in.state == IN_PROOF) &&
+	    ring_now() - g->in.since > RING_HANDSHAKE_MS) {
+		ring_error(g, "ring: a connection that did not complete the "
+		    "handshake%s", "");
+		in_close(g);
+	}
 	if (g->started && g->in.state == IN_NONE && g->listen_fd >= 0) {
 		p[np].fd = g->listen_fd;
 		p[np].events = POLLIN;
@@ -970,7 +986,7 @@ nn_ring_progress(struct nn_ring *g, int timeout_ms, char **cause)
 	for (;;) {
 		if (g->recv_round >= g->rounds) {
 			/* Hand on what is ready without waiting for it. */
-			(void)ring_poll(g, 0);
+			(void)ring_poll(g, 0, 0);
 			return 1;
 		}
 		if (ring_idle(g, cause) != 0)
@@ -978,7 +994,7 @@ nn_ring_progress(struct nn_ring *g, int timeout_ms, char **cause)
 		left = (int)(end - ring_now());
 		if (left <= 0)
 			left = 0;
-		if (ring_poll(g, left) != 0)
+		if (ring_poll(g, left, 0) != 0)
 			return nn_fail(cause, "%s", g->last_error);
 		if (g->recv_round >= g->rounds)
 			continue;
@@ -1005,9 +1021,19 @@ nn_ring_flush(struct nn_ring *g, int timeout_ms, char **cause)
 		left = (int)(end - ring_now());
 		if (left <= 0)
 			return 0;
-		if (ring_poll(g, left) != 0)
+		if (ring_poll(g, left, 1) != 0)
 			return nn_fail(cause, "%s", g->last_error);
 	}
+}
+
+int
+nn_ring_serve(struct nn_ring *g, int timeout_ms, char **cause)
+{
+	if (g->rounds == 0)
+		return 0;
+	if (ring_poll(g, timeout_ms, 1) != 0)
+		return nn_fail(cause, "%s", g->last_error);
+	return 0;
 }
 
 /*

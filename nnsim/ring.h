@@ -45,13 +45,20 @@ void		 nn_ring_start2(struct nn_ring *, uint64_t step, float *v,
 		     size_t nv, float *extra);
 /*
  * Moves data for up to timeout_ms. 1: v holds the sum; 0: not yet; -1
- * with cause: a peer broke the protocol or nothing came for idle_ms
- * (nn_ring_set_idle).
+ * with cause when no message was accepted for idle_ms (nn_ring_set_idle;
+ * a peer that breaks the protocol only loses its link, so that is how it
+ * ends), naming the last error.
  */
 int		 nn_ring_progress(struct nn_ring *, int timeout_ms,
 		     char **cause);
 /* Sends what the successor still needs, for up to timeout_ms: 1 done. */
 int		 nn_ring_flush(struct nn_ring *, int timeout_ms, char **cause);
+/*
+ * Waits up to timeout_ms serving the successor: connecting to where it
+ * listens now and resending what it asks for. A finished partition calls
+ * it until its successor has said it has every sum. 0, or -1 with cause.
+ */
+int		 nn_ring_serve(struct nn_ring *, int timeout_ms, char **cause);
 void		 nn_ring_set_idle(struct nn_ring *, int idle_ms);
 /*
  * What a moving partition carries: the last finished step's messages,

@@ -4,10 +4,15 @@
  * of a step (their own and adjacent ones at once), a wrong secret, and the
  * saved log's checks.
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ring.h"
 #include "unit.h"
@@ -328,6 +333,56 @@ end:
 	nn_ring_free(b);
 }
 
+/* A stranger that connects and says nothing cannot keep the real
+ * predecessor out: its half-done handshake is dropped in time. */
+static void
+test_silent_stranger(void)
+{
+	unsigned char key[NN_RING_SECRET];
+	struct nn_ring *a = NULL, *b = NULL;
+	struct sockaddr_in sin;
+	float va[64], vb[64];
+	char *cause = NULL;
+	int pa, pb, ra = 0, rb = 0, i, s = -1;
+
+	memset(key, 7, sizeof key);
+	a = nn_ring_new(0, 2, 64, key);
+	b = nn_ring_new(1, 2, 64, key);
+	pa = nn_ring_listen(a, "127.0.0.1", &cause);
+	pb = nn_ring_listen(b, "127.0.0.1", &cause);
+	CHECK(pa > 0 && pb > 0);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)pb);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(s >= 0 && connect(s, (struct sockaddr *)&sin, sizeof sin) == 0);
+	for (i = 0; i < 64; i++)
+		va[i] = vb[i] = 1;
+	nn_ring_start(b, 0, vb);
+	/* b takes the stranger first. */
+	CHECK(nn_ring_progress(b, 100, &cause) == 0);
+	CHECK(nn_ring_set_next(a, "127.0.0.1", pb, &cause) == 0);
+	CHECK(nn_ring_set_next(b, "127.0.0.1", pa, &cause) == 0);
+	nn_ring_start(a, 0, va);
+	for (i = 0; i < 1000 && (ra == 0 || rb == 0); i++) {
+		if (ra == 0)
+			ra = nn_ring_progress(a, 5, &cause);
+		if (rb == 0)
+			rb = nn_ring_progress(b, 5, &cause);
+	}
+	CHECKF(ra == 1 && rb == 1, "progress %d %d: %s", ra, rb,
+	    cause != NULL ? cause : "");
+	for (i = 0; i < 64; i++)
+		CHECK(va[i] == 2 && vb[i] == 2);
+end:
+	if (s >= 0)
+		close(s);
+	free(cause);
+	nn_ring_free(a);
+	nn_ring_free(b);
+}
+
 static void
 test_restore_checks(void)
 {
@@ -363,6 +418,7 @@ static const struct unit_test tests[] = {
 	{ "moves_mid_step", test_moves_mid_step },
 	{ "moves_two_ranks", test_moves_two_ranks },
 	{ "wrong_secret", test_wrong_secret },
+	{ "silent_stranger", test_silent_stranger },
 	{ "restore_checks", test_restore_checks },
 	{ NULL, NULL },
 };
