@@ -130,11 +130,12 @@ pids="$pids $sub"
 # part_on H: the partition agent on host H, once it has trained a while.
 part_on() {
 	"$CTL" --connect "$1" --key "$T/key" agents 2>/dev/null |
-	    awk '$2 == "partition" && $5 + 0 > 40 { print $1; exit }'
+	    awk '$2 == "partition" && $5 + 0 > 10 { print $1; exit }'
 }
 moved=
 i=0
-while [ $i -lt 100 ] && [ -z "$moved" ]; do
+# Until the move is ordered or the job is over (bounded: 60 s).
+while [ $i -lt 600 ] && [ -z "$moved" ] && kill -0 "$sub" 2>/dev/null; do
 	a=$(part_on "127.0.0.2:$((base + 2))")
 	if [ -n "$a" ] && "$CTL" $C migrate "$a" h1 >/dev/null 2>&1; then
 		moved=$a
