@@ -154,6 +154,34 @@ else
 	fail moved_mid_training_bitwise "moved '$moved', exit $rs: $(head -c 300 "$T/emv"); $(cmp "$T/mv.nnm" "$T/mv_ref.nnm" 2>&1)"
 fi
 
+# Ring messages from anyone but the successor are ignored: a client that
+# says "done" or points the ring elsewhere changes nothing.
+job "$T/spoof.json" 2 40 true 256
+"$NNSIM" submit "$T/spoof.json" $C -o "$T/spoof.nnm" >"$T/ospoof" 2>&1 &
+sub=$!
+pids="$pids $sub"
+victim=
+i=0
+while [ $i -lt 300 ] && [ -z "$victim" ] && kill -0 "$sub" 2>/dev/null; do
+	victim=$(part_on "127.0.0.1:$((base + 1))")
+	sleep 0.1
+	i=$((i + 1))
+done
+if [ -n "$victim" ]; then
+	"$CTL" $C send "$victim" '{"done": true}' >/dev/null
+	"$CTL" $C send "$victim" '{"endpoint": "127.0.0.1", "port": 1}' >/dev/null
+	"$CTL" $C send "$victim" '{"members": ["a.1", "b.1"]}' >/dev/null
+fi
+wait "$sub"
+rs=$?
+"$NNSIM" submit "$T/spoof.json" --local 1 -q -o "$T/spoof_ref.nnm" 2>/dev/null
+if [ -n "$victim" ] && [ $rs -eq 0 ] && cmp -s "$T/spoof.nnm" "$T/spoof_ref.nnm" &&
+    [ "$(grep -c "ignored .*from client:" "$T/ospoof")" -ge 3 ]; then
+	ok ignores_strangers
+else
+	fail ignores_strangers "victim '$victim', exit $rs: $(grep -i 'ignored\|failed' "$T/ospoof" | head -5)"
+fi
+
 # A partition that crashes fails the job: status 1 and where it failed.
 job "$T/crash.json" 2 2000 false 256
 "$NNSIM" submit "$T/crash.json" $C -q -o "$T/crash.nnm" 2>"$T/ecrash" &
