@@ -33,7 +33,9 @@ usage(FILE *f)
 		fprintf(f, "  %-8s %s\n", (*e)->name, (*e)->summary);
 	fprintf(f, "\nRun 'nnsim COMMAND --help' for a command's options.\n"
 	    "Docs: docs/net-json.md (the network file), "
-	    "docs/model-format.md (models).\n");
+	    "docs/model-format.md (models),\n"
+	    "docs/data-parallel.md (data jobs), docs/console.md (the "
+	    "console).\n");
 }
 
 void
