@@ -211,3 +211,18 @@ if wait_for 10 no_workers; then
 else
 	fail crash_leaves_no_worker "$(workers | head -2)"
 fi
+
+# The shipped data-job example runs as documented.
+run_cmd "$NNSIM" submit "$SRC/nnsim/examples/spiral-data.json" --local 2 -q \
+    -o "$T/ex.nnm" --metrics "$T/ex.jsonl"
+if [ "$rc" -eq 0 ] && python3 - "$T/ex.jsonl" <<'PY'
+import json, sys
+done = [json.loads(l) for l in open(sys.argv[1])][-1]
+assert done["event"] == "done" and done["partitions"] == 2, done
+assert done["final"]["test_accuracy"] >= 0.95, done
+PY
+then
+	ok example_spiral_data
+else
+	fail example_spiral_data "exit $rc: $(head -c 300 "$T/err")"
+fi
