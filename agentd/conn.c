@@ -498,19 +498,19 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		conn_release(c);
 }
 
+/*
+ * Up to max_rounds large reads into c->in. *why is set at the end of the
+ * stream (or an error); stops early when the socket has nothing more.
+ */
 static void
-conn_raw_read_cb(evutil_socket_t fd, short what, void *arg)
+conn_fill(struct conn *c, int fd, int max_rounds, const char **why)
 {
-	struct conn *c = arg;
 	struct evbuffer *in = c->in;
 	struct evbuffer_iovec v[2];
 	ssize_t n;
 	int nv, i, rounds;
-	const char *why = NULL;
 
-	(void)what;
-	/* A few large reads, then the frames they completed. */
-	for (rounds = 0; rounds < 16; rounds++) {
+	for (rounds = 0; rounds < max_rounds; rounds++) {
 		nv = evbuffer_reserve_space(in, CONN_MAX_READ, v, 2);
 		if (nv <= 0)
 			break;
@@ -518,9 +518,9 @@ conn_raw_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (n <= 0) {
 			evbuffer_commit_space(in, v, 0);
 			if (n == 0)
-				why = "connection closed";
+				*why = "connection closed";
 			else if (errno != EAGAIN && errno != EINTR)
-				why = strerror(errno);
+				*why = strerror(errno);
 			break;
 		}
 		for (i = 0; i < nv; i++) {
@@ -535,6 +535,17 @@ conn_raw_read_cb(evutil_socket_t fd, short what, void *arg)
 		    (size_t)CONN_MAX_READ)
 			break;
 	}
+}
+
+static void
+conn_raw_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	const char *why = NULL;
+
+	(void)what;
+	/* A few large reads, then the frames they completed. */
+	conn_fill(c, fd, 16, &why);
 	c->depth++;
 	conn_read_cb(c->bev, c);
 	if (why != NULL)
@@ -555,6 +566,24 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	c->depth++;
+	/* A write that failed because the peer is gone (a worker that
+	 * exited with a message on its way) must not lose what the peer
+	 * sent before: its last frames say how it ended. */
+	if (c->state == CONN_READY && bufferevent_getfd(bev) >= 0) {
+		const char *why = NULL;
+		int err = EVUTIL_SOCKET_ERROR(), rounds;
+
+		for (rounds = 0; rounds < 64 && why == NULL &&
+		    c->state != CONN_CLOSED; rounds++) {
+			size_t had = evbuffer_get_length(c->in);
+
+			conn_fill(c, bufferevent_getfd(bev), 16, &why);
+			if (evbuffer_get_length(c->in) == had)
+				break;
+			conn_read_cb(bev, c);
+		}
+		EVUTIL_SET_SOCKET_ERROR(err);
+	}
 	if (what & BEV_EVENT_EOF)
 		conn_close(c, "connection closed");
 	else if (what & BEV_EVENT_ERROR)
