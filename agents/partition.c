@@ -24,7 +24,6 @@
  * A state is always the start of a step: a partition moved in the middle
  * of an all-reduce redoes its share and the ring resends what it lost.
  */
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,7 @@
 #include "agent.h"
 #include "alloc.h"
 #include "blas.h"
+#include "clock.h"
 #include "config.h"
 #include "metrics.h"
 #include "prepare.h"
@@ -79,15 +79,6 @@ struct part {
 	double			 loss_since;
 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void
 part_free(struct part *p)
 {
@@ -103,22 +94,6 @@ part_free(struct part *p)
 	json_decref(p->members);
 	json_decref(p->epochs);
 	free(p);
-}
-
-static int
-part_int(struct agent *a, json_t *o, const char *key, long long lo,
-    long long hi, long long *out)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!json_is_integer(v) || json_integer_value(v) < lo ||
-	    json_integer_value(v) > hi) {
-		agent_log(a, AGENT_LOG_ERROR, "partition: state: \"%s\": "
-		    "expected an integer from %lld to %lld", key, lo, hi);
-		return -1;
-	}
-	*out = json_integer_value(v);
-	return 0;
 }
 
 /* The members list: size distinct non-empty strings. */
@@ -154,24 +129,6 @@ part_from_next(const struct part *p, const char *from)
 }
 
 static int
-part_hex(const char *hex, unsigned char *out, size_t n)
-{
-	size_t i;
-	unsigned int b;
-
-	if (hex == NULL || strlen(hex) != 2 * n)
-		return -1;
-	for (i = 0; i < n; i++) {
-		if (!isxdigit((unsigned char)hex[2 * i]) ||
-		    !isxdigit((unsigned char)hex[2 * i + 1]) ||
-		    sscanf(hex + 2 * i, "%2x", &b) != 1)
-			return -1;
-		out[i] = (unsigned char)b;
-	}
-	return 0;
-}
-
-static int
 part_start(struct agent *a, const char *args)
 {
 	(void)args;
@@ -200,18 +157,21 @@ part_unpack(struct agent *a, const struct agent_state *st)
 		    jerr.text);
 		goto fail;
 	}
-	if (part_int(a, o, "rank", 0, NN_RING_MAX - 1, &rank) != 0 ||
-	    part_int(a, o, "size", 1, NN_RING_MAX, &size) != 0 ||
-	    part_int(a, o, "total", 1, (long long)NN_MAX_ROWS, &total) != 0 ||
-	    part_int(a, o, "step", 0, 1LL << 50, &step) != 0 ||
-	    part_int(a, o, "input", 1, NN_MAX_UNITS, &in) != 0 ||
-	    part_int(a, o, "output", 1, NN_MAX_UNITS, &out) != 0 ||
-	    part_int(a, o, "train_n", 0, (long long)NN_MAX_ROWS,
-	    &ntrain) != 0 ||
-	    part_int(a, o, "test_n", 0, (long long)NN_MAX_ROWS, &ntest) != 0)
-		goto fail;
-	if (rank >= size || part_hex(json_string_value(json_object_get(o,
-	    "secret")), p->secret, NN_RING_SECRET) != 0) {
+	if (nn_session_int(o, "rank", 0, NN_RING_MAX - 1, &rank,
+	    &cause) != 0 ||
+	    nn_session_int(o, "size", 1, NN_RING_MAX, &size, &cause) != 0 ||
+	    nn_session_int(o, "total", 1, (long long)NN_MAX_ROWS, &total,
+	    &cause) != 0 ||
+	    nn_session_int(o, "step", 0, 1LL << 50, &step, &cause) != 0 ||
+	    nn_session_int(o, "input", 1, NN_MAX_UNITS, &in, &cause) != 0 ||
+	    nn_session_int(o, "output", 1, NN_MAX_UNITS, &out, &cause) != 0 ||
+	    nn_session_int(o, "train_n", 0, (long long)NN_MAX_ROWS, &ntrain,
+	    &cause) != 0 ||
+	    nn_session_int(o, "test_n", 0, (long long)NN_MAX_ROWS, &ntest,
+	    &cause) != 0)
+		goto fail_cause;
+	if (rank >= size || nn_ring_secret_parse(json_string_value(
+	    json_object_get(o, "secret")), p->secret) != 0) {
 		agent_log(a, AGENT_LOG_ERROR, "partition: state: \"rank\" "
 		    "below \"size\" and a 64-digit \"secret\" expected");
 		goto fail;
@@ -287,7 +247,7 @@ part_unpack(struct agent *a, const struct agent_state *st)
 	    p->next_port, &cause) != 0)
 		goto fail_cause;
 	p->phase = P_COMPUTE;
-	p->last_progress = now_s();
+	p->last_progress = nn_clock_s();
 	json_decref(o);
 	agent_set_data(a, p);
 	return 0;
@@ -305,13 +265,12 @@ part_pack(struct agent *a, struct agent_state *st)
 {
 	struct part *p = agent_data(a);
 	unsigned char *trainer = NULL, *ring = NULL;
-	size_t tlen, rlen, i;
-	char hex[2 * NN_RING_SECRET + 1];
+	size_t tlen, rlen;
+	char hex[NN_RING_SECRET_HEX];
 	json_t *extra;
 	int rc = -1;
 
-	for (i = 0; i < NN_RING_SECRET; i++)
-		snprintf(hex + 2 * i, 3, "%02x", p->secret[i]);
+	nn_ring_secret_hex(p->secret, hex);
 	extra = json_pack("{s:i, s:i, s:I, s:s, s:b, s:I, s:b, s:b, s:O}",
 	    "rank", p->rank, "size", p->size, "total", (json_int_t)p->total,
 	    "secret", hex, "deterministic", p->deterministic, "step",
@@ -377,7 +336,7 @@ part_listen(struct agent *a, struct part *p)
 static void
 part_progress(struct agent *a, struct part *p)
 {
-	double t = now_s(), loss, acc, dt = t - p->last_progress;
+	double t = nn_clock_s(), loss, acc, dt = t - p->last_progress;
 	size_t done, total;
 	char status[320];
 	int epoch;

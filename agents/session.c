@@ -29,6 +29,7 @@
 #include "agent.h"
 #include "alloc.h"
 #include "blas.h"
+#include "clock.h"
 #include "config.h"
 #include "metrics.h"
 #include "prepare.h"
@@ -51,15 +52,6 @@ struct session {
 	long long		 steps_since;
 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void
 session_free(struct session *s)
 {
@@ -73,23 +65,6 @@ session_free(struct session *s)
 	json_decref(s->root);
 	json_decref(s->epochs);
 	free(s);
-}
-
-/* An integer field in [lo, hi]; -1 (logged) otherwise. */
-static int
-session_int(struct agent *a, json_t *o, const char *key, long long lo,
-    long long hi, long long *out)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!json_is_integer(v) || json_integer_value(v) < lo ||
-	    json_integer_value(v) > hi) {
-		agent_log(a, AGENT_LOG_ERROR, "session: state: \"%s\": "
-		    "expected an integer from %lld to %lld", key, lo, hi);
-		return -1;
-	}
-	*out = json_integer_value(v);
-	return 0;
 }
 
 static int
@@ -120,14 +95,16 @@ session_unpack(struct agent *a, const struct agent_state *st)
 		    jerr.text);
 		goto fail;
 	}
-	if (session_int(a, o, "session", 0, 1 << 20, &idx) != 0 ||
-	    session_int(a, o, "input", 1, NN_MAX_UNITS, &in) != 0 ||
-	    session_int(a, o, "output", 1, NN_MAX_UNITS, &out) != 0 ||
-	    session_int(a, o, "train_n", 1, (long long)NN_MAX_ROWS,
-	    &ntrain) != 0 ||
-	    session_int(a, o, "test_n", 0, (long long)NN_MAX_ROWS,
-	    &ntest) != 0)
+	if (nn_session_int(o, "session", 0, 1 << 20, &idx, &cause) != 0 ||
+	    nn_session_int(o, "input", 1, NN_MAX_UNITS, &in, &cause) != 0 ||
+	    nn_session_int(o, "output", 1, NN_MAX_UNITS, &out, &cause) != 0 ||
+	    nn_session_int(o, "train_n", 1, (long long)NN_MAX_ROWS, &ntrain,
+	    &cause) != 0 ||
+	    nn_session_int(o, "test_n", 0, (long long)NN_MAX_ROWS, &ntest,
+	    &cause) != 0) {
+		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
 		goto fail;
+	}
 	s->index = (int)idx;
 	s->root = json_incref(json_object_get(o, "config"));
 	if ((s->cfg = nn_config_parse(s->root, "net.json", NULL, &cause)) ==
@@ -229,13 +206,13 @@ session_step(struct agent *a)
 {
 	struct session *s = agent_data(a);
 	struct nn_epoch_stats es;
-	double start = now_s(), loss, acc, t;
+	double start = nn_clock_s(), loss, acc, t;
 	size_t done, total;
 	char *text, status[256];
 	json_t *o;
 	int r, epoch;
 
-	while (now_s() - start < STEP_MS / 1000.0) {
+	while (nn_clock_s() - start < STEP_MS / 1000.0) {
 		if ((r = nn_trainer_step(s->tr, &es)) < 0)
 			return session_finish(a, s) == 0 ? AGENT_DONE :
 			    AGENT_FAILED;
@@ -260,7 +237,7 @@ session_step(struct agent *a)
 			break;
 		}
 	}
-	t = now_s();
+	t = nn_clock_s();
 	if (t - s->last_progress >= 0.5) {
 		nn_trainer_position(s->tr, &epoch, &done, &total, &loss, &acc);
 		snprintf(status, sizeof status, "{\"session\":%d,\"epoch\":%d,"

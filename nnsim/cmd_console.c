@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "client.h"
+#include "clock.h"
 #include "cmd.h"
 #include "hosts.h"
 #include "jobs.h"
@@ -82,15 +83,6 @@ struct console_cmd {
 };
 
 static const struct console_cmd *console_find(const char *);
-
-static double
-console_clock(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* One line on stderr; the command failed. */
 static int
@@ -644,8 +636,8 @@ c_migrate(struct console *c, int argc, char **argv)
 		return -1;
 	json_decref(rep);
 	/* The move happens after the agent's current step. */
-	end = console_clock() + CONSOLE_WAIT_MS / 1000.0;
-	while (console_clock() < end) {
+	end = nn_clock_s() + CONSOLE_WAIT_MS / 1000.0;
+	while (nn_clock_s() < end) {
 		if (console_where(c, argv[1], where, sizeof where) != 0)
 			return -1;
 		if (strcmp(where, argv[2]) == 0) {
@@ -1091,11 +1083,11 @@ console_names(struct console *c)
 	const char *key;
 	size_t i;
 
-	if (c->names != NULL && console_clock() - c->names_at < 2)
+	if (c->names != NULL && nn_clock_s() - c->names_at < 2)
 		return c->names;
 	json_decref(c->names);
 	c->names = json_array();
-	c->names_at = console_clock();
+	c->names_at = nn_clock_s();
 	if ((hosts = console_hosts(c)) == NULL)
 		return c->names;
 	agents = console_agents(c, hosts);

@@ -21,6 +21,7 @@
 #include "auth.h"
 #include "client.h"
 #include "cluster.h"
+#include "clock.h"
 #include "cmd.h"
 #include "hosts.h"
 #include "jobs.h"
@@ -115,15 +116,6 @@ struct submit {
 
 static volatile sig_atomic_t submit_stop;
 
-static double
-submit_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void
 submit_erase(struct submit *sb)
 {
@@ -152,10 +144,10 @@ submit_draw(struct submit *sb, int force)
 	struct sess *s;
 	int i;
 
-	if (!sb->tty || sb->quiet || (!force && submit_now() - sb->redrawn <
+	if (!sb->tty || sb->quiet || (!force && nn_clock_s() - sb->redrawn <
 	    0.5))
 		return;
-	sb->redrawn = submit_now();
+	sb->redrawn = nn_clock_s();
 	submit_erase(sb);
 	printf("%-10s %-14s %-10s %-8s %6s %9s %10s %12s\n",
 	    sb->data ? "PARTITION" : "SESSION", "AGENT", "HOST", "STATE",
@@ -232,12 +224,12 @@ submit_state(struct submit *sb, int i, size_t *len, char **cause)
 	struct agent_state *st = agent_state_new();
 	struct nn_data *shard = NULL;
 	unsigned char *buf = NULL;
-	char hex[2 * NN_RING_SECRET + 1];
+	char hex[NN_RING_SECRET_HEX];
 	json_t *extra = NULL;
 	int rc;
 
 	if (sb->data) {
-		auth_hex(sb->secret, NN_RING_SECRET, hex);
+		nn_ring_secret_hex(sb->secret, hex);
 		extra = json_pack("{s:i, s:i, s:I, s:s, s:b, s:i}", "rank", i,
 		    "size", sb->n, "total", (json_int_t)sb->prep.train->n,
 		    "secret", hex, "deterministic", sb->job.deterministic,
@@ -375,7 +367,8 @@ submit_detached_end(const char *id, int rc, const char *cause)
 	json_decref(fields);
 }
 
-/* Free cores per host, from the daemon's host list. */
+/* Free cores per host that takes agents, from the daemon's host list
+ * (possibly none). */
 static int
 submit_hosts(struct submit *sb, char **cause)
 {
@@ -402,8 +395,6 @@ submit_hosts(struct submit *sb, char **cause)
 		json_object_set_new(sb->hosts, name, json_integer(slots));
 	}
 	json_decref(rep);
-	if (json_object_size(sb->hosts) == 0)
-		return nn_fail(cause, "the cluster has no host up");
 	return 0;
 }
 
@@ -481,6 +472,9 @@ submit_fill(struct submit *sb, char **cause)
 		if (host == NULL)
 			host = json_object_iter_key(json_object_iter(
 			    sb->hosts));
+		/* No host takes agents now: balancing fills in later. */
+		if (host == NULL)
+			break;
 		if (submit_spawn(sb, i, host, cause) != 0)
 			return -1;
 	}
@@ -499,18 +493,14 @@ submit_balance(struct submit *sb, char **cause)
 	json_t *v, *rep;
 	int i;
 
-	if (sb->data || submit_now() - sb->balanced < 1.0)
+	if (sb->data || nn_clock_s() - sb->balanced < 1.0)
 		return 0;
-	sb->balanced = submit_now();
+	sb->balanced = nn_clock_s();
+	if (submit_hosts(sb, cause) != 0)
+		return -1;
 	/* Every host draining or briefly down: look again later. */
-	if (submit_hosts(sb, cause) != 0) {
-		if (json_object_size(sb->hosts) > 0 || *cause == NULL ||
-		    strstr(*cause, "no host up") == NULL)
-			return -1;
-		free(*cause);
-		*cause = NULL;
+	if (json_object_size(sb->hosts) == 0)
 		return 0;
-	}
 	if (submit_fill(sb, cause) != 0)
 		return -1;
 	json_object_foreach(sb->hosts, key, v)
@@ -1003,6 +993,10 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	rep = NULL;
 	if (submit_hosts(&sb, &cause) != 0)
 		goto fail_runtime;
+	if (json_object_size(sb.hosts) == 0) {
+		nn_fail(&cause, "the cluster has no host up");
+		goto fail_runtime;
+	}
 	sb.tty = isatty(STDOUT_FILENO) && getenv("NNSIM_NO_LIVE") == NULL;
 	sb.s = xcalloc((size_t)sb.n, sizeof *sb.s);
 	for (i = 0; i < sb.n; i++)

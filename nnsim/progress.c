@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "progress.h"
 
 #define BAR_WIDTH	24
@@ -21,15 +22,6 @@ struct nn_progress {
 	int	 drawn;		/* a bar is on the current line */
 };
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 struct nn_progress *
 nn_progress_new(FILE *out, int live, int quiet, int epochs,
     size_t samples_per_epoch)
@@ -42,7 +34,7 @@ nn_progress_new(FILE *out, int live, int quiet, int epochs,
 	p->quiet = quiet;
 	p->epochs = epochs;
 	p->per_epoch = samples_per_epoch;
-	p->started = p->epoch_started = now();
+	p->started = p->epoch_started = nn_clock_s();
 	return p;
 }
 
@@ -73,7 +65,7 @@ nn_progress_update(struct nn_progress *p, int epoch, size_t done, double loss,
     double acc, int has_acc)
 {
 	char bar[BAR_WIDTH + 1], eta[32], accs[32] = "";
-	double t = now(), frac, rate, total, left;
+	double t = nn_clock_s(), frac, rate, total, left;
 	size_t filled;
 
 	if (!p->live || p->quiet || t - p->last_draw < REDRAW_S)

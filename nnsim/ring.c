@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 #include <openssl/rand.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "le.h"
 #include "ring.h"
 
@@ -117,13 +119,11 @@ struct nn_ring {
 	} in;
 };
 
+/* Milliseconds: the ring's timeouts are in ms. */
 static double
 ring_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+	return nn_clock_s() * 1e3;
 }
 
 static int
@@ -242,10 +242,18 @@ nn_ring_bytes(const struct nn_ring *g, uint64_t *sent, uint64_t *received)
 	*received = g->bytes_in;
 }
 
+static void	ring_error(struct nn_ring *, const char *, ...)
+		    NN_PRINTF(2, 3);
+
+/* The last thing that went wrong, named when the ring gives up. */
 static void
-ring_error(struct nn_ring *g, const char *fmt, const char *detail)
+ring_error(struct nn_ring *g, const char *fmt, ...)
 {
-	snprintf(g->last_error, sizeof g->last_error, fmt, detail);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(g->last_error, sizeof g->last_error, fmt, ap);
+	va_end(ap);
 }
 
 /* HMAC-SHA256(secret, label || a || b || extra). */
@@ -579,7 +587,7 @@ out_reply(struct nn_ring *g)
 	if (r <= 0) {
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		ring_error(g, "ring: the successor closed the handshake%s", "");
+		ring_error(g, "ring: the successor closed the handshake");
 		out_close(g);
 		return;
 	}
@@ -590,7 +598,7 @@ out_reply(struct nn_ring *g)
 	if (memcmp(b, RING_MAGIC, 8) != 0 ||
 	    CRYPTO_memcmp(mac, b + 24 + RING_NONCE, RING_MAC) != 0) {
 		ring_error(g, "ring: the successor failed authentication "
-		    "(not this job's partition?)%s", "");
+		    "(not this job's partition?)");
 		out_close(g);
 		return;
 	}
@@ -603,7 +611,7 @@ out_reply(struct nn_ring *g)
 	g->out.step = nn_le_get_u64(b + 8);
 	if (nn_le_get_u32(b + 16) >= (uint32_t)g->rounds) {
 		ring_error(g, "ring: the successor asked for a round past the "
-		    "last%s", "");
+		    "last");
 		out_close(g);
 		return;
 	}
@@ -628,10 +636,9 @@ out_write(struct nn_ring *g)
 		if (!g->out.active) {
 			if ((data = out_data(g, &len, &bad)) == NULL) {
 				if (bad)
-					snprintf(g->last_error,
-					    sizeof g->last_error, "ring: the "
-					    "successor wants step %llu, which "
-					    "this partition no longer has",
+					ring_error(g, "ring: the successor "
+					    "wants step %llu, which this "
+					    "partition no longer has",
 					    (unsigned long long)g->out.step);
 				return bad ? -1 : 0;
 			}
@@ -759,7 +766,7 @@ in_handshake(struct nn_ring *g)
 		    (uint32_t)ring_mod(g->rank - 1, g->size) ||
 		    nn_le_get_u32(g->in.buf + 12) != (uint32_t)g->size) {
 			ring_error(g, "ring: a connection that is not from "
-			    "the predecessor%s", "");
+			    "the predecessor");
 			in_close(g);
 			return;
 		}
@@ -788,8 +795,7 @@ in_handshake(struct nn_ring *g)
 		return;
 	ring_mac(g, "nnring-S", g->in.ns, g->in.nr, NULL, 0, mac);
 	if (CRYPTO_memcmp(mac, g->in.buf, RING_MAC) != 0) {
-		ring_error(g, "ring: the predecessor failed authentication%s",
-		    "");
+		ring_error(g, "ring: the predecessor failed authentication");
 		in_close(g);
 		return;
 	}
@@ -852,8 +858,8 @@ in_read(struct nn_ring *g)
 			if (nn_le_get_u64(g->in.hdr) != step ||
 			    nn_le_get_u32(g->in.hdr + 8) != (uint32_t)round ||
 			    nn_le_get_u32(g->in.hdr + 12) != want) {
-				snprintf(g->last_error, sizeof g->last_error,
-				    "ring: the predecessor sent step %llu "
+				ring_error(g, "ring: the predecessor sent "
+				    "step %llu "
 				    "round %u (%u bytes), expected step %llu "
 				    "round %d",
 				    (unsigned long long)nn_le_get_u64(
@@ -876,7 +882,7 @@ in_read(struct nn_ring *g)
 		    g->in.bytes, tag);
 		if (CRYPTO_memcmp(tag, g->in.tag, RING_TAG) != 0) {
 			ring_error(g, "ring: a message from the predecessor "
-			    "failed its tag%s", "");
+			    "failed its tag");
 			in_close(g);
 			return;
 		}
@@ -911,7 +917,7 @@ ring_poll(struct nn_ring *g, int ms, int serve)
 	if ((g->in.state == IN_HELLO || g->in.state == IN_PROOF) &&
 	    ring_now() - g->in.since > RING_HANDSHAKE_MS) {
 		ring_error(g, "ring: a connection that did not complete the "
-		    "handshake%s", "");
+		    "handshake");
 		in_close(g);
 	}
 	if (g->started && g->in.state == IN_NONE && g->listen_fd >= 0) {
@@ -1084,6 +1090,33 @@ nn_ring_restore(struct nn_ring *g, const unsigned char *buf, size_t len,
 		g->prev.step = nn_le_get_u64(buf + 8);
 		g->prev.valid = 1;
 		g->prev.produced = g->rounds;
+	}
+	return 0;
+}
+
+void
+nn_ring_secret_hex(const unsigned char secret[NN_RING_SECRET],
+    char hex[NN_RING_SECRET_HEX])
+{
+	size_t i;
+
+	for (i = 0; i < NN_RING_SECRET; i++)
+		snprintf(hex + 2 * i, 3, "%02x", secret[i]);
+}
+
+int
+nn_ring_secret_parse(const char *hex, unsigned char secret[NN_RING_SECRET])
+{
+	unsigned int b;
+	size_t i;
+
+	if (hex == NULL || strlen(hex) != 2 * NN_RING_SECRET ||
+	    strspn(hex, "0123456789abcdefABCDEF") != 2 * NN_RING_SECRET)
+		return -1;
+	for (i = 0; i < NN_RING_SECRET; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+			return -1;
+		secret[i] = (unsigned char)b;
 	}
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #define NN_RING_SECRET	32
+#define NN_RING_SECRET_HEX (2 * NN_RING_SECRET + 1)	/* with its NUL */
 #define NN_RING_MAX	64	/* partitions */
 
 struct nn_ring;
@@ -68,6 +69,12 @@ void		 nn_ring_save(const struct nn_ring *, unsigned char **buf,
 		     size_t *len);
 int		 nn_ring_restore(struct nn_ring *, const unsigned char *buf,
 		     size_t len, char **cause);
+/* The job's secret as it travels in a state: 64 hex digits. The parse
+ * returns -1 for anything else. */
+void		 nn_ring_secret_hex(const unsigned char secret[NN_RING_SECRET],
+		     char hex[NN_RING_SECRET_HEX]);
+int		 nn_ring_secret_parse(const char *hex,
+		     unsigned char secret[NN_RING_SECRET]);
 /* Bytes sent and received, for the throughput figures. */
 void		 nn_ring_bytes(const struct nn_ring *, uint64_t *sent,
 		     uint64_t *received);

@@ -146,3 +146,17 @@ fail:
 	nn_data_free(d);
 	return NULL;
 }
+
+int
+nn_session_int(json_t *o, const char *key, long long lo, long long hi,
+    long long *out, char **cause)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi)
+		return nn_fail(cause, "state: \"%s\": expected an integer from "
+		    "%lld to %lld", key, lo, hi);
+	*out = json_integer_value(v);
+	return 0;
+}

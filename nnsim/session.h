@@ -36,6 +36,9 @@ int	nn_session_state(struct agent_state *st, int index, json_t *config,
 unsigned char *nn_session_result_build(int index, json_t *epochs,
 	    const float *params, size_t nparams, size_t *len);
 
+/* The state's integer field key, in [lo, hi]; -1 with a cause naming it. */
+int	nn_session_int(json_t *o, const char *key, long long lo, long long hi,
+	    long long *out, char **cause);
 /*
  * A state's section of exactly count floats, copied into dst; -1 with a
  * cause naming the section otherwise.

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "le.h"
 #include "rng.h"
 #include "train.h"
@@ -46,15 +47,6 @@ struct nn_trainer {
 	double			 step_started;
 	double			 busy;	/* seconds of training this epoch */
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* The shuffle stream differs from the init stream of the same seed. */
 #define SHUFFLE_STREAM	0x6a09e667f3bcc908ULL
@@ -209,7 +201,7 @@ trainer_new(struct nn_net *net, const struct nn_train_spec *spec,
 
 	t->xb = xreallocarray(NULL, rows * (size_t)train->in, sizeof (float));
 	t->yb = xreallocarray(NULL, rows * (size_t)train->out, sizeof (float));
-	t->started = t->step_started = now();
+	t->started = t->step_started = nn_clock_s();
 	/* The first epoch's order, as each epoch's end makes the next. */
 	if (!nn_trainer_done(t))
 		trainer_shuffle(t);
@@ -390,7 +382,7 @@ trainer_gather(struct nn_trainer *t, size_t s, const float **x,
 static void
 trainer_begin_step(struct nn_trainer *t)
 {
-	t->step_started = now();
+	t->step_started = nn_clock_s();
 	if (t->step == 0) {
 		t->loss_sum = 0;
 		t->correct = 0;
@@ -408,7 +400,7 @@ trainer_end_step(struct nn_trainer *t, size_t rows, struct nn_epoch_stats *st)
 {
 	const struct nn_data *d = t->train;
 
-	t->busy += now() - t->step_started;
+	t->busy += nn_clock_s() - t->step_started;
 	t->cursor += rows;
 	if (++t->step < t->steps)
 		return 0;
@@ -424,7 +416,7 @@ trainer_end_step(struct nn_trainer *t, size_t rows, struct nn_epoch_stats *st)
 		nn_evaluate(t->net, t->test, &st->test_loss,
 		    &st->test_accuracy);
 	}
-	st->elapsed_s = now() - t->started;
+	st->elapsed_s = nn_clock_s() - t->started;
 	t->step = 0;
 	t->cursor = 0;
 	t->loss_sum = 0;
@@ -568,7 +560,7 @@ nn_trainer_save(const struct nn_trainer *t, unsigned char **buf, size_t *len)
 {
 	size_t i, rows = t->train->n, olen = nn_optim_save_size(t->optim);
 	unsigned char *p;
-	double at = now();
+	double at = nn_clock_s();
 	int h;
 
 	*len = TRAIN_STATE_HEADER + rows * 4 + olen +
@@ -736,7 +728,7 @@ nn_trainer_restore(struct nn_trainer *t, const unsigned char *buf,
 	t->cursor = (size_t)cursor;
 	t->correct = (size_t)correct;
 	t->loss_sum = train_get_f64(buf + 80);
-	at = now();
+	at = nn_clock_s();
 	t->started = at - elapsed;
 	t->epoch_started = at - epoch_elapsed;
 	t->step_started = at;

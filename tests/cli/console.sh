@@ -212,6 +212,18 @@ if [ "$rc" -eq 1 ] && grep -q 'unknown command "bogus"' "$T/err" &&
 else
 	fail errors_carry_on "exit $rc: $(cat "$T/out" "$T/err")"
 fi
+con "cancel 00000000; help nosuch; kill nosuch.9; drain nohost; logs; send nosuch.9 hi; migrate x"
+if [ "$rc" -eq 1 ] && grep -q 'cancel: no running job "00000000"' "$T/err" &&
+    grep -q 'help: no command "nosuch"' "$T/err" &&
+    grep -q 'kill: no agent "nosuch.9"' "$T/err" &&
+    grep -q 'drain: no host "nohost"' "$T/err" &&
+    grep -q 'usage: logs AGENT \[-f\]' "$T/err" &&
+    grep -q 'send: no agent "nosuch.9"' "$T/err" &&
+    grep -q 'usage: migrate AGENT HOST' "$T/err"; then
+	ok more_errors
+else
+	fail more_errors "exit $rc: $(cat "$T/err")"
+fi
 run_cmd $CON --json -c "hosts; agents"
 if [ "$rc" -eq 0 ] && python3 - "$T/out" <<'PY'
 import json, sys

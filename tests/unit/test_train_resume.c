@@ -25,44 +25,9 @@
 #define SLEEP_S		0.05
 #define ORDER_OFF	112	/* order[] follows train.c's fixed header */
 
-/* Blobs of INPUTS dimensions; caller frees. */
-static struct nn_data *
-blobs(long n, uint64_t seed)
-{
-	struct nn_source src;
-	struct nn_data *d = NULL;
-	char *cause = NULL;
-
-	memset(&src, 0, sizeof src);
-	src.gen = NN_GEN_BLOBS;
-	src.gen_n = n;
-	src.gen_inputs = INPUTS;
-	src.gen_classes = CLASSES;
-	src.gen_seed = seed;
-	src.gen_noise = -1;
-	if (nn_generate(&src, &d, &cause) != 0)
-		fatal("blobs: %s", cause);
-	return d;
-}
-
-static struct nn_net *
-new_net(uint64_t seed)
-{
-	struct nn_arch a;
-	struct nn_net *net;
-
-	memset(&a, 0, sizeof a);
-	a.input = INPUTS;
-	a.nlayers = 2;
-	a.layer[0].units = 8;
-	a.layer[0].act = NN_ACT_TANH;
-	a.layer[1].units = CLASSES;
-	a.layer[1].act = NN_ACT_SOFTMAX;
-	a.loss = NN_LOSS_CROSS_ENTROPY;
-	net = nn_net_new(&a, NET_BATCH);
-	nn_net_init(net, seed);
-	return net;
-}
+/* The shared fixtures (unit.h) at this file's sizes. */
+#define BLOBS(n, seed)	unit_blobs((n), INPUTS, CLASSES, (seed))
+#define NET(seed)	unit_small_net(INPUTS, CLASSES, NET_BATCH, (seed))
 
 static void
 spec_for(enum nn_optim_type type, struct nn_train_spec *s)
@@ -101,7 +66,7 @@ static float *
 run_whole(const struct nn_train_spec *spec, const struct nn_data *train,
     const struct nn_data *test, struct nn_epoch_stats *st)
 {
-	struct nn_net *net = new_net(3);
+	struct nn_net *net = NET(3);
 	struct nn_trainer *tr = nn_trainer_new(net, spec, train, test);
 	float *p;
 	size_t n;
@@ -127,7 +92,7 @@ static void
 resume(enum nn_optim_type type, int stop)
 {
 	struct nn_train_spec spec;
-	struct nn_data *train = blobs(ROWS, 1), *test = blobs(TEST_ROWS, 2);
+	struct nn_data *train = BLOBS(ROWS, 1), *test = BLOBS(TEST_ROWS, 2);
 	struct nn_epoch_stats want[EPOCHS], got[EPOCHS];
 	struct nn_net *net = NULL;
 	struct nn_trainer *tr = NULL;
@@ -142,7 +107,7 @@ resume(enum nn_optim_type type, int stop)
 	spec_for(type, &spec);
 	ref = run_whole(&spec, train, test, want);
 
-	net = new_net(3);
+	net = NET(3);
 	tr = nn_trainer_new(net, &spec, train, test);
 	run_steps(tr, stop, got);
 	CHECK(!nn_trainer_done(tr));
@@ -155,7 +120,7 @@ resume(enum nn_optim_type type, int stop)
 	nn_net_free(net);
 
 	/* Other weights, so only the copy makes them right. */
-	net = new_net(99);
+	net = NET(99);
 	memcpy(nn_net_params(net, NULL), saved, n * sizeof *saved);
 	tr = nn_trainer_new(net, &spec, train, test);
 	CHECKF(nn_trainer_restore(tr, state, len, &cause) == 0, "%s", cause);
@@ -239,7 +204,7 @@ static void
 test_refuse(void)
 {
 	struct nn_train_spec spec;
-	struct nn_data *train = blobs(ROWS, 1), *big = blobs(ROWS + 20, 1);
+	struct nn_data *train = BLOBS(ROWS, 1), *big = BLOBS(ROWS + 20, 1);
 	struct nn_epoch_stats want[EPOCHS], st[EPOCHS];
 	struct nn_net *net = NULL, *other = NULL;
 	struct nn_trainer *tr = NULL, *o = NULL;
@@ -251,13 +216,13 @@ test_refuse(void)
 
 	spec_for(NN_OPTIM_SGD, &spec);
 	ref = run_whole(&spec, train, NULL, want);
-	net = new_net(3);
+	net = NET(3);
 	tr = stepped(net, NN_OPTIM_SGD, train, MINI_STOP);
 	nn_trainer_position(tr, &epoch[0], &done[0], &total, &loss[0],
 	    &acc[0]);
 
 	/* Every bad state below differs from tr's, so a partial restore shows. */
-	other = new_net(3);
+	other = NET(3);
 	o = stepped(other, NN_OPTIM_SGD, train, 3);
 	nn_trainer_save(o, &state, &len);
 	CHECK(refused(tr, state, len - 1, "bytes"));

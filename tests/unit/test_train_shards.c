@@ -26,45 +26,9 @@
 #define EPOCHS		3
 #define MAX_SHARDS	3
 
-/* Blobs of INPUTS dimensions; caller frees. */
-static struct nn_data *
-blobs(long n, uint64_t seed)
-{
-	struct nn_source src;
-	struct nn_data *d = NULL;
-	char *cause = NULL;
-
-	memset(&src, 0, sizeof src);
-	src.gen = NN_GEN_BLOBS;
-	src.gen_n = n;
-	src.gen_inputs = INPUTS;
-	src.gen_classes = CLASSES;
-	src.gen_seed = seed;
-	src.gen_noise = -1;
-	if (nn_generate(&src, &d, &cause) != 0)
-		fatal("blobs: %s", cause);
-	return d;
-}
-
-/* Rows part, part + n, ... of d, as a partition agent holds them. */
-static struct nn_net *
-new_net(uint64_t seed)
-{
-	struct nn_arch a;
-	struct nn_net *net;
-
-	memset(&a, 0, sizeof a);
-	a.input = INPUTS;
-	a.nlayers = 2;
-	a.layer[0].units = 8;
-	a.layer[0].act = NN_ACT_TANH;
-	a.layer[1].units = CLASSES;
-	a.layer[1].act = NN_ACT_SOFTMAX;
-	a.loss = NN_LOSS_CROSS_ENTROPY;
-	net = nn_net_new(&a, NET_BATCH);
-	nn_net_init(net, seed);
-	return net;
-}
+/* The shared fixtures (unit.h) at this file's sizes. */
+#define BLOBS(n, seed)	unit_blobs((n), INPUTS, CLASSES, (seed))
+#define NET(seed)	unit_small_net(INPUTS, CLASSES, NET_BATCH, (seed))
 
 static void
 spec_for(enum nn_optim_type type, int shards, int shuffle,
@@ -112,7 +76,7 @@ parts_new(struct parts *p, const struct nn_train_spec *spec,
 	p->n = spec->shards;
 	for (i = 0; i < p->n; i++) {
 		p->shard[i] = nn_data_shard(train, i, p->n);
-		p->net[i] = new_net(3);
+		p->net[i] = NET(3);
 		/* Only partition 0 evaluates, as in the agents. */
 		p->tr[i] = nn_trainer_new_part(p->net[i], spec, p->shard[i],
 		    i == 0 ? test : NULL, i, train->n);
@@ -225,7 +189,7 @@ static void
 one_part(enum nn_optim_type type)
 {
 	struct nn_train_spec spec;
-	struct nn_data *train = blobs(ROWS, 1);
+	struct nn_data *train = BLOBS(ROWS, 1);
 	struct nn_epoch_stats want[EPOCHS], got[EPOCHS];
 	struct nn_net *net = NULL;
 	struct nn_trainer *tr = NULL;
@@ -239,7 +203,7 @@ one_part(enum nn_optim_type type)
 	memset(got, 0, sizeof got);
 	spec_for(type, 1, 1, &spec);
 	spec.epochs = 2;
-	net = new_net(3);
+	net = NET(3);
 	tr = nn_trainer_new(net, &spec, train, NULL);
 	run_single(tr, want);
 	parts_new(&p, &spec, train, NULL);
@@ -285,7 +249,7 @@ static void
 shards_match(enum nn_optim_type type, int nshards, int shuffle)
 {
 	struct nn_train_spec spec;
-	struct nn_data *train = blobs(ROWS, 1), *test = blobs(TEST_ROWS, 2);
+	struct nn_data *train = BLOBS(ROWS, 1), *test = BLOBS(TEST_ROWS, 2);
 	struct nn_epoch_stats want[EPOCHS], got[EPOCHS], one;
 	struct nn_net *net = NULL;
 	struct nn_trainer *tr = NULL;
@@ -301,7 +265,7 @@ shards_match(enum nn_optim_type type, int nshards, int shuffle)
 	memset(want, 0, sizeof want);
 	memset(got, 0, sizeof got);
 	spec_for(type, nshards, shuffle, &spec);
-	net = new_net(3);
+	net = NET(3);
 	tr = nn_trainer_new(net, &spec, train, test);
 	run_single(tr, want);
 	parts_new(&p, &spec, train, test);
@@ -396,7 +360,7 @@ static void
 test_shards_differ(void)
 {
 	struct nn_train_spec spec;
-	struct nn_data *train = blobs(ROWS, 1);
+	struct nn_data *train = BLOBS(ROWS, 1);
 	struct nn_epoch_stats st[2][EPOCHS];
 	struct nn_net *net[2] = { NULL, NULL };
 	struct nn_trainer *tr[2] = { NULL, NULL };
@@ -405,7 +369,7 @@ test_shards_differ(void)
 
 	for (i = 0; i < 2; i++) {
 		spec_for(NN_OPTIM_SGD, i + 1, 1, &spec);
-		net[i] = new_net(3);
+		net[i] = NET(3);
 		tr[i] = nn_trainer_new(net[i], &spec, train, NULL);
 		run_single(tr[i], st[i]);
 	}
@@ -441,7 +405,7 @@ static void
 part_resume(enum nn_optim_type type, int stop)
 {
 	struct nn_train_spec spec;
-	struct nn_data *train = blobs(ROWS, 1), *test = blobs(TEST_ROWS, 2);
+	struct nn_data *train = BLOBS(ROWS, 1), *test = BLOBS(TEST_ROWS, 2);
 	struct nn_epoch_stats want[EPOCHS], got[EPOCHS];
 	struct parts ref, p;
 	unsigned char *state[MAX_SHARDS];
@@ -525,7 +489,7 @@ static void
 test_shards_resume(void)
 {
 	struct nn_train_spec spec, other;
-	struct nn_data *train = blobs(ROWS, 1);
+	struct nn_data *train = BLOBS(ROWS, 1);
 	struct nn_epoch_stats want[EPOCHS], got[EPOCHS], one;
 	struct nn_net *net = NULL, *net2 = NULL;
 	struct nn_trainer *tr = NULL, *tr2 = NULL, *o = NULL;
@@ -538,7 +502,7 @@ test_shards_resume(void)
 	memset(want, 0, sizeof want);
 	memset(got, 0, sizeof got);
 	spec_for(NN_OPTIM_ADAM, 3, 1, &spec);
-	net = new_net(3);
+	net = NET(3);
 	tr = nn_trainer_new(net, &spec, train, NULL);
 	run_single(tr, want);
 	nn_net_params(net, &n);
@@ -547,7 +511,7 @@ test_shards_resume(void)
 	nn_trainer_free(tr);
 	nn_net_free(net);
 
-	net = new_net(3);
+	net = NET(3);
 	tr = nn_trainer_new(net, &spec, train, NULL);
 	for (i = 0; i < 17 + 4; i++) {
 		if (nn_trainer_step(tr, &one) == 1)
@@ -557,7 +521,7 @@ test_shards_resume(void)
 	saved = memcpy(xreallocarray(NULL, n, sizeof *saved),
 	    nn_net_params(net, NULL), n * sizeof *saved);
 
-	net2 = new_net(99);
+	net2 = NET(99);
 	memcpy(nn_net_params(net2, NULL), saved, n * sizeof *saved);
 	tr2 = nn_trainer_new(net2, &spec, train, NULL);
 	CHECKF(nn_trainer_restore(tr2, state, len, &cause) == 0, "%s", cause);

@@ -4,6 +4,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
+#include "data.h"
+#include "net.h"
 #include "unit.h"
 
 int unit_failed;
@@ -84,4 +87,42 @@ unit_main(const char *group, const struct unit_test *t, int argc,
 			fprintf(stderr, "cannot remove %s\n", unit_dir);
 	}
 	return failed ? 1 : 0;
+}
+
+struct nn_data *
+unit_blobs(long n, int inputs, int classes, uint64_t seed)
+{
+	struct nn_source src;
+	struct nn_data *d = NULL;
+	char *cause = NULL;
+
+	memset(&src, 0, sizeof src);
+	src.gen = NN_GEN_BLOBS;
+	src.gen_n = n;
+	src.gen_inputs = inputs;
+	src.gen_classes = classes;
+	src.gen_seed = seed;
+	src.gen_noise = -1;
+	if (nn_generate(&src, &d, &cause) != 0)
+		fatal("blobs: %s", cause);
+	return d;
+}
+
+struct nn_net *
+unit_small_net(int inputs, int classes, int max_batch, uint64_t seed)
+{
+	struct nn_arch a;
+	struct nn_net *net;
+
+	memset(&a, 0, sizeof a);
+	a.input = inputs;
+	a.nlayers = 2;
+	a.layer[0].units = 8;
+	a.layer[0].act = NN_ACT_TANH;
+	a.layer[1].units = classes;
+	a.layer[1].act = NN_ACT_SOFTMAX;
+	a.loss = NN_LOSS_CROSS_ENTROPY;
+	net = nn_net_new(&a, max_batch);
+	nn_net_init(net, seed);
+	return net;
 }

@@ -6,6 +6,7 @@
 #ifndef UNIT_H
 #define UNIT_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 struct unit_test {
@@ -23,6 +24,14 @@ const char *unit_tmpdir(void);
 /* Path of a fixture file under tests/; borrowed, overwritten next call. */
 const char *unit_src(const char *relative);
 int	unit_main(const char *group, const struct unit_test *, int, char **);
+
+/* Fixtures for the trainer's tests. Generated blobs (fatal on error). */
+struct nn_data;
+struct nn_net;
+struct nn_data *unit_blobs(long n, int inputs, int classes, uint64_t seed);
+/* inputs, 8 tanh, classes softmax with cross-entropy, initialised. */
+struct nn_net *unit_small_net(int inputs, int classes, int max_batch,
+	    uint64_t seed);
 
 #define CHECK(cond) do {						\
 	if (!(cond)) {							\
