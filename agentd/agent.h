@@ -62,6 +62,13 @@ const char	*agent_state_json(const struct agent_state *);
 /* Copies len bytes; names are unique within a state. */
 int		 agent_state_add(struct agent_state *, const char *name,
 		     const void *data, size_t len);
+/*
+ * agent_state_add without the copy, for large sections: the runtime reads
+ * data where it is. It must stay allocated and unchanged until the next
+ * call into the agent (the runtime has written it out by then).
+ */
+int		 agent_state_add_ref(struct agent_state *, const char *name,
+		     const void *data, size_t len);
 /* A section's bytes, or NULL when absent; valid during unpack. */
 const void	*agent_state_get(const struct agent_state *, const char *name,
 		     size_t *len);

@@ -24,7 +24,7 @@
 struct client {
 	int		 fd;
 	char		 addr[80];
-	struct evbuffer	*in;
+	struct frame_reader *in;
 	struct evbuffer	*out;
 	struct frame_key rx;
 	struct frame_key tx;
@@ -66,24 +66,8 @@ client_send(struct client *c, int type, json_t *meta, char **cause)
 static int
 client_fill(struct client *c)
 {
-	struct evbuffer_iovec v[2];
-	ssize_t n, left;
-	int nv, i;
+	ssize_t n = frame_reader_fill(c->in, c->fd, CLIENT_READ);
 
-	nv = evbuffer_reserve_space(c->in, CLIENT_READ, v, 2);
-	if (nv <= 0)
-		return -1;
-	n = readv(c->fd, (struct iovec *)v, nv);
-	if (n <= 0) {
-		evbuffer_commit_space(c->in, v, 0);
-		return (int)n;
-	}
-	for (i = 0, left = n; i < nv; i++) {
-		v[i].iov_len = (size_t)left < v[i].iov_len ? (size_t)left :
-		    v[i].iov_len;
-		left -= (ssize_t)v[i].iov_len;
-	}
-	evbuffer_commit_space(c->in, v, nv);
 	return n > 0x7fffffff ? 0x7fffffff : (int)n;
 }
 
@@ -96,7 +80,8 @@ client_read(struct client *c, long deadline, struct frame **f, char **cause)
 	int r, wait;
 
 	for (;;) {
-		if ((r = frame_read(c->in, &c->rx, f, &why)) != 0) {
+		if ((r = frame_reader_next(c->in, &c->rx, FRAME_MAX_PAYLOAD, f,
+		    &why)) != 0) {
 			if (r > 0)
 				return 1;
 			nn_fail(cause, "%s: %s", c->addr, why);
@@ -197,7 +182,7 @@ client_connect(const char *addr, const char *keyfile, const char *name,
 		return NULL;
 	c = xcalloc(1, sizeof *c);
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
-	c->in = evbuffer_new();
+	c->in = frame_reader_new(0);
 	c->out = evbuffer_new();
 	c->events = json_array();
 	frame_key_init(&c->rx, zero);
@@ -228,7 +213,7 @@ client_attach(int fd, const unsigned char *key, const char *name,
 
 	snprintf(c->addr, sizeof c->addr, "agentd");
 	c->fd = fd;
-	c->in = evbuffer_new();
+	c->in = frame_reader_new(0);
 	c->out = evbuffer_new();
 	c->events = json_array();
 	/* Handshake frames always use the zero key (frame.h). */
@@ -262,6 +247,16 @@ client_send_frame_ref(struct client *c, int type, json_t *meta,
 }
 
 int
+client_send_frame_buffer(struct client *c, int type, json_t *meta,
+    struct evbuffer *payload, char **cause)
+{
+	if (frame_write_buffer(c->out, &c->tx, type, meta, payload,
+	    cause) != 0)
+		return -1;
+	return client_flush(c, cause);
+}
+
+int
 client_read_frame(struct client *c, int timeout_ms, struct frame **f,
     char **cause)
 {
@@ -276,7 +271,7 @@ client_free(struct client *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
-	evbuffer_free(c->in);
+	frame_reader_free(c->in);
 	evbuffer_free(c->out);
 	json_decref(c->events);
 	free(c);

@@ -51,6 +51,11 @@ int		 client_send_frame(struct client *, int type, json_t *meta,
 /* The same without copying payload; it is sent before this returns. */
 int		 client_send_frame_ref(struct client *, int type, json_t *meta,
 		     const void *payload, uint64_t len, char **cause);
+/* The same with all of payload (an evbuffer, emptied), whose chains may
+ * refer to memory elsewhere: sent before this returns. */
+struct evbuffer;
+int		 client_send_frame_buffer(struct client *, int type,
+		     json_t *meta, struct evbuffer *payload, char **cause);
 /* 1 and a frame, 0 on timeout (timeout_ms; -1 waits), -1 with cause. */
 struct frame;
 int		 client_read_frame(struct client *, int timeout_ms,

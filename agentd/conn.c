@@ -21,6 +21,7 @@
 
 #include "alloc.h"
 #include "auth.h"
+#include "bigbuf.h"
 #include "conn.h"
 #include "log.h"
 
@@ -39,7 +40,7 @@ struct conn {
 	struct conn_config	 cfg;
 	struct bufferevent	*bev;
 	struct event		*reader;	/* our own large reads */
-	struct evbuffer		*in;		/* what they fill */
+	struct frame_reader	*in;		/* what they fill */
 	int			 connected;	/* TCP is up */
 	struct event		*timer;
 	enum conn_state		 state;
@@ -123,7 +124,7 @@ conn_new(const struct conn_config *cfg, struct bufferevent *bev,
 
 	c->cfg = *cfg;
 	c->bev = bev;
-	c->in = evbuffer_new();
+	c->in = frame_reader_new(1);
 	c->connected = 1;
 	snprintf(c->label, sizeof c->label, "%s", label);
 	frame_key_init(&c->rx, zero);
@@ -267,7 +268,7 @@ conn_free_payload(const void *data, size_t len, void *arg)
 {
 	(void)len;
 	(void)arg;
-	free((void *)data);
+	bigbuf_free((void *)data);
 }
 
 int
@@ -277,14 +278,14 @@ conn_send_owned(struct conn *c, int type, json_t *meta, void *payload,
 	char *cause = NULL;
 
 	if (c->state == CONN_CLOSED) {
-		free(payload);
+		bigbuf_free(payload);
 		return -1;
 	}
 	if (frame_write_ref(bufferevent_get_output(c->bev), &c->tx, type, meta,
 	    payload, len, conn_free_payload, NULL, &cause) != 0) {
 		log_error("%s: cannot send: %s", c->label, cause);
 		free(cause);
-		free(payload);
+		bigbuf_free(payload);
 		return -1;
 	}
 	return 0;
@@ -295,8 +296,7 @@ conn_release(struct conn *c)
 {
 	if (c->reader != NULL)
 		event_free(c->reader);
-	if (c->in != NULL)
-		evbuffer_free(c->in);
+	frame_reader_free(c->in);
 	if (c->timer != NULL)
 		event_free(c->timer);
 	if (c->bev != NULL)
@@ -473,7 +473,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	c->depth++;
 	while (c->state != CONN_CLOSED) {
 		/* Before AUTH a stranger may not make us buffer a payload. */
-		r = frame_read_max(c->in, &c->rx,
+		r = frame_reader_next(c->in, &c->rx,
 		    c->state == CONN_READY ? FRAME_MAX_PAYLOAD : 0, &f, &cause);
 		if (r == 0)
 			break;
@@ -505,34 +505,19 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 static void
 conn_fill(struct conn *c, int fd, int max_rounds, const char **why)
 {
-	struct evbuffer *in = c->in;
-	struct evbuffer_iovec v[2];
 	ssize_t n;
-	int nv, i, rounds;
+	int rounds;
 
 	for (rounds = 0; rounds < max_rounds; rounds++) {
-		nv = evbuffer_reserve_space(in, CONN_MAX_READ, v, 2);
-		if (nv <= 0)
-			break;
-		n = readv(fd, (struct iovec *)v, nv);
+		n = frame_reader_fill(c->in, fd, CONN_MAX_READ);
 		if (n <= 0) {
-			evbuffer_commit_space(in, v, 0);
 			if (n == 0)
 				*why = "connection closed";
 			else if (errno != EAGAIN && errno != EINTR)
 				*why = strerror(errno);
 			break;
 		}
-		for (i = 0; i < nv; i++) {
-			size_t take = (size_t)n < v[i].iov_len ? (size_t)n :
-			    v[i].iov_len;
-
-			v[i].iov_len = take;
-			n -= (ssize_t)take;
-		}
-		evbuffer_commit_space(in, v, nv);
-		if (v[0].iov_len + (nv > 1 ? v[1].iov_len : 0) <
-		    (size_t)CONN_MAX_READ)
+		if (n < CONN_MAX_READ)
 			break;
 	}
 }
@@ -575,10 +560,10 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 		for (rounds = 0; rounds < 64 && why == NULL &&
 		    c->state != CONN_CLOSED; rounds++) {
-			size_t had = evbuffer_get_length(c->in);
+			uint64_t had = frame_reader_pending(c->in);
 
 			conn_fill(c, bufferevent_getfd(bev), 16, &why);
-			if (evbuffer_get_length(c->in) == had)
+			if (frame_reader_pending(c->in) == had)
 				break;
 			conn_read_cb(bev, c);
 		}

@@ -20,6 +20,7 @@
 
 #include "agent.h"
 #include "alloc.h"
+#include "bigbuf.h"
 #include "codestore.h"
 #include "conn.h"
 #include "daemon.h"
@@ -635,7 +636,7 @@ struct spawn_wait {
 };
 
 static void	spawn_here(struct daemon *, struct link *, json_t *,
-		    json_t *, const unsigned char *, uint64_t);
+		    json_t *, unsigned char **, uint64_t);
 
 static void
 spawn_code(struct daemon *d, json_t *rep, struct frame *f, void *arg)
@@ -653,24 +654,26 @@ spawn_code(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 			reply(l->conn, w->id, 0, cause, NULL);
 			free(cause);
 		} else
-			spawn_here(d, l, w->id, w->meta, w->state,
+			spawn_here(d, l, w->id, w->meta, &w->state,
 			    w->state_len);
 	}
 	json_decref(w->id);
 	json_decref(w->meta);
-	free(w->state);
+	bigbuf_free(w->state);
 	free(w);
 }
 
 /*
  * Starts the agent on this host; meta has code, args and maybe agent. With
- * a state (len bytes, an encoded agent state) the agent is unpacked from
- * it rather than started from args: a job ships its data that way.
+ * a state (*state, len bytes, an encoded agent state) the agent is
+ * unpacked from it rather than started from args: a job ships its data
+ * that way. A state it keeps is taken (*state set to NULL), uncopied.
  */
 static void
 spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
-    const unsigned char *state, uint64_t len)
+    unsigned char **state, uint64_t len)
 {
+	unsigned char *owned;
 	const char *code = str_field(meta, "code"), *given;
 	json_t *args = json_object_get(meta, "args"), *host;
 	char path[1024], aid[96], *cause = NULL, *text;
@@ -689,8 +692,8 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
 			w->id = json_incref(id);
 			w->meta = json_incref(meta);
 			if (len > 0) {
-				w->state = xmalloc((size_t)len);
-				memcpy(w->state, state, (size_t)len);
+				w->state = *state;
+				*state = NULL;
 				w->state_len = len;
 			}
 			peer_request(d, l, json_pack("{s:s, s:s}", "op",
@@ -710,8 +713,11 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
 	text = json_is_string(args) ? xstrdup(json_string_value(args)) :
 	    json_dumps(args != NULL ? args : json_object(), JSON_COMPACT);
 	host = daemon_host_info(d);
-	if (runner_start(d->runner, aid, code, codestore_path(d->code, code,
-	    path, sizeof path), text, len > 0 ? state : NULL, len, 0, host,
+	owned = len > 0 ? *state : NULL;
+	if (len > 0)
+		*state = NULL;
+	if (runner_start_owned(d->runner, aid, code, codestore_path(d->code,
+	    code, path, sizeof path), text, NULL, 0, owned, len, 0, host,
 	    NULL, &cause) != 0) {
 		reply(l->conn, id, 0, cause, NULL);
 		free(cause);
@@ -749,7 +755,7 @@ op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	else if (strcmp(host, "auto") == 0)
 		host = daemon_pick_host(d);
 	if (strcmp(host, d->cfg.name) == 0) {
-		spawn_here(d, l, id, f->meta, f->payload, f->payload_len);
+		spawn_here(d, l, id, f->meta, &f->payload, f->payload_len);
 		return;
 	}
 	if (!codestore_has(d->code, code)) {
@@ -1076,6 +1082,7 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (beat) {
 		d->last_heartbeat = t;
 		info = daemon_host_info(d);
+		bigbuf_trim(0);
 		/* Agents that could not leave yet (no host, or busy). */
 		if (d->draining)
 			(void)daemon_shed(d);
@@ -1561,6 +1568,7 @@ daemon_free(struct daemon *d)
 	json_decref(d->log_order);
 	free(d->state_dir);
 	daemon_free_peers(d);
+	bigbuf_trim(1);
 	if (d->listener != NULL)
 		evconnlistener_free(d->listener);
 	if (d->tick != NULL)
@@ -1757,7 +1765,7 @@ arrival_free(struct arrival *a)
 {
 	json_decref(a->reply_id);
 	json_decref(a->meta);
-	free(a->state);
+	bigbuf_free(a->state);
 	free(a);
 }
 

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -15,6 +16,7 @@
 
 #include "alloc.h"
 #include "le.h"
+#include "bigbuf.h"
 #include "frame.h"
 
 /*
@@ -228,6 +230,31 @@ frame_take(struct evbuffer *in, struct evbuffer_ptr *pos, size_t n,
 	}
 }
 
+/* MACs every byte of b in place, walking its chains. */
+static void
+frame_mac_buffer(EVP_CIPHER_CTX *ctx, struct evbuffer *b)
+{
+	struct evbuffer_iovec v[64];
+	struct evbuffer_ptr pos;
+	int i, nv;
+
+	if (evbuffer_ptr_set(b, &pos, 0, EVBUFFER_PTR_SET) != 0)
+		return;		/* empty */
+	for (;;) {
+		nv = evbuffer_peek(b, -1, &pos, v, 64);
+		if (nv <= 0)
+			return;
+		if (nv > 64)
+			nv = 64;
+		for (i = 0; i < nv; i++) {
+			frame_mac_update(ctx, v[i].iov_base, v[i].iov_len);
+			if (evbuffer_ptr_set(b, &pos, v[i].iov_len,
+			    EVBUFFER_PTR_ADD) != 0)
+				return;	/* the end */
+		}
+	}
+}
+
 /* The type's name for logs; "unknown" out of range. Borrowed. */
 const char *
 frame_type_name(int type)
@@ -255,7 +282,7 @@ frame_free(struct frame *f)
 	if (f == NULL)
 		return;
 	json_decref(f->meta);
-	free(f->payload);
+	bigbuf_free(f->payload);
 	free(f);
 }
 
@@ -267,7 +294,8 @@ frame_free(struct frame *f)
 static int
 frame_put(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
     const void *payload, uint64_t payload_len, int byref,
-    evbuffer_ref_cleanup_cb cleanup, void *arg, char **cause)
+    evbuffer_ref_cleanup_cb cleanup, void *arg, struct evbuffer *pbuf,
+    char **cause)
 {
 	struct frame_header h;
 	struct evbuffer_iovec v;
@@ -279,7 +307,7 @@ frame_put(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
 
 	if (type < 1 || type > FRAME_TYPE_MAX)
 		fatal("frame_write: bad frame type %d", type);
-	if (payload_len > 0 && payload == NULL)
+	if (payload_len > 0 && payload == NULL && pbuf == NULL)
 		fatal("frame_write: %" PRIu64 " bytes of NULL payload",
 		    payload_len);
 	if (payload_len > FRAME_MAX_PAYLOAD) {
@@ -337,7 +365,14 @@ frame_put(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
 	v.iov_len = copied;
 	if (evbuffer_commit_space(out, &v, 1) != 0)
 		fatal("frame_write: evbuffer_commit_space failed");
-	if (byref) {
+	if (pbuf != NULL) {
+		frame_mac_buffer(ctx, pbuf);
+		frame_mac_final(ctx, mac);
+		if (evbuffer_add_buffer(out, pbuf) != 0)
+			fatal("out of memory moving a payload");
+		if (evbuffer_add(out, mac, sizeof mac) != 0)
+			fatal("out of memory adding a MAC");
+	} else if (byref) {
 		frame_mac_update(ctx, payload, (size_t)payload_len);
 		frame_mac_final(ctx, mac);
 		if (payload_len == 0) {
@@ -364,7 +399,7 @@ frame_write(struct evbuffer *out, struct frame_key *k, int type,
     char **cause)
 {
 	return frame_put(out, k, type, meta, payload, payload_len, 0, NULL,
-	    NULL, cause);
+	    NULL, NULL, cause);
 }
 
 /* Appends one frame, payload referenced until sent (frame.h). */
@@ -374,7 +409,16 @@ frame_write_ref(struct evbuffer *out, struct frame_key *k, int type,
     evbuffer_ref_cleanup_cb cleanup, void *arg, char **cause)
 {
 	return frame_put(out, k, type, meta, payload, payload_len, 1, cleanup,
-	    arg, cause);
+	    arg, NULL, cause);
+}
+
+/* Appends one frame whose payload is all of payload, moved (frame.h). */
+int
+frame_write_buffer(struct evbuffer *out, struct frame_key *k, int type,
+    json_t *meta, struct evbuffer *payload, char **cause)
+{
+	return frame_put(out, k, type, meta, NULL, evbuffer_get_length(payload),
+	    1, NULL, NULL, payload, cause);
 }
 
 /* Takes one whole, checked frame off in, or 0 or -1 (frame.h). */
@@ -383,6 +427,57 @@ frame_read(struct evbuffer *in, struct frame_key *k, struct frame **out,
     char **cause)
 {
 	return frame_read_max(in, k, FRAME_MAX_PAYLOAD, out, cause);
+}
+
+/*
+ * The checks after the bytes are in: MAC, seq and JSON. Takes meta and
+ * payload; on success *out owns them, otherwise they are freed.
+ */
+static int
+frame_finish(const struct frame_header *h, struct frame_key *k,
+    const unsigned char *want, const unsigned char *mac, unsigned char *meta,
+    unsigned char *payload, struct frame **out, char **cause)
+{
+	json_error_t jerr;
+	json_t *obj = NULL;
+	struct frame *f;
+	int rc = -1;
+
+	if (CRYPTO_memcmp(mac, want, FRAME_MAC_SIZE) != 0) {
+		nn_fail(cause, "bad MAC");
+		goto out;
+	}
+	if (h->seq != k->seq) {
+		nn_fail(cause, "bad sequence number %" PRIu64 " (expected %"
+		    PRIu64 ")", h->seq, k->seq);
+		goto out;
+	}
+	obj = json_loadb((const char *)meta, h->meta_len,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	if (obj == NULL) {
+		nn_fail(cause, "bad JSON metadata: %s at byte %d", jerr.text,
+		    jerr.position);
+		goto out;
+	}
+	if (!json_is_object(obj)) {
+		nn_fail(cause, "metadata is not a JSON object");
+		goto out;
+	}
+	k->seq++;
+	f = xcalloc(1, sizeof *f);
+	f->type = h->type;
+	f->meta = obj;
+	f->payload = payload;
+	f->payload_len = h->payload_len;
+	obj = NULL;
+	payload = NULL;
+	*out = f;
+	rc = 1;
+out:
+	json_decref(obj);
+	bigbuf_free(payload);
+	free(meta);
+	return rc;
 }
 
 /* frame_read with a lower payload limit (frame.h). */
@@ -394,13 +489,10 @@ frame_read_max(struct evbuffer *in, struct frame_key *k,
 	unsigned char want[FRAME_MAC_SIZE];
 	struct frame_header h;
 	struct evbuffer_ptr pos;
-	struct frame *f = NULL;
 	EVP_CIPHER_CTX *ctx = NULL;
 	unsigned char *meta = NULL, *payload = NULL;
-	json_error_t jerr;
-	json_t *obj = NULL;
 	uint64_t total;
-	int rc = -1;
+	int rc;
 
 	*out = NULL;
 	if (evbuffer_get_length(in) < FRAME_HEADER_SIZE)
@@ -432,46 +524,211 @@ frame_read_max(struct evbuffer *in, struct frame_key *k,
 	meta[h.meta_len] = '\0';
 	frame_take(in, &pos, (size_t)h.payload_len, payload, ctx);
 	frame_mac_final(ctx, want);
+	EVP_CIPHER_CTX_free(ctx);
 	if (evbuffer_copyout_from(in, &pos, mac, sizeof mac) !=
 	    (ev_ssize_t)sizeof mac)
 		fatal("frame_read: evbuffer_copyout_from failed");
-	if (CRYPTO_memcmp(mac, want, sizeof mac) != 0) {
-		nn_fail(cause, "bad MAC");
-		goto out;
-	}
-	if (h.seq != k->seq) {
-		nn_fail(cause, "bad sequence number %" PRIu64 " (expected %"
-		    PRIu64 ")", h.seq, k->seq);
-		goto out;
-	}
-	obj = json_loadb((const char *)meta, h.meta_len,
-	    JSON_REJECT_DUPLICATES, &jerr);
-	if (obj == NULL) {
-		nn_fail(cause, "bad JSON metadata: %s at byte %d", jerr.text,
-		    jerr.position);
-		goto out;
-	}
-	if (!json_is_object(obj)) {
-		nn_fail(cause, "metadata is not a JSON object");
-		goto out;
-	}
-
-	if (evbuffer_drain(in, (size_t)total) != 0)
+	rc = frame_finish(&h, k, want, mac, meta, payload, out, cause);
+	if (rc == 1 && evbuffer_drain(in, (size_t)total) != 0)
 		fatal("frame_read: evbuffer_drain failed");
-	k->seq++;
-	f = xcalloc(1, sizeof *f);
-	f->type = h.type;
-	f->meta = obj;
-	f->payload = payload;
-	f->payload_len = h.payload_len;
-	obj = NULL;
-	payload = NULL;
-	*out = f;
-	rc = 1;
-out:
-	EVP_CIPHER_CTX_free(ctx);
-	json_decref(obj);
-	free(payload);
-	free(meta);
+	return rc;
+}
+
+/* A frame reader (frame.h). */
+struct frame_reader {
+	struct evbuffer	*in;
+	int		 pooled;
+	/* The large frame being read, when payload is not NULL. */
+	struct frame_header h;
+	unsigned char	*meta;
+	unsigned char	*payload;
+	uint64_t	 got;
+	EVP_CIPHER_CTX	*ctx;
+};
+
+struct frame_reader *
+frame_reader_new(int pooled)
+{
+	struct frame_reader *r = xcalloc(1, sizeof *r);
+
+	if ((r->in = evbuffer_new()) == NULL)
+		fatal("out of memory for an evbuffer");
+	r->pooled = pooled;
+	return r;
+}
+
+static void
+frame_reader_reset(struct frame_reader *r)
+{
+	EVP_CIPHER_CTX_free(r->ctx);
+	r->ctx = NULL;
+	bigbuf_free(r->payload);
+	r->payload = NULL;
+	free(r->meta);
+	r->meta = NULL;
+	r->got = 0;
+}
+
+void
+frame_reader_free(struct frame_reader *r)
+{
+	if (r == NULL)
+		return;
+	frame_reader_reset(r);
+	evbuffer_free(r->in);
+	free(r);
+}
+
+uint64_t
+frame_reader_pending(const struct frame_reader *r)
+{
+	return evbuffer_get_length(r->in) + r->got +
+	    (r->payload != NULL ? FRAME_HEADER_SIZE + r->h.meta_len : 0);
+}
+
+/* MACs the n bytes just read into the payload, in cache-sized pieces. */
+static void
+frame_reader_mac(struct frame_reader *r, uint64_t n)
+{
+	uint64_t done, step;
+
+	for (done = 0; done < n; done += step) {
+		step = n - done < FRAME_PIECE ? n - done : FRAME_PIECE;
+		frame_mac_update(r->ctx, r->payload + r->got + done,
+		    (size_t)step);
+	}
+	r->got += n;
+}
+
+ssize_t
+frame_reader_fill(struct frame_reader *r, int fd, size_t max)
+{
+	struct evbuffer_iovec v[3];
+	struct iovec io[3];
+	uint64_t direct = 0;
+	ssize_t n, left;
+	int nv, ni, i;
+
+	ni = nv = 0;
+	if (r->payload != NULL && r->got < r->h.payload_len) {
+		direct = r->h.payload_len - r->got;
+		if (direct > max)
+			direct = max;
+		io[ni].iov_base = r->payload + r->got;
+		io[ni].iov_len = (size_t)direct;
+		ni++;
+	}
+	/* What follows the payload (its MAC, the next frames) goes to in. */
+	if (direct == 0 || r->got + direct == r->h.payload_len) {
+		nv = evbuffer_reserve_space(r->in, (ev_ssize_t)(direct > 0 ?
+		    FRAME_DIRECT : max), v, 2);
+		if (nv <= 0)
+			fatal("out of memory reserving read space");
+	}
+	for (i = 0; i < nv; i++) {
+		io[ni].iov_base = v[i].iov_base;
+		io[ni].iov_len = v[i].iov_len;
+		ni++;
+	}
+	n = readv(fd, io, ni);
+	if (n <= 0) {
+		if (nv > 0)
+			evbuffer_commit_space(r->in, v, 0);
+		return n;
+	}
+	left = n;
+	if (direct > 0) {
+		uint64_t take = (uint64_t)left < direct ? (uint64_t)left :
+		    direct;
+
+		frame_reader_mac(r, take);
+		left -= (ssize_t)take;
+	}
+	for (i = 0; i < nv; i++) {
+		v[i].iov_len = (size_t)left < v[i].iov_len ? (size_t)left :
+		    v[i].iov_len;
+		left -= (ssize_t)v[i].iov_len;
+	}
+	if (nv > 0)
+		evbuffer_commit_space(r->in, v, nv);
+	return n;
+}
+
+/*
+ * Starts reading a large frame whose header and meta are in r->in: they
+ * and what has come of the payload move out, the rest is read directly.
+ */
+static void
+frame_reader_begin(struct frame_reader *r, const unsigned char *hb,
+    struct frame_key *k)
+{
+	uint64_t have;
+
+	r->payload = r->pooled ? bigbuf_alloc((size_t)r->h.payload_len) :
+	    xmalloc((size_t)r->h.payload_len);
+	if (!r->pooled)
+		frame_hugepages(r->payload, (size_t)r->h.payload_len);
+	r->meta = xmalloc((size_t)r->h.meta_len + 1);
+	r->ctx = frame_mac_new(k->key, r->h.seq);
+	frame_mac_update(r->ctx, hb, FRAME_HEADER_SIZE);
+	evbuffer_drain(r->in, FRAME_HEADER_SIZE);
+	if (evbuffer_remove(r->in, r->meta, r->h.meta_len) !=
+	    (int)r->h.meta_len)
+		fatal("frame_reader: meta shorter than counted");
+	r->meta[r->h.meta_len] = '\0';
+	frame_mac_update(r->ctx, r->meta, r->h.meta_len);
+	have = evbuffer_get_length(r->in);
+	if (have > r->h.payload_len)
+		have = r->h.payload_len;
+	if (have > 0 && evbuffer_remove(r->in, r->payload, (size_t)have) !=
+	    (int)have)
+		fatal("frame_reader: payload shorter than counted");
+	r->got = 0;
+	frame_reader_mac(r, have);
+}
+
+int
+frame_reader_next(struct frame_reader *r, struct frame_key *k,
+    uint64_t max_payload, struct frame **out, char **cause)
+{
+	unsigned char hb[FRAME_HEADER_SIZE], mac[FRAME_MAC_SIZE];
+	unsigned char want[FRAME_MAC_SIZE];
+	unsigned char *meta, *payload;
+	int rc;
+
+	*out = NULL;
+	if (r->payload == NULL) {
+		if (evbuffer_get_length(r->in) < FRAME_HEADER_SIZE)
+			return 0;
+		if (evbuffer_copyout(r->in, hb, sizeof hb) !=
+		    (ev_ssize_t)sizeof hb)
+			fatal("frame_reader: evbuffer_copyout failed");
+		if (max_payload > FRAME_MAX_PAYLOAD)
+			max_payload = FRAME_MAX_PAYLOAD;
+		if (frame_header_decode(hb, &r->h, max_payload, cause) != 0)
+			return -1;
+		/* Small, or whole already: the evbuffer way. */
+		if (r->h.payload_len < FRAME_DIRECT ||
+		    evbuffer_get_length(r->in) >= FRAME_HEADER_SIZE +
+		    (uint64_t)r->h.meta_len + r->h.payload_len + FRAME_MAC_SIZE)
+			return frame_read_max(r->in, k, max_payload, out,
+			    cause);
+		if (evbuffer_get_length(r->in) < FRAME_HEADER_SIZE +
+		    (uint64_t)r->h.meta_len)
+			return 0;
+		frame_reader_begin(r, hb, k);
+	}
+	if (r->got < r->h.payload_len ||
+	    evbuffer_get_length(r->in) < FRAME_MAC_SIZE)
+		return 0;
+	if (evbuffer_remove(r->in, mac, sizeof mac) != (int)sizeof mac)
+		fatal("frame_reader: evbuffer_remove failed");
+	frame_mac_final(r->ctx, want);
+	meta = r->meta;
+	payload = r->payload;
+	r->meta = NULL;
+	r->payload = NULL;
+	frame_reader_reset(r);
+	rc = frame_finish(&r->h, k, want, mac, meta, payload, out, cause);
 	return rc;
 }

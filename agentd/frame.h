@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <event2/buffer.h>
 #include <jansson.h>
@@ -92,6 +93,13 @@ int	frame_write_ref(struct evbuffer *out, struct frame_key *k, int type,
 	    json_t *meta, const void *payload, uint64_t payload_len,
 	    evbuffer_ref_cleanup_cb cleanup, void *arg, char **cause);
 /*
+ * A frame whose payload is everything in payload, which is moved to out
+ * (emptied) rather than copied: chains that refer to memory elsewhere keep
+ * referring to it.
+ */
+int	frame_write_buffer(struct evbuffer *out, struct frame_key *k, int type,
+	    json_t *meta, struct evbuffer *payload, char **cause);
+/*
  * Parses one frame from the front of in. Returns 1 and a new frame (removed
  * from in), 0 when in does not yet hold a whole frame (nothing removed), or
  * -1 with cause: bad magic, version, flags or type, a length over its limit,
@@ -108,5 +116,25 @@ int	frame_read(struct evbuffer *in, struct frame_key *k,
  */
 int	frame_read_max(struct evbuffer *in, struct frame_key *k,
 	    uint64_t max_payload, struct frame **out, char **cause);
+
+/*
+ * Reads frames off a socket. Small frames pass through an evbuffer; a
+ * payload of FRAME_DIRECT bytes or more is read straight into its own
+ * buffer and MAC'd as it arrives, so a large state is copied once, by the
+ * kernel, and checked while it is still in cache. With pooled set the
+ * buffer comes from bigbuf.h (the daemon); frame_free gives it back.
+ */
+#define FRAME_DIRECT	((uint64_t)1 << 20)
+struct frame_reader;
+struct frame_reader *frame_reader_new(int pooled);
+void	frame_reader_free(struct frame_reader *);
+/* One readv of up to about max bytes from fd: the count, 0 at the end of
+ * the stream, -1 with errno. */
+ssize_t	frame_reader_fill(struct frame_reader *, int fd, size_t max);
+/* The next whole frame of what was read: as frame_read_max. */
+int	frame_reader_next(struct frame_reader *, struct frame_key *k,
+	    uint64_t max_payload, struct frame **out, char **cause);
+/* Bytes read and not yet returned in frames. */
+uint64_t frame_reader_pending(const struct frame_reader *);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "auth.h"
+#include "bigbuf.h"
 #include "conn.h"
 #include "log.h"
 #include "runner.h"
@@ -49,6 +50,8 @@ struct ragent {
 	json_t		*load;		/* the load frame, sent when ready */
 	unsigned char	*state_buf;	/* its payload */
 	uint64_t	 state_len;
+	int		 state_fd;	/* state_buf's memfd, mapped by the
+					 * worker, or -1 */
 	struct message	*queue, **queue_tail;	/* not yet delivered */
 	json_t		*expect;	/* sender -> next seq to deliver */
 	json_t		*out;		/* receiver -> next seq to send */
@@ -156,9 +159,17 @@ ragent_remove(struct runner *r, struct ragent *a)
 	json_decref(a->expect);
 	json_decref(a->out);
 	json_decref(a->move);
-	free(a->move_state);
-	free(a->state_buf);
+	bigbuf_free(a->move_state);
+	bigbuf_free(a->state_buf);
 	free(a);
+}
+
+static uint64_t
+runner_page_round(uint64_t n)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	return (n + page - 1) / page * page;
 }
 
 static void
@@ -200,9 +211,26 @@ runner_worker_ready(struct conn *c, void *arg)
 
 	if (a == NULL)
 		return;
+	if (a->state_fd >= 0) {
+		/* Kept until the worker has unpacked it from the memfd. */
+		conn_send(c, FRAME_AGENT, a->load, NULL, 0);
+		return;
+	}
 	conn_send_owned(c, FRAME_AGENT, a->load, a->state_buf, a->state_len);
 	a->state_buf = NULL;
 	a->state_len = 0;
+}
+
+/* The worker no longer needs the state it was loaded with. */
+static void
+ragent_state_done(struct ragent *a)
+{
+	if (a->state_fd < 0)
+		return;
+	bigbuf_free(a->state_buf);
+	a->state_buf = NULL;
+	a->state_len = 0;
+	a->state_fd = -1;
 }
 
 static void	ragent_exit(struct runner *, struct ragent *);
@@ -316,6 +344,7 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 		a->step = (uint64_t)json_integer_value(json_object_get(f->meta,
 		    "step"));
 	if (strcmp(op, "started") == 0) {
+		ragent_state_done(a);
 		s = json_string_value(json_object_get(f->meta, "type"));
 		snprintf(a->type, sizeof a->type, "%s", s != NULL ? s : "?");
 		a->state = RA_RUNNING;
@@ -355,6 +384,7 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 		ragent_ended(r, a, 1, NULL);
 	}
 	else if (strcmp(op, "failed") == 0) {
+		ragent_state_done(a);
 		s = json_string_value(json_object_get(f->meta, "error"));
 		ragent_ended(r, a, 0, s != NULL ? s : "failed");
 	} else if (strcmp(op, "moving") == 0) {
@@ -426,29 +456,39 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 	};
 	struct ragent *a;
 	char label[96];
-	int sv[2];
+	int sv[2], state_fd;
 	pid_t pid;
 
 	if (ragent_find(r, id) != NULL) {
-		free(owned);
+		bigbuf_free(owned);
 		return nn_fail(cause, "agent %s already runs here", id);
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-		free(owned);
+		bigbuf_free(owned);
 		return nn_fail(cause, "socketpair: %s", strerror(errno));
 	}
+	/* A large state the worker maps from its memfd (fd 4), uncopied.
+	 * What the buffer held before, past this state, is not shown. */
+	state_fd = owned != NULL ? bigbuf_fd(owned) : -1;
+	if (state_fd >= 0)
+		memset((unsigned char *)owned + owned_len, 0,
+		    (size_t)(runner_page_round(owned_len) - owned_len));
 	if ((pid = fork()) < 0) {
 		close(sv[0]);
 		close(sv[1]);
-		free(owned);
+		bigbuf_free(owned);
 		return nn_fail(cause, "fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
 		/* A fresh image: nothing of the daemon's loop survives. */
+		int sfd = state_fd >= 0 ? fcntl(state_fd, F_DUPFD, 10) : -1;
+
 		/* dup2 onto itself keeps close-on-exec: clear it then. */
 		if (sv[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(sv[1], 3) < 0)
 			_exit(127);
-		close_range(4, ~0U, 0);
+		if (state_fd >= 0 && (sfd < 0 || dup2(sfd, 4) < 0))
+			_exit(127);
+		close_range(state_fd >= 0 ? 5 : 4, ~0U, 0);
 		/* Large agent buffers in huge pages: a state that arrives
 		 * faults in 512 times fewer pages. The daemon has one thread,
 		 * so setenv is safe after fork. */
@@ -490,6 +530,7 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 			free(data);
 		}
 	}
+	a->state_fd = -1;
 	if (state != NULL && len > 0) {
 		a->state_buf = xmalloc((size_t)len);
 		memcpy(a->state_buf, state, (size_t)len);
@@ -498,6 +539,13 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 		/* A large arriving state goes to the worker uncopied. */
 		a->state_buf = owned;
 		a->state_len = owned_len;
+		if (state_fd >= 0) {
+			a->state_fd = 4;
+			json_object_set_new(a->load, "state_fd",
+			    json_integer(4));
+			json_object_set_new(a->load, "state_len",
+			    json_integer((json_int_t)owned_len));
+		}
 	}
 	snprintf(label, sizeof label, "worker %s", id);
 	cc.arg = a;
@@ -575,7 +623,7 @@ runner_move_done(struct runner *r, const char *id, int committed)
 		return NULL;
 	json_decref(a->move);
 	a->move = NULL;
-	free(a->move_state);
+	bigbuf_free(a->move_state);
 	a->move_state = NULL;
 	if (!committed) {
 		a->state = RA_RUNNING;

@@ -190,9 +190,9 @@ agent_state_json(const struct agent_state *st)
 }
 
 /* Adds a copy of len bytes as section name; 0 or -1. */
-int
-agent_state_add(struct agent_state *st, const char *name, const void *data,
-    size_t len)
+static int
+state_add(struct agent_state *st, const char *name, const void *data,
+    size_t len, int by_ref)
 {
 	struct state_section *s;
 	unsigned char *copy = NULL;
@@ -229,7 +229,7 @@ agent_state_add(struct agent_state *st, const char *name, const void *data,
 	}
 	/* Large states are the point; running out is a failed pack, not an
 	 * abort of the worker. */
-	if (len != 0 && (copy = malloc(len)) == NULL) {
+	if (!by_ref && len != 0 && (copy = malloc(len)) == NULL) {
 		return state_fail(st, "agent state: section \"%s\": out of "
 		    "memory for %zu bytes", name, len);
 	}
@@ -240,10 +240,27 @@ agent_state_add(struct agent_state *st, const char *name, const void *data,
 	if (copy != NULL)
 		memcpy(copy, data, len);
 	s->copy = copy;
-	s->data = copy != NULL ? copy : (const unsigned char *)"";
+	s->data = copy != NULL ? copy : by_ref && len != 0 ? data :
+	    (const unsigned char *)"";
 	s->len = len;
 	st->size += need;
 	return 0;
+}
+
+/* Adds a section, copying len bytes at data; 0 or -1. */
+int
+agent_state_add(struct agent_state *st, const char *name, const void *data,
+    size_t len)
+{
+	return state_add(st, name, data, len, 0);
+}
+
+/* Adds a section that refers to data (agent.h); 0 or -1. */
+int
+agent_state_add_ref(struct agent_state *st, const char *name,
+    const void *data, size_t len)
+{
+	return state_add(st, name, data, len, 1);
 }
 
 /* The bytes of section name and their length, or NULL; borrowed. */
@@ -337,10 +354,11 @@ agent_state_encode(const struct agent_state *st, unsigned char *buf)
 		    (unsigned long long)st->size);
 }
 
-/* Appends the encoding to out; 0, or -1 when out cannot grow. */
-int
-agent_state_encode_evbuffer(const struct agent_state *st,
-    struct evbuffer *out)
+/* Appends the encoding to out; 0, or -1 when out cannot grow. With
+ * by_ref the sections' bytes are referenced, not copied. */
+static int
+state_encode_evbuffer(const struct agent_state *st, struct evbuffer *out,
+    int by_ref)
 {
 	static const unsigned char zero[8];
 	const struct state_section *s;
@@ -348,7 +366,7 @@ agent_state_encode_evbuffer(const struct agent_state *st,
 	size_t i, n;
 	int rc;
 
-	if (evbuffer_expand(out, st->size) != 0)
+	if (!by_ref && evbuffer_expand(out, st->size) != 0)
 		return -1;
 	head = xmalloc(STATE_HEADER_SIZE + state_pad8(st->json_len));
 	n = state_encode_head(st, head);
@@ -361,13 +379,28 @@ agent_state_encode_evbuffer(const struct agent_state *st,
 		state_encode_section(s, section);
 		if (evbuffer_add(out, section, sizeof section) != 0)
 			return -1;
-		if (s->len != 0 && evbuffer_add(out, s->data, s->len) != 0)
+		if (s->len != 0 && (by_ref ? evbuffer_add_reference(out,
+		    s->data, s->len, NULL, NULL) : evbuffer_add(out, s->data,
+		    s->len)) != 0)
 			return -1;
 		n = state_pad8(s->len) - s->len;
 		if (n != 0 && evbuffer_add(out, zero, n) != 0)
 			return -1;
 	}
 	return 0;
+}
+
+int
+agent_state_encode_evbuffer(const struct agent_state *st,
+    struct evbuffer *out)
+{
+	return state_encode_evbuffer(st, out, 0);
+}
+
+int
+agent_state_encode_ref(const struct agent_state *st, struct evbuffer *out)
+{
+	return state_encode_evbuffer(st, out, 1);
 }
 
 /* Hands buf to st: freed with it. */

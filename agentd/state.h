@@ -66,6 +66,11 @@ void		 agent_state_encode(const struct agent_state *st,
 int		 agent_state_encode_evbuffer(const struct agent_state *st,
 		     struct evbuffer *out);
 
+/* The same with the sections referenced, not copied: out must be drained
+ * while st and what its sections point to are still there. */
+int		 agent_state_encode_ref(const struct agent_state *st,
+		     struct evbuffer *out);
+
 /*
  * Decodes len bytes at buf into a new state (caller frees). The JSON is
  * copied but the sections are not: they point into buf, which must outlive

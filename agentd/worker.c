@@ -3,7 +3,11 @@
  * only between steps, so the agent's code never runs concurrently with
  * itself and its state is whole whenever it is packed.
  */
+#include <sys/mman.h>
+#include <sys/stat.h>
+
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/buffer.h>
 
 #include "agent.h"
 #include "alloc.h"
@@ -215,25 +221,39 @@ host_from_json(struct agent *a, json_t *h)
 	    "agents"));
 }
 
-/* Packs the agent into a new encoded buffer; NULL with cause. */
-static unsigned char *
-worker_pack(struct agent *a, size_t *len, char **cause)
+/*
+ * Packs the agent and sends its state to the daemon with meta (taken):
+ * the sections go from where they are to the socket, uncopied, before the
+ * agent runs again. 0, or -1 with cause when the pack failed.
+ */
+static int
+worker_pack_send(struct agent *a, json_t *meta, char **cause)
 {
 	struct agent_state *st = agent_state_new();
-	unsigned char *buf = NULL;
+	struct evbuffer *b = evbuffer_new();
+	int rc = -1;
 
+	if (b == NULL)
+		fatal("out of memory for an evbuffer");
 	if (a->entry->pack == NULL || a->entry->pack(a, st) != 0) {
 		nn_fail(cause, "pack failed%s%s", agent_state_cause(st) !=
 		    NULL ? ": " : "", agent_state_cause(st) != NULL ?
 		    agent_state_cause(st) : "");
 		goto out;
 	}
-	*len = agent_state_encoded_size(st);
-	buf = xmalloc(*len);
-	agent_state_encode(st, buf);
+	if (agent_state_encode_ref(st, b) != 0)
+		fatal("out of memory encoding a state");
+	if (client_send_frame_buffer(a->cl, FRAME_AGENT, meta, b,
+	    cause) != 0) {
+		fprintf(stderr, "agentd worker %s: %s\n", a->id, *cause);
+		_exit(1);
+	}
+	rc = 0;
 out:
+	json_decref(meta);
+	evbuffer_free(b);
 	agent_state_free(st);
-	return buf;
+	return rc;
 }
 
 static void
@@ -287,20 +307,16 @@ static void
 worker_move(struct agent *a)
 {
 	struct frame *f = NULL;
-	unsigned char *buf;
 	char *cause = NULL;
 	const char *op;
-	size_t len = 0;
 
 	a->want_move = 0;
-	if ((buf = worker_pack(a, &len, &cause)) == NULL) {
+	if (worker_pack_send(a, json_pack("{s:s, s:s, s:I}", "op", "moving",
+	    "host", a->move_to, "step", (json_int_t)a->steps), &cause) != 0) {
 		agent_log(a, AGENT_LOG_ERROR, "cannot move: %s", cause);
 		free(cause);
 		return;
 	}
-	worker_send(a, json_pack("{s:s, s:s, s:I}", "op", "moving", "host",
-	    a->move_to, "step", (json_int_t)a->steps), buf, len);
-	free(buf);
 	for (;;) {
 		if (client_read_frame(a->cl, -1, &f, &cause) <= 0) {
 			fprintf(stderr, "agentd worker %s: %s\n", a->id,
@@ -343,39 +359,72 @@ worker_move(struct agent *a)
 static void
 worker_clone(struct agent *a)
 {
-	unsigned char *buf;
 	char *cause = NULL;
-	size_t len = 0;
 
 	a->want_clone = 0;
-	if ((buf = worker_pack(a, &len, &cause)) == NULL) {
+	if (worker_pack_send(a, json_pack("{s:s, s:s}", "op", "clone", "host",
+	    a->clone_to), &cause) != 0) {
 		agent_log(a, AGENT_LOG_ERROR, "cannot clone: %s", cause);
 		free(cause);
-		return;
 	}
-	worker_send(a, json_pack("{s:s, s:s}", "op", "clone", "host",
-	    a->clone_to), buf, len);
-	free(buf);
 }
 
-/* Loads the code and starts or unpacks the agent, as the load frame says. */
+/*
+ * The state the daemon left in a memfd for us (the load frame's state_fd
+ * and state_len): mapped, and the descriptor closed. *map stays NULL when
+ * the state came in the frame.
+ */
 static int
-worker_load(struct agent *a, struct frame *f, char **cause)
+worker_map_state(struct frame *f, unsigned char **map, size_t *len,
+    char **cause)
 {
-	const char *path, *id, *args;
+	json_t *fd = json_object_get(f->meta, "state_fd");
+	json_t *n = json_object_get(f->meta, "state_len");
+	struct stat sb;
+	void *p;
+	int rc = -1;
+
+	*map = NULL;
+	*len = 0;
+	if (fd == NULL)
+		return 0;
+	if (!json_is_integer(fd) || json_integer_value(fd) != 4 ||
+	    !json_is_integer(n) || json_integer_value(n) <= 0 ||
+	    (uint64_t)json_integer_value(n) > AGENT_STATE_MAX_SIZE)
+		return nn_fail(cause, "load frame: state_fd must be 4 and "
+		    "state_len 1 to %llu", (unsigned long long)
+		    AGENT_STATE_MAX_SIZE);
+	if (fstat(4, &sb) != 0 || (uint64_t)sb.st_size <
+	    (uint64_t)json_integer_value(n)) {
+		nn_fail(cause, "load frame: the state's memfd holds fewer "
+		    "than %lld bytes", (long long)json_integer_value(n));
+		goto out;
+	}
+	/* Populated at once: the daemon's pages are there already. */
+	p = mmap(NULL, (size_t)json_integer_value(n), PROT_READ, MAP_SHARED |
+	    MAP_POPULATE, 4, 0);
+	if (p == MAP_FAILED) {
+		nn_fail(cause, "cannot map the state: %s", strerror(errno));
+		goto out;
+	}
+	*map = p;
+	*len = (size_t)json_integer_value(n);
+	rc = 0;
+out:
+	close(4);
+	return rc;
+}
+
+/* Loads the code and starts the agent, or unpacks it from the state at
+ * state (len bytes; NULL: none). */
+static int
+worker_load_code(struct agent *a, const char *path, const char *args,
+    const unsigned char *state, size_t len, char **cause)
+{
 	struct agent_state *st = NULL;
 	void *h;
 	int rc;
 
-	path = json_string_value(json_object_get(f->meta, "code_path"));
-	id = json_string_value(json_object_get(f->meta, "agent"));
-	args = json_string_value(json_object_get(f->meta, "args"));
-	if (path == NULL || id == NULL)
-		return nn_fail(cause, "load frame lacks code_path or agent");
-	snprintf(a->id, sizeof a->id, "%s", id);
-	a->steps = (uint64_t)json_integer_value(json_object_get(f->meta,
-	    "step"));
-	host_from_json(a, json_object_get(f->meta, "host"));
 	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL)
 		return nn_fail(cause, "cannot load the agent's code: %s",
 		    dlerror());
@@ -389,12 +438,11 @@ worker_load(struct agent *a, struct frame *f, char **cause)
 		    "start or step (expected ABI %d)", a->entry != NULL ?
 		    a->entry->abi : -1, AGENT_ABI);
 	}
-	if (f->payload_len > 0) {
+	if (state != NULL) {
 		if (a->entry->unpack == NULL)
 			return nn_fail(cause, "%s cannot unpack state",
 			    a->entry->name);
-		if (agent_state_decode(f->payload, (size_t)f->payload_len, &st,
-		    cause) != 0)
+		if (agent_state_decode(state, len, &st, cause) != 0)
 			return -1;
 		rc = a->entry->unpack(a, st);
 		agent_state_free(st);
@@ -406,6 +454,37 @@ worker_load(struct agent *a, struct frame *f, char **cause)
 	if (a->entry->start(a, args != NULL ? args : "{}") != 0)
 		return nn_fail(cause, "%s: start failed", a->entry->name);
 	return 0;
+}
+
+/* Loads the code and starts or unpacks the agent, as the load frame says. */
+static int
+worker_load(struct agent *a, struct frame *f, char **cause)
+{
+	const char *path, *id, *args;
+	unsigned char *map = NULL;
+	size_t map_len = 0;
+	int rc;
+
+	path = json_string_value(json_object_get(f->meta, "code_path"));
+	id = json_string_value(json_object_get(f->meta, "agent"));
+	args = json_string_value(json_object_get(f->meta, "args"));
+	if (path == NULL || id == NULL)
+		return nn_fail(cause, "load frame lacks code_path or agent");
+	snprintf(a->id, sizeof a->id, "%s", id);
+	a->steps = (uint64_t)json_integer_value(json_object_get(f->meta,
+	    "step"));
+	host_from_json(a, json_object_get(f->meta, "host"));
+	/* Mapped and the descriptor closed before the agent's code loads. */
+	if (worker_map_state(f, &map, &map_len, cause) != 0)
+		return -1;
+	if (map != NULL)
+		rc = worker_load_code(a, path, args, map, map_len, cause);
+	else
+		rc = worker_load_code(a, path, args, f->payload_len > 0 ?
+		    f->payload : NULL, (size_t)f->payload_len, cause);
+	if (map != NULL)
+		munmap(map, map_len);
+	return rc;
 }
 
 int

@@ -284,7 +284,7 @@ part_pack(struct agent *a, struct agent_state *st)
 	nn_trainer_save(p->tr, &trainer, &tlen);
 	nn_ring_save(p->ring, &ring, &rlen);
 	if (nn_session_state(st, p->rank, p->root, p->train, p->test,
-	    extra) == 0 && agent_state_add(st, "params",
+	    extra) == 0 && agent_state_add_ref(st, "params",
 	    nn_net_params(p->net, NULL), p->nparams * sizeof (float)) == 0 &&
 	    agent_state_add(st, "trainer", trainer, tlen) == 0 &&
 	    agent_state_add(st, "ring", ring, rlen) == 0)

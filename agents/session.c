@@ -168,7 +168,7 @@ session_pack(struct agent *a, struct agent_state *st)
 	params = nn_net_params(s->net, &nparams);
 	nn_trainer_save(s->tr, &blob, &len);
 	if (nn_session_state(st, s->index, s->root, s->train, s->test,
-	    extra) == 0 && agent_state_add(st, "params", params, nparams *
+	    extra) == 0 && agent_state_add_ref(st, "params", params, nparams *
 	    sizeof (float)) == 0 && agent_state_add(st, "trainer", blob,
 	    len) == 0)
 		rc = 0;

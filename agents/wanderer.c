@@ -561,7 +561,7 @@ wanderer_pack(struct agent *a, struct agent_state *st)
 	if ((text = json_dumps(obj, JSON_COMPACT)) == NULL)
 		goto out;
 	if (agent_state_set_json(st, text) != 0 ||
-	    agent_state_add(st, "data", w->data, w->size) != 0)
+	    agent_state_add_ref(st, "data", w->data, w->size) != 0)
 		goto out;
 	rc = 0;
 out:

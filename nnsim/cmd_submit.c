@@ -237,7 +237,6 @@ submit_state(struct submit *sb, int i, size_t *len, char **cause)
 		shard = nn_data_shard(sb->prep.train, i, sb->n);
 		rc = nn_session_state(st, i, sb->job.roots[0], shard,
 		    i == 0 ? sb->prep.test : NULL, extra);
-		nn_data_free(shard);
 		json_decref(extra);
 	} else
 		rc = nn_session_state(st, i, sb->job.roots[i], sb->prep.train,
@@ -253,7 +252,9 @@ submit_state(struct submit *sb, int i, size_t *len, char **cause)
 	buf = xmalloc(*len);
 	agent_state_encode(st, buf);
 out:
+	/* The state refers to the shard's rows until it is encoded. */
 	agent_state_free(st);
+	nn_data_free(shard);
 	return buf;
 }
 

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1175,12 +1176,125 @@ end:
 	free(script);
 }
 
+/*
+ * Reads the stream in f (a file: readv splits it where max says) with a
+ * frame reader until n frames came or one failed; returns the count.
+ */
+static int
+reader_run(int fd, int pooled, const size_t *maxes, size_t nmax,
+    struct frame **got, int n, char **cause)
+{
+	struct frame_reader *r = frame_reader_new(pooled);
+	struct frame_key rk;
+	size_t turn = 0;
+	int have = 0, rc;
+	ssize_t k;
+
+	frame_key_init(&rk, NULL);
+	while (have < n) {
+		rc = frame_reader_next(r, &rk, FRAME_MAX_PAYLOAD, &got[have],
+		    cause);
+		if (rc < 0)
+			break;
+		if (rc == 1) {
+			have++;
+			continue;
+		}
+		k = frame_reader_fill(r, fd, maxes[turn++ % nmax]);
+		if (k <= 0)
+			break;
+	}
+	frame_reader_free(r);
+	return have;
+}
+
+/*
+ * The socket reader: large payloads read straight into their buffer give
+ * the same frames as small ones, however the reads split the stream, and
+ * one flipped payload byte is a bad MAC.
+ */
+static void
+test_reader(void)
+{
+	static const size_t sizes[] = { 10, (size_t)3 << 20, 0,
+	    ((size_t)5 << 20) + 3, (size_t)1 << 20, 100 };
+	static const size_t splits[][3] = {
+		{ 4 << 20, 4 << 20, 4 << 20 }, { 65536, 7, 1 << 20 },
+		{ 1, 33, 999999 },
+	};
+	enum { N = sizeof sizes / sizeof sizes[0] };
+	struct frame *got[N];
+	struct evbuffer *b = evbuffer_new();
+	struct frame_key wk;
+	unsigned char *payload[N], *all = NULL;
+	char path[512], *cause = NULL;
+	size_t i, s, len;
+	int fd = -1, n, pooled;
+
+	memset(got, 0, sizeof got);
+	memset(payload, 0, sizeof payload);
+	frame_key_init(&wk, NULL);
+	for (i = 0; i < N; i++) {
+		json_t *m = json_pack("{s:s, s:I}", "op", "t", "i",
+		    (json_int_t)i);
+
+		payload[i] = xmalloc(sizes[i] + 1);
+		fill(payload[i], sizes[i], (int)i + 7);
+		CHECK(frame_write(b, &wk, i % 2 ? FRAME_AGENT : FRAME_PING, m,
+		    payload[i], sizes[i], &cause) == 0);
+		json_decref(m);
+	}
+	len = evbuffer_get_length(b);
+	all = xmalloc(len);
+	CHECK(evbuffer_remove(b, all, len) == (int)len);
+	snprintf(path, sizeof path, "%s/reader.bin", unit_tmpdir());
+	for (s = 0; s < 2 * (sizeof splits / sizeof splits[0]); s++) {
+		pooled = (int)(s % 2);
+		CHECK((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+		CHECK(write(fd, all, len) == (ssize_t)len);
+		CHECK(lseek(fd, 0, SEEK_SET) == 0);
+		n = reader_run(fd, pooled, splits[s / 2], 3, got, N, &cause);
+		CHECKF(n == N, "split %zu: %d of %d frames: %s", s, n, N,
+		    cause != NULL ? cause : "stream ended");
+		for (i = 0; i < N; i++) {
+			CHECKF(got[i]->payload_len == sizes[i] && (sizes[i] ==
+			    0 || memcmp(got[i]->payload, payload[i],
+			    sizes[i]) == 0) && json_integer_value(
+			    json_object_get(got[i]->meta, "i")) ==
+			    (json_int_t)i, "split %zu frame %zu", s, i);
+			frame_free(got[i]);
+			got[i] = NULL;
+		}
+		close(fd);
+		fd = -1;
+	}
+	/* A byte of the 5 MiB payload flipped: refused, not returned. */
+	all[len / 2] ^= 1;
+	CHECK((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	CHECK(write(fd, all, len) == (ssize_t)len);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	n = reader_run(fd, 1, splits[0], 3, got, N, &cause);
+	CHECKF(n < N && cause != NULL && strstr(cause, "bad MAC") != NULL,
+	    "%d frames, cause %s", n, cause != NULL ? cause : "none");
+end:
+	for (i = 0; i < N; i++) {
+		frame_free(got[i]);
+		free(payload[i]);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(all);
+	free(cause);
+	buf_free(b);
+}
+
 static const struct unit_test tests[] = {
 	{ "type_names", test_type_names },
 	{ "doc_example", test_doc_example },
 	{ "roundtrip", test_roundtrip },
 	{ "large_payload", test_large_payload },
 	{ "write_ref", test_write_ref },
+	{ "reader", test_reader },
 	{ "several", test_several },
 	{ "byte_by_byte", test_byte_by_byte },
 	{ "fragmented", test_fragmented },

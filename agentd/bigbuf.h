@@ -1,0 +1,32 @@
+/*
+ * Large buffers kept warm for reuse. An agent state of hundreds of
+ * megabytes crosses a daemon in one buffer, and fresh memory costs more
+ * than the copy: the kernel zeroes every page on first touch. The daemon
+ * therefore keeps a few freed buffers mapped for the next move and gives
+ * them back once they have been idle for BIGBUF_IDLE_S seconds.
+ *
+ * bigbuf_free takes any pointer from bigbuf_alloc or malloc, so a payload
+ * can be handed around without its owner knowing where it came from.
+ */
+#ifndef AGENTD_BIGBUF_H
+#define AGENTD_BIGBUF_H
+
+#include <stddef.h>
+
+#define BIGBUF_MIN	((size_t)1 << 20)	/* smaller ones are malloc'd */
+#define BIGBUF_IDLE_S	5
+#define BIGBUF_KEEP	((size_t)1 << 30)	/* idle bytes kept at most */
+
+/* len bytes (len > 0), from the pool when len >= BIGBUF_MIN. Never NULL. */
+void	*bigbuf_alloc(size_t len);
+/* Back to the pool, or free() for a pointer the pool does not know. */
+void	 bigbuf_free(void *p);
+/* The memfd behind p (a buffer in use from bigbuf_alloc), or -1: a worker
+ * maps it rather than reading a copy. Borrowed. */
+int	 bigbuf_fd(const void *p);
+/* Unmaps idle buffers: all of them, or those idle for BIGBUF_IDLE_S. */
+void	 bigbuf_trim(int all);
+/* Bytes mapped by the pool, in use and idle: for tests and logs. */
+size_t	 bigbuf_mapped(void);
+
+#endif
