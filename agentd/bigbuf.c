@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -19,6 +20,7 @@ struct bigbuf {
 	void	*p;		/* NULL: an empty slot */
 	int	 fd;		/* the memfd it maps */
 	size_t	 cap;
+	size_t	 lent;		/* bytes a worker may map, or 0 */
 	int	 busy;
 	double	 idle_since;
 };
@@ -32,6 +34,7 @@ bigbuf_unmap(struct bigbuf *b)
 	close(b->fd);
 	b->p = NULL;
 	b->cap = 0;
+	b->lent = 0;
 	b->busy = 0;
 }
 
@@ -99,6 +102,13 @@ bigbuf_free(void *p)
 		return;
 	for (i = 0; i < BIGBUF_SLOTS; i++) {
 		if (pool[i].p == p) {
+			/* Whole again; what the cut dropped comes back zero. */
+			if (pool[i].lent != 0 && pool[i].lent < pool[i].cap &&
+			    ftruncate(pool[i].fd, (off_t)pool[i].cap) != 0) {
+				bigbuf_unmap(&pool[i]);
+				return;
+			}
+			pool[i].lent = 0;
 			pool[i].busy = 0;
 			pool[i].idle_since = nn_clock_s();
 			/* Over the cap, the oldest idle buffers go first. */
@@ -130,6 +140,28 @@ bigbuf_trim(int all)
 		if (pool[i].p != NULL && !pool[i].busy && (all ||
 		    now - pool[i].idle_since >= BIGBUF_IDLE_S))
 			bigbuf_unmap(&pool[i]);
+}
+
+int
+bigbuf_lend(void *p, size_t len)
+{
+	size_t i, page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t cut = (len + page - 1) / page * page;
+	struct bigbuf *b;
+
+	for (i = 0; i < BIGBUF_SLOTS; i++) {
+		b = &pool[i];
+		if (p == NULL || b->p != p || !b->busy || len == 0 ||
+		    cut > b->cap)
+			continue;
+		/* The file ends with the state's last page, zero past it. */
+		memset((unsigned char *)p + len, 0, cut - len);
+		if (cut < b->cap && ftruncate(b->fd, (off_t)cut) != 0)
+			return -1;
+		b->lent = cut;
+		return b->fd;
+	}
+	return -1;
 }
 
 int

@@ -24,6 +24,13 @@ void	 bigbuf_free(void *p);
 /* The memfd behind p (a buffer in use from bigbuf_alloc), or -1: a worker
  * maps it rather than reading a copy. Borrowed. */
 int	 bigbuf_fd(const void *p);
+/*
+ * Readies p (in use, from bigbuf_alloc) for a worker to map its first len
+ * bytes: the memfd is cut to len's last page and zeroed past len, so
+ * nothing an earlier use left shows. Returns the memfd (borrowed), or -1
+ * when p is not the pool's. bigbuf_free makes it whole again.
+ */
+int	 bigbuf_lend(void *p, size_t len);
 /* Unmaps idle buffers: all of them, or those idle for BIGBUF_IDLE_S. */
 void	 bigbuf_trim(int all);
 /* Bytes mapped by the pool, in use and idle: for tests and logs. */

@@ -29,6 +29,7 @@ struct client {
 	struct frame_key rx;
 	struct frame_key tx;
 	json_int_t	 next_id;
+	int		 ready;		/* handshake done: payloads allowed */
 	json_t		*events;	/* arrived while waiting for a reply */
 };
 
@@ -80,8 +81,10 @@ client_read(struct client *c, long deadline, struct frame **f, char **cause)
 	int r, wait;
 
 	for (;;) {
-		if ((r = frame_reader_next(c->in, &c->rx, FRAME_MAX_PAYLOAD, f,
-		    &why)) != 0) {
+		/* Before the handshake whoever answers may not make us
+		 * allocate a payload: handshake frames have none. */
+		if ((r = frame_reader_next(c->in, &c->rx, c->ready ?
+		    FRAME_MAX_PAYLOAD : 0, f, &why)) != 0) {
 			if (r > 0)
 				return 1;
 			nn_fail(cause, "%s: %s", c->addr, why);
@@ -160,6 +163,7 @@ client_handshake(struct client *c, const unsigned char *key,
 	auth_derive(key, "agentd-R", nc, na, s);
 	frame_key_init(&c->rx, s);
 	OPENSSL_cleanse(s, sizeof s);
+	c->ready = 1;
 	rc = 0;
 out:
 	frame_free(f);

@@ -502,9 +502,10 @@ conn_read_cb(struct bufferevent *bev, void *arg)
  * Up to max_rounds large reads into c->in. *why is set at the end of the
  * stream (or an error); stops early when the socket has nothing more.
  */
-static void
+static size_t
 conn_fill(struct conn *c, int fd, int max_rounds, const char **why)
 {
+	size_t total = 0;
 	ssize_t n;
 	int rounds;
 
@@ -517,9 +518,11 @@ conn_fill(struct conn *c, int fd, int max_rounds, const char **why)
 				*why = strerror(errno);
 			break;
 		}
+		total += (size_t)n;
 		if (n < CONN_MAX_READ)
 			break;
 	}
+	return total;
 }
 
 static void
@@ -527,13 +530,22 @@ conn_raw_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	const char *why = NULL;
+	size_t n;
+	int rounds;
 
 	(void)what;
-	/* A few large reads, then the frames they completed. */
-	conn_fill(c, fd, 16, &why);
+	/* A few large reads, each followed by the frames it completed: a
+	 * large payload's header is seen early, and the rest of it read
+	 * straight into its buffer. */
 	c->depth++;
-	conn_read_cb(c->bev, c);
-	if (why != NULL)
+	for (rounds = 0; rounds < 16 && why == NULL &&
+	    c->state != CONN_CLOSED; rounds++) {
+		n = conn_fill(c, fd, 1, &why);
+		conn_read_cb(c->bev, c);
+		if (n < CONN_MAX_READ)
+			break;
+	}
+	if (why != NULL && c->state != CONN_CLOSED)
 		conn_close(c, why);
 	c->depth--;
 	if (c->free_pending && c->depth == 0)

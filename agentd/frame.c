@@ -707,10 +707,9 @@ frame_reader_next(struct frame_reader *r, struct frame_key *k,
 			max_payload = FRAME_MAX_PAYLOAD;
 		if (frame_header_decode(hb, &r->h, max_payload, cause) != 0)
 			return -1;
-		/* Small, or whole already: the evbuffer way. */
-		if (r->h.payload_len < FRAME_DIRECT ||
-		    evbuffer_get_length(r->in) >= FRAME_HEADER_SIZE +
-		    (uint64_t)r->h.meta_len + r->h.payload_len + FRAME_MAC_SIZE)
+		/* Small: the evbuffer way. A large one goes to its own
+		 * buffer even when it came whole (the pool's, in a daemon). */
+		if (r->h.payload_len < FRAME_DIRECT)
 			return frame_read_max(r->in, k, max_payload, out,
 			    cause);
 		if (evbuffer_get_length(r->in) < FRAME_HEADER_SIZE +

@@ -164,14 +164,6 @@ ragent_remove(struct runner *r, struct ragent *a)
 	free(a);
 }
 
-static uint64_t
-runner_page_round(uint64_t n)
-{
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-
-	return (n + page - 1) / page * page;
-}
-
 static void
 runner_emit(struct runner *r, struct ragent *a, const char *event, json_t *o)
 {
@@ -456,7 +448,8 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 	};
 	struct ragent *a;
 	char label[96];
-	int sv[2], state_fd;
+	char rd[64];
+	int sv[2], state_fd, ro_fd;
 	pid_t pid;
 
 	if (ragent_find(r, id) != NULL) {
@@ -467,28 +460,37 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 		bigbuf_free(owned);
 		return nn_fail(cause, "socketpair: %s", strerror(errno));
 	}
-	/* A large state the worker maps from its memfd (fd 4), uncopied.
-	 * What the buffer held before, past this state, is not shown. */
-	state_fd = owned != NULL ? bigbuf_fd(owned) : -1;
-	if (state_fd >= 0)
-		memset((unsigned char *)owned + owned_len, 0,
-		    (size_t)(runner_page_round(owned_len) - owned_len));
+	/* A large state the worker maps from its memfd (fd 4), uncopied:
+	 * opened anew read-only, so the worker cannot write the daemon's
+	 * buffer, and cut to the state's pages, so nothing an earlier state
+	 * left there shows. Without /proc it goes through the socket. */
+	state_fd = ro_fd = -1;
+	if (owned != NULL && bigbuf_fd(owned) >= 0) {
+		snprintf(rd, sizeof rd, "/proc/self/fd/%d", bigbuf_fd(owned));
+		if ((ro_fd = open(rd, O_RDONLY | O_CLOEXEC)) >= 0 &&
+		    (state_fd = bigbuf_lend(owned, (size_t)owned_len)) < 0) {
+			close(ro_fd);
+			ro_fd = -1;
+		}
+	}
 	if ((pid = fork()) < 0) {
 		close(sv[0]);
 		close(sv[1]);
+		if (ro_fd >= 0)
+			close(ro_fd);
 		bigbuf_free(owned);
 		return nn_fail(cause, "fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
 		/* A fresh image: nothing of the daemon's loop survives. */
-		int sfd = state_fd >= 0 ? fcntl(state_fd, F_DUPFD, 10) : -1;
+		int sfd = ro_fd >= 0 ? fcntl(ro_fd, F_DUPFD, 10) : -1;
 
 		/* dup2 onto itself keeps close-on-exec: clear it then. */
 		if (sv[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(sv[1], 3) < 0)
 			_exit(127);
-		if (state_fd >= 0 && (sfd < 0 || dup2(sfd, 4) < 0))
+		if (ro_fd >= 0 && (sfd < 0 || dup2(sfd, 4) < 0))
 			_exit(127);
-		close_range(state_fd >= 0 ? 5 : 4, ~0U, 0);
+		close_range(ro_fd >= 0 ? 5 : 4, ~0U, 0);
 		/* Large agent buffers in huge pages: a state that arrives
 		 * faults in 512 times fewer pages. The daemon has one thread,
 		 * so setenv is safe after fork. */
@@ -497,6 +499,8 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 		_exit(127);
 	}
 	close(sv[1]);
+	if (ro_fd >= 0)
+		close(ro_fd);
 	a = xcalloc(1, sizeof *a);
 	a->r = r;
 	snprintf(a->id, sizeof a->id, "%s", id);

@@ -390,10 +390,11 @@ worker_map_state(struct frame *f, unsigned char **map, size_t *len,
 		return 0;
 	if (!json_is_integer(fd) || json_integer_value(fd) != 4 ||
 	    !json_is_integer(n) || json_integer_value(n) <= 0 ||
-	    (uint64_t)json_integer_value(n) > AGENT_STATE_MAX_SIZE)
-		return nn_fail(cause, "load frame: state_fd must be 4 and "
-		    "state_len 1 to %llu", (unsigned long long)
-		    AGENT_STATE_MAX_SIZE);
+	    (uint64_t)json_integer_value(n) > AGENT_STATE_MAX_SIZE) {
+		nn_fail(cause, "load frame: state_fd must be 4 and state_len "
+		    "1 to %llu", (unsigned long long)AGENT_STATE_MAX_SIZE);
+		goto out;
+	}
 	if (fstat(4, &sb) != 0 || (uint64_t)sb.st_size <
 	    (uint64_t)json_integer_value(n)) {
 		nn_fail(cause, "load frame: the state's memfd holds fewer "

@@ -2,7 +2,12 @@
  * The daemon's pool of large buffers: reuse of a freed buffer, the memfd
  * behind each one, plain malloc below the threshold, and trimming.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,10 +85,58 @@ end:
 	bigbuf_trim(1);
 }
 
+/*
+ * Lent to a worker: the memfd ends with the state's last page, zero past
+ * the state, and a read-only open cannot map it writable. Freed, the
+ * buffer is whole again.
+ */
+static void
+test_lend(void)
+{
+	size_t n = (size_t)3 << 20, len = n - 5000, page = 4096;
+	unsigned char *a = bigbuf_alloc(n), *m = MAP_FAILED;
+	char path[64];
+	struct stat sb;
+	int fd, ro = -1;
+
+	memset(a, 0xcd, n);
+	CHECK((fd = bigbuf_lend(a, len)) >= 0);
+	CHECK(fstat(fd, &sb) == 0);
+	CHECKF((size_t)sb.st_size == (len + page - 1) / page * page,
+	    "memfd of %lld bytes for a %zu-byte state", (long long)sb.st_size,
+	    len);
+	CHECK(a[len - 1] == 0xcd && a[len] == 0 &&
+	    a[(size_t)sb.st_size - 1] == 0);
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	CHECK((ro = open(path, O_RDONLY)) >= 0);
+	CHECK(mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0) ==
+	    MAP_FAILED && errno == EACCES);
+	CHECK((m = mmap(NULL, len, PROT_READ, MAP_SHARED, ro, 0)) !=
+	    MAP_FAILED);
+	CHECK(m[0] == 0xcd && m[len - 1] == 0xcd);
+	CHECK(munmap(m, len) == 0);
+	m = MAP_FAILED;
+	bigbuf_free(a);
+	CHECK(fstat(fd, &sb) == 0 && (size_t)sb.st_size >= n);
+	a = bigbuf_alloc(n);
+	/* Past the old cut the pages came back zero. */
+	CHECK(a[n - 1] == 0);
+	/* Not the pool's, or not in use: nothing to lend. */
+	CHECK(bigbuf_lend(path, 10) == -1);
+end:
+	if (m != MAP_FAILED)
+		munmap(m, len);
+	if (ro >= 0)
+		close(ro);
+	bigbuf_free(a);
+	bigbuf_trim(1);
+}
+
 static const struct unit_test tests[] = {
 	{ "reuse", test_reuse },
 	{ "small_and_foreign", test_small_and_foreign },
 	{ "fit_and_trim", test_fit_and_trim },
+	{ "lend", test_lend },
 	{ NULL, NULL },
 };
 
