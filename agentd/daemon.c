@@ -130,7 +130,7 @@ static void	op_accept(struct daemon *, struct link *, json_t *,
 static void	op_code_get(struct daemon *, struct link *, json_t *,
 		    struct frame *);
 static int	peer_find(struct daemon *, const char *);
-static const char *daemon_pick_away(struct daemon *);
+static const char *daemon_pick_away(struct daemon *, long *);
 static void	daemon_migrate(struct daemon *, const char *agent,
 		    const char *host, json_t *meta);
 
@@ -539,32 +539,17 @@ str_field(json_t *m, const char *key)
 static const char *
 daemon_pick_host(struct daemon *d)
 {
-	const char *best = d->cfg.name;
 	json_t *info = daemon_host_info(d);
-	long free_best, f;
-	int i;
+	const char *away;
+	long here, free_away;
 
-	free_best = (long)json_integer_value(json_object_get(info, "cores")) -
+	here = (long)json_integer_value(json_object_get(info, "cores")) -
 	    runner_count(d->runner);
 	json_decref(info);
-	if (d->draining && daemon_pick_away(d) != NULL) {
-		best = daemon_pick_away(d);
-		free_best = LONG_MIN;
-	}
-	for (i = 0; i < d->npeers; i++) {
-		if (!d->peers[i].up || d->peers[i].info == NULL ||
-		    json_is_true(json_object_get(d->peers[i].info,
-		    "draining")))
-			continue;
-		f = (long)json_integer_value(json_object_get(d->peers[i].info,
-		    "cores")) - (long)json_integer_value(json_object_get(
-		    d->peers[i].info, "agents"));
-		if (f > free_best) {
-			free_best = f;
-			best = d->peers[i].name;
-		}
-	}
-	return best;
+	away = daemon_pick_away(d, &free_away);
+	if (away != NULL && (d->draining || free_away > here))
+		return away;
+	return d->cfg.name;
 }
 
 /* A reply to relay to the client that asked, if it is still there. */
@@ -841,10 +826,10 @@ op_logs(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 
 /*
  * The best other host for an agent leaving this one: up, not draining,
- * most free cores. NULL when there is none.
+ * most free cores (in *free_cores when not NULL). NULL when there is none.
  */
 static const char *
-daemon_pick_away(struct daemon *d)
+daemon_pick_away(struct daemon *d, long *free_cores)
 {
 	const char *best = NULL;
 	long free_best = 0, f;
@@ -863,6 +848,8 @@ daemon_pick_away(struct daemon *d)
 			best = d->peers[i].name;
 		}
 	}
+	if (free_cores != NULL)
+		*free_cores = free_best;
 	return best;
 }
 
@@ -879,7 +866,7 @@ daemon_shed(struct daemon *d)
 	json_array_foreach(list, i, a) {
 		state = str_field(a, "state");
 		if (state == NULL || strcmp(state, "running") != 0 ||
-		    (to = daemon_pick_away(d)) == NULL)
+		    (to = daemon_pick_away(d, NULL)) == NULL)
 			continue;
 		if (runner_control(d->runner, str_field(a, "id"), "migrate", to,
 		    &cause) == 0)

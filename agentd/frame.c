@@ -480,29 +480,23 @@ out:
 	return rc;
 }
 
-/* frame_read with a lower payload limit (frame.h). */
-int
-frame_read_max(struct evbuffer *in, struct frame_key *k,
-    uint64_t max_payload, struct frame **out, char **cause)
+/*
+ * The rest of frame_read_max once the header at the front of in (hb) has
+ * been decoded and checked into h.
+ */
+static int
+frame_read_body(struct evbuffer *in, struct frame_key *k,
+    const unsigned char *hb, const struct frame_header *hp,
+    struct frame **out, char **cause)
 {
-	unsigned char hb[FRAME_HEADER_SIZE], mac[FRAME_MAC_SIZE];
-	unsigned char want[FRAME_MAC_SIZE];
-	struct frame_header h;
+	unsigned char mac[FRAME_MAC_SIZE], want[FRAME_MAC_SIZE];
+	struct frame_header h = *hp;
 	struct evbuffer_ptr pos;
 	EVP_CIPHER_CTX *ctx = NULL;
 	unsigned char *meta = NULL, *payload = NULL;
 	uint64_t total;
 	int rc;
 
-	*out = NULL;
-	if (evbuffer_get_length(in) < FRAME_HEADER_SIZE)
-		return 0;
-	if (evbuffer_copyout(in, hb, sizeof hb) != (ev_ssize_t)sizeof hb)
-		fatal("frame_read: evbuffer_copyout failed");
-	if (max_payload > FRAME_MAX_PAYLOAD)
-		max_payload = FRAME_MAX_PAYLOAD;
-	if (frame_header_decode(hb, &h, max_payload, cause) != 0)
-		return -1;
 	/* No overflow: both lengths are already within their limits. */
 	total = FRAME_HEADER_SIZE + (uint64_t)h.meta_len + h.payload_len +
 	    FRAME_MAC_SIZE;
@@ -516,7 +510,7 @@ frame_read_max(struct evbuffer *in, struct frame_key *k,
 		frame_hugepages(payload, (size_t)h.payload_len);
 	}
 	ctx = frame_mac_new(k->key, h.seq);
-	frame_mac_update(ctx, hb, sizeof hb);
+	frame_mac_update(ctx, hb, FRAME_HEADER_SIZE);
 	if (evbuffer_ptr_set(in, &pos, FRAME_HEADER_SIZE,
 	    EVBUFFER_PTR_SET) != 0)
 		fatal("frame_read: evbuffer_ptr_set failed");
@@ -532,6 +526,37 @@ frame_read_max(struct evbuffer *in, struct frame_key *k,
 	if (rc == 1 && evbuffer_drain(in, (size_t)total) != 0)
 		fatal("frame_read: evbuffer_drain failed");
 	return rc;
+}
+
+/* Copies out and checks the header at the front of in: 1, 0 when it has
+ * not all come, or -1 with cause. */
+static int
+frame_peek_header(struct evbuffer *in, uint64_t max_payload,
+    unsigned char *hb, struct frame_header *h, char **cause)
+{
+	if (evbuffer_get_length(in) < FRAME_HEADER_SIZE)
+		return 0;
+	if (evbuffer_copyout(in, hb, FRAME_HEADER_SIZE) !=
+	    (ev_ssize_t)FRAME_HEADER_SIZE)
+		fatal("frame_read: evbuffer_copyout failed");
+	if (max_payload > FRAME_MAX_PAYLOAD)
+		max_payload = FRAME_MAX_PAYLOAD;
+	return frame_header_decode(hb, h, max_payload, cause) != 0 ? -1 : 1;
+}
+
+/* frame_read with a lower payload limit (frame.h). */
+int
+frame_read_max(struct evbuffer *in, struct frame_key *k,
+    uint64_t max_payload, struct frame **out, char **cause)
+{
+	unsigned char hb[FRAME_HEADER_SIZE];
+	struct frame_header h;
+	int r;
+
+	*out = NULL;
+	if ((r = frame_peek_header(in, max_payload, hb, &h, cause)) <= 0)
+		return r;
+	return frame_read_body(in, k, hb, &h, out, cause);
 }
 
 /* A frame reader (frame.h). */
@@ -698,19 +723,13 @@ frame_reader_next(struct frame_reader *r, struct frame_key *k,
 
 	*out = NULL;
 	if (r->payload == NULL) {
-		if (evbuffer_get_length(r->in) < FRAME_HEADER_SIZE)
-			return 0;
-		if (evbuffer_copyout(r->in, hb, sizeof hb) !=
-		    (ev_ssize_t)sizeof hb)
-			fatal("frame_reader: evbuffer_copyout failed");
-		if (max_payload > FRAME_MAX_PAYLOAD)
-			max_payload = FRAME_MAX_PAYLOAD;
-		if (frame_header_decode(hb, &r->h, max_payload, cause) != 0)
-			return -1;
+		if ((rc = frame_peek_header(r->in, max_payload, hb, &r->h,
+		    cause)) <= 0)
+			return rc;
 		/* Small: the evbuffer way. A large one goes to its own
 		 * buffer even when it came whole (the pool's, in a daemon). */
 		if (r->h.payload_len < FRAME_DIRECT)
-			return frame_read_max(r->in, k, max_payload, out,
+			return frame_read_body(r->in, k, hb, &r->h, out,
 			    cause);
 		if (evbuffer_get_length(r->in) < FRAME_HEADER_SIZE +
 		    (uint64_t)r->h.meta_len)

@@ -449,7 +449,7 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 	struct ragent *a;
 	char label[96];
 	char rd[64];
-	int sv[2], state_fd, ro_fd;
+	int sv[2], state_fd, ro_fd, pool_fd;
 	pid_t pid;
 
 	if (ragent_find(r, id) != NULL) {
@@ -465,8 +465,8 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 	 * buffer, and cut to the state's pages, so nothing an earlier state
 	 * left there shows. Without /proc it goes through the socket. */
 	state_fd = ro_fd = -1;
-	if (owned != NULL && bigbuf_fd(owned) >= 0) {
-		snprintf(rd, sizeof rd, "/proc/self/fd/%d", bigbuf_fd(owned));
+	if (owned != NULL && (pool_fd = bigbuf_fd(owned)) >= 0) {
+		snprintf(rd, sizeof rd, "/proc/self/fd/%d", pool_fd);
 		if ((ro_fd = open(rd, O_RDONLY | O_CLOEXEC)) >= 0 &&
 		    (state_fd = bigbuf_lend(owned, (size_t)owned_len)) < 0) {
 			close(ro_fd);

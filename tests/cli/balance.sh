@@ -11,20 +11,9 @@ if ! command -v taskset >/dev/null 2>&1 || [ "$(nproc)" -lt 2 ]; then
 	skip session_moves_to_freed_host "needs taskset and 2 cores"
 	exit 0
 fi
-base=$((36000 + ($$ % 2000) * 10))
-pids=
-trap 'for p in $pids; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
-
-"$AGENTD" keygen "$T/key"
-cat >"$T/hosts.json" <<JSON
-{"hosts": [{"name": "h1", "address": "127.0.0.1:$((base + 1))"},
-           {"name": "h2", "address": "127.0.0.2:$((base + 2))"}]}
-JSON
+two_hosts $((36000 + ($$ % 2000) * 10))
 for n in 1 2; do
-	taskset -c $((n - 1)) "$AGENTD" --listen "127.0.0.$n:$((base + n))" \
-	    --key "$T/key" --hosts "$T/hosts.json" --state "$T/s$n" \
-	    2>>"$T/log$n" &
-	pids="$pids $!"
+	start_host $n taskset -c $((n - 1))
 done
 addr() {
 	echo "127.0.0.$1:$((base + $1))"

@@ -9,23 +9,9 @@ AGENTD=$NNSIM_BIN/agentd
 CTL=$NNSIM_BIN/agentctl
 W=$NNSIM_BIN/agents/wanderer.so
 export NNSIM_JOBS="$T/jobs" NNSIM_HISTORY="$T/history"
-base=$((38000 + ($$ % 2000) * 10))
-pids=
-trap 'for p in $pids; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
-
-"$AGENTD" keygen "$T/key"
-cat >"$T/hosts.json" <<JSON
-{"hosts": [{"name": "h1", "address": "127.0.0.1:$((base + 1))"},
-           {"name": "h2", "address": "127.0.0.2:$((base + 2))"}]}
-JSON
-start() {
-	"$AGENTD" --listen "127.0.0.$1:$((base + $1))" --key "$T/key" \
-	    --hosts "$T/hosts.json" --state "$T/s$1" 2>>"$T/log$1" &
-	pids="$pids $!"
-	eval "pid_$1=$!"
-}
-start 1
-start 2
+two_hosts $((38000 + ($$ % 2000) * 10))
+start_host 1
+start_host 2
 A1="127.0.0.1:$((base + 1))"
 up2() {
 	[ "$("$CTL" --connect "$A1" --key "$T/key" --json hosts | python3 -c 'import json,sys

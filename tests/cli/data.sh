@@ -8,21 +8,9 @@ GROUP=data
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0:handle_abort=0"
 AGENTD=$NNSIM_BIN/agentd
 CTL=$NNSIM_BIN/agentctl
-base=$((34000 + ($$ % 2000) * 10))
-pids=
-trap 'for p in $pids; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
-
-"$AGENTD" keygen "$T/key"
-cat >"$T/hosts.json" <<JSON
-{"hosts": [{"name": "h1", "address": "127.0.0.1:$((base + 1))"},
-           {"name": "h2", "address": "127.0.0.2:$((base + 2))"}]}
-JSON
-for n in 1 2; do
-	"$AGENTD" --listen "127.0.0.$n:$((base + n))" --key "$T/key" \
-		--hosts "$T/hosts.json" --state "$T/s$n" 2>>"$T/log$n" &
-	pids="$pids $!"
-	eval "pid_$n=$!"
-done
+two_hosts $((34000 + ($$ % 2000) * 10))
+start_host 1
+start_host 2
 # Our daemons' workers only: other jobs may run on this machine.
 workers() {
 	pgrep -P "$pid_1,$pid_2" -f "agentd worker"

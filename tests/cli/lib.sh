@@ -55,3 +55,29 @@ wait_for() {
 	done
 	return 1
 }
+
+# two_hosts BASE: a cluster key and hosts.json in $T for daemons h1 and h2
+# on 127.0.0.1:BASE+1 and 127.0.0.2:BASE+2; daemons that start_host starts
+# are killed when the test exits.
+two_hosts() {
+	base=$1
+	pids=
+	trap 'for p in $pids; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
+	"${NNSIM_BIN:-$(pwd)/bin}/agentd" keygen "$T/key"
+	cat >"$T/hosts.json" <<JSON
+{"hosts": [{"name": "h1", "address": "127.0.0.1:$((base + 1))"},
+           {"name": "h2", "address": "127.0.0.2:$((base + 2))"}]}
+JSON
+}
+# start_host N [COMMAND PREFIX...]: daemon hN of two_hosts in the
+# background, logging to $T/logN, its pid in pid_N (a prefix such as
+# "taskset -c 0" runs it).
+start_host() {
+	_n=$1
+	shift
+	"$@" "${NNSIM_BIN:-$(pwd)/bin}/agentd" --listen \
+	    "127.0.0.$_n:$((base + _n))" --key "$T/key" \
+	    --hosts "$T/hosts.json" --state "$T/s$_n" 2>>"$T/log$_n" &
+	pids="$pids $!"
+	eval "pid_$_n=$!"
+}

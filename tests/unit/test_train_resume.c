@@ -300,12 +300,7 @@ static const struct unit_test tests[] = {
 static void __attribute__((constructor))
 setup(void)
 {
-	char *cause = NULL;
-
-	if (nn_blas_init(1, &cause) != 0) {
-		fprintf(stderr, "%s\n", cause);
-		exit(1);
-	}
+	unit_blas_init();
 }
 
 UNIT_MAIN("train_resume", tests)

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "blas.h"
 #include "data.h"
 #include "net.h"
 #include "unit.h"
@@ -125,4 +126,15 @@ unit_small_net(int inputs, int classes, int max_batch, uint64_t seed)
 	net = nn_net_new(&a, max_batch);
 	nn_net_init(net, seed);
 	return net;
+}
+
+void
+unit_blas_init(void)
+{
+	char *cause = NULL;
+
+	if (nn_blas_init(1, &cause) != 0) {
+		fprintf(stderr, "%s\n", cause);
+		exit(1);
+	}
 }

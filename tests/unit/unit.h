@@ -25,6 +25,10 @@ const char *unit_tmpdir(void);
 const char *unit_src(const char *relative);
 int	unit_main(const char *group, const struct unit_test *, int, char **);
 
+/* One-thread BLAS for the trainer's tests, so results do not depend on
+ * the core count; exits on failure. Call it from a constructor. */
+void	unit_blas_init(void);
+
 /* Fixtures for the trainer's tests. Generated blobs (fatal on error). */
 struct nn_data;
 struct nn_net;
