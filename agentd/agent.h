@@ -72,6 +72,16 @@ int		 agent_state_add_ref(struct agent_state *, const char *name,
 /* A section's bytes, or NULL when absent; valid during unpack. */
 const void	*agent_state_get(const struct agent_state *, const char *name,
 		     size_t *len);
+/*
+ * agent_state_get for a section the agent keeps: the bytes stay where
+ * they arrived, readable and writable by the agent for as long as it runs
+ * in this process (until it stops or moves on), and are not to be freed.
+ * A large section, such as a data set, is then used in place instead of
+ * being copied in unpack. Call it in unpack only; NULL when absent.
+ * Sections start on 8-byte boundaries.
+ */
+void		*agent_state_keep(const struct agent_state *, const char *name,
+		     size_t *len);
 
 /* Sends len bytes to the agent with id to: exactly once, in order. */
 int		 agent_send(struct agent *, const char *to, const void *data,

@@ -1,5 +1,6 @@
 /* Local agents and their worker processes. */
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include "conn.h"
 #include "log.h"
 #include "runner.h"
+#include "state.h"
 
 enum ragent_state {
 	RA_STARTING,
@@ -292,6 +294,106 @@ queue_flush(struct ragent *a)
 	}
 }
 
+
+/* Pieces read from a worker's memory per call, as the kernel allows. */
+#define RUNNER_IOV_BATCH	1024
+#define RUNNER_IOV_MAX		4096
+
+/*
+ * A moving worker's large state, read from its memory where its "moving"
+ * frame says (state_iov, state_len): one copy instead of two through the
+ * socketpair. The worker is stopped until our verdict, so the bytes hold
+ * still. 0 with the state in *buf (from bigbuf_alloc), or -1 with cause.
+ */
+static int
+runner_read_state(struct ragent *a, json_t *meta, unsigned char **buf,
+    uint64_t *len, char **cause)
+{
+	json_t *iov = json_object_get(meta, "state_iov");
+	json_t *n = json_object_get(meta, "state_len");
+	struct iovec remote[RUNNER_IOV_BATCH], local;
+	uint64_t total = 0, want;
+	unsigned char *p = NULL;
+	size_t i, k, count;
+	ssize_t got;
+	json_t *e;
+	int rc = -1;
+
+	count = json_array_size(iov);
+	if (!json_is_integer(n) || json_integer_value(n) <= 0 ||
+	    (uint64_t)json_integer_value(n) > AGENT_STATE_MAX_SIZE ||
+	    count == 0 || count > RUNNER_IOV_MAX) {
+		nn_fail(cause, "moving frame: state_len must be 1 to %llu and "
+		    "state_iov 1 to %d pieces", (unsigned long long)
+		    AGENT_STATE_MAX_SIZE, RUNNER_IOV_MAX);
+		goto out;
+	}
+	want = (uint64_t)json_integer_value(n);
+	json_array_foreach(iov, i, e) {
+		if (!json_is_array(e) || json_array_size(e) != 2 ||
+		    !json_is_integer(json_array_get(e, 0)) ||
+		    !json_is_integer(json_array_get(e, 1)) ||
+		    json_integer_value(json_array_get(e, 1)) < 0 ||
+		    (uint64_t)json_integer_value(json_array_get(e, 1)) >
+		    want - total) {
+			nn_fail(cause, "moving frame: state_iov piece %zu must "
+			    "be [address, length] within state_len", i);
+			goto out;
+		}
+		total += (uint64_t)json_integer_value(json_array_get(e, 1));
+	}
+	if (total != want) {
+		nn_fail(cause, "moving frame: state_iov holds %llu bytes, "
+		    "state_len says %llu", (unsigned long long)total,
+		    (unsigned long long)want);
+		goto out;
+	}
+	log_debug("agent %s: reading %llu bytes of state from pid %ld", a->id,
+	    (unsigned long long)want, (long)a->pid);
+	p = bigbuf_alloc((size_t)want);
+	for (i = 0, total = 0; i < count; i += k) {
+		local.iov_base = p + total;
+		local.iov_len = 0;
+		for (k = 0; k < RUNNER_IOV_BATCH && i + k < count; k++) {
+			e = json_array_get(iov, i + k);
+			remote[k].iov_base = (void *)(uintptr_t)
+			    json_integer_value(json_array_get(e, 0));
+			remote[k].iov_len = (size_t)json_integer_value(
+			    json_array_get(e, 1));
+			local.iov_len += remote[k].iov_len;
+		}
+		/* Anything short is a fault: the socket is the way then. */
+		got = process_vm_readv(a->pid, &local, 1, remote, k, 0);
+		if (got < 0 || (size_t)got != local.iov_len) {
+			nn_fail(cause, "cannot read the state from pid %ld: %s",
+			    (long)a->pid, got < 0 ? strerror(errno) :
+			    "short read");
+			goto out;
+		}
+		total += local.iov_len;
+	}
+	*buf = p;
+	*len = want;
+	p = NULL;
+	rc = 0;
+out:
+	bigbuf_free(p);
+	return rc;
+}
+
+/* The moving agent's state is here: sync its messages next. */
+static void
+ragent_moving(struct ragent *a, unsigned char *state, uint64_t len)
+{
+	json_t *meta;
+
+	a->move_state = state;
+	a->move_len = len;
+	meta = json_pack("{s:s}", "op", "sync");
+	conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
+	json_decref(meta);
+}
+
 /* Adds a message in arrival order; duplicates are dropped here. */
 static void
 queue_add(struct ragent *a, const char *from, uint64_t seq,
@@ -322,8 +424,10 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 	struct ragent *a = arg;
 	struct runner *r;
 	const char *op, *s;
+	unsigned char *buf;
+	char *cause = NULL;
 	json_t *meta;
-	uint64_t seq;
+	uint64_t seq, len;
 
 	(void)c;
 	if (a == NULL)
@@ -336,7 +440,9 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 		a->step = (uint64_t)json_integer_value(json_object_get(f->meta,
 		    "step"));
 	if (strcmp(op, "started") == 0) {
-		ragent_state_done(a);
+		/* A state the agent kept is its memory until it ends. */
+		if (!json_is_true(json_object_get(f->meta, "kept")))
+			ragent_state_done(a);
 		s = json_string_value(json_object_get(f->meta, "type"));
 		snprintf(a->type, sizeof a->type, "%s", s != NULL ? s : "?");
 		a->state = RA_RUNNING;
@@ -383,16 +489,39 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 		/* Messages already on their way to the worker come back
 		 * first ("unread"), then "synced": only then is the state
 		 * whole. */
+		a->state = RA_MOVING;
+		json_decref(a->move);
+		a->move = json_incref(f->meta);
+		/* The move starts: a client times it from here to "moved". */
+		runner_emit(r, a, "moving", json_pack("{s:O, s:I}", "to",
+		    json_object_get(f->meta, "host"), "bytes",
+		    json_is_integer(json_object_get(f->meta, "state_len")) ?
+		    json_integer_value(json_object_get(f->meta, "state_len")) :
+		    (json_int_t)f->payload_len));
+		if (json_object_get(f->meta, "state_iov") == NULL) {
+			log_debug("agent %s: moving, %llu bytes of state",
+			    a->id, (unsigned long long)f->payload_len);
+			ragent_moving(a, f->payload, f->payload_len);
+			f->payload = NULL;
+		} else if (runner_read_state(a, f->meta, &buf, &len,
+		    &cause) == 0) {
+			log_debug("agent %s: moving, %llu bytes of state read "
+			    "from its memory", a->id, (unsigned long long)len);
+			ragent_moving(a, buf, len);
+		} else {
+			log_info("agent %s: %s; its state comes through the "
+			    "socket", a->id, cause);
+			free(cause);
+			meta = json_pack("{s:s}", "op", "send-state");
+			conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
+			json_decref(meta);
+		}
+	} else if (strcmp(op, "state") == 0 && a->move != NULL &&
+	    a->move_state == NULL) {
 		log_debug("agent %s: moving, %llu bytes of state", a->id,
 		    (unsigned long long)f->payload_len);
-		a->state = RA_MOVING;
-		a->move = json_incref(f->meta);
-		a->move_state = f->payload;
-		a->move_len = f->payload_len;
+		ragent_moving(a, f->payload, f->payload_len);
 		f->payload = NULL;
-		meta = json_pack("{s:s}", "op", "sync");
-		conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
-		json_decref(meta);
 	} else if (strcmp(op, "unread") == 0) {
 		s = json_string_value(json_object_get(f->meta, "from"));
 		seq = (uint64_t)json_integer_value(json_object_get(f->meta,
@@ -449,7 +578,7 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 	struct ragent *a;
 	char label[96];
 	char rd[64];
-	int sv[2], state_fd, ro_fd, pool_fd;
+	int sv[2], state_fd, lend_fd, pool_fd;
 	pid_t pid;
 
 	if (ragent_find(r, id) != NULL) {
@@ -460,37 +589,38 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 		bigbuf_free(owned);
 		return nn_fail(cause, "socketpair: %s", strerror(errno));
 	}
-	/* A large state the worker maps from its memfd (fd 4), uncopied:
-	 * opened anew read-only, so the worker cannot write the daemon's
-	 * buffer, and cut to the state's pages, so nothing an earlier state
-	 * left there shows. Without /proc it goes through the socket. */
-	state_fd = ro_fd = -1;
+	/* A large state the worker maps from its memfd (fd 4), uncopied,
+	 * and may keep as its memory: opened anew, and cut to the state's
+	 * pages, so nothing an earlier state left there shows. The buffer
+	 * is the worker's until it says it did not keep it, or ends.
+	 * Without /proc the state goes through the socket. */
+	state_fd = lend_fd = -1;
 	if (owned != NULL && (pool_fd = bigbuf_fd(owned)) >= 0) {
 		snprintf(rd, sizeof rd, "/proc/self/fd/%d", pool_fd);
-		if ((ro_fd = open(rd, O_RDONLY | O_CLOEXEC)) >= 0 &&
+		if ((lend_fd = open(rd, O_RDWR | O_CLOEXEC)) >= 0 &&
 		    (state_fd = bigbuf_lend(owned, (size_t)owned_len)) < 0) {
-			close(ro_fd);
-			ro_fd = -1;
+			close(lend_fd);
+			lend_fd = -1;
 		}
 	}
 	if ((pid = fork()) < 0) {
 		close(sv[0]);
 		close(sv[1]);
-		if (ro_fd >= 0)
-			close(ro_fd);
+		if (lend_fd >= 0)
+			close(lend_fd);
 		bigbuf_free(owned);
 		return nn_fail(cause, "fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
 		/* A fresh image: nothing of the daemon's loop survives. */
-		int sfd = ro_fd >= 0 ? fcntl(ro_fd, F_DUPFD, 10) : -1;
+		int sfd = lend_fd >= 0 ? fcntl(lend_fd, F_DUPFD, 10) : -1;
 
 		/* dup2 onto itself keeps close-on-exec: clear it then. */
 		if (sv[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(sv[1], 3) < 0)
 			_exit(127);
-		if (ro_fd >= 0 && (sfd < 0 || dup2(sfd, 4) < 0))
+		if (lend_fd >= 0 && (sfd < 0 || dup2(sfd, 4) < 0))
 			_exit(127);
-		close_range(ro_fd >= 0 ? 5 : 4, ~0U, 0);
+		close_range(lend_fd >= 0 ? 5 : 4, ~0U, 0);
 		/* Large agent buffers in huge pages: a state that arrives
 		 * faults in 512 times fewer pages. The daemon has one thread,
 		 * so setenv is safe after fork. */
@@ -499,8 +629,8 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 		_exit(127);
 	}
 	close(sv[1]);
-	if (ro_fd >= 0)
-		close(ro_fd);
+	if (lend_fd >= 0)
+		close(lend_fd);
 	a = xcalloc(1, sizeof *a);
 	a->r = r;
 	snprintf(a->id, sizeof a->id, "%s", id);

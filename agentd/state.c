@@ -30,6 +30,7 @@ struct agent_state {
 	uint64_t		 size;		/* encoded size */
 	void			*buffer;	/* adopted; sections may point here */
 	char			*cause;		/* first failure, for the runtime */
+	int			 kept;		/* agent_state_keep was called */
 };
 
 /* Rounds n up to a multiple of 8; n is at most AGENT_STATE_MAX_SIZE. */
@@ -276,6 +277,24 @@ agent_state_get(const struct agent_state *st, const char *name, size_t *len)
 	if (len != NULL)
 		*len = s->len;
 	return s->data;
+}
+
+/* The section in place, for good: the runtime keeps what backs it. */
+void *
+agent_state_keep(const struct agent_state *st, const char *name, size_t *len)
+{
+	void *p = (void *)(uintptr_t)agent_state_get(st, name, len);
+
+	if (p != NULL)
+		((struct agent_state *)(uintptr_t)st)->kept = 1;
+	return p;
+}
+
+/* 1 when the agent kept a section of st (agent_state_keep). */
+int
+agent_state_kept(const struct agent_state *st)
+{
+	return st->kept;
 }
 
 /* How many sections st holds. */

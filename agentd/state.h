@@ -57,6 +57,10 @@ size_t		 agent_state_count(const struct agent_state *st);
 const void	*agent_state_section(const struct agent_state *st, size_t i,
 		     const char **name, size_t *len);
 
+/* 1 when the agent kept a section (agent_state_keep): what the sections
+ * point into must then live as long as the agent's process. */
+int		 agent_state_kept(const struct agent_state *st);
+
 /* The exact size of st's encoding; never above AGENT_STATE_MAX_SIZE. */
 size_t		 agent_state_encoded_size(const struct agent_state *st);
 /* Writes the encoding to buf, which holds agent_state_encoded_size bytes. */

@@ -20,6 +20,7 @@
 
 #include "agent.h"
 #include "alloc.h"
+#include "bigbuf.h"
 #include "client.h"
 #include "frame.h"
 #include "state.h"
@@ -43,6 +44,10 @@ struct agent {
 	long		 last_progress;
 	void		*result;	/* agent_result's copy */
 	size_t		 result_len;
+	void		*kept;		/* the state's bytes, when the agent
+					 * kept sections of it */
+	size_t		 kept_len;
+	int		 kept_mapped;	/* kept is a mapping, not a buffer */
 };
 
 static long
@@ -221,39 +226,88 @@ host_from_json(struct agent *a, json_t *h)
 	    "agents"));
 }
 
-/*
- * Packs the agent and sends its state to the daemon with meta (taken):
- * the sections go from where they are to the socket, uncopied, before the
- * agent runs again. 0, or -1 with cause when the pack failed.
- */
-static int
-worker_pack_send(struct agent *a, json_t *meta, char **cause)
-{
-	struct agent_state *st = agent_state_new();
-	struct evbuffer *b = evbuffer_new();
-	int rc = -1;
+/* At most this many pieces in a state the daemon reads from our memory. */
+#define WORKER_IOV_MAX	4096
 
-	if (b == NULL)
+/*
+ * A packed agent: the encoding in b refers to the sections where they are
+ * (the agent's memory, st's copies) until both are freed, which must come
+ * before the agent runs again.
+ */
+struct packed {
+	struct agent_state	*st;
+	struct evbuffer		*b;
+};
+
+static void
+packed_free(struct packed *p)
+{
+	if (p->b != NULL)
+		evbuffer_free(p->b);
+	agent_state_free(p->st);
+	p->b = NULL;
+	p->st = NULL;
+}
+
+/* Packs the agent into p. 0, or -1 with cause when the pack failed. */
+static int
+worker_pack(struct agent *a, struct packed *p, char **cause)
+{
+	p->st = agent_state_new();
+	if ((p->b = evbuffer_new()) == NULL)
 		fatal("out of memory for an evbuffer");
-	if (a->entry->pack == NULL || a->entry->pack(a, st) != 0) {
-		nn_fail(cause, "pack failed%s%s", agent_state_cause(st) !=
-		    NULL ? ": " : "", agent_state_cause(st) != NULL ?
-		    agent_state_cause(st) : "");
-		goto out;
+	if (a->entry->pack == NULL || a->entry->pack(a, p->st) != 0) {
+		nn_fail(cause, "pack failed%s%s", agent_state_cause(p->st) !=
+		    NULL ? ": " : "", agent_state_cause(p->st) != NULL ?
+		    agent_state_cause(p->st) : "");
+		packed_free(p);
+		return -1;
 	}
-	if (agent_state_encode_ref(st, b) != 0)
+	if (agent_state_encode_ref(p->st, p->b) != 0)
 		fatal("out of memory encoding a state");
+	return 0;
+}
+
+/* Sends meta (taken) with the packed state b as its payload. */
+static void
+worker_send_state(struct agent *a, json_t *meta, struct evbuffer *b)
+{
+	char *cause = NULL;
+
 	if (client_send_frame_buffer(a->cl, FRAME_AGENT, meta, b,
-	    cause) != 0) {
-		fprintf(stderr, "agentd worker %s: %s\n", a->id, *cause);
+	    &cause) != 0) {
+		fprintf(stderr, "agentd worker %s: %s\n", a->id, cause);
 		_exit(1);
 	}
-	rc = 0;
-out:
 	json_decref(meta);
-	evbuffer_free(b);
-	agent_state_free(st);
-	return rc;
+}
+
+/*
+ * Where the daemon can read a large packed state from our memory
+ * (process_vm_readv): [[address, length], ...] in order, or NULL when it
+ * is small or in too many pieces, and goes through the socket instead.
+ */
+static json_t *
+worker_state_iov(struct evbuffer *b)
+{
+	struct evbuffer_iovec *v;
+	json_t *iov;
+	int i, n;
+
+	if (evbuffer_get_length(b) < FRAME_DIRECT)
+		return NULL;
+	n = evbuffer_peek(b, -1, NULL, NULL, 0);
+	if (n <= 0 || n > WORKER_IOV_MAX)
+		return NULL;
+	v = xcalloc((size_t)n, sizeof *v);
+	n = evbuffer_peek(b, -1, NULL, v, n);
+	iov = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(iov, json_pack("[I, I]",
+		    (json_int_t)(uintptr_t)v[i].iov_base,
+		    (json_int_t)v[i].iov_len));
+	free(v);
+	return iov;
 }
 
 static void
@@ -261,6 +315,10 @@ worker_finish(struct agent *a, int status)
 {
 	if (a->entry != NULL && a->entry->stop != NULL)
 		a->entry->stop(a);
+	if (a->kept_mapped)
+		munmap(a->kept, a->kept_len);
+	else
+		bigbuf_free(a->kept);
 	client_free(a->cl);
 	exit(status);
 }
@@ -301,21 +359,36 @@ worker_control(struct agent *a, struct frame *f)
 
 /*
  * Packs and hands the state to the daemon, then waits for its verdict:
- * "drop" (the copy elsewhere took over) or "resume" (carry on here).
+ * "drop" (the copy elsewhere took over) or "resume" (carry on here). A
+ * large state stays in our memory, unchanged until the verdict, and the
+ * daemon reads it from there; should it fail to, it asks for the bytes
+ * ("send-state").
  */
 static void
 worker_move(struct agent *a)
 {
+	struct packed p;
 	struct frame *f = NULL;
 	char *cause = NULL;
+	json_t *meta, *iov;
 	const char *op;
 
 	a->want_move = 0;
-	if (worker_pack_send(a, json_pack("{s:s, s:s, s:I}", "op", "moving",
-	    "host", a->move_to, "step", (json_int_t)a->steps), &cause) != 0) {
+	if (worker_pack(a, &p, &cause) != 0) {
 		agent_log(a, AGENT_LOG_ERROR, "cannot move: %s", cause);
 		free(cause);
 		return;
+	}
+	meta = json_pack("{s:s, s:s, s:I}", "op", "moving", "host", a->move_to,
+	    "step", (json_int_t)a->steps);
+	if ((iov = worker_state_iov(p.b)) != NULL) {
+		json_object_set_new(meta, "state_iov", iov);
+		json_object_set_new(meta, "state_len", json_integer(
+		    (json_int_t)evbuffer_get_length(p.b)));
+		worker_send(a, meta, NULL, 0);
+	} else {
+		worker_send_state(a, meta, p.b);
+		packed_free(&p);
 	}
 	for (;;) {
 		if (client_read_frame(a->cl, -1, &f, &cause) <= 0) {
@@ -334,6 +407,14 @@ worker_move(struct agent *a)
 			frame_free(f);
 			continue;
 		}
+		if (op != NULL && strcmp(op, "send-state") == 0 &&
+		    p.b != NULL) {
+			worker_send_state(a, json_pack("{s:s}", "op", "state"),
+			    p.b);
+			packed_free(&p);
+			frame_free(f);
+			continue;
+		}
 		if (op != NULL && strcmp(op, "sync") == 0) {
 			worker_send(a, json_pack("{s:s}", "op", "synced"),
 			    NULL, 0);
@@ -342,14 +423,17 @@ worker_move(struct agent *a)
 		}
 		if (op != NULL && strcmp(op, "drop") == 0) {
 			frame_free(f);
+			packed_free(&p);
 			worker_finish(a, 0);
 		}
 		if (op != NULL && strcmp(op, "resume") == 0) {
 			frame_free(f);
+			packed_free(&p);
 			return;
 		}
 		if (worker_control(a, f)) {
 			frame_free(f);
+			packed_free(&p);
 			worker_finish(a, 0);
 		}
 		frame_free(f);
@@ -361,12 +445,17 @@ worker_clone(struct agent *a)
 {
 	char *cause = NULL;
 
+	struct packed p;
+
 	a->want_clone = 0;
-	if (worker_pack_send(a, json_pack("{s:s, s:s}", "op", "clone", "host",
-	    a->clone_to), &cause) != 0) {
+	if (worker_pack(a, &p, &cause) != 0) {
 		agent_log(a, AGENT_LOG_ERROR, "cannot clone: %s", cause);
 		free(cause);
+		return;
 	}
+	worker_send_state(a, json_pack("{s:s, s:s}", "op", "clone", "host",
+	    a->clone_to), p.b);
+	packed_free(&p);
 }
 
 /*
@@ -401,13 +490,16 @@ worker_map_state(struct frame *f, unsigned char **map, size_t *len,
 		    "than %lld bytes", (long long)json_integer_value(n));
 		goto out;
 	}
-	/* Populated at once: the daemon's pages are there already. */
-	p = mmap(NULL, (size_t)json_integer_value(n), PROT_READ, MAP_SHARED |
-	    MAP_POPULATE, 4, 0);
+	/* Populated at once: the daemon's pages are there already. The
+	 * agent may keep and write them (agent_state_keep); a process it
+	 * forks does not inherit them. */
+	p = mmap(NULL, (size_t)json_integer_value(n), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_POPULATE, 4, 0);
 	if (p == MAP_FAILED) {
 		nn_fail(cause, "cannot map the state: %s", strerror(errno));
 		goto out;
 	}
+	(void)madvise(p, (size_t)json_integer_value(n), MADV_DONTFORK);
 	*map = p;
 	*len = (size_t)json_integer_value(n);
 	rc = 0;
@@ -417,10 +509,10 @@ out:
 }
 
 /* Loads the code and starts the agent, or unpacks it from the state at
- * state (len bytes; NULL: none). */
+ * state (len bytes; NULL: none). *kept: the agent kept sections of it. */
 static int
 worker_load_code(struct agent *a, const char *path, const char *args,
-    const unsigned char *state, size_t len, char **cause)
+    const unsigned char *state, size_t len, int *kept, char **cause)
 {
 	struct agent_state *st = NULL;
 	void *h;
@@ -446,6 +538,7 @@ worker_load_code(struct agent *a, const char *path, const char *args,
 		if (agent_state_decode(state, len, &st, cause) != 0)
 			return -1;
 		rc = a->entry->unpack(a, st);
+		*kept = agent_state_kept(st);
 		agent_state_free(st);
 		if (rc != 0)
 			return nn_fail(cause, "%s: unpack failed",
@@ -457,14 +550,17 @@ worker_load_code(struct agent *a, const char *path, const char *args,
 	return 0;
 }
 
-/* Loads the code and starts or unpacks the agent, as the load frame says. */
+/*
+ * Loads the code and starts or unpacks the agent, as the load frame says.
+ * What backs sections the agent kept stays for the life of the process.
+ */
 static int
 worker_load(struct agent *a, struct frame *f, char **cause)
 {
 	const char *path, *id, *args;
 	unsigned char *map = NULL;
 	size_t map_len = 0;
-	int rc;
+	int rc, kept = 0;
 
 	path = json_string_value(json_object_get(f->meta, "code_path"));
 	id = json_string_value(json_object_get(f->meta, "agent"));
@@ -479,11 +575,20 @@ worker_load(struct agent *a, struct frame *f, char **cause)
 	if (worker_map_state(f, &map, &map_len, cause) != 0)
 		return -1;
 	if (map != NULL)
-		rc = worker_load_code(a, path, args, map, map_len, cause);
+		rc = worker_load_code(a, path, args, map, map_len, &kept,
+		    cause);
 	else
 		rc = worker_load_code(a, path, args, f->payload_len > 0 ?
-		    f->payload : NULL, (size_t)f->payload_len, cause);
-	if (map != NULL)
+		    f->payload : NULL, (size_t)f->payload_len, &kept, cause);
+	if (rc == 0 && kept && map != NULL) {
+		a->kept = map;
+		a->kept_len = map_len;
+		a->kept_mapped = 1;
+	} else if (rc == 0 && kept) {
+		a->kept = f->payload;
+		a->kept_len = (size_t)f->payload_len;
+		f->payload = NULL;
+	} else if (map != NULL)
 		munmap(map, map_len);
 	return rc;
 }
@@ -522,8 +627,9 @@ worker_main(int fd)
 	}
 	hold = json_is_true(json_object_get(f->meta, "hold"));
 	frame_free(f);
-	worker_send(&a, json_pack("{s:s, s:s}", "op", "started", "type",
-	    a.entry->name), NULL, 0);
+	/* A state the agent keeps stays lent to us until we end. */
+	worker_send(&a, json_pack("{s:s, s:s, s:b}", "op", "started", "type",
+	    a.entry->name, "kept", a.kept_mapped), NULL, 0);
 	/* An arriving agent waits, unpacked, until its move commits. */
 	while (hold) {
 		if (client_read_frame(a.cl, -1, &f, &cause) <= 0) {

@@ -22,12 +22,17 @@
  *   "send_count": 1000,   this many in all,
  *   "send_per_step": 10   this many per step (default 1)
  *   "expect": 1000        after the walk, wait for this many messages
+ *   "undumpable": false   mark its process not dumpable (PR_SET_DUMPABLE),
+ *                         so its daemon cannot read its memory and takes
+ *                         the state through the socket instead
  *
  * It finishes (AGENT_DONE) after laps * max(1, hosts) steps, once it has sent
  * send_count messages and received expect, and logs one line:
  *   wanderer: done on h1: counter 90 checksum 1f2e... messages 1000
  *   visits {"h1":30,"h2":30,"h3":30} received {"a3":1000}
  */
+#include <sys/prctl.h>
+
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -67,9 +72,11 @@ struct wanderer {
 	int64_t		  send_count;
 	int64_t		  send_per_step;
 	int64_t		  expect;
+	int		  undumpable;
 
 	/* Where it is. */
 	unsigned char	 *data;
+	int		  data_kept;	/* the runtime's (agent_state_keep) */
 	size_t		  size;
 	uint64_t	  checksum;	/* of data, computed at start */
 	int64_t		  counter;	/* steps of the walk done */
@@ -83,7 +90,8 @@ struct wanderer {
 /* The keys args may hold, then the ones only a packed state holds. */
 static const char *wanderer_arg_keys[] = {
 	"mb", "bytes", "hosts", "laps", "seed", "sleep_ms", "linger_ms", "crash_at",
-	"crash", "send_to", "send_count", "send_per_step", "expect", NULL
+	"crash", "send_to", "send_count", "send_per_step", "expect",
+	"undumpable", NULL
 };
 static const char *wanderer_state_keys[] = {
 	"checksum", "counter", "sent", "messages", "received", "visits",
@@ -178,7 +186,8 @@ wanderer_free(struct wanderer *w)
 		free(w->hosts[i]);
 	free(w->hosts);
 	free(w->send_to);
-	free(w->data);
+	if (!w->data_kept)
+		free(w->data);
 	json_decref(w->received);
 	json_decref(w->visits);
 	free(w);
@@ -288,6 +297,19 @@ wanderer_load(struct agent *a, struct wanderer *w, json_t *obj, int packed)
 	    wanderer_int(a, obj, "expect", 0, INT64_MAX, 0, &w->expect) != 0)
 		return -1;
 	w->size = (size_t)bytes;
+
+	if ((v = json_object_get(obj, "undumpable")) != NULL &&
+	    !json_is_boolean(v)) {
+		agent_log(a, AGENT_LOG_ERROR, "wanderer: \"undumpable\": "
+		    "expected true or false");
+		return -1;
+	}
+	w->undumpable = json_is_true(v);
+	if (w->undumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		agent_log(a, AGENT_LOG_ERROR, "wanderer: PR_SET_DUMPABLE: %s",
+		    strerror(errno));
+		return -1;
+	}
 
 	w->crash = WANDERER_SEGV;
 	if ((v = json_object_get(obj, "crash")) != NULL) {
@@ -554,6 +576,8 @@ wanderer_pack(struct agent *a, struct agent_state *st)
 	    "sent", (json_int_t)w->sent, "messages", (json_int_t)w->messages,
 	    "received", w->received, "visits", w->visits,
 	    "failed", w->failed);
+	if (obj != NULL && w->undumpable)
+		json_object_set_new(obj, "undumpable", json_true());
 	if (obj == NULL)
 		goto out;
 	if (w->send_to != NULL)
@@ -602,7 +626,7 @@ wanderer_unpack(struct agent *a, const struct agent_state *st)
 	json_error_t jerr;
 	json_t *obj = NULL, *v;
 	const char *json = agent_state_json(st);
-	const void *data;
+	void *data;
 	size_t len;
 	int rc = -1;
 
@@ -634,20 +658,16 @@ wanderer_unpack(struct agent *a, const struct agent_state *st)
 		goto out;
 	}
 	w->checksum = strtoull(json_string_value(v), NULL, 16);
-	if ((data = agent_state_get(st, "data", &len)) == NULL ||
+	/* Used where it arrived: a large state is not copied again. */
+	if ((data = agent_state_keep(st, "data", &len)) == NULL ||
 	    len != w->size) {
 		agent_log(a, AGENT_LOG_ERROR, "wanderer: state: section "
 		    "\"data\": %zu bytes, expected %zu", data == NULL ? 0 : len,
 		    w->size);
 		goto out;
 	}
-	/* The section lives only as long as unpack: keep a copy. */
-	if ((w->data = malloc(len > 0 ? len : 1)) == NULL) {
-		agent_log(a, AGENT_LOG_ERROR, "wanderer: out of memory for "
-		    "%zu bytes", len);
-		goto out;
-	}
-	memcpy(w->data, data, len);
+	w->data = data;
+	w->data_kept = 1;
 	agent_set_data(a, w);
 	w = NULL;
 	rc = 0;

@@ -153,14 +153,26 @@ class Cluster:
 
 
 def migration(cl, size):
-    laps = 40 if size <= 1 << 20 else 8 if size <= 16 << 20 else 3
+    laps = 40 if size <= 1 << 20 else 8 if size <= 16 << 20 else 5
     a = cl.spawn("wanderer", {"bytes": size, "hosts": ["h1", "h2"],
                               "laps": laps})
     ev = cl.wait(a)
     assert ev[-1][1]["event"] == "finished", ev[-1]
     moved = [t for t, m in ev if m["event"] == "moved"]
     gaps = [b - a for a, b in zip(moved, moved[1:])]
-    return statistics.median(gaps), len(moved)
+    # The move itself: from the source's "moving" (the agent has packed)
+    # to its "moved" (the destination holds the agent, unpacked).
+    moves, start = [], None
+    for t, m in ev:
+        if m["event"] == "moving":
+            start = t
+        elif m["event"] == "moved" and start is not None:
+            moves.append(t - start)
+            start = None
+    # The first moves of a large state also wait for the daemons to map
+    # fresh buffers; later ones find them warm.
+    return (statistics.median(gaps), statistics.median(moves), gaps[0],
+            len(moved))
 
 
 def main():
@@ -171,14 +183,21 @@ def main():
     result = {"bench": "agentd", "tcp_bytes_per_sec": round(tcp)}
     try:
         print(f"  {'state':>8} {'moves':>6} {'per move':>10} "
-              f"{'throughput':>12} {'of TCP':>7}")
+              f"{'throughput':>12} {'of TCP':>7} {'first move':>11}"
+              f" {'move alone':>11} {'of TCP':>7}")
         for size in SIZES:
-            lat, n = migration(cl, size)
+            lat, alone, first, n = migration(cl, size)
             thr = size / lat
             print(f"  {human(size):>8} {n:>6} {lat * 1000:>8.2f} ms "
-                  f"{thr / 1e9:>9.3f} GB/s {100 * thr / tcp:>6.1f}%")
+                  f"{thr / 1e9:>9.3f} GB/s {100 * thr / tcp:>6.1f}% "
+                  f"{first * 1000:>8.1f} ms {alone * 1000:>8.2f} ms "
+                  f"{100 * size / alone / tcp:>6.1f}%")
             result[f"move_{size}_ms"] = round(lat * 1000, 3)
+            result[f"move_{size}_first_ms"] = round(first * 1000, 3)
             result[f"move_{size}_pct_tcp"] = round(100 * thr / tcp, 1)
+            result[f"move_{size}_alone_ms"] = round(alone * 1000, 3)
+            result[f"move_{size}_alone_pct_tcp"] = round(
+                100 * size / alone / tcp, 1)
         n = 50
         t0 = time.monotonic()
         ids = [cl.spawn("counter", {"n": 1}) for _ in range(n)]
@@ -191,7 +210,10 @@ def main():
     finally:
         cl.close()
     print("  (per move: median time between two moves of the wanderer,"
-          " which also runs one step and verifies its checksum each time)")
+          " which also runs one step and verifies its checksum each time;"
+          " first move: the time from its first move to its second;"
+          " move alone: median time from the source's moving event to"
+          " its moved event, without the step)")
     print(json.dumps(result))
 
 

@@ -19,8 +19,14 @@ stop_all() {
 }
 trap 'stop_all; rm -rf "$T"' EXIT
 
+# Run as root, the daemons drop CAP_SYS_PTRACE, as a daemon run by a user
+# lacks it: then they cannot read the memory of an undumpable worker.
+nocap=
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	nocap="setpriv --bounding-set -sys_ptrace --"
+fi
 start() {
-	"$AGENTD" --listen "127.0.0.$1:$((base + $1))" --key "$T/key" \
+	$nocap "$AGENTD" --listen "127.0.0.$1:$((base + $1))" --key "$T/key" \
 		--hosts "$T/hosts.json" --state "$T/state$1" 2>>"$T/log$1" &
 	eval "pid_$1=$!"
 	pids="$pids $!"
@@ -135,6 +141,24 @@ if echo "$r" | grep -q finished &&
 	ok wanderer_16mb_30_laps
 else
 	fail wanderer_16mb_30_laps "$r"
+fi
+# Those moves read the state straight from the worker's memory: none fell
+# back to the socket. An agent whose memory its daemon may not read
+# (PR_SET_DUMPABLE 0) moves all the same, its state through the socket.
+fb=$(cat "$T/log1" "$T/log2" "$T/log3" | grep -c "agent $w: .*comes through the socket")
+if [ "$(id -u)" = 0 ] && [ -z "$nocap" ]; then
+	skip state_from_memory_or_socket "root without setpriv: the daemons can read any worker"
+else
+	u=$(ctl 1 spawn "$W" '{"mb": 4, "hosts": ["h1", "h2"], "laps": 3, "undumpable": true}')
+	wait_for 60 ended "$T/ev" "$u"
+	ru=$(result "$T/ev" "$u")
+	fu=$(cat "$T/log1" "$T/log2" | grep -c "agent $u: cannot read the state from pid [0-9]*: Operation not permitted; its state comes through the socket")
+	if [ "$fb" = 0 ] && [ "$fu" = 5 ] && echo "$ru" | grep -q finished &&
+	    echo "$ru" | grep -q 'counter 6 .*visits {"h1":3,"h2":3}'; then
+		ok state_from_memory_or_socket
+	else
+		fail state_from_memory_or_socket "fallbacks: $fb for $w, $fu for $u; $ru"
+	fi
 fi
 # Code crossed the wire once per host: h1 got it from the client, h2 and
 # h3 fetched it once each, over 89 moves.

@@ -26,6 +26,7 @@ struct agent {
 	size_t		 outlen;
 	unsigned char	*result;	/* agent_result's copy */
 	size_t		 result_len;
+	unsigned char	*kept;		/* a state it kept sections of */
 };
 
 /* The runtime API of agent.h: each records what the agent asked for. */
@@ -150,6 +151,7 @@ fake_free(struct agent *a)
 	if (a == NULL)
 		return;
 	agent_entry.stop(a);
+	free(a->kept);
 	free(a->outbox);
 	free(a);
 }
@@ -179,6 +181,11 @@ fake_move(struct agent *a, const char *host, long flip)
 	if (agent_state_decode(buf, len, &back, &cause) != 0 ||
 	    agent_entry.unpack(b, back) != 0)
 		goto fail;
+	/* As the worker does: kept sections live as long as the agent. */
+	if (agent_state_kept(back)) {
+		b->kept = buf;
+		buf = NULL;
+	}
 	agent_state_free(back);
 	agent_state_free(st);
 	free(buf);

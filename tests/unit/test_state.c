@@ -359,6 +359,39 @@ end:
 	agent_state_free(st);
 }
 
+/* keep: the section in place, and the state knows it was kept. */
+static void
+test_keep(void)
+{
+	struct agent_state *st = agent_state_new(), *back = NULL;
+	unsigned char *buf = NULL, *p;
+	char *cause = NULL;
+	size_t len, n = 99;
+
+	CHECK(agent_state_set_json(st, "{}") == 0);
+	CHECK(agent_state_add(st, "a", "xyz", 3) == 0);
+	CHECK(agent_state_add(st, "b", "0123456789", 10) == 0);
+	len = agent_state_encoded_size(st);
+	buf = xmalloc(len);
+	agent_state_encode(st, buf);
+	CHECKF(agent_state_decode(buf, len, &back, &cause) == 0, "%s", cause);
+	CHECK(agent_state_keep(back, "none", &n) == NULL && n == 0);
+	CHECK(!agent_state_kept(back));
+	p = agent_state_keep(back, "b", &n);
+	CHECK(p != NULL && n == 10 && memcmp(p, "0123456789", 10) == 0);
+	/* In the buffer itself, aligned, and writable. */
+	CHECK(p > buf && p + n <= buf + len && (p - buf) % 8 == 0);
+	CHECK(p == agent_state_get(back, "b", NULL));
+	p[0] = 'X';
+	CHECK(buf[p - buf] == 'X');
+	CHECK(agent_state_kept(back));
+end:
+	free(cause);
+	agent_state_free(back);
+	agent_state_free(st);
+	free(buf);
+}
+
 /* Bad names, bad JSON and the limits fail, keep the first cause, and
  * leave the state as it was. */
 static void
@@ -421,6 +454,7 @@ static const struct unit_test tests[] = {
 	{ "corrupt", test_corrupt },
 	{ "duplicates", test_duplicates },
 	{ "get", test_get },
+	{ "keep", test_keep },
 	{ "refused", test_refused },
 	{ NULL, NULL }
 };
