@@ -60,6 +60,7 @@ struct ragent {
 	int		 hold;		/* arrived: wait for go */
 	int		 syncing;	/* moving: unread messages come back */
 	json_t		*move;		/* the moving frame, kept for later */
+	struct state_read *reading;	/* its state, from its memory */
 	unsigned char	*move_state;
 	uint64_t	 move_len;
 	int		 reported;	/* finished or failed was sent */
@@ -80,6 +81,8 @@ struct runner {
 };
 
 static const struct conn_ops runner_conn_ops;
+struct state_read;
+static void	state_read_free(struct state_read *);
 
 struct runner *
 runner_new(struct event_base *base, const char *host, runner_event_fn *event,
@@ -161,6 +164,7 @@ ragent_remove(struct runner *r, struct ragent *a)
 	json_decref(a->expect);
 	json_decref(a->out);
 	json_decref(a->move);
+	state_read_free(a->reading);
 	bigbuf_free(a->move_state);
 	bigbuf_free(a->state_buf);
 	free(a);
@@ -298,26 +302,48 @@ queue_flush(struct ragent *a)
 /* Pieces read from a worker's memory per call, as the kernel allows. */
 #define RUNNER_IOV_BATCH	1024
 #define RUNNER_IOV_MAX		4096
+/* Bytes read per turn of the event loop: the loop stays responsive even
+ * while a 1 GiB state lands in fresh pages. */
+#define RUNNER_READ_SLICE	((uint64_t)32 << 20)
+
+/* A moving worker's large state, being read from its memory. */
+struct state_read {
+	struct iovec	*pieces;	/* where, in the worker */
+	size_t		 npieces;
+	size_t		 piece;		/* the next byte: pieces[piece] */
+	size_t		 piece_off;	/* at this offset */
+	unsigned char	*buf;		/* from bigbuf_alloc */
+	uint64_t	 len;
+	uint64_t	 done;
+	struct event	*ev;
+};
+
+static void
+state_read_free(struct state_read *sr)
+{
+	if (sr == NULL)
+		return;
+	if (sr->ev != NULL)
+		event_free(sr->ev);
+	bigbuf_free(sr->buf);
+	free(sr->pieces);
+	free(sr);
+}
 
 /*
- * A moving worker's large state, read from its memory where its "moving"
- * frame says (state_iov, state_len): one copy instead of two through the
- * socketpair. The worker is stopped until our verdict, so the bytes hold
- * still. 0 with the state in *buf (from bigbuf_alloc), or -1 with cause.
+ * Checks where a moving worker says its state is (state_iov, state_len):
+ * at most RUNNER_IOV_MAX [address, length] pairs adding up to state_len.
+ * A new read, or NULL with cause.
  */
-static int
-runner_read_state(struct ragent *a, json_t *meta, unsigned char **buf,
-    uint64_t *len, char **cause)
+static struct state_read *
+state_read_new(json_t *meta, char **cause)
 {
 	json_t *iov = json_object_get(meta, "state_iov");
 	json_t *n = json_object_get(meta, "state_len");
-	struct iovec remote[RUNNER_IOV_BATCH], local;
+	struct state_read *sr;
 	uint64_t total = 0, want;
-	unsigned char *p = NULL;
-	size_t i, k, count;
-	ssize_t got;
+	size_t i, count;
 	json_t *e;
-	int rc = -1;
 
 	count = json_array_size(iov);
 	if (!json_is_integer(n) || json_integer_value(n) <= 0 ||
@@ -326,9 +352,11 @@ runner_read_state(struct ragent *a, json_t *meta, unsigned char **buf,
 		nn_fail(cause, "moving frame: state_len must be 1 to %llu and "
 		    "state_iov 1 to %d pieces", (unsigned long long)
 		    AGENT_STATE_MAX_SIZE, RUNNER_IOV_MAX);
-		goto out;
+		return NULL;
 	}
 	want = (uint64_t)json_integer_value(n);
+	sr = xcalloc(1, sizeof *sr);
+	sr->pieces = xcalloc(count, sizeof *sr->pieces);
 	json_array_foreach(iov, i, e) {
 		if (!json_is_array(e) || json_array_size(e) != 2 ||
 		    !json_is_integer(json_array_get(e, 0)) ||
@@ -338,47 +366,132 @@ runner_read_state(struct ragent *a, json_t *meta, unsigned char **buf,
 		    want - total) {
 			nn_fail(cause, "moving frame: state_iov piece %zu must "
 			    "be [address, length] within state_len", i);
-			goto out;
+			state_read_free(sr);
+			return NULL;
 		}
-		total += (uint64_t)json_integer_value(json_array_get(e, 1));
+		sr->pieces[i].iov_base = (void *)(uintptr_t)
+		    json_integer_value(json_array_get(e, 0));
+		sr->pieces[i].iov_len = (size_t)json_integer_value(
+		    json_array_get(e, 1));
+		total += sr->pieces[i].iov_len;
 	}
 	if (total != want) {
 		nn_fail(cause, "moving frame: state_iov holds %llu bytes, "
 		    "state_len says %llu", (unsigned long long)total,
 		    (unsigned long long)want);
-		goto out;
+		state_read_free(sr);
+		return NULL;
+	}
+	sr->npieces = count;
+	sr->len = want;
+	return sr;
+}
+
+/*
+ * Reads the next slice of the state from the worker's memory: one copy
+ * instead of two through the socketpair. The worker is stopped until our
+ * verdict, so the bytes hold still. 0, or -1 with cause (anything short is
+ * a fault: the socket is the way then).
+ */
+static int
+state_read_slice(struct state_read *sr, pid_t pid, char **cause)
+{
+	struct iovec remote[RUNNER_IOV_BATCH], local;
+	uint64_t want = sr->len - sr->done;
+	size_t k, take;
+	ssize_t got;
+
+	if (want > RUNNER_READ_SLICE)
+		want = RUNNER_READ_SLICE;
+	local.iov_base = sr->buf + sr->done;
+	local.iov_len = 0;
+	for (k = 0; k < RUNNER_IOV_BATCH && local.iov_len < want &&
+	    sr->piece < sr->npieces; k++) {
+		take = sr->pieces[sr->piece].iov_len - sr->piece_off;
+		if (take > want - local.iov_len)
+			take = (size_t)(want - local.iov_len);
+		remote[k].iov_base = (unsigned char *)
+		    sr->pieces[sr->piece].iov_base + sr->piece_off;
+		remote[k].iov_len = take;
+		local.iov_len += take;
+		sr->piece_off += take;
+		if (sr->piece_off == sr->pieces[sr->piece].iov_len) {
+			sr->piece++;
+			sr->piece_off = 0;
+		}
+	}
+	got = process_vm_readv(pid, &local, 1, remote, k, 0);
+	if (got < 0 || (size_t)got != local.iov_len)
+		return nn_fail(cause, "cannot read the state from pid %ld: %s",
+		    (long)pid, got < 0 ? strerror(errno) : "short read");
+	sr->done += local.iov_len;
+	return 0;
+}
+
+static void	ragent_moving(struct ragent *, unsigned char *, uint64_t);
+
+/* One slice per turn of the loop; then the move goes on, or the worker is
+ * asked for the bytes. */
+static void
+state_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ragent *a = arg;
+	struct state_read *sr = a->reading;
+	unsigned char *buf;
+	char *cause = NULL;
+	json_t *meta;
+
+	(void)fd;
+	(void)what;
+	if (state_read_slice(sr, a->pid, &cause) != 0) {
+		log_info("agent %s: %s; its state comes through the socket",
+		    a->id, cause);
+		free(cause);
+		state_read_free(sr);
+		a->reading = NULL;
+		meta = json_pack("{s:s}", "op", "send-state");
+		conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
+		json_decref(meta);
+		return;
+	}
+	if (sr->done < sr->len) {
+		event_active(sr->ev, EV_TIMEOUT, 0);
+		return;
+	}
+	log_debug("agent %s: moving, %llu bytes of state read from its memory",
+	    a->id, (unsigned long long)sr->len);
+	buf = sr->buf;
+	sr->buf = NULL;
+	ragent_moving(a, buf, sr->len);
+	state_read_free(sr);
+	a->reading = NULL;
+}
+
+/* Starts reading a moving worker's state from its memory. */
+static void
+state_read_start(struct ragent *a, json_t *meta)
+{
+	struct state_read *sr;
+	char *cause = NULL;
+	json_t *m;
+
+	if ((sr = state_read_new(meta, &cause)) == NULL) {
+		log_info("agent %s: %s; its state comes through the socket",
+		    a->id, cause);
+		free(cause);
+		m = json_pack("{s:s}", "op", "send-state");
+		conn_send(a->conn, FRAME_AGENT, m, NULL, 0);
+		json_decref(m);
+		return;
 	}
 	log_debug("agent %s: reading %llu bytes of state from pid %ld", a->id,
-	    (unsigned long long)want, (long)a->pid);
-	p = bigbuf_alloc((size_t)want);
-	for (i = 0, total = 0; i < count; i += k) {
-		local.iov_base = p + total;
-		local.iov_len = 0;
-		for (k = 0; k < RUNNER_IOV_BATCH && i + k < count; k++) {
-			e = json_array_get(iov, i + k);
-			remote[k].iov_base = (void *)(uintptr_t)
-			    json_integer_value(json_array_get(e, 0));
-			remote[k].iov_len = (size_t)json_integer_value(
-			    json_array_get(e, 1));
-			local.iov_len += remote[k].iov_len;
-		}
-		/* Anything short is a fault: the socket is the way then. */
-		got = process_vm_readv(a->pid, &local, 1, remote, k, 0);
-		if (got < 0 || (size_t)got != local.iov_len) {
-			nn_fail(cause, "cannot read the state from pid %ld: %s",
-			    (long)a->pid, got < 0 ? strerror(errno) :
-			    "short read");
-			goto out;
-		}
-		total += local.iov_len;
-	}
-	*buf = p;
-	*len = want;
-	p = NULL;
-	rc = 0;
-out:
-	bigbuf_free(p);
-	return rc;
+	    (unsigned long long)sr->len, (long)a->pid);
+	sr->buf = bigbuf_alloc((size_t)sr->len);
+	sr->ev = event_new(a->r->base, -1, 0, state_read_cb, a);
+	if (sr->ev == NULL)
+		fatal("out of memory for an event");
+	a->reading = sr;
+	event_active(sr->ev, EV_TIMEOUT, 0);
 }
 
 /* The moving agent's state is here: sync its messages next. */
@@ -424,10 +537,7 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 	struct ragent *a = arg;
 	struct runner *r;
 	const char *op, *s;
-	unsigned char *buf;
-	char *cause = NULL;
-	json_t *meta;
-	uint64_t seq, len;
+	uint64_t seq;
 
 	(void)c;
 	if (a == NULL)
@@ -503,19 +613,8 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 			    a->id, (unsigned long long)f->payload_len);
 			ragent_moving(a, f->payload, f->payload_len);
 			f->payload = NULL;
-		} else if (runner_read_state(a, f->meta, &buf, &len,
-		    &cause) == 0) {
-			log_debug("agent %s: moving, %llu bytes of state read "
-			    "from its memory", a->id, (unsigned long long)len);
-			ragent_moving(a, buf, len);
-		} else {
-			log_info("agent %s: %s; its state comes through the "
-			    "socket", a->id, cause);
-			free(cause);
-			meta = json_pack("{s:s}", "op", "send-state");
-			conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
-			json_decref(meta);
-		}
+		} else if (a->reading == NULL)
+			state_read_start(a, f->meta);
 	} else if (strcmp(op, "state") == 0 && a->move != NULL &&
 	    a->move_state == NULL) {
 		log_debug("agent %s: moving, %llu bytes of state", a->id,
