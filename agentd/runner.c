@@ -430,6 +430,19 @@ state_read_slice(struct state_read *sr, pid_t pid, char **cause)
 
 static void	ragent_moving(struct ragent *, unsigned char *, uint64_t);
 
+/* Its memory cannot be read (cause, taken): the worker sends the bytes. */
+static void
+ragent_ask_state(struct ragent *a, char *cause)
+{
+	json_t *m = json_pack("{s:s}", "op", "send-state");
+
+	log_info("agent %s: %s; its state comes through the socket", a->id,
+	    cause);
+	free(cause);
+	conn_send(a->conn, FRAME_AGENT, m, NULL, 0);
+	json_decref(m);
+}
+
 /* One slice per turn of the loop; then the move goes on, or the worker is
  * asked for the bytes. */
 static void
@@ -439,19 +452,13 @@ state_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct state_read *sr = a->reading;
 	unsigned char *buf;
 	char *cause = NULL;
-	json_t *meta;
 
 	(void)fd;
 	(void)what;
 	if (state_read_slice(sr, a->pid, &cause) != 0) {
-		log_info("agent %s: %s; its state comes through the socket",
-		    a->id, cause);
-		free(cause);
 		state_read_free(sr);
 		a->reading = NULL;
-		meta = json_pack("{s:s}", "op", "send-state");
-		conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
-		json_decref(meta);
+		ragent_ask_state(a, cause);
 		return;
 	}
 	if (sr->done < sr->len) {
@@ -473,15 +480,9 @@ state_read_start(struct ragent *a, json_t *meta)
 {
 	struct state_read *sr;
 	char *cause = NULL;
-	json_t *m;
 
 	if ((sr = state_read_new(meta, &cause)) == NULL) {
-		log_info("agent %s: %s; its state comes through the socket",
-		    a->id, cause);
-		free(cause);
-		m = json_pack("{s:s}", "op", "send-state");
-		conn_send(a->conn, FRAME_AGENT, m, NULL, 0);
-		json_decref(m);
+		ragent_ask_state(a, cause);
 		return;
 	}
 	log_debug("agent %s: reading %llu bytes of state from pid %ld", a->id,

@@ -184,22 +184,6 @@ stepped(struct nn_net *net, enum nn_optim_type type,
 	return tr;
 }
 
-/* Restoring bad into tr fails and names want in the cause. */
-static int
-refused(struct nn_trainer *tr, const unsigned char *bad, size_t len,
-    const char *want)
-{
-	char *cause = NULL;
-	int ok;
-
-	ok = nn_trainer_restore(tr, bad, len, &cause) == -1 &&
-	    cause != NULL && strstr(cause, want) != NULL;
-	if (!ok)
-		fprintf(stderr, "cause: %s\n", cause ? cause : "(none)");
-	free(cause);
-	return ok;
-}
-
 static void
 test_refuse(void)
 {
@@ -225,23 +209,23 @@ test_refuse(void)
 	other = NET(3);
 	o = stepped(other, NN_OPTIM_SGD, train, 3);
 	nn_trainer_save(o, &state, &len);
-	CHECK(refused(tr, state, len - 1, "bytes"));
-	CHECK(refused(tr, state, 10, "header"));
-	CHECK(refused(tr, state, 0, "header"));
+	CHECK(unit_restore_refused(tr, state, len - 1, "bytes"));
+	CHECK(unit_restore_refused(tr, state, 10, "header"));
+	CHECK(unit_restore_refused(tr, state, 0, "header"));
 	bad = memcpy(xmalloc(len), state, len);
 	bad[0] ^= 0xff;
-	CHECK(refused(tr, bad, len, "magic"));
+	CHECK(unit_restore_refused(tr, bad, len, "magic"));
 	memcpy(bad, state, len);
 	bad[4] = 7;
-	CHECK(refused(tr, bad, len, "version"));
+	CHECK(unit_restore_refused(tr, bad, len, "version"));
 	/* A repeated row, found only after the header checks pass. */
 	memcpy(bad, state, len);
 	memcpy(bad + ORDER_OFF + 4 * (ROWS - 1), bad + ORDER_OFF, 4);
-	CHECK(refused(tr, bad, len, "permutation"));
+	CHECK(unit_restore_refused(tr, bad, len, "permutation"));
 	memcpy(bad, state, len);
 	bad[ORDER_OFF] = ROWS;
 	bad[ORDER_OFF + 1] = bad[ORDER_OFF + 2] = bad[ORDER_OFF + 3] = 0;
-	CHECK(refused(tr, bad, len, "order[0] = 100"));
+	CHECK(unit_restore_refused(tr, bad, len, "order[0] = 100"));
 	nn_trainer_free(o);
 	o = NULL;
 	free(state);
@@ -250,7 +234,7 @@ test_refuse(void)
 	/* A different training set size. */
 	o = stepped(other, NN_OPTIM_SGD, big, 3);
 	nn_trainer_save(o, &state, &len);
-	CHECK(refused(tr, state, len, "120 rows, expected 100"));
+	CHECK(unit_restore_refused(tr, state, len, "120 rows, expected 100"));
 	nn_trainer_free(o);
 	o = NULL;
 	free(state);
@@ -259,7 +243,7 @@ test_refuse(void)
 	/* The optimizer is checked last, after the trainer's own fields. */
 	o = stepped(other, NN_OPTIM_ADAM, train, 3);
 	nn_trainer_save(o, &state, &len);
-	CHECK(refused(tr, state, len, "optimizer adam, expected sgd"));
+	CHECK(unit_restore_refused(tr, state, len, "optimizer adam, expected sgd"));
 
 	nn_trainer_position(tr, &epoch[1], &done[1], &total, &loss[1],
 	    &acc[1]);

@@ -384,22 +384,6 @@ end:
 	nn_data_free(train);
 }
 
-/* Restoring bad into tr fails and names want in the cause. */
-static int
-refused(struct nn_trainer *tr, const unsigned char *bad, size_t len,
-    const char *want)
-{
-	char *cause = NULL;
-	int ok;
-
-	ok = nn_trainer_restore(tr, bad, len, &cause) == -1 &&
-	    cause != NULL && strstr(cause, want) != NULL;
-	if (!ok)
-		fprintf(stderr, "cause: %s\n", cause ? cause : "(none)");
-	free(cause);
-	return ok;
-}
-
 /* Partitions saved mid-epoch and restored elsewhere end with the same bits. */
 static void
 part_resume(enum nn_optim_type type, int stop)
@@ -459,7 +443,7 @@ part_resume(enum nn_optim_type type, int stop)
 	}
 
 	/* Another partition's state has other rows. */
-	CHECK(refused(p.tr[2], state[0], len[0], "34 rows, expected 33"));
+	CHECK(unit_restore_refused(p.tr[2], state[0], len[0], "34 rows, expected 33"));
 end:
 	for (i = 0; i < MAX_SHARDS; i++) {
 		free(state[i]);
@@ -531,10 +515,10 @@ test_shards_resume(void)
 		CHECK(got[e].loss == want[e].loss);
 
 	/* Refused: a cut RNG section, a cursor between steps, other shards. */
-	CHECK(refused(tr2, state, len - 1, "bytes"));
+	CHECK(unit_restore_refused(tr2, state, len - 1, "bytes"));
 	bad = memcpy(xmalloc(len), state, len);
 	bad[64] ^= 1;
-	CHECK(refused(tr2, bad, len, "cursor 29 (expected a step boundary"));
+	CHECK(unit_restore_refused(tr2, bad, len, "cursor 29 (expected a step boundary"));
 	other = spec;
 	other.shards = 2;
 	o = nn_trainer_new(net, &other, train, NULL);
@@ -542,7 +526,7 @@ test_shards_resume(void)
 	bad = NULL;
 	nn_trainer_save(o, &bad, &olen);
 	CHECK(olen == len - 32);
-	CHECK(refused(tr2, bad, olen, "bytes"));
+	CHECK(unit_restore_refused(tr2, bad, olen, "bytes"));
 end:
 	free(cause);
 	free(state);

@@ -8,6 +8,7 @@
 #include "blas.h"
 #include "data.h"
 #include "net.h"
+#include "train.h"
 #include "unit.h"
 
 int unit_failed;
@@ -126,6 +127,21 @@ unit_small_net(int inputs, int classes, int max_batch, uint64_t seed)
 	net = nn_net_new(&a, max_batch);
 	nn_net_init(net, seed);
 	return net;
+}
+
+int
+unit_restore_refused(struct nn_trainer *tr, const unsigned char *bad,
+    size_t len, const char *want)
+{
+	char *cause = NULL;
+	int ok;
+
+	ok = nn_trainer_restore(tr, bad, len, &cause) == -1 &&
+	    cause != NULL && strstr(cause, want) != NULL;
+	if (!ok)
+		fprintf(stderr, "cause: %s\n", cause ? cause : "(none)");
+	free(cause);
+	return ok;
 }
 
 void

@@ -29,6 +29,12 @@ int	unit_main(const char *group, const struct unit_test *, int, char **);
  * the core count; exits on failure. Call it from a constructor. */
 void	unit_blas_init(void);
 
+struct nn_trainer;
+/* 1 when restoring bad into tr fails with a cause that names want; the
+ * cause is printed when it does not. */
+int	unit_restore_refused(struct nn_trainer *tr, const unsigned char *bad,
+	    size_t len, const char *want);
+
 /* Fixtures for the trainer's tests. Generated blobs (fatal on error). */
 struct nn_data;
 struct nn_net;
