@@ -21,7 +21,7 @@ struct bigbuf {
 	int	 fd;		/* the memfd it maps */
 	size_t	 cap;
 	size_t	 lent;		/* bytes a worker may map, or 0 */
-	int	 busy;
+	int	 busy;		/* holders: bigbuf_alloc and bigbuf_hold */
 	double	 idle_since;
 };
 
@@ -102,6 +102,10 @@ bigbuf_free(void *p)
 		return;
 	for (i = 0; i < BIGBUF_SLOTS; i++) {
 		if (pool[i].p == p) {
+			if (pool[i].busy > 1) {
+				pool[i].busy--;
+				return;
+			}
 			/* Whole again; what the cut dropped comes back zero. */
 			if (pool[i].lent != 0 && pool[i].lent < pool[i].cap &&
 			    ftruncate(pool[i].fd, (off_t)pool[i].cap) != 0) {
@@ -160,6 +164,20 @@ bigbuf_lend(void *p, size_t len)
 			return -1;
 		b->lent = cut;
 		return b->fd;
+	}
+	return -1;
+}
+
+int
+bigbuf_hold(void *p)
+{
+	size_t i;
+
+	for (i = 0; i < BIGBUF_SLOTS; i++) {
+		if (p != NULL && pool[i].p == p && pool[i].busy) {
+			pool[i].busy++;
+			return 0;
+		}
 	}
 	return -1;
 }

@@ -19,8 +19,12 @@
 
 /* len bytes (len > 0), from the pool when len >= BIGBUF_MIN. Never NULL. */
 void	*bigbuf_alloc(size_t len);
-/* Back to the pool, or free() for a pointer the pool does not know. */
+/* Back to the pool once every holder has let go, or free() for a pointer
+ * the pool does not know. */
 void	 bigbuf_free(void *p);
+/* One more holder of p (in use, from the pool): it stays mapped until a
+ * bigbuf_free for each. -1 when p is not the pool's. */
+int	 bigbuf_hold(void *p);
 /* The memfd behind p (a buffer in use from bigbuf_alloc), or -1: a worker
  * maps it rather than reading a copy. Borrowed. */
 int	 bigbuf_fd(const void *p);

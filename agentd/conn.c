@@ -27,6 +27,11 @@
 
 #define HANDSHAKE_TIMEOUT_S	5
 #define CONN_MAX_READ		(4 << 20)
+/* A streamed payload is produced this much at a time, and kept at most
+ * CONN_STREAM_AHEAD ahead of the socket: each piece is MAC'd and sent
+ * while it is still in cache. */
+#define CONN_STREAM_PIECE	(2 << 20)
+#define CONN_STREAM_AHEAD	(6 << 20)
 
 enum conn_state {
 	CONN_WAIT_HELLO,	/* acceptor: waiting for the connector's HELLO */
@@ -34,6 +39,16 @@ enum conn_state {
 	CONN_WAIT_AUTH,		/* acceptor: waiting for AUTH */
 	CONN_READY,
 	CONN_CLOSED,
+};
+
+/* A frame held back while a streamed one goes out. */
+struct conn_later {
+	int			 type;
+	json_t			*meta;
+	struct evbuffer		*payload;	/* NULL: a stream */
+	uint64_t		 len;
+	struct conn_source	 src;
+	struct conn_later	*next;
 };
 
 struct conn {
@@ -53,6 +68,10 @@ struct conn {
 	struct frame_key	 tx;
 	int			 depth;		/* inside our callbacks */
 	int			 free_pending;
+	struct frame_stream	*stream;	/* a frame going out in pieces */
+	struct conn_source	 src;		/* its payload */
+	struct evbuffer		*piece;
+	struct conn_later	*later, **later_tail;
 };
 
 static const char *role_names[] = {
@@ -84,6 +103,7 @@ role_parse(const char *s, enum conn_role *r)
 
 static void conn_read_cb(struct bufferevent *, void *);
 static void conn_raw_read_cb(evutil_socket_t, short, void *);
+static void conn_write_cb(struct bufferevent *, void *);
 
 static void
 conn_start_reading(struct conn *c)
@@ -132,7 +152,9 @@ conn_new(const struct conn_config *cfg, struct bufferevent *bev,
 	auth_random(c->nonce, sizeof c->nonce);
 	c->timer = evtimer_new(cfg->base, conn_timeout_cb, c);
 	evtimer_add(c->timer, &tv);
-	bufferevent_setcb(bev, NULL, NULL, conn_event_cb, c);
+	c->later_tail = &c->later;
+	bufferevent_setcb(bev, NULL, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(bev, EV_WRITE, CONN_STREAM_AHEAD / 2, 0);
 	bufferevent_set_max_single_write(bev, CONN_MAX_READ);
 	/*
 	 * Reads are ours: libevent 2.1 reads at most 4 KiB a call, which
@@ -246,14 +268,36 @@ conn_pair(const struct conn_config *cfg, int fd, int connector,
 	return c;
 }
 
+/* Holds a frame back until the stream before it is out. */
+static struct conn_later *
+conn_later_add(struct conn *c, int type, json_t *meta)
+{
+	struct conn_later *l = xcalloc(1, sizeof *l);
+
+	l->type = type;
+	l->meta = meta != NULL ? json_deep_copy(meta) : NULL;
+	*c->later_tail = l;
+	c->later_tail = &l->next;
+	return l;
+}
+
 int
 conn_send(struct conn *c, int type, json_t *meta, const void *payload,
     uint64_t len)
 {
+	struct conn_later *l;
 	char *cause = NULL;
 
 	if (c->state == CONN_CLOSED)
 		return -1;
+	if (c->stream != NULL) {
+		l = conn_later_add(c, type, meta);
+		l->payload = evbuffer_new();
+		if (len > 0 && evbuffer_add(l->payload, payload, (size_t)len)
+		    != 0)
+			fatal("out of memory holding a frame back");
+		return 0;
+	}
 	if (frame_write(bufferevent_get_output(c->bev), &c->tx, type, meta,
 	    payload, len, &cause) != 0) {
 		log_error("%s: cannot send: %s", c->label, cause);
@@ -275,11 +319,22 @@ int
 conn_send_owned(struct conn *c, int type, json_t *meta, void *payload,
     uint64_t len)
 {
+	struct conn_later *l;
 	char *cause = NULL;
 
 	if (c->state == CONN_CLOSED) {
 		bigbuf_free(payload);
 		return -1;
+	}
+	if (c->stream != NULL) {
+		l = conn_later_add(c, type, meta);
+		l->payload = evbuffer_new();
+		if (len == 0)
+			bigbuf_free(payload);
+		else if (evbuffer_add_reference(l->payload, payload,
+		    (size_t)len, conn_free_payload, NULL) != 0)
+			fatal("out of memory holding a frame back");
+		return 0;
 	}
 	if (frame_write_ref(bufferevent_get_output(c->bev), &c->tx, type, meta,
 	    payload, len, conn_free_payload, NULL, &cause) != 0) {
@@ -291,9 +346,173 @@ conn_send_owned(struct conn *c, int type, json_t *meta, void *payload,
 	return 0;
 }
 
+static void	conn_pump(struct conn *);
+static void	conn_release(struct conn *);
+
+/* Starts a streamed frame now; -1 (the source ended) if it is refused. */
+static int
+conn_stream_start(struct conn *c, int type, json_t *meta, uint64_t len,
+    const struct conn_source *src)
+{
+	char *cause = NULL;
+
+	c->stream = frame_stream_begin(bufferevent_get_output(c->bev),
+	    &c->tx, type, meta, len, &cause);
+	if (c->stream == NULL) {
+		log_error("%s: cannot send: %s", c->label, cause);
+		free(cause);
+		src->end(src->arg, 0);
+		return -1;
+	}
+	c->src = *src;
+	if (c->piece == NULL)
+		c->piece = evbuffer_new();
+	return 0;
+}
+
+/* Sends what was held back, up to the next stream, which starts. */
+static void
+conn_flush_later(struct conn *c)
+{
+	struct conn_later *l;
+	char *cause = NULL;
+
+	while (c->stream == NULL && (l = c->later) != NULL) {
+		if ((c->later = l->next) == NULL)
+			c->later_tail = &c->later;
+		if (l->payload == NULL)
+			conn_stream_start(c, l->type, l->meta, l->len, &l->src);
+		else if (frame_write_buffer(bufferevent_get_output(c->bev),
+		    &c->tx, l->type, l->meta, l->payload, &cause) != 0) {
+			log_error("%s: cannot send: %s", c->label, cause);
+			free(cause);
+			cause = NULL;
+		}
+		if (l->payload != NULL)
+			evbuffer_free(l->payload);
+		json_decref(l->meta);
+		free(l);
+	}
+}
+
+/* Ends the stream and everything held back: the connection is going. */
+static void
+conn_drop_out(struct conn *c)
+{
+	struct conn_later *l;
+
+	if (c->stream != NULL) {
+		frame_stream_free(c->stream);
+		c->stream = NULL;
+		c->src.end(c->src.arg, 0);
+	}
+	while ((l = c->later) != NULL) {
+		c->later = l->next;
+		if (l->payload == NULL)
+			l->src.end(l->src.arg, 0);
+		else
+			evbuffer_free(l->payload);
+		json_decref(l->meta);
+		free(l);
+	}
+	c->later_tail = &c->later;
+	if (c->piece != NULL)
+		evbuffer_drain(c->piece, evbuffer_get_length(c->piece));
+}
+
+int
+conn_send_stream(struct conn *c, int type, json_t *meta, uint64_t len,
+    const struct conn_source *src)
+{
+	struct conn_later *l;
+
+	if (c->state == CONN_CLOSED) {
+		src->end(src->arg, 0);
+		return -1;
+	}
+	if (c->stream != NULL) {
+		l = conn_later_add(c, type, meta);
+		l->len = len;
+		l->src = *src;
+		return 0;
+	}
+	if (conn_stream_start(c, type, meta, len, src) != 0)
+		return -1;
+	c->depth++;
+	conn_pump(c);
+	c->depth--;
+	if (c->free_pending && c->depth == 0) {
+		conn_release(c);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Adds pieces of the streamed payload while the socket has little queued.
+ * A source that fails cuts the frame short: the connection closes.
+ */
+static void
+conn_pump(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	uint64_t left;
+	int64_t n;
+	char *cause = NULL;
+
+	while (c->stream != NULL && c->state != CONN_CLOSED &&
+	    evbuffer_get_length(out) < CONN_STREAM_AHEAD) {
+		left = frame_stream_left(c->stream);
+		if (left > CONN_STREAM_PIECE)
+			left = CONN_STREAM_PIECE;
+		n = c->src.next(c->src.arg, c->piece, (size_t)left, c->stream,
+		    &cause);
+		if (n > 0 && ((uint64_t)n > left ||
+		    evbuffer_get_length(c->piece) != (size_t)n))
+			fatal("conn: a stream source gave %lld bytes, not %zu",
+			    (long long)n, evbuffer_get_length(c->piece));
+		if (n <= 0) {
+			log_error("%s: %s; the frame being sent cannot be "
+			    "finished, closing", c->label, cause != NULL ?
+			    cause : "its source ended early");
+			conn_close(c, cause != NULL ? cause :
+			    "a stream's source ended early");
+			free(cause);
+			return;
+		}
+		if (frame_stream_put(c->stream, out, c->piece) != 0)
+			fatal("conn: a stream source MAC'd other bytes than "
+			    "it gave");
+		if (frame_stream_left(c->stream) == 0) {
+			frame_stream_free(c->stream);
+			c->stream = NULL;
+			c->src.end(c->src.arg, 1);
+			conn_flush_later(c);
+		}
+	}
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (c->stream == NULL)
+		return;
+	c->depth++;
+	conn_pump(c);
+	c->depth--;
+	if (c->free_pending && c->depth == 0)
+		conn_release(c);
+}
+
 static void
 conn_release(struct conn *c)
 {
+	conn_drop_out(c);
+	if (c->piece != NULL)
+		evbuffer_free(c->piece);
 	if (c->reader != NULL)
 		event_free(c->reader);
 	frame_reader_free(c->in);
@@ -317,6 +536,7 @@ conn_close(struct conn *c, const char *why)
 		log_warn("%s: authentication failed: %s during the handshake "
 		    "(does it hold the cluster key?)", c->label, why);
 	c->state = CONN_CLOSED;
+	conn_drop_out(c);
 	evtimer_del(c->timer);
 	if (c->reader != NULL)
 		event_del(c->reader);

@@ -57,6 +57,30 @@ int		 conn_send(struct conn *, int type, json_t *meta,
  */
 int		 conn_send_owned(struct conn *, int type, json_t *meta,
 		     void *payload, uint64_t len);
+/*
+ * Where a streamed payload's bytes come from (conn_send_stream). next
+ * appends the next bytes, at most max and at least 1, to out, by copy or
+ * by reference, feeds the same bytes in order to frame_stream_mac(mac,
+ * ...), and returns how many, or -1 with cause. end is called once, ok 1
+ * when every byte was taken, 0 when the connection went first; the conn
+ * calls neither after it. What out refers to must stay unchanged until it
+ * has been sent.
+ */
+struct conn_source {
+	int64_t	(*next)(void *arg, struct evbuffer *out, size_t max,
+		    struct frame_stream *mac, char **cause);
+	void	(*end)(void *arg, int ok);
+	void	 *arg;
+};
+/*
+ * Sends a frame of len payload bytes taken from src piece by piece as the
+ * socket drains, each MAC'd while it is in cache, so that reading a large
+ * state, its MAC and its transfer overlap. Frames sent meanwhile wait
+ * behind it. A source that fails closes the connection: the frame cannot
+ * be finished. Returns 0, or -1 (src ended) when the connection is closed.
+ */
+int		 conn_send_stream(struct conn *, int type, json_t *meta,
+		     uint64_t len, const struct conn_source *src);
 /* Closes now; calls the closed callback once with why. */
 void		 conn_close(struct conn *, const char *why);
 /* Frees a closed connection; call from outside its own callbacks. */

@@ -406,6 +406,17 @@ peer_request_owned(struct daemon *d, struct link *l, json_t *meta,
 	json_decref(meta);
 }
 
+/* peer_request whose payload (len bytes) comes from src as it is sent. */
+static void
+peer_request_stream(struct daemon *d, struct link *l, json_t *meta,
+    const struct conn_source *src, uint64_t len, peer_reply_fn *cb,
+    void *arg)
+{
+	pending_add(d, l, meta, cb, arg);
+	conn_send_stream(l->conn, FRAME_REQUEST, meta, len, src);
+	json_decref(meta);
+}
+
 static void
 pending_fail_link(struct daemon *d, unsigned long serial)
 {
@@ -1723,6 +1734,7 @@ daemon_migrate(struct daemon *d, const char *agent, const char *host,
     json_t *meta)
 {
 	struct move *mv = xcalloc(1, sizeof *mv);
+	struct conn_source src;
 	struct link *l;
 	json_t *req;
 	void *state;
@@ -1743,6 +1755,11 @@ daemon_migrate(struct daemon *d, const char *agent, const char *host,
 	    runner_delivery(d->runner, agent), "job", runner_job(d->runner,
 	    agent));
 	log_debug("agent %s: agent-accept to %s", agent, host);
+	/* A large state is read, MAC'd and sent a slice at a time. */
+	if (runner_take_stream(d->runner, agent, &src, &len) == 0) {
+		peer_request_stream(d, l, req, &src, len, move_accepted, mv);
+		return;
+	}
 	state = runner_take_state(d->runner, agent, &len);
 	peer_request_owned(d, l, req, state, len, move_accepted, mv);
 }

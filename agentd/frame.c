@@ -287,27 +287,29 @@ frame_free(struct frame *f)
 }
 
 /*
- * Appends one frame to out: the payload copied (cleanup NULL and byref 0)
- * or referenced (byref 1, cleanup called once it has been sent). Fails,
+ * Appends a frame's header and meta to out, with room for everything when
+ * payload is to be copied: then the payload and tag follow in the same
+ * reservation and NULL is returned in *ctxp. Otherwise *ctxp is the tag's
+ * context, fed so far, for the payload to follow. Advances k->seq. Fails,
  * leaving out and k alone, when meta or a length is refused.
  */
 static int
-frame_put(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
-    const void *payload, uint64_t payload_len, int byref,
-    evbuffer_ref_cleanup_cb cleanup, void *arg, struct evbuffer *pbuf,
-    char **cause)
+frame_head(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
+    const void *payload, uint64_t payload_len, int copy,
+    EVP_CIPHER_CTX **ctxp, char **cause)
 {
 	struct frame_header h;
 	struct evbuffer_iovec v;
 	EVP_CIPHER_CTX *ctx = NULL;
-	unsigned char *p, mac[FRAME_MAC_SIZE];
+	unsigned char *p;
 	char *text = NULL;
 	size_t meta_len, total, copied;
 	int rc = -1;
 
+	*ctxp = NULL;
 	if (type < 1 || type > FRAME_TYPE_MAX)
 		fatal("frame_write: bad frame type %d", type);
-	if (payload_len > 0 && payload == NULL && pbuf == NULL)
+	if (copy && payload_len > 0 && payload == NULL)
 		fatal("frame_write: %" PRIu64 " bytes of NULL payload",
 		    payload_len);
 	if (payload_len > FRAME_MAX_PAYLOAD) {
@@ -341,8 +343,7 @@ frame_put(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
 	h.seq = k->seq;
 	total = FRAME_HEADER_SIZE + meta_len + (size_t)payload_len +
 	    FRAME_MAC_SIZE;
-	/* What goes into the reservation: everything, or all but payload. */
-	copied = byref ? FRAME_HEADER_SIZE + meta_len : total;
+	copied = copy ? total : FRAME_HEADER_SIZE + meta_len;
 
 	/* One contiguous reservation: a copied payload is copied once. */
 	if (evbuffer_reserve_space(out, (ev_ssize_t)copied, &v, 1) != 1 ||
@@ -356,40 +357,143 @@ frame_put(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
 	p += FRAME_HEADER_SIZE;
 	frame_copy_mac(ctx, p, (const unsigned char *)text, meta_len);
 	p += meta_len;
-	if (!byref) {
+	if (copy) {
 		if (payload_len > 0)
 			frame_copy_mac(ctx, p, payload, (size_t)payload_len);
 		p += payload_len;
 		frame_mac_final(ctx, p);
+		EVP_CIPHER_CTX_free(ctx);
+		ctx = NULL;
 	}
 	v.iov_len = copied;
 	if (evbuffer_commit_space(out, &v, 1) != 0)
 		fatal("frame_write: evbuffer_commit_space failed");
+	k->seq++;
+	*ctxp = ctx;
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+/* Finishes a frame whose payload went in by reference: the tag. */
+static void
+frame_tail(struct evbuffer *out, EVP_CIPHER_CTX *ctx)
+{
+	unsigned char mac[FRAME_MAC_SIZE];
+
+	frame_mac_final(ctx, mac);
+	EVP_CIPHER_CTX_free(ctx);
+	if (evbuffer_add(out, mac, sizeof mac) != 0)
+		fatal("out of memory adding a MAC");
+}
+
+/*
+ * Appends one frame to out: the payload copied (cleanup NULL and byref 0),
+ * referenced (byref 1, cleanup called once it has been sent) or moved from
+ * pbuf.
+ */
+static int
+frame_put(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
+    const void *payload, uint64_t payload_len, int byref,
+    evbuffer_ref_cleanup_cb cleanup, void *arg, struct evbuffer *pbuf,
+    char **cause)
+{
+	EVP_CIPHER_CTX *ctx;
+
+	if (byref && pbuf == NULL && payload_len > 0 && payload == NULL)
+		fatal("frame_write: %" PRIu64 " bytes of NULL payload",
+		    payload_len);
+	if (frame_head(out, k, type, meta, payload, payload_len, !byref, &ctx,
+	    cause) != 0)
+		return -1;
+	if (!byref)
+		return 0;
 	if (pbuf != NULL) {
 		frame_mac_buffer(ctx, pbuf);
-		frame_mac_final(ctx, mac);
 		if (evbuffer_add_buffer(out, pbuf) != 0)
 			fatal("out of memory moving a payload");
-		if (evbuffer_add(out, mac, sizeof mac) != 0)
-			fatal("out of memory adding a MAC");
-	} else if (byref) {
+	} else {
 		frame_mac_update(ctx, payload, (size_t)payload_len);
-		frame_mac_final(ctx, mac);
 		if (payload_len == 0) {
 			if (cleanup != NULL)
 				cleanup(payload, 0, arg);
 		} else if (evbuffer_add_reference(out, payload,
 		    (size_t)payload_len, cleanup, arg) != 0)
 			fatal("out of memory adding a payload reference");
-		if (evbuffer_add(out, mac, sizeof mac) != 0)
-			fatal("out of memory adding a MAC");
 	}
-	k->seq++;
-	rc = 0;
-out:
-	EVP_CIPHER_CTX_free(ctx);
-	free(text);
-	return rc;
+	frame_tail(out, ctx);
+	return 0;
+}
+
+/* A frame whose payload comes in pieces (frame.h). */
+struct frame_stream {
+	EVP_CIPHER_CTX	*ctx;
+	uint64_t	 left;		/* bytes still to put */
+	uint64_t	 ahead;		/* MAC'd and not yet put */
+};
+
+struct frame_stream *
+frame_stream_begin(struct evbuffer *out, struct frame_key *k, int type,
+    json_t *meta, uint64_t payload_len, char **cause)
+{
+	struct frame_stream *fs;
+	EVP_CIPHER_CTX *ctx;
+
+	if (frame_head(out, k, type, meta, NULL, payload_len, 0, &ctx,
+	    cause) != 0)
+		return NULL;
+	fs = xcalloc(1, sizeof *fs);
+	fs->ctx = ctx;
+	fs->left = payload_len;
+	if (payload_len == 0) {
+		frame_tail(out, ctx);
+		fs->ctx = NULL;
+	}
+	return fs;
+}
+
+uint64_t
+frame_stream_left(const struct frame_stream *fs)
+{
+	return fs->left;
+}
+
+void
+frame_stream_mac(struct frame_stream *fs, const void *p, size_t n)
+{
+	if (fs->ctx == NULL || n > fs->left - fs->ahead)
+		fatal("frame_stream_mac: %zu bytes past the payload", n);
+	frame_mac_update(fs->ctx, p, n);
+	fs->ahead += n;
+}
+
+int
+frame_stream_put(struct frame_stream *fs, struct evbuffer *out,
+    struct evbuffer *piece)
+{
+	size_t n = evbuffer_get_length(piece);
+
+	if (n != fs->ahead)
+		return -1;
+	if (evbuffer_add_buffer(out, piece) != 0)
+		fatal("out of memory moving a payload piece");
+	fs->left -= n;
+	fs->ahead = 0;
+	if (fs->left == 0 && fs->ctx != NULL) {
+		frame_tail(out, fs->ctx);
+		fs->ctx = NULL;
+	}
+	return 0;
+}
+
+void
+frame_stream_free(struct frame_stream *fs)
+{
+	if (fs == NULL)
+		return;
+	EVP_CIPHER_CTX_free(fs->ctx);
+	free(fs);
 }
 
 /* Appends one frame, payload copied (frame.h). */

@@ -100,6 +100,30 @@ int	frame_write_ref(struct evbuffer *out, struct frame_key *k, int type,
 int	frame_write_buffer(struct evbuffer *out, struct frame_key *k, int type,
 	    json_t *meta, struct evbuffer *payload, char **cause);
 /*
+ * A frame whose payload is added in pieces, for a state sent while it is
+ * still being read: frame_stream_begin appends the header and meta (and
+ * takes the seq); for each piece, frame_stream_mac feeds its bytes to the
+ * tag, in order, from wherever they are, and frame_stream_put moves the
+ * piece (which may hold references or file segments) to out. The put that
+ * completes payload_len bytes appends the tag. Nothing else may go into
+ * out meanwhile. A frame freed before its end leaves out holding a frame
+ * cut short: the connection must close.
+ */
+struct frame_stream;
+struct frame_stream *frame_stream_begin(struct evbuffer *out,
+	    struct frame_key *k, int type, json_t *meta, uint64_t payload_len,
+	    char **cause);
+/* Feeds n more payload bytes to the tag; past payload_len is fatal. */
+void	frame_stream_mac(struct frame_stream *, const void *p, size_t n);
+/* Moves piece to out: -1 unless it holds exactly the bytes fed since the
+ * last put. */
+int	frame_stream_put(struct frame_stream *, struct evbuffer *out,
+	    struct evbuffer *piece);
+/* Bytes still to put; 0 once the tag is out. */
+uint64_t frame_stream_left(const struct frame_stream *);
+void	frame_stream_free(struct frame_stream *);
+
+/*
  * Parses one frame from the front of in. Returns 1 and a new frame (removed
  * from in), 0 when in does not yet hold a whole frame (nothing removed), or
  * -1 with cause: bad magic, version, flags or type, a length over its limit,

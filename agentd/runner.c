@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "bigbuf.h"
 #include "conn.h"
+#include "frame.h"
 #include "log.h"
 #include "runner.h"
 #include "state.h"
@@ -61,6 +62,8 @@ struct ragent {
 	int		 syncing;	/* moving: unread messages come back */
 	json_t		*move;		/* the moving frame, kept for later */
 	struct state_read *reading;	/* its state, from its memory */
+	uintptr_t	 kept_at;	/* where the worker maps the state
+					 * buffer it kept, or 0 */
 	unsigned char	*move_state;
 	uint64_t	 move_len;
 	int		 reported;	/* finished or failed was sent */
@@ -82,7 +85,7 @@ struct runner {
 
 static const struct conn_ops runner_conn_ops;
 struct state_read;
-static void	state_read_free(struct state_read *);
+static void	state_read_detach(struct state_read *);
 
 struct runner *
 runner_new(struct event_base *base, const char *host, runner_event_fn *event,
@@ -164,7 +167,7 @@ ragent_remove(struct runner *r, struct ragent *a)
 	json_decref(a->expect);
 	json_decref(a->out);
 	json_decref(a->move);
-	state_read_free(a->reading);
+	state_read_detach(a->reading);
 	bigbuf_free(a->move_state);
 	bigbuf_free(a->state_buf);
 	free(a);
@@ -299,49 +302,80 @@ queue_flush(struct ragent *a)
 }
 
 
-/* Pieces read from a worker's memory per call, as the kernel allows. */
-#define RUNNER_IOV_BATCH	1024
+/* At most this many pieces in a moving worker's state_iov. */
 #define RUNNER_IOV_MAX		4096
-/* Bytes read per turn of the event loop: the loop stays responsive even
- * while a 1 GiB state lands in fresh pages. */
-#define RUNNER_READ_SLICE	((uint64_t)32 << 20)
+/* Pieces smaller than this are read as soon as the worker has packed:
+ * that read also shows whether its memory can be read at all. */
+#define RUNNER_READ_EAGER	((size_t)1 << 20)
 
-/* A moving worker's large state, being read from its memory. */
+/* One piece of a moving worker's packed state. */
+struct state_piece {
+	uintptr_t	 at;		/* where, in the worker */
+	size_t		 len;
+	int		 kept;		/* in the buffer it kept (lent to it) */
+	int		 read;		/* already in buf */
+	uint64_t	 boff;		/* where in buf, unless kept */
+};
+
+/*
+ * A moving worker's large state, sent while it is read: pieces in the
+ * buffer the worker kept are sent from the daemon's own mapping of it,
+ * uncopied; the others are read from the worker's memory
+ * (process_vm_readv) a slice at a time as the connection asks. The worker
+ * waits for the verdict meanwhile, so the bytes hold still. Counted
+ * references: the agent, the connection sending it, each piece in flight.
+ */
 struct state_read {
-	struct iovec	*pieces;	/* where, in the worker */
+	int		 refs;
+	pid_t		 pid;		/* 0: the worker may not be read */
+	char		 id[64];	/* the agent, for logs */
+	struct state_piece *pieces;
 	size_t		 npieces;
 	size_t		 piece;		/* the next byte: pieces[piece] */
 	size_t		 piece_off;	/* at this offset */
-	unsigned char	*buf;		/* from bigbuf_alloc */
+	unsigned char	*kept;		/* held (bigbuf_hold), or NULL */
+	uintptr_t	 kept_at;	/* where the worker maps it */
+	uint64_t	 kept_len;
+	uint64_t	 kept_bytes;	/* of the state, in kept */
+	unsigned char	*buf;		/* the other pieces, read */
 	uint64_t	 len;
-	uint64_t	 done;
-	struct event	*ev;
 };
 
 static void
-state_read_free(struct state_read *sr)
+state_read_unref(struct state_read *sr)
+{
+	if (sr == NULL || --sr->refs > 0)
+		return;
+	bigbuf_free(sr->buf);
+	bigbuf_free(sr->kept);
+	free(sr->pieces);
+	free(sr);
+}
+
+/* The agent lets go: its worker may go on or be gone, so no more reads. */
+static void
+state_read_detach(struct state_read *sr)
 {
 	if (sr == NULL)
 		return;
-	if (sr->ev != NULL)
-		event_free(sr->ev);
-	bigbuf_free(sr->buf);
-	free(sr->pieces);
-	free(sr);
+	sr->pid = 0;
+	state_read_unref(sr);
 }
 
 /*
  * Checks where a moving worker says its state is (state_iov, state_len):
  * at most RUNNER_IOV_MAX [address, length] pairs adding up to state_len.
+ * Pieces inside the buffer the agent kept (a->kept_at) are sent from it.
  * A new read, or NULL with cause.
  */
 static struct state_read *
-state_read_new(json_t *meta, char **cause)
+state_read_new(struct ragent *a, json_t *meta, char **cause)
 {
 	json_t *iov = json_object_get(meta, "state_iov");
 	json_t *n = json_object_get(meta, "state_len");
 	struct state_read *sr;
-	uint64_t total = 0, want;
+	struct state_piece *p;
+	uint64_t total = 0, want, other = 0;
 	size_t i, count;
 	json_t *e;
 
@@ -356,7 +390,16 @@ state_read_new(json_t *meta, char **cause)
 	}
 	want = (uint64_t)json_integer_value(n);
 	sr = xcalloc(1, sizeof *sr);
+	sr->refs = 1;
+	sr->pid = a->pid;
+	snprintf(sr->id, sizeof sr->id, "%s", a->id);
 	sr->pieces = xcalloc(count, sizeof *sr->pieces);
+	if (a->kept_at != 0 && a->state_buf != NULL &&
+	    bigbuf_hold(a->state_buf) == 0) {
+		sr->kept = a->state_buf;
+		sr->kept_at = a->kept_at;
+		sr->kept_len = a->state_len;
+	}
 	json_array_foreach(iov, i, e) {
 		if (!json_is_array(e) || json_array_size(e) != 2 ||
 		    !json_is_integer(json_array_get(e, 0)) ||
@@ -366,69 +409,151 @@ state_read_new(json_t *meta, char **cause)
 		    want - total) {
 			nn_fail(cause, "moving frame: state_iov piece %zu must "
 			    "be [address, length] within state_len", i);
-			state_read_free(sr);
+			state_read_unref(sr);
 			return NULL;
 		}
-		sr->pieces[i].iov_base = (void *)(uintptr_t)
-		    json_integer_value(json_array_get(e, 0));
-		sr->pieces[i].iov_len = (size_t)json_integer_value(
-		    json_array_get(e, 1));
-		total += sr->pieces[i].iov_len;
+		p = &sr->pieces[i];
+		p->at = (uintptr_t)json_integer_value(json_array_get(e, 0));
+		p->len = (size_t)json_integer_value(json_array_get(e, 1));
+		p->kept = sr->kept != NULL && p->at >= sr->kept_at &&
+		    p->at - sr->kept_at <= sr->kept_len &&
+		    p->len <= sr->kept_len - (p->at - sr->kept_at);
+		if (p->kept)
+			sr->kept_bytes += p->len;
+		else {
+			p->boff = other;
+			other += p->len;
+		}
+		total += p->len;
 	}
 	if (total != want) {
 		nn_fail(cause, "moving frame: state_iov holds %llu bytes, "
 		    "state_len says %llu", (unsigned long long)total,
 		    (unsigned long long)want);
-		state_read_free(sr);
+		state_read_unref(sr);
 		return NULL;
 	}
 	sr->npieces = count;
 	sr->len = want;
+	if (other > 0)
+		sr->buf = bigbuf_alloc((size_t)other);
 	return sr;
 }
 
-/*
- * Reads the next slice of the state from the worker's memory: one copy
- * instead of two through the socketpair. The worker is stopped until our
- * verdict, so the bytes hold still. 0, or -1 with cause (anything short is
- * a fault: the socket is the way then).
- */
+/* Reads len bytes at off of piece p from the worker into buf; -1 with
+ * cause (anything short is a fault). */
 static int
-state_read_slice(struct state_read *sr, pid_t pid, char **cause)
+state_read_piece(struct state_read *sr, struct state_piece *p, size_t off,
+    size_t len, char **cause)
 {
-	struct iovec remote[RUNNER_IOV_BATCH], local;
-	uint64_t want = sr->len - sr->done;
-	size_t k, take;
+	struct iovec local, remote;
 	ssize_t got;
 
-	if (want > RUNNER_READ_SLICE)
-		want = RUNNER_READ_SLICE;
-	local.iov_base = sr->buf + sr->done;
-	local.iov_len = 0;
-	for (k = 0; k < RUNNER_IOV_BATCH && local.iov_len < want &&
-	    sr->piece < sr->npieces; k++) {
-		take = sr->pieces[sr->piece].iov_len - sr->piece_off;
-		if (take > want - local.iov_len)
-			take = (size_t)(want - local.iov_len);
-		remote[k].iov_base = (unsigned char *)
-		    sr->pieces[sr->piece].iov_base + sr->piece_off;
-		remote[k].iov_len = take;
-		local.iov_len += take;
-		sr->piece_off += take;
-		if (sr->piece_off == sr->pieces[sr->piece].iov_len) {
+	if (sr->pid == 0)
+		return nn_fail(cause, "agent %s: its worker stopped while its "
+		    "state was being sent", sr->id);
+	local.iov_base = sr->buf + p->boff + off;
+	local.iov_len = len;
+	remote.iov_base = (void *)(p->at + off);
+	remote.iov_len = len;
+	got = process_vm_readv(sr->pid, &local, 1, &remote, 1, 0);
+	if (got < 0 || (size_t)got != len)
+		return nn_fail(cause, "cannot read the state from pid %ld: %s",
+		    (long)sr->pid, got < 0 ? strerror(errno) : "short read");
+	return 0;
+}
+
+/*
+ * Reads the small pieces now: the headers around large sections. That
+ * also shows whether the worker's memory can be read; if it cannot, the
+ * state comes through the socket instead. 0, or -1 with cause.
+ */
+static int
+state_read_small(struct state_read *sr, char **cause)
+{
+	struct state_piece *p, *probe = NULL;
+	size_t i;
+
+	for (i = 0; i < sr->npieces; i++) {
+		p = &sr->pieces[i];
+		if (p->kept || p->len == 0)
+			continue;
+		if (probe == NULL)
+			probe = p;
+		if (p->len >= RUNNER_READ_EAGER)
+			continue;
+		if (state_read_piece(sr, p, 0, p->len, cause) != 0)
+			return -1;
+		p->read = 1;
+		probe = p;
+	}
+	/* Only large pieces: one byte tells. */
+	if (probe != NULL && !probe->read)
+		return state_read_piece(sr, probe, 0, 1, cause);
+	return 0;
+}
+
+static void
+state_read_sent(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	state_read_unref(arg);
+}
+
+/* conn_source next: the next at most max bytes, by reference. */
+static int64_t
+state_read_next(void *arg, struct evbuffer *out, size_t max,
+    struct frame_stream *mac, char **cause)
+{
+	struct state_read *sr = arg;
+	struct state_piece *p;
+	unsigned char *from;
+	size_t take, n = 0;
+
+	while (n < max && sr->piece < sr->npieces) {
+		p = &sr->pieces[sr->piece];
+		take = p->len - sr->piece_off;
+		if (take > max - n)
+			take = max - n;
+		if (take > 0) {
+			if (p->kept)
+				from = sr->kept + (p->at - sr->kept_at) +
+				    sr->piece_off;
+			else {
+				if (!p->read && state_read_piece(sr, p,
+				    sr->piece_off, take, cause) != 0)
+					return -1;
+				from = sr->buf + p->boff + sr->piece_off;
+			}
+			frame_stream_mac(mac, from, take);
+			sr->refs++;
+			if (evbuffer_add_reference(out, from, take,
+			    state_read_sent, sr) != 0)
+				fatal("out of memory adding a state piece");
+			n += take;
+			sr->piece_off += take;
+		}
+		if (sr->piece_off == p->len) {
 			sr->piece++;
 			sr->piece_off = 0;
 		}
 	}
-	got = process_vm_readv(pid, &local, 1, remote, k, 0);
-	if (got < 0 || (size_t)got != local.iov_len)
-		return nn_fail(cause, "cannot read the state from pid %ld: %s",
-		    (long)pid, got < 0 ? strerror(errno) : "short read");
-	sr->done += local.iov_len;
-	return 0;
+	return (int64_t)n;
 }
 
-static void	ragent_moving(struct ragent *, unsigned char *, uint64_t);
+/* conn_source end. */
+static void
+state_read_end(void *arg, int ok)
+{
+	struct state_read *sr = arg;
+
+	log_debug("agent %s: %s %llu bytes of state (%llu from the buffer "
+	    "it kept)", sr->id, ok ? "sent" : "gave up sending",
+	    (unsigned long long)sr->len,
+	    (unsigned long long)sr->kept_bytes);
+	state_read_unref(sr);
+}
 
 /* Its memory cannot be read (cause, taken): the worker sends the bytes. */
 static void
@@ -443,59 +568,10 @@ ragent_ask_state(struct ragent *a, char *cause)
 	json_decref(m);
 }
 
-/* One slice per turn of the loop; then the move goes on, or the worker is
- * asked for the bytes. */
-static void
-state_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct ragent *a = arg;
-	struct state_read *sr = a->reading;
-	unsigned char *buf;
-	char *cause = NULL;
-
-	(void)fd;
-	(void)what;
-	if (state_read_slice(sr, a->pid, &cause) != 0) {
-		state_read_free(sr);
-		a->reading = NULL;
-		ragent_ask_state(a, cause);
-		return;
-	}
-	if (sr->done < sr->len) {
-		event_active(sr->ev, EV_TIMEOUT, 0);
-		return;
-	}
-	log_debug("agent %s: moving, %llu bytes of state read from its memory",
-	    a->id, (unsigned long long)sr->len);
-	buf = sr->buf;
-	sr->buf = NULL;
-	ragent_moving(a, buf, sr->len);
-	state_read_free(sr);
-	a->reading = NULL;
-}
-
-/* Starts reading a moving worker's state from its memory. */
-static void
-state_read_start(struct ragent *a, json_t *meta)
-{
-	struct state_read *sr;
-	char *cause = NULL;
-
-	if ((sr = state_read_new(meta, &cause)) == NULL) {
-		ragent_ask_state(a, cause);
-		return;
-	}
-	log_debug("agent %s: reading %llu bytes of state from pid %ld", a->id,
-	    (unsigned long long)sr->len, (long)a->pid);
-	sr->buf = bigbuf_alloc((size_t)sr->len);
-	sr->ev = event_new(a->r->base, -1, 0, state_read_cb, a);
-	if (sr->ev == NULL)
-		fatal("out of memory for an event");
-	a->reading = sr;
-	event_active(sr->ev, EV_TIMEOUT, 0);
-}
-
-/* The moving agent's state is here: sync its messages next. */
+/*
+ * The moving agent's state is here (state, len), or will be sent from its
+ * memory (state NULL, a->reading): sync its messages next.
+ */
 static void
 ragent_moving(struct ragent *a, unsigned char *state, uint64_t len)
 {
@@ -506,6 +582,26 @@ ragent_moving(struct ragent *a, unsigned char *state, uint64_t len)
 	meta = json_pack("{s:s}", "op", "sync");
 	conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
 	json_decref(meta);
+}
+
+/* A moving worker says where its state is: send it from there. */
+static void
+ragent_moving_from_memory(struct ragent *a, json_t *meta)
+{
+	struct state_read *sr;
+	char *cause = NULL;
+
+	if ((sr = state_read_new(a, meta, &cause)) == NULL ||
+	    state_read_small(sr, &cause) != 0) {
+		state_read_detach(sr);
+		ragent_ask_state(a, cause);
+		return;
+	}
+	log_debug("agent %s: moving, %llu bytes of state to send from its "
+	    "memory (%llu in the buffer it kept)", a->id,
+	    (unsigned long long)sr->len, (unsigned long long)sr->kept_bytes);
+	a->reading = sr;
+	ragent_moving(a, NULL, sr->len);
 }
 
 /* Adds a message in arrival order; duplicates are dropped here. */
@@ -554,6 +650,9 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 		/* A state the agent kept is its memory until it ends. */
 		if (!json_is_true(json_object_get(f->meta, "kept")))
 			ragent_state_done(a);
+		else if (json_is_integer(json_object_get(f->meta, "kept_at")))
+			a->kept_at = (uintptr_t)json_integer_value(
+			    json_object_get(f->meta, "kept_at"));
 		s = json_string_value(json_object_get(f->meta, "type"));
 		snprintf(a->type, sizeof a->type, "%s", s != NULL ? s : "?");
 		a->state = RA_RUNNING;
@@ -615,9 +714,9 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 			ragent_moving(a, f->payload, f->payload_len);
 			f->payload = NULL;
 		} else if (a->reading == NULL)
-			state_read_start(a, f->meta);
+			ragent_moving_from_memory(a, f->meta);
 	} else if (strcmp(op, "state") == 0 && a->move != NULL &&
-	    a->move_state == NULL) {
+	    a->move_state == NULL && a->reading == NULL) {
 		log_debug("agent %s: moving, %llu bytes of state", a->id,
 		    (unsigned long long)f->payload_len);
 		ragent_moving(a, f->payload, f->payload_len);
@@ -634,7 +733,8 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 	} else if (strcmp(op, "synced") == 0 && a->move != NULL) {
 		log_debug("agent %s: synced", a->id);
 		r->request(r->arg, a->id, a->move, a->move_state, a->move_len);
-		/* The daemon took the state (runner_take_state) or it stays. */
+		/* The daemon took the state (runner_take_state or
+		 * runner_take_stream) or it stays. */
 	} else if (strcmp(op, "send") == 0 || strcmp(op, "spawn") == 0 ||
 	    strcmp(op, "clone") == 0)
 		r->request(r->arg, a->id, f->meta, f->payload, f->payload_len);
@@ -859,6 +959,8 @@ runner_move_done(struct runner *r, const char *id, int committed)
 	a->move = NULL;
 	bigbuf_free(a->move_state);
 	a->move_state = NULL;
+	state_read_detach(a->reading);
+	a->reading = NULL;
 	if (!committed) {
 		a->state = RA_RUNNING;
 		meta = json_pack("{s:s}", "op", "resume");
@@ -899,6 +1001,22 @@ runner_take_state(struct runner *r, const char *id, uint64_t *len)
 	a->move_state = NULL;
 	a->move_len = 0;
 	return buf;
+}
+
+int
+runner_take_stream(struct runner *r, const char *id, struct conn_source *src,
+    uint64_t *len)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	if (a == NULL || a->reading == NULL || a->move == NULL)
+		return -1;
+	a->reading->refs++;
+	src->next = state_read_next;
+	src->end = state_read_end;
+	src->arg = a->reading;
+	*len = a->reading->len;
+	return 0;
 }
 
 json_t *

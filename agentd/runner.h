@@ -11,6 +11,8 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "conn.h"
+
 struct runner;
 
 /* An event for subscribers (started, progress, log, finished, failed,
@@ -47,6 +49,13 @@ int		 runner_start_owned(struct runner *, const char *id,
 /* Takes the packed state of a moving agent (caller frees), or NULL. */
 void		*runner_take_state(struct runner *, const char *id,
 		     uint64_t *len);
+/*
+ * Or, for a large state still in the moving worker's memory, a source to
+ * send it from as the connection drains (conn_send_stream): 0 with src and
+ * *len set, or -1 when there is none (runner_take_state has it).
+ */
+int		 runner_take_stream(struct runner *, const char *id,
+		     struct conn_source *src, uint64_t *len);
 /* suspend, resume, stop, go, migrate (host), clone (host); -1 with
  * cause. */
 int		 runner_control(struct runner *, const char *id,

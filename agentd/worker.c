@@ -628,8 +628,9 @@ worker_main(int fd)
 	hold = json_is_true(json_object_get(f->meta, "hold"));
 	frame_free(f);
 	/* A state the agent keeps stays lent to us until we end. */
-	worker_send(&a, json_pack("{s:s, s:s, s:b}", "op", "started", "type",
-	    a.entry->name, "kept", a.kept_mapped), NULL, 0);
+	worker_send(&a, json_pack("{s:s, s:s, s:b, s:I}", "op", "started",
+	    "type", a.entry->name, "kept", a.kept_mapped, "kept_at",
+	    (json_int_t)(a.kept_mapped ? (uintptr_t)a.kept : 0)), NULL, 0);
 	/* An arriving agent waits, unpacked, until its move commits. */
 	while (hold) {
 		if (client_read_frame(a.cl, -1, &f, &cause) <= 0) {
