@@ -679,6 +679,26 @@ conn_handshake(struct conn *c, struct frame *f, const char **why)
 	}
 }
 
+/* Tells the owner that a large frame has begun (conn_ops.arriving). */
+static void
+conn_announce(struct conn *c)
+{
+	const char *text;
+	void *payload;
+	uint64_t len;
+	json_t *meta;
+	int type;
+
+	if (c->cfg.ops->arriving == NULL || c->state != CONN_READY ||
+	    !frame_reader_started(c->in, &type, &text, &payload, &len))
+		return;
+	if ((meta = json_loads(text, JSON_REJECT_DUPLICATES, NULL)) == NULL)
+		return;
+	if (json_is_object(meta))
+		c->cfg.ops->arriving(c, type, meta, payload, len, c->cfg.arg);
+	json_decref(meta);
+}
+
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -695,8 +715,10 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		/* Before AUTH a stranger may not make us buffer a payload. */
 		r = frame_reader_next(c->in, &c->rx,
 		    c->state == CONN_READY ? FRAME_MAX_PAYLOAD : 0, &f, &cause);
-		if (r == 0)
+		if (r == 0) {
+			conn_announce(c);
 			break;
+		}
 		if (r < 0) {
 			log_warn("%s: %s; closing", c->label, cause);
 			conn_close(c, cause);
@@ -832,6 +854,12 @@ const char *
 conn_label(const struct conn *c)
 {
 	return c->label;
+}
+
+void
+conn_set_label(struct conn *c, const char *label)
+{
+	snprintf(c->label, sizeof c->label, "%s", label);
 }
 
 void

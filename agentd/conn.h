@@ -26,6 +26,13 @@ struct conn_ops {
 	void	(*frame)(struct conn *, struct frame *f, void *arg);
 	/* The handshake completed. */
 	void	(*ready)(struct conn *, void *arg);
+	/*
+	 * Optional: a large frame has begun, its payload still arriving
+	 * into payload (len bytes; the frame will own it). Nothing in meta
+	 * (borrowed) has been checked yet: a hint to get ready, no more.
+	 */
+	void	(*arriving)(struct conn *, int type, json_t *meta,
+		    void *payload, uint64_t len, void *arg);
 	/* The connection is gone; why says what happened (borrowed). */
 	void	(*closed)(struct conn *, const char *why, void *arg);
 };
@@ -93,6 +100,7 @@ enum conn_role	 conn_peer_role(const struct conn *);
 /* "client 127.0.0.1:40112" style label for log lines. */
 const char	*conn_label(const struct conn *);
 void		 conn_set_arg(struct conn *, void *arg);
+void		 conn_set_label(struct conn *, const char *label);
 const char	*conn_role_name(enum conn_role);
 
 #endif

@@ -1057,8 +1057,35 @@ daemon_frame(struct conn *c, struct frame *f, void *arg)
 	frame_free(f);
 }
 
+/*
+ * A large frame has begun on a link. An agent arriving with code we hold
+ * gets its worker now, mapping the state while the rest of it comes: the
+ * start no longer waits for the transfer. Only a hint, as nothing in meta
+ * is checked yet: op_accept decides once the frame has passed its MAC.
+ */
+static void
+daemon_arriving(struct conn *c, int type, json_t *meta, void *payload,
+    uint64_t len, void *arg)
+{
+	struct link *l = arg;
+	struct daemon *d = l->d;
+	const char *op = str_field(meta, "op");
+	const char *agent = str_field(meta, "agent");
+	const char *code = str_field(meta, "code");
+
+	(void)c;
+	if (type != FRAME_REQUEST || l->peer < 0 || op == NULL ||
+	    strcmp(op, "agent-accept") != 0 || agent == NULL ||
+	    code == NULL || !codestore_valid(code) ||
+	    !codestore_has(d->code, code) || d->draining ||
+	    runner_has(d->runner, agent))
+		return;
+	runner_prepare(d->runner, payload, len);
+}
+
 static const struct conn_ops daemon_conn_ops = {
 	.frame = daemon_frame,
+	.arriving = daemon_arriving,
 	.ready = daemon_ready,
 	.closed = daemon_closed,
 };
@@ -1792,6 +1819,8 @@ arrival_answer(struct daemon *d, struct arrival *a, const char *error)
 {
 	struct link *l = link_by_serial(d, a->link);
 
+	if (error != NULL)
+		runner_unprepare(d->runner, a->state);
 	if (l != NULL)
 		reply(l->conn, a->reply_id, error == NULL, error, NULL);
 	arrival_remove(d, a);
@@ -1853,18 +1882,22 @@ op_accept(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	struct arrival *a;
 	json_t *req;
 
+	/* What op_accept does not take, no worker waits for. */
 	if (agent == NULL || code == NULL || !codestore_valid(code) ||
 	    strlen(agent) >= sizeof a->agent ||
 	    !json_is_object(json_object_get(f->meta, "delivery"))) {
+		runner_unprepare(d->runner, f->payload);
 		reply(l->conn, id, 0, "agent-accept needs agent, code and "
 		    "delivery", NULL);
 		return;
 	}
 	if (runner_has(d->runner, agent)) {
+		runner_unprepare(d->runner, f->payload);
 		reply(l->conn, id, 0, "the agent already runs here", NULL);
 		return;
 	}
 	if (d->draining) {
+		runner_unprepare(d->runner, f->payload);
 		reply(l->conn, id, 0, "the host is draining", NULL);
 		return;
 	}

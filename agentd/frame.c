@@ -673,6 +673,7 @@ struct frame_reader {
 	unsigned char	*payload;
 	uint64_t	 got;
 	EVP_CIPHER_CTX	*ctx;
+	int		 told;		/* frame_reader_started said so */
 };
 
 struct frame_reader *
@@ -696,6 +697,7 @@ frame_reader_reset(struct frame_reader *r)
 	free(r->meta);
 	r->meta = NULL;
 	r->got = 0;
+	r->told = 0;
 }
 
 void
@@ -814,6 +816,20 @@ frame_reader_begin(struct frame_reader *r, const unsigned char *hb,
 		fatal("frame_reader: payload shorter than counted");
 	r->got = 0;
 	frame_reader_mac(r, have);
+}
+
+int
+frame_reader_started(struct frame_reader *r, int *type, const char **meta,
+    void **payload, uint64_t *len)
+{
+	if (r->payload == NULL || r->told)
+		return 0;
+	r->told = 1;
+	*type = r->h.type;
+	*meta = (const char *)r->meta;
+	*payload = r->payload;
+	*len = r->h.payload_len;
+	return 1;
 }
 
 int

@@ -158,6 +158,14 @@ ssize_t	frame_reader_fill(struct frame_reader *, int fd, size_t max);
 /* The next whole frame of what was read: as frame_read_max. */
 int	frame_reader_next(struct frame_reader *, struct frame_key *k,
 	    uint64_t max_payload, struct frame **out, char **cause);
+/*
+ * Once per large frame, as soon as its header and meta are in and its
+ * payload is being read into *payload: 1 with the type, the meta's JSON
+ * text (borrowed, NOT yet checked against the MAC) and the payload's
+ * buffer and length (still filling; the frame will own it). Else 0.
+ */
+int	frame_reader_started(struct frame_reader *, int *type,
+	    const char **meta, void **payload, uint64_t *len);
 /* Bytes read and not yet returned in frames. */
 uint64_t frame_reader_pending(const struct frame_reader *);
 

@@ -64,6 +64,12 @@ struct ragent {
 	struct state_read *reading;	/* its state, from its memory */
 	uintptr_t	 kept_at;	/* where the worker maps the state
 					 * buffer it kept, or 0 */
+	/* A worker prepared for a state still arriving (runner_prepare):
+	 * not an agent until runner_start_owned takes it. */
+	void		*spare_buf;	/* that state's buffer (not ours) */
+	uint64_t	 spare_len;
+	struct event	*spare_timer;
+	int		 prepared;	/* it has mapped the state */
 	unsigned char	*move_state;
 	uint64_t	 move_len;
 	int		 reported;	/* finished or failed was sent */
@@ -167,6 +173,8 @@ ragent_remove(struct runner *r, struct ragent *a)
 	json_decref(a->expect);
 	json_decref(a->out);
 	json_decref(a->move);
+	if (a->spare_timer != NULL)
+		event_free(a->spare_timer);
 	state_read_detach(a->reading);
 	bigbuf_free(a->move_state);
 	bigbuf_free(a->state_buf);
@@ -209,9 +217,19 @@ static void
 runner_worker_ready(struct conn *c, void *arg)
 {
 	struct ragent *a = arg;
+	json_t *m;
 
 	if (a == NULL)
 		return;
+	if (a->spare_buf != NULL) {
+		/* It maps the state while the rest of it arrives. */
+		m = json_pack("{s:s, s:i, s:I}", "op", "prepare", "state_fd", 4,
+		    "state_len", (json_int_t)a->spare_len);
+		conn_send(c, FRAME_AGENT, m, NULL, 0);
+		json_decref(m);
+		a->prepared = 1;
+		return;
+	}
 	if (a->state_fd >= 0) {
 		/* Kept until the worker has unpacked it from the memfd. */
 		conn_send(c, FRAME_AGENT, a->load, NULL, 0);
@@ -302,6 +320,8 @@ queue_flush(struct ragent *a)
 }
 
 
+/* A worker prepared for an arriving state and not taken by then stops. */
+#define RUNNER_SPARE_S		30
 /* At most this many pieces in a moving worker's state_iov. */
 #define RUNNER_IOV_MAX		4096
 /* Pieces smaller than this are read as soon as the worker has packed:
@@ -757,48 +777,31 @@ runner_start(struct runner *r, const char *id, const char *code_sha,
 	    len, NULL, 0, step, host, delivery, cause);
 }
 
-int
-runner_start_owned(struct runner *r, const char *id, const char *code_sha,
-    const char *code_path, const char *args, const void *state, uint64_t len,
-    void *owned, uint64_t owned_len, uint64_t step, json_t *host,
-    json_t *delivery, char **cause)
+/*
+ * Forks a worker on a new socketpair (*sock, ours). A large state in a
+ * pool buffer (buf, len bytes) goes to it as its memfd, fd 4, which it
+ * maps uncopied and may keep as its memory: opened anew, and cut to the
+ * state's pages, so nothing an earlier state left there shows. *lent
+ * says whether it did (without /proc the state goes through the socket).
+ * The pid, or -1 with cause.
+ */
+static pid_t
+runner_fork(struct runner *r, void *buf, uint64_t len, int *sock, int *lent,
+    char **cause)
 {
-	json_t *m;
-	size_t i;
-	unsigned char *data;
-	const char *hex;
-	static const unsigned char zero[AUTH_KEY_SIZE];
-	struct conn_config cc = {
-		.base = r->base,
-		.name = r->host,
-		.key = zero,
-		.role = CONN_PEER,
-		.ops = &runner_conn_ops,
-	};
-	struct ragent *a;
-	char label[96];
 	char rd[64];
-	int sv[2], state_fd, lend_fd, pool_fd;
+	int sv[2], lend_fd = -1, pool_fd;
 	pid_t pid;
 
-	if (ragent_find(r, id) != NULL) {
-		bigbuf_free(owned);
-		return nn_fail(cause, "agent %s already runs here", id);
-	}
+	*lent = 0;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-		bigbuf_free(owned);
-		return nn_fail(cause, "socketpair: %s", strerror(errno));
+		nn_fail(cause, "socketpair: %s", strerror(errno));
+		return -1;
 	}
-	/* A large state the worker maps from its memfd (fd 4), uncopied,
-	 * and may keep as its memory: opened anew, and cut to the state's
-	 * pages, so nothing an earlier state left there shows. The buffer
-	 * is the worker's until it says it did not keep it, or ends.
-	 * Without /proc the state goes through the socket. */
-	state_fd = lend_fd = -1;
-	if (owned != NULL && (pool_fd = bigbuf_fd(owned)) >= 0) {
+	if (buf != NULL && (pool_fd = bigbuf_fd(buf)) >= 0) {
 		snprintf(rd, sizeof rd, "/proc/self/fd/%d", pool_fd);
 		if ((lend_fd = open(rd, O_RDWR | O_CLOEXEC)) >= 0 &&
-		    (state_fd = bigbuf_lend(owned, (size_t)owned_len)) < 0) {
+		    bigbuf_lend(buf, (size_t)len) < 0) {
 			close(lend_fd);
 			lend_fd = -1;
 		}
@@ -808,8 +811,8 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 		close(sv[1]);
 		if (lend_fd >= 0)
 			close(lend_fd);
-		bigbuf_free(owned);
-		return nn_fail(cause, "fork: %s", strerror(errno));
+		nn_fail(cause, "fork: %s", strerror(errno));
+		return -1;
 	}
 	if (pid == 0) {
 		/* A fresh image: nothing of the daemon's loop survives. */
@@ -831,14 +834,151 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 	close(sv[1]);
 	if (lend_fd >= 0)
 		close(lend_fd);
-	a = xcalloc(1, sizeof *a);
+	*sock = sv[0];
+	*lent = lend_fd >= 0;
+	return pid;
+}
+
+static struct ragent *
+ragent_new(struct runner *r, pid_t pid, int sock, const char *label)
+{
+	static const unsigned char zero[AUTH_KEY_SIZE];
+	struct conn_config cc = {
+		.base = r->base,
+		.name = r->host,
+		.key = zero,
+		.role = CONN_PEER,
+		.ops = &runner_conn_ops,
+	};
+	struct ragent *a = xcalloc(1, sizeof *a);
+
 	a->r = r;
-	snprintf(a->id, sizeof a->id, "%s", id);
-	snprintf(a->code, sizeof a->code, "%s", code_sha);
 	a->pid = pid;
-	a->step = step;
 	a->queue_tail = &a->queue;
 	a->state = RA_STARTING;
+	a->state_fd = -1;
+	cc.arg = a;
+	a->conn = conn_pair(&cc, sock, 0, label);
+	a->next = r->agents;
+	r->agents = a;
+	return a;
+}
+
+static void
+spare_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ragent *a = arg;
+
+	(void)fd;
+	(void)what;
+	log_debug("a worker prepared for an arriving state was not used; "
+	    "stopping it (pid %ld)", (long)a->pid);
+	kill(a->pid, SIGKILL);
+}
+
+int
+runner_prepare(struct runner *r, void *buf, uint64_t len)
+{
+	struct timeval tv = { RUNNER_SPARE_S, 0 };
+	struct ragent *a;
+	char *cause = NULL;
+	int sock, lent;
+	pid_t pid;
+
+	for (a = r->agents; a != NULL; a = a->next)
+		if (a->spare_buf != NULL)
+			return -1;	/* one at a time */
+	if ((pid = runner_fork(r, buf, len, &sock, &lent, &cause)) < 0) {
+		log_debug("cannot prepare a worker: %s", cause);
+		free(cause);
+		return -1;
+	}
+	if (!lent) {
+		kill(pid, SIGKILL);
+		close(sock);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	a = ragent_new(r, pid, sock, "worker (prepared)");
+	snprintf(a->id, sizeof a->id, "(prepared)");
+	a->reported = 1;	/* not an agent until taken */
+	a->spare_buf = buf;
+	a->spare_len = len;
+	a->spare_timer = evtimer_new(r->base, spare_timeout_cb, a);
+	evtimer_add(a->spare_timer, &tv);
+	log_debug("worker pid %ld prepared for %llu bytes of state arriving",
+	    (long)pid, (unsigned long long)len);
+	return 0;
+}
+
+/* The prepared worker for buf, taken off the spare list, or NULL. */
+static struct ragent *
+spare_take(struct runner *r, void *buf, uint64_t len)
+{
+	struct ragent *a;
+
+	for (a = r->agents; a != NULL; a = a->next) {
+		if (buf == NULL || a->spare_buf != buf || a->spare_len != len ||
+		    a->exited || a->conn == NULL)
+			continue;
+		event_free(a->spare_timer);
+		a->spare_timer = NULL;
+		a->spare_buf = NULL;
+		a->reported = 0;
+		return a;
+	}
+	return NULL;
+}
+
+void
+runner_unprepare(struct runner *r, void *buf)
+{
+	struct ragent *a;
+
+	for (a = r->agents; a != NULL; a = a->next) {
+		if (buf != NULL && a->spare_buf == buf) {
+			a->spare_buf = NULL;
+			kill(a->pid, SIGKILL);
+		}
+	}
+}
+
+int
+runner_start_owned(struct runner *r, const char *id, const char *code_sha,
+    const char *code_path, const char *args, const void *state, uint64_t len,
+    void *owned, uint64_t owned_len, uint64_t step, json_t *host,
+    json_t *delivery, char **cause)
+{
+	json_t *m;
+	size_t i;
+	unsigned char *data;
+	const char *hex;
+	struct ragent *a;
+	char label[96];
+	int sock, lent;
+	pid_t pid;
+
+	if (ragent_find(r, id) != NULL) {
+		runner_unprepare(r, owned);
+		bigbuf_free(owned);
+		return nn_fail(cause, "agent %s already runs here", id);
+	}
+	snprintf(label, sizeof label, "worker %s", id);
+	/* A worker started while the state arrived has it mapped already. */
+	if ((a = spare_take(r, owned, owned_len)) != NULL) {
+		lent = 1;
+		conn_set_label(a->conn, label);
+	} else {
+		if ((pid = runner_fork(r, owned, owned_len, &sock, &lent,
+		    cause)) < 0) {
+			bigbuf_free(owned);
+			return -1;
+		}
+		a = ragent_new(r, pid, sock, label);
+	}
+	snprintf(a->id, sizeof a->id, "%s", id);
+	snprintf(a->code, sizeof a->code, "%s", code_sha);
+	a->step = step;
 	a->hold = delivery != NULL;
 	a->load = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O, s:b}", "op",
 	    "load", "agent", id, "code_path", code_path, "args", args != NULL ?
@@ -864,16 +1004,17 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 			free(data);
 		}
 	}
-	a->state_fd = -1;
 	if (state != NULL && len > 0) {
 		a->state_buf = xmalloc((size_t)len);
 		memcpy(a->state_buf, state, (size_t)len);
 		a->state_len = len;
 	} else if (owned != NULL) {
-		/* A large arriving state goes to the worker uncopied. */
+		/* A large arriving state goes to the worker uncopied. The
+		 * buffer is the worker's until it says it did not keep it,
+		 * or ends. */
 		a->state_buf = owned;
 		a->state_len = owned_len;
-		if (state_fd >= 0) {
+		if (lent) {
 			a->state_fd = 4;
 			json_object_set_new(a->load, "state_fd",
 			    json_integer(4));
@@ -881,11 +1022,9 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 			    json_integer((json_int_t)owned_len));
 		}
 	}
-	snprintf(label, sizeof label, "worker %s", id);
-	cc.arg = a;
-	a->conn = conn_pair(&cc, sv[0], 0, label);
-	a->next = r->agents;
-	r->agents = a;
+	/* A prepared worker past its handshake has mapped the state. */
+	if (a->prepared)
+		conn_send(a->conn, FRAME_AGENT, a->load, NULL, 0);
 	return 0;
 }
 

@@ -46,6 +46,16 @@ int		 runner_start_owned(struct runner *, const char *id,
 		     const char *args, const void *state, uint64_t len,
 		     void *owned, uint64_t owned_len, uint64_t step,
 		     json_t *host, json_t *delivery, char **cause);
+/*
+ * A large state is arriving into buf (a pool buffer, len bytes): start a
+ * worker now and let it map the buffer while the rest comes, so that the
+ * runner_start_owned that follows, with the same buffer, finds it ready.
+ * A hint only: the worker loads no code until then, and stops after a
+ * while if nothing takes it. -1 when none was started.
+ */
+int		 runner_prepare(struct runner *, void *buf, uint64_t len);
+/* The state arriving into buf will not start: stop its worker. */
+void		 runner_unprepare(struct runner *, void *buf);
 /* Takes the packed state of a moving agent (caller frees), or NULL. */
 void		*runner_take_state(struct runner *, const char *id,
 		     uint64_t *len);

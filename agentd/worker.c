@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -48,7 +47,10 @@ struct agent {
 					 * kept sections of it */
 	size_t		 kept_len;
 	int		 kept_mapped;	/* kept is a mapping, not a buffer */
+	unsigned char	*premap;	/* the state, mapped on "prepare" */
+	size_t		 premap_len;
 };
+
 
 static long
 now_ms(void)
@@ -571,8 +573,19 @@ worker_load(struct agent *a, struct frame *f, char **cause)
 	a->steps = (uint64_t)json_integer_value(json_object_get(f->meta,
 	    "step"));
 	host_from_json(a, json_object_get(f->meta, "host"));
-	/* Mapped and the descriptor closed before the agent's code loads. */
-	if (worker_map_state(f, &map, &map_len, cause) != 0)
+	/* Mapped and the descriptor closed before the agent's code loads:
+	 * on "prepare", while the state arrived, or now. */
+	if (a->premap != NULL) {
+		map = a->premap;
+		map_len = a->premap_len;
+		a->premap = NULL;
+		if ((uint64_t)json_integer_value(json_object_get(f->meta,
+		    "state_len")) != map_len) {
+			munmap(map, map_len);
+			return nn_fail(cause, "load frame: state_len differs "
+			    "from the prepared state's %zu bytes", map_len);
+		}
+	} else if (worker_map_state(f, &map, &map_len, cause) != 0)
 		return -1;
 	if (map != NULL)
 		rc = worker_load_code(a, path, args, map, map_len, &kept,
@@ -617,6 +630,23 @@ worker_main(int fd)
 		fprintf(stderr, "agentd worker: %s\n", cause != NULL ? cause :
 		    "no load frame");
 		return 1;
+	}
+	/* Started while its state arrives: map it now, then wait. */
+	if (json_string_value(json_object_get(f->meta, "op")) != NULL &&
+	    strcmp(json_string_value(json_object_get(f->meta, "op")),
+	    "prepare") == 0) {
+		if (worker_map_state(f, &a.premap, &a.premap_len, &cause) !=
+		    0 || a.premap == NULL) {
+			fprintf(stderr, "agentd worker: %s\n", cause != NULL ?
+			    cause : "prepare frame without a state");
+			return 1;
+		}
+		frame_free(f);
+		if (client_read_frame(a.cl, -1, &f, &cause) <= 0) {
+			fprintf(stderr, "agentd worker: %s\n", cause != NULL ?
+			    cause : "no load frame");
+			return 1;
+		}
 	}
 	if (worker_load(&a, f, &cause) != 0) {
 		frame_free(f);
