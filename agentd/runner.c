@@ -69,7 +69,8 @@ struct ragent {
 	void		*spare_buf;	/* that state's buffer (not ours) */
 	uint64_t	 spare_len;
 	struct event	*spare_timer;
-	int		 prepared;	/* it has mapped the state */
+	int		 prepared;	/* it was told to map the state */
+	int		 early;		/* a prepared worker, taken */
 	unsigned char	*move_state;
 	uint64_t	 move_len;
 	int		 reported;	/* finished or failed was sent */
@@ -676,8 +677,9 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 		s = json_string_value(json_object_get(f->meta, "type"));
 		snprintf(a->type, sizeof a->type, "%s", s != NULL ? s : "?");
 		a->state = RA_RUNNING;
-		log_info("agent %s (%s) %s (pid %ld)", a->id, a->type,
-		    a->hold ? "unpacked, held" : "started", (long)a->pid);
+		log_info("agent %s (%s) %s (pid %ld%s)", a->id, a->type,
+		    a->hold ? "unpacked, held" : "started", (long)a->pid,
+		    a->early ? ", started while its state arrived" : "");
 		runner_emit(r, a, a->hold ? "arrived" : "started",
 		    json_pack("{s:I}", "step", (json_int_t)a->step));
 		queue_flush(a);
@@ -871,7 +873,7 @@ spare_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_debug("a worker prepared for an arriving state was not used; "
+	log_info("a worker prepared for an arriving state was not used; "
 	    "stopping it (pid %ld)", (long)a->pid);
 	kill(a->pid, SIGKILL);
 }
@@ -925,6 +927,7 @@ spare_take(struct runner *r, void *buf, uint64_t len)
 		a->spare_timer = NULL;
 		a->spare_buf = NULL;
 		a->reported = 0;
+		a->early = 1;
 		return a;
 	}
 	return NULL;

@@ -160,6 +160,16 @@ else
 		fail state_from_memory_or_socket "fallbacks: $fb for $w, $fu for $u; $ru"
 	fi
 fi
+# Each arrival but the first on a host (which fetches the code first) found
+# its worker started while the state was still coming, and no prepared
+# worker was left unused.
+np=$(cat "$T/log1" "$T/log2" "$T/log3" | grep -c "agent $w (wanderer) unpacked, held (pid [0-9]*, started while its state arrived)")
+nu=$(cat "$T/log1" "$T/log2" "$T/log3" | grep -c "was not used")
+if [ "$np" -ge 80 ] && [ "$nu" = 0 ]; then
+	ok worker_started_while_state_arrives
+else
+	fail worker_started_while_state_arrives "$np of 89 arrivals prepared, $nu unused"
+fi
 # Code crossed the wire once per host: h1 got it from the client, h2 and
 # h3 fetched it once each, over 89 moves.
 n1=$(ctl 1 request code-stats | grep -o '"received": [0-9]*' | grep -o '[0-9]*$')

@@ -1288,12 +1288,153 @@ end:
 	buf_free(b);
 }
 
+/*
+ * A payload streamed in pieces (frame_stream_*), some copied and some by
+ * reference, is the same frame, byte for byte, as one written whole; a
+ * put that does not match what was MAC'd is refused.
+ */
+static void
+test_stream(void)
+{
+	size_t n = ((size_t)3 << 20) + 5, cut[] = { 1, (size_t)1 << 20 };
+	struct evbuffer *a = evbuffer_new(), *b = evbuffer_new();
+	struct evbuffer *piece = evbuffer_new();
+	struct frame_key ka, kb, rk;
+	struct frame_stream *fs = NULL;
+	struct frame *f = NULL;
+	json_t *meta = json_pack("{s:s}", "op", "agent-accept");
+	unsigned char *payload = xmalloc(n), *copy = NULL;
+	char *cause = NULL;
+	size_t at = 0, i, take;
+
+	fill(payload, n, 3);
+	frame_key_init(&ka, NULL);
+	frame_key_init(&kb, NULL);
+	frame_key_init(&rk, NULL);
+	CHECK(frame_write(a, &ka, FRAME_REQUEST, meta, payload, n, &cause) ==
+	    0);
+	CHECK((fs = frame_stream_begin(b, &kb, FRAME_REQUEST, meta, n,
+	    &cause)) != NULL && kb.seq == 1);
+	for (i = 0; at < n; i++) {
+		take = i < 2 ? cut[i] : n - at;
+		frame_stream_mac(fs, payload + at, take);
+		if (i % 2)
+			CHECK(evbuffer_add_reference(piece, payload + at, take,
+			    NULL, NULL) == 0);
+		else
+			CHECK(evbuffer_add(piece, payload + at, take) == 0);
+		CHECK(frame_stream_put(fs, b, piece) == 0);
+		at += take;
+		CHECK(frame_stream_left(fs) == n - at);
+	}
+	CHECK(evbuffer_get_length(a) == evbuffer_get_length(b));
+	copy = xmalloc(evbuffer_get_length(b));
+	CHECK(evbuffer_copyout(b, copy, evbuffer_get_length(b)) ==
+	    (ev_ssize_t)evbuffer_get_length(b));
+	CHECK(memcmp(copy, evbuffer_pullup(a, -1), evbuffer_get_length(a)) ==
+	    0);
+	CHECK(frame_read(b, &rk, &f, &cause) == 1);
+	CHECK(f->payload_len == n && memcmp(f->payload, payload, n) == 0);
+	frame_stream_free(fs);
+
+	/* A piece other than what was MAC'd; an empty stream. */
+	CHECK((fs = frame_stream_begin(b, &kb, FRAME_REQUEST, NULL, 10,
+	    &cause)) != NULL);
+	frame_stream_mac(fs, payload, 4);
+	CHECK(evbuffer_add(piece, payload, 5) == 0);
+	CHECK(frame_stream_put(fs, b, piece) == -1);
+	frame_stream_free(fs);
+	evbuffer_drain(b, evbuffer_get_length(b));
+	evbuffer_drain(piece, evbuffer_get_length(piece));
+	CHECK((fs = frame_stream_begin(b, &kb, FRAME_PING, NULL, 0,
+	    &cause)) != NULL && frame_stream_left(fs) == 0);
+	frame_free(f);
+	f = NULL;
+	rk.seq = 2;
+	CHECK(frame_read(b, &rk, &f, &cause) == 1 && f->type == FRAME_PING &&
+	    f->payload_len == 0);
+end:
+	frame_stream_free(fs);
+	free(cause);
+	free(copy);
+	frame_free(f);
+	free(payload);
+	json_decref(meta);
+	buf_free(a);
+	buf_free(b);
+	buf_free(piece);
+}
+
+/*
+ * The reader says once that a large frame has begun, with its meta, as
+ * soon as the header and meta are in; small frames and the rest of the
+ * payload say nothing.
+ */
+static void
+test_reader_started(void)
+{
+	size_t n = (size_t)2 << 20;
+	struct evbuffer *b = evbuffer_new();
+	struct frame_reader *r = frame_reader_new(0);
+	struct frame_key wk, rk;
+	struct frame *f = NULL;
+	unsigned char *payload = xmalloc(n), *all = NULL;
+	const char *meta;
+	void *into;
+	uint64_t len;
+	char path[512], *cause = NULL;
+	size_t total;
+	int fd = -1, type;
+
+	fill(payload, n, 9);
+	frame_key_init(&wk, NULL);
+	frame_key_init(&rk, NULL);
+	CHECK(frame_write(b, &wk, FRAME_PING, NULL, "x", 1, &cause) == 0);
+	CHECK(frame_write(b, &wk, FRAME_REQUEST, NULL, payload, n, &cause) ==
+	    0);
+	total = evbuffer_get_length(b);
+	all = xmalloc(total);
+	CHECK(evbuffer_remove(b, all, total) == (int)total);
+	snprintf(path, sizeof path, "%s/started.bin", unit_tmpdir());
+	CHECK((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	CHECK(write(fd, all, total) == (ssize_t)total);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	/* The small frame and the large one's first 64 KiB. */
+	CHECK(frame_reader_fill(r, fd, 65536 + 100) > 0);
+	CHECK(frame_reader_next(r, &rk, FRAME_MAX_PAYLOAD, &f, &cause) == 1 &&
+	    f->type == FRAME_PING);
+	CHECK(frame_reader_started(r, &type, &meta, &into, &len) == 0);
+	frame_free(f);
+	f = NULL;
+	CHECK(frame_reader_next(r, &rk, FRAME_MAX_PAYLOAD, &f, &cause) == 0);
+	CHECK(frame_reader_started(r, &type, &meta, &into, &len) == 1 &&
+	    type == FRAME_REQUEST && strcmp(meta, "{}") == 0 && len == n);
+	CHECK(frame_reader_started(r, &type, &meta, &into, &len) == 0);
+	while (frame_reader_fill(r, fd, (size_t)1 << 20) > 0)
+		;
+	CHECK(frame_reader_next(r, &rk, FRAME_MAX_PAYLOAD, &f, &cause) == 1);
+	CHECK(f->payload == into && f->payload_len == n &&
+	    memcmp(f->payload, payload, n) == 0);
+	CHECK(frame_reader_started(r, &type, &meta, &into, &len) == 0);
+end:
+	if (fd >= 0)
+		close(fd);
+	free(cause);
+	free(all);
+	free(payload);
+	frame_free(f);
+	frame_reader_free(r);
+	buf_free(b);
+}
+
 static const struct unit_test tests[] = {
 	{ "type_names", test_type_names },
 	{ "doc_example", test_doc_example },
 	{ "roundtrip", test_roundtrip },
 	{ "large_payload", test_large_payload },
 	{ "write_ref", test_write_ref },
+	{ "stream", test_stream },
+	{ "reader_started", test_reader_started },
 	{ "reader", test_reader },
 	{ "several", test_several },
 	{ "byte_by_byte", test_byte_by_byte },
