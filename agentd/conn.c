@@ -281,21 +281,40 @@ conn_later_add(struct conn *c, int type, json_t *meta)
 	return l;
 }
 
+static void	conn_free_payload(const void *, size_t, void *);
+
+/* Holds back a frame with a payload: copied, or (owned) referenced and
+ * given back to bigbuf_free once sent. */
+static void
+conn_later_frame(struct conn *c, int type, json_t *meta, const void *payload,
+    uint64_t len, int owned)
+{
+	struct conn_later *l = conn_later_add(c, type, meta);
+	int rc = 0;
+
+	l->payload = evbuffer_new();
+	if (len == 0) {
+		if (owned)
+			bigbuf_free((void *)payload);
+	} else if (owned)
+		rc = evbuffer_add_reference(l->payload, payload, (size_t)len,
+		    conn_free_payload, NULL);
+	else
+		rc = evbuffer_add(l->payload, payload, (size_t)len);
+	if (rc != 0)
+		fatal("out of memory holding a frame back");
+}
+
 int
 conn_send(struct conn *c, int type, json_t *meta, const void *payload,
     uint64_t len)
 {
-	struct conn_later *l;
 	char *cause = NULL;
 
 	if (c->state == CONN_CLOSED)
 		return -1;
 	if (c->stream != NULL) {
-		l = conn_later_add(c, type, meta);
-		l->payload = evbuffer_new();
-		if (len > 0 && evbuffer_add(l->payload, payload, (size_t)len)
-		    != 0)
-			fatal("out of memory holding a frame back");
+		conn_later_frame(c, type, meta, payload, len, 0);
 		return 0;
 	}
 	if (frame_write(bufferevent_get_output(c->bev), &c->tx, type, meta,
@@ -319,7 +338,6 @@ int
 conn_send_owned(struct conn *c, int type, json_t *meta, void *payload,
     uint64_t len)
 {
-	struct conn_later *l;
 	char *cause = NULL;
 
 	if (c->state == CONN_CLOSED) {
@@ -327,13 +345,7 @@ conn_send_owned(struct conn *c, int type, json_t *meta, void *payload,
 		return -1;
 	}
 	if (c->stream != NULL) {
-		l = conn_later_add(c, type, meta);
-		l->payload = evbuffer_new();
-		if (len == 0)
-			bigbuf_free(payload);
-		else if (evbuffer_add_reference(l->payload, payload,
-		    (size_t)len, conn_free_payload, NULL) != 0)
-			fatal("out of memory holding a frame back");
+		conn_later_frame(c, type, meta, payload, len, 1);
 		return 0;
 	}
 	if (frame_write_ref(bufferevent_get_output(c->bev), &c->tx, type, meta,

@@ -1879,26 +1879,22 @@ op_accept(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 {
 	const char *agent = str_field(f->meta, "agent");
 	const char *code = str_field(f->meta, "code");
+	const char *refused = NULL;
 	struct arrival *a;
 	json_t *req;
 
-	/* What op_accept does not take, no worker waits for. */
 	if (agent == NULL || code == NULL || !codestore_valid(code) ||
 	    strlen(agent) >= sizeof a->agent ||
-	    !json_is_object(json_object_get(f->meta, "delivery"))) {
+	    !json_is_object(json_object_get(f->meta, "delivery")))
+		refused = "agent-accept needs agent, code and delivery";
+	else if (runner_has(d->runner, agent))
+		refused = "the agent already runs here";
+	else if (d->draining)
+		refused = "the host is draining";
+	if (refused != NULL) {
+		/* No worker waits for what is not taken. */
 		runner_unprepare(d->runner, f->payload);
-		reply(l->conn, id, 0, "agent-accept needs agent, code and "
-		    "delivery", NULL);
-		return;
-	}
-	if (runner_has(d->runner, agent)) {
-		runner_unprepare(d->runner, f->payload);
-		reply(l->conn, id, 0, "the agent already runs here", NULL);
-		return;
-	}
-	if (d->draining) {
-		runner_unprepare(d->runner, f->payload);
-		reply(l->conn, id, 0, "the host is draining", NULL);
+		reply(l->conn, id, 0, refused, NULL);
 		return;
 	}
 	log_debug("agent %s: arriving, %llu bytes", agent,

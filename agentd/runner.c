@@ -59,7 +59,6 @@ struct ragent {
 	json_t		*expect;	/* sender -> next seq to deliver */
 	json_t		*out;		/* receiver -> next seq to send */
 	int		 hold;		/* arrived: wait for go */
-	int		 syncing;	/* moving: unread messages come back */
 	json_t		*move;		/* the moving frame, kept for later */
 	struct state_read *reading;	/* its state, from its memory */
 	uintptr_t	 kept_at;	/* where the worker maps the state
@@ -492,25 +491,27 @@ state_read_piece(struct state_read *sr, struct state_piece *p, size_t off,
 static int
 state_read_small(struct state_read *sr, char **cause)
 {
-	struct state_piece *p, *probe = NULL;
+	struct state_piece *p, *large = NULL;
 	size_t i;
+	int tried = 0;
 
 	for (i = 0; i < sr->npieces; i++) {
 		p = &sr->pieces[i];
 		if (p->kept || p->len == 0)
 			continue;
-		if (probe == NULL)
-			probe = p;
-		if (p->len >= RUNNER_READ_EAGER)
+		if (p->len >= RUNNER_READ_EAGER) {
+			if (large == NULL)
+				large = p;
 			continue;
+		}
 		if (state_read_piece(sr, p, 0, p->len, cause) != 0)
 			return -1;
 		p->read = 1;
-		probe = p;
+		tried = 1;
 	}
 	/* Only large pieces: one byte tells. */
-	if (probe != NULL && !probe->read)
-		return state_read_piece(sr, probe, 0, 1, cause);
+	if (!tried && large != NULL)
+		return state_read_piece(sr, large, 0, 1, cause);
 	return 0;
 }
 

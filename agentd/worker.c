@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -50,7 +51,6 @@ struct agent {
 	unsigned char	*premap;	/* the state, mapped on "prepare" */
 	size_t		 premap_len;
 };
-
 
 static long
 now_ms(void)
@@ -612,6 +612,7 @@ worker_main(int fd)
 	static const unsigned char zero[FRAME_KEY_SIZE];
 	struct agent a;
 	struct frame *f = NULL;
+	const char *op;
 	char *cause = NULL;
 	int r, hold;
 
@@ -626,15 +627,18 @@ worker_main(int fd)
 		fprintf(stderr, "agentd worker: %s\n", cause);
 		return 1;
 	}
-	if (client_read_frame(a.cl, -1, &f, &cause) <= 0) {
-		fprintf(stderr, "agentd worker: %s\n", cause != NULL ? cause :
-		    "no load frame");
-		return 1;
-	}
-	/* Started while its state arrives: map it now, then wait. */
-	if (json_string_value(json_object_get(f->meta, "op")) != NULL &&
-	    strcmp(json_string_value(json_object_get(f->meta, "op")),
-	    "prepare") == 0) {
+	/* Started while its state arrives: "prepare" maps it, then the
+	 * load frame follows. */
+	for (;;) {
+		if (client_read_frame(a.cl, -1, &f, &cause) <= 0) {
+			fprintf(stderr, "agentd worker: %s\n", cause != NULL ?
+			    cause : "no load frame");
+			return 1;
+		}
+		op = json_string_value(json_object_get(f->meta, "op"));
+		if (a.premap != NULL || op == NULL ||
+		    strcmp(op, "prepare") != 0)
+			break;
 		if (worker_map_state(f, &a.premap, &a.premap_len, &cause) !=
 		    0 || a.premap == NULL) {
 			fprintf(stderr, "agentd worker: %s\n", cause != NULL ?
@@ -642,11 +646,6 @@ worker_main(int fd)
 			return 1;
 		}
 		frame_free(f);
-		if (client_read_frame(a.cl, -1, &f, &cause) <= 0) {
-			fprintf(stderr, "agentd worker: %s\n", cause != NULL ?
-			    cause : "no load frame");
-			return 1;
-		}
 	}
 	if (worker_load(&a, f, &cause) != 0) {
 		frame_free(f);
