@@ -57,6 +57,7 @@ struct conn {
 	struct event		*reader;	/* our own large reads */
 	struct frame_reader	*in;		/* what they fill */
 	int			 connected;	/* TCP is up */
+	int			 pair;		/* a socketpair: a worker */
 	struct event		*timer;
 	enum conn_state		 state;
 	enum conn_role		 peer_role;
@@ -260,6 +261,7 @@ conn_pair(const struct conn_config *cfg, int fd, int connector,
 	evutil_make_socket_nonblocking(fd);
 	bev = bufferevent_socket_new(cfg->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c = conn_new(cfg, bev, label);
+	c->pair = 1;
 	if (connector) {
 		c->state = CONN_WAIT_REPLY;
 		conn_send_hello(c, NULL);
@@ -541,9 +543,13 @@ conn_close(struct conn *c, const char *why)
 	if (c->state == CONN_CLOSED)
 		return;
 	/* A peer that hangs up mid-handshake usually lacks our key; one
-	 * we never reached is just down. */
+	 * we never reached is just down. A worker that does has died, which
+	 * its exit status tells. */
 	if (!c->connected)
 		log_debug("%s: cannot connect: %s", c->label, why);
+	else if (c->state != CONN_READY && c->pair)
+		log_debug("%s: closed during the handshake: %s", c->label,
+		    why);
 	else if (c->state != CONN_READY)
 		log_warn("%s: authentication failed: %s during the handshake "
 		    "(does it hold the cluster key?)", c->label, why);

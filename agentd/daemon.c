@@ -54,6 +54,8 @@ struct link {
 	int		 subscribed;	/* gets events */
 	json_t		*send_seq;	/* a client's next number, by receiver */
 	json_int_t	 next_id;	/* our requests on this link */
+	void		*arriving;	/* a large frame's buffer, mapped by a
+					 * prepared worker until it is whole */
 	struct link	*prev, *next;
 };
 
@@ -496,6 +498,10 @@ daemon_closed(struct conn *c, const char *why, void *arg)
 			peer_set_up(d, p, 0, why);
 		}
 	}
+	/* A frame cut short: its prepared worker has nothing to wait for. */
+	if (l->arriving != NULL && runner_unprepare(d->runner, l->arriving))
+		log_info("%s: closed in the middle of an arriving agent; "
+		    "stopped the worker prepared for it", conn_label(c));
 	log_debug("%s: closed: %s", conn_label(c), why);
 	pending_fail_link(d, l->serial);
 	link_remove(d, l);
@@ -1015,6 +1021,8 @@ daemon_frame(struct conn *c, struct frame *f, void *arg)
 	struct daemon *d = l->d;
 	struct peer *p;
 
+	/* Whole: op_accept takes or stops the worker prepared for it. */
+	l->arriving = NULL;
 	if (l->peer >= 0) {
 		p = &d->peers[l->peer];
 		p->last_seen = now_ms();
@@ -1080,7 +1088,8 @@ daemon_arriving(struct conn *c, int type, json_t *meta, void *payload,
 	    !codestore_has(d->code, code) || d->draining ||
 	    runner_has(d->runner, agent))
 		return;
-	runner_prepare(d->runner, payload, len);
+	if (runner_prepare(d->runner, payload, len) == 0)
+		l->arriving = payload;
 }
 
 static const struct conn_ops daemon_conn_ops = {
@@ -1690,6 +1699,12 @@ struct move {
 static void
 move_abort(struct daemon *d, struct move *mv, const char *why)
 {
+	/* An agent whose worker died meanwhile was reported failed then. */
+	if (!runner_has(d->runner, mv->agent)) {
+		log_info("agent %s: move to %s ended: %s; the agent had "
+		    "already stopped", mv->agent, mv->host, why);
+		return;
+	}
 	log_warn("agent %s: move to %s failed: %s; it carries on here",
 	    mv->agent, mv->host, why);
 	json_decref(runner_move_done(d->runner, mv->agent, 0));

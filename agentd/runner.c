@@ -934,17 +934,20 @@ spare_take(struct runner *r, void *buf, uint64_t len)
 	return NULL;
 }
 
-void
+int
 runner_unprepare(struct runner *r, void *buf)
 {
 	struct ragent *a;
+	int n = 0;
 
 	for (a = r->agents; a != NULL; a = a->next) {
 		if (buf != NULL && a->spare_buf == buf) {
 			a->spare_buf = NULL;
 			kill(a->pid, SIGKILL);
+			n++;
 		}
 	}
+	return n;
 }
 
 int

@@ -54,8 +54,9 @@ int		 runner_start_owned(struct runner *, const char *id,
  * while if nothing takes it. -1 when none was started.
  */
 int		 runner_prepare(struct runner *, void *buf, uint64_t len);
-/* The state arriving into buf will not start: stop its worker. */
-void		 runner_unprepare(struct runner *, void *buf);
+/* The state arriving into buf will not start: stop its worker. The
+ * number stopped (0 or 1). */
+int		 runner_unprepare(struct runner *, void *buf);
 /* Takes the packed state of a moving agent (caller frees), or NULL. */
 void		*runner_take_state(struct runner *, const char *id,
 		     uint64_t *len);

@@ -1,6 +1,7 @@
 # Agents on 3 real daemons (127.0.0.1-3): lifecycle, crashes, moves with
 # 16 MB of state, code shipping, 1000 messages while moving, a destination
-# killed mid-move, and RSS over 1000 moves.
+# killed mid-move, a moving worker killed mid-send, and RSS over 1000
+# moves.
 GROUP=agents
 . "$(dirname "$0")/lib.sh"
 
@@ -222,6 +223,38 @@ else
 fi
 start 2
 wait_for 10 up3
+
+# The moving agent's worker dies while its state is on the wire (h2 is
+# frozen, so the send stops part way): h1 cannot finish the frame and
+# closes the link, the agent is reported failed, h2 stops at once (not
+# after 30 s) the worker it prepared for the state, and the next move
+# finds the link back.
+sendq() {
+	ss -Htn state established "( sport = :$((base + 1)) or dport = :$((base + 2)) )" \
+	    dst 127.0.0.2 | awk '$2 > 1000000 { big = 1 } END { exit !big }'
+}
+kill -STOP "$pid_2"
+x=$(ctl 1 spawn "$W" '{"mb": 64, "hosts": ["h1", "h2"], "laps": 1}')
+wait_for 10 sendq
+xw=$(grep -o "agent $x (wanderer) started (pid [0-9]*" "$T/log1" | grep -o '[0-9]*$')
+kill -9 "$xw"
+wait_for 10 ended "$T/ev" "$x"
+kill -CONT "$pid_2"
+wait_for 10 grep -q "stopped the worker prepared for it" "$T/log2"
+wait_for 5 sh -c "! pgrep -P $pid_2 >/dev/null"
+left=$(pgrep -P "$pid_2" | wc -l)
+wait_for 10 up3
+y=$(ctl 1 spawn "$W" '{"mb": 16, "hosts": ["h1", "h2"], "laps": 2}')
+wait_for 30 ended "$T/ev" "$y"
+if result "$T/ev" "$x" | grep -q 'failed: .*signal 9' &&
+    grep -q "agent $x: its worker stopped while its state was being sent; the frame being sent cannot be finished, closing" "$T/log1" &&
+    grep -q "closed in the middle of an arriving agent; stopped the worker prepared for it" "$T/log2" &&
+    [ "$left" = 0 ] && result "$T/ev" "$y" | grep -q finished &&
+    result "$T/ev" "$y" | grep -q 'done on h2: counter 4 '; then
+	ok source_worker_killed_mid_send
+else
+	fail source_worker_killed_mid_send "x: $(result "$T/ev" "$x"); y: $(result "$T/ev" "$y"); $left left on h2; $(grep -c 'cannot be finished' "$T/log1") cut, $(grep -c 'stopped the worker prepared' "$T/log2") stopped"
+fi
 
 # 1000 moves between two daemons: h1's RSS stays flat (within 10%).
 rss() { ps -o rss= -p "$pid_1" | tr -d ' '; }
