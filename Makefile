@@ -65,6 +65,7 @@ UNIT_LIB	= $(BUILD)/tests/unit/unit.o
 BENCH_SRC	= tests/bench/mlp_bench.c
 BENCH_BIN	= $(BUILD)/bench/mlp_bench
 FANN_BENCH	= $(BUILD)/bench/fann_bench
+TCP_MAC_BENCH	= $(BUILD)/bench/tcp_mac_bench
 
 .PHONY: all test asan bench deps deps-bench clean
 .SECONDARY:
@@ -124,13 +125,18 @@ $(BENCH_BIN): $(BUILD)/tests/bench/mlp_bench.o $(LIBNNSIM)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(TCP_MAC_BENCH): $(BUILD)/tests/bench/tcp_mac_bench.o
+	$(msg) LINK $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcrypto
+
 # FANN is optional: the bench reports it only when libfann-dev is there.
 $(FANN_BENCH): tests/bench/fann_bench.c
 	@mkdir -p $(@D)
 	$(Q)if [ -f /usr/include/fann.h ]; then \
 	    $(CC) -O2 -o $@ $< -lfann -lm; else rm -f $@; fi
 
-bench: all $(BENCH_BIN)
+bench: all $(BENCH_BIN) $(TCP_MAC_BENCH)
 	$(Q)$(MAKE) --no-print-directory $(FANN_BENCH)
 	$(Q)BUILD=$(BUILD) BIN=$(BIN) sh tests/bench/run.sh
 

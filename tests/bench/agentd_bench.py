@@ -2,7 +2,13 @@
 between two daemons for states from 1 KB to 256 MB, raw loopback TCP
 throughput in the same run, and the agent spawn rate.
 
-Usage: agentd_bench.py BIN_DIR [--sizes 1K,1M,...] [--quick]"""
+Usage: agentd_bench.py BIN_DIR [--sizes 1K,1M,...] [--quick]
+                        [--tcp-mac PATH]
+
+--tcp-mac names a built tcp_mac_bench (make bench passes it): then the
+run also measures loopback TCP of one 256 MiB buffer into another, plain
+and with a Poly1305 tag on both ends as agentd's frames have, and gives
+the largest state's move against those too."""
 import json
 import os
 import shutil
@@ -24,6 +30,9 @@ BIN = sys.argv[1]
 SIZES = [1 << 10, 1 << 16, 1 << 20, 16 << 20, 64 << 20, 256 << 20]
 if "--quick" in sys.argv:
     SIZES = [1 << 10, 1 << 20, 16 << 20]
+TCP_MAC = None
+if "--tcp-mac" in sys.argv:
+    TCP_MAC = sys.argv[sys.argv.index("--tcp-mac") + 1]
 if "--sizes" in sys.argv:
     _units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     SIZES = [int(x[:-1]) * _units[x[-1].upper()] if x[-1].isalpha()
@@ -185,8 +194,25 @@ def main():
     tcp = statistics.median(samples)
     print(f"  raw loopback TCP (1 GiB, 4 MiB writes): {tcp / 1e9:.2f} GB/s"
           f" (median of {', '.join(f'{x / 1e9:.2f}' for x in samples)})")
-    cl = Cluster()
     result = {"bench": "agentd", "tcp_bytes_per_sec": round(tcp)}
+    refs = {}
+    if TCP_MAC is not None and not os.access(TCP_MAC, os.X_OK):
+        print(f"  {TCP_MAC} is not built (make bench builds it): "
+              f"skipping the buffer-to-buffer references")
+    elif TCP_MAC is not None:
+        out = subprocess.run([TCP_MAC, "--mib", "256", "--rounds", "5"],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"{TCP_MAC}: {out.stderr.strip()}")
+        refs = {k: float(v) for k, v in
+                (line.split("=") for line in out.stdout.split())}
+        print(f"  loopback TCP, one 256 MiB buffer into another: "
+              f"{refs['plain'] / 1e9:.2f} GB/s plain, "
+              f"{refs['mac'] / 1e9:.2f} GB/s with a Poly1305 tag on both "
+              f"ends (tcp_mac_bench, median of 5)")
+        result["tcp_buffer_bytes_per_sec"] = round(refs["plain"])
+        result["tcp_mac_bytes_per_sec"] = round(refs["mac"])
+    cl = Cluster()
     try:
         print(f"  {'state':>8} {'moves':>6} {'per move':>10} "
               f"{'throughput':>12} {'of TCP':>7} {'first move':>11}"
@@ -204,6 +230,8 @@ def main():
             result[f"move_{size}_alone_ms"] = round(alone * 1000, 3)
             result[f"move_{size}_alone_pct_tcp"] = round(
                 100 * size / alone / tcp, 1)
+            if refs and size == max(SIZES):
+                last = (size, alone)
         n = 50
         t0 = time.monotonic()
         ids = [cl.spawn("counter", {"n": 1}) for _ in range(n)]
@@ -212,6 +240,18 @@ def main():
         rate = n / (time.monotonic() - t0)
         print(f"  spawn rate: {rate:.0f} agents/s ({n} counters spawned "
               f"and run to the end, one at a time over one client)")
+        if refs:
+            size, alone = last
+            thr = size / alone
+            print(f"  {human(size)} move alone against the references: "
+                  f"{100 * thr / tcp:.1f}% of raw TCP, "
+                  f"{100 * thr / refs['plain']:.1f}% of buffer to buffer, "
+                  f"{100 * thr / refs['mac']:.1f}% of buffer to buffer "
+                  f"with tags")
+            result[f"move_{size}_alone_pct_tcp_buffer"] = round(
+                100 * thr / refs["plain"], 1)
+            result[f"move_{size}_alone_pct_tcp_mac"] = round(
+                100 * thr / refs["mac"], 1)
         result["spawn_per_sec"] = round(rate, 1)
     finally:
         cl.close()

@@ -287,7 +287,8 @@ printf ', "fann": %s, "nnsim_t1_over_fann": %s, "nnsim_over_fann": %s}\n' \
 
 # The agent platform: migrations between two daemons, raw TCP, spawn rate.
 echo
-if ! python3 tests/bench/agentd_bench.py "$BIN"; then
+if ! python3 tests/bench/agentd_bench.py "$BIN" \
+    --tcp-mac "$BUILD/bench/tcp_mac_bench"; then
 	echo "bench: agentd_bench failed" >&2
 	exit 1
 fi
