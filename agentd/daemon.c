@@ -499,7 +499,8 @@ daemon_closed(struct conn *c, const char *why, void *arg)
 		}
 	}
 	/* A frame cut short: its prepared worker has nothing to wait for. */
-	if (l->arriving != NULL && runner_unprepare(d->runner, l->arriving))
+	if (l->arriving != NULL && d->runner != NULL &&
+	    runner_unprepare(d->runner, l->arriving))
 		log_info("%s: closed in the middle of an arriving agent; "
 		    "stopped the worker prepared for it", conn_label(c));
 	log_debug("%s: closed: %s", conn_label(c), why);
@@ -1699,7 +1700,11 @@ struct move {
 static void
 move_abort(struct daemon *d, struct move *mv, const char *why)
 {
-	/* An agent whose worker died meanwhile was reported failed then. */
+	/* At shutdown the runner has stopped every agent and told their
+	 * owners. An agent whose worker died meanwhile was reported failed
+	 * then. */
+	if (d->runner == NULL)
+		return;
 	if (!runner_has(d->runner, mv->agent)) {
 		log_info("agent %s: move to %s ended: %s; the agent had "
 		    "already stopped", mv->agent, mv->host, why);

@@ -319,4 +319,19 @@ if [ $st -eq 0 ] && wait_for 5 sh -c "grep '\"agent\":\"$x\"' $T/ev | grep -q 'i
 else
 	fail sigterm_tells_owner "status $st; $(grep "\"$x\"" "$T/ev" | grep -v progress | tail -2)"
 fi
+
+# SIGTERM while an agent is in the middle of a move (h3 is frozen, so the
+# move waits in phase 1): the daemon still stops cleanly, with status 0.
+kill -STOP "$pid_3"
+z=$(ctl 1 spawn "$W" '{"mb": 8, "hosts": ["h1", "h3"], "laps": 3}')
+wait_for 10 sh -c "$CTL --connect 127.0.0.1:$((base + 1)) --key $T/key agents | grep -q '^$z .*moving'"
+kill -TERM "$pid_1"
+wait "$pid_1"
+st=$?
+kill -CONT "$pid_3"
+if [ $st -eq 0 ] && grep -q "SIGTERM: shutting down" "$T/log1"; then
+	ok sigterm_mid_move
+else
+	fail sigterm_mid_move "status $st; $(tail -n 2 "$T/log1")"
+fi
 stop_all
