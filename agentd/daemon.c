@@ -499,8 +499,7 @@ daemon_closed(struct conn *c, const char *why, void *arg)
 		}
 	}
 	/* A frame cut short: its prepared worker has nothing to wait for. */
-	if (l->arriving != NULL && d->runner != NULL &&
-	    runner_unprepare(d->runner, l->arriving))
+	if (l->arriving != NULL && runner_unprepare(d->runner, l->arriving))
 		log_info("%s: closed in the middle of an arriving agent; "
 		    "stopped the worker prepared for it", conn_label(c));
 	log_debug("%s: closed: %s", conn_label(c), why);
@@ -1580,9 +1579,10 @@ daemon_free(struct daemon *d)
 {
 	if (d == NULL)
 		return;
-	/* Agents are stopped, and their owners told, before links close. */
-	runner_free(d->runner);
-	d->runner = NULL;
+	/* Agents are stopped, and their owners told, before links close.
+	 * The runner outlives the links: closing one fails the moves that
+	 * wait on it, and those look their agents up. */
+	runner_clear(d->runner);
 	while (d->links != NULL)
 		conn_close(d->links->conn, "daemon shutting down");
 	codestore_free(d->code);
@@ -1603,6 +1603,7 @@ daemon_free(struct daemon *d)
 	json_decref(d->log_order);
 	free(d->state_dir);
 	daemon_free_peers(d);
+	runner_free(d->runner);
 	bigbuf_trim(1);
 	if (d->listener != NULL)
 		evconnlistener_free(d->listener);
@@ -1700,11 +1701,8 @@ struct move {
 static void
 move_abort(struct daemon *d, struct move *mv, const char *why)
 {
-	/* At shutdown the runner has stopped every agent and told their
-	 * owners. An agent whose worker died meanwhile was reported failed
-	 * then. */
-	if (d->runner == NULL)
-		return;
+	/* An agent whose worker died meanwhile (or that shutdown stopped)
+	 * was reported then. */
 	if (!runner_has(d->runner, mv->agent)) {
 		log_info("agent %s: move to %s ended: %s; the agent had "
 		    "already stopped", mv->agent, mv->host, why);

@@ -1296,7 +1296,7 @@ runner_stop_all(struct runner *r, const char *why)
 }
 
 void
-runner_free(struct runner *r)
+runner_clear(struct runner *r)
 {
 	struct ragent *a;
 
@@ -1309,5 +1309,13 @@ runner_free(struct runner *r)
 		ragent_ended(r, a, 0, "the daemon stopped");
 		ragent_remove(r, a);
 	}
+}
+
+void
+runner_free(struct runner *r)
+{
+	if (r == NULL)
+		return;
+	runner_clear(r);
 	free(r);
 }

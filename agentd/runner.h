@@ -25,7 +25,13 @@ typedef void runner_request_fn(void *arg, const char *agent, json_t *meta,
 
 struct runner	*runner_new(struct event_base *, const char *host,
 		     runner_event_fn *, runner_request_fn *, void *arg);
-/* Stops every worker (SIGKILL) and reaps it. */
+/*
+ * Stops every worker (SIGKILL), reaps it and reports its agent ended, if
+ * not yet. The runner stays usable, and empty, for what the caller does
+ * next.
+ */
+void		 runner_clear(struct runner *);
+/* runner_clear, then frees the runner. */
 void		 runner_free(struct runner *);
 /*
  * Starts agent id from the code at code_path: with args (JSON text) when

@@ -230,8 +230,6 @@ def main():
             result[f"move_{size}_alone_ms"] = round(alone * 1000, 3)
             result[f"move_{size}_alone_pct_tcp"] = round(
                 100 * size / alone / tcp, 1)
-            if refs and size == max(SIZES):
-                last = (size, alone)
         n = 50
         t0 = time.monotonic()
         ids = [cl.spawn("counter", {"n": 1}) for _ in range(n)]
@@ -241,8 +239,8 @@ def main():
         print(f"  spawn rate: {rate:.0f} agents/s ({n} counters spawned "
               f"and run to the end, one at a time over one client)")
         if refs:
-            size, alone = last
-            thr = size / alone
+            size = max(SIZES)
+            thr = size / (result[f"move_{size}_alone_ms"] / 1000)
             print(f"  {human(size)} move alone against the references: "
                   f"{100 * thr / tcp:.1f}% of raw TCP, "
                   f"{100 * thr / refs['plain']:.1f}% of buffer to buffer, "
