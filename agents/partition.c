@@ -45,6 +45,9 @@
 
 #define POLL_MS		20
 #define PROGRESS_S	0.5
+/* Layers are summed in buckets of at least this many floats (1 MiB), the
+ * last layers first, as the backward pass finishes them. */
+#define BUCKET_MIN	262144
 
 enum part_phase { P_COMPUTE, P_REDUCE, P_LEAVE };
 
@@ -72,12 +75,53 @@ struct part {
 	struct nn_trainer	*tr;
 	struct nn_ring		*ring;
 	float			 sums[2];	/* step's loss and correct */
+	int			 sums_sent;	/* part_ready has them */
 	size_t			 nparams;
 	json_t			*epochs;
 	double			 last_progress;
 	uint64_t		 rows_since;
 	double			 loss_since;
 };
+
+/*
+ * The ring's buckets: whole layers from the last one back, each bucket at
+ * least BUCKET_MIN floats where the layers allow; the step's two figures
+ * go with the last layer.
+ */
+static int
+part_buckets(struct part *p, char **cause)
+{
+	size_t lo[NN_RING_MAX_BUCKETS], len[NN_RING_MAX_BUCKETS];
+	size_t end = p->nparams + 2, w, b;
+	int l, nb = 0;
+
+	for (l = p->cfg->arch.nlayers - 1; l >= 0; l--) {
+		nn_net_layer_offsets(p->net, l, &w, &b);
+		if (l > 0 && (end - w < BUCKET_MIN ||
+		    nb == NN_RING_MAX_BUCKETS - 1))
+			continue;
+		lo[nb] = w;
+		len[nb++] = end - w;
+		end = w;
+	}
+	return nn_ring_set_buckets(p->ring, lo, len, nb, cause);
+}
+
+/* The trainer finished gradients from.. (and the step's figures): they
+ * can go while it computes the rest. */
+static void
+part_ready(void *arg, size_t from, const double sums[2])
+{
+	struct part *p = arg;
+
+	/* Written once: after that the ring may be adding into them. */
+	if (!p->sums_sent) {
+		p->sums[0] = (float)sums[0];
+		p->sums[1] = (float)sums[1];
+		p->sums_sent = 1;
+	}
+	nn_ring_ready(p->ring, from);
+}
 
 static void
 part_free(struct part *p)
@@ -240,6 +284,9 @@ part_unpack(struct agent *a, const struct agent_state *st)
 	    nn_trainer_restore(p->tr, blob, len, &cause) != 0)
 		goto fail_cause;
 	p->ring = nn_ring_new(p->rank, p->size, p->nparams + 2, p->secret);
+	if (part_buckets(p, &cause) != 0)
+		goto fail_cause;
+	nn_trainer_on_ready(p->tr, part_ready, p);
 	if ((blob = agent_state_get(st, "ring", &len)) != NULL &&
 	    nn_ring_restore(p->ring, blob, len, &cause) != 0)
 		goto fail_cause;
@@ -421,7 +468,7 @@ part_step(struct agent *a)
 		return AGENT_FAILED;
 	switch (p->phase) {
 	case P_COMPUTE:
-		if ((r = nn_trainer_part_grad(p->tr, sums)) < 0) {
+		if (nn_trainer_done(p->tr)) {
 			/* Every sum is here: the predecessor may leave. */
 			if (!p->told_done)
 				part_tell(a, p, (p->rank + p->size - 1) %
@@ -430,13 +477,28 @@ part_step(struct agent *a)
 			p->phase = P_LEAVE;
 			return AGENT_CONTINUE;
 		}
+		/* The sum lands in the net's own gradient, and a helper
+		 * thread sums the last layers while the first are computed
+		 * (without one, it all goes after the backward pass). */
+		nn_ring_begin(p->ring, p->step, nn_net_grads(p->net, NULL),
+		    p->nparams, p->sums);
+		if (nn_ring_bg_start(p->ring, &cause) != 0) {
+			agent_log(a, AGENT_LOG_WARN, "partition %d: %s; the "
+			    "sum waits for the backward pass", p->rank, cause);
+			free(cause);
+			cause = NULL;
+		}
+		p->sums_sent = 0;
+		r = nn_trainer_part_grad(p->tr, sums);
+		nn_ring_bg_stop(p->ring);
 		p->rows_since += (uint64_t)r;
 		p->loss_since += sums[0];
-		p->sums[0] = (float)sums[0];
-		p->sums[1] = (float)sums[1];
-		/* The sum lands in the net's own gradient. */
-		nn_ring_start2(p->ring, p->step, nn_net_grads(p->net, NULL),
-		    p->nparams, p->sums);
+		/* Once given to the ring they may already hold the sum. */
+		if (!p->sums_sent) {
+			p->sums[0] = (float)sums[0];
+			p->sums[1] = (float)sums[1];
+		}
+		nn_ring_ready(p->ring, 0);
 		p->phase = P_REDUCE;
 		/* FALLTHROUGH */
 	case P_REDUCE:

@@ -499,6 +499,13 @@ nn_net_loss(struct nn_net *net, const float *t, int batch, float grad_scale)
 void
 nn_net_backward(struct nn_net *net, const float *x, int batch, int accumulate)
 {
+	nn_net_backward_cb(net, x, batch, accumulate, NULL, NULL);
+}
+
+void
+nn_net_backward_cb(struct nn_net *net, const float *x, int batch,
+    int accumulate, nn_grads_done_fn *done, void *arg)
+{
 	const struct nn_layer_spec *ls;
 	const float *in;
 	float *d = net->delta[0], *dprev = net->delta[1], *gb, *tmp;
@@ -525,6 +532,9 @@ nn_net_backward(struct nn_net *net, const float *x, int batch, int accumulate)
 			for (j = 0; j < units; j++)
 				gb[j] += dr[j];
 		}
+		/* A layer's weights, then its bias: all of it is final. */
+		if (done != NULL)
+			done(arg, net->w_off[l]);
 		if (l == 0)
 			break;
 		/* The first layer needs no input gradient. */

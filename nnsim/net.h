@@ -93,6 +93,14 @@ double		 nn_net_loss(struct nn_net *, const float *t, int batch,
 /* Backward pass after nn_net_loss; adds into the gradients if accumulate. */
 void		 nn_net_backward(struct nn_net *, const float *x, int batch,
 		     int accumulate);
+/*
+ * The same, calling done(arg, from) each time a layer is finished: the
+ * gradients from float from on are then final (the last layers come
+ * first), so their sum can start while the rest is computed.
+ */
+typedef void	 nn_grads_done_fn(void *arg, size_t from);
+void		 nn_net_backward_cb(struct nn_net *, const float *x, int batch,
+		     int accumulate, nn_grads_done_fn *done, void *arg);
 /* L2 decay: gradients of weights (not biases) += wd * weights. */
 void		 nn_net_decay(struct nn_net *, float wd);
 /* Sum of squared weights (not biases). */

@@ -1,21 +1,26 @@
 /*
  * Ring all-reduce over TCP (ring.h). Rank r sends to r+1 and receives from
- * r-1. The vector is cut into N chunks; in reduce-scatter round t (0..N-2)
- * rank r sends chunk r-t and adds the chunk r-t-1 it receives, after which
- * it holds the sum of chunk r+1; in all-gather round u (0..N-2) it sends
- * chunk r+1-u and stores chunk r-u. Round t+1's data exists once round t
- * has arrived, so a sender streams rounds as they become ready.
+ * r-1. The vector is cut into buckets, summed one after another in the
+ * order the caller gives (the last layers' gradients first, since the
+ * backward pass finishes them first). Each bucket is cut into N chunks; in
+ * reduce-scatter round t (0..N-2) rank r sends chunk r-t and adds the chunk
+ * r-t-1 it receives, after which it holds the sum of chunk r+1; in
+ * all-gather round u (0..N-2) it sends chunk r+1-u and stores chunk r-u.
+ * Each round of a bucket travels as k slices of at most RING_SLICE floats,
+ * so slice s of round t+1 goes out as soon as slice s of round t arrived.
  *
- * A link, from the sender's side:
- *   S -> R  hello: "NNRING1\0", u32 rank, u32 size, u64 0, nonce Ns (16)
- *   R -> S  "NNRING1\0", u64 step, u32 round, u32 0, nonce Nr (16),
- *           HMAC(secret, "nnring-R" Ns Nr step round)
+ * A step's messages, numbered in link order (bucket, round, slice), are
+ * the same list for every rank. A link, from the sender's side:
+ *   S -> R  hello: "NNRING2\0", u32 rank, u32 size, u64 0, nonce Ns (16)
+ *   R -> S  "NNRING2\0", u64 step, u32 message, u32 0, nonce Nr (16),
+ *           HMAC(secret, "nnring-R" Ns Nr step message)
  *   S -> R  HMAC(secret, "nnring-S" Ns Nr)
- * then messages: u64 step, u32 round, u32 bytes, payload, and the 16-byte
+ * then messages: u64 step, u32 message, u32 bytes, payload, and the 16-byte
  * ChaCha20-Poly1305 tag (empty plaintext, header and payload as associated
- * data, nonce = 4 zero bytes || message number) under the link key
+ * data, nonce = 4 zero bytes || link message count) under the link key
  * HMAC(secret, "nnring-K" Ns Nr). Integers are little-endian.
  */
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -25,7 +30,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +48,7 @@
 #include "le.h"
 #include "ring.h"
 
-#define RING_MAGIC	"NNRING1"	/* 8 bytes with its NUL */
+#define RING_MAGIC	"NNRING2"	/* 8 bytes with its NUL */
 #define RING_NONCE	16
 #define RING_MAC	32
 #define RING_TAG	16
@@ -52,32 +59,50 @@
 #define RING_RETRY_MS	50
 #define RING_HANDSHAKE_MS 3000	/* a link that does not prove itself */
 #define RING_LOG_MAGIC	0x4c524e4eU	/* "NNRL" */
+/* A slice fits in L2 with the vector's piece it lands in, so the tag and
+ * the sum read it from cache, and a round's next hop starts early. */
+#define RING_SLICE	65536		/* floats: 256 KiB */
 
 enum out_state { OUT_NONE, OUT_CONNECTING, OUT_REPLY, OUT_READY };
 enum in_state { IN_NONE, IN_HELLO, IN_PROOF, IN_READY };
 
-/* What this rank sent in one step, round after round. */
+/* What this rank sent in one step, message after message. */
 struct ring_log {
 	uint64_t	 step;
 	int		 valid;
-	int		 produced;	/* rounds ready to send */
+	int		 nready;	/* messages copied in */
+	unsigned char	*ready;		/* by message */
 	float		*buf;
+};
+
+/* Message m of a step: where it comes from in the sender's vector and
+ * where the receiver puts it, each rank's own view. */
+struct ring_msg {
+	size_t		 send_lo, send_len;	/* floats of the vector */
+	size_t		 off;			/* its place in a log */
+	size_t		 recv_lo, recv_len;
+	int		 add;		/* reduce-scatter: add, else store */
+	int		 bucket, round;
+	int		 next;		/* what its arrival makes ready, or -1 */
 };
 
 struct nn_ring {
 	int		 rank, size;
 	size_t		 n;
 	unsigned char	 secret[NN_RING_SECRET];
-	int		 rounds;	/* 2 (size - 1) */
-	size_t		*off;		/* round t's floats in a log */
-	size_t		*len;
-	int		*send_chunk, *recv_chunk;
+	int		 nmsg;		/* messages a step */
+	struct ring_msg	*msg;
+	size_t		 logfloats;
+	int		 nbucket;
+	size_t		*bucket_lo, *bucket_len;
+	int		 nbready;	/* buckets final this step */
+	_Atomic size_t	 ready_from;	/* floats ready_from.. are final */
 	float		*v;		/* the vector: v, then extra */
 	float		*extra;
 	size_t		 nv, nextra;
-	float		*tmp;		/* one received chunk */
+	float		*tmp;		/* one received slice */
 	struct ring_log	 cur, prev;
-	int		 recv_round;	/* next round wanted this step */
+	int		 recv_msg;	/* next message wanted this step */
 	int		 started;
 	int		 listen_fd;
 	char		 next_ip[64];
@@ -89,6 +114,15 @@ struct nn_ring {
 	uint64_t	 bytes_out, bytes_in;
 	uint64_t	 written;	/* steps whose messages all went out */
 
+	/* The helper thread that moves data during the backward pass. */
+	struct {
+		pthread_t	 thread;
+		int		 running;
+		int		 wake;		/* eventfd */
+		atomic_int	 stop;
+		int		 failed;
+	} bg;
+
 	struct {
 		int		 fd;
 		enum out_state	 state;
@@ -98,7 +132,7 @@ struct nn_ring {
 		unsigned char	 buf[RING_REPLY];
 		size_t		 got;
 		uint64_t	 step;		/* the cursor: next to send */
-		int		 round;
+		int		 msg;
 		int		 active;	/* a message is being written */
 		unsigned char	 hdr[RING_HDR], tag[RING_TAG];
 		const float	*data;
@@ -132,16 +166,79 @@ ring_mod(int a, int n)
 	return ((a % n) + n) % n;
 }
 
-static size_t
-chunk_lo(const struct nn_ring *g, int c)
+/* Piece i of n equal pieces of [lo, lo + len). */
+static void
+ring_piece(size_t lo, size_t len, size_t i, size_t n, size_t *plo,
+    size_t *plen)
 {
-	return (size_t)c * g->n / (size_t)g->size;
+	*plo = lo + i * len / n;
+	*plen = lo + (i + 1) * len / n - *plo;
 }
 
-static size_t
-chunk_len(const struct nn_ring *g, int c)
+static void
+log_alloc(struct nn_ring *g, struct ring_log *l)
 {
-	return chunk_lo(g, c + 1) - chunk_lo(g, c);
+	free(l->buf);
+	free(l->ready);
+	l->buf = xreallocarray(NULL, g->logfloats + 1, sizeof (float));
+	l->ready = xcalloc((size_t)g->nmsg + 1, 1);
+	l->valid = 0;
+	l->nready = 0;
+}
+
+/* The step's messages for the buckets set, and buffers to match. */
+static void
+ring_layout(struct nn_ring *g)
+{
+	int n = g->size, rounds = 2 * (n - 1), b, t, m = 0, sc, rc, nm = 0;
+	size_t k, s, most = 1, total = 0, clo, clen, big;
+	struct ring_msg *x;
+
+	for (b = 0; b < g->nbucket; b++) {
+		big = (g->bucket_len[b] + (size_t)n - 1) / (size_t)n;
+		k = big > 0 ? (big + RING_SLICE - 1) / RING_SLICE : 1;
+		nm += rounds * (int)k;
+	}
+	free(g->msg);
+	g->msg = xcalloc((size_t)nm + 1, sizeof *g->msg);
+	g->nmsg = nm;
+	for (b = 0; b < g->nbucket; b++) {
+		big = (g->bucket_len[b] + (size_t)n - 1) / (size_t)n;
+		k = big > 0 ? (big + RING_SLICE - 1) / RING_SLICE : 1;
+		for (t = 0; t < rounds; t++) {
+			if (t < n - 1) {
+				sc = ring_mod(g->rank - t, n);
+				rc = ring_mod(g->rank - t - 1, n);
+			} else {
+				sc = ring_mod(g->rank + 1 - (t - n + 1), n);
+				rc = ring_mod(g->rank - (t - n + 1), n);
+			}
+			for (s = 0; s < k; s++, m++) {
+				x = &g->msg[m];
+				ring_piece(g->bucket_lo[b], g->bucket_len[b],
+				    (size_t)sc, (size_t)n, &clo, &clen);
+				ring_piece(clo, clen, s, k, &x->send_lo,
+				    &x->send_len);
+				ring_piece(g->bucket_lo[b], g->bucket_len[b],
+				    (size_t)rc, (size_t)n, &clo, &clen);
+				ring_piece(clo, clen, s, k, &x->recv_lo,
+				    &x->recv_len);
+				x->off = total;
+				total += x->send_len;
+				x->add = t < n - 1;
+				x->bucket = b;
+				x->round = t;
+				x->next = t + 1 < rounds ? m + (int)k : -1;
+				if (x->recv_len > most)
+					most = x->recv_len;
+			}
+		}
+	}
+	g->logfloats = total;
+	log_alloc(g, &g->cur);
+	log_alloc(g, &g->prev);
+	free(g->tmp);
+	g->tmp = xreallocarray(NULL, most, sizeof (float));
 }
 
 struct nn_ring *
@@ -149,44 +246,73 @@ nn_ring_new(int rank, int size, size_t n,
     const unsigned char secret[NN_RING_SECRET])
 {
 	struct nn_ring *g = xcalloc(1, sizeof *g);
-	size_t total = 0, most = 0;
-	int t;
 
 	g->rank = rank;
 	g->size = size;
 	g->n = n;
 	memcpy(g->secret, secret, NN_RING_SECRET);
-	g->rounds = 2 * (size - 1);
-	g->off = xreallocarray(NULL, (size_t)g->rounds + 1, sizeof *g->off);
-	g->len = xreallocarray(NULL, (size_t)g->rounds + 1, sizeof *g->len);
-	g->send_chunk = xreallocarray(NULL, (size_t)g->rounds + 1,
-	    sizeof (int));
-	g->recv_chunk = xreallocarray(NULL, (size_t)g->rounds + 1,
-	    sizeof (int));
-	for (t = 0; t < g->rounds; t++) {
-		if (t < size - 1) {
-			g->send_chunk[t] = ring_mod(rank - t, size);
-			g->recv_chunk[t] = ring_mod(rank - t - 1, size);
-		} else {
-			g->send_chunk[t] = ring_mod(rank + 1 - (t - size + 1),
-			    size);
-			g->recv_chunk[t] = ring_mod(rank - (t - size + 1),
-			    size);
-		}
-		g->off[t] = total;
-		g->len[t] = chunk_len(g, g->send_chunk[t]);
-		total += g->len[t];
-		if (chunk_len(g, g->recv_chunk[t]) > most)
-			most = chunk_len(g, g->recv_chunk[t]);
-	}
-	g->off[g->rounds] = total;
-	g->cur.buf = xreallocarray(NULL, total + 1, sizeof (float));
-	g->prev.buf = xreallocarray(NULL, total + 1, sizeof (float));
-	g->tmp = xreallocarray(NULL, most + 1, sizeof (float));
-	g->listen_fd = g->out.fd = g->in.fd = -1;
+	g->nbucket = 1;
+	g->bucket_lo = xcalloc(1, sizeof *g->bucket_lo);
+	g->bucket_len = xcalloc(1, sizeof *g->bucket_len);
+	g->bucket_len[0] = n;
+	ring_layout(g);
+	g->listen_fd = g->out.fd = g->in.fd = g->bg.wake = -1;
 	g->idle_ms = RING_IDLE_MS;
 	g->last_io = ring_now();
 	return g;
+}
+
+int
+nn_ring_set_buckets(struct nn_ring *g, const size_t *lo, const size_t *len,
+    int nb, char **cause)
+{
+	unsigned char *seen = NULL;
+	size_t i, covered = 0;
+	int b, rc = -1;
+
+	if (g->cur.valid || g->prev.valid) {
+		nn_fail(cause, "ring: buckets are set before the first step");
+		goto out;
+	}
+	if (nb < 1 || nb > NN_RING_MAX_BUCKETS) {
+		nn_fail(cause, "ring: %d buckets, expected 1 to %d", nb,
+		    NN_RING_MAX_BUCKETS);
+		goto out;
+	}
+	seen = xcalloc(g->n + 1, 1);
+	for (b = 0; b < nb; b++) {
+		if (lo[b] > g->n || len[b] > g->n - lo[b]) {
+			nn_fail(cause, "ring: bucket %d runs past the %zu "
+			    "floats", b, g->n);
+			goto out;
+		}
+		for (i = lo[b]; i < lo[b] + len[b]; i++) {
+			if (seen[i]) {
+				nn_fail(cause, "ring: buckets overlap at "
+				    "float %zu", i);
+				goto out;
+			}
+			seen[i] = 1;
+		}
+		covered += len[b];
+	}
+	if (covered != g->n) {
+		nn_fail(cause, "ring: buckets cover %zu of %zu floats",
+		    covered, g->n);
+		goto out;
+	}
+	g->bucket_lo = xreallocarray(g->bucket_lo, (size_t)nb,
+	    sizeof *g->bucket_lo);
+	g->bucket_len = xreallocarray(g->bucket_len, (size_t)nb,
+	    sizeof *g->bucket_len);
+	memcpy(g->bucket_lo, lo, (size_t)nb * sizeof *lo);
+	memcpy(g->bucket_len, len, (size_t)nb * sizeof *len);
+	g->nbucket = nb;
+	ring_layout(g);
+	rc = 0;
+out:
+	free(seen);
+	return rc;
 }
 
 static void
@@ -218,13 +344,17 @@ nn_ring_free(struct nn_ring *g)
 	in_close(g);
 	if (g->listen_fd >= 0)
 		close(g->listen_fd);
+	nn_ring_bg_stop(g);
+	if (g->bg.wake >= 0)
+		close(g->bg.wake);
 	OPENSSL_cleanse(g->secret, sizeof g->secret);
-	free(g->off);
-	free(g->len);
-	free(g->send_chunk);
-	free(g->recv_chunk);
+	free(g->msg);
+	free(g->bucket_lo);
+	free(g->bucket_len);
 	free(g->cur.buf);
+	free(g->cur.ready);
 	free(g->prev.buf);
+	free(g->prev.ready);
 	free(g->tmp);
 	free(g);
 }
@@ -436,13 +566,43 @@ ring_copy(struct nn_ring *g, size_t lo, size_t len, float *buf, int mode)
 	}
 }
 
-/* Round t of the current step is ready: it goes in the log. */
+/* Message m of the current step is ready: it goes in the log. */
 static void
-log_produce(struct nn_ring *g, int t)
+log_produce(struct nn_ring *g, int m)
 {
-	ring_copy(g, chunk_lo(g, g->send_chunk[t]), g->len[t],
-	    g->cur.buf + g->off[t], 0);
-	g->cur.produced = t + 1;
+	if (g->cur.ready[m])
+		return;
+	ring_copy(g, g->msg[m].send_lo, g->msg[m].send_len,
+	    g->cur.buf + g->msg[m].off, 0);
+	g->cur.ready[m] = 1;
+	g->cur.nready++;
+}
+
+/* The buckets the caller has finished since the last look: their first
+ * round can go. Buckets become final in their order. */
+static void
+ring_take_ready(struct nn_ring *g)
+{
+	size_t from = atomic_load_explicit(&g->ready_from,
+	    memory_order_acquire);
+	int b, m;
+
+	if (!g->started)
+		return;
+	while (g->nbready < g->nbucket &&
+	    g->bucket_lo[g->nbready] >= from) {
+		b = g->nbready++;
+		for (m = 0; m < g->nmsg; m++)
+			if (g->msg[m].bucket == b && g->msg[m].round == 0)
+				log_produce(g, m);
+	}
+}
+
+/* The bucket of message m is final here, so it may land in the vector. */
+static int
+ring_bucket_ready(const struct nn_ring *g, int m)
+{
+	return g->msg[m].bucket < g->nbready;
 }
 
 void
@@ -455,27 +615,51 @@ void
 nn_ring_start2(struct nn_ring *g, uint64_t step, float *v, size_t nv,
     float *extra)
 {
+	nn_ring_begin(g, step, v, nv, extra);
+	nn_ring_ready(g, 0);
+}
+
+void
+nn_ring_begin(struct nn_ring *g, uint64_t step, float *v, size_t nv,
+    float *extra)
+{
 	struct ring_log keep;
 
 	/* The finished step becomes the one a late successor may need. */
-	if (g->cur.valid && g->cur.produced == g->rounds &&
-	    g->recv_round == g->rounds) {
+	if (g->cur.valid && g->cur.nready == g->nmsg &&
+	    g->recv_msg == g->nmsg) {
 		keep = g->prev;
 		g->prev = g->cur;
 		g->cur = keep;
 	}
 	g->cur.step = step;
 	g->cur.valid = 1;
-	g->cur.produced = 0;
+	g->cur.nready = 0;
+	memset(g->cur.ready, 0, (size_t)g->nmsg);
 	g->v = v;
 	g->nv = nv;
 	g->extra = extra;
 	g->nextra = g->n - nv;
-	g->recv_round = 0;
+	g->recv_msg = 0;
+	g->nbready = 0;
+	atomic_store_explicit(&g->ready_from, g->n + 1,
+	    memory_order_release);
 	g->started = 1;
 	g->last_io = ring_now();
-	if (g->rounds > 0)
-		log_produce(g, 0);
+}
+
+void
+nn_ring_ready(struct nn_ring *g, size_t from)
+{
+	uint64_t one = 1;
+
+	atomic_store_explicit(&g->ready_from, from, memory_order_release);
+	if (g->bg.running) {
+		/* The helper thread takes it from here. */
+		if (write(g->bg.wake, &one, sizeof one) < 0)
+			return;
+	} else
+		ring_take_ready(g);
 }
 
 /* The data for the sender's cursor, moving it to the next step when one
@@ -500,17 +684,17 @@ out_data(struct nn_ring *g, size_t *len, int *bad)
 			*bad = 1;
 			return NULL;
 		}
-		if (g->out.round < g->rounds)
+		if (g->out.msg < g->nmsg)
 			break;
 		if (g->out.step + 1 > g->written)
 			g->written = g->out.step + 1;
 		g->out.step++;
-		g->out.round = 0;
+		g->out.msg = 0;
 	}
-	if (g->out.round >= l->produced)
+	if (!l->ready[g->out.msg])
 		return NULL;
-	*len = g->len[g->out.round];
-	return l->buf + g->off[g->out.round];
+	*len = g->msg[g->out.msg].send_len;
+	return l->buf + g->msg[g->out.msg].off;
 }
 
 static void
@@ -609,13 +793,13 @@ out_reply(struct nn_ring *g)
 	}
 	ring_mac(g, "nnring-K", g->out.ns, nr, NULL, 0, g->out.key);
 	g->out.step = nn_le_get_u64(b + 8);
-	if (nn_le_get_u32(b + 16) >= (uint32_t)g->rounds) {
-		ring_error(g, "ring: the successor asked for a round past the "
-		    "last");
+	if (nn_le_get_u32(b + 16) >= (uint32_t)g->nmsg) {
+		ring_error(g, "ring: the successor asked for a message past "
+		    "the last");
 		out_close(g);
 		return;
 	}
-	g->out.round = (int)nn_le_get_u32(b + 16);
+	g->out.msg = (int)nn_le_get_u32(b + 16);
 	g->out.msgno = 0;
 	g->out.active = 0;
 	g->out.state = OUT_READY;
@@ -645,7 +829,7 @@ out_write(struct nn_ring *g)
 			g->out.data = data;
 			g->out.bytes = len * sizeof (float);
 			nn_le_put_u64(g->out.hdr, g->out.step);
-			nn_le_put_u32(g->out.hdr + 8, (uint32_t)g->out.round);
+			nn_le_put_u32(g->out.hdr + 8, (uint32_t)g->out.msg);
 			nn_le_put_u32(g->out.hdr + 12, (uint32_t)g->out.bytes);
 			ring_tag(g->out.key, g->out.msgno, g->out.hdr, data,
 			    g->out.bytes, g->out.tag);
@@ -690,7 +874,7 @@ out_write(struct nn_ring *g)
 			continue;
 		g->out.active = 0;
 		g->out.msgno++;
-		g->out.round++;
+		g->out.msg++;
 	}
 }
 
@@ -705,16 +889,16 @@ out_check(struct nn_ring *g)
 		out_close(g);
 }
 
-/* What this rank needs next: (step, round). */
+/* What this rank needs next: (step, message). */
 static void
-in_want(const struct nn_ring *g, uint64_t *step, int *round)
+in_want(const struct nn_ring *g, uint64_t *step, int *msg)
 {
-	if (g->recv_round >= g->rounds) {
+	if (g->recv_msg >= g->nmsg) {
 		*step = g->cur.step + 1;
-		*round = 0;
+		*msg = 0;
 	} else {
 		*step = g->cur.step;
-		*round = g->recv_round;
+		*msg = g->recv_msg;
 	}
 }
 
@@ -809,26 +993,27 @@ in_handshake(struct nn_ring *g)
 static void
 in_apply(struct nn_ring *g)
 {
-	int t = g->recv_round, c = g->recv_chunk[t];
+	const struct ring_msg *x = &g->msg[g->recv_msg];
 
-	ring_copy(g, chunk_lo(g, c), chunk_len(g, c), g->tmp,
-	    t < g->size - 1 ? 2 : 1);
-	g->recv_round++;
-	if (g->recv_round < g->rounds)
-		log_produce(g, g->recv_round);
+	ring_copy(g, x->recv_lo, x->recv_len, g->tmp, x->add ? 2 : 1);
+	g->recv_msg++;
+	if (x->next >= 0)
+		log_produce(g, x->next);
 }
 
-/* Reads messages while this step needs them. */
-static void
+/* Reads messages while this step needs them and their buckets are final
+ * here, passing on each next hop as it is made. -1: fatal. */
+static int
 in_read(struct nn_ring *g)
 {
 	unsigned char tag[RING_TAG];
 	uint64_t step;
 	ssize_t r;
 	size_t want;
-	int round;
+	int msg;
 
-	while (g->in.state == IN_READY && g->recv_round < g->rounds) {
+	while (g->in.state == IN_READY && g->recv_msg < g->nmsg &&
+	    ring_bucket_ready(g, g->recv_msg)) {
 		if (g->in.hgot < RING_HDR) {
 			r = recv(g->in.fd, g->in.hdr + g->in.hgot,
 			    RING_HDR - g->in.hgot, 0);
@@ -842,32 +1027,30 @@ in_read(struct nn_ring *g)
 		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 			/* The predecessor left (it moves); it comes back. */
 			in_close(g);
-			return;
+			return 0;
 		}
 		if (r < 0)
-			return;
+			return 0;
 		g->bytes_in += (uint64_t)r;
 		g->last_io = ring_now();
 		if (g->in.hgot < RING_HDR) {
 			g->in.hgot += (size_t)r;
 			if (g->in.hgot < RING_HDR)
 				continue;
-			in_want(g, &step, &round);
-			want = chunk_len(g, g->recv_chunk[g->recv_round]) *
-			    sizeof (float);
+			in_want(g, &step, &msg);
+			want = g->msg[g->recv_msg].recv_len * sizeof (float);
 			if (nn_le_get_u64(g->in.hdr) != step ||
-			    nn_le_get_u32(g->in.hdr + 8) != (uint32_t)round ||
+			    nn_le_get_u32(g->in.hdr + 8) != (uint32_t)msg ||
 			    nn_le_get_u32(g->in.hdr + 12) != want) {
 				ring_error(g, "ring: the predecessor sent "
-				    "step %llu "
-				    "round %u (%u bytes), expected step %llu "
-				    "round %d",
+				    "step %llu message %u (%u bytes), "
+				    "expected step %llu message %d (%zu)",
 				    (unsigned long long)nn_le_get_u64(
 				    g->in.hdr), nn_le_get_u32(g->in.hdr + 8),
 				    nn_le_get_u32(g->in.hdr + 12),
-				    (unsigned long long)step, round);
+				    (unsigned long long)step, msg, want);
 				in_close(g);
-				return;
+				return 0;
 			}
 			g->in.bytes = want;
 			g->in.pgot = g->in.tgot = 0;
@@ -884,33 +1067,39 @@ in_read(struct nn_ring *g)
 			ring_error(g, "ring: a message from the predecessor "
 			    "failed its tag");
 			in_close(g);
-			return;
+			return 0;
 		}
 		g->in.msgno++;
 		g->in.hgot = 0;
 		in_apply(g);
+		if (g->out.state == OUT_READY && out_write(g) != 0)
+			return -1;
 	}
+	return 0;
 }
 
 /* One round of I/O: waits up to ms for something to do. -1: fatal. */
 static int
 ring_poll(struct nn_ring *g, int ms, int serve)
 {
-	struct pollfd p[3];
-	int np = 0, li = -1, ii = -1, oi = -1;
+	struct pollfd p[4];
+	uint64_t count;
+	int np = 0, li = -1, ii = -1, oi = -1, wi = -1;
 
+	ring_take_ready(g);
 	if (g->out.state == OUT_NONE)
 		out_connect(g);
 	if (g->out.state == OUT_READY && out_write(g) != 0)
 		return -1;
 	/* What arrives makes the next round: send it before waiting. */
 	if (g->in.state == IN_READY) {
-		in_read(g);
+		if (in_read(g) != 0)
+			return -1;
 		if (g->out.state == OUT_READY && out_write(g) != 0)
 			return -1;
 	}
 	/* A finished step does not wait, unless it stays to serve. */
-	if (g->recv_round >= g->rounds && !serve)
+	if (g->recv_msg >= g->nmsg && !serve)
 		ms = 0;
 	/* A connection that does not prove itself in time is dropped, so
 	 * a silent stranger cannot keep the predecessor out. */
@@ -925,9 +1114,10 @@ ring_poll(struct nn_ring *g, int ms, int serve)
 		p[np].events = POLLIN;
 		li = np++;
 	}
-	/* A finished step reads nothing more until the next starts. */
+	/* A finished step reads nothing more until the next starts, nor
+	 * into a bucket the backward pass has not finished here. */
 	if (g->in.state != IN_NONE && (g->in.state != IN_READY ||
-	    g->recv_round < g->rounds)) {
+	    (g->recv_msg < g->nmsg && ring_bucket_ready(g, g->recv_msg)))) {
 		p[np].fd = g->in.fd;
 		p[np].events = POLLIN;
 		ii = np++;
@@ -940,6 +1130,11 @@ ring_poll(struct nn_ring *g, int ms, int serve)
 			p[np].events |= POLLOUT;
 		oi = np++;
 	}
+	if (g->bg.running) {
+		p[np].fd = g->bg.wake;
+		p[np].events = POLLIN;
+		wi = np++;
+	}
 	if (g->out.state == OUT_NONE && g->next_port != 0) {
 		double wait = g->retry_at - ring_now();
 
@@ -948,13 +1143,20 @@ ring_poll(struct nn_ring *g, int ms, int serve)
 	}
 	if (poll(p, (nfds_t)np, ms) <= 0)
 		return 0;
+	if (wi >= 0 && (p[wi].revents & POLLIN)) {
+		if (read(g->bg.wake, &count, sizeof count) < 0)
+			count = 0;
+		ring_take_ready(g);
+		if (g->out.state == OUT_READY && out_write(g) != 0)
+			return -1;
+	}
 	if (li >= 0 && (p[li].revents & POLLIN))
 		in_accept(g);
 	if (ii >= 0 && p[ii].revents != 0 && g->in.fd == p[ii].fd) {
 		if (g->in.state == IN_HELLO || g->in.state == IN_PROOF)
 			in_handshake(g);
-		else if (g->in.state == IN_READY)
-			in_read(g);
+		else if (g->in.state == IN_READY && in_read(g) != 0)
+			return -1;
 		if (g->out.state == OUT_READY && out_write(g) != 0)
 			return -1;
 	}
@@ -987,10 +1189,16 @@ nn_ring_progress(struct nn_ring *g, int timeout_ms, char **cause)
 	double end = ring_now() + timeout_ms;
 	int left;
 
-	if (g->rounds == 0)
+	if (g->bg.running)
+		fatal("nn_ring_progress: the helper thread still runs");
+	if (g->bg.failed) {
+		g->bg.failed = 0;
+		return nn_fail(cause, "%s", g->last_error);
+	}
+	if (g->nmsg == 0)
 		return 1;
 	for (;;) {
-		if (g->recv_round >= g->rounds) {
+		if (g->recv_msg >= g->nmsg) {
 			/* Hand on what is ready without waiting for it. */
 			(void)ring_poll(g, 0, 0);
 			return 1;
@@ -1002,7 +1210,7 @@ nn_ring_progress(struct nn_ring *g, int timeout_ms, char **cause)
 			left = 0;
 		if (ring_poll(g, left, 0) != 0)
 			return nn_fail(cause, "%s", g->last_error);
-		if (g->recv_round >= g->rounds)
+		if (g->recv_msg >= g->nmsg)
 			continue;
 		if (left == 0)
 			return 0;
@@ -1015,7 +1223,7 @@ nn_ring_flush(struct nn_ring *g, int timeout_ms, char **cause)
 	double end = ring_now() + timeout_ms;
 	int left;
 
-	if (g->rounds == 0)
+	if (g->nmsg == 0)
 		return 1;
 	for (;;) {
 		/* Everything of this step written, even if the successor
@@ -1035,16 +1243,67 @@ nn_ring_flush(struct nn_ring *g, int timeout_ms, char **cause)
 int
 nn_ring_serve(struct nn_ring *g, int timeout_ms, char **cause)
 {
-	if (g->rounds == 0)
+	if (g->nmsg == 0)
 		return 0;
 	if (ring_poll(g, timeout_ms, 1) != 0)
 		return nn_fail(cause, "%s", g->last_error);
 	return 0;
 }
 
+/* The helper: moves the step's data while the caller computes. */
+static void *
+ring_bg_main(void *arg)
+{
+	struct nn_ring *g = arg;
+
+	/* Serving: a finished step still waits, for the stop. */
+	while (!atomic_load(&g->bg.stop))
+		if (ring_poll(g, RING_IDLE_MS, 1) != 0) {
+			g->bg.failed = 1;
+			break;
+		}
+	return NULL;
+}
+
+int
+nn_ring_bg_start(struct nn_ring *g, char **cause)
+{
+	int err;
+
+	if (g->bg.running || g->nmsg == 0)
+		return 0;
+	if (g->bg.wake < 0 &&
+	    (g->bg.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return nn_fail(cause, "ring: eventfd: %s", strerror(errno));
+	atomic_store(&g->bg.stop, 0);
+	g->bg.running = 1;
+	if ((err = pthread_create(&g->bg.thread, NULL, ring_bg_main,
+	    g)) != 0) {
+		g->bg.running = 0;
+		return nn_fail(cause, "ring: a thread: %s", strerror(err));
+	}
+	return 0;
+}
+
+void
+nn_ring_bg_stop(struct nn_ring *g)
+{
+	uint64_t one = 1;
+
+	if (!g->bg.running)
+		return;
+	atomic_store(&g->bg.stop, 1);
+	if (write(g->bg.wake, &one, sizeof one) < 0)
+		abort();	/* an eventfd takes a write */
+	pthread_join(g->bg.thread, NULL);
+	g->bg.running = 0;
+	/* What it had not taken yet. */
+	ring_take_ready(g);
+}
+
 /*
- * Saved: u32 magic, u32 rounds, u64 step, u64 floats, then the floats of
- * the last finished step's log (floats 0 when there is none).
+ * Saved: u32 magic, u32 messages a step, u64 step, u64 floats, then the
+ * floats of the last finished step's log (floats 0 when there is none).
  */
 void
 nn_ring_save(const struct nn_ring *g, unsigned char **buf, size_t *len)
@@ -1053,17 +1312,17 @@ nn_ring_save(const struct nn_ring *g, unsigned char **buf, size_t *len)
 	size_t floats = 0, i;
 	unsigned char *p;
 
-	if (g->cur.valid && g->recv_round >= g->rounds &&
-	    g->cur.produced == g->rounds)
+	if (g->cur.valid && g->recv_msg >= g->nmsg &&
+	    g->cur.nready == g->nmsg)
 		l = &g->cur;
 	else if (g->prev.valid)
 		l = &g->prev;
 	if (l != NULL)
-		floats = g->off[g->rounds];
+		floats = g->logfloats;
 	*len = 24 + floats * 4;
 	p = *buf = xmalloc(*len);
 	nn_le_put_u32(p, RING_LOG_MAGIC);
-	nn_le_put_u32(p + 4, (uint32_t)g->rounds);
+	nn_le_put_u32(p + 4, (uint32_t)g->nmsg);
 	nn_le_put_u64(p + 8, l != NULL ? l->step : 0);
 	nn_le_put_u64(p + 16, floats);
 	for (i = 0; i < floats; i++)
@@ -1077,19 +1336,20 @@ nn_ring_restore(struct nn_ring *g, const unsigned char *buf, size_t len,
 	uint64_t floats;
 
 	if (len < 24 || nn_le_get_u32(buf) != RING_LOG_MAGIC ||
-	    nn_le_get_u32(buf + 4) != (uint32_t)g->rounds)
-		return nn_fail(cause, "ring state: not a log of a ring of %d",
-		    g->size);
+	    nn_le_get_u32(buf + 4) != (uint32_t)g->nmsg)
+		return nn_fail(cause, "ring state: not a log of this ring "
+		    "(%d partitions, %d messages a step)", g->size, g->nmsg);
 	floats = nn_le_get_u64(buf + 16);
-	if ((floats != 0 && floats != g->off[g->rounds]) ||
+	if ((floats != 0 && floats != g->logfloats) ||
 	    len != 24 + floats * 4)
 		return nn_fail(cause, "ring state: %zu bytes, expected %zu",
-		    len, (size_t)(24 + g->off[g->rounds] * 4));
+		    len, (size_t)(24 + g->logfloats * 4));
 	if (floats > 0) {
 		memcpy(g->prev.buf, buf + 24, (size_t)floats * 4);
 		g->prev.step = nn_le_get_u64(buf + 8);
 		g->prev.valid = 1;
-		g->prev.produced = g->rounds;
+		memset(g->prev.ready, 1, (size_t)g->nmsg);
+		g->prev.nready = g->nmsg;
 	}
 	return 0;
 }

@@ -23,6 +23,7 @@
 #define NN_RING_SECRET	32
 #define NN_RING_SECRET_HEX (2 * NN_RING_SECRET + 1)	/* with its NUL */
 #define NN_RING_MAX	64	/* partitions */
+#define NN_RING_MAX_BUCKETS 64
 
 struct nn_ring;
 
@@ -36,6 +37,13 @@ int		 nn_ring_listen(struct nn_ring *, const char *ip, char **cause);
 int		 nn_ring_set_next(struct nn_ring *, const char *ip, int port,
 		     char **cause);
 /*
+ * Buckets, summed in this order: bucket k is floats lo[k]..lo[k]+len[k]-1,
+ * and together they cover the n floats once. By default there is one.
+ * Set them before the first step; -1 with cause when they do not fit.
+ */
+int		 nn_ring_set_buckets(struct nn_ring *, const size_t *lo,
+		     const size_t *len, int nb, char **cause);
+/*
  * Starts summing v (n floats) for step; v is read and, once
  * nn_ring_progress returns 1, holds the sum. Steps go up by one.
  */
@@ -44,6 +52,24 @@ void		 nn_ring_start(struct nn_ring *, uint64_t step, float *v);
  * the n at extra (a gradient and a few figures, without a copy). */
 void		 nn_ring_start2(struct nn_ring *, uint64_t step, float *v,
 		     size_t nv, float *extra);
+/*
+ * nn_ring_start2 in two halves, so the sum can start while v is still
+ * being computed: begin names the vector and nothing is sent yet; ready
+ * says that floats from.. are final, and the buckets that lie in them go,
+ * in bucket order. Nothing lands in a bucket before it is final here.
+ */
+void		 nn_ring_begin(struct nn_ring *, uint64_t step, float *v,
+		     size_t nv, float *extra);
+void		 nn_ring_ready(struct nn_ring *, size_t from);
+/*
+ * A helper thread that moves data between bg_start and bg_stop, while the
+ * caller computes the rest of v; only nn_ring_ready may be called in
+ * between. bg_start returns -1 with cause when no thread can start (the
+ * caller then just goes on without one); an error the helper meets is
+ * returned by the next nn_ring_progress.
+ */
+int		 nn_ring_bg_start(struct nn_ring *, char **cause);
+void		 nn_ring_bg_stop(struct nn_ring *);
 /*
  * Moves data for up to timeout_ms. 1: v holds the sum; 0: not yet; -1
  * with cause when no message was accepted for idle_ms (nn_ring_set_idle;

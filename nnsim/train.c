@@ -46,6 +46,9 @@ struct nn_trainer {
 	double			 epoch_started;
 	double			 step_started;
 	double			 busy;	/* seconds of training this epoch */
+	nn_part_ready_fn	*ready;	/* nn_trainer_on_ready */
+	void			*ready_arg;
+	double			 ready_sums[2];
 };
 
 /* The shuffle stream differs from the init stream of the same seed. */
@@ -295,9 +298,20 @@ nn_evaluate(struct nn_net *net, const struct nn_data *d, double *loss,
 }
 
 /* One forward and backward pass over b rows; adds to *loss and *correct. */
+/* The net's layer hook, passing the step's sums along. */
+static void
+trainer_grads_done(void *arg, size_t from)
+{
+	struct nn_trainer *t = arg;
+
+	t->ready(t->ready_arg, from, t->ready_sums);
+}
+
+/* A forward and backward pass; with hook, nn_trainer_on_ready's function
+ * hears of each finished layer, *loss and *correct then being the step's. */
 static void
 trainer_pass(struct nn_trainer *t, const float *x, const float *y, int b,
-    float scale, int accumulate, double *loss, size_t *correct)
+    float scale, int accumulate, double *loss, size_t *correct, int hook)
 {
 	const struct nn_data *d = t->train;
 	const float *out;
@@ -307,7 +321,20 @@ trainer_pass(struct nn_trainer *t, const float *x, const float *y, int b,
 		*correct += (size_t)nn_count_correct(out, y, b, d->out,
 		    data_mid(d));
 	*loss += nn_net_loss(t->net, y, b, scale);
-	nn_net_backward(t->net, x, b, accumulate);
+	if (hook && t->ready != NULL) {
+		t->ready_sums[0] = *loss;
+		t->ready_sums[1] = (double)*correct;
+		nn_net_backward_cb(t->net, x, b, accumulate,
+		    trainer_grads_done, t);
+	} else
+		nn_net_backward(t->net, x, b, accumulate);
+}
+
+void
+nn_trainer_on_ready(struct nn_trainer *t, nn_part_ready_fn *fn, void *arg)
+{
+	t->ready = fn;
+	t->ready_arg = arg;
 }
 
 static void
@@ -333,7 +360,8 @@ trainer_full_pass(struct nn_trainer *t, float scale, double *loss,
 	for (i = 0; i < d->n; i += (size_t)b) {
 		b = d->n - i < (size_t)rows ? (int)(d->n - i) : rows;
 		trainer_pass(t, d->x + i * (size_t)d->in,
-		    d->y + i * (size_t)d->out, b, scale, i > 0, loss, correct);
+		    d->y + i * (size_t)d->out, b, scale, i > 0, loss, correct,
+		    0);
 	}
 }
 
@@ -447,7 +475,7 @@ nn_trainer_step(struct nn_trainer *t, struct nn_epoch_stats *st)
 	} else {
 		b = trainer_gather(t, t->step, &x, &y);
 		trainer_pass(t, x, y, b, 1.0f / (float)b, 0, &t->loss_sum,
-		    &t->correct);
+		    &t->correct, 0);
 		rows = (size_t)b;
 	}
 	trainer_update(t);
@@ -477,7 +505,7 @@ nn_trainer_part_grad(struct nn_trainer *t, double sums[2])
 		if (b > 0)
 			trainer_pass(t, x, y, b, 1.0f /
 			    (float)trainer_step_rows(t, t->step), 0, &loss,
-			    &correct);
+			    &correct, 1);
 	}
 	/* No rows: this partition adds nothing to the sum. */
 	if (b == 0) {

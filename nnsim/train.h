@@ -66,6 +66,15 @@ int		 nn_trainer_step(struct nn_trainer *, struct nn_epoch_stats *st);
  */
 int		 nn_trainer_part_grad(struct nn_trainer *, double sums[2]);
 /*
+ * Called during nn_trainer_part_grad's backward pass whenever gradient
+ * floats from.. are final, with the step's sums already known; not for
+ * rprop, whose pass adds up several chunks. NULL turns it off.
+ */
+typedef void	 nn_part_ready_fn(void *arg, size_t from,
+		     const double sums[2]);
+void		 nn_trainer_on_ready(struct nn_trainer *, nn_part_ready_fn *,
+		     void *arg);
+/*
  * After the net's gradients hold the sum over all partitions and sums the
  * summed sums: weight decay, the optimizer update, and the step's
  * bookkeeping. Returns 1 with *st filled at the end of an epoch (loss and

@@ -2,15 +2,15 @@
 part (data_bench.py).
 
 The same 784-1024-1024-10 MLP as torch_bench.py (nn.Linear, ReLU, softmax
-inside CrossEntropyLoss), SGD lr 0.01 momentum 0.9, a global batch of 128
-split evenly over WORLD processes, on random samples. The processes talk
+inside CrossEntropyLoss), SGD lr 0.01 momentum 0.9, a global batch of BATCH
+(128) split evenly over WORLD processes, on random samples. The processes talk
 through the gloo backend on 127.0.0.1; process r is pinned to core
 r % cores and runs one thread. Every process runs the same number of
 steps (DDP's all-reduces pair them up); rank 0 times STEPS steps after
 WARMUP and prints "key=value" lines.
 
-usage: ddp_bench.py WORLD [STEPS] [WARMUP]
-       ddp_bench.py --rank R WORLD STEPS WARMUP PORT   (one process)
+usage: ddp_bench.py WORLD [STEPS] [WARMUP] [BATCH]
+       ddp_bench.py --rank R WORLD STEPS WARMUP PORT BATCH   (one process)
 
 Set OPENBLAS_CORETYPE, OPENBLAS_NUM_THREADS=1, OMP_NUM_THREADS=1 and
 OMP_WAIT_POLICY=PASSIVE in the environment: Debian's torch runs nn.Linear
@@ -23,10 +23,10 @@ import sys
 import time
 
 INPUTS, HIDDEN, CLASSES = 784, 1024, 10
-ROWS, BATCH = 16384, 128
+ROWS = 16384
 
 
-def worker(rank, world, steps, warmup, port):
+def worker(rank, world, steps, warmup, port, batch):
     """One DDP process: trains, and rank 0 prints the rate."""
     import torch
     import torch.distributed as dist
@@ -46,10 +46,10 @@ def worker(rank, world, steps, warmup, port):
     opt = torch.optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9)
     # Each process holds its own shard, as nnsim's partitions do.
     g = torch.Generator().manual_seed(1 + rank)
-    rows = ROWS // world
+    rows = max(ROWS, 4 * batch) // world
     x = torch.randn(rows, INPUTS, generator=g)
     y = torch.randint(0, CLASSES, (rows,), generator=g)
-    per = BATCH // world
+    per = batch // world
     state = {"order": torch.randperm(rows, generator=g), "cursor": 0}
 
     def step():
@@ -96,20 +96,21 @@ def free_port():
 
 def main():
     if sys.argv[1:2] == ["--rank"]:
-        rank, world, steps, warmup, port = map(int, sys.argv[2:7])
-        worker(rank, world, steps, warmup, port)
+        rank, world, steps, warmup, port, batch = map(int, sys.argv[2:8])
+        worker(rank, world, steps, warmup, port, batch)
         return 0
     world = int(sys.argv[1]) if len(sys.argv) > 1 else 1
     steps = int(sys.argv[2]) if len(sys.argv) > 2 else 300
     warmup = int(sys.argv[3]) if len(sys.argv) > 3 else 20
-    if world < 1 or BATCH % world != 0:
-        print(f"ddp_bench: world {world} must divide {BATCH}",
+    batch = int(sys.argv[4]) if len(sys.argv) > 4 else 128
+    if world < 1 or batch < 1 or batch % world != 0:
+        print(f"ddp_bench: world {world} must divide batch {batch}",
               file=sys.stderr)
         return 2
     port = free_port()
     procs = [subprocess.Popen([sys.executable, __file__, "--rank", str(r),
                                str(world), str(steps), str(warmup),
-                               str(port)],
+                               str(port), str(batch)],
                               stdout=None if r == 0 else subprocess.DEVNULL)
              for r in range(world)]
     # A process that fails leaves the others waiting in a collective.

@@ -95,6 +95,37 @@ for n in 1 2 4; do
 	fi
 done
 
+# Layers big enough for two buckets (784-512-512-10: the last two layers,
+# then the first), so the helper thread sums the first bucket during the
+# backward pass, the step's loss and count riding in it: still as nnsim
+# train.
+cat >"$T/wide.json" <<JSON
+{
+  "name": "wide",
+  "layers": [{"units": 512, "activation": "relu"},
+             {"units": 512, "activation": "relu"},
+             {"activation": "softmax"}],
+  "loss": "cross_entropy",
+  "data": {"train": {"generate": "blobs", "n": 1280, "inputs": 784,
+                     "classes": 10, "seed": 1, "noise": 30},
+           "split": 0.2, "normalize": "standard"},
+  "train": {"epochs": 4, "batch": 64, "seed": 2,
+            "optimizer": {"type": "sgd", "lr": 0.01, "momentum": 0.9}},
+  "parallel": {"mode": "data", "partitions": 2}
+}
+JSON
+run_cmd "$NNSIM" submit "$T/wide.json" $C -o "$T/wide.nnm" \
+    --metrics "$T/wide.jsonl"
+"$NNSIM" train "$T/wide.json" -o "$T/wt.nnm" --metrics "$T/wt.jsonl" \
+    >/dev/null 2>&1
+if [ "$rc" -ne 0 ]; then
+	fail matches_train_buckets "exit $rc: $(head -c 300 "$T/err")"
+elif hosts=$(compare "$T/wide.jsonl" "$T/wt.jsonl" 2>"$T/why"); then
+	ok matches_train_buckets
+else
+	fail matches_train_buckets "$(tail -c 400 "$T/why")"
+fi
+
 # A lone partition tells itself it is done and exits at once, with that
 # message on its way. A daemon that writes to a worker that has just gone
 # must still read the worker's last frames ("done", its result): this

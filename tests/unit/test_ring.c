@@ -32,6 +32,10 @@ struct world {
 	int		 bad[MAXN];	/* rank saw a wrong sum */
 	int		 moves;
 	size_t		 split;		/* the last split floats apart */
+	int		 nbucket;	/* 0: the ring's default, one */
+	size_t		 bucket_lo[4], bucket_len[4];
+	int		 overlap;	/* v is filled after begin, the
+					   helper thread sending meanwhile */
 	char		 error[MAXN][200];
 };
 
@@ -48,14 +52,22 @@ value(int r, int s, size_t i)
 	    0.1f * (float)r;
 }
 
-/* The documented order: chunk c is summed from rank c around the ring. */
+/* The documented order: chunk c of i's bucket is summed from rank c
+ * around the ring. */
 static float
 expected(const struct world *w, int s, size_t i)
 {
-	int c = 0, k;
+	size_t lo = 0, len = w->n;
+	int b, c = 0, k;
 	float sum;
 
-	while ((size_t)(c + 1) * w->n / (size_t)w->n_ranks <= i)
+	for (b = 0; b < w->nbucket; b++)
+		if (i >= w->bucket_lo[b] && i < w->bucket_lo[b] +
+		    w->bucket_len[b]) {
+			lo = w->bucket_lo[b];
+			len = w->bucket_len[b];
+		}
+	while (lo + (size_t)(c + 1) * len / (size_t)w->n_ranks <= i)
 		c++;
 	sum = value(c, s, i);
 	for (k = 1; k < w->n_ranks; k++)
@@ -103,6 +115,49 @@ moves_now(const struct world *w, int rank, int s)
 	return 0;
 }
 
+static struct nn_ring *
+ring_for(struct world *w, int rank)
+{
+	struct nn_ring *g = nn_ring_new(rank, w->n_ranks, w->n,
+	    w->secret[rank]);
+	char *cause = NULL;
+
+	nn_ring_set_idle(g, 10000);
+	if (w->nbucket > 0 && nn_ring_set_buckets(g, w->bucket_lo,
+	    w->bucket_len, w->nbucket, &cause) != 0) {
+		snprintf(w->error[rank], sizeof w->error[0], "%s", cause);
+		free(cause);
+	}
+	return g;
+}
+
+/* As a backward pass: v is made from the end in four pieces, each
+ * declared final as it is done, while the helper thread sends. */
+static void
+start_overlapped(struct world *w, struct nn_ring *g, int rank, int s,
+    float *v)
+{
+	struct timespec ts = { 0, 300 * 1000 };
+	size_t from = w->n, to, i;
+	char *cause = NULL;
+	int k;
+
+	nn_ring_begin(g, (uint64_t)s, v, w->n, NULL);
+	if (nn_ring_bg_start(g, &cause) != 0) {
+		snprintf(w->error[rank], sizeof w->error[0], "%s", cause);
+		free(cause);
+	}
+	for (k = 3; k >= 0; k--) {
+		to = from;
+		from = (size_t)k * w->n / 4;
+		for (i = from; i < to; i++)
+			v[i] = value(rank, s, i);
+		nanosleep(&ts, NULL);
+		nn_ring_ready(g, from);
+	}
+	nn_ring_bg_stop(g);
+}
+
 /* Starts step s; with split, the tail of v lives apart. */
 static void
 start(struct world *w, struct nn_ring *g, int rank, int s, float *v,
@@ -110,6 +165,10 @@ start(struct world *w, struct nn_ring *g, int rank, int s, float *v,
 {
 	size_t i;
 
+	if (w->overlap) {
+		start_overlapped(w, g, rank, s, v);
+		return;
+	}
 	for (i = 0; i < w->n; i++)
 		v[i] = value(rank, s, i);
 	if (w->split > 0) {
@@ -132,8 +191,7 @@ rank_main(void *p)
 	float *apart = malloc((w->split + 1) * sizeof *apart);
 	int s, r, seen = 0, port;
 
-	g = nn_ring_new(ra->rank, w->n_ranks, w->n, w->secret[ra->rank]);
-	nn_ring_set_idle(g, 10000);
+	g = ring_for(w, ra->rank);
 	port = nn_ring_listen(g, "127.0.0.1", &cause);
 	publish(w, ra->rank, port);
 	for (s = 0; s < w->steps; s++) {
@@ -147,9 +205,7 @@ rank_main(void *p)
 			pthread_mutex_unlock(&w->mu);
 			nn_ring_save(g, &saved, &len);
 			nn_ring_free(g);
-			g = nn_ring_new(ra->rank, w->n_ranks, w->n,
-			    w->secret[ra->rank]);
-			nn_ring_set_idle(g, 10000);
+			g = ring_for(w, ra->rank);
 			r = nn_ring_restore(g, saved, len, &cause);
 			free(saved);
 			if (r != 0)
@@ -252,6 +308,70 @@ test_sums(void)
 	CHECKF(run_world(w, why, sizeof why) == 0, "two pieces: %s", why);
 end:
 	free(w);
+}
+
+/* Buckets in the order a backward pass finishes them (the end of the
+ * vector first), each several slices long, the vector filled while the
+ * helper thread already sends: every sum exact, also across moves. */
+static void
+test_buckets_overlapped(void)
+{
+	static const int sizes[] = { 2, 3 };
+	struct world *w = NULL;
+	char why[300];
+	size_t k;
+
+	for (k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		w = world_new(sizes[k], 700001, 12);
+		w->nbucket = 3;
+		w->bucket_lo[0] = 500000;
+		w->bucket_len[0] = 200001;
+		w->bucket_lo[1] = 175000;
+		w->bucket_len[1] = 325000;
+		w->bucket_lo[2] = 0;
+		w->bucket_len[2] = 175000;
+		w->overlap = 1;
+		w->move_step[0] = 5;
+		w->move_rank[0][0] = w->move_rank[0][1] = 1;
+		CHECKF(run_world(w, why, sizeof why) == 0, "%d ranks: %s",
+		    sizes[k], why);
+		CHECKF(w->moves == 1, "%d moves", w->moves);
+		free(w);
+		w = NULL;
+	}
+end:
+	free(w);
+}
+
+/* Buckets that do not cover the vector once are refused. */
+static void
+test_bad_buckets(void)
+{
+	unsigned char key[NN_RING_SECRET] = { 0 };
+	struct nn_ring *g = nn_ring_new(0, 2, 100, key);
+	size_t lo[2] = { 0, 50 }, len[2] = { 60, 50 };
+	char *cause = NULL;
+
+	CHECK(nn_ring_set_buckets(g, lo, len, 2, &cause) == -1);
+	CHECKF(strstr(cause, "overlap") != NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
+	len[0] = 40;
+	CHECK(nn_ring_set_buckets(g, lo, len, 2, &cause) == -1);
+	CHECKF(strstr(cause, "cover 90 of 100") != NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
+	lo[1] = 60;
+	CHECK(nn_ring_set_buckets(g, lo, len, 2, &cause) == -1);
+	CHECKF(strstr(cause, "runs past") != NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
+	lo[1] = 40;
+	len[1] = 60;
+	CHECK(nn_ring_set_buckets(g, lo, len, 2, &cause) == 0);
+end:
+	free(cause);
+	nn_ring_free(g);
 }
 
 static void
@@ -395,7 +515,7 @@ test_restore_checks(void)
 	nn_ring_save(a, &buf, &len);
 	CHECK(nn_ring_restore(a, buf, len, &cause) == 0);
 	CHECK(nn_ring_restore(b, buf, len, &cause) == -1);
-	CHECKF(strstr(cause, "ring of 4") != NULL, "%s", cause);
+	CHECKF(strstr(cause, "4 partitions") != NULL, "%s", cause);
 	free(cause);
 	cause = NULL;
 	CHECK(nn_ring_restore(a, buf, len - 1, &cause) == -1);
@@ -417,6 +537,8 @@ static const struct unit_test tests[] = {
 	{ "sums", test_sums },
 	{ "moves_mid_step", test_moves_mid_step },
 	{ "moves_two_ranks", test_moves_two_ranks },
+	{ "buckets_overlapped", test_buckets_overlapped },
+	{ "bad_buckets", test_bad_buckets },
 	{ "wrong_secret", test_wrong_secret },
 	{ "silent_stranger", test_silent_stranger },
 	{ "restore_checks", test_restore_checks },
