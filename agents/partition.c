@@ -107,12 +107,17 @@ part_buckets(struct part *p, char **cause)
 	return nn_ring_set_buckets(p->ring, lo, len, nb, cause);
 }
 
-/* The trainer finished gradients from.. (and the step's figures): they
- * can go while it computes the rest. */
+/*
+ * Between two products of the backward pass: gradients from.. (and the
+ * step's figures) are final, and what can move goes now. The kernel's
+ * socket buffers carry it on, and bring the peers' messages, while the
+ * next product is computed.
+ */
 static void
 part_ready(void *arg, size_t from, const double sums[2])
 {
 	struct part *p = arg;
+	char *cause = NULL;
 
 	/* Written once: after that the ring may be adding into them. */
 	if (!p->sums_sent) {
@@ -121,6 +126,9 @@ part_ready(void *arg, size_t from, const double sums[2])
 		p->sums_sent = 1;
 	}
 	nn_ring_ready(p->ring, from);
+	/* Without waiting: an error shows again in P_REDUCE. */
+	if (nn_ring_progress(p->ring, 0, &cause) < 0)
+		free(cause);
 }
 
 static void
@@ -477,20 +485,13 @@ part_step(struct agent *a)
 			p->phase = P_LEAVE;
 			return AGENT_CONTINUE;
 		}
-		/* The sum lands in the net's own gradient, and a helper
-		 * thread sums the last layers while the first are computed
-		 * (without one, it all goes after the backward pass). */
+		/* The sum lands in the net's own gradient; the last
+		 * layers' buckets start while the first are computed
+		 * (part_ready). */
 		nn_ring_begin(p->ring, p->step, nn_net_grads(p->net, NULL),
 		    p->nparams, p->sums);
-		if (nn_ring_bg_start(p->ring, &cause) != 0) {
-			agent_log(a, AGENT_LOG_WARN, "partition %d: %s; the "
-			    "sum waits for the backward pass", p->rank, cause);
-			free(cause);
-			cause = NULL;
-		}
 		p->sums_sent = 0;
 		r = nn_trainer_part_grad(p->tr, sums);
-		nn_ring_bg_stop(p->ring);
 		p->rows_since += (uint64_t)r;
 		p->loss_since += sums[0];
 		/* Once given to the ring they may already hold the sum. */

@@ -542,6 +542,9 @@ nn_net_backward_cb(struct nn_net *net, const float *x, int batch,
 		    net->params + net->w_off[l], nin, 0.0f, dprev, nin);
 		act_backward(net->arch.layer[l - 1].act, net->arch.leaky_slope,
 		    net->act[l - 1], dprev, batch, nin);
+		/* Nothing new is final, but the caller may move data. */
+		if (done != NULL)
+			done(arg, net->w_off[l]);
 		tmp = d;
 		d = dprev;
 		dprev = tmp;

@@ -94,9 +94,11 @@ double		 nn_net_loss(struct nn_net *, const float *t, int batch,
 void		 nn_net_backward(struct nn_net *, const float *x, int batch,
 		     int accumulate);
 /*
- * The same, calling done(arg, from) each time a layer is finished: the
- * gradients from float from on are then final (the last layers come
- * first), so their sum can start while the rest is computed.
+ * The same, calling done(arg, from) between two products: after each
+ * layer's weight gradient, the gradients from float from on are final (the
+ * last layers come first), so their sum can start while the rest is
+ * computed; after its input gradient, with the same from, so the caller
+ * can move data again.
  */
 typedef void	 nn_grads_done_fn(void *arg, size_t from);
 void		 nn_net_backward_cb(struct nn_net *, const float *x, int batch,

@@ -20,7 +20,6 @@
  * data, nonce = 4 zero bytes || link message count) under the link key
  * HMAC(secret, "nnring-K" Ns Nr). Integers are little-endian.
  */
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -30,9 +29,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +93,7 @@ struct nn_ring {
 	int		 nbucket;
 	size_t		*bucket_lo, *bucket_len;
 	int		 nbready;	/* buckets final this step */
-	_Atomic size_t	 ready_from;	/* floats ready_from.. are final */
+	size_t		 ready_from;	/* floats ready_from.. are final */
 	float		*v;		/* the vector: v, then extra */
 	float		*extra;
 	size_t		 nv, nextra;
@@ -113,15 +110,6 @@ struct nn_ring {
 	char		 last_error[160];
 	uint64_t	 bytes_out, bytes_in;
 	uint64_t	 written;	/* steps whose messages all went out */
-
-	/* The helper thread that moves data during the backward pass. */
-	struct {
-		pthread_t	 thread;
-		int		 running;
-		int		 wake;		/* eventfd */
-		atomic_int	 stop;
-		int		 failed;
-	} bg;
 
 	struct {
 		int		 fd;
@@ -256,7 +244,7 @@ nn_ring_new(int rank, int size, size_t n,
 	g->bucket_len = xcalloc(1, sizeof *g->bucket_len);
 	g->bucket_len[0] = n;
 	ring_layout(g);
-	g->listen_fd = g->out.fd = g->in.fd = g->bg.wake = -1;
+	g->listen_fd = g->out.fd = g->in.fd = -1;
 	g->idle_ms = RING_IDLE_MS;
 	g->last_io = ring_now();
 	return g;
@@ -344,9 +332,6 @@ nn_ring_free(struct nn_ring *g)
 	in_close(g);
 	if (g->listen_fd >= 0)
 		close(g->listen_fd);
-	nn_ring_bg_stop(g);
-	if (g->bg.wake >= 0)
-		close(g->bg.wake);
 	OPENSSL_cleanse(g->secret, sizeof g->secret);
 	free(g->msg);
 	free(g->bucket_lo);
@@ -583,8 +568,7 @@ log_produce(struct nn_ring *g, int m)
 static void
 ring_take_ready(struct nn_ring *g)
 {
-	size_t from = atomic_load_explicit(&g->ready_from,
-	    memory_order_acquire);
+	size_t from = g->ready_from;
 	int b, m;
 
 	if (!g->started)
@@ -642,8 +626,7 @@ nn_ring_begin(struct nn_ring *g, uint64_t step, float *v, size_t nv,
 	g->nextra = g->n - nv;
 	g->recv_msg = 0;
 	g->nbready = 0;
-	atomic_store_explicit(&g->ready_from, g->n + 1,
-	    memory_order_release);
+	g->ready_from = g->n + 1;
 	g->started = 1;
 	g->last_io = ring_now();
 }
@@ -651,15 +634,8 @@ nn_ring_begin(struct nn_ring *g, uint64_t step, float *v, size_t nv,
 void
 nn_ring_ready(struct nn_ring *g, size_t from)
 {
-	uint64_t one = 1;
-
-	atomic_store_explicit(&g->ready_from, from, memory_order_release);
-	if (g->bg.running) {
-		/* The helper thread takes it from here. */
-		if (write(g->bg.wake, &one, sizeof one) < 0)
-			return;
-	} else
-		ring_take_ready(g);
+	g->ready_from = from;
+	ring_take_ready(g);
 }
 
 /* The data for the sender's cursor, moving it to the next step when one
@@ -1082,11 +1058,9 @@ in_read(struct nn_ring *g)
 static int
 ring_poll(struct nn_ring *g, int ms, int serve)
 {
-	struct pollfd p[4];
-	uint64_t count;
-	int np = 0, li = -1, ii = -1, oi = -1, wi = -1;
+	struct pollfd p[3];
+	int np = 0, li = -1, ii = -1, oi = -1;
 
-	ring_take_ready(g);
 	if (g->out.state == OUT_NONE)
 		out_connect(g);
 	if (g->out.state == OUT_READY && out_write(g) != 0)
@@ -1130,11 +1104,6 @@ ring_poll(struct nn_ring *g, int ms, int serve)
 			p[np].events |= POLLOUT;
 		oi = np++;
 	}
-	if (g->bg.running) {
-		p[np].fd = g->bg.wake;
-		p[np].events = POLLIN;
-		wi = np++;
-	}
 	if (g->out.state == OUT_NONE && g->next_port != 0) {
 		double wait = g->retry_at - ring_now();
 
@@ -1143,13 +1112,6 @@ ring_poll(struct nn_ring *g, int ms, int serve)
 	}
 	if (poll(p, (nfds_t)np, ms) <= 0)
 		return 0;
-	if (wi >= 0 && (p[wi].revents & POLLIN)) {
-		if (read(g->bg.wake, &count, sizeof count) < 0)
-			count = 0;
-		ring_take_ready(g);
-		if (g->out.state == OUT_READY && out_write(g) != 0)
-			return -1;
-	}
 	if (li >= 0 && (p[li].revents & POLLIN))
 		in_accept(g);
 	if (ii >= 0 && p[ii].revents != 0 && g->in.fd == p[ii].fd) {
@@ -1189,12 +1151,6 @@ nn_ring_progress(struct nn_ring *g, int timeout_ms, char **cause)
 	double end = ring_now() + timeout_ms;
 	int left;
 
-	if (g->bg.running)
-		fatal("nn_ring_progress: the helper thread still runs");
-	if (g->bg.failed) {
-		g->bg.failed = 0;
-		return nn_fail(cause, "%s", g->last_error);
-	}
 	if (g->nmsg == 0)
 		return 1;
 	for (;;) {
@@ -1248,57 +1204,6 @@ nn_ring_serve(struct nn_ring *g, int timeout_ms, char **cause)
 	if (ring_poll(g, timeout_ms, 1) != 0)
 		return nn_fail(cause, "%s", g->last_error);
 	return 0;
-}
-
-/* The helper: moves the step's data while the caller computes. */
-static void *
-ring_bg_main(void *arg)
-{
-	struct nn_ring *g = arg;
-
-	/* Serving: a finished step still waits, for the stop. */
-	while (!atomic_load(&g->bg.stop))
-		if (ring_poll(g, RING_IDLE_MS, 1) != 0) {
-			g->bg.failed = 1;
-			break;
-		}
-	return NULL;
-}
-
-int
-nn_ring_bg_start(struct nn_ring *g, char **cause)
-{
-	int err;
-
-	if (g->bg.running || g->nmsg == 0)
-		return 0;
-	if (g->bg.wake < 0 &&
-	    (g->bg.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
-		return nn_fail(cause, "ring: eventfd: %s", strerror(errno));
-	atomic_store(&g->bg.stop, 0);
-	g->bg.running = 1;
-	if ((err = pthread_create(&g->bg.thread, NULL, ring_bg_main,
-	    g)) != 0) {
-		g->bg.running = 0;
-		return nn_fail(cause, "ring: a thread: %s", strerror(err));
-	}
-	return 0;
-}
-
-void
-nn_ring_bg_stop(struct nn_ring *g)
-{
-	uint64_t one = 1;
-
-	if (!g->bg.running)
-		return;
-	atomic_store(&g->bg.stop, 1);
-	if (write(g->bg.wake, &one, sizeof one) < 0)
-		abort();	/* an eventfd takes a write */
-	pthread_join(g->bg.thread, NULL);
-	g->bg.running = 0;
-	/* What it had not taken yet. */
-	ring_take_ready(g);
 }
 
 /*

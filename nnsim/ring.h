@@ -57,19 +57,13 @@ void		 nn_ring_start2(struct nn_ring *, uint64_t step, float *v,
  * being computed: begin names the vector and nothing is sent yet; ready
  * says that floats from.. are final, and the buckets that lie in them go,
  * in bucket order. Nothing lands in a bucket before it is final here.
+ * nn_ring_progress(ring, 0, ...) between two pieces of the computation
+ * moves what can move without waiting; the kernel's socket buffers carry
+ * it on while the computation goes on.
  */
 void		 nn_ring_begin(struct nn_ring *, uint64_t step, float *v,
 		     size_t nv, float *extra);
 void		 nn_ring_ready(struct nn_ring *, size_t from);
-/*
- * A helper thread that moves data between bg_start and bg_stop, while the
- * caller computes the rest of v; only nn_ring_ready may be called in
- * between. bg_start returns -1 with cause when no thread can start (the
- * caller then just goes on without one); an error the helper meets is
- * returned by the next nn_ring_progress.
- */
-int		 nn_ring_bg_start(struct nn_ring *, char **cause);
-void		 nn_ring_bg_stop(struct nn_ring *);
 /*
  * Moves data for up to timeout_ms. 1: v holds the sum; 0: not yet; -1
  * with cause when no message was accepted for idle_ms (nn_ring_set_idle;

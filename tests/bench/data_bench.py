@@ -14,8 +14,9 @@ and the update touches every weight). The rate is the mean of the epochs'
 samples_per_sec after the first (warm-up); the wall rate is the rows of an
 epoch over the time between two epoch reports.
 
-Usage: data_bench.py BIN_DIR [--quick] [--batches B1,B2,...]
-  (default 128,1024,4096; --quick: 128 with fewer rows)
+Usage: data_bench.py BIN_DIR [--quick] [--batches B1,B2,...] [--no-torch]
+  (default 128,1024,4096; --quick: 128 with fewer rows; --no-torch skips
+  the DDP runs)
 Ends with one JSON line {"bench": "data_parallel", ...}. Exits non-zero
 only when nnsim submit fails (2 with bad usage). The losses are printed,
 not compared: 1 and 2 partitions take different global batches (shard p
@@ -265,7 +266,8 @@ def main():
     tver, torch_res = None, {}
     ok = subprocess.run([TORCH_PY, "-c", "import torch"], env=ENV,
                         capture_output=True).returncode == 0 \
-        if os.access(TORCH_PY, os.X_OK) else False
+        if os.access(TORCH_PY, os.X_OK) and "--no-torch" not in sys.argv \
+        else False
     if ok:
         print("bench: pytorch DDP, gloo on 127.0.0.1, one process per core, "
               "the same global batches split over the processes")
@@ -274,7 +276,7 @@ def main():
             t2, _ = ddp(2, b)
             torch_res[b] = (t1, t2)
     else:
-        print("torch: skipped (not installed)")
+        print("torch: skipped (not installed, or --no-torch)")
 
     print()
     print("== data-parallel samples/s (mean of epochs 2.."

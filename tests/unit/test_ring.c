@@ -132,7 +132,7 @@ ring_for(struct world *w, int rank)
 }
 
 /* As a backward pass: v is made from the end in four pieces, each
- * declared final as it is done, while the helper thread sends. */
+ * declared final as it is done, with data moved in between. */
 static void
 start_overlapped(struct world *w, struct nn_ring *g, int rank, int s,
     float *v)
@@ -143,10 +143,6 @@ start_overlapped(struct world *w, struct nn_ring *g, int rank, int s,
 	int k;
 
 	nn_ring_begin(g, (uint64_t)s, v, w->n, NULL);
-	if (nn_ring_bg_start(g, &cause) != 0) {
-		snprintf(w->error[rank], sizeof w->error[0], "%s", cause);
-		free(cause);
-	}
 	for (k = 3; k >= 0; k--) {
 		to = from;
 		from = (size_t)k * w->n / 4;
@@ -154,8 +150,13 @@ start_overlapped(struct world *w, struct nn_ring *g, int rank, int s,
 			v[i] = value(rank, s, i);
 		nanosleep(&ts, NULL);
 		nn_ring_ready(g, from);
+		if (nn_ring_progress(g, 0, &cause) < 0) {
+			snprintf(w->error[rank], sizeof w->error[0], "%s",
+			    cause);
+			free(cause);
+			cause = NULL;
+		}
 	}
-	nn_ring_bg_stop(g);
 }
 
 /* Starts step s; with split, the tail of v lives apart. */
@@ -311,8 +312,8 @@ end:
 }
 
 /* Buckets in the order a backward pass finishes them (the end of the
- * vector first), each several slices long, the vector filled while the
- * helper thread already sends: every sum exact, also across moves. */
+ * vector first), each several slices long, the vector still being filled
+ * while the first buckets move: every sum exact, also across moves. */
 static void
 test_buckets_overlapped(void)
 {
