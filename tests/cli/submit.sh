@@ -122,9 +122,14 @@ cat >"$T/long.json" <<'JSON'
 JSON
 "$NNSIM" submit "$T/long.json" --local 2 -o "$T/l.nnm" >"$T/out" 2>"$T/err" &
 pid=$!
-if wait_for 20 pgrep -f "agentd worker" ; then
+# This job's workers only (children of its daemons, children of nnsim):
+# other tests' agents may run on this machine.
+job_worker() {
+	d=$(pgrep -d, -P "$pid") && pgrep -n -P "$d" -f "agentd worker"
+}
+if wait_for 20 job_worker; then
 	sleep 0.5
-	pkill -9 -f -n "agentd worker"
+	w=$(job_worker) && kill -9 "$w"
 fi
 i=0
 while kill -0 $pid 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
