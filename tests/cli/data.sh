@@ -96,9 +96,8 @@ for n in 1 2 4; do
 done
 
 # Layers big enough for two buckets (784-512-512-10: the last two layers,
-# then the first), so the helper thread sums the first bucket during the
-# backward pass, the step's loss and count riding in it: still as nnsim
-# train.
+# then the first), so the first bucket is summed during the backward pass,
+# the step's loss and count riding in it: still as nnsim train.
 cat >"$T/wide.json" <<JSON
 {
   "name": "wide",

@@ -34,8 +34,8 @@ struct world {
 	size_t		 split;		/* the last split floats apart */
 	int		 nbucket;	/* 0: the ring's default, one */
 	size_t		 bucket_lo[4], bucket_len[4];
-	int		 overlap;	/* v is filled after begin, the
-					   helper thread sending meanwhile */
+	int		 overlap;	/* v is filled after begin, data
+					   moving in between */
 	char		 error[MAXN][200];
 };
 
