@@ -297,7 +297,6 @@ nn_evaluate(struct nn_net *net, const struct nn_data *d, double *loss,
 	*accuracy = d->n > 0 ? (double)correct / (double)d->n : 0;
 }
 
-/* One forward and backward pass over b rows; adds to *loss and *correct. */
 /* The net's layer hook, passing the step's sums along. */
 static void
 trainer_grads_done(void *arg, size_t from)
@@ -307,8 +306,11 @@ trainer_grads_done(void *arg, size_t from)
 	t->ready(t->ready_arg, from, t->ready_sums);
 }
 
-/* A forward and backward pass; with hook, nn_trainer_on_ready's function
- * hears of each finished layer, *loss and *correct then being the step's. */
+/*
+ * One forward and backward pass over b rows; adds to *loss and *correct.
+ * With hook, nn_trainer_on_ready's function hears of each finished layer,
+ * *loss and *correct then being the step's.
+ */
 static void
 trainer_pass(struct nn_trainer *t, const float *x, const float *y, int b,
     float scale, int accumulate, double *loss, size_t *correct, int hook)
