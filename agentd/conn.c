@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -56,6 +57,7 @@ struct conn {
 	struct bufferevent	*bev;
 	struct event		*reader;	/* our own large reads */
 	struct frame_reader	*in;		/* what they fill */
+	uint64_t		 last_read_ms;	/* bytes last came in */
 	int			 connected;	/* TCP is up */
 	int			 pair;		/* a socketpair: a worker */
 	struct event		*timer;
@@ -758,6 +760,15 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		conn_release(c);
 }
 
+static uint64_t
+conn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /*
  * Up to max_rounds large reads into c->in. *why is set at the end of the
  * stream (or an error); stops early when the socket has nothing more.
@@ -782,6 +793,8 @@ conn_fill(struct conn *c, int fd, int max_rounds, const char **why)
 		if (n < CONN_MAX_READ)
 			break;
 	}
+	if (total > 0)
+		c->last_read_ms = conn_now_ms();
 	return total;
 }
 
@@ -848,6 +861,12 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	c->depth--;
 	if (c->free_pending && c->depth == 0)
 		conn_release(c);
+}
+
+uint64_t
+conn_last_read_ms(const struct conn *c)
+{
+	return c->last_read_ms;
 }
 
 int

@@ -94,6 +94,9 @@ void		 conn_close(struct conn *, const char *why);
 void		 conn_free(struct conn *);
 
 int		 conn_is_ready(const struct conn *);
+/* When bytes last came in (CLOCK_MONOTONIC ms), part of a frame or not;
+ * 0 before any. */
+uint64_t	 conn_last_read_ms(const struct conn *);
 /* The far side's name from its HELLO, or "" before it. */
 const char	*conn_name(const struct conn *);
 enum conn_role	 conn_peer_role(const struct conn *);

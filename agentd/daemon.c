@@ -1106,7 +1106,7 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = arg;
 	struct conn_config cc = daemon_conn_config(d);
 	struct peer *p;
-	uint64_t t = now_ms();
+	uint64_t t = now_ms(), seen;
 	char *cause = NULL, why[64];
 	json_t *info = NULL;
 	int i, beat = t - d->last_heartbeat >= DAEMON_HEARTBEAT_MS;
@@ -1124,9 +1124,15 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < d->npeers; i++) {
 		p = &d->peers[i];
 		if (p->conn != NULL && conn_is_ready(p->conn)) {
-			if (t - p->last_seen > (uint64_t)d->cfg.down_after_ms) {
-				snprintf(why, sizeof why, "no heartbeat for "
-				    "%.1f s", (t - p->last_seen) / 1000.0);
+			/* A large frame on a slow link takes longer than
+			 * down_after_ms, and the peer's pings wait behind it:
+			 * its bytes arriving show it is there. */
+			seen = conn_last_read_ms(p->conn);
+			if (seen < p->last_seen)
+				seen = p->last_seen;
+			if (t - seen > (uint64_t)d->cfg.down_after_ms) {
+				snprintf(why, sizeof why, "no heartbeat or "
+				    "data for %.1f s", (t - seen) / 1000.0);
 				conn_close(p->conn, why);
 				continue;
 			}

@@ -24,7 +24,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: agentd [--listen ADDR:PORT] [--key FILE] [--hosts FILE] "
 	    "[--state DIR]\n"
-	    "              [--name NAME] [--log-level L] [--daemon]\n"
+	    "              [--name NAME] [--log-level L] [--down-after MS] "
+	    "[--daemon]\n"
 	    "       agentd keygen FILE\n"
 	    "\n"
 	    "Runs the agent daemon of this host: it authenticates the other\n"

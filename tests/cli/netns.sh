@@ -1,8 +1,10 @@
 # hosts/netns.sh: three test hosts in network namespaces reach each other,
 # their links obey --rate, the inventory is right, nothing is added to the
-# root namespace, and down (and a failed up) leave nothing behind. Skips
-# where namespaces cannot be made (not root, or a container without the
-# capability). Takes about 5 s.
+# root namespace, and down (and a failed up) leave nothing behind. On
+# those hosts, an agent whose state takes longer to cross the slow link
+# than a silent host takes to be marked down still moves. Skips where
+# namespaces cannot be made (not root, or a container without the
+# capability). Takes about 10 s.
 GROUP=netns
 . "$(dirname "$0")/lib.sh"
 
@@ -16,6 +18,10 @@ trap 'exit 1' INT TERM HUP
 # teardown_all: whatever happens, no namespace of ours outlives the test.
 teardown_all() {
 	[ -z "$SERVER_PID" ] || kill "$SERVER_PID" 2>/dev/null
+	# Processes outlive a deleted namespace: ours go first.
+	for ns in $(ip netns list 2>/dev/null | awk -v p="^$P-" '$1 ~ p { print $1 }'); do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+	done
 	sh "$NETNS" down --prefix "$P" >/dev/null 2>&1
 	ip netns del "$P-probe" 2>/dev/null
 	rm -rf "$T"
@@ -218,6 +224,54 @@ elif ! cmp -s "$T/live.json" "$T/plan.json"; then
 else
 	ok inventory
 fi
+
+# A daemon on h1 and one on h2, marking a silent host down after 1 s. A
+# 2 MB wanderer goes from h1 to h2: at 8 Mbit/s its state takes over 2 s,
+# during which the receiver gets no whole frame (h1's pings wait behind
+# the state). The bytes arriving must count as signs of life, or the
+# link closes in the middle and the agent can never leave.
+AGENTD=${NNSIM_BIN:-$(pwd)/bin}/agentd
+CTL=${NNSIM_BIN:-$(pwd)/bin}/agentctl
+"$AGENTD" keygen "$T/key" >/dev/null
+for i in 1 2; do
+	sh "$NETNS" exec --prefix "$P" "$i" "$AGENTD" --listen "$SUB.$i:7070" \
+	    --key "$T/key" --hosts "$T/live.json" --state "$T/s$i" \
+	    --down-after 1000 2>"$T/alog$i" &
+done
+actl() {
+	sh "$NETNS" exec --prefix "$P" 1 "$CTL" --connect "$SUB.1:7070" \
+	    --key "$T/key" "$@"
+}
+up2() {
+	[ "$(actl --json hosts 2>/dev/null | python3 -c 'import json,sys
+print(sum(h["state"] in ("up","self") for h in json.load(sys.stdin)["hosts"]))' 2>/dev/null)" = 2 ]
+}
+if ! wait_for 10 up2; then
+	fail slow_link_move "the daemons did not form a cluster: $(tail -n 2 "$T/alog1")"
+else
+	actl watch 60 >"$T/ev" 2>/dev/null &
+	watcher=$!
+	sleep 0.3
+	w=$(actl spawn "${NNSIM_BIN:-$(pwd)/bin}/agents/wanderer.so" \
+	    '{"mb": 2, "hosts": ["h1", "h2"], "laps": 1}')
+	done_ev() {
+		grep "\"agent\":\"$w\"" "$T/ev" |
+		    grep -q '"event":"\(finished\|failed\)"'
+	}
+	wait_for 30 done_ev
+	kill "$watcher" 2>/dev/null
+	if grep "\"agent\":\"$w\"" "$T/ev" | grep -q '"event":"finished"' &&
+	    grep "\"agent\":\"$w\"" "$T/ev" |
+	    grep -q 'wanderer: done on h2: counter 2' &&
+	    ! grep -q 'down: no heartbeat' "$T/alog1" "$T/alog2"; then
+		ok slow_link_move
+	else
+		fail slow_link_move "agent '$w': $(grep -h 'move\|down' "$T/alog1" "$T/alog2" | tail -n 3 | tr '\n' '|')"
+	fi
+fi
+for ns in "$P-h1" "$P-h2"; do
+	ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+done
 
 # A second up with the same prefix refuses and leaves ours alone.
 run_cmd sh "$NETNS" up 2 --prefix "$P"
