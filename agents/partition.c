@@ -494,12 +494,8 @@ part_step(struct agent *a)
 		r = nn_trainer_part_grad(p->tr, sums);
 		p->rows_since += (uint64_t)r;
 		p->loss_since += sums[0];
-		/* Once given to the ring they may already hold the sum. */
-		if (!p->sums_sent) {
-			p->sums[0] = (float)sums[0];
-			p->sums[1] = (float)sums[1];
-		}
-		nn_ring_ready(p->ring, 0);
+		/* All final (no rows, or rprop: no call came yet). */
+		part_ready(p, 0, sums);
 		p->phase = P_REDUCE;
 		/* FALLTHROUGH */
 	case P_REDUCE:

@@ -93,7 +93,6 @@ struct nn_ring {
 	int		 nbucket;
 	size_t		*bucket_lo, *bucket_len;
 	int		 nbready;	/* buckets final this step */
-	size_t		 ready_from;	/* floats ready_from.. are final */
 	float		*v;		/* the vector: v, then extra */
 	float		*extra;
 	size_t		 nv, nextra;
@@ -174,25 +173,31 @@ log_alloc(struct nn_ring *g, struct ring_log *l)
 	l->nready = 0;
 }
 
+/* Slices a round of bucket b: enough for its largest chunk, at least 1. */
+static size_t
+ring_slices(const struct nn_ring *g, int b)
+{
+	size_t big = (g->bucket_len[b] + (size_t)g->size - 1) /
+	    (size_t)g->size;
+
+	return big > 0 ? (big + RING_SLICE - 1) / RING_SLICE : 1;
+}
+
 /* The step's messages for the buckets set, and buffers to match. */
 static void
 ring_layout(struct nn_ring *g)
 {
 	int n = g->size, rounds = 2 * (n - 1), b, t, m = 0, sc, rc, nm = 0;
-	size_t k, s, most = 1, total = 0, clo, clen, big;
+	size_t k, s, most = 1, total = 0, clo, clen;
 	struct ring_msg *x;
 
-	for (b = 0; b < g->nbucket; b++) {
-		big = (g->bucket_len[b] + (size_t)n - 1) / (size_t)n;
-		k = big > 0 ? (big + RING_SLICE - 1) / RING_SLICE : 1;
-		nm += rounds * (int)k;
-	}
+	for (b = 0; b < g->nbucket; b++)
+		nm += rounds * (int)ring_slices(g, b);
 	free(g->msg);
 	g->msg = xcalloc((size_t)nm + 1, sizeof *g->msg);
 	g->nmsg = nm;
 	for (b = 0; b < g->nbucket; b++) {
-		big = (g->bucket_len[b] + (size_t)n - 1) / (size_t)n;
-		k = big > 0 ? (big + RING_SLICE - 1) / RING_SLICE : 1;
+		k = ring_slices(g, b);
 		for (t = 0; t < rounds; t++) {
 			if (t < n - 1) {
 				sc = ring_mod(g->rank - t, n);
@@ -563,25 +568,6 @@ log_produce(struct nn_ring *g, int m)
 	g->cur.nready++;
 }
 
-/* The buckets the caller has finished since the last look: their first
- * round can go. Buckets become final in their order. */
-static void
-ring_take_ready(struct nn_ring *g)
-{
-	size_t from = g->ready_from;
-	int b, m;
-
-	if (!g->started)
-		return;
-	while (g->nbready < g->nbucket &&
-	    g->bucket_lo[g->nbready] >= from) {
-		b = g->nbready++;
-		for (m = 0; m < g->nmsg; m++)
-			if (g->msg[m].bucket == b && g->msg[m].round == 0)
-				log_produce(g, m);
-	}
-}
-
 /* The bucket of message m is final here, so it may land in the vector. */
 static int
 ring_bucket_ready(const struct nn_ring *g, int m)
@@ -626,16 +612,26 @@ nn_ring_begin(struct nn_ring *g, uint64_t step, float *v, size_t nv,
 	g->nextra = g->n - nv;
 	g->recv_msg = 0;
 	g->nbready = 0;
-	g->ready_from = g->n + 1;
 	g->started = 1;
 	g->last_io = ring_now();
 }
 
+/* Buckets become final in their order: each that lies in from.. lets its
+ * first round go. */
 void
 nn_ring_ready(struct nn_ring *g, size_t from)
 {
-	g->ready_from = from;
-	ring_take_ready(g);
+	int b, m;
+
+	if (!g->started)
+		return;
+	while (g->nbready < g->nbucket &&
+	    g->bucket_lo[g->nbready] >= from) {
+		b = g->nbready++;
+		for (m = 0; m < g->nmsg; m++)
+			if (g->msg[m].bucket == b && g->msg[m].round == 0)
+				log_produce(g, m);
+	}
 }
 
 /* The data for the sender's cursor, moving it to the next step when one
@@ -1065,13 +1061,9 @@ ring_poll(struct nn_ring *g, int ms, int serve)
 		out_connect(g);
 	if (g->out.state == OUT_READY && out_write(g) != 0)
 		return -1;
-	/* What arrives makes the next round: send it before waiting. */
-	if (g->in.state == IN_READY) {
-		if (in_read(g) != 0)
-			return -1;
-		if (g->out.state == OUT_READY && out_write(g) != 0)
-			return -1;
-	}
+	/* What arrives makes the next round; in_read sends it on. */
+	if (g->in.state == IN_READY && in_read(g) != 0)
+		return -1;
 	/* A finished step does not wait, unless it stays to serve. */
 	if (g->recv_msg >= g->nmsg && !serve)
 		ms = 0;
