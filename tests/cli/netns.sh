@@ -4,7 +4,7 @@
 # those hosts, an agent whose state takes longer to cross the slow link
 # than a silent host takes to be marked down still moves. Skips where
 # namespaces cannot be made (not root, or a container without the
-# capability). Takes about 10 s.
+# capability). Takes about 12 s.
 GROUP=netns
 . "$(dirname "$0")/lib.sh"
 
@@ -225,10 +225,10 @@ else
 	ok inventory
 fi
 
-# A daemon on h1 and one on h2, marking a silent host down after 1 s. A
-# 2 MB wanderer goes from h1 to h2: at 8 Mbit/s its state takes over 2 s,
-# during which the receiver gets no whole frame (h1's pings wait behind
-# the state). The bytes arriving must count as signs of life, or the
+# A daemon on h1 and one on h2, marking a silent host down after 2 s (two
+# heartbeats: one would flap). A 4 MB wanderer goes from h1 to h2: at
+# 8 Mbit/s its state takes over 4 s, during which the receiver gets no
+# whole frame (h1's pings wait behind the state). The bytes arriving must count as signs of life, or the
 # link closes in the middle and the agent can never leave.
 AGENTD=${NNSIM_BIN:-$(pwd)/bin}/agentd
 CTL=${NNSIM_BIN:-$(pwd)/bin}/agentctl
@@ -236,7 +236,7 @@ CTL=${NNSIM_BIN:-$(pwd)/bin}/agentctl
 for i in 1 2; do
 	sh "$NETNS" exec --prefix "$P" "$i" "$AGENTD" --listen "$SUB.$i:7070" \
 	    --key "$T/key" --hosts "$T/live.json" --state "$T/s$i" \
-	    --down-after 1000 2>"$T/alog$i" &
+	    --down-after 2000 2>"$T/alog$i" &
 done
 actl() {
 	sh "$NETNS" exec --prefix "$P" 1 "$CTL" --connect "$SUB.1:7070" \
@@ -253,7 +253,7 @@ else
 	watcher=$!
 	sleep 0.3
 	w=$(actl spawn "${NNSIM_BIN:-$(pwd)/bin}/agents/wanderer.so" \
-	    '{"mb": 2, "hosts": ["h1", "h2"], "laps": 1}')
+	    '{"mb": 4, "hosts": ["h1", "h2"], "laps": 1}')
 	done_ev() {
 		grep "\"agent\":\"$w\"" "$T/ev" |
 		    grep -q '"event":"\(finished\|failed\)"'
