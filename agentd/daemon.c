@@ -27,6 +27,7 @@
 #include "file.h"
 #include "hosts.h"
 #include "log.h"
+#include "outbox.h"
 #include "runner.h"
 
 #define TICK_MS			250
@@ -98,6 +99,7 @@ struct daemon {
 	struct pending		*pending;
 	struct arrival		*arrivals;
 	json_t			*where;		/* agent -> host, for routing */
+	struct outbox		*outbox;	/* messages not yet acknowledged */
 	char			*state_dir;
 	struct peer		*peers;
 	int			 npeers;
@@ -117,8 +119,16 @@ struct link;
 static void	daemon_peer_agent(struct daemon *, struct link *,
 		    struct frame *);
 static void	pending_fail_link(struct daemon *, unsigned long);
-static int	daemon_route(struct daemon *, const char *, const char *,
+static void	daemon_route(struct daemon *, const char *, const char *,
+		    uint64_t, const char *, const void *, uint64_t);
+static int	daemon_route_on(struct daemon *, const char *, const char *,
+		    uint64_t, const char *, const void *, uint64_t);
+static void	daemon_originate(struct daemon *, const char *, const char *,
 		    uint64_t, const void *, uint64_t);
+static int	daemon_has_route(struct daemon *, const char *);
+static int	daemon_keep(struct daemon *, const char *, const char *,
+		    uint64_t, const void *, uint64_t, char **);
+static outbox_fn daemon_resend, daemon_give_up;
 static void	agent_host(struct daemon *, const char *, char *, size_t);
 struct arrival;
 static void	arrival_answer(struct daemon *, struct arrival *,
@@ -244,9 +254,11 @@ peer_set_up(struct daemon *d, struct peer *p, int up, const char *why)
 	if (p->up == up)
 		return;
 	p->up = up;
-	if (up)
+	if (up) {
 		log_info("host %s (%s) up", p->name, p->address);
-	else
+		/* What it missed goes at the next tick, not after backoff. */
+		outbox_retry_now(d->outbox);
+	} else
 		log_warn("host %s (%s) down: %s", p->name, p->address, why);
 	daemon_event(d, json_pack("{s:s, s:s, s:s}", "event",
 	    up ? "host-up" : "host-down", "host", p->name, "reason",
@@ -964,7 +976,7 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 		op_result(d, l, id, f);
 	else if (strcmp(op, "send") == 0) {
 		const char *to = str_field(f->meta, "agent");
-		char from[128];
+		char from[128], *cause = NULL;
 		uint64_t seq;
 
 		/* A client is a sender like an agent: a numbered stream to
@@ -975,13 +987,19 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 			l->send_seq = json_object();
 		seq = to != NULL ? (uint64_t)json_integer_value(
 		    json_object_get(l->send_seq, to)) : 0;
-		if (to == NULL || daemon_route(d, to, from, seq, f->payload,
-		    f->payload_len) != 0)
-			reply(l->conn, id, 0, "no route to that agent", NULL);
-		else {
+		if (to == NULL)
+			reply(l->conn, id, 0, "missing agent", NULL);
+		else if (runner_deliver(d->runner, to, from, seq, f->payload,
+		    f->payload_len) == 0 || (daemon_has_route(d, to) &&
+		    daemon_keep(d, to, from, seq, f->payload, f->payload_len,
+		    &cause) == 0)) {
 			json_object_set_new(l->send_seq, to,
 			    json_integer((json_int_t)seq + 1));
 			reply(l->conn, id, 1, NULL, NULL);
+		} else {
+			reply(l->conn, id, 0, cause != NULL ? cause :
+			    "no route to that agent", NULL);
+			free(cause);
 		}
 	} else if (strcmp(op, "agent-accept") == 0 &&
 	    conn_peer_role(l->conn) == CONN_PEER)
@@ -1155,6 +1173,7 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	json_decref(info);
+	outbox_due(d->outbox, t, daemon_resend, daemon_give_up, d);
 }
 
 static void
@@ -1396,8 +1415,8 @@ daemon_runner_request(void *arg, const char *agent, json_t *meta,
 	if (strcmp(op, "send") == 0) {
 		to = str_field(meta, "to");
 		if (to != NULL)
-			daemon_route(d, to, agent, runner_next_out(d->runner,
-			    agent, to), payload, len);
+			daemon_originate(d, to, agent, runner_next_out(
+			    d->runner, agent, to), payload, len);
 	} else if (strcmp(op, "clone") == 0 &&
 	    (host = str_field(meta, "host")) != NULL && host[0] != '\0' &&
 	    strcmp(host, d->cfg.name) != 0) {
@@ -1528,6 +1547,7 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 		d->cfg.down_after_ms = DAEMON_DOWN_AFTER_MS;
 	d->base = event_base_new();
 	d->where = json_object();
+	d->outbox = outbox_new();
 	d->logs = json_object();
 	d->log_order = json_array();
 	if (daemon_load_hosts(d, cause) != 0)
@@ -1605,6 +1625,10 @@ daemon_free(struct daemon *d)
 		arrival_free(a);
 	}
 	json_decref(d->where);
+	if (outbox_count(d->outbox, NULL) > 0)
+		log_info("%zu messages not yet acknowledged are dropped",
+		    outbox_count(d->outbox, NULL));
+	outbox_free(d->outbox);
 	json_decref(d->logs);
 	json_decref(d->log_order);
 	free(d->state_dir);
@@ -1641,33 +1665,145 @@ agent_host(struct daemon *d, const char *agent, char *host, size_t len)
 		host[0] = '\0';
 }
 
+/* Tells the daemon that answers for a message that it arrived. */
+static void
+daemon_ack(struct daemon *d, const char *origin, const char *to,
+    const char *from, uint64_t seq)
+{
+	struct link *l;
+	json_t *m;
+
+	if (origin == NULL)
+		return;
+	if (strcmp(origin, d->cfg.name) == 0) {
+		(void)outbox_ack(d->outbox, to, from, seq);
+		return;
+	}
+	/* Lost with the link: the origin sends it again, and we answer the
+	 * copy. */
+	if ((l = link_of_peer(d, origin)) == NULL)
+		return;
+	m = json_pack("{s:s, s:s, s:s, s:I}", "op", "msg-ack", "agent", to,
+	    "from", from, "seq", (json_int_t)seq);
+	conn_send(l->conn, FRAME_AGENT, m, NULL, 0);
+	json_decref(m);
+}
+
+/* Whether a message to agent can leave for the host it is on now. */
+static int
+daemon_has_route(struct daemon *d, const char *agent)
+{
+	char host[64];
+
+	agent_host(d, agent, host, sizeof host);
+	return host[0] != '\0' && strcmp(host, d->cfg.name) != 0 &&
+	    link_of_peer(d, host) != NULL;
+}
+
 /*
- * Delivers message seq from sender to agent: here if it runs here, else
- * on to the host it is on. Numbers make delivery exactly-once and ordered
- * however the routes change while the agent moves.
+ * Passes message seq from sender to agent on to the host the agent is on,
+ * naming origin, the daemon that answers for it. -1: no route now.
  */
 static int
-daemon_route(struct daemon *d, const char *to, const char *from, uint64_t seq,
-    const void *data, uint64_t len)
+daemon_route_on(struct daemon *d, const char *to, const char *from,
+    uint64_t seq, const char *origin, const void *data, uint64_t len)
 {
 	char host[64];
 	struct link *l;
 	json_t *m;
 
-	if (runner_deliver(d->runner, to, from, seq, data, len) == 0)
-		return 0;
 	agent_host(d, to, host, sizeof host);
 	if (host[0] == '\0' || strcmp(host, d->cfg.name) == 0 ||
 	    (l = link_of_peer(d, host)) == NULL) {
-		log_warn("message %s#%llu to %s: no route (host %s)", from,
-		    (unsigned long long)seq, to, host[0] != '\0' ? host : "?");
+		log_debug("message %s#%llu to %s: no route now (host %s)",
+		    from, (unsigned long long)seq, to, host[0] != '\0' ?
+		    host : "?");
 		return -1;
 	}
 	m = json_pack("{s:s, s:s, s:s, s:I}", "op", "msg", "agent", to, "from",
 	    from, "seq", (json_int_t)seq);
+	if (origin != NULL)
+		json_object_set_new(m, "origin", json_string(origin));
 	conn_send(l->conn, FRAME_AGENT, m, data, len);
 	json_decref(m);
 	return 0;
+}
+
+/*
+ * A message that arrived from a peer: delivered (and acknowledged) here if
+ * the agent runs here, else passed on. Numbers make delivery exactly-once
+ * and ordered however the routes change while the agent moves; the origin
+ * sends again what a broken link lost.
+ */
+static void
+daemon_route(struct daemon *d, const char *to, const char *from, uint64_t seq,
+    const char *origin, const void *data, uint64_t len)
+{
+	if (runner_deliver(d->runner, to, from, seq, data, len) == 0)
+		daemon_ack(d, origin, to, from, seq);
+	else
+		(void)daemon_route_on(d, to, from, seq, origin, data, len);
+}
+
+/*
+ * Keeps a message this daemon answers for until the receiving daemon
+ * acknowledges it, and sends it; daemon_tick_cb sends it again until
+ * then. -1 when the outbox is full.
+ */
+static int
+daemon_keep(struct daemon *d, const char *to, const char *from, uint64_t seq,
+    const void *data, uint64_t len, char **cause)
+{
+	if (outbox_add(d->outbox, to, from, seq, data, (size_t)len, now_ms(),
+	    cause) != 0)
+		return -1;
+	(void)daemon_route_on(d, to, from, seq, d->cfg.name, data, len);
+	return 0;
+}
+
+/* A message this daemon answers for (numbered here, or held here for an
+ * agent that left): delivered here, or kept and sent. */
+static void
+daemon_originate(struct daemon *d, const char *to, const char *from,
+    uint64_t seq, const void *data, uint64_t len)
+{
+	char *cause = NULL;
+
+	if (runner_deliver(d->runner, to, from, seq, data, len) == 0 ||
+	    daemon_keep(d, to, from, seq, data, len, &cause) == 0)
+		return;
+	log_error("message %s#%llu to %s lost: %s", from,
+	    (unsigned long long)seq, to, cause);
+	free(cause);
+}
+
+/* Another try for a message not yet acknowledged. */
+static int
+daemon_resend(void *arg, const char *to, const char *from, uint64_t seq,
+    const void *data, size_t len, int tries)
+{
+	struct daemon *d = arg;
+
+	/* The agent came back here. */
+	if (runner_deliver(d->runner, to, from, seq, data, len) == 0)
+		return 1;
+	log_debug("message %s#%llu to %s: not acknowledged after %d tries, "
+	    "sent again", from, (unsigned long long)seq, to, tries);
+	(void)daemon_route_on(d, to, from, seq, d->cfg.name, data, len);
+	return 0;
+}
+
+static int
+daemon_give_up(void *arg, const char *to, const char *from, uint64_t seq,
+    const void *data, size_t len, int tries)
+{
+	(void)arg;
+	(void)data;
+	(void)len;
+	log_warn("message %s#%llu to %s: not acknowledged in %d s (%d tries), "
+	    "dropped", from, (unsigned long long)seq, to,
+	    OUTBOX_GIVEUP_MS / 1000, tries);
+	return 1;
 }
 
 /* What the other daemons say about agents: messages, moves, go. */
@@ -1684,8 +1820,12 @@ daemon_peer_agent(struct daemon *d, struct link *l, struct frame *f)
 		return;
 	if (strcmp(op, "msg") == 0 && from != NULL)
 		daemon_route(d, agent, from, (uint64_t)json_integer_value(
-		    json_object_get(f->meta, "seq")), f->payload,
-		    f->payload_len);
+		    json_object_get(f->meta, "seq")), str_field(f->meta,
+		    "origin"), f->payload, f->payload_len);
+	else if (strcmp(op, "msg-ack") == 0 && from != NULL)
+		(void)outbox_ack(d->outbox, agent, from,
+		    (uint64_t)json_integer_value(json_object_get(f->meta,
+		    "seq")));
 	else if (strcmp(op, "moved") == 0 &&
 	    (host = str_field(f->meta, "host")) != NULL) {
 		if (!runner_has(d->runner, agent))
@@ -1752,9 +1892,10 @@ move_accepted(struct daemon *d, json_t *reply, struct frame *f, void *arg)
 		size_t n = hex != NULL ? strlen(hex) / 2 : 0;
 
 		data = xmalloc(n + 1);
+		/* Held here, so this daemon answers for them now. */
 		if (hex != NULL && auth_unhex(hex, (unsigned char *)data,
-		    n) == 0)
-			daemon_route(d, mv->agent, str_field(m, "from"),
+		    n) == 0 && str_field(m, "from") != NULL)
+			daemon_originate(d, mv->agent, str_field(m, "from"),
 			    (uint64_t)json_integer_value(json_object_get(m,
 			    "seq")), data, n);
 		free(data);

@@ -42,6 +42,7 @@ struct bench_opts {
 	double		 seconds;	/* train: timed seconds */
 	int		 runs;		/* sgemm, shapes: 1-second windows */
 	int		 size;		/* sgemm: square size */
+	int		 batch;		/* shapes: rows a step */
 };
 
 /* Monotonic seconds. */
@@ -325,9 +326,9 @@ bench_sgemm(const struct bench_opts *o)
 }
 
 /*
- * The eight GEMMs of one training step at batch 128, with the shapes and
- * transposes nn_net_forward and nn_net_backward use: how fast a step could
- * be if nothing but its GEMMs ran.
+ * The eight GEMMs of one training step at batch -b (default 128), with
+ * the shapes and transposes nn_net_forward and nn_net_backward use: how
+ * fast a step could be if nothing but its GEMMs ran.
  */
 static int
 bench_shapes(const struct bench_opts *o)
@@ -337,7 +338,7 @@ bench_shapes(const struct bench_opts *o)
 	float *w[3], *act[4], *d[2], *g[3];
 	double t0, t, flops = 0, best = 0, rate;
 	long steps;
-	int B = BENCH_BATCH, l, r, in, out;
+	int B = o->batch, l, r, in, out;
 
 	if (bench_blas(o) != 0)
 		return -1;
@@ -399,7 +400,7 @@ bench_usage(void)
 {
 	fprintf(stderr, "usage: mlp_bench train|sgemm|shapes [-t threads] "
 	    "[-o sgd|adam] [-w warmup-s] [-s seconds] [-r runs] "
-	    "[-n size]\n");
+	    "[-n size] [-b batch]\n");
 	exit(2);
 }
 
@@ -417,11 +418,12 @@ main(int argc, char **argv)
 	o.seconds = 5.0;
 	o.runs = 3;
 	o.size = 2048;
+	o.batch = BENCH_BATCH;
 	if (argc < 2)
 		bench_usage();
 	mode = argv[1];
 	optind = 2;
-	while ((ch = getopt(argc, argv, "t:o:w:s:r:n:")) != -1) {
+	while ((ch = getopt(argc, argv, "t:o:w:s:r:n:b:")) != -1) {
 		switch (ch) {
 		case 't':
 			o.threads = atoi(optarg);
@@ -443,12 +445,16 @@ main(int argc, char **argv)
 		case 'n':
 			o.size = atoi(optarg);
 			break;
+		case 'b':
+			o.batch = atoi(optarg);
+			break;
 		default:
 			bench_usage();
 		}
 	}
 	if (o.threads < 0 || o.threads > 1024 || o.seconds <= 0 ||
-	    o.warmup < 0 || o.runs < 1 || o.size < 16 || o.size > 16384)
+	    o.warmup < 0 || o.runs < 1 || o.size < 16 || o.size > 16384 ||
+	    o.batch < 1 || o.batch > 65536)
 		bench_usage();
 	if (strcmp(mode, "train") == 0)
 		run = bench_train;

@@ -195,6 +195,31 @@ else
 	fail messages_1000_while_moving "$(result "$T/ev" "$r")"
 fi
 
+# Messages across a link that breaks: h3's daemon stops for 4.5 s, so h1
+# marks it down (3 s) and closes the link while an agent on h1 sends to
+# one on h3. What h1 routed meanwhile, or lost with the link, is sent
+# again once the link is back; all 320 arrive, once each, in order.
+# Its events go to h3's watchers (an agent's home is where it was made).
+ctl 3 watch 120 >"$T/ev3" 2>/dev/null &
+pids="$pids $!"
+sleep 0.3
+r=$(ctl 3 spawn "$W" '{"mb": 1, "expect": 320}')
+s=$(ctl 1 spawn "$W" "{\"mb\": 1, \"hosts\": [\"h1\"], \"laps\": 160, \"sleep_ms\": 50, \"send_to\": \"$r\", \"send_count\": 320, \"send_per_step\": 2}")
+sleep 1
+kill -STOP "$pid_3"
+sleep 4.5
+kill -CONT "$pid_3"
+if ! wait_for 40 ended "$T/ev3" "$r"; then
+	fail messages_across_broken_link "the receiver still waits 40 s on: $(grep -c 'no route' "$T/log1") messages found no route"
+elif result "$T/ev3" "$r" | grep -q "finished" &&
+    result "$T/ev3" "$r" | grep -q "messages 320 .*received {\"$s\":320}" &&
+    grep -q 'host h3 .* down' "$T/log1"; then
+	ok messages_across_broken_link
+else
+	fail messages_across_broken_link "$(result "$T/ev3" "$r" | tr '\n' ' ')"
+fi
+wait_for 10 up3
+
 # A departed copy that is slow to exit must not make its host refuse the
 # agent when it comes straight back (each copy lingers 400 ms in stop).
 g=$(ctl 1 spawn "$W" '{"mb": 1, "hosts": ["h1", "h2"], "laps": 4, "linger_ms": 400}')
