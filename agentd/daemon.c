@@ -105,6 +105,10 @@ struct daemon {
 	int			 npeers;
 	struct link		*links;
 	uint64_t		 last_heartbeat;
+	int			 heartbeat_ms;	/* a third of down_after_ms, <= 1 s */
+	int			 tick_ms;
+	uint64_t		 last_info;	/* ms: info made, housekeeping */
+	json_t			*info;		/* what the heartbeats carry */
 	int			 exit_status;
 	int			 draining;	/* takes no agents, sheds its own */
 	json_t			*logs;		/* agent made here -> its lines */
@@ -928,7 +932,8 @@ op_drain(struct daemon *d, struct link *l, json_t *id, struct frame *f,
 	else if (!drain && d->draining)
 		log_info("undrained: taking agents again");
 	d->draining = drain;
-	d->last_heartbeat = 0;	/* the others learn it at the next tick */
+	/* The others learn it at the next tick. */
+	d->last_heartbeat = d->last_info = 0;
 	reply(l->conn, id, 1, NULL, json_pack("{s:s, s:b, s:i, s:i}", "host",
 	    d->cfg.name, "draining", drain, "agents",
 	    runner_count(d->runner), "moving", drain ? daemon_shed(d) : 0));
@@ -1054,8 +1059,9 @@ daemon_frame(struct conn *c, struct frame *f, void *arg)
 		daemon_request(d, l, f);
 		break;
 	case FRAME_PING:
-		if (l->peer < 0)
-			conn_send(c, FRAME_PONG, NULL, NULL, 0);
+		/* A peer that pings more often than we do (a shorter
+		 * --down-after) hears from us as often. */
+		conn_send(c, FRAME_PONG, NULL, NULL, 0);
 		break;
 	case FRAME_REPLY:
 		pending_reply(d, l, f);
@@ -1126,19 +1132,21 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct peer *p;
 	uint64_t t = now_ms(), seen;
 	char *cause = NULL, why[64];
-	json_t *info = NULL;
-	int i, beat = t - d->last_heartbeat >= DAEMON_HEARTBEAT_MS;
+	int i, beat = t - d->last_heartbeat >= (uint64_t)d->heartbeat_ms;
 
 	(void)fd;
 	(void)what;
-	if (beat) {
-		d->last_heartbeat = t;
-		info = daemon_host_info(d);
+	if (d->info == NULL || t - d->last_info >= DAEMON_HEARTBEAT_MS) {
+		d->last_info = t;
+		json_decref(d->info);
+		d->info = daemon_host_info(d);
 		bigbuf_trim(0);
 		/* Agents that could not leave yet (no host, or busy). */
 		if (d->draining)
 			(void)daemon_shed(d);
 	}
+	if (beat)
+		d->last_heartbeat = t;
 	for (i = 0; i < d->npeers; i++) {
 		p = &d->peers[i];
 		if (p->conn != NULL && conn_is_ready(p->conn)) {
@@ -1155,7 +1163,8 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 				continue;
 			}
 			if (beat)
-				conn_send(p->conn, FRAME_PING, info, NULL, 0);
+				conn_send(p->conn, FRAME_PING, d->info, NULL,
+				    0);
 		}
 		/* The smaller name dials, so each pair has one link. */
 		if (p->conn == NULL && strcmp(d->cfg.name, p->name) < 0 &&
@@ -1172,7 +1181,6 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 			link_add(d, p->conn, i);
 		}
 	}
-	json_decref(info);
 	outbox_due(d->outbox, t, daemon_resend, daemon_give_up, d);
 }
 
@@ -1540,11 +1548,19 @@ struct daemon *
 daemon_new(const struct daemon_config *cfg, char **cause)
 {
 	struct daemon *d = xcalloc(1, sizeof *d);
-	struct timeval tick = { 0, TICK_MS * 1000 };
+	struct timeval tick;
 
 	d->cfg = *cfg;
 	if (d->cfg.down_after_ms <= 0)
 		d->cfg.down_after_ms = DAEMON_DOWN_AFTER_MS;
+	/* Three heartbeats fit in the silence that marks a host down, so
+	 * one late ping does not; the tick checks as often. */
+	d->heartbeat_ms = d->cfg.down_after_ms / 3;
+	if (d->heartbeat_ms > DAEMON_HEARTBEAT_MS)
+		d->heartbeat_ms = DAEMON_HEARTBEAT_MS;
+	d->tick_ms = d->heartbeat_ms < TICK_MS ? d->heartbeat_ms : TICK_MS;
+	tick.tv_sec = 0;
+	tick.tv_usec = d->tick_ms * 1000;
 	d->base = event_base_new();
 	d->where = json_object();
 	d->outbox = outbox_new();
@@ -1625,6 +1641,7 @@ daemon_free(struct daemon *d)
 		arrival_free(a);
 	}
 	json_decref(d->where);
+	json_decref(d->info);
 	if (outbox_count(d->outbox, NULL) > 0)
 		log_info("%zu messages not yet acknowledged are dropped",
 		    outbox_count(d->outbox, NULL));

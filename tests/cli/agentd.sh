@@ -198,3 +198,47 @@ else
 	fail no_key_loopback "$(cat "$T/log5")"
 fi
 stop_all
+
+# --down-after 600: heartbeats go every 200 ms, so the link holds steady
+# (with a ping a second it flapped), and a stopped host is marked down
+# within about 0.6 s. h7 keeps the default, 3 s: it pings once a second,
+# and h6 still hears from it in time, since a ping is answered at once.
+P6=$((base + 6)) P7=$((base + 7))
+cat >"$T/hosts67.json" <<JSON
+{"hosts": [
+  {"name": "h6", "address": "127.0.0.1:$P6"},
+  {"name": "h7", "address": "127.0.0.2:$P7"}
+]}
+JSON
+"$AGENTD" --listen "127.0.0.1:$P6" --key "$T/key" --hosts "$T/hosts67.json" \
+	--state "$T/state6" --down-after 600 2>"$T/log6" &
+pid6=$!
+"$AGENTD" --listen "127.0.0.2:$P7" --key "$T/key" --hosts "$T/hosts67.json" \
+	--state "$T/state7" 2>"$T/log7" &
+pid7=$!
+pids="$pids $pid6 $pid7"
+if wait_for 5 hosts_up "127.0.0.1:$P6" 2; then
+	sleep 4
+	if hosts_up "127.0.0.1:$P6" 2 && ! grep -q 'down' "$T/log6" "$T/log7"; then
+		ok short_down_after_steady
+	else
+		fail short_down_after_steady "$(grep -h down "$T/log6" "$T/log7" | head -n 2 | tr '\n' ' ')"
+	fi
+	kill -STOP "$pid7"
+	t0=$(date +%s%N)
+	if wait_for 5 sh -c "[ \"\$(\"$CTL\" --connect 127.0.0.1:$P6 --key \"$T/key\" --json hosts | python3 -c 'import json,sys
+print([h[\"state\"] for h in json.load(sys.stdin)[\"hosts\"] if h[\"name\"]==\"h7\"][0])')\" = down ]"; then
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		if [ $ms -le 1500 ]; then
+			echo "ok agentd/short_down_after_detected (${ms} ms)"
+		else
+			fail short_down_after_detected "took $ms ms"
+		fi
+	else
+		fail short_down_after_detected "h7 never marked down"
+	fi
+	kill -CONT "$pid7"
+else
+	fail short_down_after_steady "h6 and h7 did not see each other"
+fi
+stop_all
