@@ -1043,8 +1043,10 @@ daemon_frame(struct conn *c, struct frame *f, void *arg)
 	struct link *l = arg;
 	struct daemon *d = l->d;
 	struct peer *p;
+	void *arrived = l->arriving;
 
-	/* Whole: op_accept takes or stops the worker prepared for it. */
+	/* Whole: op_accept takes or stops the worker prepared for it (the
+	 * code is here, so it does so before it returns). */
 	l->arriving = NULL;
 	if (l->peer >= 0) {
 		p = &d->peers[l->peer];
@@ -1086,6 +1088,10 @@ daemon_frame(struct conn *c, struct frame *f, void *arg)
 		conn_close(c, "unexpected frame");
 		break;
 	}
+	/* A backstop: nothing waits for a state that nothing took. */
+	if (arrived != NULL && runner_unprepare(d->runner, arrived) > 0)
+		log_warn("%s: a worker prepared for an arriving agent was "
+		    "not taken; stopped it", conn_label(c));
 	frame_free(f);
 }
 

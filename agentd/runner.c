@@ -67,7 +67,6 @@ struct ragent {
 	 * not an agent until runner_start_owned takes it. */
 	void		*spare_buf;	/* that state's buffer (not ours) */
 	uint64_t	 spare_len;
-	struct event	*spare_timer;
 	int		 prepared;	/* it was told to map the state */
 	int		 early;		/* a prepared worker, taken */
 	unsigned char	*move_state;
@@ -173,8 +172,6 @@ ragent_remove(struct runner *r, struct ragent *a)
 	json_decref(a->expect);
 	json_decref(a->out);
 	json_decref(a->move);
-	if (a->spare_timer != NULL)
-		event_free(a->spare_timer);
 	state_read_detach(a->reading);
 	bigbuf_free(a->move_state);
 	bigbuf_free(a->state_buf);
@@ -320,8 +317,6 @@ queue_flush(struct ragent *a)
 }
 
 
-/* A worker prepared for an arriving state and not taken by then stops. */
-#define RUNNER_SPARE_S		30
 /* At most this many pieces in a moving worker's state_iov. */
 #define RUNNER_IOV_MAX		4096
 /* Pieces smaller than this are read as soon as the worker has packed:
@@ -867,22 +862,9 @@ ragent_new(struct runner *r, pid_t pid, int sock, const char *label)
 	return a;
 }
 
-static void
-spare_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct ragent *a = arg;
-
-	(void)fd;
-	(void)what;
-	log_info("a worker prepared for an arriving state was not used; "
-	    "stopping it (pid %ld)", (long)a->pid);
-	kill(a->pid, SIGKILL);
-}
-
 int
 runner_prepare(struct runner *r, void *buf, uint64_t len)
 {
-	struct timeval tv = { RUNNER_SPARE_S, 0 };
 	struct ragent *a;
 	char *cause = NULL;
 	int sock, lent;
@@ -907,8 +889,6 @@ runner_prepare(struct runner *r, void *buf, uint64_t len)
 	a->reported = 1;	/* not an agent until taken */
 	a->spare_buf = buf;
 	a->spare_len = len;
-	a->spare_timer = evtimer_new(r->base, spare_timeout_cb, a);
-	evtimer_add(a->spare_timer, &tv);
 	log_debug("worker pid %ld prepared for %llu bytes of state arriving",
 	    (long)pid, (unsigned long long)len);
 	return 0;
@@ -924,8 +904,6 @@ spare_take(struct runner *r, void *buf, uint64_t len)
 		if (buf == NULL || a->spare_buf != buf || a->spare_len != len ||
 		    a->exited || a->conn == NULL)
 			continue;
-		event_free(a->spare_timer);
-		a->spare_timer = NULL;
 		a->spare_buf = NULL;
 		a->reported = 0;
 		a->early = 1;

@@ -56,8 +56,9 @@ int		 runner_start_owned(struct runner *, const char *id,
  * A large state is arriving into buf (a pool buffer, len bytes): start a
  * worker now and let it map the buffer while the rest comes, so that the
  * runner_start_owned that follows, with the same buffer, finds it ready.
- * A hint only: the worker loads no code until then, and stops after a
- * while if nothing takes it. -1 when none was started.
+ * A hint only: the worker loads no code until then. The caller stops it
+ * with runner_unprepare if nothing takes it, however long the state
+ * takes to arrive. -1 when none was started.
  */
 int		 runner_prepare(struct runner *, void *buf, uint64_t len);
 /* The state arriving into buf will not start: stop its worker. The

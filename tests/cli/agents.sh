@@ -165,7 +165,7 @@ fi
 # its worker started while the state was still coming, and no prepared
 # worker was left unused.
 np=$(cat "$T/log1" "$T/log2" "$T/log3" | grep -c "agent $w (wanderer) unpacked, held (pid [0-9]*, started while its state arrived)")
-nu=$(cat "$T/log1" "$T/log2" "$T/log3" | grep -c "was not used")
+nu=$(cat "$T/log1" "$T/log2" "$T/log3" | grep -c "was not taken")
 if [ "$np" -ge 80 ] && [ "$nu" = 0 ]; then
 	ok worker_started_while_state_arrives
 else
@@ -251,9 +251,9 @@ wait_for 10 up3
 
 # The moving agent's worker dies while its state is on the wire (h2 is
 # frozen, so the send stops part way): h1 cannot finish the frame and
-# closes the link, the agent is reported failed, h2 stops at once (not
-# after 30 s) the worker it prepared for the state, and the next move
-# finds the link back.
+# closes the link, the agent is reported failed, h2 stops at once the
+# worker it prepared for the state, and the next move finds the link
+# back.
 sendq() {
 	ss -Htn state established "( sport = :$((base + 1)) or dport = :$((base + 2)) )" \
 	    dst 127.0.0.2 | awk '$2 > 1000000 { big = 1 } END { exit !big }'

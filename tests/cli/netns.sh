@@ -2,9 +2,10 @@
 # their links obey --rate, the inventory is right, nothing is added to the
 # root namespace, and down (and a failed up) leave nothing behind. On
 # those hosts, an agent whose state takes longer to cross the slow link
-# than a silent host takes to be marked down still moves. Skips where
-# namespaces cannot be made (not root, or a container without the
-# capability). Takes about 12 s.
+# than a silent host takes to be marked down (and 30 s) still moves, into
+# the worker started while its state arrived. Skips where namespaces
+# cannot be made (not root, or a container without the capability). Takes
+# about 45 s.
 GROUP=netns
 . "$(dirname "$0")/lib.sh"
 
@@ -225,11 +226,14 @@ else
 	ok inventory
 fi
 
-# A daemon on h1 and one on h2, marking a silent host down after 2 s (two
-# heartbeats: one would flap). A 4 MB wanderer goes from h1 to h2: at
-# 8 Mbit/s its state takes over 4 s, during which the receiver gets no
-# whole frame (h1's pings wait behind the state). The bytes arriving must count as signs of life, or the
-# link closes in the middle and the agent can never leave.
+# A daemon on h1 and one on h2, marking a silent host down after 2 s. A
+# 1 KB wanderer brings the code to h2; then a 32 MB one goes from h1 to
+# h2: at 8 Mbit/s its state takes over 30 s, during which the receiver
+# gets no whole frame (h1's pings wait behind the state). The bytes
+# arriving must count as signs of life, or the link closes in the middle
+# and the agent can never leave; and the worker h2 starts while the state
+# arrives must wait for it however long it takes (it was killed after
+# 30 s, and the agent started late in a fresh one).
 AGENTD=${NNSIM_BIN:-$(pwd)/bin}/agentd
 CTL=${NNSIM_BIN:-$(pwd)/bin}/agentctl
 "$AGENTD" keygen "$T/key" >/dev/null
@@ -249,24 +253,28 @@ print(sum(h["state"] in ("up","self") for h in json.load(sys.stdin)["hosts"]))' 
 if ! wait_for 10 up2; then
 	fail slow_link_move "the daemons did not form a cluster: $(tail -n 2 "$T/alog1")"
 else
-	actl watch 60 >"$T/ev" 2>/dev/null &
+	actl watch 90 >"$T/ev" 2>/dev/null &
 	watcher=$!
 	sleep 0.3
-	w=$(actl spawn "${NNSIM_BIN:-$(pwd)/bin}/agents/wanderer.so" \
-	    '{"mb": 4, "hosts": ["h1", "h2"], "laps": 1}')
 	done_ev() {
 		grep "\"agent\":\"$w\"" "$T/ev" |
 		    grep -q '"event":"\(finished\|failed\)"'
 	}
-	wait_for 30 done_ev
+	w=$(actl spawn "${NNSIM_BIN:-$(pwd)/bin}/agents/wanderer.so" \
+	    '{"bytes": 1024, "hosts": ["h1", "h2"], "laps": 1}')
+	wait_for 10 done_ev
+	w=$(actl spawn "${NNSIM_BIN:-$(pwd)/bin}/agents/wanderer.so" \
+	    '{"mb": 32, "hosts": ["h1", "h2"], "laps": 1}')
+	wait_for 60 done_ev
 	kill "$watcher" 2>/dev/null
 	if grep "\"agent\":\"$w\"" "$T/ev" | grep -q '"event":"finished"' &&
 	    grep "\"agent\":\"$w\"" "$T/ev" |
 	    grep -q 'wanderer: done on h2: counter 2' &&
-	    ! grep -q 'down: no heartbeat' "$T/alog1" "$T/alog2"; then
+	    ! grep -q 'down: no heartbeat' "$T/alog1" "$T/alog2" &&
+	    grep -q "agent $w (wanderer) unpacked, held (pid [0-9]*, started while its state arrived)" "$T/alog2"; then
 		ok slow_link_move
 	else
-		fail slow_link_move "agent '$w': $(grep -h 'move\|down' "$T/alog1" "$T/alog2" | tail -n 3 | tr '\n' '|')"
+		fail slow_link_move "agent '$w': $(grep -h 'move\|down\|prepared\|unpacked' "$T/alog1" "$T/alog2" | tail -n 3 | tr '\n' '|')"
 	fi
 fi
 for ns in "$P-h1" "$P-h2"; do
