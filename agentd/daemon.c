@@ -106,7 +106,6 @@ struct daemon {
 	struct link		*links;
 	uint64_t		 last_heartbeat;
 	int			 heartbeat_ms;	/* a third of down_after_ms, <= 1 s */
-	int			 tick_ms;
 	uint64_t		 last_info;	/* ms: info made, housekeeping */
 	json_t			*info;		/* what the heartbeats carry */
 	int			 exit_status;
@@ -1554,7 +1553,7 @@ struct daemon *
 daemon_new(const struct daemon_config *cfg, char **cause)
 {
 	struct daemon *d = xcalloc(1, sizeof *d);
-	struct timeval tick;
+	struct timeval tick = { 0, 0 };
 
 	d->cfg = *cfg;
 	if (d->cfg.down_after_ms <= 0)
@@ -1564,9 +1563,8 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 	d->heartbeat_ms = d->cfg.down_after_ms / 3;
 	if (d->heartbeat_ms > DAEMON_HEARTBEAT_MS)
 		d->heartbeat_ms = DAEMON_HEARTBEAT_MS;
-	d->tick_ms = d->heartbeat_ms < TICK_MS ? d->heartbeat_ms : TICK_MS;
-	tick.tv_sec = 0;
-	tick.tv_usec = d->tick_ms * 1000;
+	tick.tv_usec = (d->heartbeat_ms < TICK_MS ? d->heartbeat_ms :
+	    TICK_MS) * 1000;
 	d->base = event_base_new();
 	d->where = json_object();
 	d->outbox = outbox_new();
@@ -1712,15 +1710,24 @@ daemon_ack(struct daemon *d, const char *origin, const char *to,
 	json_decref(m);
 }
 
+/* The link to the host agent is on now (named in host), or NULL. */
+static struct link *
+daemon_route_link(struct daemon *d, const char *agent, char *host,
+    size_t len)
+{
+	agent_host(d, agent, host, len);
+	if (host[0] == '\0' || strcmp(host, d->cfg.name) == 0)
+		return NULL;
+	return link_of_peer(d, host);
+}
+
 /* Whether a message to agent can leave for the host it is on now. */
 static int
 daemon_has_route(struct daemon *d, const char *agent)
 {
 	char host[64];
 
-	agent_host(d, agent, host, sizeof host);
-	return host[0] != '\0' && strcmp(host, d->cfg.name) != 0 &&
-	    link_of_peer(d, host) != NULL;
+	return daemon_route_link(d, agent, host, sizeof host) != NULL;
 }
 
 /*
@@ -1735,9 +1742,7 @@ daemon_route_on(struct daemon *d, const char *to, const char *from,
 	struct link *l;
 	json_t *m;
 
-	agent_host(d, to, host, sizeof host);
-	if (host[0] == '\0' || strcmp(host, d->cfg.name) == 0 ||
-	    (l = link_of_peer(d, host)) == NULL) {
+	if ((l = daemon_route_link(d, to, host, sizeof host)) == NULL) {
 		log_debug("message %s#%llu to %s: no route now (host %s)",
 		    from, (unsigned long long)seq, to, host[0] != '\0' ?
 		    host : "?");
