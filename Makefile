@@ -1,5 +1,6 @@
 # nnsim and agentd: one Makefile builds everything.
-#   make            bin/nnsim and build/libnnsim.a
+#   make            bin/nnsim, bin/agentd, bin/agentctl, bin/agents/*.so
+#   make check-layers  fail on an include a layer may not use
 #   make test       the whole suite (tests/run.sh)
 #   make asan       the suite under AddressSanitizer and UBSan
 #   make bench      benchmarks (tests/bench/run.sh)
@@ -18,7 +19,8 @@ WARN_SAFETY	= -Wshadow -Wpointer-arith -Wformat=2 -Wno-format-nonliteral \
 		  -Wvla -Wundef
 WARNINGS	= $(WARN_BASE) $(WARN_DECL) $(WARN_SAFETY)
 
-CPPFLAGS	+= -D_GNU_SOURCE -Innsim -Iagentd
+# Includes name their folder: "base/alloc.h", "agentd/client.h".
+CPPFLAGS	+= -D_GNU_SOURCE -I. -Innsim
 CFLAGS		?=
 # gcc 12's -O2 leaves the elementwise loops scalar; these vectorise them.
 # No errno from sqrtf lets Adam's update vectorise; nothing reads it.
@@ -42,19 +44,28 @@ DEPS_BUILD	= build-essential pkg-config libevent-dev libjansson-dev \
 		  python3 python3-cryptography
 DEPS_BENCH	= libfann-dev python3-torch
 
-NNSIM_MAIN	= nnsim/main.c $(wildcard nnsim/cmd_*.c)
-LIB_SRC		= $(filter-out $(NNSIM_MAIN),$(wildcard nnsim/*.c))
-LIB_OBJ		= $(LIB_SRC:%.c=$(BUILD)/%.o)
-NNSIM_OBJ	= $(NNSIM_MAIN:%.c=$(BUILD)/%.o)
-LIBNNSIM	= $(BUILD)/libnnsim.a
+# Layers, lowest first; each may use only those before it (docs/design.md,
+# "Layers"; make check-layers). agentd uses base alone; cli uses anything.
+NNSIM_LAYERS	= base data nn dist
+layer_obj	= $(patsubst %.c,$(BUILD)/%.o,$(wildcard nnsim/$(1)/*.c))
+LIB_BASE	= $(BUILD)/libbase.a
+LIB_DATA	= $(BUILD)/libdata.a
+LIB_NN		= $(BUILD)/libnn.a
+LIB_DIST	= $(BUILD)/libdist.a
+LIB_AGENTD	= $(BUILD)/libagentd.a
+# The simulator's archives in link order: a library before those it uses.
+LIBS_SIM	= $(LIB_DIST) $(LIB_NN) $(LIB_DATA) $(LIB_BASE)
+LIBS_ALL	= $(LIB_DIST) $(LIB_NN) $(LIB_DATA) $(LIB_AGENTD) $(LIB_BASE)
+
+CLI_OBJ		= $(patsubst %.c,$(BUILD)/%.o,$(wildcard nnsim/cli/*.c))
 
 AGENTD_MAIN	= agentd/main.c agentd/agentctl.c
 AGENTD_SRC	= $(filter-out $(AGENTD_MAIN),$(wildcard agentd/*.c))
 AGENTD_OBJ	= $(AGENTD_SRC:%.c=$(BUILD)/%.o)
-LIBAGENTD	= $(BUILD)/libagentd.a
 
-# agents/NAME.c builds to bin/agents/NAME.so, self-contained (libnnsim
-# linked in) so that its SHA-256 names all of its code.
+# agents/NAME.c builds to bin/agents/NAME.so, self-contained (the simulator's
+# archives linked in, never the command line's code or agentd's) so that its
+# SHA-256 names all of its code.
 AGENT_SRC	= $(wildcard agents/*.c)
 AGENT_SO	= $(AGENT_SRC:agents/%.c=$(BIN)/agents/%.so)
 
@@ -67,60 +78,62 @@ BENCH_BIN	= $(BUILD)/bench/mlp_bench
 FANN_BENCH	= $(BUILD)/bench/fann_bench
 TCP_MAC_BENCH	= $(BUILD)/bench/tcp_mac_bench
 
-.PHONY: all test asan bench deps deps-bench clean
+.PHONY: all test asan bench deps deps-bench clean check-layers
 .SECONDARY:
-all: $(BIN)/nnsim $(LIBNNSIM) $(BIN)/agentd $(BIN)/agentctl $(AGENT_SO)
+all: $(BIN)/nnsim $(BIN)/agentd $(BIN)/agentctl $(AGENT_SO)
 
 $(BUILD)/%.o: %.c
 	$(msg) CC $<
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(LIBNNSIM): $(LIB_OBJ)
+$(LIB_BASE): $(call layer_obj,base)
+$(LIB_DATA): $(call layer_obj,data)
+$(LIB_NN): $(call layer_obj,nn)
+$(LIB_DIST): $(call layer_obj,dist)
+$(LIB_AGENTD): $(AGENTD_OBJ)
+$(BUILD)/lib%.a:
 	$(msg) AR $@
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-# nnsim submit is a client of agentd; the two libraries use each other.
-$(BIN)/nnsim: $(NNSIM_OBJ) $(LIBAGENTD) $(LIBNNSIM)
+$(BIN)/nnsim: $(CLI_OBJ) $(LIBS_ALL)
 	$(msg) LINK $@
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(NNSIM_OBJ) -Wl,--start-group \
-	    $(LIBAGENTD) $(LIBNNSIM) -Wl,--end-group $(LDLIBS) -ledit
-
-$(LIBAGENTD): $(AGENTD_OBJ)
-	$(msg) AR $@
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ledit
 
 # -rdynamic: agents resolve the runtime API (agent.h) against the worker.
-$(BIN)/agentd: $(BUILD)/agentd/main.o $(LIBAGENTD) $(LIBNNSIM)
+$(BIN)/agentd: $(BUILD)/agentd/main.o $(LIB_AGENTD) $(LIB_BASE)
 	$(msg) LINK $@
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
-$(BIN)/agentctl: $(BUILD)/agentd/agentctl.o $(LIBAGENTD) $(LIBNNSIM)
+$(BIN)/agentctl: $(BUILD)/agentd/agentctl.o $(LIB_AGENTD) $(LIB_BASE)
 	$(msg) LINK $@
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/agents/%.so: $(BUILD)/agents/%.o $(LIBNNSIM)
+$(BIN)/agents/%.so: $(BUILD)/agents/%.o $(LIBS_SIM)
 	$(msg) LINK $@
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -shared -o $@ $^ -ljansson -lcrypto -lm
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_LIB) $(LIBAGENTD) $(LIBNNSIM)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_LIB) $(LIBS_ALL)
 	$(msg) LINK $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%.o: CPPFLAGS += -Itests/unit
 
-test: all $(UNIT_BIN)
+check-layers:
+	$(Q)python3 tests/check-layers.py
+
+test: all $(UNIT_BIN) check-layers
 	$(Q)BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin \
 	    OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
-$(BENCH_BIN): $(BUILD)/tests/bench/mlp_bench.o $(LIBNNSIM)
+$(BENCH_BIN): $(BUILD)/tests/bench/mlp_bench.o $(LIBS_SIM)
 	$(msg) LINK $@
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

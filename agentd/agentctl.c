@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "client.h"
-#include "codestore.h"
-#include "frame.h"
+#include "base/alloc.h"
+#include "agentd/client.h"
+#include "agentd/codestore.h"
+#include "agentd/frame.h"
 
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2

@@ -13,8 +13,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "alloc.h"
-#include "auth.h"
+#include "base/alloc.h"
+#include "agentd/auth.h"
 
 /* 64 hex digits and a newline. */
 #define AUTH_KEY_TEXT	(2 * AUTH_KEY_SIZE + 1)

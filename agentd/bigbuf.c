@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "bigbuf.h"
-#include "clock.h"
+#include "base/alloc.h"
+#include "agentd/bigbuf.h"
+#include "base/clock.h"
 
 #define BIGBUF_SLOTS	32
 #define BIGBUF_ALIGN	((size_t)2 << 20)

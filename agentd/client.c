@@ -15,11 +15,12 @@
 
 #include <openssl/crypto.h>
 
-#include "alloc.h"
-#include "auth.h"
-#include "client.h"
-#include "frame.h"
-#include "hosts.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "agentd/auth.h"
+#include "agentd/client.h"
+#include "agentd/frame.h"
+#include "agentd/hosts.h"
 
 struct client {
 	int		 fd;
@@ -32,15 +33,6 @@ struct client {
 	int		 ready;		/* handshake done: payloads allowed */
 	json_t		*events;	/* arrived while waiting for a reply */
 };
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 client_flush(struct client *c, char **cause)
@@ -92,7 +84,7 @@ client_read(struct client *c, long deadline, struct frame **f, char **cause)
 			return -1;
 		}
 		/* A deadline already past still polls once, without waiting. */
-		wait = deadline < 0 ? -1 : (int)(deadline - now_ms());
+		wait = deadline < 0 ? -1 : (int)(deadline - (long)clock_ms());
 		if (deadline >= 0 && wait < 0)
 			wait = 0;
 		if ((r = poll(&pfd, 1, wait)) < 0 && errno != EINTR)
@@ -132,7 +124,8 @@ client_handshake(struct client *c, const unsigned char *key,
 	json_decref(m);
 	if (r != 0)
 		goto out;
-	if ((r = client_read(c, now_ms() + CLIENT_TIMEOUT_MS, &f, cause)) <= 0) {
+	r = client_read(c, (long)clock_ms() + CLIENT_TIMEOUT_MS, &f, cause);
+	if (r <= 0) {
 		if (r == 0)
 			nn_fail(cause, "%s: no answer to HELLO", c->addr);
 		goto out;
@@ -264,8 +257,8 @@ int
 client_read_frame(struct client *c, int timeout_ms, struct frame **f,
     char **cause)
 {
-	return client_read(c, timeout_ms < 0 ? -1 : now_ms() + timeout_ms, f,
-	    cause);
+	return client_read(c, timeout_ms < 0 ? -1 :
+	    (long)clock_ms() + timeout_ms, f, cause);
 }
 
 void
@@ -300,7 +293,7 @@ client_request_reply(struct client *c, json_t *req, const void *payload,
 {
 	struct frame *f = NULL;
 	json_int_t id = c->next_id++;
-	long deadline = now_ms() + CLIENT_TIMEOUT_MS;
+	long deadline = (long)clock_ms() + CLIENT_TIMEOUT_MS;
 	json_t *reply;
 	int r;
 
@@ -335,7 +328,7 @@ json_t *
 client_event(struct client *c, int timeout_ms, char **cause)
 {
 	struct frame *f = NULL;
-	long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	long deadline = timeout_ms < 0 ? -1 : (long)clock_ms() + timeout_ms;
 	json_t *ev;
 	int r;
 

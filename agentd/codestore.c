@@ -10,9 +10,9 @@
 
 #include <openssl/evp.h>
 
-#include "alloc.h"
-#include "auth.h"
-#include "codestore.h"
+#include "base/alloc.h"
+#include "agentd/auth.h"
+#include "agentd/codestore.h"
 
 struct codestore {
 	char		*dir;

@@ -20,11 +20,12 @@
 
 #include <openssl/crypto.h>
 
-#include "alloc.h"
-#include "auth.h"
-#include "bigbuf.h"
-#include "conn.h"
-#include "log.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "agentd/auth.h"
+#include "agentd/bigbuf.h"
+#include "agentd/conn.h"
+#include "agentd/log.h"
 
 #define HANDSHAKE_TIMEOUT_S	5
 #define CONN_MAX_READ		(4 << 20)
@@ -760,15 +761,6 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		conn_release(c);
 }
 
-static uint64_t
-conn_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * Up to max_rounds large reads into c->in. *why is set at the end of the
  * stream (or an error); stops early when the socket has nothing more.
@@ -794,7 +786,7 @@ conn_fill(struct conn *c, int fd, int max_rounds, const char **why)
 			break;
 	}
 	if (total > 0)
-		c->last_read_ms = conn_now_ms();
+		c->last_read_ms = clock_ms();
 	return total;
 }
 

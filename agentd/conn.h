@@ -11,7 +11,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "frame.h"
+#include "agentd/frame.h"
 
 enum conn_role {
 	CONN_PEER,	/* another daemon */

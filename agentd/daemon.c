@@ -18,17 +18,18 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "agent.h"
-#include "alloc.h"
-#include "bigbuf.h"
-#include "codestore.h"
-#include "conn.h"
-#include "daemon.h"
-#include "file.h"
-#include "hosts.h"
-#include "log.h"
-#include "outbox.h"
-#include "runner.h"
+#include "agentd/agent.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "agentd/bigbuf.h"
+#include "agentd/codestore.h"
+#include "agentd/conn.h"
+#include "agentd/daemon.h"
+#include "base/file.h"
+#include "agentd/hosts.h"
+#include "agentd/log.h"
+#include "agentd/outbox.h"
+#include "agentd/runner.h"
 
 #define TICK_MS			250
 #define RECONNECT_MS		1000
@@ -149,15 +150,6 @@ static const char *daemon_pick_away(struct daemon *, long *);
 static void	daemon_migrate(struct daemon *, const char *agent,
 		    const char *host, json_t *meta);
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* What this host has, as sent in heartbeats and host lists. */
 static json_t *
 daemon_host_info(struct daemon *d)
@@ -234,7 +226,7 @@ daemon_keep_log(struct daemon *d, json_t *ev)
 	if (json_array_size(lines) >= DAEMON_LOG_LINES)
 		json_array_remove(lines, 0);
 	json_array_append_new(lines, json_pack("{s:I, s:I, s:O, s:O, s:O}",
-	    "seq", seq, "time_ms", (json_int_t)now_ms(), "host",
+	    "seq", seq, "time_ms", (json_int_t)clock_ms(), "host",
 	    json_object_get(ev, "host"), "level", json_object_get(ev,
 	    "level"), "text", json_object_get(ev, "text")));
 }
@@ -492,7 +484,7 @@ daemon_ready(struct conn *c, void *arg)
 	}
 	l->peer = i;
 	p->conn = c;
-	p->last_seen = now_ms();
+	p->last_seen = clock_ms();
 	peer_set_up(d, p, 1, NULL);
 	info = daemon_host_info(d);
 	conn_send(c, FRAME_PING, info, NULL, 0);
@@ -539,7 +531,7 @@ static json_t *
 daemon_hosts_json(struct daemon *d)
 {
 	json_t *a = json_array(), *h;
-	uint64_t t = now_ms();
+	uint64_t t = clock_ms();
 	int i;
 
 	h = daemon_host_info(d);
@@ -695,6 +687,7 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
 	json_t *args = json_object_get(meta, "args"), *host;
 	char path[1024], aid[96], *cause = NULL, *text;
 	struct spawn_wait *w;
+	struct runner_spawn sp;
 
 	if (d->draining) {
 		reply(l->conn, id, 0, "this host is draining: it takes no new "
@@ -733,9 +726,10 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
 	owned = len > 0 ? *state : NULL;
 	if (len > 0)
 		*state = NULL;
-	if (runner_start_owned(d->runner, aid, code, codestore_path(d->code,
-	    code, path, sizeof path), text, NULL, 0, owned, len, 0, host,
-	    NULL, &cause) != 0) {
+	sp = (struct runner_spawn){ .id = aid, .code_sha = code,
+	    .code_path = codestore_path(d->code, code, path, sizeof path),
+	    .args = text, .owned = owned, .owned_len = len, .host = host };
+	if (runner_start(d->runner, &sp, &cause) != 0) {
 		reply(l->conn, id, 0, cause, NULL);
 		free(cause);
 	} else {
@@ -1049,7 +1043,7 @@ daemon_frame(struct conn *c, struct frame *f, void *arg)
 	l->arriving = NULL;
 	if (l->peer >= 0) {
 		p = &d->peers[l->peer];
-		p->last_seen = now_ms();
+		p->last_seen = clock_ms();
 		if (f->type == FRAME_PING) {
 			json_decref(p->info);
 			p->info = json_incref(f->meta);
@@ -1135,7 +1129,7 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = arg;
 	struct conn_config cc = daemon_conn_config(d);
 	struct peer *p;
-	uint64_t t = now_ms(), seen;
+	uint64_t t = clock_ms(), seen;
 	char *cause = NULL, why[64];
 	int i, beat = t - d->last_heartbeat >= (uint64_t)d->heartbeat_ms;
 
@@ -1424,6 +1418,7 @@ daemon_runner_request(void *arg, const char *agent, json_t *meta,
 	const char *op = str_field(meta, "op"), *to, *host, *code;
 	char aid[96], path[1024], *cause = NULL;
 	json_t *info, *q;
+	struct runner_spawn sp;
 
 	if (strcmp(op, "send") == 0) {
 		to = str_field(meta, "to");
@@ -1439,9 +1434,12 @@ daemon_runner_request(void *arg, const char *agent, json_t *meta,
 		snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name,
 		    ++d->next_agent);
 		info = daemon_host_info(d);
-		if (code == NULL || runner_start(d->runner, aid, code,
-		    codestore_path(d->code, code, path, sizeof path), NULL,
-		    payload, len, 0, info, NULL, &cause) != 0) {
+		sp = (struct runner_spawn){ .id = aid, .code_sha = code,
+		    .state = payload, .len = len, .host = info };
+		if (code != NULL)
+			sp.code_path = codestore_path(d->code, code, path,
+			    sizeof path);
+		if (code == NULL || runner_start(d->runner, &sp, &cause) != 0) {
 			log_warn("agent %s: clone failed: %s", agent,
 			    cause != NULL ? cause : "unknown code");
 			free(cause);
@@ -1782,7 +1780,7 @@ static int
 daemon_keep(struct daemon *d, const char *to, const char *from, uint64_t seq,
     const void *data, uint64_t len, char **cause)
 {
-	if (outbox_add(d->outbox, to, from, seq, data, (size_t)len, now_ms(),
+	if (outbox_add(d->outbox, to, from, seq, data, (size_t)len, clock_ms(),
 	    cause) != 0)
 		return -1;
 	(void)daemon_route_on(d, to, from, seq, d->cfg.name, data, len);
@@ -2024,16 +2022,16 @@ static void
 arrival_start(struct daemon *d, struct arrival *a)
 {
 	char path[1024], *cause = NULL;
-	unsigned char *state;
 	json_t *info = daemon_host_info(d);
+	struct runner_spawn sp = { .id = a->agent, .code_sha = a->code,
+	    .code_path = codestore_path(d->code, a->code, path, sizeof path),
+	    .owned = a->state, .owned_len = a->len,
+	    .step = (uint64_t)json_integer_value(json_object_get(a->meta,
+	    "step")), .host = info,
+	    .delivery = json_object_get(a->meta, "delivery") };
 
-	state = a->state;
-	a->state = NULL;
-	if (runner_start_owned(d->runner, a->agent, a->code,
-	    codestore_path(d->code, a->code, path, sizeof path), NULL, NULL, 0,
-	    state, a->len, (uint64_t)json_integer_value(json_object_get(
-	    a->meta, "step")), info, json_object_get(a->meta, "delivery"),
-	    &cause) != 0) {
+	a->state = NULL;	/* the runner's now */
+	if (runner_start(d->runner, &sp, &cause) != 0) {
 		arrival_answer(d, a, cause);
 		free(cause);
 	} else {

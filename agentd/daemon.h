@@ -8,7 +8,7 @@
 
 #include <sys/socket.h>
 
-#include "auth.h"
+#include "agentd/auth.h"
 
 #define DAEMON_DEFAULT_PORT	7070
 #define DAEMON_DOWN_AFTER_MS	3000

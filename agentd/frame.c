@@ -14,10 +14,10 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-#include "alloc.h"
-#include "le.h"
-#include "bigbuf.h"
-#include "frame.h"
+#include "base/alloc.h"
+#include "base/le.h"
+#include "agentd/bigbuf.h"
+#include "agentd/frame.h"
 
 /*
  * Large payloads are copied and MAC'd in pieces this size, so each piece is

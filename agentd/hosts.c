@@ -20,10 +20,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "file.h"
-#include "hosts.h"
-#include "jsonmsg.h"
+#include "base/alloc.h"
+#include "base/file.h"
+#include "agentd/hosts.h"
+#include "base/jsonmsg.h"
 
 #define HOSTS_JPATH_MAX		128	/* a JSON path in a message */
 #define HOSTS_QUOTE_MAX		64	/* bytes of user text echoed back */

@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "agentd/log.h"
 
 static const char *log_names[] = { "error", "warn", "info", "debug" };
 static char log_name[64] = "agentd";

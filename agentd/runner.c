@@ -11,14 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "auth.h"
-#include "bigbuf.h"
-#include "conn.h"
-#include "frame.h"
-#include "log.h"
-#include "runner.h"
-#include "state.h"
+#include "base/alloc.h"
+#include "agentd/auth.h"
+#include "agentd/bigbuf.h"
+#include "agentd/conn.h"
+#include "agentd/frame.h"
+#include "agentd/log.h"
+#include "agentd/runner.h"
+#include "agentd/state.h"
 
 enum ragent_state {
 	RA_STARTING,
@@ -64,7 +64,7 @@ struct ragent {
 	uintptr_t	 kept_at;	/* where the worker maps the state
 					 * buffer it kept, or 0 */
 	/* A worker prepared for a state still arriving (runner_prepare):
-	 * not an agent until runner_start_owned takes it. */
+	 * not an agent until runner_start takes it. */
 	void		*spare_buf;	/* that state's buffer (not ours) */
 	uint64_t	 spare_len;
 	int		 prepared;	/* it was told to map the state */
@@ -766,15 +766,6 @@ static const struct conn_ops runner_conn_ops = {
 	.closed = runner_worker_closed,
 };
 
-int
-runner_start(struct runner *r, const char *id, const char *code_sha,
-    const char *code_path, const char *args, const void *state, uint64_t len,
-    uint64_t step, json_t *host, json_t *delivery, char **cause)
-{
-	return runner_start_owned(r, id, code_sha, code_path, args, state,
-	    len, NULL, 0, step, host, delivery, cause);
-}
-
 /*
  * Forks a worker on a new socketpair (*sock, ours). A large state in a
  * pool buffer (buf, len bytes) goes to it as its memfd, fd 4, which it
@@ -929,11 +920,13 @@ runner_unprepare(struct runner *r, void *buf)
 }
 
 int
-runner_start_owned(struct runner *r, const char *id, const char *code_sha,
-    const char *code_path, const char *args, const void *state, uint64_t len,
-    void *owned, uint64_t owned_len, uint64_t step, json_t *host,
-    json_t *delivery, char **cause)
+runner_start(struct runner *r, const struct runner_spawn *sp, char **cause)
 {
+	const char *id = sp->id, *args = sp->args;
+	const void *state = sp->state;
+	uint64_t len = sp->len, owned_len = sp->owned_len, step = sp->step;
+	void *owned = sp->owned;
+	json_t *host = sp->host, *delivery = sp->delivery;
 	json_t *m;
 	size_t i;
 	unsigned char *data;
@@ -962,11 +955,11 @@ runner_start_owned(struct runner *r, const char *id, const char *code_sha,
 		a = ragent_new(r, pid, sock, label);
 	}
 	snprintf(a->id, sizeof a->id, "%s", id);
-	snprintf(a->code, sizeof a->code, "%s", code_sha);
+	snprintf(a->code, sizeof a->code, "%s", sp->code_sha);
 	a->step = step;
 	a->hold = delivery != NULL;
 	a->load = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O, s:b}", "op",
-	    "load", "agent", id, "code_path", code_path, "args", args != NULL ?
+	    "load", "agent", id, "code_path", sp->code_path, "args", args != NULL ?
 	    args : "{}", "step", (json_int_t)step, "host", host, "hold",
 	    a->hold);
 	a->expect = json_object();

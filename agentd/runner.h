@@ -11,7 +11,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "conn.h"
+#include "agentd/conn.h"
 
 struct runner;
 
@@ -33,29 +33,34 @@ struct runner	*runner_new(struct event_base *, const char *host,
 void		 runner_clear(struct runner *);
 /* runner_clear, then frees the runner. */
 void		 runner_free(struct runner *);
+/* What an agent starts from, as tmux's spawn_context. */
+struct runner_spawn {
+	const char	*id;
+	const char	*code_sha;
+	const char	*code_path;
+	const char	*args;		/* JSON text, when there is no state */
+	const void	*state;		/* len bytes of encoded state, copied */
+	uint64_t	 len;
+	void		*owned;		/* or owned_len bytes, taken: malloc'd
+					 * or a pool buffer, sent uncopied */
+	uint64_t	 owned_len;
+	uint64_t	 step;		/* steps so far */
+	json_t		*host;		/* this host's information */
+	json_t		*delivery;	/* an arriving agent's message state
+					 * (runner_move_done): it waits,
+					 * unpacked, for "go" */
+};
+
 /*
- * Starts agent id from the code at code_path: with args (JSON text) when
- * state is NULL, else by unpacking state (len bytes, encoded agent state).
- * step is the step count so far. host is this host's information.
- * delivery (an arriving agent's message state, from runner_move_done)
- * makes the agent wait, unpacked, for "go" before its first step.
+ * Starts the agent sp describes: with sp->args when it has no state, else
+ * by unpacking it. sp->owned is taken whatever the outcome.
  */
-int		 runner_start(struct runner *, const char *id,
-		     const char *code_sha, const char *code_path,
-		     const char *args, const void *state, uint64_t len,
-		     uint64_t step, json_t *host, json_t *delivery,
+int		 runner_start(struct runner *, const struct runner_spawn *sp,
 		     char **cause);
-/* runner_start that takes owned (malloc'd, owned_len bytes) as the state
- * to unpack and sends it to the worker without a copy. */
-int		 runner_start_owned(struct runner *, const char *id,
-		     const char *code_sha, const char *code_path,
-		     const char *args, const void *state, uint64_t len,
-		     void *owned, uint64_t owned_len, uint64_t step,
-		     json_t *host, json_t *delivery, char **cause);
 /*
  * A large state is arriving into buf (a pool buffer, len bytes): start a
  * worker now and let it map the buffer while the rest comes, so that the
- * runner_start_owned that follows, with the same buffer, finds it ready.
+ * runner_start that follows, with the same buffer, finds it ready.
  * A hint only: the worker loads no code until then. The caller stops it
  * with runner_unprepare if nothing takes it, however long the state
  * takes to arrive. -1 when none was started.

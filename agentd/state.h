@@ -32,7 +32,7 @@
 
 #include <event2/buffer.h>
 
-#include "agent.h"
+#include "agentd/agent.h"
 
 #define AGENT_STATE_MAGIC	0x54534741U		/* "AGST" */
 #define AGENT_STATE_NAME_MAX	63			/* bytes in a name */

@@ -18,13 +18,14 @@
 
 #include <event2/buffer.h>
 
-#include "agent.h"
-#include "alloc.h"
-#include "bigbuf.h"
-#include "client.h"
-#include "frame.h"
-#include "state.h"
-#include "worker.h"
+#include "agentd/agent.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "agentd/bigbuf.h"
+#include "agentd/client.h"
+#include "agentd/frame.h"
+#include "agentd/state.h"
+#include "agentd/worker.h"
 
 #define PROGRESS_EVERY_MS	100
 
@@ -51,15 +52,6 @@ struct agent {
 	unsigned char	*premap;	/* the state, mapped on "prepare" */
 	size_t		 premap_len;
 };
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sends op with extra fields; a broken link to the daemon ends us. */
 static void
@@ -170,7 +162,7 @@ agent_result(struct agent *a, const void *data, size_t len)
 void
 agent_progress(struct agent *a, double fraction, const char *status)
 {
-	long t = now_ms();
+	long t = (long)clock_ms();
 
 	/* Throttled: progress is for people and schedulers, not a log. */
 	if (t - a->last_progress < PROGRESS_EVERY_MS && fraction < 1.0)

@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "agent.h"
+#include "agentd/agent.h"
 
 struct counter {
 	json_int_t	count;

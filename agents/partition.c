@@ -32,16 +32,16 @@
 
 #include <jansson.h>
 
-#include "agent.h"
-#include "alloc.h"
-#include "blas.h"
-#include "clock.h"
-#include "config.h"
-#include "metrics.h"
-#include "prepare.h"
-#include "ring.h"
-#include "session.h"
-#include "train.h"
+#include "agentd/agent.h"
+#include "base/alloc.h"
+#include "nn/blas.h"
+#include "base/clock.h"
+#include "nn/config.h"
+#include "nn/metrics.h"
+#include "nn/prepare.h"
+#include "dist/ring.h"
+#include "dist/session.h"
+#include "nn/train.h"
 
 #define POLL_MS		20
 #define PROGRESS_S	0.5

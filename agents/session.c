@@ -26,15 +26,15 @@
 
 #include <jansson.h>
 
-#include "agent.h"
-#include "alloc.h"
-#include "blas.h"
-#include "clock.h"
-#include "config.h"
-#include "metrics.h"
-#include "prepare.h"
-#include "session.h"
-#include "train.h"
+#include "agentd/agent.h"
+#include "base/alloc.h"
+#include "nn/blas.h"
+#include "base/clock.h"
+#include "nn/config.h"
+#include "nn/metrics.h"
+#include "nn/prepare.h"
+#include "dist/session.h"
+#include "nn/train.h"
 
 #define STEP_MS		50
 

@@ -45,7 +45,7 @@
 
 #include <jansson.h>
 
-#include "agent.h"
+#include "agentd/agent.h"
 
 #define WANDERER_MAX_BYTES	((int64_t)1023 << 20)
 #define WANDERER_MAX_HOSTS	1024

@@ -13,14 +13,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "blas.h"
-#include "config.h"
-#include "data.h"
-#include "net.h"
-#include "optim.h"
-#include "rng.h"
-#include "train.h"
+#include "base/alloc.h"
+#include "nn/blas.h"
+#include "nn/config.h"
+#include "data/data.h"
+#include "nn/net.h"
+#include "nn/optim.h"
+#include "base/rng.h"
+#include "nn/train.h"
 
 #define BENCH_INPUTS	784
 #define BENCH_HIDDEN	1024

@@ -14,8 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "alloc.h"
-#include "auth.h"
+#include "base/alloc.h"
+#include "agentd/auth.h"
 #include "unit.h"
 
 #define HEX64 "000102030405060708090a0b0c0d0e0f" \

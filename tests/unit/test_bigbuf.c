@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bigbuf.h"
+#include "agentd/bigbuf.h"
 #include "unit.h"
 
 /* A freed large buffer comes back for the next one that fits. */

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "config.h"
+#include "base/alloc.h"
+#include "nn/config.h"
 #include "unit.h"
 
 /* A small valid document around one replaced part. */

@@ -5,7 +5,7 @@
 
 #include "unit.h"
 
-#include "../../agents/counter.c"
+#include "agents/counter.c"
 #include "fake_runtime.c"
 
 /* The counter counts to n across a move after every step. */

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "data.h"
+#include "base/alloc.h"
+#include "data/data.h"
 #include "unit.h"
 
 static struct nn_source

@@ -24,9 +24,9 @@
 #include <openssl/evp.h>
 #include <openssl/evp.h>
 
-#include "alloc.h"
-#include "auth.h"
-#include "frame.h"
+#include "base/alloc.h"
+#include "agentd/auth.h"
+#include "agentd/frame.h"
 #include "unit.h"
 
 /* A header as raw fields, so tests can set any of them to anything. */

@@ -4,8 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "data.h"
+#include "base/alloc.h"
+#include "data/data.h"
 #include "unit.h"
 
 /*

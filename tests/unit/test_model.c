@@ -15,9 +15,9 @@
 
 #include <openssl/evp.h>
 
-#include "alloc.h"
-#include "model.h"
-#include "rng.h"
+#include "base/alloc.h"
+#include "nn/model.h"
+#include "base/rng.h"
 #include "unit.h"
 
 #define PREFIX	NN_MODEL_PREFIX

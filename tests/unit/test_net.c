@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "blas.h"
-#include "net.h"
-#include "rng.h"
+#include "base/alloc.h"
+#include "nn/blas.h"
+#include "nn/net.h"
+#include "base/rng.h"
 #include "unit.h"
 
 #define GC_BATCH	4

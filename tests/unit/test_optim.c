@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "optim.h"
+#include "nn/optim.h"
 #include "unit.h"
 
 #define NEAR(a, b) (fabs((double)(a) - (double)(b)) < 1e-6)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "outbox.h"
+#include "agentd/outbox.h"
 #include "unit.h"
 
 /* What the callbacks saw, in order. */

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ring.h"
+#include "dist/ring.h"
 #include "unit.h"
 
 #define MAXN	6

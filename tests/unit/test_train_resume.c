@@ -7,11 +7,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "alloc.h"
-#include "blas.h"
-#include "data.h"
-#include "net.h"
-#include "train.h"
+#include "base/alloc.h"
+#include "nn/blas.h"
+#include "data/data.h"
+#include "nn/net.h"
+#include "nn/train.h"
 #include "unit.h"
 
 #define ROWS		100

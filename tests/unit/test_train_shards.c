@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "blas.h"
-#include "config.h"
-#include "data.h"
-#include "job.h"
-#include "net.h"
-#include "train.h"
+#include "base/alloc.h"
+#include "nn/blas.h"
+#include "nn/config.h"
+#include "data/data.h"
+#include "dist/job.h"
+#include "nn/net.h"
+#include "nn/train.h"
 #include "unit.h"
 
 #define ROWS		101	/* divisible by none of the shards or batch */

@@ -13,7 +13,7 @@
 
 #include "unit.h"
 
-#include "../../agents/wanderer.c"
+#include "agents/wanderer.c"
 #include "fake_runtime.c"
 
 /* Three hosts, four laps: twelve steps, eleven moves, an exact count. */

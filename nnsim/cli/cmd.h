@@ -1,0 +1,44 @@
+/* nnsim's commands: one table entry each, as tmux describes its commands. */
+#ifndef NN_CMD_H
+#define NN_CMD_H
+
+#include "base/alloc.h"
+
+#define EXIT_FAILED	1	/* runtime failure */
+#define EXIT_USAGE	2	/* bad usage or bad input */
+
+struct cmd_entry {
+	const char	*name;
+	const char	*usage;		/* arguments after the name */
+	const char	*summary;	/* one line for nnsim --help */
+	const char	*help;		/* options, for nnsim CMD --help */
+	int		(*exec)(const struct cmd_entry *, int, char **);
+};
+
+extern const struct cmd_entry cmd_train_entry;
+extern const struct cmd_entry cmd_eval_entry;
+extern const struct cmd_entry cmd_predict_entry;
+extern const struct cmd_entry cmd_submit_entry;
+extern const struct cmd_entry cmd_jobs_entry;
+extern const struct cmd_entry cmd_attach_entry;
+extern const struct cmd_entry cmd_console_entry;
+
+/* Prints "nnsim: NAME: message" on one line; returns EXIT_USAGE. */
+int	cmd_usage_error(const struct cmd_entry *, const char *, ...)
+	    NN_PRINTF(2, 3);
+/* Prints one line "nnsim: message" on stderr. */
+void	cmd_error(const char *, ...) NN_PRINTF(1, 2);
+/* Reports getopt's '?' or ':' for the option at argv[optind - 1]. */
+int	cmd_bad_option(const struct cmd_entry *, int c, char **argv);
+/*
+ * The options every command shares: 't' (--threads N) and 'h' (--help), and
+ * getopt's errors. Returns -1 to go on parsing, else the exit status.
+ */
+int	cmd_common_option(const struct cmd_entry *, int c, char **argv,
+	    int *threads);
+void	cmd_print_help(const struct cmd_entry *);
+/* Parses a positive integer option value no larger than max. */
+int	cmd_parse_int(const struct cmd_entry *, const char *option,
+	    const char *value, int min, int max, int *out);
+
+#endif

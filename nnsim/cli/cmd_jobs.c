@@ -1,0 +1,203 @@
+/*
+ * nnsim jobs and nnsim attach: the detached jobs of nnsim submit --detach
+ * (nnsim/jobs.h), listed, or followed until they end.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cmd.h"
+#include "cli/jobs.h"
+
+static int	cmd_jobs_exec(const struct cmd_entry *, int, char **);
+static int	cmd_attach_exec(const struct cmd_entry *, int, char **);
+
+const struct cmd_entry cmd_jobs_entry = {
+	.name = "jobs",
+	.usage = "[--json]",
+	.summary = "list the jobs started with nnsim submit --detach",
+	.help =
+	    "options:\n"
+	    "  --json      one JSON object per job and line\n"
+	    "  -h, --help  show this help\n"
+	    "\nJobs live in $NNSIM_JOBS, else $XDG_STATE_HOME/nnsim/jobs,\n"
+	    "else ~/.local/state/nnsim/jobs. A running job whose process is\n"
+	    "gone shows as \"lost\".\n",
+	.exec = cmd_jobs_exec,
+};
+
+const struct cmd_entry cmd_attach_entry = {
+	.name = "attach",
+	.usage = "JOB",
+	.summary = "follow a detached job until it ends",
+	.help =
+	    "options:\n"
+	    "  -h, --help  show this help\n"
+	    "\nPrints the job's output from its start, then as it comes, and\n"
+	    "ends with the job: exit status 0 when it succeeded, 1 when it\n"
+	    "failed or its process died, 2 for an unknown job. Interrupting\n"
+	    "attach leaves the job running.\n",
+	.exec = cmd_attach_exec,
+};
+
+/* "running" whose process is gone is "lost". */
+static const char *
+jobs_status(json_t *o)
+{
+	const char *st = json_string_value(json_object_get(o, "status"));
+
+	if (st == NULL)
+		return "?";
+	/* No pid yet: the job's process is starting. */
+	if (strcmp(st, "running") == 0 &&
+	    json_object_get(o, "pid") != NULL && !nn_jobs_alive(o))
+		return "lost";
+	return st;
+}
+
+static int
+jobs_options(const struct cmd_entry *self, int argc, char **argv, int *json)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, rc, threads = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c == 'j' && json != NULL) {
+			*json = 1;
+			continue;
+		}
+		if ((rc = cmd_common_option(self, c, argv, &threads)) != -1)
+			return rc;
+		return cmd_bad_option(self, c, argv);
+	}
+	return -1;
+}
+
+static int
+cmd_jobs_exec(const struct cmd_entry *self, int argc, char **argv)
+{
+	json_t *list, *o;
+	char *cause = NULL, *text;
+	size_t i;
+	int json = 0, rc;
+
+	if ((rc = jobs_options(self, argc, argv, &json)) != -1)
+		return rc;
+	if (optind != argc)
+		return cmd_usage_error(self, "unexpected argument \"%s\"",
+		    argv[optind]);
+	if ((list = nn_jobs_list(&cause)) == NULL) {
+		cmd_error("jobs: %s", cause);
+		free(cause);
+		return EXIT_FAILED;
+	}
+	if (!json)
+		printf("%-8s  %-8s  %-20s  %s\n", "JOB", "STATUS", "STARTED",
+		    "NET");
+	json_array_foreach(list, i, o) {
+		json_object_set_new(o, "status", json_string(jobs_status(o)));
+		if (json) {
+			text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+			printf("%s\n", text != NULL ? text : "{}");
+			free(text);
+			continue;
+		}
+		printf("%-8s  %-8s  %-20s  %s\n",
+		    json_string_value(json_object_get(o, "id")),
+		    json_string_value(json_object_get(o, "status")),
+		    json_string_value(json_object_get(o, "started")) != NULL ?
+		    json_string_value(json_object_get(o, "started")) : "?",
+		    json_string_value(json_object_get(o, "net")) != NULL ?
+		    json_string_value(json_object_get(o, "net")) : "?");
+	}
+	json_decref(list);
+	return 0;
+}
+
+/* Copies what the log has beyond *off to stdout. */
+static void
+attach_copy(FILE *log, long *off)
+{
+	char buf[8192];
+	size_t n;
+
+	clearerr(log);
+	fseek(log, *off, SEEK_SET);
+	while ((n = fread(buf, 1, sizeof buf, log)) > 0) {
+		fwrite(buf, 1, n, stdout);
+		*off += (long)n;
+	}
+	fflush(stdout);
+}
+
+static int
+cmd_attach_exec(const struct cmd_entry *self, int argc, char **argv)
+{
+	struct timespec pause = { 0, 200 * 1000000 };
+	const char *id, *st;
+	char *cause = NULL, *path = NULL;
+	FILE *log = NULL;
+	json_t *o = NULL;
+	long off = 0;
+	int rc;
+
+	if ((rc = jobs_options(self, argc, argv, NULL)) != -1)
+		return rc;
+	if (argc - optind != 1)
+		return cmd_usage_error(self, argc == optind ? "missing JOB" :
+		    "expected one JOB");
+	id = argv[optind];
+	if ((o = nn_jobs_read(id, &cause)) == NULL) {
+		cmd_error("attach: %s", cause);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if ((path = nn_jobs_log(id, &cause)) == NULL ||
+	    (log = fopen(path, "r")) == NULL) {
+		cmd_error("attach: job %s: %s: %s", id, path != NULL ? path :
+		    "log", cause != NULL ? cause : strerror(errno));
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	for (;;) {
+		attach_copy(log, &off);
+		st = jobs_status(o);
+		if (strcmp(st, "running") != 0)
+			break;
+		nanosleep(&pause, NULL);
+		json_decref(o);
+		if ((o = nn_jobs_read(id, &cause)) == NULL) {
+			cmd_error("attach: %s", cause);
+			rc = EXIT_FAILED;
+			goto out;
+		}
+	}
+	/* The last words, written just before the status. */
+	attach_copy(log, &off);
+	if (strcmp(st, "done") == 0)
+		rc = 0;
+	else {
+		if (strcmp(st, "lost") == 0)
+			cmd_error("attach: job %s: its process (pid %lld) is "
+			    "gone without a word", id, (long long)
+			    json_integer_value(json_object_get(o, "pid")));
+		rc = EXIT_FAILED;
+	}
+out:
+	if (log != NULL)
+		fclose(log);
+	json_decref(o);
+	free(path);
+	free(cause);
+	return rc;
+}

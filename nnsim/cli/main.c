@@ -1,0 +1,156 @@
+/* nnsim: command dispatch, global help and shared command helpers. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cmd.h"
+
+#define NNSIM_VERSION "0.1.0"
+
+static const struct cmd_entry *cmd_table[] = {
+	&cmd_train_entry,
+	&cmd_submit_entry,
+	&cmd_jobs_entry,
+	&cmd_attach_entry,
+	&cmd_console_entry,
+	&cmd_eval_entry,
+	&cmd_predict_entry,
+	NULL,
+};
+
+static void
+usage(FILE *f)
+{
+	const struct cmd_entry **e;
+
+	fprintf(f, "usage: nnsim COMMAND [ARGS]\n\n"
+	    "Trains multilayer networks described in net.json.\n\n"
+	    "commands:\n");
+	for (e = cmd_table; *e != NULL; e++)
+		fprintf(f, "  %-8s %s\n", (*e)->name, (*e)->summary);
+	fprintf(f, "\nRun 'nnsim COMMAND --help' for a command's options.\n"
+	    "Docs: docs/net-json.md (the network file), "
+	    "docs/model-format.md (models),\n"
+	    "docs/data-parallel.md (data jobs), docs/console.md (the "
+	    "console).\n");
+}
+
+void
+cmd_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("nnsim: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+cmd_usage_error(const struct cmd_entry *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "nnsim %s: ", e->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (usage: nnsim %s %s)\n", e->name, e->usage);
+	return EXIT_USAGE;
+}
+
+void
+cmd_print_help(const struct cmd_entry *e)
+{
+	printf("usage: nnsim %s %s\n\n%s\n\n%s", e->name, e->usage,
+	    e->summary, e->help);
+}
+
+int
+cmd_parse_int(const struct cmd_entry *e, const char *option,
+    const char *value, int min, int max, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < min || v > max) {
+		cmd_usage_error(e, "%s: expected an integer from %d to %d, "
+		    "got \"%s\"", option, min, max, value);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+int
+cmd_bad_option(const struct cmd_entry *e, int c, char **argv)
+{
+	if (c == ':')
+		return cmd_usage_error(e, "option \"%s\" needs a value",
+		    argv[optind - 1]);
+	return cmd_usage_error(e, "unknown option \"%s\"", argv[optind - 1]);
+}
+
+int
+cmd_common_option(const struct cmd_entry *e, int c, char **argv,
+    int *threads)
+{
+	switch (c) {
+	case 't':
+		if (cmd_parse_int(e, "--threads", optarg, 1, 1024, threads) != 0)
+			return EXIT_USAGE;
+		return -1;
+	case 'h':
+		cmd_print_help(e);
+		return 0;
+	default:
+		return cmd_bad_option(e, c, argv);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct cmd_entry **e;
+
+	opterr = 0;	/* one line per error: ours */
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		if (argc > 2) {
+			for (e = cmd_table; *e != NULL; e++) {
+				if (strcmp((*e)->name, argv[2]) == 0) {
+					cmd_print_help(*e);
+					return 0;
+				}
+			}
+			cmd_error("unknown command \"%s\" (see nnsim --help)",
+			    argv[2]);
+			return EXIT_USAGE;
+		}
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 ||
+	    strcmp(argv[1], "version") == 0) {
+		printf("nnsim %s\n", NNSIM_VERSION);
+		return 0;
+	}
+	for (e = cmd_table; *e != NULL; e++) {
+		if (strcmp((*e)->name, argv[1]) == 0)
+			return (*e)->exec(*e, argc - 1, argv + 1);
+	}
+	cmd_error("unknown command \"%s\" (expected train, eval or predict; "
+	    "see nnsim --help)", argv[1]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,28 @@
+/*
+ * Training progress for people: on a terminal, a live bar redrawn at most
+ * ten times a second; otherwise one plain line per epoch.
+ */
+#ifndef NN_PROGRESS_H
+#define NN_PROGRESS_H
+
+#include <stdio.h>
+
+#include "nn/train.h"
+
+struct nn_progress;
+
+/* live: redraw a bar in place (out is a terminal); quiet: print nothing. */
+struct nn_progress *nn_progress_new(FILE *out, int live, int quiet,
+		     int epochs, size_t samples_per_epoch);
+void		 nn_progress_free(struct nn_progress *);
+/* Within an epoch; throttled, so it is cheap to call after every step. */
+void		 nn_progress_update(struct nn_progress *, int epoch,
+		     size_t done, double loss, double acc, int has_acc);
+/* The permanent line for a finished epoch. */
+void		 nn_progress_epoch(struct nn_progress *,
+		     const struct nn_epoch_stats *);
+/* Formats one epoch line without a newline into buf. */
+void		 nn_progress_format(char *buf, size_t len, int epochs,
+		     const struct nn_epoch_stats *);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * net.json: the network, its data and how to train it. Every error names
+ * the file and the JSON path, such as
+ * "net.json: layers[2].activation: unknown "relux" (expected ...)".
+ */
+#ifndef NN_CONFIG_H
+#define NN_CONFIG_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "data/data.h"
+#include "nn/net.h"
+#include "nn/optim.h"
+
+#define NN_MAX_EPOCHS	10000000
+#define NN_MAX_BATCH	(1 << 20)
+#define NN_MAX_CONFIG	(16 << 20)	/* bytes of net.json */
+#define NN_MAX_PARTITIONS	64	/* parallel.partitions in data mode */
+
+struct nn_train_spec {
+	int			epochs;		/* 10 */
+	int			batch;		/* 32 */
+	uint64_t		seed;		/* 1 */
+	int			shuffle;	/* 1 */
+	struct nn_optim_spec	optim;		/* sgd, lr 0.01 */
+	int			shards;		/* 1; data mode: partitions */
+};
+
+struct nn_config {
+	char			*path;		/* as given */
+	char			*dir;		/* folder holding it */
+	char			*name;		/* "name", or the file stem */
+	struct nn_arch		 arch;
+	int			 input_given;	/* "input" was present */
+	int			 output_given;	/* last layer had "units" */
+	struct nn_source	 train_src;
+	struct nn_source	 test_src;
+	int			 has_test;
+	double			 split;		/* 0 when unused */
+	enum nn_norm_kind	 normalize;	/* none */
+	struct nn_train_spec	 train;
+	json_t			*root;		/* the parsed document */
+};
+
+/* Reads and validates path. Returns NULL with cause on any error. */
+struct nn_config *nn_config_load(const char *path, char **cause);
+/*
+ * Validates an already parsed document. Takes its own reference to root (the
+ * caller keeps and releases its own). With dir NULL, relative data paths
+ * stay relative to the current folder.
+ */
+struct nn_config *nn_config_parse(json_t *root, const char *path,
+		     const char *dir, char **cause);
+void		 nn_config_free(struct nn_config *);
+/*
+ * Fills arch.input and the last layer's units from the data when net.json
+ * left them out, and checks them otherwise.
+ */
+int		 nn_config_fit_data(struct nn_config *, const struct nn_data *,
+		     char **cause);
+/* The "train" section as JSON, for the model file (new reference). */
+json_t		*nn_train_spec_json(const struct nn_train_spec *);
+
+/* A float32 as the JSON real of its shortest exact decimal (new reference). */
+json_t		*nn_json_real32(float);
+
+#endif

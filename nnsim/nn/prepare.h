@@ -1,0 +1,43 @@
+/*
+ * The steps between net.json and a training run that every front end
+ * shares (nnsim train, eval and the training agents): load the data, split
+ * it, fit the network's sizes to it, normalise, and package a model.
+ */
+#ifndef NN_PREPARE_H
+#define NN_PREPARE_H
+
+#include <jansson.h>
+
+#include "nn/config.h"
+#include "data/data.h"
+#include "nn/model.h"
+#include "nn/train.h"
+
+struct nn_prepared {
+	struct nn_data	*train;
+	struct nn_data	*test;		/* NULL when there is none */
+	struct nn_norm	 norm;
+};
+
+/*
+ * Loads cfg's data, splits it when "split" is set, fits cfg->arch to it and
+ * normalises both sets with statistics from the training set. When classes
+ * is given (a saved model's), labels use that order. Returns 0, or -1 with a
+ * cause that names the file or JSON path.
+ */
+int	 nn_prepare(struct nn_config *cfg, char **classes, int nclasses,
+	     struct nn_prepared *out, char **cause);
+void	 nn_prepared_clear(struct nn_prepared *);
+/* How a source's columns are read, for the model file (new reference). */
+json_t	*nn_source_layout(const struct nn_source *);
+/*
+ * A model holding net (ownership moves to the model) with cfg's name,
+ * training configuration, the data layout and prep's normalisation and
+ * classes. metrics may be NULL; the model takes a reference.
+ */
+struct nn_model *nn_prepare_model(const struct nn_config *,
+	     const struct nn_prepared *, struct nn_net *net, json_t *metrics);
+/* Largest batch a net needs: the training batch, or 256 to evaluate. */
+int	 nn_prepare_max_batch(const struct nn_config *);
+
+#endif

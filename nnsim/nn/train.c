@@ -1,0 +1,767 @@
+/*
+ * Mini-batch training as a state machine. The permutations, step and RNGs
+ * are all the state between steps, so a step boundary is a safe point to
+ * stop, pack or move the run.
+ *
+ * The training set is dealt into shards (rows p, p+N, ...), each with its
+ * own share of the global batch and its own shuffle, so that one process
+ * and N partition agents that sum their gradients follow one schedule
+ * (docs/net-json.md, "Data mode"). With one shard it is plain mini-batch
+ * training over the whole set.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/le.h"
+#include "base/rng.h"
+#include "nn/train.h"
+
+struct nn_trainer {
+	struct nn_net		*net;
+	struct nn_train_spec	 spec;
+	const struct nn_data	*train;	/* every row, or one shard's */
+	const struct nn_data	*test;
+	struct nn_optim		*optim;
+	int			 nshards;
+	int			 part;	/* the one shard held, or -1: all */
+	int			 held;	/* shards held: 1 or nshards */
+	size_t			 total;	/* rows of the whole training set */
+	size_t			 steps;	/* steps an epoch */
+	struct nn_rng		*rng;	/* one per shard held */
+	uint32_t		*order;	/* each held shard's order in turn */
+	float			*xb;	/* gathered batch inputs */
+	float			*yb;	/* gathered batch targets */
+	int			 epoch;	/* epochs finished */
+	size_t			 step;	/* steps done this epoch */
+	size_t			 cursor;	/* rows of those steps */
+	double			 loss_sum;
+	size_t			 correct;
+	double			 started;	/* monotonic seconds */
+	double			 epoch_started;
+	double			 step_started;
+	double			 busy;	/* seconds of training this epoch */
+	nn_part_ready_fn	*ready;	/* nn_trainer_on_ready */
+	void			*ready_arg;
+	double			 ready_sums[2];
+};
+
+/* The shuffle stream differs from the init stream of the same seed. */
+#define SHUFFLE_STREAM	0x6a09e667f3bcc908ULL
+/* Shard p > 0 shuffles with a stream of its own (golden ratio steps). */
+#define SHARD_STREAM	0x9E3779B97F4A7C15ULL
+
+/* Rows of shard q: q, q + N, ... of total. */
+static size_t
+shard_rows(size_t total, int nshards, int q)
+{
+	return total / (size_t)nshards +
+	    ((size_t)q < total % (size_t)nshards ? 1 : 0);
+}
+
+/* Shard q's share of the global batch. */
+static size_t
+shard_batch(int batch, int nshards, int q)
+{
+	return (size_t)(batch / nshards + (q < batch % nshards ? 1 : 0));
+}
+
+/* Shard q's local positions [lo, hi) in step s of an epoch. */
+static void
+shard_slice(const struct nn_trainer *t, int q, size_t s, size_t *lo,
+    size_t *hi)
+{
+	size_t n = shard_rows(t->total, t->nshards, q);
+	size_t b = shard_batch(t->spec.batch, t->nshards, q);
+
+	*lo = s * b < n ? s * b : n;
+	*hi = (s + 1) * b < n ? (s + 1) * b : n;
+}
+
+/* Rows of step s's global batch, over every shard. */
+static size_t
+trainer_step_rows(const struct nn_trainer *t, size_t s)
+{
+	size_t lo, hi, rows = 0;
+	int q;
+
+	for (q = 0; q < t->nshards; q++) {
+		shard_slice(t, q, s, &lo, &hi);
+		rows += hi - lo;
+	}
+	return rows;
+}
+
+/* Rows of the global batches before step s. */
+static size_t
+trainer_rows_before(const struct nn_trainer *t, size_t s)
+{
+	size_t lo, hi, rows = 0;
+	int q;
+
+	for (q = 0; q < t->nshards; q++) {
+		shard_slice(t, q, s, &lo, &hi);
+		rows += lo;
+	}
+	return rows;
+}
+
+static int
+trainer_rprop(const struct nn_trainer *t)
+{
+	return t->spec.optim.type == NN_OPTIM_RPROP;
+}
+
+/* The shard the trainer holds as its h-th. */
+static int
+trainer_shard(const struct nn_trainer *t, int h)
+{
+	return t->part >= 0 ? t->part : h;
+}
+
+/* Where the h-th held shard's order starts in order[]. */
+static size_t
+trainer_order_off(const struct nn_trainer *t, int h)
+{
+	size_t n = t->total / (size_t)t->nshards;
+	size_t extra = t->total % (size_t)t->nshards;
+
+	if (t->part >= 0)
+		return 0;
+	return (size_t)h * n + ((size_t)h < extra ? (size_t)h : extra);
+}
+
+/* Every held shard's next epoch order. */
+static void
+trainer_shuffle(struct nn_trainer *t)
+{
+	int h, q;
+
+	if (!t->spec.shuffle || trainer_rprop(t))
+		return;
+	for (h = 0; h < t->held; h++) {
+		q = trainer_shard(t, h);
+		nn_rng_shuffle(&t->rng[h], t->order + trainer_order_off(t, h),
+		    (uint32_t)shard_rows(t->total, t->nshards, q));
+	}
+}
+
+/* The trainer for one shard (part >= 0) or all of them (part -1). */
+static struct nn_trainer *
+trainer_new(struct nn_net *net, const struct nn_train_spec *spec,
+    const struct nn_data *train, const struct nn_data *test, int part,
+    size_t total)
+{
+	struct nn_trainer *t;
+	size_t i, n, rows, s;
+	uint32_t *order;
+	int h, q;
+
+	t = xcalloc(1, sizeof *t);
+	t->net = net;
+	t->spec = *spec;
+	/* A zeroed spec from before shards existed means one. */
+	if (t->spec.shards < 1)
+		t->spec.shards = 1;
+	t->nshards = t->spec.shards;
+	t->part = part;
+	t->held = part >= 0 ? 1 : t->nshards;
+	t->total = total;
+	t->train = train;
+	t->test = test;
+	rows = (size_t)nn_net_max_batch(net);
+	if (!trainer_rprop(t) && (t->spec.batch < t->nshards ||
+	    (size_t)t->spec.batch > rows))
+		fatal("nn_trainer_new: batch %d for %d shards and a net with "
+		    "room for %zu rows", t->spec.batch, t->nshards, rows);
+	nn_net_params(net, &n);
+	t->optim = nn_optim_new(&spec->optim, n);
+
+	t->rng = xreallocarray(NULL, (size_t)t->held, sizeof *t->rng);
+	t->order = xreallocarray(NULL, train->n, sizeof *t->order);
+	for (h = 0; h < t->held; h++) {
+		q = trainer_shard(t, h);
+		nn_rng_seed(&t->rng[h], spec->seed ^ SHUFFLE_STREAM ^
+		    ((uint64_t)q * SHARD_STREAM));
+		order = t->order + trainer_order_off(t, h);
+		for (i = 0; i < shard_rows(total, t->nshards, q); i++)
+			order[i] = (uint32_t)i;
+	}
+
+	/* The slowest shard sets the epoch's length; rprop takes one. */
+	t->steps = 1;
+	for (q = 0; q < t->nshards && !trainer_rprop(t); q++) {
+		n = shard_rows(total, t->nshards, q);
+		s = shard_batch(t->spec.batch, t->nshards, q);
+		if ((n + s - 1) / s > t->steps)
+			t->steps = (n + s - 1) / s;
+	}
+
+	t->xb = xreallocarray(NULL, rows * (size_t)train->in, sizeof (float));
+	t->yb = xreallocarray(NULL, rows * (size_t)train->out, sizeof (float));
+	t->started = t->step_started = nn_clock_s();
+	/* The first epoch's order, as each epoch's end makes the next. */
+	if (!nn_trainer_done(t))
+		trainer_shuffle(t);
+	return t;
+}
+
+struct nn_trainer *
+nn_trainer_new(struct nn_net *net, const struct nn_train_spec *spec,
+    const struct nn_data *train, const struct nn_data *test)
+{
+	return trainer_new(net, spec, train, test, -1, train->n);
+}
+
+struct nn_trainer *
+nn_trainer_new_part(struct nn_net *net, const struct nn_train_spec *spec,
+    const struct nn_data *shard, const struct nn_data *test, int part,
+    size_t total)
+{
+	int nshards = spec->shards < 1 ? 1 : spec->shards;
+
+	if (part < 0 || part >= nshards ||
+	    shard->n != shard_rows(total, nshards, part))
+		fatal("nn_trainer_new_part: part %d of %d with %zu rows of "
+		    "%zu", part, nshards, shard->n, total);
+	return trainer_new(net, spec, shard, test, part, total);
+}
+
+void
+nn_trainer_free(struct nn_trainer *t)
+{
+	if (t == NULL)
+		return;
+	nn_optim_free(t->optim);
+	free(t->rng);
+	free(t->order);
+	free(t->xb);
+	free(t->yb);
+	free(t);
+}
+
+struct nn_optim *
+nn_trainer_optim(struct nn_trainer *t)
+{
+	return t->optim;
+}
+
+int
+nn_trainer_done(const struct nn_trainer *t)
+{
+	return t->epoch >= t->spec.epochs;
+}
+
+void
+nn_trainer_position(const struct nn_trainer *t, int *epoch, size_t *done,
+    size_t *total, double *loss, double *acc)
+{
+	*epoch = t->epoch + 1;
+	*done = t->cursor;
+	*total = t->total;
+	*loss = t->cursor > 0 ? t->loss_sum / (double)t->cursor : 0;
+	*acc = t->cursor > 0 ? (double)t->correct / (double)t->cursor : 0;
+}
+
+static float
+data_mid(const struct nn_data *d)
+{
+	return (d->lo + d->hi) / 2;
+}
+
+void
+nn_evaluate(struct nn_net *net, const struct nn_data *d, double *loss,
+    double *accuracy)
+{
+	const float *x, *y, *out;
+	size_t i, correct = 0;
+	double sum = 0;
+	int b, rows = nn_net_max_batch(net);
+
+	for (i = 0; i < d->n; i += (size_t)b) {
+		b = d->n - i < (size_t)rows ? (int)(d->n - i) : rows;
+		x = d->x + i * (size_t)d->in;
+		y = d->y + i * (size_t)d->out;
+		out = nn_net_forward(net, x, b);
+		if (d->task == NN_TASK_CLASSIFICATION)
+			correct += (size_t)nn_count_correct(out, y, b, d->out,
+			    data_mid(d));
+		sum += nn_net_loss(net, y, b, 0.0f);
+	}
+	*loss = d->n > 0 ? sum / (double)d->n : 0;
+	*accuracy = d->n > 0 ? (double)correct / (double)d->n : 0;
+}
+
+/* The net's layer hook, passing the step's sums along. */
+static void
+trainer_grads_done(void *arg, size_t from)
+{
+	struct nn_trainer *t = arg;
+
+	t->ready(t->ready_arg, from, t->ready_sums);
+}
+
+/*
+ * One forward and backward pass over b rows; adds to *loss and *correct.
+ * With hook, nn_trainer_on_ready's function hears of each finished layer,
+ * *loss and *correct then being the step's.
+ */
+static void
+trainer_pass(struct nn_trainer *t, const float *x, const float *y, int b,
+    float scale, int accumulate, double *loss, size_t *correct, int hook)
+{
+	const struct nn_data *d = t->train;
+	const float *out;
+
+	out = nn_net_forward(t->net, x, b);
+	if (d->task == NN_TASK_CLASSIFICATION)
+		*correct += (size_t)nn_count_correct(out, y, b, d->out,
+		    data_mid(d));
+	*loss += nn_net_loss(t->net, y, b, scale);
+	if (hook && t->ready != NULL) {
+		t->ready_sums[0] = *loss;
+		t->ready_sums[1] = (double)*correct;
+		nn_net_backward_cb(t->net, x, b, accumulate,
+		    trainer_grads_done, t);
+	} else
+		nn_net_backward(t->net, x, b, accumulate);
+}
+
+void
+nn_trainer_on_ready(struct nn_trainer *t, nn_part_ready_fn *fn, void *arg)
+{
+	t->ready = fn;
+	t->ready_arg = arg;
+}
+
+static void
+trainer_update(struct nn_trainer *t)
+{
+	float *params, *grads;
+
+	params = nn_net_params(t->net, NULL);
+	grads = nn_net_grads(t->net, NULL);
+	nn_net_decay(t->net, t->spec.optim.weight_decay);
+	nn_optim_step(t->optim, params, grads);
+}
+
+/* Gradient over every row held, in chunks the net has room for. */
+static void
+trainer_full_pass(struct nn_trainer *t, float scale, double *loss,
+    size_t *correct)
+{
+	const struct nn_data *d = t->train;
+	size_t i;
+	int b, rows = nn_net_max_batch(t->net);
+
+	for (i = 0; i < d->n; i += (size_t)b) {
+		b = d->n - i < (size_t)rows ? (int)(d->n - i) : rows;
+		trainer_pass(t, d->x + i * (size_t)d->in,
+		    d->y + i * (size_t)d->out, b, scale, i > 0, loss, correct,
+		    0);
+	}
+}
+
+/*
+ * The held shards' part of step s's global batch, shard by shard, into
+ * *x and *y (borrowed). Returns its rows.
+ */
+static int
+trainer_gather(struct nn_trainer *t, size_t s, const float **x,
+    const float **y)
+{
+	const struct nn_data *d = t->train;
+	const uint32_t *order;
+	size_t lo, hi, j, pos, r, b = 0;
+	int h, q;
+
+	/* One shard in data order is already a contiguous run of rows. */
+	if (!t->spec.shuffle && t->held == 1) {
+		shard_slice(t, trainer_shard(t, 0), s, &lo, &hi);
+		*x = d->x + lo * (size_t)d->in;
+		*y = d->y + lo * (size_t)d->out;
+		return (int)(hi - lo);
+	}
+	for (h = 0; h < t->held; h++) {
+		q = trainer_shard(t, h);
+		order = t->order + trainer_order_off(t, h);
+		shard_slice(t, q, s, &lo, &hi);
+		for (j = lo; j < hi; j++, b++) {
+			pos = t->spec.shuffle ? order[j] : j;
+			r = t->part >= 0 ? pos : (size_t)q +
+			    (size_t)t->nshards * pos;
+			memcpy(t->xb + b * (size_t)d->in,
+			    d->x + r * (size_t)d->in,
+			    (size_t)d->in * sizeof (float));
+			memcpy(t->yb + b * (size_t)d->out,
+			    d->y + r * (size_t)d->out,
+			    (size_t)d->out * sizeof (float));
+		}
+	}
+	*x = t->xb;
+	*y = t->yb;
+	return (int)b;
+}
+
+/* The clocks and sums of a step; an epoch's first step starts them over. */
+static void
+trainer_begin_step(struct nn_trainer *t)
+{
+	t->step_started = nn_clock_s();
+	if (t->step == 0) {
+		t->loss_sum = 0;
+		t->correct = 0;
+		t->busy = 0;
+		t->epoch_started = t->step_started;
+	}
+}
+
+/*
+ * Counts a finished step of rows. At the end of an epoch fills *st, shuffles
+ * for the next and returns 1; 0 otherwise.
+ */
+static int
+trainer_end_step(struct nn_trainer *t, size_t rows, struct nn_epoch_stats *st)
+{
+	const struct nn_data *d = t->train;
+
+	t->busy += nn_clock_s() - t->step_started;
+	t->cursor += rows;
+	if (++t->step < t->steps)
+		return 0;
+
+	memset(st, 0, sizeof *st);
+	st->epoch = ++t->epoch;
+	st->loss = t->loss_sum / (double)t->total;
+	st->has_accuracy = d->task == NN_TASK_CLASSIFICATION;
+	st->accuracy = (double)t->correct / (double)t->total;
+	st->samples_per_sec = t->busy > 0 ? (double)t->total / t->busy : 0;
+	if (t->test != NULL && t->test->n > 0) {
+		st->has_test = 1;
+		nn_evaluate(t->net, t->test, &st->test_loss,
+		    &st->test_accuracy);
+	}
+	st->elapsed_s = nn_clock_s() - t->started;
+	t->step = 0;
+	t->cursor = 0;
+	t->loss_sum = 0;
+	t->correct = 0;
+	t->busy = 0;
+	if (!nn_trainer_done(t))
+		trainer_shuffle(t);
+	return 1;
+}
+
+int
+nn_trainer_step(struct nn_trainer *t, struct nn_epoch_stats *st)
+{
+	const float *x, *y;
+	size_t rows;
+	int b;
+
+	if (t->part >= 0)
+		fatal("nn_trainer_step: a partition trainer steps with "
+		    "nn_trainer_part_grad");
+	if (nn_trainer_done(t))
+		return -1;
+	trainer_begin_step(t);
+	if (trainer_rprop(t)) {
+		trainer_full_pass(t, 1.0f / (float)t->train->n, &t->loss_sum,
+		    &t->correct);
+		rows = t->train->n;
+	} else {
+		b = trainer_gather(t, t->step, &x, &y);
+		trainer_pass(t, x, y, b, 1.0f / (float)b, 0, &t->loss_sum,
+		    &t->correct, 0);
+		rows = (size_t)b;
+	}
+	trainer_update(t);
+	return trainer_end_step(t, rows, st);
+}
+
+int
+nn_trainer_part_grad(struct nn_trainer *t, double sums[2])
+{
+	const float *x, *y;
+	float *grads;
+	size_t n, correct = 0;
+	double loss = 0;
+	int b;
+
+	if (t->part < 0)
+		fatal("nn_trainer_part_grad: not a partition trainer");
+	sums[0] = sums[1] = 0;
+	if (nn_trainer_done(t))
+		return -1;
+	trainer_begin_step(t);
+	if (trainer_rprop(t)) {
+		trainer_full_pass(t, 1.0f / (float)t->total, &loss, &correct);
+		b = (int)t->train->n;
+	} else {
+		b = trainer_gather(t, t->step, &x, &y);
+		if (b > 0)
+			trainer_pass(t, x, y, b, 1.0f /
+			    (float)trainer_step_rows(t, t->step), 0, &loss,
+			    &correct, 1);
+	}
+	/* No rows: this partition adds nothing to the sum. */
+	if (b == 0) {
+		grads = nn_net_grads(t->net, &n);
+		memset(grads, 0, n * sizeof *grads);
+	}
+	sums[0] = loss;
+	sums[1] = (double)correct;
+	return b;
+}
+
+int
+nn_trainer_part_apply(struct nn_trainer *t, const double sums[2],
+    struct nn_epoch_stats *st)
+{
+	size_t rows;
+
+	if (t->part < 0 || nn_trainer_done(t))
+		fatal("nn_trainer_part_apply: no step to apply");
+	t->loss_sum += sums[0];
+	t->correct += sums[1] > 0 ? (size_t)sums[1] : 0;
+	trainer_update(t);
+	rows = trainer_rprop(t) ? t->total : trainer_step_rows(t, t->step);
+	return trainer_end_step(t, rows, st);
+}
+
+/*
+ * Saved layout, little-endian: u32 magic, u32 version, u64 rows, u64
+ * optimizer bytes, u64 rng[4], u64 epoch, u64 cursor, u64 correct, f64
+ * loss_sum, f64 elapsed, f64 epoch_elapsed, f64 busy, u32 order[rows],
+ * then the optimizer's own section (nn_optim_save), then u64 rng[4] of
+ * each further shard held. Rows are the rows held, the cursor counts rows
+ * of the whole set, and the first rng is the first held shard's; so one
+ * shard has the layout of plain training.
+ */
+#define TRAIN_STATE_MAGIC	0x53544e4eU	/* "NNTS" */
+#define TRAIN_STATE_VERSION	1
+#define TRAIN_STATE_HEADER	112
+#define TRAIN_STATE_RNG		32
+
+static void
+train_put_f64(unsigned char *p, double v)
+{
+	uint64_t bits;
+
+	memcpy(&bits, &v, sizeof bits);
+	nn_le_put_u64(p, bits);
+}
+
+static double
+train_get_f64(const unsigned char *p)
+{
+	uint64_t bits = nn_le_get_u64(p);
+	double v;
+
+	memcpy(&v, &bits, sizeof v);
+	return v;
+}
+
+static void
+train_put_rng(unsigned char *p, const struct nn_rng *rng)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		nn_le_put_u64(p + 8 * i, rng->s[i]);
+}
+
+static void
+train_get_rng(const unsigned char *p, struct nn_rng *rng)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		rng->s[i] = nn_le_get_u64(p + 8 * i);
+}
+
+void
+nn_trainer_save(const struct nn_trainer *t, unsigned char **buf, size_t *len)
+{
+	size_t i, rows = t->train->n, olen = nn_optim_save_size(t->optim);
+	unsigned char *p;
+	double at = nn_clock_s();
+	int h;
+
+	*len = TRAIN_STATE_HEADER + rows * 4 + olen +
+	    (size_t)(t->held - 1) * TRAIN_STATE_RNG;
+	*buf = p = xmalloc(*len);
+	nn_le_put_u32(p, TRAIN_STATE_MAGIC);
+	nn_le_put_u32(p + 4, TRAIN_STATE_VERSION);
+	nn_le_put_u64(p + 8, rows);
+	nn_le_put_u64(p + 16, olen);
+	train_put_rng(p + 24, &t->rng[0]);
+	nn_le_put_u64(p + 56, (uint64_t)t->epoch);
+	nn_le_put_u64(p + 64, t->cursor);
+	nn_le_put_u64(p + 72, t->correct);
+	train_put_f64(p + 80, t->loss_sum);
+	/* Clocks are per process: carry durations, not instants. */
+	train_put_f64(p + 88, at - t->started);
+	train_put_f64(p + 96, t->cursor > 0 ? at - t->epoch_started : 0);
+	train_put_f64(p + 104, t->busy);
+	p += TRAIN_STATE_HEADER;
+	for (i = 0; i < rows; i++)
+		nn_le_put_u32(p + 4 * i, t->order[i]);
+	p += rows * 4;
+	nn_optim_save(t->optim, p);
+	p += olen;
+	for (h = 1; h < t->held; h++)
+		train_put_rng(p + (size_t)(h - 1) * TRAIN_STATE_RNG,
+		    &t->rng[h]);
+}
+
+/* A duration from a state: finite and not negative. */
+static int
+train_duration(double v)
+{
+	return isfinite(v) && v >= 0;
+}
+
+/* The step whose global batches before it make cursor rows; -1: none. */
+static int
+train_step_at(const struct nn_trainer *t, uint64_t cursor, size_t *step)
+{
+	size_t lo = 0, hi = t->steps, mid, rows;
+
+	/* Rows before a step grow with it: every step has a row. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		rows = trainer_rows_before(t, mid);
+		if (rows == cursor) {
+			*step = mid;
+			return 0;
+		}
+		if (rows < cursor)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* Each held shard's order must be a permutation of its rows. */
+static int
+train_check_order(const struct nn_trainer *t, const unsigned char *order,
+    char **cause)
+{
+	unsigned char *seen;
+	size_t i, off, n;
+	uint32_t v;
+	int h, rc = -1;
+
+	seen = xmalloc(shard_rows(t->total, t->nshards, 0) / 8 + 1);
+	for (h = 0; h < t->held; h++) {
+		off = trainer_order_off(t, h);
+		n = shard_rows(t->total, t->nshards, trainer_shard(t, h));
+		memset(seen, 0, n / 8 + 1);
+		for (i = off; i < off + n; i++) {
+			v = nn_le_get_u32(order + 4 * i);
+			if (v >= n || (seen[v / 8] & (1u << (v % 8))) != 0) {
+				nn_fail(cause, "trainer state: order[%zu] = "
+				    "%" PRIu32 " (expected a permutation of "
+				    "%zu rows)", i, v, n);
+				goto out;
+			}
+			seen[v / 8] |= (unsigned char)(1u << (v % 8));
+		}
+	}
+	rc = 0;
+out:
+	free(seen);
+	return rc;
+}
+
+int
+nn_trainer_restore(struct nn_trainer *t, const unsigned char *buf,
+    size_t len, char **cause)
+{
+	const unsigned char *order, *rngs;
+	size_t i, rows = t->train->n, step = 0, extra;
+	uint64_t saved_rows, olen, epoch, cursor, correct;
+	double elapsed, epoch_elapsed, busy, at;
+	int h;
+
+	if (len < TRAIN_STATE_HEADER)
+		return nn_fail(cause, "trainer state: %zu bytes, shorter than "
+		    "its %d-byte header", len, TRAIN_STATE_HEADER);
+	if (nn_le_get_u32(buf) != TRAIN_STATE_MAGIC)
+		return nn_fail(cause, "trainer state: bad magic 0x%08" PRIx32
+		    " (expected 0x%08x)", nn_le_get_u32(buf),
+		    TRAIN_STATE_MAGIC);
+	if (nn_le_get_u32(buf + 4) != TRAIN_STATE_VERSION)
+		return nn_fail(cause, "trainer state: version %" PRIu32
+		    " (expected %d)", nn_le_get_u32(buf + 4),
+		    TRAIN_STATE_VERSION);
+	saved_rows = nn_le_get_u64(buf + 8);
+	if (saved_rows != rows)
+		return nn_fail(cause, "trainer state: %" PRIu64 " rows, "
+		    "expected %zu", saved_rows, rows);
+	/* rows fits in memory as order[], so rows * 4 cannot overflow. */
+	olen = nn_le_get_u64(buf + 16);
+	extra = (size_t)(t->held - 1) * TRAIN_STATE_RNG;
+	if (len - TRAIN_STATE_HEADER < rows * 4 + extra ||
+	    olen != len - TRAIN_STATE_HEADER - rows * 4 - extra)
+		return nn_fail(cause, "trainer state: %zu bytes, expected %zu "
+		    "for %zu rows, %" PRIu64 " bytes of optimizer state and "
+		    "%d shards", len, (size_t)TRAIN_STATE_HEADER + rows * 4 +
+		    (size_t)olen + extra, rows, olen, t->held);
+	epoch = nn_le_get_u64(buf + 56);
+	cursor = nn_le_get_u64(buf + 64);
+	correct = nn_le_get_u64(buf + 72);
+	elapsed = train_get_f64(buf + 88);
+	epoch_elapsed = train_get_f64(buf + 96);
+	busy = train_get_f64(buf + 104);
+	if (epoch > INT_MAX)
+		return nn_fail(cause, "trainer state: epoch %" PRIu64
+		    " (limit %d)", epoch, INT_MAX);
+	/* Between steps the cursor is always at a step inside the epoch. */
+	if (train_step_at(t, cursor, &step) != 0)
+		return nn_fail(cause, "trainer state: cursor %" PRIu64
+		    " (expected a step boundary below %zu rows)", cursor,
+		    t->total);
+	if (correct > t->total)
+		return nn_fail(cause, "trainer state: %" PRIu64 " correct "
+		    "(expected at most %zu rows)", correct, t->total);
+	if (!train_duration(elapsed) || !train_duration(epoch_elapsed) ||
+	    !train_duration(busy))
+		return nn_fail(cause, "trainer state: bad times %g, %g, %g s "
+		    "(expected finite and not negative)", elapsed,
+		    epoch_elapsed, busy);
+	/* A repeated row would train on it twice and silently skip another. */
+	order = buf + TRAIN_STATE_HEADER;
+	if (train_check_order(t, order, cause) != 0)
+		return -1;
+	/* The last check that can fail; it leaves the optimizer alone then. */
+	if (nn_optim_restore(t->optim, order + rows * 4, (size_t)olen,
+	    cause) != 0)
+		return -1;
+
+	train_get_rng(buf + 24, &t->rng[0]);
+	rngs = order + rows * 4 + olen;
+	for (h = 1; h < t->held; h++)
+		train_get_rng(rngs + (size_t)(h - 1) * TRAIN_STATE_RNG,
+		    &t->rng[h]);
+	for (i = 0; i < rows; i++)
+		t->order[i] = nn_le_get_u32(order + 4 * i);
+	t->epoch = (int)epoch;
+	t->step = step;
+	t->cursor = (size_t)cursor;
+	t->correct = (size_t)correct;
+	t->loss_sum = train_get_f64(buf + 80);
+	at = nn_clock_s();
+	t->started = at - elapsed;
+	t->epoch_started = at - epoch_elapsed;
+	t->step_started = at;
+	t->busy = busy;
+	return 0;
+}

@@ -1,0 +1,115 @@
+/*
+ * The training loop as a resumable state machine: one call runs one
+ * mini-batch, so an agent can stop between any two steps and carry the
+ * trainer's state elsewhere.
+ */
+#ifndef NN_TRAIN_H
+#define NN_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn/config.h"
+#include "data/data.h"
+#include "nn/net.h"
+#include "nn/optim.h"
+
+struct nn_epoch_stats {
+	int	epoch;		/* 1-based */
+	double	loss;		/* mean over the epoch's samples */
+	double	accuracy;	/* when classification */
+	double	test_loss;
+	double	test_accuracy;
+	int	has_accuracy;
+	int	has_test;
+	double	samples_per_sec;
+	double	elapsed_s;	/* since training started */
+};
+
+struct nn_trainer;
+
+/*
+ * The trainer borrows net and the data sets; test may be NULL. With
+ * spec->shards N above 1 it follows the data-parallel schedule of N
+ * partitions in one process (docs/net-json.md, "Data mode"). The net must
+ * have room for spec->batch rows, and N must not exceed the batch (both
+ * fatal).
+ */
+struct nn_trainer *nn_trainer_new(struct nn_net *,
+		     const struct nn_train_spec *, const struct nn_data *train,
+		     const struct nn_data *test);
+/*
+ * Partition part of spec->shards: shard holds only that shard's rows
+ * (rows part, part+N, ... of a training set of total rows, in order);
+ * test may be NULL (only one partition evaluates). Borrows as
+ * nn_trainer_new; a shard of the wrong size is fatal.
+ */
+struct nn_trainer *nn_trainer_new_part(struct nn_net *,
+		     const struct nn_train_spec *, const struct nn_data *shard,
+		     const struct nn_data *test, int part, size_t total);
+void		 nn_trainer_free(struct nn_trainer *);
+/*
+ * Runs one mini-batch (rprop: one full-batch epoch). Returns 1 when it
+ * finished an epoch and filled *st, 0 otherwise, and -1 once every epoch
+ * is done. Not for partition trainers.
+ */
+int		 nn_trainer_step(struct nn_trainer *, struct nn_epoch_stats *st);
+/*
+ * This partition's share of the current step: forward and backward over
+ * its rows of the step's global batch into the net's gradients, scaled by
+ * 1/(rows of the global batch) (all zero when it has no rows this step).
+ * sums[0] gets the loss sum and sums[1] the correct count over its rows.
+ * Returns its row count, or -1 when every epoch is done. Calling it again
+ * before nn_trainer_part_apply recomputes the same step (a moved agent
+ * redoes the step it was in). rprop: every row of the shard, scaled by
+ * 1/total, one step an epoch.
+ */
+int		 nn_trainer_part_grad(struct nn_trainer *, double sums[2]);
+/*
+ * Called during nn_trainer_part_grad's backward pass whenever gradient
+ * floats from.. are final, with the step's sums already known; not for
+ * rprop, whose pass adds up several chunks. NULL turns it off.
+ */
+typedef void	 nn_part_ready_fn(void *arg, size_t from,
+		     const double sums[2]);
+void		 nn_trainer_on_ready(struct nn_trainer *, nn_part_ready_fn *,
+		     void *arg);
+/*
+ * After the net's gradients hold the sum over all partitions and sums the
+ * summed sums: weight decay, the optimizer update, and the step's
+ * bookkeeping. Returns 1 with *st filled at the end of an epoch (loss and
+ * accuracy over all partitions' rows, test figures when this trainer has
+ * a test set), 0 otherwise.
+ */
+int		 nn_trainer_part_apply(struct nn_trainer *,
+		     const double sums[2], struct nn_epoch_stats *st);
+/* Progress within the current epoch, in rows of the whole training set. */
+void		 nn_trainer_position(const struct nn_trainer *, int *epoch,
+		     size_t *done, size_t *total, double *loss, double *acc);
+int		 nn_trainer_done(const struct nn_trainer *);
+struct nn_optim	*nn_trainer_optim(struct nn_trainer *);
+/*
+ * The trainer's resumable state: epoch, cursor, each held shard's shuffle
+ * permutation and RNG, running loss/correct sums, elapsed training time,
+ * and the optimizer's step count and buffers. Not the network's
+ * parameters (the caller ships those with nn_net_params) and not the data.
+ * Little-endian, versioned, self-checking (a magic and lengths). Caller
+ * frees *buf.
+ */
+void		 nn_trainer_save(const struct nn_trainer *, unsigned char **buf,
+		     size_t *len);
+/*
+ * Restores a state saved by nn_trainer_save into t, which was made by
+ * nn_trainer_new (or nn_trainer_new_part, for the same part) with the same
+ * spec, an equal net layout and the same training set size. Checks every
+ * length against t before using it; on -1 (cause names what did not
+ * match, e.g. "trainer state: 1000 rows, expected 1200") t is unchanged.
+ */
+int		 nn_trainer_restore(struct nn_trainer *t,
+		     const unsigned char *buf, size_t len, char **cause);
+
+/* Mean loss and accuracy of net over d, in batches of the net's size. */
+void		 nn_evaluate(struct nn_net *, const struct nn_data *d,
+		     double *loss, double *accuracy);
+
+#endif
