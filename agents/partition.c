@@ -3,11 +3,11 @@
  * submit, "parallel": {"mode": "data"}). It holds one shard of the training
  * set and a replica of the network; every step it computes its share of
  * the global batch's gradient, sums it with the other partitions through
- * the ring all-reduce (nnsim/ring.h) and applies the same update as they
+ * the ring all-reduce (nnsim/dist/ring.h) and applies the same update as they
  * do. docs/data-parallel.md has the whole protocol.
  *
  * It is spawned from a state, never from args. The state's JSON is that of
- * a session agent (nnsim/session.h) plus
+ * a session agent (nnsim/dist/session.h) plus
  *
  *   {"rank": R, "size": N, "total": ROWS, "secret": HEX, "deterministic":
  *    B, "step": S, "members": [ids] (once known), "next": {"ip", "port"}

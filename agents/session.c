@@ -178,7 +178,7 @@ session_pack(struct agent *a, struct agent_state *st)
 }
 
 /*
- * The result (nnsim/session.h): the magic, the JSON length as a
+ * The result (nnsim/dist/session.h): the magic, the JSON length as a
  * little-endian u64, the JSON {"session", "epochs", "final"}, then the
  * network's parameters as f32 to the end.
  */
