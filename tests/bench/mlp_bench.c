@@ -14,12 +14,13 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
+#include "base/rng.h"
+#include "data/data.h"
 #include "nn/blas.h"
 #include "nn/config.h"
-#include "data/data.h"
 #include "nn/net.h"
 #include "nn/optim.h"
-#include "base/rng.h"
 #include "nn/train.h"
 
 #define BENCH_INPUTS	784
@@ -44,16 +45,6 @@ struct bench_opts {
 	int		 size;		/* sgemm: square size */
 	int		 batch;		/* shapes: rows a step */
 };
-
-/* Monotonic seconds. */
-static double
-bench_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Peak resident set of this process in bytes (ru_maxrss is KiB on Linux). */
 static long long
@@ -142,12 +133,12 @@ bench_train(const struct bench_opts *o)
 	src.gen_classes = BENCH_CLASSES;
 	src.gen_seed = 1;
 	src.gen_noise = -1;
-	t0 = bench_now();
+	t0 = nn_clock_s();
 	if (nn_generate(&src, &train, &cause) != 0) {
 		fprintf(stderr, "mlp_bench: generate: %s\n", cause);
 		goto out;
 	}
-	tgen = bench_now() - t0;
+	tgen = nn_clock_s() - t0;
 	if (train->in != BENCH_INPUTS || train->out != BENCH_CLASSES ||
 	    train->n != BENCH_ROWS) {
 		fprintf(stderr, "mlp_bench: generator gave %zu x %d -> %d, "
@@ -177,8 +168,8 @@ bench_train(const struct bench_opts *o)
 	tr = nn_trainer_new(net, &spec, train, NULL);
 
 	/* Warm-up pages in every buffer and lets OpenBLAS start its threads. */
-	t0 = bench_now();
-	while (bench_now() - t0 < o->warmup) {
+	t0 = nn_clock_s();
+	while (nn_clock_s() - t0 < o->warmup) {
 		if (nn_trainer_step(tr, &st) < 0)
 			break;
 	}
@@ -190,7 +181,7 @@ bench_train(const struct bench_opts *o)
 	nwindows = (int)(o->seconds / BENCH_WINDOW + 0.5);
 	if (nwindows < 1)
 		nwindows = 1;
-	t0 = tw = bench_now();
+	t0 = tw = nn_clock_s();
 	do {
 		nn_trainer_position(tr, &epoch, &done0, &total, &loss, &acc);
 		if ((step = nn_trainer_step(tr, &st)) < 0) {
@@ -202,7 +193,7 @@ bench_train(const struct bench_opts *o)
 		samples += n;
 		wsamples += n;
 		steps++;
-		t1 = bench_now();
+		t1 = nn_clock_s();
 		if (t1 - tw >= BENCH_WINDOW) {
 			rate = (double)wsamples / (t1 - tw);
 			if (getenv("MLP_BENCH_WINDOWS") != NULL)
@@ -300,11 +291,11 @@ bench_sgemm(const struct bench_opts *o)
 	nn_sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
 	for (r = 0; r < o->runs; r++) {
 		calls = 0;
-		t0 = bench_now();
+		t0 = nn_clock_s();
 		do {
 			nn_sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
 			calls++;
-		} while ((t = bench_now() - t0) < BENCH_WINDOW);
+		} while ((t = nn_clock_s() - t0) < BENCH_WINDOW);
 		rate = 2.0 * n * (double)n * n * (double)calls / t / 1e9;
 		if (rate > best)
 			best = rate;
@@ -352,7 +343,7 @@ bench_shapes(const struct bench_opts *o)
 	d[1] = bench_random((size_t)B * BENCH_HIDDEN, 41);
 	for (r = -1; r < o->runs; r++) {
 		steps = 0;
-		t0 = bench_now();
+		t0 = nn_clock_s();
 		do {
 			for (l = 0; l < 3; l++) {
 				in = units[l];
@@ -370,7 +361,7 @@ bench_shapes(const struct bench_opts *o)
 					    out, w[l], in, 0.0f, d[1], in);
 			}
 			steps++;
-		} while ((t = bench_now() - t0) < BENCH_WINDOW);
+		} while ((t = nn_clock_s() - t0) < BENCH_WINDOW);
 		if (r < 0)
 			continue;	/* warm-up window */
 		rate = (double)steps * B / t;
