@@ -9,11 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include "base/alloc.h"
+#include "base/crypto.h"
 #include "agentd/auth.h"
 
 /* 64 hex digits and a newline. */
@@ -94,8 +91,8 @@ auth_keygen(const char *path, char **cause)
 	}
 	rc = 0;
 out:
-	OPENSSL_cleanse(key, sizeof key);
-	OPENSSL_cleanse(text, sizeof text);
+	crypto_cleanse(key, sizeof key);
+	crypto_cleanse(text, sizeof text);
 	return rc;
 }
 
@@ -149,7 +146,7 @@ auth_key_load(const char *path, unsigned char *key, char **cause)
 	}
 	rc = 0;
 out:
-	OPENSSL_cleanse(text, sizeof text);
+	crypto_cleanse(text, sizeof text);
 	close(fd);
 	return rc;
 }
@@ -158,11 +155,7 @@ out:
 void
 auth_random(unsigned char *buf, size_t n)
 {
-	/* RAND_bytes takes an int; nonces and keys are far smaller. */
-	if (n > 1024 * 1024)
-		fatal("auth_random: %zu bytes requested", n);
-	if (RAND_bytes(buf, (int)n) != 1)
-		fatal("the OpenSSL random generator failed");
+	crypto_random(buf, n);
 }
 
 /* out = HMAC-SHA256(key, label || a || b): proofs and session keys. */
@@ -171,71 +164,33 @@ auth_derive(const unsigned char *key, const char *label,
     const unsigned char *a, const unsigned char *b, unsigned char *out)
 {
 	unsigned char msg[AUTH_LABEL_MAX + 2 * AUTH_NONCE_SIZE];
-	size_t len = strlen(label), outlen;
+	size_t len = strlen(label);
 
 	if (len > AUTH_LABEL_MAX)
 		fatal("auth_derive: label \"%s\" is too long", label);
 	memcpy(msg, label, len);
 	memcpy(msg + len, a, AUTH_NONCE_SIZE);
 	memcpy(msg + len + AUTH_NONCE_SIZE, b, AUTH_NONCE_SIZE);
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, AUTH_KEY_SIZE,
-	    msg, len + 2 * AUTH_NONCE_SIZE, out, AUTH_KEY_SIZE,
-	    &outlen) == NULL || outlen != AUTH_KEY_SIZE)
-		fatal("HMAC-SHA256 failed");
+	crypto_hmac(key, AUTH_KEY_SIZE, msg, len + 2 * AUTH_NONCE_SIZE, out);
 }
 
 /* 1 when the n bytes match, in time independent of the contents. */
 int
 auth_equal(const unsigned char *a, const unsigned char *b, size_t n)
 {
-	return CRYPTO_memcmp(a, b, n) == 0;
+	return crypto_equal(a, b, n);
 }
 
 /* Lowercase hex of n bytes and a NUL into out (2n + 1 bytes). */
 void
 auth_hex(const unsigned char *p, size_t n, char *out)
 {
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 0xf];
-	}
-	out[2 * n] = '\0';
-}
-
-/* The value of one hex digit, or -1. */
-static int
-auth_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	crypto_hex(p, n, out);
 }
 
 /* Exactly 2n hex digits of either case into out; out untouched on -1. */
 int
 auth_unhex(const char *s, unsigned char *out, size_t n)
 {
-	size_t i;
-	int hi, lo;
-
-	/* Check everything first so out is untouched on failure. */
-	if (strnlen(s, 2 * n + 1) != 2 * n)
-		return -1;
-	for (i = 0; i < 2 * n; i++) {
-		if (auth_digit(s[i]) == -1)
-			return -1;
-	}
-	for (i = 0; i < n; i++) {
-		hi = auth_digit(s[2 * i]);
-		lo = auth_digit(s[2 * i + 1]);
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 0;
+	return crypto_unhex(s, out, n);
 }

@@ -26,7 +26,10 @@ int	auth_keygen(const char *path, char **cause);
  * 077) and one that is not exactly 64 hex digits (and a newline).
  */
 int	auth_key_load(const char *path, unsigned char *key, char **cause);
-/* Fills n bytes from the OpenSSL CSPRNG; aborts if it fails. */
+/*
+ * The primitives below are base/crypto.h's under the handshake's names.
+ * Fills n bytes from the OpenSSL CSPRNG; a failing generator is fatal.
+ */
 void	auth_random(unsigned char *buf, size_t n);
 /* HMAC(K, label || a || b), each nonce AUTH_NONCE_SIZE bytes. */
 void	auth_derive(const unsigned char *key, const char *label,

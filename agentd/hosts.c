@@ -21,12 +21,14 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
-#include "base/file.h"
 #include "agentd/hosts.h"
 #include "base/jsonmsg.h"
 
 #define HOSTS_JPATH_MAX		128	/* a JSON path in a message */
 #define HOSTS_QUOTE_MAX		64	/* bytes of user text echoed back */
+
+_Static_assert(HOSTS_JPATH_MAX <= NN_JSON_JPATH_MAX,
+    "hosts_jp_key writes into nn_json_check_keys's buffer");
 
 struct hosts {
 	struct host_entry	*entries;
@@ -99,27 +101,12 @@ static int
 hosts_check_keys(struct hosts_ctx *c, json_t *obj, const char *jp,
     const char *const *keys)
 {
-	char kp[HOSTS_JPATH_MAX], expected[256];
-	const char *key;
-	size_t i, o;
-	json_t *v;
+	const struct nn_json_keys k = {
+		.allowed = keys,
+		.jp_key = hosts_jp_key,
+	};
 
-	json_object_foreach(obj, key, v) {
-		for (i = 0; keys[i] != NULL; i++) {
-			if (strcmp(keys[i], key) == 0)
-				break;
-		}
-		if (keys[i] != NULL)
-			continue;
-		o = 0;
-		for (i = 0; keys[i] != NULL && o < sizeof expected; i++) {
-			o += (size_t)snprintf(expected + o, sizeof expected - o,
-			    "%s%s", i > 0 ? ", " : "", keys[i]);
-		}
-		return hosts_error(c, hosts_jp_key(kp, jp, key),
-		    "unknown key (expected %s)", expected);
-	}
-	return 0;
+	return nn_json_check_keys(obj, &k, c->path, jp, c->cause);
 }
 
 /* Reads a string without NUL bytes (borrowed from v). */
@@ -567,37 +554,17 @@ struct hosts *
 hosts_load(const char *path, char **cause)
 {
 	struct hosts_ctx c = { path, cause };
-	struct hosts *h = NULL;
-	char q[sizeof ((json_error_t *)NULL)->text], *buf, *p;
-	json_error_t jerr;
-	json_t *root = NULL;
-	size_t len;
+	struct hosts *h;
+	json_t *root;
 
-	if ((buf = nn_read_file(path, HOSTS_MAX_FILE, &len, cause)) == NULL)
+	if ((root = nn_json_load_file(path, HOSTS_MAX_FILE, cause)) == NULL)
 		return NULL;
-	if ((root = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
-	    &jerr)) == NULL) {
-		/* Jansson's text can quote the input: keep it to one line. */
-		snprintf(q, sizeof q, "%s", jerr.text);
-		for (p = q; *p != '\0'; p++) {
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
-		}
-		if (jerr.line > 0)
-			nn_fail(cause, "%s:%d:%d: JSON syntax error: %s", path,
-			    jerr.line, jerr.column, q);
-		else
-			nn_fail(cause, "%s: JSON syntax error: %s", path, q);
-		goto out;
-	}
 	h = hosts_new();
 	if (hosts_parse(&c, h, root) != 0) {
 		hosts_free(h);
 		h = NULL;
 	}
-out:
 	json_decref(root);
-	free(buf);
 	return h;
 }
 

@@ -8,6 +8,14 @@
 #include "dist/job.h"
 #include "base/jsonmsg.h"
 
+/* The keys of "parallel". */
+static const char *const job_par_keys[] = { "mode", "sessions", "grid",
+    "select", "partitions", "deterministic", NULL };
+static const struct nn_json_keys job_keys = {
+	.allowed = job_par_keys,
+	.last_or = 1,
+};
+
 /* Overrides may not change what every session shares: the data. */
 static const char *job_shared[] = { "data", "split", "normalize", "input",
     "parallel", NULL };
@@ -65,6 +73,23 @@ nn_job_override(json_t *root, const char *dotted, json_t *value,
 out:
 	free(copy);
 	return rc;
+}
+
+/* The figures that may pick a session. */
+static const char *const job_selects[] = { "test_accuracy", "accuracy",
+    "test_loss", "loss", NULL };
+
+/* Whether s names one of job_selects. */
+static int
+job_is_select(const char *s)
+{
+	size_t i;
+
+	for (i = 0; job_selects[i] != NULL; i++) {
+		if (strcmp(s, job_selects[i]) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 /* Refuses an override of what sessions share. */
@@ -268,7 +293,7 @@ nn_job_parse(json_t *root, const char *path, int has_test,
     int classification, struct nn_job *job, char **cause)
 {
 	json_t *par = json_object_get(root, "parallel"), *v, *sessions, *grid;
-	const char *mode, *key, *sel;
+	const char *mode, *sel;
 	char where[64];
 	size_t i;
 	int rc;
@@ -277,15 +302,8 @@ nn_job_parse(json_t *root, const char *path, int has_test,
 	if (par != NULL && !json_is_object(par))
 		return nn_fail(cause, "%s: parallel: expected an object, got "
 		    "%s", path, nn_json_type(par));
-	json_object_foreach(par, key, v) {
-		if (strcmp(key, "mode") != 0 && strcmp(key, "sessions") != 0 &&
-		    strcmp(key, "grid") != 0 && strcmp(key, "select") != 0 &&
-		    strcmp(key, "partitions") != 0 &&
-		    strcmp(key, "deterministic") != 0)
-			return nn_fail(cause, "%s: parallel.%s: unknown key "
-			    "(expected mode, sessions, grid, select, "
-			    "partitions or deterministic)", path, key);
-	}
+	if (nn_json_check_keys(par, &job_keys, path, "parallel", cause) != 0)
+		return -1;
 	/* Session mode unless said otherwise. */
 	mode = par != NULL && json_object_get(par, "mode") != NULL ?
 	    json_string_value(json_object_get(par, "mode")) : "session";
@@ -308,8 +326,7 @@ nn_job_parse(json_t *root, const char *path, int has_test,
 		    path);
 	if (sel == NULL)
 		sel = job_default_select(has_test, classification);
-	if (strcmp(sel, "test_accuracy") != 0 && strcmp(sel, "accuracy") !=
-	    0 && strcmp(sel, "test_loss") != 0 && strcmp(sel, "loss") != 0)
+	if (!job_is_select(sel))
 		return nn_fail(cause, "%s: parallel.select: \"%s\" (expected "
 		    "test_accuracy, test_loss, accuracy or loss)", path, sel);
 	if ((strstr(sel, "test") != NULL && !has_test) ||

@@ -36,19 +36,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/crypto.h"
 #include "base/le.h"
 #include "dist/ring.h"
 
 #define RING_MAGIC	"NNRING2"	/* 8 bytes with its NUL */
 #define RING_NONCE	16
-#define RING_MAC	32
-#define RING_TAG	16
+#define RING_MAC	CRYPTO_HMAC_SIZE
+#define RING_TAG	CRYPTO_TAG_SIZE
 #define RING_HDR	16
 #define RING_HELLO	(8 + 4 + 4 + 8 + RING_NONCE)
 #define RING_REPLY	(8 + 8 + 4 + 4 + RING_NONCE + RING_MAC)
@@ -114,7 +111,7 @@ struct nn_ring {
 		int		 fd;
 		enum out_state	 state;
 		unsigned char	 ns[RING_NONCE];
-		unsigned char	 key[32];
+		unsigned char	 key[CRYPTO_KEY_SIZE];
 		uint64_t	 msgno;
 		unsigned char	 buf[RING_REPLY];
 		size_t		 got;
@@ -131,7 +128,7 @@ struct nn_ring {
 		enum in_state	 state;
 		double		 since;		/* accepted, ms */
 		unsigned char	 ns[RING_NONCE], nr[RING_NONCE];
-		unsigned char	 key[32];
+		unsigned char	 key[CRYPTO_KEY_SIZE];
 		uint64_t	 msgno;
 		unsigned char	 buf[RING_HELLO];
 		size_t		 got;
@@ -337,7 +334,7 @@ nn_ring_free(struct nn_ring *g)
 	in_close(g);
 	if (g->listen_fd >= 0)
 		close(g->listen_fd);
-	OPENSSL_cleanse(g->secret, sizeof g->secret);
+	crypto_cleanse(g->secret, sizeof g->secret);
 	free(g->msg);
 	free(g->bucket_lo);
 	free(g->bucket_len);
@@ -383,17 +380,15 @@ ring_mac(const struct nn_ring *g, const char *label, const unsigned char *a,
     unsigned char out[RING_MAC])
 {
 	unsigned char msg[16 + 2 * RING_NONCE + 16];
-	size_t l = strlen(label), outl = 0;
+	size_t l = strlen(label);
 
 	memcpy(msg, label, l);
 	memcpy(msg + l, a, RING_NONCE);
 	memcpy(msg + l + RING_NONCE, b, RING_NONCE);
 	if (extra_len > 0)
 		memcpy(msg + l + 2 * RING_NONCE, extra, extra_len);
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, g->secret,
-	    NN_RING_SECRET, msg, l + 2 * RING_NONCE + extra_len, out,
-	    RING_MAC, &outl) == NULL || outl != RING_MAC)
-		abort();	/* OpenSSL without HMAC-SHA256 */
+	crypto_hmac(g->secret, NN_RING_SECRET, msg,
+	    l + 2 * RING_NONCE + extra_len, out);
 }
 
 /*
@@ -415,39 +410,13 @@ ring_vzeroupper(void)
 #endif
 }
 
-/* The message tag: ChaCha20-Poly1305 of nothing, header+payload as AAD. */
+/* The message tag (crypto.h): header and payload under the link key. */
 static void
-ring_tag(const unsigned char key[32], uint64_t msgno,
+ring_tag(const unsigned char key[CRYPTO_KEY_SIZE], uint64_t msgno,
     const unsigned char *hdr, const void *payload, size_t bytes,
     unsigned char tag[RING_TAG])
 {
-	static EVP_CIPHER *cipher;
-	unsigned char nonce[12], none[16];
-	const unsigned char *p = payload;
-	EVP_CIPHER_CTX *ctx;
-	size_t step;
-	int outl;
-
-	if (cipher == NULL && (cipher = EVP_CIPHER_fetch(NULL,
-	    "ChaCha20-Poly1305", NULL)) == NULL)
-		abort();
-	memset(nonce, 0, sizeof nonce);
-	nn_le_put_u64(nonce + 4, msgno);
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
-	    !EVP_EncryptInit_ex2(ctx, cipher, key, nonce, NULL) ||
-	    !EVP_EncryptUpdate(ctx, NULL, &outl, hdr, RING_HDR))
-		abort();
-	while (bytes > 0) {
-		step = bytes < ((size_t)1 << 30) ? bytes : (size_t)1 << 30;
-		if (!EVP_EncryptUpdate(ctx, NULL, &outl, p, (int)step))
-			abort();
-		p += step;
-		bytes -= step;
-	}
-	if (!EVP_EncryptFinal_ex(ctx, none, &outl) ||
-	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, RING_TAG, tag))
-		abort();
-	EVP_CIPHER_CTX_free(ctx);
+	crypto_tag(key, msgno, hdr, RING_HDR, payload, bytes, tag);
 	ring_vzeroupper();
 }
 
@@ -720,8 +689,7 @@ out_hello(struct nn_ring *g)
 	memcpy(h, RING_MAGIC, 8);
 	nn_le_put_u32(h + 8, (uint32_t)g->rank);
 	nn_le_put_u32(h + 12, (uint32_t)g->size);
-	if (RAND_bytes(g->out.ns, RING_NONCE) != 1)
-		abort();
+	crypto_random(g->out.ns, RING_NONCE);
 	memcpy(h + 24, g->out.ns, RING_NONCE);
 	/* A fresh socket takes 40 bytes whole. */
 	if (send(g->out.fd, h, sizeof h, MSG_NOSIGNAL) != (ssize_t)sizeof h) {
@@ -752,7 +720,7 @@ out_reply(struct nn_ring *g)
 		return;
 	ring_mac(g, "nnring-R", g->out.ns, nr, b + 8, 16, mac);
 	if (memcmp(b, RING_MAGIC, 8) != 0 ||
-	    CRYPTO_memcmp(mac, b + 24 + RING_NONCE, RING_MAC) != 0) {
+	    !crypto_equal(mac, b + 24 + RING_NONCE, RING_MAC)) {
 		ring_error(g, "ring: the successor failed authentication "
 		    "(not this job's partition?)");
 		out_close(g);
@@ -927,8 +895,7 @@ in_handshake(struct nn_ring *g)
 			return;
 		}
 		memcpy(g->in.ns, g->in.buf + 24, RING_NONCE);
-		if (RAND_bytes(g->in.nr, RING_NONCE) != 1)
-			abort();
+		crypto_random(g->in.nr, RING_NONCE);
 		in_want(g, &step, &round);
 		memset(reply, 0, sizeof reply);
 		memcpy(reply, RING_MAGIC, 8);
@@ -950,7 +917,7 @@ in_handshake(struct nn_ring *g)
 	if (in_fill(g, RING_MAC) != 1)
 		return;
 	ring_mac(g, "nnring-S", g->in.ns, g->in.nr, NULL, 0, mac);
-	if (CRYPTO_memcmp(mac, g->in.buf, RING_MAC) != 0) {
+	if (!crypto_equal(mac, g->in.buf, RING_MAC)) {
 		ring_error(g, "ring: the predecessor failed authentication");
 		in_close(g);
 		return;
@@ -1035,7 +1002,7 @@ in_read(struct nn_ring *g)
 			continue;
 		ring_tag(g->in.key, g->in.msgno, g->in.hdr, g->tmp,
 		    g->in.bytes, tag);
-		if (CRYPTO_memcmp(tag, g->in.tag, RING_TAG) != 0) {
+		if (!crypto_equal(tag, g->in.tag, RING_TAG)) {
 			ring_error(g, "ring: a message from the predecessor "
 			    "failed its tag");
 			in_close(g);
@@ -1255,25 +1222,13 @@ void
 nn_ring_secret_hex(const unsigned char secret[NN_RING_SECRET],
     char hex[NN_RING_SECRET_HEX])
 {
-	size_t i;
-
-	for (i = 0; i < NN_RING_SECRET; i++)
-		snprintf(hex + 2 * i, 3, "%02x", secret[i]);
+	crypto_hex(secret, NN_RING_SECRET, hex);
 }
 
 int
 nn_ring_secret_parse(const char *hex, unsigned char secret[NN_RING_SECRET])
 {
-	unsigned int b;
-	size_t i;
-
-	if (hex == NULL || strlen(hex) != 2 * NN_RING_SECRET ||
-	    strspn(hex, "0123456789abcdefABCDEF") != 2 * NN_RING_SECRET)
+	if (hex == NULL)
 		return -1;
-	for (i = 0; i < NN_RING_SECRET; i++) {
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
-			return -1;
-		secret[i] = (unsigned char)b;
-	}
-	return 0;
+	return crypto_unhex(hex, secret, NN_RING_SECRET);
 }

@@ -24,7 +24,7 @@
 #include "base/file.h"
 #include "base/jsonmsg.h"
 
-#define CFG_JPATH_MAX	256	/* a JSON path in a message */
+#define CFG_JPATH_MAX	NN_JSON_JPATH_MAX /* a JSON path in a message */
 #define CFG_QUOTE_KEY	40	/* bytes of an odd key echoed back */
 #define CFG_QUOTE_WORD	64	/* bytes of a bad value echoed back */
 #define CFG_QUOTE_PATH	240	/* bytes of a file name echoed back */
@@ -70,6 +70,23 @@ static const char *const cfg_keys_src[] = {
 	"images", "labels", "generate", "n", "classes", "seed", "noise", NULL
 };
 static const char cfg_format_names[] = "fann, csv, idx";
+
+/* What "format" may name, and the file name endings that tell it. */
+struct cfg_format_name {
+	const char	*name;
+	enum nn_format	 format;
+};
+static const struct cfg_format_name cfg_formats[] = {
+	{ "fann", NN_FORMAT_FANN },
+	{ "csv", NN_FORMAT_CSV },
+	{ "idx", NN_FORMAT_IDX },
+};
+static const struct cfg_format_name cfg_format_exts[] = {
+	{ ".data", NN_FORMAT_FANN },
+	{ ".train", NN_FORMAT_FANN },
+	{ ".test", NN_FORMAT_FANN },
+	{ ".csv", NN_FORMAT_CSV },
+};
 
 /* The optimizer's numeric keys, which types use them and their ranges. */
 enum cfg_range {
@@ -157,36 +174,6 @@ cfg_jp_index(char *buf, const char *parent, size_t i)
 	return buf;
 }
 
-/* Joins a NULL-terminated list as "a, b, c"; caller frees. */
-static char *
-cfg_join(const char *const *list)
-{
-	size_t len = 1, i;
-	char *s;
-
-	for (i = 0; list[i] != NULL; i++)
-		len += strlen(list[i]) + 2;
-	s = xmalloc(len);
-	s[0] = '\0';
-	for (i = 0; list[i] != NULL; i++) {
-		if (i > 0)
-			strcat(s, ", ");
-		strcat(s, list[i]);
-	}
-	return s;
-}
-
-/* Whether s is one of list (NULL terminated). */
-static int
-cfg_in_list(const char *const *list, const char *s)
-{
-	for (; *list != NULL; list++) {
-		if (strcmp(*list, s) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /*
  * Fails on the first member of obj not in keys. A key that only others
  * (a sibling variant, named by what) use gets "not used by what".
@@ -195,25 +182,14 @@ static int
 cfg_check_keys(struct cfg_ctx *c, json_t *obj, const char *jp,
     const char *const *keys, const char *const *others, const char *what)
 {
-	char kp[CFG_JPATH_MAX], *expected;
-	const char *key;
-	json_t *v;
-	int rc = 0;
+	const struct nn_json_keys k = {
+		.allowed = keys,
+		.others = others,
+		.what = what,
+		.jp_key = cfg_jp_key,
+	};
 
-	json_object_foreach(obj, key, v) {
-		if (cfg_in_list(keys, key))
-			continue;
-		expected = cfg_join(keys);
-		if (others != NULL && cfg_in_list(others, key))
-			rc = cfg_error(c, cfg_jp_key(kp, jp, key),
-			    "not used by %s (expected %s)", what, expected);
-		else
-			rc = cfg_error(c, cfg_jp_key(kp, jp, key),
-			    "unknown key (expected %s)", expected);
-		free(expected);
-		break;
-	}
-	return rc;
+	return nn_json_check_keys(obj, &k, c->path, jp, c->cause);
 }
 
 /* Fails unless v is an object. */
@@ -400,19 +376,28 @@ cfg_file(struct cfg_ctx *c, json_t *obj, const char *jp, const char *key,
 	return 0;
 }
 
+/* Finds s in a table of n names, ignoring case with fold; -1 if absent. */
+static int
+cfg_format_find(const struct cfg_format_name *t, size_t n, const char *s,
+    int fold, enum nn_format *f)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((fold ? strcasecmp(s, t[i].name) : strcmp(s, t[i].name)) ==
+		    0) {
+			*f = t[i].format;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 /* Parses one format name. */
 static int
 cfg_format_parse(const char *s, enum nn_format *f)
 {
-	if (strcmp(s, "fann") == 0)
-		*f = NN_FORMAT_FANN;
-	else if (strcmp(s, "csv") == 0)
-		*f = NN_FORMAT_CSV;
-	else if (strcmp(s, "idx") == 0)
-		*f = NN_FORMAT_IDX;
-	else
-		return -1;
-	return 0;
+	return cfg_format_find(cfg_formats, CFG_NELEM(cfg_formats), s, 0, f);
 }
 
 /* The format a file name's extension implies, or -1. */
@@ -425,14 +410,8 @@ cfg_format_of(const char *path, enum nn_format *f)
 	base = base != NULL ? base + 1 : path;
 	if ((dot = strrchr(base, '.')) == NULL)
 		return -1;
-	if (strcasecmp(dot, ".data") == 0 || strcasecmp(dot, ".train") == 0 ||
-	    strcasecmp(dot, ".test") == 0)
-		*f = NN_FORMAT_FANN;
-	else if (strcasecmp(dot, ".csv") == 0)
-		*f = NN_FORMAT_CSV;
-	else
-		return -1;
-	return 0;
+	return cfg_format_find(cfg_format_exts, CFG_NELEM(cfg_format_exts),
+	    dot, 1, f);
 }
 
 /* Picks the format of a source object from its keys and path. */
@@ -1223,35 +1202,16 @@ cfg_dir_of(const char *path)
 struct nn_config *
 nn_config_load(const char *path, char **cause)
 {
-	struct nn_config *cfg = NULL;
-	char q[sizeof ((json_error_t *)NULL)->text], *buf, *dir = NULL, *p;
-	json_error_t jerr;
-	json_t *root = NULL;
-	size_t len;
+	struct nn_config *cfg;
+	json_t *root;
+	char *dir;
 
-	if ((buf = nn_read_file(path, NN_MAX_CONFIG, &len, cause)) == NULL)
+	if ((root = nn_json_load_file(path, NN_MAX_CONFIG, cause)) == NULL)
 		return NULL;
-	if ((root = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
-	    &jerr)) == NULL) {
-		/* Jansson's text can quote the input: keep it to one line. */
-		snprintf(q, sizeof q, "%s", jerr.text);
-		for (p = q; *p != '\0'; p++) {
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
-		}
-		if (jerr.line > 0)
-			nn_fail(cause, "%s:%d:%d: JSON syntax error: %s", path,
-			    jerr.line, jerr.column, q);
-		else
-			nn_fail(cause, "%s: JSON syntax error: %s", path, q);
-		goto out;
-	}
 	dir = cfg_dir_of(path);
 	cfg = nn_config_parse(root, path, dir, cause);
-out:
 	json_decref(root);
 	free(dir);
-	free(buf);
 	return cfg;
 }
 

@@ -15,6 +15,7 @@
 
 #include "base/alloc.h"
 #include "nn/config.h"
+#include "dist/job.h"
 #include "unit.h"
 
 /* A small valid document around one replaced part. */
@@ -1032,6 +1033,34 @@ end:
 	free(data);
 }
 
+/* The parallel section's keys, refused with the list net-json.md gives. */
+static void
+test_job_keys(void)
+{
+	char *text = dq("{" ONE_LAYER ", " XOR_DATA ", 'parallel': "
+	    "{'mode': 'session', 'sesions': []}}");
+	json_t *root = json_loads(text, 0, NULL);
+	struct nn_job job;
+	char *cause = NULL;
+
+	CHECK(root != NULL);
+	CHECK(nn_job_parse(root, "net.json", 0, 1, &job, &cause) == -1);
+	CHECKF(strcmp(cause, "net.json: parallel.sesions: unknown key "
+	    "(expected mode, sessions, grid, select, partitions or "
+	    "deterministic)") == 0, "%s", cause);
+	free(cause);
+	cause = NULL;
+	json_object_del(json_object_get(root, "parallel"), "sesions");
+	CHECKF(nn_job_parse(root, "net.json", 0, 1, &job, &cause) == 0, "%s",
+	    cause);
+	CHECK(job.nsessions == 1);
+	nn_job_clear(&job);
+end:
+	free(cause);
+	free(text);
+	json_decref(root);
+}
+
 static const struct unit_test tests[] = {
 	{ "letters", test_letters },
 	{ "defaults", test_defaults },
@@ -1048,6 +1077,7 @@ static const struct unit_test tests[] = {
 	{ "fit_data", test_fit_data },
 	{ "train_json", test_train_json },
 	{ "shared_data", test_shared_data },
+	{ "job_keys", test_job_keys },
 	{ NULL, NULL }
 };
 
