@@ -91,11 +91,9 @@ console_error(const char *fmt, ...)
 	va_list ap;
 
 	fflush(stdout);
-	fputs("error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cmd_verror("error: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return -1;
 }
 
@@ -1228,7 +1226,8 @@ cmd_console_exec(const struct cmd_entry *self, int argc, char **argv)
 
 	memset(&c, 0, sizeof c);
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+	while ((ch = cmd_getopt(self, argc, argv, ":c:h", longopts, &threads,
+	    &rc)) != -1) {
 		switch (ch) {
 		case 'C':
 			connect_to = optarg;
@@ -1245,11 +1244,8 @@ cmd_console_exec(const struct cmd_entry *self, int argc, char **argv)
 		case 'j':
 			c.json = 1;
 			break;
-		default:
-			if ((rc = cmd_common_option(self, ch, argv,
-			    &threads)) != -1)
-				return rc;
-			return cmd_bad_option(self, ch, argv);
+		case CMD_OPT_EXIT:
+			return rc;
 		}
 	}
 	if (optind != argc)
