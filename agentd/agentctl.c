@@ -157,20 +157,32 @@ ctl_request_watch(struct ctl *c)
 	return json_pack("{s:s}", "op", "subscribe");
 }
 
+/*
+ * The verb's optional JSON object (its second argument; {} without one),
+ * a new reference; NULL after printing what it must be.
+ */
+static json_t *
+ctl_object_arg(struct ctl *c, const char *must)
+{
+	json_error_t jerr;
+	json_t *o;
+
+	o = c->argc == 3 ? json_loads(c->argv[2], 0, &jerr) : json_object();
+	if (!json_is_object(o)) {
+		fprintf(stderr, "agentctl: %s: %s\n", c->argv[0], must);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 static json_t *
 ctl_request_spawn(struct ctl *c)
 {
-	json_error_t jerr;
 	json_t *args;
 
-	args = c->argc == 3 ? json_loads(c->argv[2], 0, &jerr) :
-	    json_object();
-	if (!json_is_object(args)) {
-		fprintf(stderr, "agentctl: spawn: ARGS must be a JSON "
-		    "object\n");
-		json_decref(args);
+	if ((args = ctl_object_arg(c, "ARGS must be a JSON object")) == NULL)
 		return NULL;
-	}
 	return json_pack("{s:s, s:o}", "op", "spawn", "args", args);
 }
 
@@ -178,17 +190,10 @@ ctl_request_spawn(struct ctl *c)
 static json_t *
 ctl_request_raw(struct ctl *c)
 {
-	json_error_t jerr;
 	json_t *req;
 
-	req = c->argc == 3 ? json_loads(c->argv[2], 0, &jerr) :
-	    json_object();
-	if (!json_is_object(req)) {
-		fprintf(stderr, "agentctl: request: JSON must be an "
-		    "object\n");
-		json_decref(req);
+	if ((req = ctl_object_arg(c, "JSON must be an object")) == NULL)
 		return NULL;
-	}
 	json_object_set_new(req, "op", json_string(c->argv[1]));
 	return req;
 }
