@@ -44,49 +44,28 @@ usage(FILE *f)
 	    "request), 2 bad usage.\n");
 }
 
-static void
-print_hosts(json_t *reply)
-{
-	json_t *h;
-	size_t i;
+static const struct client_column ctl_host_columns[] = {
+	{ "HOST", "name", -16, CLIENT_COLUMN_TEXT },
+	{ "ADDRESS", "address", -22, CLIENT_COLUMN_TEXT },
+	{ "STATE", "state", -5, CLIENT_COLUMN_TEXT },
+	{ "CORES", "cores", 5, CLIENT_COLUMN_INT },
+	{ "MEM_MB", "mem_bytes", 8, CLIENT_COLUMN_MB },
+	{ "LOAD", "load", 5, CLIENT_COLUMN_LOAD },
+	{ "AGENTS", "agents", 6, CLIENT_COLUMN_INT },
+};
 
-	printf("%-16s %-22s %-5s %5s %8s %5s %6s\n", "HOST", "ADDRESS",
-	    "STATE", "CORES", "MEM_MB", "LOAD", "AGENTS");
-	json_array_foreach(json_object_get(reply, "hosts"), i, h) {
-		printf("%-16s %-22s %-5s %5lld %8lld %5.2f %6lld\n",
-		    json_string_value(json_object_get(h, "name")),
-		    json_string_value(json_object_get(h, "address")),
-		    json_string_value(json_object_get(h, "state")),
-		    json_integer_value(json_object_get(h, "cores")),
-		    json_integer_value(json_object_get(h, "mem_bytes")) /
-		    (1 << 20),
-		    json_number_value(json_object_get(h, "load")),
-		    json_integer_value(json_object_get(h, "agents")));
-	}
-}
-
-static void
-print_agents(json_t *reply)
-{
-	json_t *a;
-	size_t i;
-
-	printf("%-14s %-12s %-10s %-10s %10s %8s\n", "AGENT", "TYPE", "HOST",
-	    "STATE", "STEP", "PROGRESS");
-	json_array_foreach(json_object_get(reply, "agents"), i, a) {
-		printf("%-14s %-12s %-10s %-10s %10lld %7.1f%%\n",
-		    json_string_value(json_object_get(a, "id")),
-		    json_string_value(json_object_get(a, "type")),
-		    json_string_value(json_object_get(a, "host")),
-		    json_string_value(json_object_get(a, "state")),
-		    json_integer_value(json_object_get(a, "step")),
-		    100 * json_number_value(json_object_get(a, "progress")));
-	}
-}
+static const struct client_column ctl_agent_columns[] = {
+	{ "AGENT", "id", -14, CLIENT_COLUMN_TEXT },
+	{ "TYPE", "type", -12, CLIENT_COLUMN_TEXT },
+	{ "HOST", "host", -10, CLIENT_COLUMN_TEXT },
+	{ "STATE", "state", -10, CLIENT_COLUMN_TEXT },
+	{ "STEP", "step", 10, CLIENT_COLUMN_INT },
+	{ "PROGRESS", "progress", 8, CLIENT_COLUMN_PERCENT },
+};
 
 /* Uploads the code unless the daemon has it; fills sha. */
 static int
-upload_code(struct client *cl, const char *path, char *sha, char **cause)
+ctl_upload_code(struct client *cl, const char *path, char *sha, char **cause)
 {
 	json_t *req, *rep = NULL;
 	void *buf = NULL;
@@ -107,18 +86,258 @@ upload_code(struct client *cl, const char *path, char *sha, char **cause)
 		json_object_del(req, "id");
 		rep = client_request_payload(cl, req, buf, len, cause);
 		json_decref(req);
-		if (rep == NULL)
+		if (rep == NULL || client_reply_ok(rep, "code-put",
+		    cause) != 0)
 			goto out;
-		if (!json_is_true(json_object_get(rep, "ok"))) {
-			nn_fail(cause, "code-put: %s", json_string_value(
-			    json_object_get(rep, "error")));
-			goto out;
-		}
 	}
 	rc = 0;
 out:
 	json_decref(rep);
 	free(buf);
+	return rc;
+}
+
+/* One run of agentctl: the options, the verb's words and the connection. */
+struct ctl {
+	const char	*addr;
+	const char	*key;
+	int		 json;
+	int		 argc;		/* the verb and its arguments */
+	char		**argv;
+	int		 seconds;	/* watch: -1 until interrupted */
+	struct client	*cl;
+};
+
+/*
+ * A verb of agentctl, as tmux describes a command: its arguments, the
+ * request it makes (NULL after a usage error it printed), how that is sent
+ * (NULL: client_request; NULL with cause), and what becomes of the reply.
+ */
+struct ctl_verb {
+	const char	*name;
+	int		 min, max;	/* arguments after the verb */
+	json_t		*(*request)(struct ctl *);
+	json_t		*(*send)(struct ctl *, json_t *, char **);
+	/* Without --json (NULL: the reply as JSON). */
+	void		(*print)(struct ctl *, json_t *);
+	/* In place of printing, with or without --json (watch). */
+	int		(*follow)(struct ctl *, char **);
+};
+
+/* hosts, ping, agents: the verb is the op. */
+static json_t *
+ctl_request_op(struct ctl *c)
+{
+	return json_pack("{s:s}", "op", c->argv[0]);
+}
+
+/* kill, suspend, resume, send: about one agent. */
+static json_t *
+ctl_request_agent(struct ctl *c)
+{
+	return json_pack("{s:s, s:s}", "op", c->argv[0], "agent", c->argv[1]);
+}
+
+/* migrate, clone: an agent and a host ("" lets the daemon pick). */
+static json_t *
+ctl_request_move(struct ctl *c)
+{
+	return json_pack("{s:s, s:s, s:s}", "op", c->argv[0], "agent",
+	    c->argv[1], "host", c->argc == 3 ? c->argv[2] : "");
+}
+
+static json_t *
+ctl_request_watch(struct ctl *c)
+{
+	if (c->argc == 2 && (c->seconds = atoi(c->argv[1])) <= 0) {
+		fprintf(stderr, "agentctl: watch: expected a positive "
+		    "number of seconds\n");
+		return NULL;
+	}
+	return json_pack("{s:s}", "op", "subscribe");
+}
+
+/*
+ * The verb's optional JSON object (its second argument; {} without one),
+ * a new reference; NULL after printing what it must be.
+ */
+static json_t *
+ctl_object_arg(struct ctl *c, const char *must)
+{
+	json_error_t jerr;
+	json_t *o;
+
+	o = c->argc == 3 ? json_loads(c->argv[2], 0, &jerr) : json_object();
+	if (!json_is_object(o)) {
+		fprintf(stderr, "agentctl: %s: %s\n", c->argv[0], must);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *
+ctl_request_spawn(struct ctl *c)
+{
+	json_t *args;
+
+	if ((args = ctl_object_arg(c, "ARGS must be a JSON object")) == NULL)
+		return NULL;
+	return json_pack("{s:s, s:o}", "op", "spawn", "args", args);
+}
+
+/* request OP [JSON]: any request, as given. */
+static json_t *
+ctl_request_raw(struct ctl *c)
+{
+	json_t *req;
+
+	if ((req = ctl_object_arg(c, "JSON must be an object")) == NULL)
+		return NULL;
+	json_object_set_new(req, "op", json_string(c->argv[1]));
+	return req;
+}
+
+/* spawn: the code goes first unless the daemon has it. */
+static json_t *
+ctl_send_spawn(struct ctl *c, json_t *req, char **cause)
+{
+	char sha[CODESTORE_HEX], *why = NULL;
+
+	if (ctl_upload_code(c->cl, c->argv[1], sha, &why) != 0) {
+		nn_fail(cause, "spawn: %s", why);
+		free(why);
+		return NULL;
+	}
+	json_object_set_new(req, "code", json_string(sha));
+	return client_request(c->cl, req, cause);
+}
+
+/* send: TEXT is the message's payload. */
+static json_t *
+ctl_send_text(struct ctl *c, json_t *req, char **cause)
+{
+	return client_request_payload(c->cl, req, c->argv[2],
+	    strlen(c->argv[2]), cause);
+}
+
+static void
+ctl_print_hosts(struct ctl *c, json_t *rep)
+{
+	(void)c;
+	client_print_table(json_object_get(rep, "hosts"), ctl_host_columns,
+	    sizeof ctl_host_columns / sizeof ctl_host_columns[0]);
+}
+
+static void
+ctl_print_agents(struct ctl *c, json_t *rep)
+{
+	(void)c;
+	client_print_table(json_object_get(rep, "agents"), ctl_agent_columns,
+	    sizeof ctl_agent_columns / sizeof ctl_agent_columns[0]);
+}
+
+static void
+ctl_print_spawned(struct ctl *c, json_t *rep)
+{
+	(void)c;
+	printf("%s\n", json_string_value(json_object_get(rep, "agent")));
+}
+
+static void
+ctl_print_ping(struct ctl *c, json_t *rep)
+{
+	(void)rep;
+	printf("%s: ok\n", c->addr);
+}
+
+/* The reply as indented JSON, without the request id. */
+static void
+ctl_print_json(struct ctl *c, json_t *rep)
+{
+	char *text;
+
+	(void)c;
+	json_object_del(rep, "id");
+	text = json_dumps(rep, JSON_INDENT(2) | JSON_SORT_KEYS);
+	printf("%s\n", text);
+	free(text);
+}
+
+/* watch: events as they come, until the time is up or the daemon goes. */
+static int
+ctl_follow_events(struct ctl *c, char **cause)
+{
+	json_t *ev;
+	char *text;
+
+	while ((ev = client_event(c->cl, c->seconds < 0 ? -1 :
+	    c->seconds * 1000, cause)) != NULL) {
+		text = json_dumps(ev, JSON_COMPACT);
+		printf("%s\n", text);
+		fflush(stdout);
+		free(text);
+		json_decref(ev);
+	}
+	return *cause != NULL ? -1 : 0;
+}
+
+static const struct ctl_verb ctl_verbs[] = {
+	{ "hosts", 0, 0, ctl_request_op, NULL, ctl_print_hosts, NULL },
+	{ "ping", 0, 0, ctl_request_op, NULL, ctl_print_ping, NULL },
+	{ "watch", 0, 1, ctl_request_watch, NULL, NULL, ctl_follow_events },
+	{ "agents", 0, 0, ctl_request_op, NULL, ctl_print_agents, NULL },
+	{ "kill", 1, 1, ctl_request_agent, NULL, NULL, NULL },
+	{ "suspend", 1, 1, ctl_request_agent, NULL, NULL, NULL },
+	{ "resume", 1, 1, ctl_request_agent, NULL, NULL, NULL },
+	{ "migrate", 2, 2, ctl_request_move, NULL, NULL, NULL },
+	{ "clone", 1, 2, ctl_request_move, NULL, NULL, NULL },
+	{ "send", 2, 2, ctl_request_agent, ctl_send_text, NULL, NULL },
+	{ "spawn", 1, 2, ctl_request_spawn, ctl_send_spawn,
+	    ctl_print_spawned, NULL },
+	{ "request", 1, 2, ctl_request_raw, NULL, NULL, NULL },
+};
+
+static const struct ctl_verb *
+ctl_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof ctl_verbs / sizeof ctl_verbs[0]; i++)
+		if (strcmp(ctl_verbs[i].name, name) == 0)
+			return &ctl_verbs[i];
+	return NULL;
+}
+
+/* Sends the verb's request and handles the reply: an exit status. */
+static int
+ctl_run(struct ctl *c, const struct ctl_verb *v, json_t *req)
+{
+	json_t *rep = NULL;
+	char *cause = NULL;
+	int rc = EXIT_FAILED;
+
+	if ((c->cl = client_connect(c->addr, c->key, "agentctl",
+	    &cause)) == NULL)
+		goto out;
+	rep = v->send != NULL ? v->send(c, req, &cause) :
+	    client_request(c->cl, req, &cause);
+	if (rep == NULL || client_reply_ok(rep, v->name, &cause) != 0)
+		goto out;
+	if (v->follow != NULL) {
+		if (v->follow(c, &cause) != 0)
+			goto out;
+	} else if (v->print != NULL && !c->json)
+		v->print(c, rep);
+	else
+		ctl_print_json(c, rep);
+	rc = 0;
+out:
+	if (cause != NULL)
+		fprintf(stderr, "agentctl: %s\n", cause);
+	json_decref(rep);
+	client_free(c->cl);
+	free(cause);
 	return rc;
 }
 
@@ -132,32 +351,29 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *addr = "127.0.0.1:7070", *key = NULL, *cmd;
-	struct client *cl = NULL;
-	json_t *req = NULL, *rep = NULL, *ev;
-	json_error_t jerr;
-	json_t *args;
-	char *cause = NULL, *text, sha[CODESTORE_HEX];
-	int c, json = 0, rc = EXIT_USAGE, seconds = -1;
+	const struct ctl_verb *v;
+	struct ctl c = { .addr = "127.0.0.1:7070", .seconds = -1 };
+	json_t *req;
+	int ch, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
-		switch (c) {
+	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		switch (ch) {
 		case 'c':
-			addr = optarg;
+			c.addr = optarg;
 			break;
 		case 'k':
-			key = optarg;
+			c.key = optarg;
 			break;
 		case 'j':
-			json = 1;
+			c.json = 1;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
 			fprintf(stderr, "agentctl: %s \"%s\" (see agentctl "
-			    "--help)\n", c == ':' ? "missing value for" :
+			    "--help)\n", ch == ':' ? "missing value for" :
 			    "unknown option", argv[optind - 1]);
 			return EXIT_USAGE;
 		}
@@ -167,137 +383,21 @@ main(int argc, char **argv)
 		    "--help)\n");
 		return EXIT_USAGE;
 	}
-	cmd = argv[optind];
-	if (strcmp(cmd, "hosts") == 0 || strcmp(cmd, "ping") == 0) {
-		if (argc - optind != 1)
-			goto extra;
-		req = json_pack("{s:s}", "op", cmd);
-	} else if (strcmp(cmd, "watch") == 0) {
-		if (argc - optind > 2)
-			goto extra;
-		if (argc - optind == 2 && (seconds = atoi(argv[optind + 1])) <=
-		    0) {
-			fprintf(stderr, "agentctl: watch: expected a positive "
-			    "number of seconds\n");
-			return EXIT_USAGE;
-		}
-		req = json_pack("{s:s}", "op", "subscribe");
-	} else if (strcmp(cmd, "agents") == 0) {
-		if (argc - optind != 1)
-			goto extra;
-		req = json_pack("{s:s}", "op", "agents");
-	} else if (strcmp(cmd, "kill") == 0 || strcmp(cmd, "suspend") == 0 ||
-	    strcmp(cmd, "resume") == 0) {
-		if (argc - optind != 2)
-			goto extra;
-		req = json_pack("{s:s, s:s}", "op", cmd, "agent",
-		    argv[optind + 1]);
-	} else if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "clone") == 0) {
-		if (argc - optind < 2 || argc - optind > 3 ||
-		    (strcmp(cmd, "migrate") == 0 && argc - optind != 3))
-			goto extra;
-		req = json_pack("{s:s, s:s, s:s}", "op", cmd, "agent",
-		    argv[optind + 1], "host", argc - optind == 3 ?
-		    argv[optind + 2] : "");
-	} else if (strcmp(cmd, "send") == 0) {
-		if (argc - optind != 3)
-			goto extra;
-		req = json_pack("{s:s, s:s}", "op", "send", "agent",
-		    argv[optind + 1]);
-	} else if (strcmp(cmd, "spawn") == 0) {
-		if (argc - optind < 2 || argc - optind > 3)
-			goto extra;
-		args = argc - optind == 3 ? json_loads(argv[optind + 2], 0,
-		    &jerr) : json_object();
-		if (!json_is_object(args)) {
-			fprintf(stderr, "agentctl: spawn: ARGS must be a JSON "
-			    "object\n");
-			json_decref(args);
-			return EXIT_USAGE;
-		}
-		req = json_pack("{s:s, s:o}", "op", "spawn", "args", args);
-	} else if (strcmp(cmd, "request") == 0) {
-		if (argc - optind < 2 || argc - optind > 3)
-			goto extra;
-		req = argc - optind == 3 ? json_loads(argv[optind + 2], 0,
-		    &jerr) : json_object();
-		if (!json_is_object(req)) {
-			fprintf(stderr, "agentctl: request: JSON must be an "
-			    "object\n");
-			json_decref(req);
-			return EXIT_USAGE;
-		}
-		json_object_set_new(req, "op", json_string(argv[optind + 1]));
-	} else {
+	c.argc = argc - optind;
+	c.argv = argv + optind;
+	if ((v = ctl_find(c.argv[0])) == NULL) {
 		fprintf(stderr, "agentctl: unknown command \"%s\" (expected "
-		    "hosts, ping, watch or request)\n", cmd);
+		    "hosts, ping, watch or request)\n", c.argv[0]);
 		return EXIT_USAGE;
 	}
-
-	rc = EXIT_FAILED;
-	if ((cl = client_connect(addr, key, "agentctl", &cause)) == NULL) {
-		fprintf(stderr, "agentctl: %s\n", cause);
-		goto out;
+	if (c.argc - 1 < v->min || c.argc - 1 > v->max) {
+		fprintf(stderr, "agentctl: %s: wrong number of arguments (see "
+		    "agentctl --help)\n", v->name);
+		return EXIT_USAGE;
 	}
-	if (strcmp(cmd, "spawn") == 0) {
-		if (upload_code(cl, argv[optind + 1], sha, &cause) != 0) {
-			fprintf(stderr, "agentctl: spawn: %s\n", cause);
-			goto out;
-		}
-		json_object_set_new(req, "code", json_string(sha));
-	}
-	if (strcmp(cmd, "send") == 0)
-		rep = client_request_payload(cl, req, argv[optind + 2],
-		    strlen(argv[optind + 2]), &cause);
-	else
-		rep = client_request(cl, req, &cause);
-	if (rep == NULL) {
-		fprintf(stderr, "agentctl: %s\n", cause);
-		goto out;
-	}
-	if (!json_is_true(json_object_get(rep, "ok"))) {
-		fprintf(stderr, "agentctl: %s: %s\n", cmd,
-		    json_string_value(json_object_get(rep, "error")));
-		goto out;
-	}
-	if (strcmp(cmd, "watch") == 0) {
-		while ((ev = client_event(cl, seconds < 0 ? -1 : seconds * 1000,
-		    &cause)) != NULL) {
-			text = json_dumps(ev, JSON_COMPACT);
-			printf("%s\n", text);
-			fflush(stdout);
-			free(text);
-			json_decref(ev);
-		}
-		if (cause != NULL) {
-			fprintf(stderr, "agentctl: %s\n", cause);
-			goto out;
-		}
-	} else if (strcmp(cmd, "hosts") == 0 && !json) {
-		print_hosts(rep);
-	} else if (strcmp(cmd, "agents") == 0 && !json) {
-		print_agents(rep);
-	} else if (strcmp(cmd, "spawn") == 0 && !json) {
-		printf("%s\n", json_string_value(json_object_get(rep,
-		    "agent")));
-	} else if (strcmp(cmd, "ping") == 0 && !json) {
-		printf("%s: ok\n", addr);
-	} else {
-		json_object_del(rep, "id");
-		text = json_dumps(rep, JSON_INDENT(2) | JSON_SORT_KEYS);
-		printf("%s\n", text);
-		free(text);
-	}
-	rc = 0;
-	goto out;
-extra:
-	fprintf(stderr, "agentctl: %s: wrong number of arguments (see "
-	    "agentctl --help)\n", cmd);
-	return EXIT_USAGE;
-out:
+	if ((req = v->request(&c)) == NULL)
+		return EXIT_USAGE;
+	rc = ctl_run(&c, v, req);
 	json_decref(req);
-	json_decref(rep);
-	client_free(cl);
-	free(cause);
 	return rc;
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -201,6 +202,34 @@ fail:
 	return NULL;
 }
 
+/*
+ * The first host of the inventory that answers, with its address (borrowed
+ * from h) in *addr. NULL with the last host's failure as cause ("none" for
+ * an empty inventory) and that host in *addr ("?" for none).
+ */
+struct client *
+client_connect_any(struct hosts *h, const char *keyfile, const char *name,
+    const char **addr, char **cause)
+{
+	struct client *c;
+	char *why = NULL;
+	int i;
+
+	*addr = "?";
+	for (i = 0; i < hosts_count(h); i++) {
+		free(why);
+		why = NULL;
+		*addr = hosts_get(h, i)->address;
+		if ((c = client_connect(*addr, keyfile, name, &why)) != NULL)
+			return c;
+	}
+	if (cause != NULL)
+		*cause = why != NULL ? why : xstrdup("none");
+	else
+		free(why);
+	return NULL;
+}
+
 struct client *
 client_attach(int fd, const unsigned char *key, const char *name,
     const char *role, char **cause)
@@ -347,5 +376,73 @@ client_event(struct client *c, int timeout_ms, char **cause)
 			return ev;
 		}
 		frame_free(f);
+	}
+}
+
+int
+client_reply_ok(json_t *reply, const char *what, char **cause)
+{
+	const char *error;
+
+	if (json_is_true(json_object_get(reply, "ok")))
+		return 0;
+	error = json_string_value(json_object_get(reply, "error"));
+	return nn_fail(cause, "%s: %s", what, error != NULL ? error :
+	    "refused");
+}
+
+/* One cell of a table: the row's value of the column's key. */
+static void
+client_print_cell(json_t *row, const struct client_column *col)
+{
+	json_t *v = json_object_get(row, col->key);
+	const char *s;
+
+	switch (col->kind) {
+	case CLIENT_COLUMN_TEXT:
+	case CLIENT_COLUMN_TEXT_OR_DASH:
+		if ((s = json_string_value(v)) == NULL)
+			s = "";
+		if (col->kind == CLIENT_COLUMN_TEXT_OR_DASH && s[0] == '\0')
+			s = "-";
+		printf("%*s", col->width, s);
+		break;
+	case CLIENT_COLUMN_INT:
+		printf("%*lld", col->width, json_integer_value(v));
+		break;
+	case CLIENT_COLUMN_MB:
+		printf("%*lld", col->width, json_integer_value(v) / (1 << 20));
+		break;
+	case CLIENT_COLUMN_LOAD:
+		printf("%*.2f", col->width, json_number_value(v));
+		break;
+	case CLIENT_COLUMN_PERCENT:
+		/* The sign takes the last place of the width. */
+		printf("%*.1f%%", col->width - 1, 100 * json_number_value(v));
+		break;
+	case CLIENT_COLUMN_YES_NO:
+		printf("%*s", col->width, json_is_true(v) ? "yes" : "no");
+		break;
+	}
+}
+
+void
+client_print_table(json_t *rows, const struct client_column *cols,
+    size_t ncols)
+{
+	json_t *row;
+	size_t i, j;
+
+	for (j = 0; j < ncols; j++)
+		printf("%s%*s", j > 0 ? " " : "", cols[j].width,
+		    cols[j].title);
+	putchar('\n');
+	json_array_foreach(rows, i, row) {
+		for (j = 0; j < ncols; j++) {
+			if (j > 0)
+				putchar(' ');
+			client_print_cell(row, &cols[j]);
+		}
+		putchar('\n');
 	}
 }

@@ -39,6 +39,39 @@ json_t		*client_request_reply(struct client *, json_t *req,
  * (cause NULL) or error (cause set). */
 json_t		*client_event(struct client *, int timeout_ms, char **cause);
 
+/* The first host of the inventory that answers (agentd/hosts.h). */
+struct hosts;
+struct client	*client_connect_any(struct hosts *, const char *keyfile,
+		     const char *name, const char **addr, char **cause);
+/*
+ * 0 when a reply says "ok": true; else -1 with cause "WHAT: ERROR", the
+ * reply's "error" ("refused" when it has none).
+ */
+int		 client_reply_ok(json_t *reply, const char *what,
+		     char **cause);
+
+/* A column of a table of replies' rows, as the command-line tools print. */
+enum client_column_kind {
+	CLIENT_COLUMN_TEXT,
+	CLIENT_COLUMN_TEXT_OR_DASH,	/* "-" when empty */
+	CLIENT_COLUMN_INT,
+	CLIENT_COLUMN_MB,		/* bytes, shown in MiB */
+	CLIENT_COLUMN_LOAD,		/* two decimals */
+	CLIENT_COLUMN_PERCENT,		/* a fraction, shown in % */
+	CLIENT_COLUMN_YES_NO,		/* a boolean */
+};
+
+struct client_column {
+	const char		*title;
+	const char		*key;		/* in each row */
+	int			 width;		/* printf's: < 0 aligns left */
+	enum client_column_kind	 kind;
+};
+
+/* A title line, then a line per object of the array rows. */
+void		 client_print_table(json_t *rows,
+		     const struct client_column *, size_t ncols);
+
 /*
  * Runs the connector's handshake on an open socket (a worker's end of its
  * socketpair) with role "worker"; the client then owns fd.

@@ -2,6 +2,10 @@
 #ifndef NN_CMD_H
 #define NN_CMD_H
 
+#include <stdarg.h>
+
+#include <jansson.h>
+
 #include "base/alloc.h"
 
 #define EXIT_FAILED	1	/* runtime failure */
@@ -37,6 +41,33 @@ int	cmd_bad_option(const struct cmd_entry *, int c, char **argv);
 int	cmd_common_option(const struct cmd_entry *, int c, char **argv,
 	    int *threads);
 void	cmd_print_help(const struct cmd_entry *);
+/*
+ * The command's next option (getopt_long over argv after the name; set
+ * optind to 1 first): its letter, or -1 after the last. --threads, --help
+ * and getopt's errors are handled here: CMD_OPT_EXIT then, with the
+ * command's exit status in *status.
+ */
+#define CMD_OPT_EXIT	(-2)
+struct option;
+int	cmd_getopt(const struct cmd_entry *, int argc, char **argv,
+	    const char *shortopts, const struct option *longopts,
+	    int *threads, int *status);
+/*
+ * Checks that want arguments follow the options; the usage error names
+ * them ("NET.JSON", "MODEL and DATA"). 0, or -1 after the error.
+ */
+int	cmd_check_args(const struct cmd_entry *, int have, int want,
+	    const char *names);
+/* Prints prefix and the message as one line on stderr. */
+void	cmd_verror(const char *prefix, const char *fmt, va_list ap);
+/*
+ * A run's figures as a model keeps them (new reference): timings and paths
+ * stay out so that the same seed gives the same bytes.
+ */
+json_t	*cmd_model_figures(json_t *figures);
+/* Writes the metrics' last line and closes them; *m is NULL afterwards. */
+struct nn_metrics;
+int	cmd_metrics_done(struct nn_metrics **m, json_t *done, char **cause);
 /* Parses a positive integer option value no larger than max. */
 int	cmd_parse_int(const struct cmd_entry *, const char *option,
 	    const char *value, int min, int max, int *out);

@@ -91,11 +91,9 @@ console_error(const char *fmt, ...)
 	va_list ap;
 
 	fflush(stdout);
-	fputs("error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cmd_verror("error: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return -1;
 }
 
@@ -103,9 +101,8 @@ console_error(const char *fmt, ...)
 static int
 console_connect(struct console *c, char **cause)
 {
-	const struct host_entry *h;
+	const char *addr;
 	char *why = NULL;
-	int i;
 
 	client_free(c->cl);
 	c->cl = NULL;
@@ -114,20 +111,14 @@ console_connect(struct console *c, char **cause)
 		    cause);
 		return c->cl != NULL ? 0 : -1;
 	}
-	for (i = 0; i < hosts_count(c->inventory); i++) {
-		h = hosts_get(c->inventory, i);
+	if ((c->cl = client_connect_any(c->inventory, c->keyfile,
+	    "nnsim-console", &addr, &why)) == NULL) {
+		nn_fail(cause, "no host of the inventory answers (%s)", why);
 		free(why);
-		why = NULL;
-		if ((c->cl = client_connect(h->address, c->keyfile,
-		    "nnsim-console", &why)) != NULL) {
-			snprintf(c->addr, sizeof c->addr, "%s", h->address);
-			return 0;
-		}
+		return -1;
 	}
-	nn_fail(cause, "no host of the inventory answers (%s)",
-	    why != NULL ? why : "none");
-	free(why);
-	return -1;
+	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	return 0;
 }
 
 /* Requests that only look may be sent again after a reconnect. */
@@ -200,12 +191,11 @@ static json_t *
 console_ask_ok(struct console *c, json_t *req, const char *what)
 {
 	json_t *rep = console_ask(c, req);
+	char *cause = NULL;
 
-	if (rep != NULL && !json_is_true(json_object_get(rep, "ok"))) {
-		console_error("%s: %s", what, json_string_value(
-		    json_object_get(rep, "error")) != NULL ?
-		    json_string_value(json_object_get(rep, "error")) :
-		    "refused");
+	if (rep != NULL && client_reply_ok(rep, what, &cause) != 0) {
+		console_error("%s", cause);
+		free(cause);
 		json_decref(rep);
 		return NULL;
 	}
@@ -297,39 +287,38 @@ find_agent(json_t *agents, const char *id)
 	return NULL;
 }
 
+static const struct client_column console_host_columns[] = {
+	{ "HOST", "name", -10, CLIENT_COLUMN_TEXT },
+	{ "ADDRESS", "address", -22, CLIENT_COLUMN_TEXT },
+	{ "STATE", "state", -6, CLIENT_COLUMN_TEXT },
+	{ "CORES", "cores", 5, CLIENT_COLUMN_INT },
+	{ "AGENTS", "agents", 6, CLIENT_COLUMN_INT },
+	{ "LOAD", "load", 5, CLIENT_COLUMN_LOAD },
+	{ "DRAINING", "draining", 0, CLIENT_COLUMN_YES_NO },
+};
+
+static const struct client_column console_agent_columns[] = {
+	{ "AGENT", "id", -14, CLIENT_COLUMN_TEXT },
+	{ "TYPE", "type", -11, CLIENT_COLUMN_TEXT },
+	{ "HOST", "host", -10, CLIENT_COLUMN_TEXT },
+	{ "STATE", "state", -10, CLIENT_COLUMN_TEXT },
+	{ "STEP", "step", 9, CLIENT_COLUMN_INT },
+	{ "PROGRESS", "progress", 8, CLIENT_COLUMN_PERCENT },
+	{ "JOB", "job", 0, CLIENT_COLUMN_TEXT_OR_DASH },
+};
+
 static void
 print_hosts(json_t *hosts)
 {
-	json_t *h;
-	size_t i;
-
-	printf("%-10s %-22s %-6s %5s %6s %5s %s\n", "HOST", "ADDRESS",
-	    "STATE", "CORES", "AGENTS", "LOAD", "DRAINING");
-	json_array_foreach(hosts, i, h)
-		printf("%-10s %-22s %-6s %5lld %6lld %5.2f %s\n", str(h,
-		    "name"), str(h, "address"), str(h, "state"),
-		    json_integer_value(json_object_get(h, "cores")),
-		    json_integer_value(json_object_get(h, "agents")),
-		    json_number_value(json_object_get(h, "load")),
-		    json_is_true(json_object_get(h, "draining")) ? "yes" :
-		    "no");
+	client_print_table(hosts, console_host_columns,
+	    sizeof console_host_columns / sizeof console_host_columns[0]);
 }
 
 static void
 print_agents(json_t *agents)
 {
-	json_t *a;
-	size_t i;
-
-	printf("%-14s %-11s %-10s %-10s %9s %8s %s\n", "AGENT", "TYPE",
-	    "HOST", "STATE", "STEP", "PROGRESS", "JOB");
-	json_array_foreach(agents, i, a)
-		printf("%-14s %-11s %-10s %-10s %9lld %7.1f%% %s\n",
-		    str(a, "id"), str(a, "type"), str(a, "host"),
-		    str(a, "state"), json_integer_value(json_object_get(a,
-		    "step")), 100 * json_number_value(json_object_get(a,
-		    "progress")), str(a, "job")[0] != '\0' ? str(a, "job") :
-		    "-");
+	client_print_table(agents, console_agent_columns,
+	    sizeof console_agent_columns / sizeof console_agent_columns[0]);
 }
 
 static int
@@ -854,7 +843,7 @@ c_send(struct console *c, int argc, char **argv)
 	    NULL);
 	json_decref(req);
 	free(text);
-	if (rep == NULL || !json_is_true(json_object_get(rep, "ok"))) {
+	if (rep == NULL || client_reply_ok(rep, "send", NULL) != 0) {
 		json_decref(rep);
 		return console_error("send: no route to %s", argv[1]);
 	}
@@ -1237,7 +1226,8 @@ cmd_console_exec(const struct cmd_entry *self, int argc, char **argv)
 
 	memset(&c, 0, sizeof c);
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+	while ((ch = cmd_getopt(self, argc, argv, ":c:h", longopts, &threads,
+	    &rc)) != -1) {
 		switch (ch) {
 		case 'C':
 			connect_to = optarg;
@@ -1254,11 +1244,8 @@ cmd_console_exec(const struct cmd_entry *self, int argc, char **argv)
 		case 'j':
 			c.json = 1;
 			break;
-		default:
-			if ((rc = cmd_common_option(self, ch, argv,
-			    &threads)) != -1)
-				return rc;
-			return cmd_bad_option(self, ch, argv);
+		case CMD_OPT_EXIT:
+			return rc;
 		}
 	}
 	if (optind != argc)

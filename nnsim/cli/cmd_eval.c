@@ -45,25 +45,18 @@ cmd_eval_exec(const struct cmd_entry *self, int argc, char **argv)
 	int c, json = 0, threads = 0, rc = EXIT_USAGE;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt(self, argc, argv, ":h", longopts, &threads,
+	    &rc)) != -1) {
 		switch (c) {
 		case 'j':
 			json = 1;
 			break;
-		default:
-			/* --threads, --help and bad options. */
-			if ((rc = cmd_common_option(self, c, argv,
-			    &threads)) != -1)
-				goto out;
-			rc = EXIT_USAGE;
-			break;
+		case CMD_OPT_EXIT:
+			goto out;
 		}
 	}
-	if (argc - optind != 2) {
-		cmd_usage_error(self, "expected MODEL and DATA, got %d "
-		    "arguments", argc - optind);
+	if (cmd_check_args(self, argc - optind, 2, "MODEL and DATA") != 0)
 		goto out;
-	}
 	if ((model = nn_model_load(argv[optind], &cause)) == NULL ||
 	    (d = model_io_load_data(model, argv[optind + 1], &what,
 	    &cause)) == NULL)

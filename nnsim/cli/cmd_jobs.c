@@ -71,14 +71,14 @@ jobs_options(const struct cmd_entry *self, int argc, char **argv, int *json)
 	int c, rc, threads = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c == 'j' && json != NULL) {
-			*json = 1;
-			continue;
-		}
-		if ((rc = cmd_common_option(self, c, argv, &threads)) != -1)
+	while ((c = cmd_getopt(self, argc, argv, ":h", longopts, &threads,
+	    &rc)) != -1) {
+		if (c == CMD_OPT_EXIT)
 			return rc;
-		return cmd_bad_option(self, c, argv);
+		/* attach takes no --json. */
+		if (json == NULL)
+			return cmd_bad_option(self, c, argv);
+		*json = 1;
 	}
 	return -1;
 }

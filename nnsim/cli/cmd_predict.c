@@ -224,25 +224,18 @@ cmd_predict_exec(const struct cmd_entry *self, int argc, char **argv)
 	int c, b, k, in, threads = 0, rc = EXIT_USAGE;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt(self, argc, argv, ":o:h", longopts, &threads,
+	    &rc)) != -1) {
 		switch (c) {
 		case 'o':
 			output = optarg;
 			break;
-		default:
-			/* --threads, --help and bad options. */
-			if ((rc = cmd_common_option(self, c, argv,
-			    &threads)) != -1)
-				goto out;
-			rc = EXIT_USAGE;
-			break;
+		case CMD_OPT_EXIT:
+			goto out;
 		}
 	}
-	if (argc - optind != 2) {
-		cmd_usage_error(self, "expected MODEL and INPUT, got %d "
-		    "arguments", argc - optind);
+	if (cmd_check_args(self, argc - optind, 2, "MODEL and INPUT") != 0)
 		goto out;
-	}
 	input = argv[optind + 1];
 	if ((model = nn_model_load(argv[optind], &cause)) == NULL)
 		goto fail;

@@ -86,7 +86,8 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 	int c, threads = 0, quiet = 0, rc = EXIT_USAGE, epoch, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt(self, argc, argv, ":o:qh", longopts, &threads,
+	    &rc)) != -1) {
 		switch (c) {
 		case 'o':
 			free(output);
@@ -98,20 +99,12 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 		case 'q':
 			quiet = 1;
 			break;
-		default:
-			/* --threads, --help and bad options. */
-			if ((rc = cmd_common_option(self, c, argv,
-			    &threads)) != -1)
-				goto out;
-			rc = EXIT_USAGE;
-			break;
+		case CMD_OPT_EXIT:
+			goto out;
 		}
 	}
-	if (argc - optind != 1) {
-		cmd_usage_error(self, argc - optind == 0 ? "missing NET.JSON" :
-		    "expected one NET.JSON, got %d arguments", argc - optind);
+	if (cmd_check_args(self, argc - optind, 1, "NET.JSON") != 0)
 		goto out;
-	}
 	if ((cfg = nn_config_load(argv[optind], &cause)) == NULL)
 		goto fail_input;
 	if (nn_prepare(cfg, NULL, 0, &prep, &cause) != 0)
@@ -156,23 +149,15 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 
 	obj = done_json(&last, cfg->train.epochs, last.elapsed_s, trained,
 	    output);
-	/* Timings and paths stay out of the model so that the same seed
-	 * gives the same bytes. */
-	figures = json_deep_copy(obj);
-	json_object_del(figures, "samples_per_sec");
-	json_object_del(figures, "elapsed_s");
-	json_object_del(figures, "model");
-	json_object_del(figures, "event");
+	figures = cmd_model_figures(obj);
 	model = nn_prepare_model(cfg, &prep, net, figures);
 	net = NULL;
 	if (nn_model_save(model, output, &cause) != 0 ||
-	    nn_metrics_write(metrics, obj, &cause) != 0 ||
-	    nn_metrics_close(metrics, &cause) != 0) {
+	    cmd_metrics_done(&metrics, obj, &cause) != 0) {
 		metrics = NULL;
 		rc = EXIT_FAILED;
 		goto fail;
 	}
-	metrics = NULL;
 	if (!quiet) {
 		if (last.has_test && last.has_accuracy)
 			snprintf(line, sizeof line, ", test_accuracy %.4f",

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "nn/metrics.h"
 
 #define NNSIM_VERSION "0.1.0"
 
@@ -39,15 +40,21 @@ usage(FILE *f)
 }
 
 void
+cmd_verror(const char *prefix, const char *fmt, va_list ap)
+{
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void
 cmd_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("nnsim: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cmd_verror("nnsim: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int
@@ -112,6 +119,66 @@ cmd_common_option(const struct cmd_entry *e, int c, char **argv,
 	default:
 		return cmd_bad_option(e, c, argv);
 	}
+}
+
+int
+cmd_getopt(const struct cmd_entry *e, int argc, char **argv,
+    const char *shortopts, const struct option *longopts, int *threads,
+    int *status)
+{
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, shortopts, longopts,
+	    NULL)) != -1) {
+		if (c != 't' && c != 'h' && c != '?' && c != ':')
+			return c;
+		if ((rc = cmd_common_option(e, c, argv, threads)) != -1) {
+			*status = rc;
+			return CMD_OPT_EXIT;
+		}
+	}
+	return -1;
+}
+
+int
+cmd_check_args(const struct cmd_entry *e, int have, int want,
+    const char *names)
+{
+	if (have == want)
+		return 0;
+	if (want == 1 && have == 0)
+		cmd_usage_error(e, "missing %s", names);
+	else if (want == 1)
+		cmd_usage_error(e, "expected one %s, got %d arguments", names,
+		    have);
+	else
+		cmd_usage_error(e, "expected %s, got %d arguments", names,
+		    have);
+	return -1;
+}
+
+json_t *
+cmd_model_figures(json_t *figures)
+{
+	json_t *kept = json_deep_copy(figures);
+
+	json_object_del(kept, "samples_per_sec");
+	json_object_del(kept, "elapsed_s");
+	json_object_del(kept, "model");
+	json_object_del(kept, "event");
+	return kept;
+}
+
+int
+cmd_metrics_done(struct nn_metrics **m, json_t *done, char **cause)
+{
+	int rc = 0;
+
+	if (nn_metrics_write(*m, done, cause) != 0 ||
+	    nn_metrics_close(*m, cause) != 0)
+		rc = -1;
+	*m = NULL;
+	return rc;
 }
 
 int

@@ -1,0 +1,102 @@
+/*
+ * What the files of nnsim submit share: the job's state, one row per agent
+ * (a session or a partition). cmd_submit.c parses and connects,
+ * submit_sched.c places agents and runs the job, submit_event.c handles
+ * the daemon's events, submit_display.c draws the live table and
+ * submit_report.c writes the model and the last lines.
+ */
+#ifndef NN_SUBMIT_INTERNAL_H
+#define NN_SUBMIT_INTERNAL_H
+
+#include <jansson.h>
+
+#include "agentd/codestore.h"
+#include "base/alloc.h"
+#include "cli/jobs.h"
+#include "dist/job.h"
+#include "dist/ring.h"
+#include "nn/metrics.h"
+#include "nn/prepare.h"
+
+enum sess_state { S_QUEUED, S_RUNNING, S_DONE, S_FAILED };
+
+struct sess {
+	enum sess_state	 state;
+	char		 agent[96];
+	char		 host[64];
+	int		 moving;	/* a migrate was asked for */
+	long long	 step;		/* live, from progress events */
+	double		 live_loss;
+	double		 sps;		/* samples per second */
+	int		 epoch;
+	double		 loss;
+	json_t		*result;	/* the result's JSON */
+	float		*params;
+	double		 score;
+};
+
+struct submit {
+	struct client		*cl;
+	const char		*addr;		/* the daemon cl talks to */
+	struct nn_cluster	*cluster;	/* embedded, or NULL */
+	struct hosts		*inventory;	/* --hosts, or NULL */
+	struct nn_job		 job;
+	struct nn_prepared	 prep;
+	struct nn_config	*cfg;
+	struct nn_metrics	*metrics;
+	struct sess		*s;
+	char			 code[CODESTORE_HEX];
+	void			*code_buf;	/* the agent's .so */
+	size_t			 code_len;
+	json_t			*hosts;		/* name -> free slots */
+	size_t			 nparams;
+	int			 quiet;
+	int			 running;
+	int			 data;		/* data mode */
+	double			 balanced;	/* last look, monotonic s */
+	int			 tty;		/* a live table on stdout */
+	int			 drawn;		/* its lines on screen */
+	double			 redrawn;
+	int			 n;		/* agents: sessions or partitions */
+	unsigned char		 secret[NN_RING_SECRET];
+	char			 id[NN_JOBS_ID_LEN + 1];	/* job id */
+};
+
+/* What "session i" or "partition i" is called in messages. */
+const char	*submit_kind(const struct submit *);
+/* A request whose JSON (a new reference) this call consumes. */
+json_t		*submit_ask(struct client *, json_t *req, const void *payload,
+		     uint64_t len, unsigned char **out, uint64_t *out_len,
+		     char **cause);
+
+/* submit_sched.c */
+/* SIGINT and SIGTERM stop the job (its agents are killed). */
+void		 submit_catch_signals(void);
+/* Free cores per host that takes agents (possibly none). */
+int		 submit_hosts(struct submit *, char **cause);
+/* Spawns queued agents while cores are free (at least one runs). */
+int		 submit_fill(struct submit *, char **cause);
+/* Places the agents and follows them until none runs; -1 with cause. */
+int		 submit_run(struct submit *, char **cause);
+/* Kills whatever still runs (after a failure or an interrupt). */
+void		 submit_kill_all(struct submit *);
+
+/* submit_event.c */
+/* Handles one event of the daemon; -1 with cause ends the job. */
+int		 submit_event(struct submit *, json_t *ev, char **cause);
+
+/* submit_display.c */
+/* The job's first line: what runs where. */
+void		 submit_announce(struct submit *);
+/* On a terminal, the live table; at most twice a second unless force. */
+void		 submit_draw(struct submit *, int force);
+/* One line for people about an event of agent i. */
+void		 submit_say(struct submit *, int, const char *, ...)
+		     NN_PRINTF(3, 4);
+
+/* submit_report.c */
+/* Writes the best model, the metrics' last lines and the result line. */
+int		 submit_report(struct submit *, const char *output,
+		     char **cause);
+
+#endif

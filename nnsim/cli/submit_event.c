@@ -1,0 +1,254 @@
+/*
+ * The daemon's events about nnsim submit's agents, through a table of named
+ * handlers: epochs' metrics, moves, progress, logs, and the end of each.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agentd/client.h"
+#include "cli/submit-internal.h"
+#include "dist/session.h"
+
+/*
+ * An event's handler, as tmux describes a command. An event the agent's
+ * state or a missing host rules out is ignored.
+ */
+struct submit_event_entry {
+	const char	*name;
+	int		 running;	/* only while the agent runs */
+	int		 has_host;	/* only with the event's host */
+	int		(*fn)(struct submit *, int, json_t *, char **);
+};
+
+/* A string field of an event, or NULL. */
+static const char *
+submit_ev_str(json_t *ev, const char *key)
+{
+	return json_string_value(json_object_get(ev, key));
+}
+
+static int
+submit_find(struct submit *sb, const char *agent)
+{
+	int i;
+
+	for (i = 0; agent != NULL && i < sb->n; i++) {
+		if (strcmp(sb->s[i].agent, agent) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Fetches and checks a finished session's result. */
+static int
+submit_result(struct submit *sb, int i, char **cause)
+{
+	struct sess *s = &sb->s[i];
+	unsigned char *buf = NULL;
+	uint64_t len = 0;
+	json_t *rep, *v;
+	char *what = NULL;
+	int rc = -1;
+
+	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op", "result",
+	    "agent", s->agent, "host", s->host), NULL, 0, &buf, &len, cause);
+	if (rep == NULL)
+		return -1;
+	what = xasprintf("%s %d (agent %s on %s): no result", submit_kind(sb),
+	    i, s->agent, s->host);
+	if (client_reply_ok(rep, what, cause) != 0)
+		goto out;
+	s->params = xreallocarray(NULL, sb->nparams > 0 ? sb->nparams : 1,
+	    sizeof (float));
+	if (nn_session_result_parse(buf, (size_t)len, s->params, sb->nparams,
+	    &s->result, cause) != 0)
+		goto out;
+	v = json_object_get(json_object_get(s->result, "final"),
+	    sb->job.select);
+	if (!json_is_number(v)) {
+		nn_fail(cause, "session %d: its result has no %s", i,
+		    sb->job.select);
+		goto out;
+	}
+	s->score = json_number_value(v);
+	rc = 0;
+out:
+	free(what);
+	free(buf);
+	json_decref(rep);
+	return rc;
+}
+
+/* An epoch ended: a metrics line, and a line for people off a terminal. */
+static int
+submit_ev_metrics(struct submit *sb, int i, json_t *ev, char **cause)
+{
+	const char *host = submit_ev_str(ev, "host");
+	json_t *m, *v;
+
+	m = json_deep_copy(json_object_get(ev, "metrics"));
+	json_object_set_new(m, "agent", json_string(submit_ev_str(ev,
+	    "agent")));
+	json_object_set_new(m, "host", json_string(host != NULL ? host :
+	    "?"));
+	if (sb->data)
+		json_object_del(m, "session");
+	if (nn_metrics_write(sb->metrics, m, cause) != 0) {
+		json_decref(m);
+		return -1;
+	}
+	sb->s[i].epoch = (int)json_integer_value(json_object_get(m, "epoch"));
+	sb->s[i].loss = json_number_value(json_object_get(m, "loss"));
+	sb->s[i].live_loss = sb->s[i].loss;
+	v = json_object_get(m, "test_accuracy");
+	/* On a terminal the table shows epochs; lines are for logs. */
+	if (sb->tty)
+		;
+	else if (json_is_number(v))
+		submit_say(sb, i, "epoch %d loss %.6f test_accuracy %.4f",
+		    sb->s[i].epoch, sb->s[i].loss, json_number_value(v));
+	else
+		submit_say(sb, i, "epoch %d loss %.6f", sb->s[i].epoch,
+		    sb->s[i].loss);
+	json_decref(m);
+	return 0;
+}
+
+static int
+submit_ev_moved(struct submit *sb, int i, json_t *ev, char **cause)
+{
+	const char *to = submit_ev_str(ev, "to"), *from;
+	json_t *m;
+	int rc;
+
+	if (to == NULL)
+		to = submit_ev_str(ev, "host");
+	submit_say(sb, i, "moved to %s", to);
+	snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s", to);
+	sb->s[i].moving = 0;
+	from = submit_ev_str(ev, "from");
+	m = json_pack("{s:s, s:s, s:s, s:s}", "event", "moved", "agent",
+	    submit_ev_str(ev, "agent"), "from", from != NULL ? from : "?",
+	    "host", sb->s[i].host);
+	json_object_set_new(m, sb->data ? "partition" : "session",
+	    json_integer(i));
+	rc = nn_metrics_write(sb->metrics, m, cause);
+	json_decref(m);
+	return rc;
+}
+
+static int
+submit_ev_move_failed(struct submit *sb, int i, json_t *ev, char **cause)
+{
+	(void)cause;
+	sb->s[i].moving = 0;
+	submit_say(sb, i, "move to %s failed: %s", submit_ev_str(ev, "to"),
+	    submit_ev_str(ev, "reason"));
+	return 0;
+}
+
+/* The result of a session (or partition 0) is fetched; its core is free. */
+static int
+submit_ev_finished(struct submit *sb, int i, json_t *ev, char **cause)
+{
+	const char *host = submit_ev_str(ev, "host");
+
+	if (host != NULL)
+		snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s", host);
+	sb->s[i].state = S_DONE;
+	sb->running--;
+	/* A data job's model is partition 0's replica. */
+	if (sb->data && i > 0) {
+		submit_say(sb, i, "done");
+		return 0;
+	}
+	if (submit_result(sb, i, cause) != 0)
+		return -1;
+	submit_say(sb, i, "done, %s %.6g", sb->job.select, sb->s[i].score);
+	if (sb->data)
+		return 0;
+	json_object_set_new(sb->hosts, sb->s[i].host, json_integer(
+	    json_integer_value(json_object_get(sb->hosts, sb->s[i].host)) +
+	    1));
+	return submit_fill(sb, cause);
+}
+
+static int
+submit_ev_failed(struct submit *sb, int i, json_t *ev, char **cause)
+{
+	const char *host = submit_ev_str(ev, "host");
+	const char *reason = submit_ev_str(ev, "reason");
+
+	sb->s[i].state = S_FAILED;
+	sb->running--;
+	return nn_fail(cause, "%s %d (%s, agent %s) failed on %s: %s",
+	    submit_kind(sb), i, sb->data ? "data-parallel" :
+	    sb->job.labels[i], submit_ev_str(ev, "agent"), host != NULL ?
+	    host : "?", reason != NULL ? reason : "no reason given");
+}
+
+/* A progress event's status: live figures for the table. */
+static int
+submit_ev_progress(struct submit *sb, int i, json_t *ev, char **cause)
+{
+	const char *text = submit_ev_str(ev, "status");
+	json_t *st, *v;
+
+	(void)cause;
+	if (text == NULL || (st = json_loads(text, 0, NULL)) == NULL)
+		return 0;
+	if (json_is_integer(v = json_object_get(st, "epoch")))
+		sb->s[i].epoch = (int)json_integer_value(v);
+	if (json_is_integer(v = json_object_get(st, "step")))
+		sb->s[i].step = json_integer_value(v);
+	if (json_is_number(v = json_object_get(st, "loss")))
+		sb->s[i].live_loss = json_number_value(v);
+	if (json_is_number(v = json_object_get(st, "samples_per_s")))
+		sb->s[i].sps = json_number_value(v);
+	json_decref(st);
+	return 0;
+}
+
+/* An agent's errors and warnings are shown (levels 0 and 1). */
+static int
+submit_ev_log(struct submit *sb, int i, json_t *ev, char **cause)
+{
+	(void)cause;
+	if (json_integer_value(json_object_get(ev, "level")) <= 1 &&
+	    !sb->quiet)
+		submit_say(sb, i, "%s", submit_ev_str(ev, "text"));
+	return 0;
+}
+
+static const struct submit_event_entry submit_events[] = {
+	{ "metrics", 0, 0, submit_ev_metrics },
+	{ "moved", 0, 1, submit_ev_moved },
+	{ "move-failed", 0, 0, submit_ev_move_failed },
+	{ "finished", 1, 0, submit_ev_finished },
+	{ "failed", 1, 0, submit_ev_failed },
+	{ "progress", 0, 0, submit_ev_progress },
+	{ "log", 0, 0, submit_ev_log },
+};
+
+int
+submit_event(struct submit *sb, json_t *ev, char **cause)
+{
+	const struct submit_event_entry *e;
+	const char *name = submit_ev_str(ev, "event");
+	int i = submit_find(sb, submit_ev_str(ev, "agent"));
+	size_t k;
+
+	if (name == NULL || i < 0)
+		return 0;
+	for (k = 0; k < sizeof submit_events / sizeof submit_events[0]; k++) {
+		e = &submit_events[k];
+		if (strcmp(e->name, name) != 0)
+			continue;
+		if ((e->running && sb->s[i].state != S_RUNNING) ||
+		    (e->has_host && submit_ev_str(ev, "host") == NULL))
+			return 0;
+		return e->fn(sb, i, ev, cause);
+	}
+	return 0;
+}

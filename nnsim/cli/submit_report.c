@@ -1,0 +1,122 @@
+/*
+ * The end of nnsim submit: the best session's model (or the data job's),
+ * a metrics line per agent and the "done" line, and one line for people.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cmd.h"
+#include "cli/submit-internal.h"
+
+/* The best session: by score, the lowest index on ties. */
+static int
+submit_best(struct submit *sb)
+{
+	int i, best = -1;
+
+	for (i = 0; i < sb->n; i++) {
+		if (sb->s[i].state != S_DONE || isnan(sb->s[i].score))
+			continue;
+		if (best < 0 || (sb->job.maximize ? sb->s[i].score >
+		    sb->s[best].score : sb->s[i].score < sb->s[best].score))
+			best = i;
+	}
+	return best;
+}
+
+static int
+submit_write_model(struct submit *sb, int best, const char *output,
+    char **cause)
+{
+	struct nn_config *cfg = NULL;
+	struct nn_model *model = NULL;
+	struct nn_net *net;
+	size_t n;
+	json_t *figures;
+	int rc = -1;
+
+	if ((cfg = nn_config_parse(sb->job.roots[best], sb->cfg->path, NULL,
+	    cause)) == NULL || nn_config_fit_data(cfg, sb->prep.train,
+	    cause) != 0)
+		goto out;
+	net = nn_net_new(&cfg->arch, nn_prepare_max_batch(cfg));
+	memcpy(nn_net_params(net, &n), sb->s[best].params,
+	    sb->nparams * sizeof (float));
+	figures = cmd_model_figures(json_object_get(sb->s[best].result,
+	    "final"));
+	if (sb->data)
+		json_object_set_new(figures, "partitions",
+		    json_integer(sb->n));
+	else
+		json_object_set_new(figures, "session", json_integer(best));
+	model = nn_prepare_model(cfg, &sb->prep, net, figures);
+	json_decref(figures);
+	rc = nn_model_save(model, output, cause);
+out:
+	nn_model_free(model);
+	nn_config_free(cfg);
+	return rc;
+}
+
+/* The metrics line of agent i at the end (new reference). */
+static json_t *
+submit_agent_line(struct submit *sb, int i, int best)
+{
+	if (sb->data)
+		return json_pack("{s:s, s:i, s:s, s:s}", "event", "partition",
+		    "partition", i, "agent", sb->s[i].agent, "host",
+		    sb->s[i].host);
+	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:b}", "event",
+	    "session", "session", i, "label", sb->job.labels[i], "agent",
+	    sb->s[i].agent, "host", sb->s[i].host, "final",
+	    json_object_get(sb->s[i].result, "final"), "best", i == best);
+}
+
+/* The metrics' "done" line (new reference): its figures under "final". */
+static json_t *
+submit_done_line(struct submit *sb, int best, const char *output)
+{
+	if (sb->data)
+		return json_pack("{s:s, s:i, s:b, s:O, s:s}", "event", "done",
+		    "partitions", sb->n, "deterministic",
+		    sb->job.deterministic, "final", json_object_get(
+		    sb->s[0].result, "final"), "model", output);
+	return json_pack("{s:s, s:i, s:i, s:s, s:f, s:s, s:s}", "event",
+	    "done", "sessions", sb->n, "best", best, "select",
+	    sb->job.select, "score", sb->s[best].score, "label",
+	    sb->job.labels[best], "model", output);
+}
+
+int
+submit_report(struct submit *sb, const char *output, char **cause)
+{
+	json_t *line;
+	int best, i, rc;
+
+	if ((best = submit_best(sb)) < 0)
+		return nn_fail(cause, "no session produced a usable %s",
+		    sb->job.select);
+	if (submit_write_model(sb, best, output, cause) != 0)
+		return -1;
+	for (i = 0; i < sb->n; i++) {
+		line = submit_agent_line(sb, i, best);
+		rc = nn_metrics_write(sb->metrics, line, cause);
+		json_decref(line);
+		if (rc != 0)
+			return -1;
+	}
+	line = submit_done_line(sb, best, output);
+	rc = cmd_metrics_done(&sb->metrics, line, cause);
+	json_decref(line);
+	if (rc != 0)
+		return -1;
+	if (!sb->quiet && sb->data)
+		printf("done: %d partitions, %s %.6g, model %s\n", sb->n,
+		    sb->job.select, sb->s[0].score, output);
+	else if (!sb->quiet)
+		printf("best: session %d (%s), %s %.6g, model %s\n", best,
+		    sb->job.labels[best], sb->job.select, sb->s[best].score,
+		    output);
+	return 0;
+}

@@ -1,0 +1,345 @@
+/*
+ * nnsim submit's scheduling: agents placed by free cores, queued sessions
+ * spawned as cores free up, sessions moved off crowded hosts, and the loop
+ * that follows the job's events until no agent runs.
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agentd/client.h"
+#include "agentd/state.h"
+#include "base/clock.h"
+#include "cli/submit-internal.h"
+#include "dist/session.h"
+
+static volatile sig_atomic_t submit_stop;
+
+static void
+submit_signal(int sig)
+{
+	(void)sig;
+	submit_stop = 1;
+}
+
+void
+submit_catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = submit_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/*
+ * The state an agent starts from: a session (agents/session.c), or a
+ * partition with its shard, and the test set for partition 0 alone
+ * (agents/partition.c).
+ */
+static unsigned char *
+submit_state(struct submit *sb, int i, size_t *len, char **cause)
+{
+	struct agent_state *st = agent_state_new();
+	struct nn_data *shard = NULL;
+	unsigned char *buf = NULL;
+	char hex[NN_RING_SECRET_HEX];
+	json_t *extra = NULL;
+	int rc;
+
+	if (sb->data) {
+		nn_ring_secret_hex(sb->secret, hex);
+		extra = json_pack("{s:i, s:i, s:I, s:s, s:b, s:i}", "rank", i,
+		    "size", sb->n, "total", (json_int_t)sb->prep.train->n,
+		    "secret", hex, "deterministic", sb->job.deterministic,
+		    "step", 0);
+		shard = nn_data_shard(sb->prep.train, i, sb->n);
+		rc = nn_session_state(st, i, sb->job.roots[0], shard,
+		    i == 0 ? sb->prep.test : NULL, extra);
+		json_decref(extra);
+	} else
+		rc = nn_session_state(st, i, sb->job.roots[i], sb->prep.train,
+		    sb->prep.test, NULL);
+	if (rc != 0) {
+		nn_fail(cause, "%s %d: cannot pack its state: %s",
+		    submit_kind(sb), i,
+		    agent_state_cause(st) != NULL ? agent_state_cause(st) :
+		    "JSON");
+		goto out;
+	}
+	*len = agent_state_encoded_size(st);
+	buf = xmalloc(*len);
+	agent_state_encode(st, buf);
+out:
+	/* The state refers to the shard's rows until it is encoded. */
+	agent_state_free(st);
+	nn_data_free(shard);
+	return buf;
+}
+
+/* Free cores per host that takes agents, from the daemon's host list
+ * (possibly none). */
+int
+submit_hosts(struct submit *sb, char **cause)
+{
+	json_t *rep, *h;
+	const char *st, *name;
+	size_t i;
+	int slots;
+
+	rep = submit_ask(sb->cl, json_pack("{s:s}", "op", "hosts"), NULL, 0,
+	    NULL, NULL, cause);
+	if (rep == NULL)
+		return -1;
+	json_decref(sb->hosts);
+	sb->hosts = json_object();
+	json_array_foreach(json_object_get(rep, "hosts"), i, h) {
+		st = json_string_value(json_object_get(h, "state"));
+		name = json_string_value(json_object_get(h, "name"));
+		if (name == NULL || st == NULL || (strcmp(st, "up") != 0 &&
+		    strcmp(st, "self") != 0) ||
+		    json_is_true(json_object_get(h, "draining")))
+			continue;
+		slots = (int)json_integer_value(json_object_get(h, "cores"));
+		slots -= (int)json_integer_value(json_object_get(h, "agents"));
+		json_object_set_new(sb->hosts, name, json_integer(slots));
+	}
+	json_decref(rep);
+	return 0;
+}
+
+/*
+ * The host with the most free cores, or NULL when every core is busy (any
+ * host at all when all must run at once).
+ */
+static const char *
+submit_pick(struct submit *sb, int all)
+{
+	const char *key, *best = NULL;
+	json_int_t most = 0;
+	json_t *v;
+
+	json_object_foreach(sb->hosts, key, v) {
+		if (json_integer_value(v) > most || (all && best == NULL)) {
+			most = json_integer_value(v);
+			best = key;
+		}
+	}
+	return best;
+}
+
+/* Starts session i on a host with a free core. */
+static int
+submit_spawn(struct submit *sb, int i, const char *host, char **cause)
+{
+	unsigned char *state;
+	size_t len;
+	json_t *rep;
+	const char *id;
+	char *what;
+	int rc = -1;
+
+	if ((state = submit_state(sb, i, &len, cause)) == NULL)
+		return -1;
+	/* The job's id goes with each agent: the console groups by it. */
+	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s, s:s}", "op",
+	    "spawn", "code", sb->code, "host", host, "job", sb->id), state,
+	    len, NULL, NULL, cause);
+	free(state);
+	if (rep == NULL)
+		return -1;
+	what = xasprintf("%s %d: spawn on %s failed", submit_kind(sb), i,
+	    host);
+	if (client_reply_ok(rep, what, cause) != 0)
+		goto out;
+	if ((id = json_string_value(json_object_get(rep, "agent"))) == NULL) {
+		nn_fail(cause, "%s: the reply names no agent", what);
+		goto out;
+	}
+	snprintf(sb->s[i].agent, sizeof sb->s[i].agent, "%s", id);
+	snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s", host);
+	sb->s[i].state = S_RUNNING;
+	sb->running++;
+	json_object_set_new(sb->hosts, host, json_integer(json_integer_value(
+	    json_object_get(sb->hosts, host)) - 1));
+	rc = 0;
+out:
+	free(what);
+	json_decref(rep);
+	return rc;
+}
+
+int
+submit_fill(struct submit *sb, char **cause)
+{
+	const char *host;
+	int i;
+
+	for (i = 0; i < sb->n; i++) {
+		if (sb->s[i].state != S_QUEUED)
+			continue;
+		host = submit_pick(sb, sb->data);
+		if (host == NULL && sb->running > 0)
+			break;
+		if (host == NULL)
+			host = json_object_iter_key(json_object_iter(
+			    sb->hosts));
+		/* No host takes agents now: balancing fills in later. */
+		if (host == NULL)
+			break;
+		if (submit_spawn(sb, i, host, cause) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Load balancing, once a second while sessions run: queued sessions go to
+ * freed cores; with none queued, a session on a host with more agents than
+ * cores (other jobs count too) moves to a host with a core free.
+ */
+static int
+submit_balance(struct submit *sb, char **cause)
+{
+	const char *key, *to = NULL;
+	json_t *v, *rep;
+	int i;
+
+	if (sb->data || nn_clock_s() - sb->balanced < 1.0)
+		return 0;
+	sb->balanced = nn_clock_s();
+	if (submit_hosts(sb, cause) != 0)
+		return -1;
+	/* Every host draining or briefly down: look again later. */
+	if (json_object_size(sb->hosts) == 0)
+		return 0;
+	if (submit_fill(sb, cause) != 0)
+		return -1;
+	json_object_foreach(sb->hosts, key, v)
+		if (json_integer_value(v) >= 1)
+			to = key;
+	for (i = 0; to != NULL && i < sb->n; i++) {
+		if (sb->s[i].state != S_RUNNING || sb->s[i].moving ||
+		    json_integer_value(json_object_get(sb->hosts,
+		    sb->s[i].host)) >= 0)
+			continue;
+		rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op",
+		    "migrate", "agent", sb->s[i].agent, "host", to), NULL, 0,
+		    NULL, NULL, cause);
+		if (rep == NULL)
+			return -1;
+		/* A refused move is tried again at the next look. */
+		if (client_reply_ok(rep, "migrate", NULL) == 0) {
+			sb->s[i].moving = 1;
+			submit_say(sb, i, "moving to %s: %s has more agents "
+			    "than cores", to, sb->s[i].host);
+		}
+		json_decref(rep);
+		return 0;
+	}
+	return 0;
+}
+
+/* Tells every partition who the others are: the ring forms. */
+static int
+submit_members(struct submit *sb, char **cause)
+{
+	json_t *ids = json_array(), *msg, *rep;
+	char *text = NULL, *what;
+	int i, rc = -1;
+
+	for (i = 0; i < sb->n; i++)
+		json_array_append_new(ids, json_string(sb->s[i].agent));
+	msg = json_pack("{s:o}", "members", ids);
+	text = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	for (i = 0; text != NULL && i < sb->n; i++) {
+		rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op", "send",
+		    "agent", sb->s[i].agent), text, strlen(text), NULL, NULL,
+		    cause);
+		if (rep == NULL)
+			goto out;
+		what = xasprintf("partition %d (agent %s): cannot tell it the "
+		    "ring", i, sb->s[i].agent);
+		rc = client_reply_ok(rep, what, cause);
+		free(what);
+		json_decref(rep);
+		if (rc != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+void
+submit_kill_all(struct submit *sb)
+{
+	char *cause = NULL;
+	json_t *rep;
+	int i;
+
+	for (i = 0; i < sb->n; i++) {
+		if (sb->s[i].state != S_RUNNING)
+			continue;
+		rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op", "kill",
+		    "agent", sb->s[i].agent), NULL, 0, NULL, NULL, &cause);
+		json_decref(rep);
+		free(cause);
+		cause = NULL;
+	}
+}
+
+/* One turn of the loop: the next event (up to 200 ms), balancing, table. */
+static int
+submit_step(struct submit *sb, char **cause)
+{
+	json_t *ev;
+	char *why;
+	int rc;
+
+	if (submit_stop)
+		return nn_fail(cause, "interrupted; the job's agents were "
+		    "stopped");
+	ev = client_event(sb->cl, 200, cause);
+	if (ev == NULL && *cause != NULL) {
+		why = *cause;
+		*cause = NULL;
+		nn_fail(cause, "%s: lost the daemon: %s", sb->addr, why);
+		free(why);
+		return -1;
+	}
+	rc = ev != NULL ? submit_event(sb, ev, cause) : 0;
+	json_decref(ev);
+	if (rc != 0 || submit_balance(sb, cause) != 0)
+		return -1;
+	submit_draw(sb, 0);
+	return 0;
+}
+
+int
+submit_run(struct submit *sb, char **cause)
+{
+	int i;
+
+	sb->tty = isatty(STDOUT_FILENO) && getenv("NNSIM_NO_LIVE") == NULL;
+	sb->s = xcalloc((size_t)sb->n, sizeof *sb->s);
+	for (i = 0; i < sb->n; i++)
+		sb->s[i].score = NAN;
+	submit_announce(sb);
+	if (submit_fill(sb, cause) != 0 ||
+	    (sb->data && submit_members(sb, cause) != 0))
+		return -1;
+	while (sb->running > 0) {
+		if (submit_step(sb, cause) != 0)
+			return -1;
+	}
+	submit_draw(sb, 1);
+	sb->drawn = 0;
+	return 0;
+}
