@@ -1,6 +1,6 @@
 /*
  * nnsim jobs and nnsim attach: the detached jobs of nnsim submit --detach
- * (nnsim/jobs.h), listed, or followed until they end.
+ * (cli/jobs.h), listed, or followed until they end.
  */
 #include <errno.h>
 #include <getopt.h>
