@@ -645,117 +645,213 @@ queue_add(struct ragent *a, const char *from, uint64_t seq,
 	a->queue_tail = &m->next;
 }
 
+/* A worker's frame, one handler each; f stays the caller's to free. */
+typedef void runner_frame_fn(struct ragent *, struct frame *);
+
+/* started: the agent runs, or waits unpacked for "go". */
+static void
+runner_frame_started(struct ragent *a, struct frame *f)
+{
+	const char *s;
+
+	/* A state the agent kept is its memory until it ends. */
+	if (!json_is_true(json_object_get(f->meta, "kept")))
+		ragent_state_done(a);
+	else if (json_is_integer(json_object_get(f->meta, "kept_at")))
+		a->kept_at = (uintptr_t)json_integer_value(
+		    json_object_get(f->meta, "kept_at"));
+	s = json_string_value(json_object_get(f->meta, "type"));
+	snprintf(a->type, sizeof a->type, "%s", s != NULL ? s : "?");
+	a->state = RA_RUNNING;
+	log_info("agent %s (%s) %s (pid %ld%s)", a->id, a->type,
+	    a->hold ? "unpacked, held" : "started", (long)a->pid,
+	    a->early ? ", started while its state arrived" : "");
+	runner_emit(a->r, a, a->hold ? "arrived" : "started",
+	    json_pack("{s:I}", "step", (json_int_t)a->step));
+	queue_flush(a);
+}
+
+static void
+runner_frame_progress(struct ragent *a, struct frame *f)
+{
+	a->progress = json_number_value(json_object_get(f->meta, "fraction"));
+	runner_emit(a->r, a, "progress", json_pack("{s:I, s:f, s:O}",
+	    "step", (json_int_t)a->step, "fraction", a->progress,
+	    "status", json_object_get(f->meta, "status")));
+}
+
+static void
+runner_frame_metrics(struct ragent *a, struct frame *f)
+{
+	if (!json_is_object(json_object_get(f->meta, "metrics")))
+		return;
+	runner_emit(a->r, a, "metrics", json_pack("{s:I, s:O}", "step",
+	    (json_int_t)a->step, "metrics", json_object_get(f->meta,
+	    "metrics")));
+}
+
+static void
+runner_frame_log(struct ragent *a, struct frame *f)
+{
+	runner_emit(a->r, a, "log", json_pack("{s:O, s:O}", "level",
+	    json_object_get(f->meta, "level"), "text",
+	    json_object_get(f->meta, "text")));
+}
+
+static void
+runner_frame_suspended(struct ragent *a, struct frame *f)
+{
+	(void)f;
+	a->state = RA_SUSPENDED;
+	runner_emit(a->r, a, "suspended", NULL);
+}
+
+static void
+runner_frame_resumed(struct ragent *a, struct frame *f)
+{
+	(void)f;
+	a->state = RA_RUNNING;
+	runner_emit(a->r, a, "resumed", NULL);
+}
+
+static void
+runner_frame_done(struct ragent *a, struct frame *f)
+{
+	struct runner *r = a->r;
+
+	/* The daemon keeps the result for the owner to fetch. */
+	if (f->payload_len > 0) {
+		a->result_len = f->payload_len;
+		r->request(r->arg, a->id, f->meta, f->payload, f->payload_len);
+	}
+	ragent_ended(r, a, 1, NULL);
+}
+
+static void
+runner_frame_failed(struct ragent *a, struct frame *f)
+{
+	const char *s;
+
+	ragent_state_done(a);
+	s = json_string_value(json_object_get(f->meta, "error"));
+	ragent_ended(a->r, a, 0, s != NULL ? s : "failed");
+}
+
+static void
+runner_frame_moving(struct ragent *a, struct frame *f)
+{
+	/* Messages already on their way to the worker come back first
+	 * ("unread"), then "synced": only then is the state whole. */
+	a->state = RA_MOVING;
+	json_decref(a->move);
+	a->move = json_incref(f->meta);
+	/* The move starts: a client times it from here to "moved". */
+	runner_emit(a->r, a, "moving", json_pack("{s:O, s:I}", "to",
+	    json_object_get(f->meta, "host"), "bytes",
+	    json_is_integer(json_object_get(f->meta, "state_len")) ?
+	    json_integer_value(json_object_get(f->meta, "state_len")) :
+	    (json_int_t)f->payload_len));
+	if (json_object_get(f->meta, "state_iov") == NULL) {
+		log_debug("agent %s: moving, %llu bytes of state",
+		    a->id, (unsigned long long)f->payload_len);
+		ragent_moving(a, f->payload, f->payload_len);
+		f->payload = NULL;
+	} else if (a->reading == NULL)
+		ragent_moving_from_memory(a, f->meta);
+}
+
+static void
+runner_frame_state(struct ragent *a, struct frame *f)
+{
+	if (a->move == NULL || a->move_state != NULL || a->reading != NULL)
+		return;
+	log_debug("agent %s: moving, %llu bytes of state", a->id,
+	    (unsigned long long)f->payload_len);
+	ragent_moving(a, f->payload, f->payload_len);
+	f->payload = NULL;
+}
+
+static void
+runner_frame_unread(struct ragent *a, struct frame *f)
+{
+	const char *s;
+	uint64_t seq;
+
+	s = json_string_value(json_object_get(f->meta, "from"));
+	seq = (uint64_t)json_integer_value(json_object_get(f->meta, "seq"));
+	if (s != NULL && seq < next_of(a->expect, s))
+		json_object_set_new(a->expect, s, json_integer((json_int_t)seq));
+	if (s != NULL)
+		queue_add(a, s, seq, f->payload, f->payload_len);
+}
+
+static void
+runner_frame_synced(struct ragent *a, struct frame *f)
+{
+	struct runner *r = a->r;
+
+	(void)f;
+	if (a->move == NULL)
+		return;
+	log_debug("agent %s: synced", a->id);
+	r->request(r->arg, a->id, a->move, a->move_state, a->move_len);
+	/* The daemon took the state (runner_take_state or
+	 * runner_take_stream) or it stays. */
+}
+
+/* send, spawn, clone: requests the daemon carries out for the agent. */
+static void
+runner_frame_request(struct ragent *a, struct frame *f)
+{
+	a->r->request(a->r->arg, a->id, f->meta, f->payload, f->payload_len);
+}
+
+/* The frames a worker sends (worker.c), by name. */
+static const struct runner_frame_entry {
+	const char	*name;
+	runner_frame_fn	*fn;
+} runner_frames[] = {
+	{ "clone", runner_frame_request },
+	{ "done", runner_frame_done },
+	{ "failed", runner_frame_failed },
+	{ "log", runner_frame_log },
+	{ "metrics", runner_frame_metrics },
+	{ "moving", runner_frame_moving },
+	{ "progress", runner_frame_progress },
+	{ "resumed", runner_frame_resumed },
+	{ "send", runner_frame_request },
+	{ "spawn", runner_frame_request },
+	{ "started", runner_frame_started },
+	{ "state", runner_frame_state },
+	{ "suspended", runner_frame_suspended },
+	{ "synced", runner_frame_synced },
+	{ "unread", runner_frame_unread },
+};
+
+/* One frame from a worker: its step count, then its op's handler. An
+ * unknown op is ignored. */
 static void
 runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 {
 	struct ragent *a = arg;
-	struct runner *r;
-	const char *op, *s;
-	uint64_t seq;
+	const char *op;
+	size_t i;
 
 	(void)c;
 	if (a == NULL)
 		goto out;
-	r = a->r;
 	op = json_string_value(json_object_get(f->meta, "op"));
 	if (op == NULL)
 		goto out;
 	if (json_is_integer(json_object_get(f->meta, "step")))
 		a->step = (uint64_t)json_integer_value(json_object_get(f->meta,
 		    "step"));
-	if (strcmp(op, "started") == 0) {
-		/* A state the agent kept is its memory until it ends. */
-		if (!json_is_true(json_object_get(f->meta, "kept")))
-			ragent_state_done(a);
-		else if (json_is_integer(json_object_get(f->meta, "kept_at")))
-			a->kept_at = (uintptr_t)json_integer_value(
-			    json_object_get(f->meta, "kept_at"));
-		s = json_string_value(json_object_get(f->meta, "type"));
-		snprintf(a->type, sizeof a->type, "%s", s != NULL ? s : "?");
-		a->state = RA_RUNNING;
-		log_info("agent %s (%s) %s (pid %ld%s)", a->id, a->type,
-		    a->hold ? "unpacked, held" : "started", (long)a->pid,
-		    a->early ? ", started while its state arrived" : "");
-		runner_emit(r, a, a->hold ? "arrived" : "started",
-		    json_pack("{s:I}", "step", (json_int_t)a->step));
-		queue_flush(a);
-	} else if (strcmp(op, "progress") == 0) {
-		a->progress = json_number_value(json_object_get(f->meta,
-		    "fraction"));
-		runner_emit(r, a, "progress", json_pack("{s:I, s:f, s:O}",
-		    "step", (json_int_t)a->step, "fraction", a->progress,
-		    "status", json_object_get(f->meta, "status")));
-	} else if (strcmp(op, "metrics") == 0 &&
-	    json_is_object(json_object_get(f->meta, "metrics"))) {
-		runner_emit(r, a, "metrics", json_pack("{s:I, s:O}", "step",
-		    (json_int_t)a->step, "metrics", json_object_get(f->meta,
-		    "metrics")));
-	} else if (strcmp(op, "log") == 0) {
-		runner_emit(r, a, "log", json_pack("{s:O, s:O}", "level",
-		    json_object_get(f->meta, "level"), "text",
-		    json_object_get(f->meta, "text")));
-	} else if (strcmp(op, "suspended") == 0) {
-		a->state = RA_SUSPENDED;
-		runner_emit(r, a, "suspended", NULL);
-	} else if (strcmp(op, "resumed") == 0) {
-		a->state = RA_RUNNING;
-		runner_emit(r, a, "resumed", NULL);
-	} else if (strcmp(op, "done") == 0) {
-		/* The daemon keeps the result for the owner to fetch. */
-		if (f->payload_len > 0) {
-			a->result_len = f->payload_len;
-			r->request(r->arg, a->id, f->meta, f->payload,
-			    f->payload_len);
+	for (i = 0; i < nitems(runner_frames); i++) {
+		if (strcmp(runner_frames[i].name, op) == 0) {
+			runner_frames[i].fn(a, f);
+			break;
 		}
-		ragent_ended(r, a, 1, NULL);
 	}
-	else if (strcmp(op, "failed") == 0) {
-		ragent_state_done(a);
-		s = json_string_value(json_object_get(f->meta, "error"));
-		ragent_ended(r, a, 0, s != NULL ? s : "failed");
-	} else if (strcmp(op, "moving") == 0) {
-		/* Messages already on their way to the worker come back
-		 * first ("unread"), then "synced": only then is the state
-		 * whole. */
-		a->state = RA_MOVING;
-		json_decref(a->move);
-		a->move = json_incref(f->meta);
-		/* The move starts: a client times it from here to "moved". */
-		runner_emit(r, a, "moving", json_pack("{s:O, s:I}", "to",
-		    json_object_get(f->meta, "host"), "bytes",
-		    json_is_integer(json_object_get(f->meta, "state_len")) ?
-		    json_integer_value(json_object_get(f->meta, "state_len")) :
-		    (json_int_t)f->payload_len));
-		if (json_object_get(f->meta, "state_iov") == NULL) {
-			log_debug("agent %s: moving, %llu bytes of state",
-			    a->id, (unsigned long long)f->payload_len);
-			ragent_moving(a, f->payload, f->payload_len);
-			f->payload = NULL;
-		} else if (a->reading == NULL)
-			ragent_moving_from_memory(a, f->meta);
-	} else if (strcmp(op, "state") == 0 && a->move != NULL &&
-	    a->move_state == NULL && a->reading == NULL) {
-		log_debug("agent %s: moving, %llu bytes of state", a->id,
-		    (unsigned long long)f->payload_len);
-		ragent_moving(a, f->payload, f->payload_len);
-		f->payload = NULL;
-	} else if (strcmp(op, "unread") == 0) {
-		s = json_string_value(json_object_get(f->meta, "from"));
-		seq = (uint64_t)json_integer_value(json_object_get(f->meta,
-		    "seq"));
-		if (s != NULL && seq < next_of(a->expect, s))
-			json_object_set_new(a->expect, s, json_integer(
-			    (json_int_t)seq));
-		if (s != NULL)
-			queue_add(a, s, seq, f->payload, f->payload_len);
-	} else if (strcmp(op, "synced") == 0 && a->move != NULL) {
-		log_debug("agent %s: synced", a->id);
-		r->request(r->arg, a->id, a->move, a->move_state, a->move_len);
-		/* The daemon took the state (runner_take_state or
-		 * runner_take_stream) or it stays. */
-	} else if (strcmp(op, "send") == 0 || strcmp(op, "spawn") == 0 ||
-	    strcmp(op, "clone") == 0)
-		r->request(r->arg, a->id, f->meta, f->payload, f->payload_len);
 out:
 	frame_free(f);
 }

@@ -431,81 +431,128 @@ agent_state_adopt(struct agent_state *st, void *buf)
 	st->buffer = buf;
 }
 
+/*
+ * Checks the header and the JSON of an encoded state of len bytes, and
+ * that nsections could fit in what follows; *off is where the sections
+ * start. 0, or -1 with cause.
+ */
+static int
+state_decode_header(const unsigned char *buf, size_t len, uint32_t *json_len,
+    uint32_t *nsections, size_t *off, char **cause)
+{
+	size_t left, pad;
+
+	if (len < STATE_HEADER_SIZE)
+		return nn_fail(cause, "agent state: %zu bytes, shorter than "
+		    "the %d-byte header", len, STATE_HEADER_SIZE);
+	if (len > AGENT_STATE_MAX_SIZE)
+		return nn_fail(cause, "agent state: %zu bytes (limit %llu)",
+		    len, (unsigned long long)AGENT_STATE_MAX_SIZE);
+	if (nn_le_get_u32(buf) != AGENT_STATE_MAGIC)
+		return nn_fail(cause, "agent state: bad magic 0x%08x "
+		    "(expected 0x%08x)", nn_le_get_u32(buf), AGENT_STATE_MAGIC);
+	if (nn_le_get_u32(buf + 12) != 0)
+		return nn_fail(cause, "agent state: reserved field is 0x%08x "
+		    "(expected 0)", nn_le_get_u32(buf + 12));
+	*json_len = nn_le_get_u32(buf + 4);
+	*nsections = nn_le_get_u32(buf + 8);
+	*off = STATE_HEADER_SIZE;
+	left = len - *off;
+
+	if (*json_len > AGENT_STATE_MAX_JSON)
+		return nn_fail(cause, "agent state: JSON length %u (limit %zu)",
+		    *json_len, AGENT_STATE_MAX_JSON);
+	if (state_pad8(*json_len) > left)
+		return nn_fail(cause, "agent state: JSON length %u (padded to "
+		    "%llu) exceeds the %zu bytes left", *json_len,
+		    (unsigned long long)state_pad8(*json_len), left);
+	if (memchr(buf + *off, '\0', *json_len) != NULL)
+		return nn_fail(cause, "agent state: JSON contains a NUL byte");
+	pad = state_pad8(*json_len) - *json_len;
+	if (!state_zero(buf + *off + *json_len, pad))
+		return nn_fail(cause, "agent state: nonzero padding after the "
+		    "JSON");
+	*off += *json_len + pad;
+	left = len - *off;
+	/* Each section takes at least its header: a cheap bound on the
+	 * count before the table is allocated. */
+	if (*nsections > AGENT_STATE_MAX_SECTIONS)
+		return nn_fail(cause, "agent state: %u sections (limit %d)",
+		    *nsections, AGENT_STATE_MAX_SECTIONS);
+	if ((uint64_t)*nsections * STATE_SECTION_SIZE > left)
+		return nn_fail(cause, "agent state: %u sections need at least "
+		    "%llu bytes, %zu left", *nsections,
+		    (unsigned long long)*nsections * STATE_SECTION_SIZE, left);
+	return 0;
+}
+
+/* Adds section i, at *off of buf (len bytes), to st and moves *off past
+ * it. 0, or -1 with cause. */
+static int
+state_decode_section(struct agent_state *st, const unsigned char *buf,
+    size_t len, uint32_t i, size_t *off, char **cause)
+{
+	struct state_section *s;
+	const unsigned char *p;
+	uint64_t slen;
+	size_t left = len - *off, pad, nlen;
+
+	if (left < STATE_SECTION_SIZE)
+		return nn_fail(cause, "agent state: section %u: header needs "
+		    "%d bytes, %zu left", i, STATE_SECTION_SIZE, left);
+	p = buf + *off;
+	nlen = strnlen((const char *)p, STATE_NAME_SIZE);
+	if (nlen == STATE_NAME_SIZE)
+		return nn_fail(cause, "agent state: section %u: name is not "
+		    "terminated within %d bytes", i, STATE_NAME_SIZE);
+	if (state_check_name((const char *)p, nlen) != 0)
+		return nn_fail(cause, "agent state: section %u: bad name "
+		    "(expected 1 to %d bytes, no control characters)", i,
+		    AGENT_STATE_NAME_MAX);
+	if (!state_zero(p + nlen, STATE_NAME_SIZE - nlen))
+		return nn_fail(cause, "agent state: section %u \"%s\": "
+		    "nonzero bytes after the name", i, (const char *)p);
+	if (state_find(st, (const char *)p) != NULL)
+		return nn_fail(cause, "agent state: section %u: name \"%s\" "
+		    "appears twice", i, (const char *)p);
+	slen = nn_le_get_u64(p + STATE_NAME_SIZE);
+	*off += STATE_SECTION_SIZE;
+	left = len - *off;
+	if (slen > left)
+		return nn_fail(cause, "agent state: section %u \"%s\": length "
+		    "%llu exceeds the %zu bytes left", i, (const char *)p,
+		    (unsigned long long)slen, left);
+	pad = state_pad8(slen) - slen;
+	if (pad > left - slen)
+		return nn_fail(cause, "agent state: section %u \"%s\": "
+		    "padding needs %zu bytes, %zu left", i, (const char *)p,
+		    pad, (size_t)(left - slen));
+	if (!state_zero(buf + *off + slen, pad))
+		return nn_fail(cause, "agent state: section %u \"%s\": "
+		    "nonzero padding", i, (const char *)p);
+
+	s = &st->sections[st->nsections++];
+	memcpy(s->name, p, nlen);
+	s->data = buf + *off;
+	s->len = slen;
+	*off += slen + pad;
+	return 0;
+}
+
 /* Decodes buf; sections point into it. 0, or -1 with cause. */
 int
 agent_state_decode(const unsigned char *buf, size_t len,
     struct agent_state **out, char **cause)
 {
 	struct agent_state *st = NULL;
-	struct state_section *s;
-	const unsigned char *p;
-	uint32_t json_len, nsections, i;
-	uint64_t slen;
-	size_t off, left, pad, nlen;
+	uint32_t json_len = 0, nsections = 0, i;
+	size_t off = 0;
 	int rc = -1;
 
 	*out = NULL;
-	if (len < STATE_HEADER_SIZE) {
-		nn_fail(cause, "agent state: %zu bytes, shorter than the "
-		    "%d-byte header", len, STATE_HEADER_SIZE);
+	if (state_decode_header(buf, len, &json_len, &nsections, &off,
+	    cause) != 0)
 		goto out;
-	}
-	if (len > AGENT_STATE_MAX_SIZE) {
-		nn_fail(cause, "agent state: %zu bytes (limit %llu)", len,
-		    (unsigned long long)AGENT_STATE_MAX_SIZE);
-		goto out;
-	}
-	if (nn_le_get_u32(buf) != AGENT_STATE_MAGIC) {
-		nn_fail(cause, "agent state: bad magic 0x%08x (expected "
-		    "0x%08x)", nn_le_get_u32(buf), AGENT_STATE_MAGIC);
-		goto out;
-	}
-	if (nn_le_get_u32(buf + 12) != 0) {
-		nn_fail(cause, "agent state: reserved field is 0x%08x "
-		    "(expected 0)", nn_le_get_u32(buf + 12));
-		goto out;
-	}
-	json_len = nn_le_get_u32(buf + 4);
-	nsections = nn_le_get_u32(buf + 8);
-	off = STATE_HEADER_SIZE;
-	left = len - off;
-
-	if (json_len > AGENT_STATE_MAX_JSON) {
-		nn_fail(cause, "agent state: JSON length %u (limit %zu)",
-		    json_len, AGENT_STATE_MAX_JSON);
-		goto out;
-	}
-	if (state_pad8(json_len) > left) {
-		nn_fail(cause, "agent state: JSON length %u (padded to %llu) "
-		    "exceeds the %zu bytes left", json_len,
-		    (unsigned long long)state_pad8(json_len), left);
-		goto out;
-	}
-	if (memchr(buf + off, '\0', json_len) != NULL) {
-		nn_fail(cause, "agent state: JSON contains a NUL byte");
-		goto out;
-	}
-	pad = state_pad8(json_len) - json_len;
-	if (!state_zero(buf + off + json_len, pad)) {
-		nn_fail(cause, "agent state: nonzero padding after the JSON");
-		goto out;
-	}
-	off += json_len + pad;
-	left = len - off;
-	/* Each section takes at least its header: a cheap bound on the
-	 * count before the table is allocated. */
-	if (nsections > AGENT_STATE_MAX_SECTIONS) {
-		nn_fail(cause, "agent state: %u sections (limit %d)", nsections,
-		    AGENT_STATE_MAX_SECTIONS);
-		goto out;
-	}
-	if ((uint64_t)nsections * STATE_SECTION_SIZE > left) {
-		nn_fail(cause, "agent state: %u sections need at least %llu "
-		    "bytes, %zu left", nsections,
-		    (unsigned long long)nsections * STATE_SECTION_SIZE, left);
-		goto out;
-	}
-
 	st = agent_state_new();
 	if (json_len != 0) {
 		st->json = xmalloc((size_t)json_len + 1);
@@ -515,64 +562,9 @@ agent_state_decode(const unsigned char *buf, size_t len,
 	}
 	st->sections = xcalloc(nsections, sizeof *st->sections);
 	st->allocated = nsections;
-
 	for (i = 0; i < nsections; i++) {
-		left = len - off;
-		if (left < STATE_SECTION_SIZE) {
-			nn_fail(cause, "agent state: section %u: header needs "
-			    "%d bytes, %zu left", i, STATE_SECTION_SIZE, left);
+		if (state_decode_section(st, buf, len, i, &off, cause) != 0)
 			goto out;
-		}
-		p = buf + off;
-		nlen = strnlen((const char *)p, STATE_NAME_SIZE);
-		if (nlen == STATE_NAME_SIZE) {
-			nn_fail(cause, "agent state: section %u: name is not "
-			    "terminated within %d bytes", i, STATE_NAME_SIZE);
-			goto out;
-		}
-		if (state_check_name((const char *)p, nlen) != 0) {
-			nn_fail(cause, "agent state: section %u: bad name "
-			    "(expected 1 to %d bytes, no control characters)",
-			    i, AGENT_STATE_NAME_MAX);
-			goto out;
-		}
-		if (!state_zero(p + nlen, STATE_NAME_SIZE - nlen)) {
-			nn_fail(cause, "agent state: section %u \"%s\": "
-			    "nonzero bytes after the name", i, (const char *)p);
-			goto out;
-		}
-		if (state_find(st, (const char *)p) != NULL) {
-			nn_fail(cause, "agent state: section %u: name \"%s\" "
-			    "appears twice", i, (const char *)p);
-			goto out;
-		}
-		slen = nn_le_get_u64(p + STATE_NAME_SIZE);
-		off += STATE_SECTION_SIZE;
-		left = len - off;
-		if (slen > left) {
-			nn_fail(cause, "agent state: section %u \"%s\": length "
-			    "%llu exceeds the %zu bytes left", i,
-			    (const char *)p, (unsigned long long)slen, left);
-			goto out;
-		}
-		pad = state_pad8(slen) - slen;
-		if (pad > left - slen) {
-			nn_fail(cause, "agent state: section %u \"%s\": "
-			    "padding needs %zu bytes, %zu left", i,
-			    (const char *)p, pad, (size_t)(left - slen));
-			goto out;
-		}
-		if (!state_zero(buf + off + slen, pad)) {
-			nn_fail(cause, "agent state: section %u \"%s\": "
-			    "nonzero padding", i, (const char *)p);
-			goto out;
-		}
-
-		s = &st->sections[st->nsections++];
-		memcpy(s->name, p, nlen);
-		s->data = buf + off;
-		s->len = slen;
-		off += slen + pad;
 	}
 	if (off != len) {
 		nn_fail(cause, "agent state: %zu bytes after the last section",

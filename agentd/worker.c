@@ -317,38 +317,185 @@ worker_finish(struct agent *a, int status)
 	exit(status);
 }
 
-/* One control frame from the daemon. Returns 1 if the agent must end. */
+/* A control frame's handler: 1 if the agent must end. */
+typedef int worker_control_fn(struct agent *, struct frame *);
+
+static int
+worker_ctl_message(struct agent *a, struct frame *f)
+{
+	const char *from = json_string_value(json_object_get(f->meta, "from"));
+
+	if (a->entry->message != NULL)
+		a->entry->message(a, from != NULL ? from : "?", f->payload,
+		    (size_t)f->payload_len);
+	return 0;
+}
+
+static int
+worker_ctl_suspend(struct agent *a, struct frame *f)
+{
+	(void)f;
+	a->suspended = 1;
+	worker_send(a, json_pack("{s:s}", "op", "suspended"), NULL, 0);
+	return 0;
+}
+
+static int
+worker_ctl_resume(struct agent *a, struct frame *f)
+{
+	(void)f;
+	a->suspended = 0;
+	worker_send(a, json_pack("{s:s}", "op", "resumed"), NULL, 0);
+	return 0;
+}
+
+static int
+worker_ctl_migrate(struct agent *a, struct frame *f)
+{
+	const char *host = json_string_value(json_object_get(f->meta, "host"));
+
+	if (host != NULL)
+		agent_migrate(a, host);
+	return 0;
+}
+
+static int
+worker_ctl_clone(struct agent *a, struct frame *f)
+{
+	agent_clone(a, json_string_value(json_object_get(f->meta, "host")));
+	return 0;
+}
+
+static int
+worker_ctl_host(struct agent *a, struct frame *f)
+{
+	host_from_json(a, json_object_get(f->meta, "host"));
+	return 0;
+}
+
+static int
+worker_ctl_stop(struct agent *a, struct frame *f)
+{
+	(void)a;
+	(void)f;
+	return 1;
+}
+
+/* The control frames the daemon sends a running agent, by name. */
+static const struct worker_control_entry {
+	const char		*name;
+	worker_control_fn	*fn;
+} worker_controls[] = {
+	{ "clone", worker_ctl_clone },
+	{ "host", worker_ctl_host },
+	{ "message", worker_ctl_message },
+	{ "migrate", worker_ctl_migrate },
+	{ "resume", worker_ctl_resume },
+	{ "stop", worker_ctl_stop },
+	{ "suspend", worker_ctl_suspend },
+};
+
+/* One control frame from the daemon. Returns 1 if the agent must end; an
+ * unknown op is ignored. */
 static int
 worker_control(struct agent *a, struct frame *f)
 {
 	const char *op = json_string_value(json_object_get(f->meta, "op"));
-	const char *from, *host;
+	size_t i;
 
 	if (op == NULL)
 		return 0;
-	if (strcmp(op, "message") == 0) {
-		from = json_string_value(json_object_get(f->meta, "from"));
-		if (a->entry->message != NULL)
-			a->entry->message(a, from != NULL ? from : "?",
-			    f->payload, (size_t)f->payload_len);
-	} else if (strcmp(op, "suspend") == 0) {
-		a->suspended = 1;
-		worker_send(a, json_pack("{s:s}", "op", "suspended"), NULL, 0);
-	} else if (strcmp(op, "resume") == 0) {
-		a->suspended = 0;
-		worker_send(a, json_pack("{s:s}", "op", "resumed"), NULL, 0);
-	} else if (strcmp(op, "migrate") == 0) {
-		host = json_string_value(json_object_get(f->meta, "host"));
-		if (host != NULL)
-			agent_migrate(a, host);
-	} else if (strcmp(op, "clone") == 0) {
-		host = json_string_value(json_object_get(f->meta, "host"));
-		agent_clone(a, host);
-	} else if (strcmp(op, "host") == 0)
-		host_from_json(a, json_object_get(f->meta, "host"));
-	else if (strcmp(op, "stop") == 0)
-		return 1;
+	for (i = 0; i < nitems(worker_controls); i++) {
+		if (strcmp(worker_controls[i].name, op) == 0)
+			return worker_controls[i].fn(a, f);
+	}
 	return 0;
+}
+
+/* What a frame that arrives while the agent is packed leaves it to do. */
+enum worker_verdict {
+	WORKER_WAIT,		/* the verdict is still to come */
+	WORKER_DROP,		/* the copy elsewhere took over: end */
+	WORKER_RESUME,		/* the move failed: carry on here */
+};
+typedef enum worker_verdict worker_moving_fn(struct agent *, struct frame *,
+    struct packed *);
+
+/* Sent before the daemon knew we were packed: not ours to read any more,
+ * so it goes back with the state. */
+static enum worker_verdict
+worker_moving_message(struct agent *a, struct frame *f, struct packed *p)
+{
+	(void)p;
+	worker_send(a, json_pack("{s:s, s:O, s:O}", "op", "unread", "from",
+	    json_object_get(f->meta, "from"), "seq", json_object_get(f->meta,
+	    "seq")), f->payload, f->payload_len);
+	return WORKER_WAIT;
+}
+
+/* The daemon could not read the state from our memory: send the bytes. */
+static enum worker_verdict
+worker_moving_send_state(struct agent *a, struct frame *f, struct packed *p)
+{
+	(void)f;
+	if (p->b != NULL) {
+		worker_send_state(a, json_pack("{s:s}", "op", "state"), p->b);
+		packed_free(p);
+	}
+	return WORKER_WAIT;
+}
+
+static enum worker_verdict
+worker_moving_sync(struct agent *a, struct frame *f, struct packed *p)
+{
+	(void)f;
+	(void)p;
+	worker_send(a, json_pack("{s:s}", "op", "synced"), NULL, 0);
+	return WORKER_WAIT;
+}
+
+static enum worker_verdict
+worker_moving_drop(struct agent *a, struct frame *f, struct packed *p)
+{
+	(void)a;
+	(void)f;
+	(void)p;
+	return WORKER_DROP;
+}
+
+static enum worker_verdict
+worker_moving_resume(struct agent *a, struct frame *f, struct packed *p)
+{
+	(void)a;
+	(void)f;
+	(void)p;
+	return WORKER_RESUME;
+}
+
+/* The frames of a move in progress, by name; others are control frames. */
+static const struct worker_moving_entry {
+	const char		*name;
+	worker_moving_fn	*fn;
+} worker_movings[] = {
+	{ "drop", worker_moving_drop },
+	{ "message", worker_moving_message },
+	{ "resume", worker_moving_resume },
+	{ "send-state", worker_moving_send_state },
+	{ "sync", worker_moving_sync },
+};
+
+/* One frame while the agent waits for its move's verdict. */
+static enum worker_verdict
+worker_moving_frame(struct agent *a, struct frame *f, struct packed *p)
+{
+	const char *op = json_string_value(json_object_get(f->meta, "op"));
+	size_t i;
+
+	for (i = 0; op != NULL && i < nitems(worker_movings); i++) {
+		if (strcmp(worker_movings[i].name, op) == 0)
+			return worker_movings[i].fn(a, f, p);
+	}
+	return worker_control(a, f) ? WORKER_DROP : WORKER_WAIT;
 }
 
 /*
@@ -365,7 +512,7 @@ worker_move(struct agent *a)
 	struct frame *f = NULL;
 	char *cause = NULL;
 	json_t *meta, *iov;
-	const char *op;
+	enum worker_verdict verdict;
 
 	a->want_move = 0;
 	if (worker_pack(a, &p, &cause) != 0) {
@@ -390,47 +537,16 @@ worker_move(struct agent *a)
 			    cause != NULL ? cause : "daemon gone");
 			_exit(1);
 		}
-		op = json_string_value(json_object_get(f->meta, "op"));
-		/* Sent before the daemon knew we were packed: not ours to
-		 * read any more, so it goes back with the state. */
-		if (op != NULL && strcmp(op, "message") == 0) {
-			worker_send(a, json_pack("{s:s, s:O, s:O}", "op",
-			    "unread", "from", json_object_get(f->meta, "from"),
-			    "seq", json_object_get(f->meta, "seq")),
-			    f->payload, f->payload_len);
-			frame_free(f);
-			continue;
-		}
-		if (op != NULL && strcmp(op, "send-state") == 0 &&
-		    p.b != NULL) {
-			worker_send_state(a, json_pack("{s:s}", "op", "state"),
-			    p.b);
-			packed_free(&p);
-			frame_free(f);
-			continue;
-		}
-		if (op != NULL && strcmp(op, "sync") == 0) {
-			worker_send(a, json_pack("{s:s}", "op", "synced"),
-			    NULL, 0);
-			frame_free(f);
-			continue;
-		}
-		if (op != NULL && strcmp(op, "drop") == 0) {
-			frame_free(f);
-			packed_free(&p);
-			worker_finish(a, 0);
-		}
-		if (op != NULL && strcmp(op, "resume") == 0) {
-			frame_free(f);
+		verdict = worker_moving_frame(a, f, &p);
+		frame_free(f);
+		if (verdict == WORKER_RESUME) {
 			packed_free(&p);
 			return;
 		}
-		if (worker_control(a, f)) {
-			frame_free(f);
+		if (verdict == WORKER_DROP) {
 			packed_free(&p);
 			worker_finish(a, 0);
 		}
-		frame_free(f);
 	}
 }
 
