@@ -1,0 +1,170 @@
+/*
+ * Private to the daemon's files (daemon.c, peer.c, directory.c, request.c,
+ * route.c, move.c): the daemon's state and what one file calls in another.
+ */
+#ifndef AGENTD_DAEMON_INTERNAL_H
+#define AGENTD_DAEMON_INTERNAL_H
+
+#include <sys/socket.h>
+
+#include <stdint.h>
+
+#include <event2/util.h>
+#include <jansson.h>
+
+#include "agentd/conn.h"
+#include "agentd/daemon.h"
+
+#define TICK_MS			250
+#define RECONNECT_MS		1000
+
+/* Another daemon of the hosts file. */
+struct peer {
+	char			 name[64];
+	char			 address[80];
+	struct sockaddr_storage	 sa;
+	socklen_t		 salen;
+	struct conn		*conn;
+	int			 up;
+	uint64_t		 last_seen;	/* ms */
+	uint64_t		 next_connect;	/* ms */
+	json_t			*info;		/* its last heartbeat */
+};
+
+/* Every open connection, whatever its role. */
+struct link {
+	struct daemon	*d;
+	struct conn	*conn;
+	unsigned long	 serial;	/* never reused, for late replies */
+	int		 peer;		/* index into peers, or -1 */
+	int		 subscribed;	/* gets events */
+	json_t		*send_seq;	/* a client's next number, by receiver */
+	json_int_t	 next_id;	/* our requests on this link */
+	void		*arriving;	/* a large frame's buffer, mapped by a
+					 * prepared worker until it is whole */
+	struct link	*prev, *next;
+};
+
+struct daemon;
+typedef void peer_reply_fn(struct daemon *, json_t *reply, struct frame *,
+    void *arg);
+
+/* A request we sent to a peer and wait on. */
+struct pending {
+	unsigned long	 link;		/* serial of the link it went on */
+	json_int_t	 id;
+	peer_reply_fn	*cb;
+	void		*arg;
+	struct pending	*next;
+};
+
+/* An arriving agent the destination accepts (phase 1 of a move). */
+struct arrival {
+	char		 agent[96];
+	char		 code[65];
+	unsigned long	 link;		/* the source's link */
+	json_t		*reply_id;
+	json_t		*meta;
+	unsigned char	*state;
+	uint64_t	 len;
+	int		 started;	/* the worker was launched */
+	struct arrival	*next;
+};
+
+struct daemon {
+	struct daemon_config	 cfg;
+	struct event_base	*base;
+	struct evconnlistener	*listener;
+	struct event		*tick;
+	struct event		*sig_term, *sig_int, *sig_hup, *sig_chld;
+	struct codestore	*code;
+	struct runner		*runner;
+	unsigned long		 next_agent;	/* ids are NAME.N */
+	unsigned long		 next_serial;
+	struct pending		*pending;
+	struct arrival		*arrivals;
+	json_t			*where;		/* agent -> host, for routing */
+	struct outbox		*outbox;	/* messages not yet acknowledged */
+	char			*state_dir;
+	struct peer		*peers;
+	int			 npeers;
+	struct link		*links;
+	uint64_t		 last_heartbeat;
+	int			 heartbeat_ms;	/* a third of down_after_ms, <= 1 s */
+	uint64_t		 last_info;	/* ms: info made, housekeeping */
+	json_t			*info;		/* what the heartbeats carry */
+	int			 exit_status;
+	int			 draining;	/* takes no agents, sheds its own */
+	json_t			*logs;		/* agent made here -> its lines */
+	json_t			*log_order;	/* those agents, oldest first */
+};
+
+#define DAEMON_LOG_LINES	200	/* kept per agent */
+#define DAEMON_LOG_AGENTS	1000	/* agents whose lines are kept */
+
+/* peer.c: links to the other daemons, heartbeats, host information */
+json_t *daemon_host_info(struct daemon *d);
+struct link *link_add(struct daemon *d, struct conn *c, int peer);
+struct conn_config	daemon_conn_config(struct daemon *d);
+void	daemon_accept_cb(struct evconnlistener *lst, evutil_socket_t fd,
+    struct sockaddr *sa, int len, void *arg);
+int	peer_find(struct daemon *d, const char *name);
+struct link *link_by_serial(struct daemon *d, unsigned long serial);
+struct link *link_of_peer(struct daemon *d, const char *host);
+void	peer_request(struct daemon *d, struct link *l, json_t *meta,
+    const void *payload, uint64_t len, peer_reply_fn *cb, void *arg);
+void	peer_request_owned(struct daemon *d, struct link *l, json_t *meta,
+    void *payload, uint64_t len, peer_reply_fn *cb, void *arg);
+void	peer_request_stream(struct daemon *d, struct link *l, json_t *meta,
+    const struct conn_source *src, uint64_t len, peer_reply_fn *cb, void *arg);
+json_t *daemon_hosts_json(struct daemon *d);
+void	daemon_free_peers(struct daemon *d);
+int	daemon_load_hosts(struct daemon *d, char **cause);
+
+/* directory.c: where agents are */
+int	agent_home(const char *agent, char *home, size_t len);
+void	agent_host(struct daemon *d, const char *agent, char *host, size_t len);
+
+/* request.c: client requests */
+void	reply(struct conn *c, json_t *id, int ok, const char *error,
+    json_t *extra);
+const char *str_field(json_t *m, const char *key);
+void	daemon_forward(struct daemon *d, struct link *l, json_t *id,
+    const char *host, json_t *meta, const void *payload, uint64_t len,
+    const char *agent);
+void	daemon_request(struct daemon *d, struct link *l, struct frame *f);
+void	daemon_result_store(struct daemon *d, const char *agent,
+    const unsigned char *data, uint64_t len);
+
+/* route.c: message routing */
+int	daemon_has_route(struct daemon *d, const char *agent);
+int	daemon_keep(struct daemon *d, const char *to, const char *from,
+    uint64_t seq, const void *data, uint64_t len, char **cause);
+void	daemon_originate(struct daemon *d, const char *to, const char *from,
+    uint64_t seq, const void *data, uint64_t len);
+int	daemon_resend(void *arg, const char *to, const char *from, uint64_t seq,
+    const void *data, size_t len, int tries);
+int	daemon_give_up(void *arg, const char *to, const char *from,
+    uint64_t seq, const void *data, size_t len, int tries);
+void	daemon_peer_agent(struct daemon *d, struct link *l, struct frame *f);
+
+/* move.c: moves, arrivals, clones, draining */
+const char *daemon_pick_away(struct daemon *d, long *free_cores);
+int	daemon_shed(struct daemon *d);
+void	op_drain(struct daemon *d, struct link *l, json_t *id, struct frame *f,
+    int drain);
+void	daemon_runner_request(void *arg, const char *agent, json_t *meta,
+    const unsigned char *payload, uint64_t len);
+void	arrival_free(struct arrival *a);
+void	arrival_answer(struct daemon *d, struct arrival *a, const char *error);
+void	op_accept(struct daemon *d, struct link *l, json_t *id,
+    struct frame *f);
+void	op_code_get(struct daemon *d, struct link *l, json_t *id,
+    struct frame *f);
+
+/* daemon.c: lifecycle, events, log keeping */
+void	daemon_event(struct daemon *d, json_t *ev);
+void	daemon_tick_cb(evutil_socket_t fd, short what, void *arg);
+void	daemon_agent_event(struct daemon *d, json_t *ev);
+
+#endif

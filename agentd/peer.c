@@ -1,0 +1,522 @@
+/* The daemon's links to the other daemons, heartbeats, host information. */
+
+#include <dirent.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agentd/codestore.h"
+#include "agentd/conn.h"
+#include "agentd/daemon-internal.h"
+#include "agentd/hosts.h"
+#include "agentd/log.h"
+#include "agentd/outbox.h"
+#include "agentd/runner.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+
+static const struct conn_ops daemon_conn_ops;
+
+/* What this host has, as sent in heartbeats and host lists. */
+json_t *
+daemon_host_info(struct daemon *d)
+{
+	double load[1] = { 0 };
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	/* A daemon pinned with taskset offers the cores it may use. */
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		cores = CPU_COUNT(&set);
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	struct dirent *e;
+	DIR *dev;
+	int gpus = 0;
+
+	if (getloadavg(load, 1) != 1)
+		load[0] = 0;
+	if ((dev = opendir("/dev")) != NULL) {
+		while ((e = readdir(dev)) != NULL)
+			if (strncmp(e->d_name, "nvidia", 6) == 0 &&
+			    e->d_name[6] >= '0' && e->d_name[6] <= '9')
+				gpus++;
+		closedir(dev);
+	}
+	return json_pack("{s:s, s:s, s:i, s:I, s:f, s:i, s:i, s:b}",
+	    "name", d->cfg.name, "address", d->cfg.listen_text,
+	    "cores", (int)(cores > 0 ? cores : 1),
+	    "mem_bytes", (json_int_t)pages * psize, "load", load[0],
+	    "gpus", gpus, "agents", d->runner != NULL ?
+	    runner_count(d->runner) : 0, "draining", d->draining);
+}
+
+static void
+peer_set_up(struct daemon *d, struct peer *p, int up, const char *why)
+{
+	if (p->up == up)
+		return;
+	p->up = up;
+	if (up) {
+		log_info("host %s (%s) up", p->name, p->address);
+		/* What it missed goes at the next tick, not after backoff. */
+		outbox_retry_now(d->outbox);
+	} else
+		log_warn("host %s (%s) down: %s", p->name, p->address, why);
+	daemon_event(d, json_pack("{s:s, s:s, s:s}", "event",
+	    up ? "host-up" : "host-down", "host", p->name, "reason",
+	    up ? "" : why));
+}
+
+struct link *
+link_add(struct daemon *d, struct conn *c, int peer)
+{
+	struct link *l = xcalloc(1, sizeof *l);
+
+	l->d = d;
+	l->conn = c;
+	l->peer = peer;
+	l->serial = ++d->next_serial;
+	l->next = d->links;
+	if (d->links != NULL)
+		d->links->prev = l;
+	d->links = l;
+	conn_set_arg(c, l);
+	return l;
+}
+
+static void
+link_remove(struct daemon *d, struct link *l)
+{
+	if (l->prev != NULL)
+		l->prev->next = l->next;
+	else
+		d->links = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	conn_free(l->conn);
+	json_decref(l->send_seq);
+	free(l);
+}
+
+struct conn_config
+daemon_conn_config(struct daemon *d)
+{
+	static const unsigned char zero[AUTH_KEY_SIZE];
+	struct conn_config cc = {
+		.base = d->base,
+		.name = d->cfg.name,
+		.key = d->cfg.have_key ? d->cfg.key : zero,
+		.role = CONN_PEER,
+		.ops = &daemon_conn_ops,
+	};
+
+	return cc;
+}
+
+static int
+is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	return 0;
+}
+
+void
+daemon_accept_cb(struct evconnlistener *lst, evutil_socket_t fd,
+    struct sockaddr *sa, int len, void *arg)
+{
+	struct daemon *d = arg;
+	struct conn_config cc = daemon_conn_config(d);
+	struct conn *c;
+
+	(void)lst;
+	/* Without a key the only proof of trust is being on this host. */
+	if (!d->cfg.have_key && !is_loopback(sa)) {
+		log_warn("refusing a non-loopback connection: no --key set");
+		evutil_closesocket(fd);
+		return;
+	}
+	c = conn_accept(&cc, fd, sa, (socklen_t)len);
+	link_add(d, c, -1);
+}
+
+int
+peer_find(struct daemon *d, const char *name)
+{
+	int i;
+
+	for (i = 0; i < d->npeers; i++)
+		if (strcmp(d->peers[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+struct link *
+link_by_serial(struct daemon *d, unsigned long serial)
+{
+	struct link *l;
+
+	for (l = d->links; l != NULL; l = l->next)
+		if (l->serial == serial)
+			return l;
+	return NULL;
+}
+
+struct link *
+link_of_peer(struct daemon *d, const char *host)
+{
+	struct link *l;
+	int i = peer_find(d, host);
+
+	if (i < 0 || d->peers[i].conn == NULL ||
+	    !conn_is_ready(d->peers[i].conn))
+		return NULL;
+	for (l = d->links; l != NULL; l = l->next)
+		if (l->conn == d->peers[i].conn)
+			return l;
+	return NULL;
+}
+
+/* Waits for the reply to a request on l: cb gets it, or NULL if l dies.
+ * Puts the request's id into meta. */
+static void
+pending_add(struct daemon *d, struct link *l, json_t *meta,
+    peer_reply_fn *cb, void *arg)
+{
+	struct pending *p = xcalloc(1, sizeof *p);
+
+	p->link = l->serial;
+	p->id = l->next_id++;
+	p->cb = cb;
+	p->arg = arg;
+	p->next = d->pending;
+	d->pending = p;
+	json_object_set_new(meta, "id", json_integer(p->id));
+}
+
+/* Sends a request on l and calls cb with its reply (NULL if l dies). */
+void
+peer_request(struct daemon *d, struct link *l, json_t *meta,
+    const void *payload, uint64_t len, peer_reply_fn *cb, void *arg)
+{
+	pending_add(d, l, meta, cb, arg);
+	conn_send(l->conn, FRAME_REQUEST, meta, payload, len);
+	json_decref(meta);
+}
+
+/* peer_request that hands payload (malloc'd) over, sent uncopied. */
+void
+peer_request_owned(struct daemon *d, struct link *l, json_t *meta,
+    void *payload, uint64_t len, peer_reply_fn *cb, void *arg)
+{
+	pending_add(d, l, meta, cb, arg);
+	conn_send_owned(l->conn, FRAME_REQUEST, meta, payload, len);
+	json_decref(meta);
+}
+
+/* peer_request whose payload (len bytes) comes from src as it is sent. */
+void
+peer_request_stream(struct daemon *d, struct link *l, json_t *meta,
+    const struct conn_source *src, uint64_t len, peer_reply_fn *cb,
+    void *arg)
+{
+	pending_add(d, l, meta, cb, arg);
+	conn_send_stream(l->conn, FRAME_REQUEST, meta, len, src);
+	json_decref(meta);
+}
+
+static void
+pending_fail_link(struct daemon *d, unsigned long serial)
+{
+	struct pending **pp = &d->pending, *p;
+
+	while ((p = *pp) != NULL) {
+		if (p->link != serial) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		p->cb(d, NULL, NULL, p->arg);
+		free(p);
+		pp = &d->pending;
+	}
+}
+
+static void
+pending_reply(struct daemon *d, struct link *l, struct frame *f)
+{
+	struct pending **pp, *p;
+	json_t *id = json_object_get(f->meta, "id");
+
+	for (pp = &d->pending; (p = *pp) != NULL; pp = &p->next) {
+		if (p->link == l->serial && json_is_integer(id) &&
+		    json_integer_value(id) == p->id) {
+			*pp = p->next;
+			p->cb(d, f->meta, f, p->arg);
+			free(p);
+			return;
+		}
+	}
+}
+
+static void
+daemon_ready(struct conn *c, void *arg)
+{
+	struct link *l = arg;
+	struct daemon *d = l->d;
+	struct peer *p;
+	json_t *info;
+	int i;
+
+	log_info("%s: authenticated", conn_label(c));
+	if (conn_peer_role(c) != CONN_PEER)
+		return;
+	if ((i = peer_find(d, conn_name(c))) < 0) {
+		log_warn("%s: not in the hosts file; closing", conn_label(c));
+		conn_close(c, "unknown peer");
+		return;
+	}
+	p = &d->peers[i];
+	if (p->conn != NULL && p->conn != c) {
+		/* Keep one link per pair: the newest wins. */
+		conn_close(p->conn, "replaced by a newer connection");
+	}
+	l->peer = i;
+	p->conn = c;
+	p->last_seen = clock_ms();
+	peer_set_up(d, p, 1, NULL);
+	info = daemon_host_info(d);
+	conn_send(c, FRAME_PING, info, NULL, 0);
+	json_decref(info);
+}
+
+static void
+daemon_closed(struct conn *c, const char *why, void *arg)
+{
+	struct link *l = arg;
+	struct daemon *d = l->d;
+	struct peer *p;
+
+	if (l->peer >= 0) {
+		p = &d->peers[l->peer];
+		if (p->conn == c) {
+			p->conn = NULL;
+			peer_set_up(d, p, 0, why);
+		}
+	}
+	/* A frame cut short: its prepared worker has nothing to wait for. */
+	if (l->arriving != NULL && runner_unprepare(d->runner, l->arriving))
+		log_info("%s: closed in the middle of an arriving agent; "
+		    "stopped the worker prepared for it", conn_label(c));
+	log_debug("%s: closed: %s", conn_label(c), why);
+	pending_fail_link(d, l->serial);
+	link_remove(d, l);
+}
+
+json_t *
+daemon_hosts_json(struct daemon *d)
+{
+	json_t *a = json_array(), *h;
+	uint64_t t = clock_ms();
+	int i;
+
+	h = daemon_host_info(d);
+	json_object_set_new(h, "state", json_string("self"));
+	json_array_append_new(a, h);
+	for (i = 0; i < d->npeers; i++) {
+		struct peer *p = &d->peers[i];
+
+		h = p->info != NULL ? json_deep_copy(p->info) : json_object();
+		json_object_set_new(h, "name", json_string(p->name));
+		json_object_set_new(h, "address", json_string(p->address));
+		json_object_set_new(h, "state",
+		    json_string(p->up ? "up" : "down"));
+		if (p->last_seen > 0)
+			json_object_set_new(h, "last_seen_ms",
+			    json_integer((json_int_t)(t - p->last_seen)));
+		json_array_append_new(a, h);
+	}
+	return json_pack("{s:o}", "hosts", a);
+}
+
+static void
+daemon_frame(struct conn *c, struct frame *f, void *arg)
+{
+	struct link *l = arg;
+	struct daemon *d = l->d;
+	struct peer *p;
+	void *arrived = l->arriving;
+
+	/* Whole: op_accept takes or stops the worker prepared for it (the
+	 * code is here, so it does so before it returns). */
+	l->arriving = NULL;
+	if (l->peer >= 0) {
+		p = &d->peers[l->peer];
+		p->last_seen = clock_ms();
+		if (f->type == FRAME_PING) {
+			json_decref(p->info);
+			p->info = json_incref(f->meta);
+		}
+	}
+	switch (f->type) {
+	case FRAME_REQUEST:
+		daemon_request(d, l, f);
+		break;
+	case FRAME_PING:
+		/* A peer that pings more often than we do (a shorter
+		 * --down-after) hears from us as often. */
+		conn_send(c, FRAME_PONG, NULL, NULL, 0);
+		break;
+	case FRAME_REPLY:
+		pending_reply(d, l, f);
+		break;
+	case FRAME_AGENT:
+		if (conn_peer_role(c) != CONN_PEER) {
+			conn_close(c, "agent frames come from daemons only");
+			break;
+		}
+		daemon_peer_agent(d, l, f);
+		break;
+	case FRAME_EVENT:
+		/* A peer relays events of agents made here. */
+		if (conn_peer_role(c) == CONN_PEER)
+			daemon_event(d, json_incref(f->meta));
+		break;
+	case FRAME_PONG:
+		break;
+	default:
+		log_warn("%s: unexpected %s frame; closing", conn_label(c),
+		    frame_type_name(f->type));
+		conn_close(c, "unexpected frame");
+		break;
+	}
+	/* A backstop: nothing waits for a state that nothing took. */
+	if (arrived != NULL && runner_unprepare(d->runner, arrived) > 0)
+		log_warn("%s: a worker prepared for an arriving agent was "
+		    "not taken; stopped it", conn_label(c));
+	frame_free(f);
+}
+
+/*
+ * A large frame has begun on a link. An agent arriving with code we hold
+ * gets its worker now, mapping the state while the rest of it comes: the
+ * start no longer waits for the transfer. Only a hint, as nothing in meta
+ * is checked yet: op_accept decides once the frame has passed its MAC.
+ */
+static void
+daemon_arriving(struct conn *c, int type, json_t *meta, void *payload,
+    uint64_t len, void *arg)
+{
+	struct link *l = arg;
+	struct daemon *d = l->d;
+	const char *op = str_field(meta, "op");
+	const char *agent = str_field(meta, "agent");
+	const char *code = str_field(meta, "code");
+
+	(void)c;
+	if (type != FRAME_REQUEST || l->peer < 0 || op == NULL ||
+	    strcmp(op, "agent-accept") != 0 || agent == NULL ||
+	    code == NULL || !codestore_valid(code) ||
+	    !codestore_has(d->code, code) || d->draining ||
+	    runner_has(d->runner, agent))
+		return;
+	if (runner_prepare(d->runner, payload, len) == 0)
+		l->arriving = payload;
+}
+
+static const struct conn_ops daemon_conn_ops = {
+	.frame = daemon_frame,
+	.arriving = daemon_arriving,
+	.ready = daemon_ready,
+	.closed = daemon_closed,
+};
+
+void
+daemon_free_peers(struct daemon *d)
+{
+	int i;
+
+	for (i = 0; i < d->npeers; i++)
+		json_decref(d->peers[i].info);
+	free(d->peers);
+	d->peers = NULL;
+	d->npeers = 0;
+}
+
+/* (Re)reads the hosts file; keeps links to hosts that stay. */
+int
+daemon_load_hosts(struct daemon *d, char **cause)
+{
+	struct hosts *h;
+	const struct host_entry *e;
+	struct peer *old = d->peers, *p;
+	struct link *l;
+	int nold = d->npeers, i, j, self = -1;
+
+	if (d->cfg.hosts_path == NULL) {
+		if (d->cfg.name[0] == '\0')
+			snprintf(d->cfg.name, sizeof d->cfg.name, "local");
+		return 0;
+	}
+	if ((h = hosts_load(d->cfg.hosts_path, cause)) == NULL)
+		return -1;
+	for (i = 0; i < hosts_count(h); i++) {
+		e = hosts_get(h, i);
+		if (d->cfg.name[0] != '\0' ? strcmp(e->name, d->cfg.name) == 0 :
+		    strcmp(e->address, d->cfg.listen_text) == 0)
+			self = i;
+	}
+	if (self < 0 && d->cfg.name[0] == '\0') {
+		hosts_free(h);
+		return nn_fail(cause, "%s: no host has address %s (give "
+		    "--name)", d->cfg.hosts_path, d->cfg.listen_text);
+	}
+	if (d->cfg.name[0] == '\0')
+		snprintf(d->cfg.name, sizeof d->cfg.name, "%s",
+		    hosts_get(h, self)->name);
+	d->peers = xcalloc((size_t)hosts_count(h), sizeof *d->peers);
+	d->npeers = 0;
+	for (i = 0; i < hosts_count(h); i++) {
+		if (i == self)
+			continue;
+		e = hosts_get(h, i);
+		p = &d->peers[d->npeers++];
+		snprintf(p->name, sizeof p->name, "%s", e->name);
+		snprintf(p->address, sizeof p->address, "%s", e->address);
+		memcpy(&p->sa, &e->sa, sizeof p->sa);
+		p->salen = e->salen;
+		for (j = 0; j < nold; j++) {
+			if (strcmp(old[j].name, p->name) == 0) {
+				p->conn = old[j].conn;
+				p->up = old[j].up;
+				p->last_seen = old[j].last_seen;
+				p->info = old[j].info;
+				old[j].info = NULL;
+				old[j].conn = NULL;
+			}
+		}
+	}
+	/* Links re-point at the new table; hosts that left are dropped. */
+	for (l = d->links; l != NULL; l = l->next) {
+		if (l->peer < 0)
+			continue;
+		j = l->peer;
+		l->peer = peer_find(d, old[j].name);
+	}
+	for (j = 0; j < nold; j++) {
+		json_decref(old[j].info);
+		if (old[j].conn != NULL)
+			conn_close(old[j].conn, "host left the hosts file");
+	}
+	free(old);
+	hosts_free(h);
+	return 0;
+}

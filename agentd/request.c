@@ -1,0 +1,529 @@
+/* The daemon's client requests. */
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agentd/agent.h"
+#include "agentd/bigbuf.h"
+#include "agentd/codestore.h"
+#include "agentd/conn.h"
+#include "agentd/daemon-internal.h"
+#include "agentd/log.h"
+#include "agentd/runner.h"
+#include "base/alloc.h"
+#include "base/file.h"
+
+static void	spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
+    unsigned char **state, uint64_t len);
+static void	op_result(struct daemon *d, struct link *l, json_t *id,
+    struct frame *f);
+
+void
+reply(struct conn *c, json_t *id, int ok, const char *error, json_t *extra)
+{
+	json_t *m = extra != NULL ? extra : json_object();
+
+	json_object_set(m, "id", id);
+	json_object_set_new(m, "ok", json_boolean(ok));
+	if (error != NULL)
+		json_object_set_new(m, "error", json_string(error));
+	conn_send(c, FRAME_REPLY, m, NULL, 0);
+	json_decref(m);
+}
+
+const char *
+str_field(json_t *m, const char *key)
+{
+	return json_string_value(json_object_get(m, key));
+}
+
+/* The host with the most free cores (cores less agents), here first. */
+static const char *
+daemon_pick_host(struct daemon *d)
+{
+	json_t *info = daemon_host_info(d);
+	const char *away;
+	long here, free_away;
+
+	here = (long)json_integer_value(json_object_get(info, "cores")) -
+	    runner_count(d->runner);
+	json_decref(info);
+	away = daemon_pick_away(d, &free_away);
+	if (away != NULL && (d->draining || free_away > here))
+		return away;
+	return d->cfg.name;
+}
+
+/* A reply to relay to the client that asked, if it is still there. */
+struct relay {
+	unsigned long	 link;
+	json_t		*id;
+	char		 agent[96];
+	char		 host[64];
+};
+
+static void
+relay_reply(struct daemon *d, json_t *rep, struct frame *f, void *arg)
+{
+	struct relay *r = arg;
+	struct link *l = link_by_serial(d, r->link);
+	json_t *m;
+
+	if (rep != NULL && json_is_true(json_object_get(rep, "ok")) &&
+	    r->agent[0] != '\0')
+		json_object_set_new(d->where, r->agent, json_string(r->host));
+	if (l != NULL) {
+		if (rep == NULL)
+			reply(l->conn, r->id, 0, "the host went away", NULL);
+		else {
+			m = json_deep_copy(rep);
+			json_object_set(m, "id", r->id);
+			/* A payload (a result) goes back with its answer. */
+			conn_send(l->conn, FRAME_REPLY, m, f != NULL ?
+			    f->payload : NULL, f != NULL ? f->payload_len : 0);
+			json_decref(m);
+		}
+	}
+	json_decref(r->id);
+	free(r);
+}
+
+/* Passes a request on to host and the answer back to the client. */
+void
+daemon_forward(struct daemon *d, struct link *l, json_t *id, const char *host,
+    json_t *meta, const void *payload, uint64_t len, const char *agent)
+{
+	struct relay *r;
+	struct link *to = link_of_peer(d, host);
+
+	if (to == NULL) {
+		reply(l->conn, id, 0, peer_find(d, host) < 0 ?
+		    "no such host" : "that host is down", NULL);
+		return;
+	}
+	r = xcalloc(1, sizeof *r);
+	r->link = l->serial;
+	r->id = json_incref(id);
+	snprintf(r->agent, sizeof r->agent, "%s", agent != NULL ? agent : "");
+	snprintf(r->host, sizeof r->host, "%s", host);
+	meta = json_deep_copy(meta);
+	json_object_del(meta, "id");
+	peer_request(d, to, meta, payload, len, relay_reply, r);
+}
+
+struct spawn_wait {
+	unsigned long	 link;
+	json_t		*id;
+	json_t		*meta;
+	unsigned char	*state;		/* the initial state, or NULL */
+	uint64_t	 state_len;
+};
+
+static void
+spawn_code(struct daemon *d, json_t *rep, struct frame *f, void *arg)
+{
+	struct spawn_wait *w = arg;
+	struct link *l = link_by_serial(d, w->link);
+	char *cause = NULL;
+
+	if (l != NULL) {
+		if (rep == NULL || !json_is_true(json_object_get(rep, "ok")))
+			reply(l->conn, w->id, 0, "cannot fetch the code", NULL);
+		else if (codestore_put(d->code, f->payload,
+		    (size_t)f->payload_len, str_field(w->meta, "code"), NULL,
+		    &cause) != 0) {
+			reply(l->conn, w->id, 0, cause, NULL);
+			free(cause);
+		} else
+			spawn_here(d, l, w->id, w->meta, &w->state,
+			    w->state_len);
+	}
+	json_decref(w->id);
+	json_decref(w->meta);
+	bigbuf_free(w->state);
+	free(w);
+}
+
+/*
+ * Starts the agent on this host; meta has code, args and maybe agent. With
+ * a state (*state, len bytes, an encoded agent state) the agent is
+ * unpacked from it rather than started from args: a job ships its data
+ * that way. A state it keeps is taken (*state set to NULL), uncopied.
+ */
+static void
+spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
+    unsigned char **state, uint64_t len)
+{
+	unsigned char *owned;
+	const char *code = str_field(meta, "code"), *given;
+	json_t *args = json_object_get(meta, "args"), *host;
+	char path[1024], aid[96], *cause = NULL, *text;
+	struct spawn_wait *w;
+	struct runner_spawn sp;
+
+	if (d->draining) {
+		reply(l->conn, id, 0, "this host is draining: it takes no new "
+		    "agents", NULL);
+		return;
+	}
+	if (!codestore_has(d->code, code)) {
+		if (conn_peer_role(l->conn) == CONN_PEER) {
+			/* Fetched once from the daemon that asked. */
+			w = xcalloc(1, sizeof *w);
+			w->link = l->serial;
+			w->id = json_incref(id);
+			w->meta = json_incref(meta);
+			if (len > 0) {
+				w->state = *state;
+				*state = NULL;
+				w->state_len = len;
+			}
+			peer_request(d, l, json_pack("{s:s, s:s}", "op",
+			    "code-get", "sha256", code), NULL, 0, spawn_code, w);
+			return;
+		}
+		reply(l->conn, id, 0, "spawn: no such code here (send it "
+		    "with code-put first)", NULL);
+		return;
+	}
+	given = str_field(meta, "agent");
+	if (given != NULL && conn_peer_role(l->conn) == CONN_PEER)
+		snprintf(aid, sizeof aid, "%s", given);
+	else
+		snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name,
+		    ++d->next_agent);
+	text = json_is_string(args) ? xstrdup(json_string_value(args)) :
+	    json_dumps(args != NULL ? args : json_object(), JSON_COMPACT);
+	host = daemon_host_info(d);
+	owned = len > 0 ? *state : NULL;
+	if (len > 0)
+		*state = NULL;
+	sp = (struct runner_spawn){ .id = aid, .code_sha = code,
+	    .code_path = codestore_path(d->code, code, path, sizeof path),
+	    .args = text, .owned = owned, .owned_len = len, .host = host };
+	if (runner_start(d->runner, &sp, &cause) != 0) {
+		reply(l->conn, id, 0, cause, NULL);
+		free(cause);
+	} else {
+		runner_set_job(d->runner, aid, str_field(meta, "job"));
+		json_object_set_new(d->where, aid, json_string(d->cfg.name));
+		reply(l->conn, id, 1, NULL, json_pack("{s:s, s:s}", "agent",
+		    aid, "host", d->cfg.name));
+	}
+	json_decref(host);
+	free(text);
+}
+
+/*
+ * spawn {code, args, host}: here, on the named host, or where the most
+ * cores are free ("host": "auto"). The id is made here, so this daemon
+ * stays the agent's home and its clients get the agent's events.
+ */
+static void
+op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *code = str_field(f->meta, "code");
+	const char *host = str_field(f->meta, "host");
+	char aid[96];
+	json_t *m;
+
+	if (code == NULL || !codestore_valid(code)) {
+		reply(l->conn, id, 0, "spawn: code must be a SHA-256 in hex",
+		    NULL);
+		return;
+	}
+	if (host == NULL || host[0] == '\0' ||
+	    conn_peer_role(l->conn) == CONN_PEER)
+		host = d->cfg.name;
+	else if (strcmp(host, "auto") == 0)
+		host = daemon_pick_host(d);
+	if (strcmp(host, d->cfg.name) == 0) {
+		spawn_here(d, l, id, f->meta, &f->payload, f->payload_len);
+		return;
+	}
+	if (!codestore_has(d->code, code)) {
+		reply(l->conn, id, 0, "spawn: no such code here (send it "
+		    "with code-put first)", NULL);
+		return;
+	}
+	snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name, ++d->next_agent);
+	m = json_deep_copy(f->meta);
+	json_object_set_new(m, "agent", json_string(aid));
+	daemon_forward(d, l, id, host, m, f->payload, f->payload_len, aid);
+	json_decref(m);
+}
+
+static void
+op_code_put(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	char sha[CODESTORE_HEX], *cause = NULL;
+
+	if (codestore_put(d->code, f->payload, (size_t)f->payload_len,
+	    str_field(f->meta, "sha256"), sha, &cause) != 0) {
+		reply(l->conn, id, 0, cause, NULL);
+		free(cause);
+		return;
+	}
+	log_info("%s: stored code %s (%llu bytes)", conn_label(l->conn), sha,
+	    (unsigned long long)f->payload_len);
+	reply(l->conn, id, 1, NULL, json_pack("{s:s}", "sha256", sha));
+}
+
+/* suspend, resume, kill, migrate and clone of a local agent. */
+static void
+op_control(struct daemon *d, struct link *l, json_t *id, const char *op,
+    struct frame *f)
+{
+	const char *agent = str_field(f->meta, "agent");
+	char *cause = NULL;
+
+	if (agent == NULL) {
+		reply(l->conn, id, 0, "missing agent", NULL);
+		return;
+	}
+	if (!runner_has(d->runner, agent) &&
+	    conn_peer_role(l->conn) != CONN_PEER) {
+		char host[64];
+
+		agent_host(d, agent, host, sizeof host);
+		if (host[0] != '\0' && strcmp(host, d->cfg.name) != 0) {
+			daemon_forward(d, l, id, host, f->meta, NULL, 0,
+			    NULL);
+			return;
+		}
+	}
+	if (runner_control(d->runner, agent, strcmp(op, "kill") == 0 ?
+	    "stop" : op, str_field(f->meta, "host"), &cause) != 0) {
+		reply(l->conn, id, 0, cause, NULL);
+		free(cause);
+		return;
+	}
+	reply(l->conn, id, 1, NULL, NULL);
+}
+
+/* An agent's last log lines, kept by its home daemon. */
+static void
+op_logs(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *agent = str_field(f->meta, "agent");
+	char home[64];
+	json_t *lines;
+
+	if (agent == NULL || agent_home(agent, home, sizeof home) != 0) {
+		reply(l->conn, id, 0, "logs needs an agent id (HOST.N)", NULL);
+		return;
+	}
+	if (strcmp(home, d->cfg.name) != 0) {
+		daemon_forward(d, l, id, home, f->meta, NULL, 0, NULL);
+		return;
+	}
+	lines = json_object_get(d->logs, agent);
+	reply(l->conn, id, 1, NULL, json_pack("{s:O}", "lines",
+	    lines != NULL ? lines : json_array()));
+}
+
+/* A client's request; malformed ones close the connection. */
+void
+daemon_request(struct daemon *d, struct link *l, struct frame *f)
+{
+	json_t *id = json_object_get(f->meta, "id");
+	const char *op = json_string_value(json_object_get(f->meta, "op"));
+
+	if (!json_is_integer(id) || op == NULL) {
+		log_warn("%s: request needs an integer id and a string op; "
+		    "closing", conn_label(l->conn));
+		conn_close(l->conn, "malformed request");
+		return;
+	}
+	if (strcmp(op, "ping") == 0)
+		reply(l->conn, id, 1, NULL, NULL);
+	else if (strcmp(op, "hosts") == 0)
+		reply(l->conn, id, 1, NULL, daemon_hosts_json(d));
+	else if (strcmp(op, "subscribe") == 0) {
+		l->subscribed = 1;
+		reply(l->conn, id, 1, NULL, NULL);
+	} else if (strcmp(op, "agents") == 0 && str_field(f->meta, "host") !=
+	    NULL && strcmp(str_field(f->meta, "host"), d->cfg.name) != 0)
+		daemon_forward(d, l, id, str_field(f->meta, "host"), f->meta,
+		    NULL, 0, NULL);
+	else if (strcmp(op, "agents") == 0)
+		reply(l->conn, id, 1, NULL, json_pack("{s:o}", "agents",
+		    runner_list(d->runner)));
+	else if (strcmp(op, "code-has") == 0)
+		reply(l->conn, id, 1, NULL, json_pack("{s:b}", "has",
+		    str_field(f->meta, "sha256") != NULL &&
+		    codestore_has(d->code, str_field(f->meta, "sha256"))));
+	else if (strcmp(op, "code-put") == 0)
+		op_code_put(d, l, id, f);
+	else if (strcmp(op, "code-stats") == 0)
+		reply(l->conn, id, 1, NULL, json_pack("{s:I}", "received",
+		    (json_int_t)codestore_received(d->code)));
+	else if (strcmp(op, "spawn") == 0)
+		op_spawn(d, l, id, f);
+	else if (strcmp(op, "result") == 0)
+		op_result(d, l, id, f);
+	else if (strcmp(op, "send") == 0) {
+		const char *to = str_field(f->meta, "agent");
+		char from[128], *cause = NULL;
+		uint64_t seq;
+
+		/* A client is a sender like an agent: a numbered stream to
+		 * each receiver. */
+		snprintf(from, sizeof from, "client:%s@%s#%lu",
+		    conn_name(l->conn), d->cfg.name, l->serial);
+		if (l->send_seq == NULL)
+			l->send_seq = json_object();
+		seq = to != NULL ? (uint64_t)json_integer_value(
+		    json_object_get(l->send_seq, to)) : 0;
+		if (to == NULL)
+			reply(l->conn, id, 0, "missing agent", NULL);
+		else if (runner_deliver(d->runner, to, from, seq, f->payload,
+		    f->payload_len) == 0 || (daemon_has_route(d, to) &&
+		    daemon_keep(d, to, from, seq, f->payload, f->payload_len,
+		    &cause) == 0)) {
+			json_object_set_new(l->send_seq, to,
+			    json_integer((json_int_t)seq + 1));
+			reply(l->conn, id, 1, NULL, NULL);
+		} else {
+			reply(l->conn, id, 0, cause != NULL ? cause :
+			    "no route to that agent", NULL);
+			free(cause);
+		}
+	} else if (strcmp(op, "agent-accept") == 0 &&
+	    conn_peer_role(l->conn) == CONN_PEER)
+		op_accept(d, l, id, f);
+	else if (strcmp(op, "code-get") == 0 &&
+	    conn_peer_role(l->conn) == CONN_PEER)
+		op_code_get(d, l, id, f);
+	else if (strcmp(op, "where") == 0) {
+		char host[64];
+
+		if (str_field(f->meta, "agent") == NULL)
+			reply(l->conn, id, 0, "missing agent", NULL);
+		else {
+			agent_host(d, str_field(f->meta, "agent"), host,
+			    sizeof host);
+			if (runner_has(d->runner, str_field(f->meta, "agent")))
+				snprintf(host, sizeof host, "%s", d->cfg.name);
+			reply(l->conn, id, 1, NULL, json_pack("{s:s}", "host",
+			    host));
+		}
+	} else if (strcmp(op, "kill") == 0 || strcmp(op, "suspend") == 0 ||
+	    strcmp(op, "resume") == 0 || strcmp(op, "migrate") == 0 ||
+	    strcmp(op, "clone") == 0)
+		op_control(d, l, id, op, f);
+	else if (strcmp(op, "logs") == 0)
+		op_logs(d, l, id, f);
+	else if (strcmp(op, "drain") == 0 || strcmp(op, "undrain") == 0)
+		op_drain(d, l, id, f, strcmp(op, "drain") == 0);
+	else
+		reply(l->conn, id, 0, "unknown op", NULL);
+}
+
+/* An agent id is safe as a file name: HOME.N with HOME a host name. */
+static int
+daemon_id_ok(const char *id)
+{
+	size_t i;
+
+	if (id == NULL || id[0] == '\0' || id[0] == '.' || strlen(id) > 95)
+		return 0;
+	for (i = 0; id[i] != '\0'; i++) {
+		if (!isalnum((unsigned char)id[i]) && strchr("._-", id[i]) ==
+		    NULL)
+			return 0;
+	}
+	return 1;
+}
+
+/* The file that holds a finished agent's result. */
+static void
+daemon_result_path(struct daemon *d, const char *agent, char *path,
+    size_t size)
+{
+	snprintf(path, size, "%s/results/%s", d->state_dir, agent);
+}
+
+/*
+ * Keeps a finished agent's result on disk until its owner fetches it:
+ * it may be large, and the owner may come back later.
+ */
+void
+daemon_result_store(struct daemon *d, const char *agent,
+    const unsigned char *data, uint64_t len)
+{
+	char path[1200], dir[1100];
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	if (!daemon_id_ok(agent))
+		return;
+	snprintf(dir, sizeof dir, "%s/results", d->state_dir);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		log_error("%s: %s", dir, strerror(errno));
+		return;
+	}
+	daemon_result_path(d, agent, path, sizeof path);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) < 0) {
+		log_error("%s: %s", path, strerror(errno));
+		return;
+	}
+	while (off < len) {
+		if ((n = write(fd, data + off, (size_t)len - off)) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("%s: %s", path, strerror(errno));
+			break;
+		}
+		off += (size_t)n;
+	}
+	close(fd);
+	if (off < len)
+		unlink(path);
+	else
+		log_info("agent %s: result of %llu bytes kept for its owner",
+		    agent, (unsigned long long)len);
+}
+
+/*
+ * result {agent, host}: the result a finished agent left (agent_result),
+ * sent once and then deleted. host is where it finished (the finished
+ * event says); other hosts pass the request on.
+ */
+static void
+op_result(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *agent = str_field(f->meta, "agent");
+	const char *host = str_field(f->meta, "host");
+	char path[1200], *cause = NULL, *data;
+	size_t len;
+	json_t *m;
+
+	if (!daemon_id_ok(agent)) {
+		reply(l->conn, id, 0, "result: agent must be an agent id",
+		    NULL);
+		return;
+	}
+	if (host != NULL && strcmp(host, d->cfg.name) != 0 &&
+	    conn_peer_role(l->conn) != CONN_PEER) {
+		daemon_forward(d, l, id, host, f->meta, NULL, 0, NULL);
+		return;
+	}
+	daemon_result_path(d, agent, path, sizeof path);
+	if ((data = nn_read_file(path, AGENT_RESULT_MAX, &len, &cause)) ==
+	    NULL) {
+		free(cause);
+		reply(l->conn, id, 0, "no result of that agent here", NULL);
+		return;
+	}
+	unlink(path);
+	m = json_pack("{s:O, s:b, s:s}", "id", id, "ok", 1, "agent", agent);
+	conn_send_owned(l->conn, FRAME_REPLY, m, data, len);
+	json_decref(m);
+}
