@@ -14,6 +14,7 @@
 
 #include "agentd/conn.h"
 #include "agentd/daemon.h"
+#include "agentd/directory.h"
 
 #define TICK_MS			250
 #define RECONNECT_MS		1000
@@ -83,7 +84,7 @@ struct daemon {
 	unsigned long		 next_serial;
 	struct pending		*pending;
 	struct arrival		*arrivals;
-	json_t			*where;		/* agent -> host, for routing */
+	struct directory	*where;		/* agent -> host, for routing */
 	struct outbox		*outbox;	/* messages not yet acknowledged */
 	char			*state_dir;
 	struct peer		*peers;
@@ -133,6 +134,10 @@ void	daemon_forward(struct daemon *d, struct link *l, json_t *id,
     const char *host, json_t *meta, const void *payload, uint64_t len,
     const char *agent);
 void	daemon_request(struct daemon *d, struct link *l, struct frame *f);
+/* A request's handler; flags REQUEST_PEER: honoured only from a peer. */
+typedef void request_fn(struct daemon *, struct link *, json_t *id,
+    struct frame *);
+#define REQUEST_PEER	0x1
 void	daemon_result_store(struct daemon *d, const char *agent,
     const unsigned char *data, uint64_t len);
 
@@ -151,8 +156,8 @@ void	daemon_peer_agent(struct daemon *d, struct link *l, struct frame *f);
 /* move.c: moves, arrivals, clones, draining */
 const char *daemon_pick_away(struct daemon *d, long *free_cores);
 int	daemon_shed(struct daemon *d);
-void	op_drain(struct daemon *d, struct link *l, json_t *id, struct frame *f,
-    int drain);
+void	daemon_drain(struct daemon *d, struct link *l, json_t *id,
+    struct frame *f, int drain);
 void	daemon_runner_request(void *arg, const char *agent, json_t *meta,
     const unsigned char *payload, uint64_t len);
 void	arrival_free(struct arrival *a);

@@ -53,12 +53,21 @@ daemon_keep_log(struct daemon *d, json_t *ev)
 	    "level"), "text", json_object_get(ev, "text")));
 }
 
+/* An event: kept for "logs", pruned from the directory when an agent
+ * ended, and sent to subscribers. Takes the reference. */
 void
 daemon_event(struct daemon *d, json_t *ev)
 {
+	const char *event = json_string_value(json_object_get(ev, "event"));
+	const char *agent = json_string_value(json_object_get(ev, "agent"));
 	struct link *l;
 
 	daemon_keep_log(d, ev);
+	/* Here or relayed to its home: the agent ended where it was. */
+	if (event != NULL && agent != NULL && (strcmp(event, "finished") == 0 ||
+	    strcmp(event, "failed") == 0))
+		directory_ended(d->where, agent, json_string_value(
+		    json_object_get(ev, "host")));
 	for (l = d->links; l != NULL; l = l->next)
 		if (l->subscribed && conn_is_ready(l->conn))
 			conn_send(l->conn, FRAME_EVENT, ev, NULL, 0);
@@ -210,7 +219,7 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 	tick.tv_usec = (d->heartbeat_ms < TICK_MS ? d->heartbeat_ms :
 	    TICK_MS) * 1000;
 	d->base = event_base_new();
-	d->where = json_object();
+	d->where = directory_new(DIRECTORY_MAX);
 	d->outbox = outbox_new();
 	d->logs = json_object();
 	d->log_order = json_array();
@@ -288,7 +297,7 @@ daemon_free(struct daemon *d)
 		d->arrivals = a->next;
 		arrival_free(a);
 	}
-	json_decref(d->where);
+	directory_free(d->where);
 	json_decref(d->info);
 	if (outbox_count(d->outbox, NULL) > 0)
 		log_info("%zu messages not yet acknowledged are dropped",

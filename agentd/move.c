@@ -69,9 +69,10 @@ daemon_shed(struct daemon *d)
 	return asked;
 }
 
-/* drain: the host takes no new agents and moves its own away. */
+/* drain (or, drain 0, undrain): the host takes no new agents and moves
+ * its own away. */
 void
-op_drain(struct daemon *d, struct link *l, json_t *id, struct frame *f,
+daemon_drain(struct daemon *d, struct link *l, json_t *id, struct frame *f,
     int drain)
 {
 	const char *host = str_field(f->meta, "host");
@@ -97,58 +98,107 @@ op_drain(struct daemon *d, struct link *l, json_t *id, struct frame *f,
 	    runner_count(d->runner), "moving", drain ? daemon_shed(d) : 0));
 }
 
+/* A worker's request: the agent asking, its meta and payload. */
+typedef void worker_request_fn(struct daemon *, const char *agent,
+    json_t *meta, const unsigned char *payload, uint64_t len);
+
+/* A message from the agent, numbered here. */
+static void
+worker_request_send(struct daemon *d, const char *agent, json_t *meta,
+    const unsigned char *payload, uint64_t len)
+{
+	const char *to = str_field(meta, "to");
+
+	if (to != NULL)
+		daemon_originate(d, to, agent, runner_next_out(d->runner,
+		    agent, to), payload, len);
+}
+
+/* A copy of the agent from its packed state: here, or on another host. */
+static void
+worker_request_clone(struct daemon *d, const char *agent, json_t *meta,
+    const unsigned char *payload, uint64_t len)
+{
+	const char *host = str_field(meta, "host"), *code;
+	char aid[96], path[1024], *cause = NULL;
+	struct runner_spawn sp;
+	json_t *info;
+
+	if (host != NULL && host[0] != '\0' && strcmp(host, d->cfg.name) != 0) {
+		daemon_clone_remote(d, agent, host, payload, len);
+		return;
+	}
+	code = runner_code(d->runner, agent);
+	snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name, ++d->next_agent);
+	info = daemon_host_info(d);
+	sp = (struct runner_spawn){ .id = aid, .code_sha = code,
+	    .state = payload, .len = len, .host = info };
+	if (code != NULL)
+		sp.code_path = codestore_path(d->code, code, path, sizeof path);
+	if (code == NULL || runner_start(d->runner, &sp, &cause) != 0) {
+		log_warn("agent %s: clone failed: %s", agent,
+		    cause != NULL ? cause : "unknown code");
+		free(cause);
+	} else
+		daemon_agent_event(d, json_pack("{s:s, s:s, s:s, s:s}",
+		    "event", "cloned", "agent", agent, "clone", aid, "host",
+		    d->cfg.name));
+	json_decref(info);
+}
+
+/* The agent finished with a result, kept for its owner. */
+static void
+worker_request_done(struct daemon *d, const char *agent, json_t *meta,
+    const unsigned char *payload, uint64_t len)
+{
+	(void)meta;
+	daemon_result_store(d, agent, payload, len);
+}
+
+/* The agent is packed and wants to go to meta's host. */
+static void
+worker_request_moving(struct daemon *d, const char *agent, json_t *meta,
+    const unsigned char *payload, uint64_t len)
+{
+	const char *host = str_field(meta, "host");
+
+	(void)payload;
+	(void)len;
+	/* A move to where it already is costs nothing. */
+	if (host == NULL || strcmp(host, d->cfg.name) == 0) {
+		json_decref(runner_move_done(d->runner, agent, 0));
+		return;
+	}
+	daemon_migrate(d, agent, host, meta);
+}
+
+/* What a worker asks of the daemon (runner.c passes them on), by name. */
+static const struct worker_request_entry {
+	const char		*name;
+	worker_request_fn	*fn;
+} worker_requests[] = {
+	{ "clone", worker_request_clone },
+	{ "done", worker_request_done },
+	{ "moving", worker_request_moving },
+	{ "send", worker_request_send },
+};
+
 /* What a worker asks of the daemon: messages, spawns, clones, moves. */
 void
 daemon_runner_request(void *arg, const char *agent, json_t *meta,
     const unsigned char *payload, uint64_t len)
 {
 	struct daemon *d = arg;
-	const char *op = str_field(meta, "op"), *to, *host, *code;
-	char aid[96], path[1024], *cause = NULL;
-	json_t *info, *q;
-	struct runner_spawn sp;
+	const char *op = str_field(meta, "op");
+	size_t i;
 
-	if (strcmp(op, "send") == 0) {
-		to = str_field(meta, "to");
-		if (to != NULL)
-			daemon_originate(d, to, agent, runner_next_out(
-			    d->runner, agent, to), payload, len);
-	} else if (strcmp(op, "clone") == 0 &&
-	    (host = str_field(meta, "host")) != NULL && host[0] != '\0' &&
-	    strcmp(host, d->cfg.name) != 0) {
-		daemon_clone_remote(d, agent, host, payload, len);
-	} else if (strcmp(op, "clone") == 0) {
-		code = runner_code(d->runner, agent);
-		snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name,
-		    ++d->next_agent);
-		info = daemon_host_info(d);
-		sp = (struct runner_spawn){ .id = aid, .code_sha = code,
-		    .state = payload, .len = len, .host = info };
-		if (code != NULL)
-			sp.code_path = codestore_path(d->code, code, path,
-			    sizeof path);
-		if (code == NULL || runner_start(d->runner, &sp, &cause) != 0) {
-			log_warn("agent %s: clone failed: %s", agent,
-			    cause != NULL ? cause : "unknown code");
-			free(cause);
-		} else
-			daemon_agent_event(d, json_pack("{s:s, s:s, s:s, s:s}",
-			    "event", "cloned", "agent", agent, "clone", aid,
-			    "host", d->cfg.name));
-		json_decref(info);
-	} else if (strcmp(op, "done") == 0) {
-		daemon_result_store(d, agent, payload, len);
-	} else if (strcmp(op, "moving") == 0) {
-		host = str_field(meta, "host");
-		/* A move to where it already is costs nothing. */
-		if (host == NULL || strcmp(host, d->cfg.name) == 0) {
-			q = runner_move_done(d->runner, agent, 0);
-			json_decref(q);
+	for (i = 0; i < nitems(worker_requests); i++) {
+		if (strcmp(worker_requests[i].name, op) == 0) {
+			worker_requests[i].fn(d, agent, meta, payload, len);
 			return;
 		}
-		daemon_migrate(d, agent, host, meta);
-	} else
-		log_warn("agent %s: %s is not supported yet", agent, op);
+	}
+	log_warn("agent %s: %s is not supported yet", agent, op);
 }
 
 struct clone_wait {
@@ -174,7 +224,7 @@ clone_accepted(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 		m = json_pack("{s:s, s:s}", "op", "go", "agent", w->clone);
 		conn_send(l->conn, FRAME_AGENT, m, NULL, 0);
 		json_decref(m);
-		json_object_set_new(d->where, w->clone, json_string(w->host));
+		directory_set(d->where, w->clone, w->host);
 		daemon_agent_event(d, json_pack("{s:s, s:s, s:s, s:s}", "event",
 		    "cloned", "agent", w->agent, "clone", w->clone, "host",
 		    w->host));
@@ -253,7 +303,7 @@ move_accepted(struct daemon *d, json_t *reply, struct frame *f, void *arg)
 	}
 	log_debug("agent %s: accepted by %s", mv->agent, mv->host);
 	/* Phase 2: the directory switches. */
-	json_object_set_new(d->where, mv->agent, json_string(mv->host));
+	directory_set(d->where, mv->agent, mv->host);
 	carry = runner_move_done(d->runner, mv->agent, 1);
 	/* Phase 3: what waited here goes on, ahead of the go. */
 	json_array_foreach(json_object_get(carry, "pending"), i, m) {
@@ -380,8 +430,7 @@ arrival_start(struct daemon *d, struct arrival *a)
 	} else {
 		a->started = 1;
 		runner_set_job(d->runner, a->agent, str_field(a->meta, "job"));
-		json_object_set_new(d->where, a->agent,
-		    json_string(d->cfg.name));
+		directory_set(d->where, a->agent, d->cfg.name);
 	}
 	json_decref(info);
 }

@@ -75,7 +75,7 @@ relay_reply(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 
 	if (rep != NULL && json_is_true(json_object_get(rep, "ok")) &&
 	    r->agent[0] != '\0')
-		json_object_set_new(d->where, r->agent, json_string(r->host));
+		directory_set(d->where, r->agent, r->host);
 	if (l != NULL) {
 		if (rep == NULL)
 			reply(l->conn, r->id, 0, "the host went away", NULL);
@@ -210,7 +210,7 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
 		free(cause);
 	} else {
 		runner_set_job(d->runner, aid, str_field(meta, "job"));
-		json_object_set_new(d->where, aid, json_string(d->cfg.name));
+		directory_set(d->where, aid, d->cfg.name);
 		reply(l->conn, id, 1, NULL, json_pack("{s:s, s:s}", "agent",
 		    aid, "host", d->cfg.name));
 	}
@@ -275,10 +275,10 @@ op_code_put(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 
 /* suspend, resume, kill, migrate and clone of a local agent. */
 static void
-op_control(struct daemon *d, struct link *l, json_t *id, const char *op,
-    struct frame *f)
+op_control(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 {
 	const char *agent = str_field(f->meta, "agent");
+	const char *op = str_field(f->meta, "op");
 	char *cause = NULL;
 
 	if (agent == NULL) {
@@ -326,12 +326,159 @@ op_logs(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	    lines != NULL ? lines : json_array()));
 }
 
-/* A client's request; malformed ones close the connection. */
+static void
+op_ping(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	(void)d;
+	(void)f;
+	reply(l->conn, id, 1, NULL, NULL);
+}
+
+static void
+op_hosts(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	(void)f;
+	reply(l->conn, id, 1, NULL, daemon_hosts_json(d));
+}
+
+/* The link gets every event from now on. */
+static void
+op_subscribe(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	(void)d;
+	(void)f;
+	l->subscribed = 1;
+	reply(l->conn, id, 1, NULL, NULL);
+}
+
+/* The agents here, or on the named host. */
+static void
+op_agents(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *host = str_field(f->meta, "host");
+
+	if (host != NULL && strcmp(host, d->cfg.name) != 0)
+		daemon_forward(d, l, id, host, f->meta, NULL, 0, NULL);
+	else
+		reply(l->conn, id, 1, NULL, json_pack("{s:o}", "agents",
+		    runner_list(d->runner)));
+}
+
+static void
+op_code_has(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *sha = str_field(f->meta, "sha256");
+
+	reply(l->conn, id, 1, NULL, json_pack("{s:b}", "has", sha != NULL &&
+	    codestore_has(d->code, sha)));
+}
+
+static void
+op_code_stats(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	(void)f;
+	reply(l->conn, id, 1, NULL, json_pack("{s:I}", "received",
+	    (json_int_t)codestore_received(d->code)));
+}
+
+/* A client's message to an agent. A client is a sender like an agent: a
+ * numbered stream to each receiver. */
+static void
+op_send(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *to = str_field(f->meta, "agent");
+	char from[128], *cause = NULL;
+	uint64_t seq;
+
+	snprintf(from, sizeof from, "client:%s@%s#%lu", conn_name(l->conn),
+	    d->cfg.name, l->serial);
+	if (l->send_seq == NULL)
+		l->send_seq = json_object();
+	seq = to != NULL ? (uint64_t)json_integer_value(
+	    json_object_get(l->send_seq, to)) : 0;
+	if (to == NULL)
+		reply(l->conn, id, 0, "missing agent", NULL);
+	else if (runner_deliver(d->runner, to, from, seq, f->payload,
+	    f->payload_len) == 0 || (daemon_has_route(d, to) &&
+	    daemon_keep(d, to, from, seq, f->payload, f->payload_len,
+	    &cause) == 0)) {
+		json_object_set_new(l->send_seq, to,
+		    json_integer((json_int_t)seq + 1));
+		reply(l->conn, id, 1, NULL, NULL);
+	} else {
+		reply(l->conn, id, 0, cause != NULL ? cause :
+		    "no route to that agent", NULL);
+		free(cause);
+	}
+}
+
+/* The host an agent is on, as far as this daemon knows. */
+static void
+op_where(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *agent = str_field(f->meta, "agent");
+	char host[64];
+
+	if (agent == NULL) {
+		reply(l->conn, id, 0, "missing agent", NULL);
+		return;
+	}
+	agent_host(d, agent, host, sizeof host);
+	if (runner_has(d->runner, agent))
+		snprintf(host, sizeof host, "%s", d->cfg.name);
+	reply(l->conn, id, 1, NULL, json_pack("{s:s}", "host", host));
+}
+
+static void
+op_drain(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	daemon_drain(d, l, id, f, 1);
+}
+
+static void
+op_undrain(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	daemon_drain(d, l, id, f, 0);
+}
+
+/* Every request a daemon takes (docs/protocol.md), by name. */
+static const struct request_entry {
+	const char	*name;
+	request_fn	*fn;
+	int		 flags;
+} requests[] = {
+	{ "agent-accept", op_accept, REQUEST_PEER },
+	{ "agents", op_agents, 0 },
+	{ "clone", op_control, 0 },
+	{ "code-get", op_code_get, REQUEST_PEER },
+	{ "code-has", op_code_has, 0 },
+	{ "code-put", op_code_put, 0 },
+	{ "code-stats", op_code_stats, 0 },
+	{ "drain", op_drain, 0 },
+	{ "hosts", op_hosts, 0 },
+	{ "kill", op_control, 0 },
+	{ "logs", op_logs, 0 },
+	{ "migrate", op_control, 0 },
+	{ "ping", op_ping, 0 },
+	{ "result", op_result, 0 },
+	{ "resume", op_control, 0 },
+	{ "send", op_send, 0 },
+	{ "spawn", op_spawn, 0 },
+	{ "subscribe", op_subscribe, 0 },
+	{ "suspend", op_control, 0 },
+	{ "undrain", op_undrain, 0 },
+	{ "where", op_where, 0 },
+};
+
+/* A client's request; malformed ones close the connection. An op that is
+ * not in the table, or not for this caller, is refused. */
 void
 daemon_request(struct daemon *d, struct link *l, struct frame *f)
 {
 	json_t *id = json_object_get(f->meta, "id");
 	const char *op = json_string_value(json_object_get(f->meta, "op"));
+	const struct request_entry *e;
+	size_t i;
 
 	if (!json_is_integer(id) || op == NULL) {
 		log_warn("%s: request needs an integer id and a string op; "
@@ -339,89 +486,17 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 		conn_close(l->conn, "malformed request");
 		return;
 	}
-	if (strcmp(op, "ping") == 0)
-		reply(l->conn, id, 1, NULL, NULL);
-	else if (strcmp(op, "hosts") == 0)
-		reply(l->conn, id, 1, NULL, daemon_hosts_json(d));
-	else if (strcmp(op, "subscribe") == 0) {
-		l->subscribed = 1;
-		reply(l->conn, id, 1, NULL, NULL);
-	} else if (strcmp(op, "agents") == 0 && str_field(f->meta, "host") !=
-	    NULL && strcmp(str_field(f->meta, "host"), d->cfg.name) != 0)
-		daemon_forward(d, l, id, str_field(f->meta, "host"), f->meta,
-		    NULL, 0, NULL);
-	else if (strcmp(op, "agents") == 0)
-		reply(l->conn, id, 1, NULL, json_pack("{s:o}", "agents",
-		    runner_list(d->runner)));
-	else if (strcmp(op, "code-has") == 0)
-		reply(l->conn, id, 1, NULL, json_pack("{s:b}", "has",
-		    str_field(f->meta, "sha256") != NULL &&
-		    codestore_has(d->code, str_field(f->meta, "sha256"))));
-	else if (strcmp(op, "code-put") == 0)
-		op_code_put(d, l, id, f);
-	else if (strcmp(op, "code-stats") == 0)
-		reply(l->conn, id, 1, NULL, json_pack("{s:I}", "received",
-		    (json_int_t)codestore_received(d->code)));
-	else if (strcmp(op, "spawn") == 0)
-		op_spawn(d, l, id, f);
-	else if (strcmp(op, "result") == 0)
-		op_result(d, l, id, f);
-	else if (strcmp(op, "send") == 0) {
-		const char *to = str_field(f->meta, "agent");
-		char from[128], *cause = NULL;
-		uint64_t seq;
-
-		/* A client is a sender like an agent: a numbered stream to
-		 * each receiver. */
-		snprintf(from, sizeof from, "client:%s@%s#%lu",
-		    conn_name(l->conn), d->cfg.name, l->serial);
-		if (l->send_seq == NULL)
-			l->send_seq = json_object();
-		seq = to != NULL ? (uint64_t)json_integer_value(
-		    json_object_get(l->send_seq, to)) : 0;
-		if (to == NULL)
-			reply(l->conn, id, 0, "missing agent", NULL);
-		else if (runner_deliver(d->runner, to, from, seq, f->payload,
-		    f->payload_len) == 0 || (daemon_has_route(d, to) &&
-		    daemon_keep(d, to, from, seq, f->payload, f->payload_len,
-		    &cause) == 0)) {
-			json_object_set_new(l->send_seq, to,
-			    json_integer((json_int_t)seq + 1));
-			reply(l->conn, id, 1, NULL, NULL);
-		} else {
-			reply(l->conn, id, 0, cause != NULL ? cause :
-			    "no route to that agent", NULL);
-			free(cause);
-		}
-	} else if (strcmp(op, "agent-accept") == 0 &&
-	    conn_peer_role(l->conn) == CONN_PEER)
-		op_accept(d, l, id, f);
-	else if (strcmp(op, "code-get") == 0 &&
-	    conn_peer_role(l->conn) == CONN_PEER)
-		op_code_get(d, l, id, f);
-	else if (strcmp(op, "where") == 0) {
-		char host[64];
-
-		if (str_field(f->meta, "agent") == NULL)
-			reply(l->conn, id, 0, "missing agent", NULL);
-		else {
-			agent_host(d, str_field(f->meta, "agent"), host,
-			    sizeof host);
-			if (runner_has(d->runner, str_field(f->meta, "agent")))
-				snprintf(host, sizeof host, "%s", d->cfg.name);
-			reply(l->conn, id, 1, NULL, json_pack("{s:s}", "host",
-			    host));
-		}
-	} else if (strcmp(op, "kill") == 0 || strcmp(op, "suspend") == 0 ||
-	    strcmp(op, "resume") == 0 || strcmp(op, "migrate") == 0 ||
-	    strcmp(op, "clone") == 0)
-		op_control(d, l, id, op, f);
-	else if (strcmp(op, "logs") == 0)
-		op_logs(d, l, id, f);
-	else if (strcmp(op, "drain") == 0 || strcmp(op, "undrain") == 0)
-		op_drain(d, l, id, f, strcmp(op, "drain") == 0);
-	else
-		reply(l->conn, id, 0, "unknown op", NULL);
+	for (i = 0; i < nitems(requests); i++) {
+		e = &requests[i];
+		if (strcmp(e->name, op) != 0)
+			continue;
+		if ((e->flags & REQUEST_PEER) &&
+		    conn_peer_role(l->conn) != CONN_PEER)
+			break;
+		e->fn(d, l, id, f);
+		return;
+	}
+	reply(l->conn, id, 0, "unknown op", NULL);
 }
 
 /* An agent id is safe as a file name: HOME.N with HOME a host name. */

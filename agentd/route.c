@@ -7,6 +7,7 @@
 #include "agentd/log.h"
 #include "agentd/outbox.h"
 #include "agentd/runner.h"
+#include "base/alloc.h"
 #include "base/clock.h"
 
 /* Tells the daemon that answers for a message that it arrived. */
@@ -157,35 +158,87 @@ daemon_give_up(void *arg, const char *to, const char *from, uint64_t seq,
 	return 1;
 }
 
+/* What another daemon says about an agent; from is the frame's sender
+ * field, if any. */
+typedef void peer_agent_fn(struct daemon *, const char *agent,
+    const char *from, struct frame *);
+
+/* A message on its way to the agent. */
+static void
+peer_agent_msg(struct daemon *d, const char *agent, const char *from,
+    struct frame *f)
+{
+	if (from != NULL)
+		daemon_route(d, agent, from, (uint64_t)json_integer_value(
+		    json_object_get(f->meta, "seq")), str_field(f->meta,
+		    "origin"), f->payload, f->payload_len);
+}
+
+/* A message this daemon answers for arrived. */
+static void
+peer_agent_msg_ack(struct daemon *d, const char *agent, const char *from,
+    struct frame *f)
+{
+	if (from != NULL)
+		(void)outbox_ack(d->outbox, agent, from,
+		    (uint64_t)json_integer_value(json_object_get(f->meta,
+		    "seq")));
+}
+
+/* The agent moved to meta's host. */
+static void
+peer_agent_moved(struct daemon *d, const char *agent, const char *from,
+    struct frame *f)
+{
+	const char *host = str_field(f->meta, "host");
+
+	(void)from;
+	if (host != NULL && !runner_has(d->runner, agent))
+		directory_set(d->where, agent, host);
+}
+
+/* Phase 4 at the source is done: this copy is the agent. */
+static void
+peer_agent_go(struct daemon *d, const char *agent, const char *from,
+    struct frame *f)
+{
+	char *cause = NULL;
+
+	(void)from;
+	(void)f;
+	if (runner_control(d->runner, agent, "go", NULL, &cause) != 0) {
+		log_warn("agent %s: go: %s", agent, cause);
+		free(cause);
+	}
+}
+
+/* The agent frames daemons send each other, by op. */
+static const struct peer_agent_entry {
+	const char	*name;
+	peer_agent_fn	*fn;
+} peer_agent_ops[] = {
+	{ "go", peer_agent_go },
+	{ "moved", peer_agent_moved },
+	{ "msg", peer_agent_msg },
+	{ "msg-ack", peer_agent_msg_ack },
+};
+
 /* What the other daemons say about agents: messages, moves, go. */
 void
 daemon_peer_agent(struct daemon *d, struct link *l, struct frame *f)
 {
 	const char *op = str_field(f->meta, "op");
 	const char *agent = str_field(f->meta, "agent");
-	const char *from = str_field(f->meta, "from"), *host;
-	char *cause = NULL;
+	size_t i;
 
 	(void)l;
 	if (op == NULL || agent == NULL)
 		return;
-	if (strcmp(op, "msg") == 0 && from != NULL)
-		daemon_route(d, agent, from, (uint64_t)json_integer_value(
-		    json_object_get(f->meta, "seq")), str_field(f->meta,
-		    "origin"), f->payload, f->payload_len);
-	else if (strcmp(op, "msg-ack") == 0 && from != NULL)
-		(void)outbox_ack(d->outbox, agent, from,
-		    (uint64_t)json_integer_value(json_object_get(f->meta,
-		    "seq")));
-	else if (strcmp(op, "moved") == 0 &&
-	    (host = str_field(f->meta, "host")) != NULL) {
-		if (!runner_has(d->runner, agent))
-			json_object_set_new(d->where, agent, json_string(host));
-	} else if (strcmp(op, "go") == 0) {
-		/* Phase 4 at the source is done: this copy is the agent. */
-		if (runner_control(d->runner, agent, "go", NULL, &cause) != 0) {
-			log_warn("agent %s: go: %s", agent, cause);
-			free(cause);
+	for (i = 0; i < nitems(peer_agent_ops); i++) {
+		if (strcmp(peer_agent_ops[i].name, op) == 0) {
+			peer_agent_ops[i].fn(d, agent, str_field(f->meta,
+			    "from"), f);
+			return;
 		}
 	}
 }
