@@ -71,8 +71,8 @@ auth_keygen(const char *path, char **cause)
 			    "to overwrite a key)", path);
 		return nn_fail(cause, "%s: %s", path, strerror(errno));
 	}
-	auth_random(key, sizeof key);
-	auth_hex(key, sizeof key, text);
+	crypto_random(key, sizeof key);
+	crypto_hex(key, sizeof key, text);
 	text[AUTH_KEY_TEXT - 1] = '\n';
 	text[AUTH_KEY_TEXT] = '\0';
 	/* open's mode passes through the umask, which could only clear bits;
@@ -140,7 +140,7 @@ auth_key_load(const char *path, unsigned char *key, char **cause)
 	if (n == AUTH_KEY_TEXT && text[n - 1] == '\n')
 		n--;
 	text[n] = '\0';
-	if (n != 2 * AUTH_KEY_SIZE || auth_unhex(text, key, AUTH_KEY_SIZE)) {
+	if (n != 2 * AUTH_KEY_SIZE || crypto_unhex(text, key, AUTH_KEY_SIZE)) {
 		nn_fail(cause, "%s: expected 64 hex digits", path);
 		goto out;
 	}
@@ -149,13 +149,6 @@ out:
 	crypto_cleanse(text, sizeof text);
 	close(fd);
 	return rc;
-}
-
-/* Cryptographic random bytes; a failing generator is fatal. */
-void
-auth_random(unsigned char *buf, size_t n)
-{
-	crypto_random(buf, n);
 }
 
 /* out = HMAC-SHA256(key, label || a || b): proofs and session keys. */
@@ -172,25 +165,4 @@ auth_derive(const unsigned char *key, const char *label,
 	memcpy(msg + len, a, AUTH_NONCE_SIZE);
 	memcpy(msg + len + AUTH_NONCE_SIZE, b, AUTH_NONCE_SIZE);
 	crypto_hmac(key, AUTH_KEY_SIZE, msg, len + 2 * AUTH_NONCE_SIZE, out);
-}
-
-/* 1 when the n bytes match, in time independent of the contents. */
-int
-auth_equal(const unsigned char *a, const unsigned char *b, size_t n)
-{
-	return crypto_equal(a, b, n);
-}
-
-/* Lowercase hex of n bytes and a NUL into out (2n + 1 bytes). */
-void
-auth_hex(const unsigned char *p, size_t n, char *out)
-{
-	crypto_hex(p, n, out);
-}
-
-/* Exactly 2n hex digits of either case into out; out untouched on -1. */
-int
-auth_unhex(const char *s, unsigned char *out, size_t n)
-{
-	return crypto_unhex(s, out, n);
 }

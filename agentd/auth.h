@@ -26,19 +26,9 @@ int	auth_keygen(const char *path, char **cause);
  * 077) and one that is not exactly 64 hex digits (and a newline).
  */
 int	auth_key_load(const char *path, unsigned char *key, char **cause);
-/*
- * The primitives below are base/crypto.h's under the handshake's names.
- * Fills n bytes from the OpenSSL CSPRNG; a failing generator is fatal.
- */
-void	auth_random(unsigned char *buf, size_t n);
-/* HMAC(K, label || a || b), each nonce AUTH_NONCE_SIZE bytes. */
+/* HMAC(K, label || a || b), each nonce AUTH_NONCE_SIZE bytes. Random
+ * bytes, comparison and hex are base/crypto.h's. */
 void	auth_derive(const unsigned char *key, const char *label,
 	    const unsigned char *a, const unsigned char *b, unsigned char *out);
-/* Constant-time comparison; 1 when equal. */
-int	auth_equal(const unsigned char *, const unsigned char *, size_t);
-/* Lowercase hex of n bytes into out (2n + 1 bytes). */
-void	auth_hex(const unsigned char *, size_t n, char *out);
-/* Parses exactly 2n hex digits; 0 or -1. */
-int	auth_unhex(const char *, unsigned char *, size_t n);
 
 #endif

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "base/alloc.h"
+#include "base/crypto.h"
 #include "base/clock.h"
 #include "agentd/auth.h"
 #include "agentd/client.h"
@@ -117,8 +118,8 @@ client_handshake(struct client *c, const unsigned char *key,
 	json_t *m;
 	int rc = -1, r;
 
-	auth_random(nc, sizeof nc);
-	auth_hex(nc, sizeof nc, hex);
+	crypto_random(nc, sizeof nc);
+	crypto_hex(nc, sizeof nc, hex);
 	m = json_pack("{s:s, s:s, s:s}", "name", name, "role", role,
 	    "nonce", hex);
 	r = client_send(c, FRAME_HELLO, m, cause);
@@ -134,19 +135,19 @@ client_handshake(struct client *c, const unsigned char *key,
 	nonce = json_string_value(json_object_get(f->meta, "nonce"));
 	proof = json_string_value(json_object_get(f->meta, "proof"));
 	if (f->type != FRAME_HELLO || nonce == NULL || proof == NULL ||
-	    auth_unhex(nonce, na, sizeof na) != 0 ||
-	    auth_unhex(proof, p, sizeof p) != 0) {
+	    crypto_unhex(nonce, na, sizeof na) != 0 ||
+	    crypto_unhex(proof, p, sizeof p) != 0) {
 		nn_fail(cause, "%s: bad HELLO from the daemon", c->addr);
 		goto out;
 	}
 	auth_derive(key, "agentd-A", nc, na, s);
-	if (!auth_equal(p, s, sizeof s)) {
+	if (!crypto_equal(p, s, sizeof s)) {
 		nn_fail(cause, "%s: the daemon does not hold our key "
 		    "(authentication failed)", c->addr);
 		goto out;
 	}
 	auth_derive(key, "agentd-C", na, nc, p);
-	auth_hex(p, sizeof p, hex);
+	crypto_hex(p, sizeof p, hex);
 	m = json_pack("{s:s}", "proof", hex);
 	r = client_send(c, FRAME_AUTH, m, cause);
 	json_decref(m);

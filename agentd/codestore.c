@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "base/alloc.h"
+#include "base/crypto.h"
 #include "agentd/auth.h"
 #include "agentd/codestore.h"
 
@@ -27,7 +28,7 @@ sha256_hex(const void *buf, size_t len, char *out)
 
 	if (EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
 		fatal("SHA-256 failed");
-	auth_hex(md, sizeof md, out);
+	crypto_hex(md, sizeof md, out);
 }
 
 int

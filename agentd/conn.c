@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "base/alloc.h"
+#include "base/crypto.h"
 #include "base/clock.h"
 #include "agentd/auth.h"
 #include "agentd/bigbuf.h"
@@ -153,7 +154,7 @@ conn_new(const struct conn_config *cfg, struct bufferevent *bev,
 	snprintf(c->label, sizeof c->label, "%s", label);
 	frame_key_init(&c->rx, zero);
 	frame_key_init(&c->tx, zero);
-	auth_random(c->nonce, sizeof c->nonce);
+	crypto_random(c->nonce, sizeof c->nonce);
 	c->timer = evtimer_new(cfg->base, conn_timeout_cb, c);
 	evtimer_add(c->timer, &tv);
 	c->later_tail = &c->later;
@@ -200,10 +201,10 @@ conn_send_hello(struct conn *c, const unsigned char *proof)
 	json_object_set_new(m, "name", json_string(c->cfg.name));
 	json_object_set_new(m, "role",
 	    json_string(conn_role_name(c->cfg.role)));
-	auth_hex(c->nonce, sizeof c->nonce, hex);
+	crypto_hex(c->nonce, sizeof c->nonce, hex);
 	json_object_set_new(m, "nonce", json_string(hex));
 	if (proof != NULL) {
-		auth_hex(proof, AUTH_KEY_SIZE, hex);
+		crypto_hex(proof, AUTH_KEY_SIZE, hex);
 		json_object_set_new(m, "proof", json_string(hex));
 	}
 	rc = conn_send(c, FRAME_HELLO, m, NULL, 0);
@@ -603,7 +604,7 @@ hello_fields(struct conn *c, json_t *m, const char **why)
 		*why = "HELLO role must be peer, client or worker";
 		return -1;
 	}
-	if (auth_unhex(nonce, c->their, sizeof c->their) != 0) {
+	if (crypto_unhex(nonce, c->their, sizeof c->their) != 0) {
 		*why = "HELLO nonce must be 64 hex digits";
 		return -1;
 	}
@@ -617,8 +618,8 @@ proof_matches(json_t *m, const unsigned char *expected)
 	unsigned char got[AUTH_KEY_SIZE];
 	const char *s = json_string_value(json_object_get(m, "proof"));
 
-	return s != NULL && auth_unhex(s, got, sizeof got) == 0 &&
-	    auth_equal(got, expected, sizeof got);
+	return s != NULL && crypto_unhex(s, got, sizeof got) == 0 &&
+	    crypto_equal(got, expected, sizeof got);
 }
 
 static void
@@ -676,7 +677,7 @@ conn_handshake(struct conn *c, struct frame *f, const char **why)
 			return -1;
 		}
 		auth_derive(c->cfg.key, "agentd-C", c->their, c->nonce, proof);
-		auth_hex(proof, sizeof proof, hex);
+		crypto_hex(proof, sizeof proof, hex);
 		m = json_pack("{s:s}", "proof", hex);
 		conn_send(c, FRAME_AUTH, m, NULL, 0);
 		json_decref(m);

@@ -9,6 +9,7 @@
 #include "agentd/log.h"
 #include "agentd/runner.h"
 #include "base/alloc.h"
+#include "base/crypto.h"
 
 static void	daemon_clone_remote(struct daemon *d, const char *agent,
     const char *host, const unsigned char *state, uint64_t len);
@@ -312,7 +313,7 @@ move_accepted(struct daemon *d, json_t *reply, struct frame *f, void *arg)
 
 		data = xmalloc(n + 1);
 		/* Held here, so this daemon answers for them now. */
-		if (hex != NULL && auth_unhex(hex, (unsigned char *)data,
+		if (hex != NULL && crypto_unhex(hex, (unsigned char *)data,
 		    n) == 0 && str_field(m, "from") != NULL)
 			daemon_originate(d, mv->agent, str_field(m, "from"),
 			    (uint64_t)json_integer_value(json_object_get(m,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/crypto.h"
 #include "agentd/auth.h"
 #include "agentd/bigbuf.h"
 #include "agentd/conn.h"
@@ -1069,7 +1070,7 @@ runner_start(struct runner *r, const struct runner_spawn *sp, char **cause)
 			    "from")) == NULL)
 				continue;
 			data = xmalloc(strlen(hex) / 2 + 1);
-			if (auth_unhex(hex, data, strlen(hex) / 2) == 0)
+			if (crypto_unhex(hex, data, strlen(hex) / 2) == 0)
 				queue_add(a, json_string_value(
 				    json_object_get(m, "from")),
 				    (uint64_t)json_integer_value(
@@ -1186,7 +1187,7 @@ runner_move_done(struct runner *r, const char *id, int committed)
 	pending = json_array();
 	for (m = a->queue; m != NULL; m = m->next) {
 		hex = xmalloc((size_t)m->len * 2 + 1);
-		auth_hex(m->data, (size_t)m->len, hex);
+		crypto_hex(m->data, (size_t)m->len, hex);
 		json_array_append_new(pending, json_pack("{s:s, s:I, s:s}",
 		    "from", m->from, "seq", (json_int_t)m->seq, "data", hex));
 		free(hex);

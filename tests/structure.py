@@ -4,8 +4,8 @@
 
 Usage: tests/structure.py [ROOT]
 
-A dispatch chain is three or more if/else-if tests of one variable against
-string literals, each within 40 lines of the last. Not part of the suite.
+A dispatch chain is an if and two or more else-ifs that test one variable
+against string literals with strcmp. Not part of the suite.
 """
 import os, re, subprocess, sys
 
@@ -31,28 +31,30 @@ print("ten longest functions:")
 for n, name, f in funcs[:10]:
     print(f"  {n:5d} {name} ({f})")
 print(f"functions over 150 lines: {sum(1 for f in funcs if f[0] > 150)}")
-# A dispatch chain: three or more if/else-if tests of one variable against
-# string literals with strcmp.
-pat = re.compile(r'strcmp\((\w+(?:->\w+)?), "')
+# A dispatch chain: an if and two or more else-ifs testing one variable
+# against string literals with strcmp.
+first = re.compile(r'(?<!else )if \(strcmp\((\w+(?:->\w+)?), "')
+more = re.compile(r'else if \(strcmp\((\w+(?:->\w+)?), "')
 chains = 0
 where = []
-for s in srcs:
-    if not s.endswith(".c"):
+for s_ in srcs:
+    if not s_.endswith(".c"):
         continue
-    run_var, run_n, start = None, 0, 0
-    for i, ln in enumerate(open(s), 1):
-        m = pat.search(ln)
-        if m and ("if (" in ln or ln.strip().startswith(("||", "strcmp", "else"))):
-            v = m.group(1)
-            if v == run_var and i - last <= 40:
-                run_n += 1
-            else:
-                if run_n >= 3:
-                    chains += 1; where.append(f"{os.path.relpath(s, root)}:{start} ({run_var}, {run_n})")
-                run_var, run_n, start = v, 1, i
-            last = i
-    if run_n >= 3:
-        chains += 1; where.append(f"{os.path.relpath(s, root)}:{start} ({run_var}, {run_n})")
-print(f"strcmp dispatch chains (3+ tests of one variable): {chains}")
+    var, n, start = None, 0, 0
+    for i, ln in enumerate(open(s_), 1):
+        m = more.search(ln)
+        if m and m.group(1) == var:
+            n += 1
+            continue
+        m = first.search(ln)
+        if m:
+            if n >= 3:
+                chains += 1
+                where.append(f"{os.path.relpath(s_, root)}:{start} ({var}, {n})")
+            var, n, start = m.group(1), 1, i
+    if n >= 3:
+        chains += 1
+        where.append(f"{os.path.relpath(s_, root)}:{start} ({var}, {n})")
+print(f"strcmp dispatch chains (if and 2+ else-ifs on one variable): {chains}")
 for w in where:
     print("  " + w)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agentd/auth.h"
+#include "base/crypto.h"
 #include "agentd/client.h"
 #include "agentd/hosts.h"
 #include "cli/cluster.h"
@@ -407,7 +408,7 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto report;
 	}
-	auth_random(sb.secret, sizeof sb.secret);
+	crypto_random(sb.secret, sizeof sb.secret);
 	if (submit_code(&sb, &cause) != 0)
 		goto fail;
 

@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 
 #include "base/alloc.h"
+#include "base/crypto.h"
 #include "agentd/auth.h"
 #include "unit.h"
 
@@ -87,7 +88,7 @@ test_keygen_mode(void)
 		CHECK(strspn(text, "0123456789abcdef") == 64);
 		CHECK(auth_key_load(path, key, &cause) == 0);
 		text[64] = '\0';
-		CHECK(auth_unhex(text, again, sizeof again) == 0);
+		CHECK(crypto_unhex(text, again, sizeof again) == 0);
 		CHECK(memcmp(key, again, sizeof key) == 0);
 		free(text);
 		text = NULL;
@@ -237,11 +238,11 @@ test_derive_vector(void)
 	memset(a, 0xaa, sizeof a);
 	memset(b, 0xbb, sizeof b);
 	auth_derive(key, "agentd-S", a, b, out);
-	auth_hex(out, sizeof out, hex);
+	crypto_hex(out, sizeof out, hex);
 	CHECKF(strcmp(hex, "2c19fb39a7c5992c0e7fb3974463a73c"
 	    "9d6efc283ca394e03dc0fb848ad01081") == 0, "%s", hex);
 	auth_derive(key, "agentd-A", a, b, out);
-	auth_hex(out, sizeof out, hex);
+	crypto_hex(out, sizeof out, hex);
 	CHECKF(strcmp(hex, "21d0c2b1c720d41c74faf9bf7ac796da"
 	    "7c1b3965b6187701b8d01d0b34ed0acf") == 0, "%s", hex);
 end:
@@ -262,9 +263,9 @@ test_derive_hmac(void)
 	size_t i, j, n;
 
 	for (i = 0; i < 20; i++) {
-		auth_random(key, sizeof key);
-		auth_random(a, sizeof a);
-		auth_random(b, sizeof b);
+		crypto_random(key, sizeof key);
+		crypto_random(a, sizeof a);
+		crypto_random(b, sizeof b);
 		for (j = 0; j < sizeof labels / sizeof labels[0]; j++) {
 			n = strlen(labels[j]);
 			memcpy(msg, labels[j], n);
@@ -291,8 +292,8 @@ test_random(void)
 	unsigned char a[AUTH_NONCE_SIZE], b[AUTH_NONCE_SIZE];
 	unsigned char zero[AUTH_NONCE_SIZE] = { 0 };
 
-	auth_random(a, sizeof a);
-	auth_random(b, sizeof b);
+	crypto_random(a, sizeof a);
+	crypto_random(b, sizeof b);
 	CHECK(memcmp(a, b, sizeof a) != 0);
 	CHECK(memcmp(a, zero, sizeof a) != 0);
 end:
@@ -304,15 +305,15 @@ test_equal(void)
 {
 	unsigned char a[32], b[32];
 
-	auth_random(a, sizeof a);
+	crypto_random(a, sizeof a);
 	memcpy(b, a, sizeof b);
-	CHECK(auth_equal(a, b, sizeof a) == 1);
+	CHECK(crypto_equal(a, b, sizeof a) == 1);
 	b[31] ^= 0x01;
-	CHECK(auth_equal(a, b, sizeof a) == 0);
-	CHECK(auth_equal(a, b, 31) == 1);
+	CHECK(crypto_equal(a, b, sizeof a) == 0);
+	CHECK(crypto_equal(a, b, 31) == 1);
 	b[0] ^= 0x80;
-	CHECK(auth_equal(a, b, 31) == 0);
-	CHECK(auth_equal(a, b, 0) == 1);
+	CHECK(crypto_equal(a, b, 31) == 0);
+	CHECK(crypto_equal(a, b, 0) == 1);
 end:
 	;
 }
@@ -327,18 +328,18 @@ test_hex(void)
 	char hex[9], *h = NULL;
 	size_t i;
 
-	auth_hex(in, sizeof in, hex);
+	crypto_hex(in, sizeof in, hex);
 	CHECKF(strcmp(hex, "00ff1ab2") == 0, "%s", hex);
-	CHECK(auth_unhex(hex, out, sizeof out) == 0);
+	CHECK(crypto_unhex(hex, out, sizeof out) == 0);
 	CHECK(memcmp(in, out, sizeof in) == 0);
-	CHECK(auth_unhex("00FF1AB2", out, sizeof out) == 0);
+	CHECK(crypto_unhex("00FF1AB2", out, sizeof out) == 0);
 	CHECK(memcmp(in, out, sizeof in) == 0);
-	auth_hex(in, 0, hex);
+	crypto_hex(in, 0, hex);
 	CHECK(hex[0] == '\0');
 
 	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		memset(back, 0x77, sizeof back);
-		CHECKF(auth_unhex(bad[i], back, sizeof back) == -1, "\"%s\"",
+		CHECKF(crypto_unhex(bad[i], back, sizeof back) == -1, "\"%s\"",
 		    bad[i]);
 		CHECKF(back[0] == 0x77 && back[1] == 0x77,
 		    "\"%s\" wrote out", bad[i]);
@@ -347,9 +348,9 @@ test_hex(void)
 	for (i = 0; i < sizeof big; i++)
 		big[i] = (unsigned char)i;
 	h = xmalloc(2 * sizeof big + 1);
-	auth_hex(big, sizeof big, h);
+	crypto_hex(big, sizeof big, h);
 	memset(big, 0, sizeof big);
-	CHECK(auth_unhex(h, big, sizeof big) == 0);
+	CHECK(crypto_unhex(h, big, sizeof big) == 0);
 	for (i = 0; i < sizeof big; i++)
 		CHECK(big[i] == (unsigned char)i);
 end:

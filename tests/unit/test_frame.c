@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "base/alloc.h"
+#include "base/crypto.h"
 #include "agentd/auth.h"
 #include "agentd/frame.h"
 #include "unit.h"
@@ -278,7 +279,7 @@ test_doc_example(void)
 			pair[0] = hex[0];
 			pair[1] = hex[1];
 			pair[2] = '\0';
-			CHECKF(auth_unhex(pair, bytes + nbytes, 1) == 0,
+			CHECKF(crypto_unhex(pair, bytes + nbytes, 1) == 0,
 			    "dump line: %s", line);
 			nbytes++;
 			hex++;
@@ -1020,7 +1021,7 @@ accept_one(int fd, const unsigned char *key, unsigned char *session)
 	if (recv_frame(fd, b, &in, &f, &cause) != 1 || f->type != FRAME_HELLO)
 		goto fail;
 	s = json_string_value(json_object_get(f->meta, "nonce"));
-	if (s == NULL || auth_unhex(s, nc, sizeof nc) != 0)
+	if (s == NULL || crypto_unhex(s, nc, sizeof nc) != 0)
 		goto fail;
 	s = json_string_value(json_object_get(f->meta, "role"));
 	if (s == NULL || strcmp(s, "client") != 0)
@@ -1028,10 +1029,10 @@ accept_one(int fd, const unsigned char *key, unsigned char *session)
 	frame_free(f);
 	f = NULL;
 
-	auth_random(na, sizeof na);
+	crypto_random(na, sizeof na);
 	auth_derive(key, "agentd-A", nc, na, proof);
-	auth_hex(na, sizeof na, nhex);
-	auth_hex(proof, sizeof proof, phex);
+	crypto_hex(na, sizeof na, nhex);
+	crypto_hex(proof, sizeof proof, phex);
 	meta = json_pack("{s:s,s:s,s:s,s:s}", "name", "acceptor", "role",
 	    "peer", "nonce", nhex, "proof", phex);
 	if (send_frame(fd, &out, FRAME_HELLO, meta, NULL, 0) != 0)
@@ -1043,8 +1044,8 @@ accept_one(int fd, const unsigned char *key, unsigned char *session)
 		goto fail;
 	s = json_string_value(json_object_get(f->meta, "proof"));
 	auth_derive(key, "agentd-C", na, nc, want);
-	if (s == NULL || auth_unhex(s, proof, sizeof proof) != 0 ||
-	    !auth_equal(proof, want, sizeof want)) {
+	if (s == NULL || crypto_unhex(s, proof, sizeof proof) != 0 ||
+	    !crypto_equal(proof, want, sizeof want)) {
 		snprintf(why, sizeof why, "bad connector proof");
 		goto fail;
 	}
@@ -1154,18 +1155,18 @@ test_python_client(void)
 	CHECK(fclose(f) == 0);
 
 	fill(key, sizeof key, 9);
-	auth_hex(key, sizeof key, khex);
+	crypto_hex(key, sizeof key, khex);
 	rc = run_client(script, khex, key, session, &why, out, sizeof out);
 	CHECKF(rc == 0 && why == NULL, "python exit %d, %.100s; output: "
 	    "%.300s", rc, why != NULL ? why : "acceptor ok", out);
-	auth_hex(session, sizeof session, shex);
+	crypto_hex(session, sizeof session, shex);
 	snprintf(want, sizeof want, "ok %s\n", shex);
 	CHECKF(strcmp(out, want) == 0, "python said: %.400s", out);
 
 	/* The client holds another key: it refuses the acceptor's proof. */
 	memcpy(wrong, key, sizeof wrong);
 	wrong[0] ^= 0x80;
-	auth_hex(wrong, sizeof wrong, khex);
+	crypto_hex(wrong, sizeof wrong, khex);
 	rc = run_client(script, khex, key, session, &why, out, sizeof out);
 	CHECKF(rc == 2 && strstr(out, "does not hold the cluster key") !=
 	    NULL, "python exit %d; output: %.400s", rc, out);
