@@ -1,4 +1,10 @@
-/* Local agents and their worker processes. */
+/*
+ * Local agents and their worker processes. Over 1,000 lines on purpose:
+ * the agent record (struct ragent) and its states are private to this
+ * file, and a worker's start, its frames, a move's state streamed from its
+ * memory and its end all change them; split, they would need a shared
+ * header that exposes the record to the daemon.
+ */
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>

@@ -5,6 +5,10 @@
  * editing, history and completion come from libedit; -c and a stdin that
  * is not a terminal make it a script runner whose exit status says
  * whether every command succeeded.
+ *
+ * Over 1,000 lines as one command: its commands table, the views (hosts,
+ * agents, jobs, top) and the line editor's completion all work on the one
+ * struct console.
  */
 #include <sys/select.h>
 #include <sys/wait.h>
