@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/alloc.h"
 #include "agentd/client.h"
 #include "agentd/codestore.h"
 #include "agentd/frame.h"
+#include "base/alloc.h"
 
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agentd/auth.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
-#include "agentd/auth.h"
 
 /* 64 hex digits and a newline. */
 #define AUTH_KEY_TEXT	(2 * AUTH_KEY_SIZE + 1)

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/alloc.h"
 #include "agentd/bigbuf.h"
+#include "base/alloc.h"
 #include "base/clock.h"
 
 #define BIGBUF_SLOTS	32

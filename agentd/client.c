@@ -16,13 +16,13 @@
 
 #include <openssl/crypto.h>
 
-#include "base/alloc.h"
-#include "base/crypto.h"
-#include "base/clock.h"
 #include "agentd/auth.h"
 #include "agentd/client.h"
 #include "agentd/frame.h"
 #include "agentd/hosts.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/crypto.h"
 
 struct client {
 	int		 fd;

@@ -10,10 +10,10 @@
 
 #include <openssl/evp.h>
 
-#include "base/alloc.h"
-#include "base/crypto.h"
 #include "agentd/auth.h"
 #include "agentd/codestore.h"
+#include "base/alloc.h"
+#include "base/crypto.h"
 
 struct codestore {
 	char		*dir;

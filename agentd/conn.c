@@ -20,13 +20,13 @@
 
 #include <openssl/crypto.h>
 
-#include "base/alloc.h"
-#include "base/crypto.h"
-#include "base/clock.h"
 #include "agentd/auth.h"
 #include "agentd/bigbuf.h"
 #include "agentd/conn.h"
 #include "agentd/log.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/crypto.h"
 
 #define HANDSHAKE_TIMEOUT_S	5
 #define CONN_MAX_READ		(4 << 20)

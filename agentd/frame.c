@@ -9,11 +9,11 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "agentd/bigbuf.h"
+#include "agentd/frame.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
 #include "base/le.h"
-#include "agentd/bigbuf.h"
-#include "agentd/frame.h"
 
 /*
  * Large payloads are copied and MAC'd in pieces this size, so each piece is

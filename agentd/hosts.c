@@ -20,8 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/alloc.h"
 #include "agentd/hosts.h"
+#include "base/alloc.h"
 #include "base/jsonmsg.h"
 
 #define HOSTS_JPATH_MAX		128	/* a JSON path in a message */

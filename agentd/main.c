@@ -8,12 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/alloc.h"
 #include "agentd/auth.h"
 #include "agentd/daemon.h"
 #include "agentd/hosts.h"
 #include "agentd/log.h"
 #include "agentd/worker.h"
+#include "base/alloc.h"
 
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2

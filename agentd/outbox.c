@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/alloc.h"
 #include "agentd/outbox.h"
+#include "base/alloc.h"
 
 struct entry {
 	uint64_t	 seq;

@@ -17,8 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/alloc.h"
-#include "base/crypto.h"
 #include "agentd/auth.h"
 #include "agentd/bigbuf.h"
 #include "agentd/conn.h"
@@ -26,6 +24,8 @@
 #include "agentd/log.h"
 #include "agentd/runner.h"
 #include "agentd/state.h"
+#include "base/alloc.h"
+#include "base/crypto.h"
 
 enum ragent_state {
 	RA_STARTING,

@@ -6,9 +6,9 @@
 
 #include <jansson.h>
 
+#include "agentd/state.h"
 #include "base/alloc.h"
 #include "base/le.h"
-#include "agentd/state.h"
 
 #define STATE_HEADER_SIZE	16
 #define STATE_NAME_SIZE		64

@@ -19,13 +19,13 @@
 #include <event2/buffer.h>
 
 #include "agentd/agent.h"
-#include "base/alloc.h"
-#include "base/clock.h"
 #include "agentd/bigbuf.h"
 #include "agentd/client.h"
 #include "agentd/frame.h"
 #include "agentd/state.h"
 #include "agentd/worker.h"
+#include "base/alloc.h"
+#include "base/clock.h"
 
 #define PROGRESS_EVERY_MS	100
 

@@ -34,13 +34,13 @@
 
 #include "agentd/agent.h"
 #include "base/alloc.h"
-#include "nn/blas.h"
 #include "base/clock.h"
+#include "dist/ring.h"
+#include "dist/session.h"
+#include "nn/blas.h"
 #include "nn/config.h"
 #include "nn/metrics.h"
 #include "nn/prepare.h"
-#include "dist/ring.h"
-#include "dist/session.h"
 #include "nn/train.h"
 
 #define POLL_MS		20

@@ -16,9 +16,9 @@
 
 #include <jansson.h>
 
-#include "base/alloc.h"
 #include "agentd/auth.h"
 #include "agentd/client.h"
+#include "base/alloc.h"
 #include "cli/cluster.h"
 
 struct nn_cluster {

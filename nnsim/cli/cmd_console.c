@@ -28,9 +28,9 @@
 #include <jansson.h>
 
 #include "agentd/client.h"
+#include "agentd/hosts.h"
 #include "base/clock.h"
 #include "cli/cmd.h"
-#include "agentd/hosts.h"
 #include "cli/jobs.h"
 
 #define CONSOLE_MAX_WORDS	64

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/blas.h"
 #include "cli/cmd.h"
 #include "cli/model_io.h"
+#include "nn/blas.h"
 #include "nn/train.h"
 
 static int	cmd_eval_exec(const struct cmd_entry *, int, char **);

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/blas.h"
 #include "cli/cmd.h"
-#include "data/loader.h"
 #include "cli/model_io.h"
+#include "data/loader.h"
+#include "nn/blas.h"
 
 static int	cmd_predict_exec(const struct cmd_entry *, int, char **);
 

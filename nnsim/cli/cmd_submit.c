@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "agentd/auth.h"
-#include "base/crypto.h"
 #include "agentd/client.h"
 #include "agentd/hosts.h"
+#include "base/crypto.h"
 #include "cli/cluster.h"
 #include "cli/cmd.h"
 #include "cli/submit-internal.h"

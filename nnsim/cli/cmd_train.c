@@ -5,11 +5,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "nn/blas.h"
 #include "cli/cmd.h"
+#include "cli/progress.h"
+#include "nn/blas.h"
 #include "nn/metrics.h"
 #include "nn/prepare.h"
-#include "cli/progress.h"
 
 static int	cmd_train_exec(const struct cmd_entry *, int, char **);
 

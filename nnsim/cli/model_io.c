@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "nn/config.h"
 #include "cli/model_io.h"
+#include "nn/config.h"
 
 int
 model_io_suffix(const char *path, const char *suffix)

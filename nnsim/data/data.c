@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "data/loader.h"
 #include "base/rng.h"
+#include "data/loader.h"
 
 #define NN_LINES_CHUNK	(64 << 10)
 

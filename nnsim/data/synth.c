@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "data/loader.h"
 #include "base/rng.h"
+#include "data/loader.h"
 
 #define SYNTH_NOISE		0.1	/* xor jitter, spiral angle / 2 */
 #define SYNTH_BLOB_SIGMA	1.0

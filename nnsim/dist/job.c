@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "nn/config.h"
-#include "dist/job.h"
 #include "base/jsonmsg.h"
+#include "dist/job.h"
+#include "nn/config.h"
 
 /* The keys of "parallel". */
 static const char *const job_par_keys[] = { "mode", "sessions", "grid",

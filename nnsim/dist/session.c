@@ -6,8 +6,8 @@
 
 #include "agentd/agent.h"
 #include "base/alloc.h"
-#include "data/data.h"
 #include "base/le.h"
+#include "data/data.h"
 #include "dist/session.h"
 
 static int

@@ -25,9 +25,9 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
-#include "nn/config.h"
 #include "base/file.h"
 #include "base/jsonmsg.h"
+#include "nn/config.h"
 
 #define CFG_JPATH_MAX	NN_JSON_JPATH_MAX /* a JSON path in a message */
 #define CFG_QUOTE_KEY	40	/* bytes of an odd key echoed back */

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/rng.h"
 #include "nn/blas.h"
 #include "nn/net.h"
-#include "base/rng.h"
 
 struct nn_net {
 	struct nn_arch	 arch;

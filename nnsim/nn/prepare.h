@@ -8,8 +8,8 @@
 
 #include <jansson.h>
 
-#include "nn/config.h"
 #include "data/data.h"
+#include "nn/config.h"
 #include "nn/model.h"
 #include "nn/train.h"
 

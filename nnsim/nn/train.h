@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nn/config.h"
 #include "data/data.h"
+#include "nn/config.h"
 #include "nn/net.h"
 #include "nn/optim.h"
 

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/alloc.h"
 #include "agentd/state.h"
+#include "base/alloc.h"
 
 /* One agent as the fake runtime sees it. */
 struct agent {

@@ -14,9 +14,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "agentd/auth.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
-#include "agentd/auth.h"
 #include "unit.h"
 
 #define HEX64 "000102030405060708090a0b0c0d0e0f" \

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
-#include "nn/config.h"
 #include "dist/job.h"
+#include "nn/config.h"
 #include "unit.h"
 
 /* A small valid document around one replaced part. */

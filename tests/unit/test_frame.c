@@ -24,10 +24,10 @@
 #include <openssl/evp.h>
 #include <openssl/evp.h>
 
-#include "base/alloc.h"
-#include "base/crypto.h"
 #include "agentd/auth.h"
 #include "agentd/frame.h"
+#include "base/alloc.h"
+#include "base/crypto.h"
 #include "unit.h"
 
 /* A header as raw fields, so tests can set any of them to anything. */

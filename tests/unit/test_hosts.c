@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/alloc.h"
 #include "agentd/hosts.h"
+#include "base/alloc.h"
 #include "unit.h"
 
 /* Writes text (with ' for ") to a scratch file; returns its path (caller frees). */

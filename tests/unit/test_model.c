@@ -16,8 +16,8 @@
 #include <openssl/evp.h>
 
 #include "base/alloc.h"
-#include "nn/model.h"
 #include "base/rng.h"
+#include "nn/model.h"
 #include "unit.h"
 
 #define PREFIX	NN_MODEL_PREFIX

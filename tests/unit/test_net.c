@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/rng.h"
 #include "nn/blas.h"
 #include "nn/net.h"
-#include "base/rng.h"
 #include "unit.h"
 
 #define GC_BATCH	4

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/alloc.h"
 #include "agentd/state.h"
+#include "base/alloc.h"
 #include "unit.h"
 
 /* A malloc'd copy of st's encoding, so ASan sees reads past its end. */

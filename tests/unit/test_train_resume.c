@@ -8,8 +8,8 @@
 #include <time.h>
 
 #include "base/alloc.h"
-#include "nn/blas.h"
 #include "data/data.h"
+#include "nn/blas.h"
 #include "nn/net.h"
 #include "nn/train.h"
 #include "unit.h"

@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "nn/blas.h"
-#include "nn/config.h"
 #include "data/data.h"
 #include "dist/job.h"
+#include "nn/blas.h"
+#include "nn/config.h"
 #include "nn/net.h"
 #include "nn/train.h"
 #include "unit.h"

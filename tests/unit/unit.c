@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
-#include "nn/blas.h"
 #include "data/data.h"
+#include "nn/blas.h"
 #include "nn/net.h"
 #include "nn/train.h"
 #include "unit.h"
