@@ -8,6 +8,7 @@
 #include "agentd/codestore.h"
 #include "agentd/frame.h"
 #include "base/alloc.h"
+#include "base/table.h"
 
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2
@@ -301,12 +302,7 @@ static const struct ctl_verb ctl_verbs[] = {
 static const struct ctl_verb *
 ctl_find(const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof ctl_verbs / sizeof ctl_verbs[0]; i++)
-		if (strcmp(ctl_verbs[i].name, name) == 0)
-			return &ctl_verbs[i];
-	return NULL;
+	return TABLE_FIND(ctl_verbs, name);
 }
 
 /* Sends the verb's request and handles the reply: an exit status. */

@@ -10,6 +10,7 @@
 #include "agentd/runner.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
+#include "base/table.h"
 
 static void	daemon_clone_remote(struct daemon *d, const char *agent,
     const char *host, const unsigned char *state, uint64_t len);
@@ -191,13 +192,11 @@ daemon_runner_request(void *arg, const char *agent, json_t *meta,
 {
 	struct daemon *d = arg;
 	const char *op = str_field(meta, "op");
-	size_t i;
+	const struct worker_request_entry *e;
 
-	for (i = 0; i < nitems(worker_requests); i++) {
-		if (strcmp(worker_requests[i].name, op) == 0) {
-			worker_requests[i].fn(d, agent, meta, payload, len);
-			return;
-		}
+	if ((e = TABLE_FIND(worker_requests, op)) != NULL) {
+		e->fn(d, agent, meta, payload, len);
+		return;
 	}
 	log_warn("agent %s: %s is not supported yet", agent, op);
 }

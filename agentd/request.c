@@ -16,6 +16,7 @@
 #include "agentd/runner.h"
 #include "base/alloc.h"
 #include "base/file.h"
+#include "base/table.h"
 
 static void	spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
     unsigned char **state, uint64_t len);
@@ -478,7 +479,6 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 	json_t *id = json_object_get(f->meta, "id");
 	const char *op = json_string_value(json_object_get(f->meta, "op"));
 	const struct request_entry *e;
-	size_t i;
 
 	if (!json_is_integer(id) || op == NULL) {
 		log_warn("%s: request needs an integer id and a string op; "
@@ -486,17 +486,13 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 		conn_close(l->conn, "malformed request");
 		return;
 	}
-	for (i = 0; i < nitems(requests); i++) {
-		e = &requests[i];
-		if (strcmp(e->name, op) != 0)
-			continue;
-		if ((e->flags & REQUEST_PEER) &&
-		    conn_peer_role(l->conn) != CONN_PEER)
-			break;
-		e->fn(d, l, id, f);
+	e = TABLE_FIND(requests, op);
+	if (e == NULL || ((e->flags & REQUEST_PEER) &&
+	    conn_peer_role(l->conn) != CONN_PEER)) {
+		reply(l->conn, id, 0, "unknown op", NULL);
 		return;
 	}
-	reply(l->conn, id, 0, "unknown op", NULL);
+	e->fn(d, l, id, f);
 }
 
 /* An agent id is safe as a file name: HOME.N with HOME a host name. */

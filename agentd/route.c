@@ -9,6 +9,7 @@
 #include "agentd/runner.h"
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/table.h"
 
 /* Tells the daemon that answers for a message that it arrived. */
 static void
@@ -229,16 +230,9 @@ daemon_peer_agent(struct daemon *d, struct link *l, struct frame *f)
 {
 	const char *op = str_field(f->meta, "op");
 	const char *agent = str_field(f->meta, "agent");
-	size_t i;
+	const struct peer_agent_entry *e;
 
 	(void)l;
-	if (op == NULL || agent == NULL)
-		return;
-	for (i = 0; i < nitems(peer_agent_ops); i++) {
-		if (strcmp(peer_agent_ops[i].name, op) == 0) {
-			peer_agent_ops[i].fn(d, agent, str_field(f->meta,
-			    "from"), f);
-			return;
-		}
-	}
+	if (agent != NULL && (e = TABLE_FIND(peer_agent_ops, op)) != NULL)
+		e->fn(d, agent, str_field(f->meta, "from"), f);
 }

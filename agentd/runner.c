@@ -26,6 +26,7 @@
 #include "agentd/state.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
+#include "base/table.h"
 
 enum ragent_state {
 	RA_STARTING,
@@ -841,8 +842,8 @@ static void
 runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 {
 	struct ragent *a = arg;
+	const struct runner_frame_entry *e;
 	const char *op;
-	size_t i;
 
 	(void)c;
 	if (a == NULL)
@@ -853,12 +854,8 @@ runner_worker_frame(struct conn *c, struct frame *f, void *arg)
 	if (json_is_integer(json_object_get(f->meta, "step")))
 		a->step = (uint64_t)json_integer_value(json_object_get(f->meta,
 		    "step"));
-	for (i = 0; i < nitems(runner_frames); i++) {
-		if (strcmp(runner_frames[i].name, op) == 0) {
-			runner_frames[i].fn(a, f);
-			break;
-		}
-	}
+	if ((e = TABLE_FIND(runner_frames, op)) != NULL)
+		e->fn(a, f);
 out:
 	frame_free(f);
 }

@@ -26,6 +26,7 @@
 #include "agentd/worker.h"
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/table.h"
 
 #define PROGRESS_EVERY_MS	100
 
@@ -401,15 +402,9 @@ static int
 worker_control(struct agent *a, struct frame *f)
 {
 	const char *op = json_string_value(json_object_get(f->meta, "op"));
-	size_t i;
+	const struct worker_control_entry *e = TABLE_FIND(worker_controls, op);
 
-	if (op == NULL)
-		return 0;
-	for (i = 0; i < nitems(worker_controls); i++) {
-		if (strcmp(worker_controls[i].name, op) == 0)
-			return worker_controls[i].fn(a, f);
-	}
-	return 0;
+	return e != NULL ? e->fn(a, f) : 0;
 }
 
 /* What a frame that arrives while the agent is packed leaves it to do. */
@@ -489,12 +484,10 @@ static enum worker_verdict
 worker_moving_frame(struct agent *a, struct frame *f, struct packed *p)
 {
 	const char *op = json_string_value(json_object_get(f->meta, "op"));
-	size_t i;
+	const struct worker_moving_entry *e = TABLE_FIND(worker_movings, op);
 
-	for (i = 0; op != NULL && i < nitems(worker_movings); i++) {
-		if (strcmp(worker_movings[i].name, op) == 0)
-			return worker_movings[i].fn(a, f, p);
-	}
+	if (e != NULL)
+		return e->fn(a, f, p);
 	return worker_control(a, f) ? WORKER_DROP : WORKER_WAIT;
 }
 

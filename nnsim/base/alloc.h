@@ -6,8 +6,6 @@
 #include <stddef.h>
 
 #define NN_PRINTF(a, b) __attribute__((format(printf, a, b)))
-/* Elements of an array (not a pointer), as OpenBSD's <sys/param.h>. */
-#define nitems(a)	(sizeof (a) / sizeof (a)[0])
 
 void *xmalloc(size_t);
 void *xcalloc(size_t, size_t);

@@ -30,6 +30,7 @@
 #include "agentd/client.h"
 #include "agentd/hosts.h"
 #include "base/clock.h"
+#include "base/table.h"
 #include "cli/cmd.h"
 #include "cli/jobs.h"
 
@@ -1002,12 +1003,7 @@ static const struct console_cmd console_cmds[] = {
 static const struct console_cmd *
 console_find(const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof console_cmds / sizeof console_cmds[0]; i++)
-		if (strcmp(console_cmds[i].name, name) == 0)
-			return &console_cmds[i];
-	return NULL;
+	return TABLE_FIND(console_cmds, name);
 }
 
 static int

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agentd/client.h"
+#include "base/table.h"
 #include "cli/submit-internal.h"
 #include "dist/session.h"
 
@@ -237,18 +238,11 @@ submit_event(struct submit *sb, json_t *ev, char **cause)
 	const struct submit_event_entry *e;
 	const char *name = submit_ev_str(ev, "event");
 	int i = submit_find(sb, submit_ev_str(ev, "agent"));
-	size_t k;
 
-	if (name == NULL || i < 0)
+	if (i < 0 || (e = TABLE_FIND(submit_events, name)) == NULL)
 		return 0;
-	for (k = 0; k < sizeof submit_events / sizeof submit_events[0]; k++) {
-		e = &submit_events[k];
-		if (strcmp(e->name, name) != 0)
-			continue;
-		if ((e->running && sb->s[i].state != S_RUNNING) ||
-		    (e->has_host && submit_ev_str(ev, "host") == NULL))
-			return 0;
-		return e->fn(sb, i, ev, cause);
-	}
-	return 0;
+	if ((e->running && sb->s[i].state != S_RUNNING) ||
+	    (e->has_host && submit_ev_str(ev, "host") == NULL))
+		return 0;
+	return e->fn(sb, i, ev, cause);
 }
