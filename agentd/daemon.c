@@ -1,5 +1,5 @@
-/* The daemon's lifecycle, events, log keeping. */
-
+/* The daemon's lifecycle (new, run, free), ticks, signals, events and the
+ * log lines it keeps for the agents it made. */
 #include <sys/stat.h>
 
 #include <signal.h>

@@ -1,5 +1,5 @@
-/* The daemon's moves, arrivals, clones, draining. */
-
+/* The daemon's moves (in four phases), arrivals, clones, draining, and what
+ * workers ask of it. */
 #include <string.h>
 
 #include "agentd/bigbuf.h"
@@ -14,8 +14,8 @@
 
 static void	daemon_clone_remote(struct daemon *d, const char *agent,
     const char *host, const unsigned char *state, uint64_t len);
-static void	daemon_migrate(struct daemon *d, const char *agent, const char *host,
-    json_t *meta);
+static void	daemon_migrate(struct daemon *d, const char *agent,
+    const char *host, json_t *meta);
 
 /*
  * The best other host for an agent leaving this one: up, not draining,

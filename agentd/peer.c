@@ -1,5 +1,5 @@
-/* The daemon's links to the other daemons, heartbeats, host information. */
-
+/* The daemon's links to the other daemons: connecting, heartbeats, host
+ * information, and the frames a link carries. */
 #include <dirent.h>
 #include <sched.h>
 #include <string.h>

@@ -1,5 +1,4 @@
-/* The daemon's client requests. */
-
+/* The daemon's client requests, one table entry each. */
 #include <sys/stat.h>
 
 #include <ctype.h>
@@ -18,8 +17,8 @@
 #include "base/file.h"
 #include "base/table.h"
 
-static void	spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
-    unsigned char **state, uint64_t len);
+static void	spawn_here(struct daemon *d, struct link *l, json_t *id,
+    json_t *meta, unsigned char **state, uint64_t len);
 static void	op_result(struct daemon *d, struct link *l, json_t *id,
     struct frame *f);
 

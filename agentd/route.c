@@ -1,5 +1,5 @@
-/* The daemon's message routing. */
-
+/* The daemon's message routing: exactly once and in order across moves and
+ * broken links, and the agent frames daemons send each other. */
 #include <string.h>
 
 #include "agentd/conn.h"
