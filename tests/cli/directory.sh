@@ -27,7 +27,7 @@ fi
 # Five wanderers go to h2, and the home learns where they are.
 ids=
 for i in 1 2 3 4 5; do
-	ids="$ids $(ctl spawn "$W" '{"mb": 1, "hosts": ["h2"], "laps": 20, "sleep_ms": 20}')"
+	ids="$ids $(ctl spawn "$W" '{"mb": 1, "hosts": ["h2"], "laps": 150, "sleep_ms": 20}')"
 done
 where_is() {
 	ctl --json request where "{\"agent\": \"$1\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["host"])'
