@@ -61,3 +61,36 @@ if [ "$rc" -eq 1 ] && grep -q "^nnsim/gpu: sources in a folder with no layer rul
 else
 	fail unknown_folder "exit $rc: $(head -c 300 "$T/out")"
 fi
+
+# What links which: no agent's .so holds command-line code, and the daemon
+# holds no training code. Global symbols defined by each layer's objects
+# must not be defined in the programs that may not use that layer.
+BUILD_DIR=${NNSIM_BUILD:-$SRC/build}
+BIN_DIR=${NNSIM_BIN:-$SRC/bin}
+defined() {
+	nm --defined-only -g "$@" 2>/dev/null | awk 'NF == 3 { print $3 }' | LC_ALL=C sort -u
+}
+if ! command -v nm >/dev/null || [ ! -d "$BUILD_DIR/nnsim/cli" ]; then
+	skip agents_link_no_cli "no nm or no build"
+else
+	defined "$BUILD_DIR"/nnsim/cli/*.o >"$T/cli.sym"
+	for so in "$BIN_DIR"/agents/*.so; do
+		nm -D --defined-only "$so" | awk 'NF == 3 { print $3 }'
+	done | LC_ALL=C sort -u >"$T/agents.sym"
+	common=$(LC_ALL=C comm -12 "$T/cli.sym" "$T/agents.sym" | head -3)
+	if [ -s "$T/cli.sym" ] && [ -s "$T/agents.sym" ] && [ -z "$common" ]; then
+		ok agents_link_no_cli
+	else
+		fail agents_link_no_cli "in an agent: ${common:-no symbols read}"
+	fi
+	defined "$BUILD_DIR"/nnsim/nn/*.o "$BUILD_DIR"/nnsim/data/*.o \
+	    "$BUILD_DIR"/nnsim/dist/*.o >"$T/sim.sym"
+	nm --defined-only "$BIN_DIR/agentd" | awk 'NF == 3 { print $3 }' |
+	    LC_ALL=C sort -u >"$T/agentd.sym"
+	common=$(LC_ALL=C comm -12 "$T/sim.sym" "$T/agentd.sym" | head -3)
+	if [ -s "$T/sim.sym" ] && [ -s "$T/agentd.sym" ] && [ -z "$common" ]; then
+		ok agentd_links_no_training
+	else
+		fail agentd_links_no_training "in agentd: ${common:-no symbols read}"
+	fi
+fi
