@@ -291,7 +291,9 @@ wait_for 30 ended "$T/ev" "$k"
 sleep 6
 r0=$(rss)
 k=$(ctl 1 spawn "$W" '{"bytes": 1024, "hosts": ["h1", "h2"], "laps": 500}')
-wait_for 120 ended "$T/ev" "$k"
+# About 15 s; under ASan each move's fresh worker starts slowly, and the
+# 1000 take about 200 s on two cores.
+wait_for 300 ended "$T/ev" "$k"
 r1=$(rss)
 if result "$T/ev" "$k" | grep -q 'counter 1000 ' && [ $((r1 * 100)) -le $((r0 * 110)) ]; then
 	echo "ok agents/rss_flat_1000_moves (rss ${r0} KiB -> ${r1} KiB)"
