@@ -4,6 +4,7 @@
 #   make test       the whole suite (tests/run.sh)
 #   make asan       the suite under AddressSanitizer and UBSan
 #   make bench      benchmarks (tests/bench/run.sh)
+#   make stress     the 5-minute lifecycle storm (tests/cli/storm.py)
 #   make deps       install missing Debian packages (apt-get, sudo if needed)
 #   make V=1        show full commands
 
@@ -78,7 +79,7 @@ BENCH_BIN	= $(BUILD)/bench/mlp_bench
 FANN_BENCH	= $(BUILD)/bench/fann_bench
 TCP_MAC_BENCH	= $(BUILD)/bench/tcp_mac_bench
 
-.PHONY: all test asan bench deps deps-bench clean check-layers
+.PHONY: all test asan bench stress deps deps-bench clean check-layers
 .SECONDARY:
 all: $(BIN)/nnsim $(BIN)/agentd $(BIN)/agentctl $(AGENT_SO)
 
@@ -128,6 +129,13 @@ check-layers:
 
 test: all $(UNIT_BIN) check-layers
 	$(Q)BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh
+
+# The long lifecycle storm: 5 minutes, 8 agents, 6 clients
+# (tests/cli/storm.py); STORM_SEED=N replays one.
+stress: all
+	$(Q)TESTS=storm.sh STORM_SECONDS=$${STORM_SECONDS:-300} \
+	    STORM_AGENTS=$${STORM_AGENTS:-8} STORM_CLIENTS=$${STORM_CLIENTS:-6} \
+	    BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin \

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AGENT_ABI	1
+#define AGENT_ABI	2
 
 /* What step returns. */
 #define AGENT_CONTINUE	0	/* call step again */
@@ -90,9 +90,16 @@ int		 agent_send(struct agent *, const char *to, const void *data,
 int		 agent_migrate(struct agent *, const char *host);
 /* Asks for a copy of this agent on host (NULL: the scheduler picks). */
 int		 agent_clone(struct agent *, const char *host);
-/* Starts a new agent of type code (a name known to the daemon). */
+/*
+ * Starts a new agent from code (the SHA-256, in hex, of a .so this host's
+ * daemon stores) on host (NULL: the scheduler picks) with args (JSON text;
+ * NULL for {}), and waits until it has started: 0 with its id in id (at
+ * most id_len bytes with the NUL), or -1 with agent_last_error saying why.
+ */
 int		 agent_spawn(struct agent *, const char *code, const char *host,
-		     const char *args);
+		     const char *args, char *id, size_t id_len);
+/* Why the last runtime call that returned -1 failed (borrowed; "" if none). */
+const char	*agent_last_error(struct agent *);
 /* Progress in [0, 1] and an optional JSON status for the owner. */
 void		 agent_progress(struct agent *, double fraction,
 		     const char *status);

@@ -1,4 +1,5 @@
 /* agentctl: a command-line client of agentd. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,10 @@
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2
 
+/* watch --all: at most this many hosts, each read in turns this long. */
+#define CTL_WATCH_MAX		256
+#define CTL_WATCH_TURN_MS	50
+
 static void
 usage(FILE *f)
 {
@@ -23,15 +28,29 @@ usage(FILE *f)
 	    "commands:\n"
 	    "  hosts              list the hosts the daemon knows, with state\n"
 	    "  ping               check that the daemon answers\n"
-	    "  watch [SECONDS]    print events as they come (default: until\n"
-	    "                     interrupted)\n"
+	    "  watch [--all] [SECONDS]  print events as they come (default:\n"
+	    "                     until interrupted): this daemon's host's and\n"
+	    "                     those of the agents it made, wherever they\n"
+	    "                     run; --all: every host up now, each event\n"
+	    "                     once\n"
 	    "  agents             list the agents on the daemon's host\n"
 	    "  spawn FILE.so [ARGS]  upload the agent's code unless the daemon\n"
 	    "                     has it, start it with ARGS (JSON), print its id\n"
+	    "                     once it started (exit 1 with the reason when\n"
+	    "                     its start failed)\n"
 	    "  kill|suspend|resume AGENT\n"
-	    "  migrate AGENT HOST  move an agent between two of its steps\n"
-	    "  clone AGENT [HOST]  start a copy of an agent\n"
-	    "  send AGENT TEXT    send TEXT as a message to an agent\n"
+	    "                     order an agent; prints whether the order was\n"
+	    "                     applied, goes to the agent at its next step,\n"
+	    "                     or waits for its move to end\n"
+	    "  migrate AGENT [HOST]  move an agent between two of its steps\n"
+	    "                     (no HOST: where the most cores are free)\n"
+	    "  clone AGENT [HOST]  start a copy of an agent (no HOST: on\n"
+	    "                     another host when one is up)\n"
+	    "  send AGENT TEXT... send each TEXT as a message to an agent, in\n"
+	    "                     order (one connection is one sender)\n"
+	    "  result AGENT [-o FILE]  write a finished agent's result to FILE\n"
+	    "                     (default stdout), then let the daemon delete\n"
+	    "                     it\n"
 	    "  request OP [JSON]  send any request (docs/protocol.md) and print\n"
 	    "                     the reply\n"
 	    "\n"
@@ -106,6 +125,7 @@ struct ctl {
 	int		 argc;		/* the verb and its arguments */
 	char		**argv;
 	int		 seconds;	/* watch: -1 until interrupted */
+	int		 all;		/* watch --all: every up host */
 	struct client	*cl;
 };
 
@@ -150,10 +170,16 @@ ctl_request_move(struct ctl *c)
 static json_t *
 ctl_request_watch(struct ctl *c)
 {
-	if (c->argc == 2 && (c->seconds = atoi(c->argv[1])) <= 0) {
-		fprintf(stderr, "agentctl: watch: expected a positive "
-		    "number of seconds\n");
-		return NULL;
+	int i;
+
+	for (i = 1; i < c->argc; i++) {
+		if (strcmp(c->argv[i], "--all") == 0)
+			c->all = 1;
+		else if ((c->seconds = atoi(c->argv[i])) <= 0) {
+			fprintf(stderr, "agentctl: watch: expected --all or a "
+			    "positive number of seconds\n");
+			return NULL;
+		}
 	}
 	return json_pack("{s:s}", "op", "subscribe");
 }
@@ -211,15 +237,86 @@ ctl_send_spawn(struct ctl *c, json_t *req, char **cause)
 		return NULL;
 	}
 	json_object_set_new(req, "code", json_string(sha));
+	/* Answered once the agent started, or with why it could not. */
+	json_object_set_new(req, "wait", json_true());
 	return client_request(c->cl, req, cause);
 }
 
-/* send: TEXT is the message's payload. */
+/*
+ * result AGENT [-o FILE | FILE]: the agent's result, written whole to FILE
+ * (or stdout), then acknowledged so that the daemon deletes it.
+ */
+static json_t *
+ctl_request_result(struct ctl *c)
+{
+	if (c->argc == 3 && strcmp(c->argv[2], "-o") == 0) {
+		fprintf(stderr, "agentctl: result: -o needs a FILE\n");
+		return NULL;
+	}
+	return json_pack("{s:s, s:s}", "op", "result", "agent", c->argv[1]);
+}
+
+static json_t *
+ctl_send_result(struct ctl *c, json_t *req, char **cause)
+{
+	const char *path = c->argc == 4 ? c->argv[3] : c->argc == 3 ?
+	    c->argv[2] : NULL;
+	unsigned char *buf = NULL;
+	uint64_t len = 0;
+	json_t *rep, *ack;
+	FILE *f;
+
+	rep = client_request_reply(c->cl, req, NULL, 0, &buf, &len, cause);
+	if (rep == NULL || !json_is_true(json_object_get(rep, "ok")))
+		goto out;
+	f = path != NULL ? fopen(path, "wb") : stdout;
+	if (f == NULL || (len > 0 && fwrite(buf, 1, (size_t)len, f) != len) ||
+	    fflush(f) != 0 || (path != NULL && fclose(f) != 0)) {
+		nn_fail(cause, "result: %s: %s", path != NULL ? path :
+		    "standard output", strerror(errno));
+		json_decref(rep);
+		rep = NULL;
+		goto out;
+	}
+	/* Only now, with the bytes safe, may the daemon let them go. */
+	ack = json_pack("{s:s, s:s, s:O}", "op", "result-ack", "agent",
+	    c->argv[1], "host", json_object_get(rep, "host"));
+	json_decref(rep);
+	rep = client_request(c->cl, ack, cause);
+	json_decref(ack);
+	if (rep != NULL && path != NULL)
+		json_object_set_new(rep, "bytes", json_integer((json_int_t)len));
+out:
+	free(buf);
+	return rep;
+}
+
+/* result: nothing more to say once the bytes are out. */
+static void
+ctl_print_result(struct ctl *c, json_t *rep)
+{
+	if (c->argc > 2)
+		fprintf(stderr, "%s: %lld bytes of result\n", c->argv[1],
+		    (long long)json_integer_value(json_object_get(rep,
+		    "bytes")));
+}
+
+/* send: each TEXT is a message, sent in order over one connection: one
+ * sender, so they arrive in that order. */
 static json_t *
 ctl_send_text(struct ctl *c, json_t *req, char **cause)
 {
-	return client_request_payload(c->cl, req, c->argv[2],
-	    strlen(c->argv[2]), cause);
+	json_t *rep = NULL;
+	int i;
+
+	for (i = 2; i < c->argc; i++) {
+		json_decref(rep);
+		rep = client_request_payload(c->cl, req, c->argv[i],
+		    strlen(c->argv[i]), cause);
+		if (rep == NULL || !json_is_true(json_object_get(rep, "ok")))
+			break;
+	}
+	return rep;
 }
 
 static void
@@ -245,6 +342,15 @@ ctl_print_spawned(struct ctl *c, json_t *rep)
 	printf("%s\n", json_string_value(json_object_get(rep, "agent")));
 }
 
+/* An order's outcome: applied, next-step, queued (docs/agents.md). */
+static void
+ctl_print_order(struct ctl *c, json_t *rep)
+{
+	printf("%s: %s: %s (%s)\n", c->argv[1], c->argv[0],
+	    json_string_value(json_object_get(rep, "outcome")),
+	    json_string_value(json_object_get(rep, "note")));
+}
+
 static void
 ctl_print_ping(struct ctl *c, json_t *rep)
 {
@@ -265,35 +371,165 @@ ctl_print_json(struct ctl *c, json_t *rep)
 	free(text);
 }
 
+/* One event as a line of JSON. */
+static void
+ctl_print_event(json_t *ev)
+{
+	char *text = json_dumps(ev, JSON_COMPACT);
+
+	printf("%s\n", text);
+	fflush(stdout);
+	free(text);
+}
+
 /* watch: events as they come, until the time is up or the daemon goes. */
 static int
-ctl_follow_events(struct ctl *c, char **cause)
+ctl_follow_one(struct ctl *c, char **cause)
 {
 	json_t *ev;
-	char *text;
 
 	while ((ev = client_event(c->cl, c->seconds < 0 ? -1 :
 	    c->seconds * 1000, cause)) != NULL) {
-		text = json_dumps(ev, JSON_COMPACT);
-		printf("%s\n", text);
-		fflush(stdout);
-		free(text);
+		ctl_print_event(ev);
 		json_decref(ev);
 	}
 	return *cause != NULL ? -1 : 0;
 }
 
+/* Whether the daemon named host relays ev under --all: an agent's events
+ * from its home (which hears of them all, wherever they happen), the
+ * others from the daemon we connected to. */
+static int
+ctl_relays(json_t *ev, const char *host, int first)
+{
+	const char *agent = json_string_value(json_object_get(ev, "agent"));
+	const char *dot = agent != NULL ? strrchr(agent, '.') : NULL;
+
+	if (dot == NULL)
+		return first;
+	return strlen(host) == (size_t)(dot - agent) &&
+	    strncmp(agent, host, (size_t)(dot - agent)) == 0;
+}
+
+/* A client of the daemon at addr that gets its events, or NULL. */
+static struct client *
+ctl_subscribe(const char *addr, const char *key, char **cause)
+{
+	struct client *cl;
+	json_t *req, *rep;
+
+	if ((cl = client_connect(addr, key, "agentctl", cause)) == NULL)
+		return NULL;
+	req = json_pack("{s:s}", "op", "subscribe");
+	rep = client_request(cl, req, cause);
+	json_decref(req);
+	if (rep == NULL || client_reply_ok(rep, "subscribe", cause) != 0) {
+		json_decref(rep);
+		client_free(cl);
+		return NULL;
+	}
+	json_decref(rep);
+	return cl;
+}
+
+/*
+ * watch --all: every host that is up when it starts, subscribed to, each
+ * event printed once. A host that comes up later is not followed, and one
+ * that goes away is dropped with a line on stderr.
+ */
+static int
+ctl_follow_all(struct ctl *c, char **cause)
+{
+	struct client *cl[CTL_WATCH_MAX] = { NULL };
+	char names[CTL_WATCH_MAX][64];
+	json_t *rep = NULL, *req, *h, *ev;
+	const char *st, *addr;
+	long end = c->seconds < 0 ? -1 : (long)c->seconds * 1000;
+	long waited = 0;
+	size_t i, n = 0, open;
+	char *why = NULL;
+	int rc = -1;
+
+	req = json_pack("{s:s}", "op", "hosts");
+	rep = client_request(c->cl, req, cause);
+	json_decref(req);
+	if (rep == NULL || client_reply_ok(rep, "hosts", cause) != 0)
+		goto out;
+	json_array_foreach(json_object_get(rep, "hosts"), i, h) {
+		st = json_string_value(json_object_get(h, "state"));
+		addr = json_string_value(json_object_get(h, "address"));
+		if (st == NULL || addr == NULL || n == CTL_WATCH_MAX ||
+		    (strcmp(st, "self") != 0 && strcmp(st, "up") != 0))
+			continue;
+		snprintf(names[n], sizeof names[n], "%s", json_string_value(
+		    json_object_get(h, "name")));
+		if (strcmp(st, "self") == 0)
+			cl[n] = c->cl;
+		else if ((cl[n] = ctl_subscribe(addr, c->key, &why)) == NULL) {
+			fprintf(stderr, "agentctl: watch: %s (%s): %s; not "
+			    "followed\n", names[n], addr, why);
+			free(why);
+			why = NULL;
+			continue;
+		}
+		n++;
+	}
+	/* Short turns round the hosts; a frame cut by a turn's end waits in
+	 * its client's reader. */
+	for (open = n; open > 0 && (end < 0 || waited < end);
+	    waited += CTL_WATCH_TURN_MS) {
+		for (i = 0; i < n; i++) {
+			if (cl[i] == NULL)
+				continue;
+			while ((ev = client_event(cl[i], i == 0 ?
+			    CTL_WATCH_TURN_MS : 0, &why)) != NULL) {
+				if (ctl_relays(ev, names[i], cl[i] == c->cl))
+					ctl_print_event(ev);
+				json_decref(ev);
+			}
+			if (why != NULL) {
+				fprintf(stderr, "agentctl: watch: %s: %s\n",
+				    names[i], why);
+				free(why);
+				why = NULL;
+				if (cl[i] == c->cl) {
+					nn_fail(cause, "the daemon went away");
+					goto out;
+				}
+				client_free(cl[i]);
+				cl[i] = NULL;
+				open--;
+			}
+		}
+	}
+	rc = 0;
+out:
+	for (i = 0; i < n; i++)
+		if (cl[i] != c->cl)
+			client_free(cl[i]);
+	json_decref(rep);
+	return rc;
+}
+
+static int
+ctl_follow_events(struct ctl *c, char **cause)
+{
+	return c->all ? ctl_follow_all(c, cause) : ctl_follow_one(c, cause);
+}
+
 static const struct ctl_verb ctl_verbs[] = {
 	{ "hosts", 0, 0, ctl_request_op, NULL, ctl_print_hosts, NULL },
 	{ "ping", 0, 0, ctl_request_op, NULL, ctl_print_ping, NULL },
-	{ "watch", 0, 1, ctl_request_watch, NULL, NULL, ctl_follow_events },
+	{ "watch", 0, 2, ctl_request_watch, NULL, NULL, ctl_follow_events },
 	{ "agents", 0, 0, ctl_request_op, NULL, ctl_print_agents, NULL },
-	{ "kill", 1, 1, ctl_request_agent, NULL, NULL, NULL },
-	{ "suspend", 1, 1, ctl_request_agent, NULL, NULL, NULL },
-	{ "resume", 1, 1, ctl_request_agent, NULL, NULL, NULL },
-	{ "migrate", 2, 2, ctl_request_move, NULL, NULL, NULL },
-	{ "clone", 1, 2, ctl_request_move, NULL, NULL, NULL },
-	{ "send", 2, 2, ctl_request_agent, ctl_send_text, NULL, NULL },
+	{ "kill", 1, 1, ctl_request_agent, NULL, ctl_print_order, NULL },
+	{ "suspend", 1, 1, ctl_request_agent, NULL, ctl_print_order, NULL },
+	{ "resume", 1, 1, ctl_request_agent, NULL, ctl_print_order, NULL },
+	{ "migrate", 1, 2, ctl_request_move, NULL, ctl_print_order, NULL },
+	{ "clone", 1, 2, ctl_request_move, NULL, ctl_print_order, NULL },
+	{ "send", 2, 1000, ctl_request_agent, ctl_send_text, NULL, NULL },
+	{ "result", 1, 3, ctl_request_result, ctl_send_result,
+	    ctl_print_result, NULL },
 	{ "spawn", 1, 2, ctl_request_spawn, ctl_send_spawn,
 	    ctl_print_spawned, NULL },
 	{ "request", 1, 2, ctl_request_raw, NULL, NULL, NULL },

@@ -72,6 +72,8 @@ struct arrival {
 	struct arrival	*next;
 };
 
+struct start_wait;
+
 struct daemon {
 	struct daemon_config	 cfg;
 	struct event_base	*base;
@@ -84,6 +86,7 @@ struct daemon {
 	unsigned long		 next_serial;
 	struct pending		*pending;
 	struct arrival		*arrivals;
+	struct start_wait	*start_waits;	/* spawns answered on start */
 	struct directory	*where;		/* agent -> host, for routing */
 	struct outbox		*outbox;	/* messages not yet acknowledged */
 	char			*state_dir;
@@ -98,6 +101,10 @@ struct daemon {
 	int			 draining;	/* takes no agents, sheds its own */
 	json_t			*logs;		/* agent made here -> its lines */
 	json_t			*log_order;	/* those agents, oldest first */
+	json_t			*finished_at;	/* agent made here -> where it
+						 * finished, for "result" */
+	json_t			*finished_order;	/* oldest first */
+	uint64_t		 last_expire;	/* ms: results expired */
 };
 
 #define DAEMON_LOG_LINES	200	/* kept per agent */
@@ -140,6 +147,20 @@ typedef void request_fn(struct daemon *, struct link *, json_t *id,
 #define REQUEST_PEER	0x1
 void	daemon_result_store(struct daemon *d, const char *agent,
     const unsigned char *data, uint64_t len);
+/* How long an unacknowledged result is kept. */
+#define DAEMON_RESULT_KEEP_S	(24 * 3600)
+void	daemon_result_expire(struct daemon *d);
+
+/* spawn.c: new agents */
+void	op_spawn(struct daemon *d, struct link *l, json_t *id,
+    struct frame *f);
+const char *daemon_pick_host(struct daemon *d);
+/* A runner event (started, failed) answers the spawns that wait for it. */
+void	spawn_event(struct daemon *d, const char *event, const char *agent,
+    json_t *ev);
+void	spawn_free_waits(struct daemon *d);
+void	worker_request_spawn(struct daemon *d, const char *agent,
+    json_t *meta, const unsigned char *payload, uint64_t len);
 
 /* route.c: message routing */
 int	daemon_has_route(struct daemon *d, const char *agent);

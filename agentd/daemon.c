@@ -53,6 +53,30 @@ daemon_keep_log(struct daemon *d, json_t *ev)
 	    "level"), "text", json_object_get(ev, "text")));
 }
 
+/* The home records where each of its agents finished, for "result". */
+static void
+daemon_keep_finish(struct daemon *d, json_t *ev)
+{
+	const char *agent = json_string_value(json_object_get(ev, "agent"));
+	const char *host = json_string_value(json_object_get(ev, "host"));
+	char home[64];
+	json_t *old;
+
+	if (host == NULL || agent_home(agent, home, sizeof home) != 0 ||
+	    strcmp(home, d->cfg.name) != 0)
+		return;
+	if (json_object_get(d->finished_at, agent) == NULL) {
+		if (json_array_size(d->finished_order) >= DAEMON_LOG_AGENTS) {
+			old = json_array_get(d->finished_order, 0);
+			json_object_del(d->finished_at,
+			    json_string_value(old));
+			json_array_remove(d->finished_order, 0);
+		}
+		json_array_append_new(d->finished_order, json_string(agent));
+	}
+	json_object_set_new(d->finished_at, agent, json_string(host));
+}
+
 /* An event: kept for "logs", pruned from the directory when an agent
  * ended, and sent to subscribers. Takes the reference. */
 void
@@ -68,6 +92,8 @@ daemon_event(struct daemon *d, json_t *ev)
 	    strcmp(event, "failed") == 0))
 		directory_ended(d->where, agent, json_string_value(
 		    json_object_get(ev, "host")));
+	if (event != NULL && agent != NULL && strcmp(event, "finished") == 0)
+		daemon_keep_finish(d, ev);
 	for (l = d->links; l != NULL; l = l->next)
 		if (l->subscribed && conn_is_ready(l->conn))
 			conn_send(l->conn, FRAME_EVENT, ev, NULL, 0);
@@ -95,6 +121,10 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 		/* Agents that could not leave yet (no host, or busy). */
 		if (d->draining)
 			(void)daemon_shed(d);
+		if (t - d->last_expire >= 60 * 1000) {
+			d->last_expire = t;
+			daemon_result_expire(d);
+		}
 	}
 	if (beat)
 		d->last_heartbeat = t;
@@ -143,6 +173,8 @@ daemon_runner_event(void *arg, json_t *ev)
 	const char *agent = str_field(ev, "agent");
 	struct arrival *a;
 
+	if (event != NULL && agent != NULL)
+		spawn_event(d, event, agent, ev);
 	/* An arriving agent unpacked (or failed to): answer phase 1. */
 	for (a = d->arrivals; a != NULL && agent != NULL; a = a->next) {
 		if (!a->started || strcmp(a->agent, agent) != 0)
@@ -223,6 +255,8 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 	d->outbox = outbox_new();
 	d->logs = json_object();
 	d->log_order = json_array();
+	d->finished_at = json_object();
+	d->finished_order = json_array();
 	if (daemon_load_hosts(d, cause) != 0)
 		goto fail;
 	/* The default needs the name, which the hosts file may give. */
@@ -282,6 +316,7 @@ daemon_free(struct daemon *d)
 	 * The runner outlives the links: closing one fails the moves that
 	 * wait on it, and those look their agents up. */
 	runner_clear(d->runner);
+	spawn_free_waits(d);
 	while (d->links != NULL)
 		conn_close(d->links->conn, "daemon shutting down");
 	codestore_free(d->code);
@@ -305,6 +340,8 @@ daemon_free(struct daemon *d)
 	outbox_free(d->outbox);
 	json_decref(d->logs);
 	json_decref(d->log_order);
+	json_decref(d->finished_at);
+	json_decref(d->finished_order);
 	free(d->state_dir);
 	daemon_free_peers(d);
 	runner_free(d->runner);

@@ -13,7 +13,8 @@
 #include "base/table.h"
 
 static void	daemon_clone_remote(struct daemon *d, const char *agent,
-    const char *host, const unsigned char *state, uint64_t len);
+    const char *host, uint64_t step, const unsigned char *state,
+    uint64_t len);
 static void	daemon_migrate(struct daemon *d, const char *agent,
     const char *host, json_t *meta);
 
@@ -50,7 +51,7 @@ daemon_pick_away(struct daemon *d, long *free_cores)
 int
 daemon_shed(struct daemon *d)
 {
-	json_t *list = runner_list(d->runner), *a;
+	json_t *list = runner_list(d->runner), *a, *rep;
 	const char *to, *state;
 	char *cause = NULL;
 	size_t i;
@@ -61,9 +62,10 @@ daemon_shed(struct daemon *d)
 		if (state == NULL || strcmp(state, "running") != 0 ||
 		    (to = daemon_pick_away(d, NULL)) == NULL)
 			continue;
-		if (runner_control(d->runner, str_field(a, "id"), "migrate", to,
-		    &cause) == 0)
+		if (runner_order(d->runner, str_field(a, "id"), "migrate", to,
+		    &rep, &cause) == 0)
 			asked++;
+		json_decref(rep);
 		free(cause);
 		cause = NULL;
 	}
@@ -116,7 +118,22 @@ worker_request_send(struct daemon *d, const char *agent, json_t *meta,
 		    agent, to), payload, len);
 }
 
-/* A copy of the agent from its packed state: here, or on another host. */
+/* A clone could not be made: its owner hears why. */
+static void
+clone_failed(struct daemon *d, const char *agent, const char *host,
+    const char *why)
+{
+	log_warn("agent %s: clone to %s failed: %s", agent, host, why);
+	daemon_agent_event(d, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event",
+	    "clone-failed", "agent", agent, "host", d->cfg.name, "to", host,
+	    "reason", why));
+}
+
+/*
+ * A copy of the agent from its packed state, with its step count: on the
+ * host asked for, or with none, on the other host with the most free
+ * cores (here when no other is up).
+ */
 static void
 worker_request_clone(struct daemon *d, const char *agent, json_t *meta,
     const unsigned char *payload, uint64_t len)
@@ -126,25 +143,39 @@ worker_request_clone(struct daemon *d, const char *agent, json_t *meta,
 	struct runner_spawn sp;
 	json_t *info;
 
-	if (host != NULL && host[0] != '\0' && strcmp(host, d->cfg.name) != 0) {
-		daemon_clone_remote(d, agent, host, payload, len);
+	if (str_field(meta, "error") != NULL) {
+		clone_failed(d, agent, host != NULL && host[0] != '\0' ? host :
+		    d->cfg.name, str_field(meta, "error"));
+		return;
+	}
+	if (host == NULL || host[0] == '\0')
+		host = daemon_pick_away(d, NULL);
+	if (host != NULL && strcmp(host, d->cfg.name) != 0) {
+		daemon_clone_remote(d, agent, host, (uint64_t)
+		    json_integer_value(json_object_get(meta, "step")),
+		    payload, len);
 		return;
 	}
 	code = runner_code(d->runner, agent);
 	snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name, ++d->next_agent);
 	info = daemon_host_info(d);
 	sp = (struct runner_spawn){ .id = aid, .code_sha = code,
-	    .state = payload, .len = len, .host = info };
+	    .state = payload, .len = len, .host = info,
+	    .step = (uint64_t)json_integer_value(json_object_get(meta,
+	    "step")), .progress = runner_progress(d->runner, agent) };
 	if (code != NULL)
 		sp.code_path = codestore_path(d->code, code, path, sizeof path);
 	if (code == NULL || runner_start(d->runner, &sp, &cause) != 0) {
-		log_warn("agent %s: clone failed: %s", agent,
-		    cause != NULL ? cause : "unknown code");
+		clone_failed(d, agent, d->cfg.name, cause != NULL ? cause :
+		    "unknown code");
 		free(cause);
-	} else
+	} else {
+		runner_set_job(d->runner, aid, runner_job(d->runner, agent));
+		directory_set(d->where, aid, d->cfg.name);
 		daemon_agent_event(d, json_pack("{s:s, s:s, s:s, s:s}",
 		    "event", "cloned", "agent", agent, "clone", aid, "host",
 		    d->cfg.name));
+	}
 	json_decref(info);
 }
 
@@ -183,6 +214,7 @@ static const struct worker_request_entry {
 	{ "done", worker_request_done },
 	{ "moving", worker_request_moving },
 	{ "send", worker_request_send },
+	{ "spawn", worker_request_spawn },
 };
 
 /* What a worker asks of the daemon: messages, spawns, clones, moves. */
@@ -217,9 +249,9 @@ clone_accepted(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 	(void)f;
 	if (rep == NULL || !json_is_true(json_object_get(rep, "ok")) ||
 	    l == NULL) {
-		log_warn("agent %s: clone to %s failed: %s", w->agent, w->host,
-		    rep != NULL && str_field(rep, "error") != NULL ?
-		    str_field(rep, "error") : "the host went away");
+		clone_failed(d, w->agent, w->host, rep != NULL &&
+		    str_field(rep, "error") != NULL ? str_field(rep, "error") :
+		    "the host went away");
 	} else {
 		m = json_pack("{s:s, s:s}", "op", "go", "agent", w->clone);
 		conn_send(l->conn, FRAME_AGENT, m, NULL, 0);
@@ -235,15 +267,15 @@ clone_accepted(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 /* A clone elsewhere is a move that leaves the original running. */
 static void
 daemon_clone_remote(struct daemon *d, const char *agent, const char *host,
-    const unsigned char *state, uint64_t len)
+    uint64_t step, const unsigned char *state, uint64_t len)
 {
 	struct clone_wait *w;
 	struct link *l = link_of_peer(d, host);
 	json_t *req;
 
 	if (l == NULL) {
-		log_warn("agent %s: cannot clone to %s: no such host or down",
-		    agent, host);
+		clone_failed(d, agent, host, peer_find(d, host) < 0 ?
+		    "no such host" : "the host is down");
 		return;
 	}
 	w = xcalloc(1, sizeof *w);
@@ -251,10 +283,13 @@ daemon_clone_remote(struct daemon *d, const char *agent, const char *host,
 	snprintf(w->clone, sizeof w->clone, "%s.%lu", d->cfg.name,
 	    ++d->next_agent);
 	snprintf(w->host, sizeof w->host, "%s", host);
-	req = json_pack("{s:s, s:s, s:s, s:s, s:i, s:{s:{}, s:{}, s:[]}}",
-	    "op", "agent-accept", "agent", w->clone, "code",
+	req = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:{s:{}, s:{}, "
+	    "s:[]}}", "op", "agent-accept", "agent", w->clone, "code",
 	    runner_code(d->runner, agent), "type", runner_type(d->runner,
-	    agent), "step", 0, "delivery", "next", "out", "pending");
+	    agent), "step", (json_int_t)step,
+	    "progress", runner_progress(d->runner, agent), "job",
+	    runner_job(d->runner, agent), "delivery", "next", "out",
+	    "pending");
 	peer_request(d, l, req, state, len, clone_accepted, w);
 }
 
@@ -319,8 +354,10 @@ move_accepted(struct daemon *d, json_t *reply, struct frame *f, void *arg)
 			    "seq")), data, n);
 		free(data);
 	}
+	/* The orders it could not take while moving apply where it lands. */
+	m = json_pack("{s:s, s:s, s:O}", "op", "go", "agent", mv->agent,
+	    "orders", json_object_get(carry, "orders"));
 	json_decref(carry);
-	m = json_pack("{s:s, s:s}", "op", "go", "agent", mv->agent);
 	conn_send(l->conn, FRAME_AGENT, m, NULL, 0);
 	json_decref(m);
 	/* Everyone learns the new place; the source copy is already gone. */
@@ -359,12 +396,13 @@ daemon_migrate(struct daemon *d, const char *agent, const char *host,
 		free(mv);
 		return;
 	}
-	req = json_pack("{s:s, s:s, s:s, s:s, s:O, s:o, s:s}", "op",
+	req = json_pack("{s:s, s:s, s:s, s:s, s:O, s:o, s:s, s:b, s:f}", "op",
 	    "agent-accept", "agent", agent, "code",
 	    runner_code(d->runner, agent), "type", runner_type(d->runner,
 	    agent), "step", json_object_get(meta, "step"), "delivery",
 	    runner_delivery(d->runner, agent), "job", runner_job(d->runner,
-	    agent));
+	    agent), "suspended", runner_packed_suspended(d->runner, agent),
+	    "progress", runner_progress(d->runner, agent));
 	log_debug("agent %s: agent-accept to %s", agent, host);
 	/* A large state is read, MAC'd and sent a slice at a time. */
 	if (runner_take_stream(d->runner, agent, &src, &len) == 0) {
@@ -416,11 +454,17 @@ arrival_start(struct daemon *d, struct arrival *a)
 {
 	char path[1024], *cause = NULL;
 	json_t *info = daemon_host_info(d);
+	struct link *from = link_by_serial(d, a->link);
 	struct runner_spawn sp = { .id = a->agent, .code_sha = a->code,
 	    .code_path = codestore_path(d->code, a->code, path, sizeof path),
 	    .owned = a->state, .owned_len = a->len,
 	    .step = (uint64_t)json_integer_value(json_object_get(a->meta,
 	    "step")), .host = info,
+	    .progress = json_number_value(json_object_get(a->meta,
+	    "progress")),
+	    .suspended = json_is_true(json_object_get(a->meta, "suspended")),
+	    .held_from = from != NULL && from->peer >= 0 ?
+	    d->peers[from->peer].name : NULL,
 	    .delivery = json_object_get(a->meta, "delivery") };
 
 	a->state = NULL;	/* the runner's now */

@@ -310,6 +310,9 @@ daemon_closed(struct conn *c, const char *why, void *arg)
 		if (p->conn == c) {
 			p->conn = NULL;
 			peer_set_up(d, p, 0, why);
+			/* Its go can no longer come: an agent held for it
+			 * carries on there. */
+			runner_abandon(d->runner, p->name);
 		}
 	}
 	/* A frame cut short: its prepared worker has nothing to wait for. */

@@ -2,8 +2,11 @@
 #include <sys/stat.h>
 
 #include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agentd/agent.h"
@@ -17,9 +20,9 @@
 #include "base/file.h"
 #include "base/table.h"
 
-static void	spawn_here(struct daemon *d, struct link *l, json_t *id,
-    json_t *meta, unsigned char **state, uint64_t len);
 static void	op_result(struct daemon *d, struct link *l, json_t *id,
+    struct frame *f);
+static void	op_result_ack(struct daemon *d, struct link *l, json_t *id,
     struct frame *f);
 
 void
@@ -39,23 +42,6 @@ const char *
 str_field(json_t *m, const char *key)
 {
 	return json_string_value(json_object_get(m, key));
-}
-
-/* The host with the most free cores (cores less agents), here first. */
-static const char *
-daemon_pick_host(struct daemon *d)
-{
-	json_t *info = daemon_host_info(d);
-	const char *away;
-	long here, free_away;
-
-	here = (long)json_integer_value(json_object_get(info, "cores")) -
-	    runner_count(d->runner);
-	json_decref(info);
-	away = daemon_pick_away(d, &free_away);
-	if (away != NULL && (d->draining || free_away > here))
-		return away;
-	return d->cfg.name;
 }
 
 /* A reply to relay to the client that asked, if it is still there. */
@@ -115,148 +101,6 @@ daemon_forward(struct daemon *d, struct link *l, json_t *id, const char *host,
 	peer_request(d, to, meta, payload, len, relay_reply, r);
 }
 
-struct spawn_wait {
-	unsigned long	 link;
-	json_t		*id;
-	json_t		*meta;
-	unsigned char	*state;		/* the initial state, or NULL */
-	uint64_t	 state_len;
-};
-
-static void
-spawn_code(struct daemon *d, json_t *rep, struct frame *f, void *arg)
-{
-	struct spawn_wait *w = arg;
-	struct link *l = link_by_serial(d, w->link);
-	char *cause = NULL;
-
-	if (l != NULL) {
-		if (rep == NULL || !json_is_true(json_object_get(rep, "ok")))
-			reply(l->conn, w->id, 0, "cannot fetch the code", NULL);
-		else if (codestore_put(d->code, f->payload,
-		    (size_t)f->payload_len, str_field(w->meta, "code"), NULL,
-		    &cause) != 0) {
-			reply(l->conn, w->id, 0, cause, NULL);
-			free(cause);
-		} else
-			spawn_here(d, l, w->id, w->meta, &w->state,
-			    w->state_len);
-	}
-	json_decref(w->id);
-	json_decref(w->meta);
-	bigbuf_free(w->state);
-	free(w);
-}
-
-/*
- * Starts the agent on this host; meta has code, args and maybe agent. With
- * a state (*state, len bytes, an encoded agent state) the agent is
- * unpacked from it rather than started from args: a job ships its data
- * that way. A state it keeps is taken (*state set to NULL), uncopied.
- */
-static void
-spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
-    unsigned char **state, uint64_t len)
-{
-	unsigned char *owned;
-	const char *code = str_field(meta, "code"), *given;
-	json_t *args = json_object_get(meta, "args"), *host;
-	char path[1024], aid[96], *cause = NULL, *text;
-	struct spawn_wait *w;
-	struct runner_spawn sp;
-
-	if (d->draining) {
-		reply(l->conn, id, 0, "this host is draining: it takes no new "
-		    "agents", NULL);
-		return;
-	}
-	if (!codestore_has(d->code, code)) {
-		if (conn_peer_role(l->conn) == CONN_PEER) {
-			/* Fetched once from the daemon that asked. */
-			w = xcalloc(1, sizeof *w);
-			w->link = l->serial;
-			w->id = json_incref(id);
-			w->meta = json_incref(meta);
-			if (len > 0) {
-				w->state = *state;
-				*state = NULL;
-				w->state_len = len;
-			}
-			peer_request(d, l, json_pack("{s:s, s:s}", "op",
-			    "code-get", "sha256", code), NULL, 0, spawn_code, w);
-			return;
-		}
-		reply(l->conn, id, 0, "spawn: no such code here (send it "
-		    "with code-put first)", NULL);
-		return;
-	}
-	given = str_field(meta, "agent");
-	if (given != NULL && conn_peer_role(l->conn) == CONN_PEER)
-		snprintf(aid, sizeof aid, "%s", given);
-	else
-		snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name,
-		    ++d->next_agent);
-	text = json_is_string(args) ? xstrdup(json_string_value(args)) :
-	    json_dumps(args != NULL ? args : json_object(), JSON_COMPACT);
-	host = daemon_host_info(d);
-	owned = len > 0 ? *state : NULL;
-	if (len > 0)
-		*state = NULL;
-	sp = (struct runner_spawn){ .id = aid, .code_sha = code,
-	    .code_path = codestore_path(d->code, code, path, sizeof path),
-	    .args = text, .owned = owned, .owned_len = len, .host = host };
-	if (runner_start(d->runner, &sp, &cause) != 0) {
-		reply(l->conn, id, 0, cause, NULL);
-		free(cause);
-	} else {
-		runner_set_job(d->runner, aid, str_field(meta, "job"));
-		directory_set(d->where, aid, d->cfg.name);
-		reply(l->conn, id, 1, NULL, json_pack("{s:s, s:s}", "agent",
-		    aid, "host", d->cfg.name));
-	}
-	json_decref(host);
-	free(text);
-}
-
-/*
- * spawn {code, args, host}: here, on the named host, or where the most
- * cores are free ("host": "auto"). The id is made here, so this daemon
- * stays the agent's home and its clients get the agent's events.
- */
-static void
-op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
-{
-	const char *code = str_field(f->meta, "code");
-	const char *host = str_field(f->meta, "host");
-	char aid[96];
-	json_t *m;
-
-	if (code == NULL || !codestore_valid(code)) {
-		reply(l->conn, id, 0, "spawn: code must be a SHA-256 in hex",
-		    NULL);
-		return;
-	}
-	if (host == NULL || host[0] == '\0' ||
-	    conn_peer_role(l->conn) == CONN_PEER)
-		host = d->cfg.name;
-	else if (strcmp(host, "auto") == 0)
-		host = daemon_pick_host(d);
-	if (strcmp(host, d->cfg.name) == 0) {
-		spawn_here(d, l, id, f->meta, &f->payload, f->payload_len);
-		return;
-	}
-	if (!codestore_has(d->code, code)) {
-		reply(l->conn, id, 0, "spawn: no such code here (send it "
-		    "with code-put first)", NULL);
-		return;
-	}
-	snprintf(aid, sizeof aid, "%s.%lu", d->cfg.name, ++d->next_agent);
-	m = json_deep_copy(f->meta);
-	json_object_set_new(m, "agent", json_string(aid));
-	daemon_forward(d, l, id, host, m, f->payload, f->payload_len, aid);
-	json_decref(m);
-}
-
 static void
 op_code_put(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 {
@@ -273,36 +117,57 @@ op_code_put(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	reply(l->conn, id, 1, NULL, json_pack("{s:s}", "sha256", sha));
 }
 
-/* suspend, resume, kill, migrate and clone of a local agent. */
+/* How often an order may be passed on between daemons. */
+#define CONTROL_HOPS_MAX	4
+
+/*
+ * suspend, resume, kill, migrate and clone: applied, told to the agent for
+ * its next step, queued or refused, as agentd/lifecycle.c's table says;
+ * the reply's outcome says which. Passed on to the agent's host.
+ */
 static void
 op_control(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 {
 	const char *agent = str_field(f->meta, "agent");
 	const char *op = str_field(f->meta, "op");
+	const char *host = str_field(f->meta, "host");
+	json_int_t hops = json_integer_value(json_object_get(f->meta, "hops"));
 	char *cause = NULL;
+	json_t *extra;
 
 	if (agent == NULL) {
 		reply(l->conn, id, 0, "missing agent", NULL);
 		return;
 	}
-	if (!runner_has(d->runner, agent) &&
-	    conn_peer_role(l->conn) != CONN_PEER) {
-		char host[64];
+	/* Passed on to where the agent is; a daemon whose directory is
+	 * behind a move passes it on again, a few hops at most. */
+	if (!runner_has(d->runner, agent) && hops < CONTROL_HOPS_MAX) {
+		char where[64];
+		json_t *m;
 
-		agent_host(d, agent, host, sizeof host);
-		if (host[0] != '\0' && strcmp(host, d->cfg.name) != 0) {
-			daemon_forward(d, l, id, host, f->meta, NULL, 0,
-			    NULL);
+		agent_host(d, agent, where, sizeof where);
+		if (where[0] != '\0' && strcmp(where, d->cfg.name) != 0) {
+			m = json_deep_copy(f->meta);
+			json_object_set_new(m, "hops", json_integer(hops + 1));
+			daemon_forward(d, l, id, where, m, NULL, 0, NULL);
+			json_decref(m);
 			return;
 		}
 	}
-	if (runner_control(d->runner, agent, strcmp(op, "kill") == 0 ?
-	    "stop" : op, str_field(f->meta, "host"), &cause) != 0) {
+	/* A move with no host goes where the most cores are free. */
+	if (strcmp(op, "migrate") == 0 && (host == NULL || host[0] == '\0') &&
+	    runner_has(d->runner, agent) &&
+	    (host = daemon_pick_away(d, NULL)) == NULL) {
+		reply(l->conn, id, 0, "migrate: no other host is up to take "
+		    "the agent", NULL);
+		return;
+	}
+	if (runner_order(d->runner, agent, op, host, &extra, &cause) != 0) {
 		reply(l->conn, id, 0, cause, NULL);
 		free(cause);
 		return;
 	}
-	reply(l->conn, id, 1, NULL, NULL);
+	reply(l->conn, id, 1, NULL, extra);
 }
 
 /* An agent's last log lines, kept by its home daemon. */
@@ -461,6 +326,7 @@ static const struct request_entry {
 	{ "migrate", op_control, 0 },
 	{ "ping", op_ping, 0 },
 	{ "result", op_result, 0 },
+	{ "result-ack", op_result_ack, 0 },
 	{ "resume", op_control, 0 },
 	{ "send", op_send, 0 },
 	{ "spawn", op_spawn, 0 },
@@ -562,16 +428,54 @@ daemon_result_store(struct daemon *d, const char *agent,
 }
 
 /*
+ * Where a result is: the host the request names, or, with none, where the
+ * agent finished as its home recorded it (the home answers for its own
+ * agents). 1 when the request was passed on, else 0 with host set.
+ */
+static int
+result_route(struct daemon *d, struct link *l, json_t *id, struct frame *f,
+    const char *agent, char *host, size_t len)
+{
+	const char *given = str_field(f->meta, "host");
+	char home[64];
+	int name_it = 0;
+	json_t *m;
+
+	if (given != NULL && given[0] != '\0')
+		snprintf(host, len, "%s", given);
+	else if (agent_home(agent, home, sizeof home) == 0 &&
+	    strcmp(home, d->cfg.name) != 0)
+		snprintf(host, len, "%s", home);	/* it knows where */
+	else {
+		snprintf(host, len, "%s", str_field(d->finished_at, agent) !=
+		    NULL ? str_field(d->finished_at, agent) : d->cfg.name);
+		name_it = 1;
+	}
+	if (strcmp(host, d->cfg.name) == 0)
+		return 0;
+	/* A peer names the host it passes a request to: answered there. */
+	if (conn_peer_role(l->conn) == CONN_PEER && given != NULL &&
+	    given[0] != '\0')
+		return 0;
+	m = json_deep_copy(f->meta);
+	if (name_it)
+		json_object_set_new(m, "host", json_string(host));
+	daemon_forward(d, l, id, host, m, NULL, 0, NULL);
+	json_decref(m);
+	return 1;
+}
+
+/*
  * result {agent, host}: the result a finished agent left (agent_result),
- * sent once and then deleted. host is where it finished (the finished
- * event says); other hosts pass the request on.
+ * as the reply's payload. It stays until its owner acknowledges it
+ * (result-ack) or DAEMON_RESULT_KEEP_S pass. host is where it finished
+ * (the finished event says); without it the agent's home finds it.
  */
 static void
 op_result(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 {
 	const char *agent = str_field(f->meta, "agent");
-	const char *host = str_field(f->meta, "host");
-	char path[1200], *cause = NULL, *data;
+	char path[1200], host[64], *cause = NULL, *data;
 	size_t len;
 	json_t *m;
 
@@ -580,11 +484,8 @@ op_result(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 		    NULL);
 		return;
 	}
-	if (host != NULL && strcmp(host, d->cfg.name) != 0 &&
-	    conn_peer_role(l->conn) != CONN_PEER) {
-		daemon_forward(d, l, id, host, f->meta, NULL, 0, NULL);
+	if (result_route(d, l, id, f, agent, host, sizeof host))
 		return;
-	}
 	daemon_result_path(d, agent, path, sizeof path);
 	if ((data = nn_read_file(path, AGENT_RESULT_MAX, &len, &cause)) ==
 	    NULL) {
@@ -592,8 +493,58 @@ op_result(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 		reply(l->conn, id, 0, "no result of that agent here", NULL);
 		return;
 	}
-	unlink(path);
-	m = json_pack("{s:O, s:b, s:s}", "id", id, "ok", 1, "agent", agent);
+	m = json_pack("{s:O, s:b, s:s, s:s}", "id", id, "ok", 1, "agent",
+	    agent, "host", d->cfg.name);
 	conn_send_owned(l->conn, FRAME_REPLY, m, data, len);
 	json_decref(m);
+}
+
+/* result-ack {agent, host}: the owner has the result; it is deleted. */
+static void
+op_result_ack(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *agent = str_field(f->meta, "agent");
+	char path[1200], host[64];
+
+	if (!daemon_id_ok(agent)) {
+		reply(l->conn, id, 0, "result-ack: agent must be an agent id",
+		    NULL);
+		return;
+	}
+	if (result_route(d, l, id, f, agent, host, sizeof host))
+		return;
+	daemon_result_path(d, agent, path, sizeof path);
+	if (unlink(path) != 0) {
+		reply(l->conn, id, 0, "no result of that agent here", NULL);
+		return;
+	}
+	log_info("agent %s: result fetched and acknowledged", agent);
+	reply(l->conn, id, 1, NULL, NULL);
+}
+
+/* Results nobody acknowledged go after DAEMON_RESULT_KEEP_S. */
+void
+daemon_result_expire(struct daemon *d)
+{
+	char dir[1100], path[1400];
+	struct dirent *e;
+	struct stat sb;
+	time_t now = time(NULL);
+	DIR *dp;
+
+	snprintf(dir, sizeof dir, "%s/results", d->state_dir);
+	if ((dp = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(dp)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    now - sb.st_mtime > DAEMON_RESULT_KEEP_S &&
+		    unlink(path) == 0)
+			log_info("agent %s: its result was not fetched within "
+			    "%d h and is deleted", e->d_name,
+			    DAEMON_RESULT_KEEP_S / 3600);
+	}
+	closedir(dp);
 }

@@ -206,8 +206,8 @@ peer_agent_go(struct daemon *d, const char *agent, const char *from,
 	char *cause = NULL;
 
 	(void)from;
-	(void)f;
-	if (runner_control(d->runner, agent, "go", NULL, &cause) != 0) {
+	if (runner_go(d->runner, agent, json_object_get(f->meta, "orders"),
+	    &cause) != 0) {
 		log_warn("agent %s: go: %s", agent, cause);
 		free(cause);
 	}

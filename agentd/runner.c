@@ -21,23 +21,13 @@
 #include "agentd/bigbuf.h"
 #include "agentd/conn.h"
 #include "agentd/frame.h"
+#include "agentd/lifecycle.h"
 #include "agentd/log.h"
 #include "agentd/runner.h"
 #include "agentd/state.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
 #include "base/table.h"
-
-enum ragent_state {
-	RA_STARTING,
-	RA_RUNNING,
-	RA_SUSPENDED,
-	RA_MOVING,
-};
-
-static const char *ragent_state_names[] = {
-	"starting", "running", "suspended", "moving",
-};
 
 struct message {
 	char		 from[64];
@@ -55,7 +45,14 @@ struct ragent {
 	char		 job[64];	/* the job it belongs to, or "" */
 	pid_t		 pid;
 	struct conn	*conn;
-	enum ragent_state state;
+	enum lc_state	 state;		/* as its orders leave it (lifecycle.h) */
+	json_t		*orders;	/* queued: [{op, host}], in order */
+	json_t		*bounced;	/* sent, returned unread by the packed
+					 * worker: they go before orders */
+	int		 packed_suspended; /* it packed while suspended */
+	int		 killed;	/* its kill went to the worker */
+	struct event	*kill_timer;	/* then SIGKILL, if it is stuck */
+	char		 held_from[64];	/* LC_HELD: the move's source */
 	uint64_t	 step;
 	double		 progress;
 	json_t		*load;		/* the load frame, sent when ready */
@@ -67,6 +64,7 @@ struct ragent {
 	json_t		*expect;	/* sender -> next seq to deliver */
 	json_t		*out;		/* receiver -> next seq to send */
 	int		 hold;		/* arrived: wait for go */
+	int		 start_suspended; /* it arrives suspended */
 	json_t		*move;		/* the moving frame, kept for later */
 	struct state_read *reading;	/* its state, from its memory */
 	uintptr_t	 kept_at;	/* where the worker maps the state
@@ -180,6 +178,10 @@ ragent_remove(struct runner *r, struct ragent *a)
 	json_decref(a->expect);
 	json_decref(a->out);
 	json_decref(a->move);
+	json_decref(a->orders);
+	json_decref(a->bounced);
+	if (a->kill_timer != NULL)
+		event_free(a->kill_timer);
 	state_read_detach(a->reading);
 	bigbuf_free(a->move_state);
 	bigbuf_free(a->state_buf);
@@ -216,6 +218,146 @@ ragent_ended(struct runner *r, struct ragent *a, int ok, const char *reason)
 		runner_emit(r, a, "failed", json_pack("{s:s, s:I}", "reason",
 		    reason, "step", (json_int_t)a->step));
 	}
+}
+
+/* How long a killed agent has to reach a step boundary before its worker
+ * is killed outright. */
+#define RUNNER_KILL_GRACE_MS	2000
+
+static void
+ragent_kill_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct ragent *a = arg;
+
+	(void)fd;
+	(void)what;
+	if (a->exited || a->state != LC_DOOMED)
+		return;
+	log_warn("agent %s: no step boundary %d ms after its kill: its "
+	    "worker is killed", a->id, RUNNER_KILL_GRACE_MS);
+	kill(a->pid, SIGKILL);
+}
+
+/* Starts (on) or stops the SIGKILL that backs a kill order. */
+static void
+ragent_kill_timer(struct ragent *a, int on)
+{
+	struct timeval tv = { RUNNER_KILL_GRACE_MS / 1000,
+	    (RUNNER_KILL_GRACE_MS % 1000) * 1000 };
+
+	if (a->kill_timer == NULL) {
+		if (!on)
+			return;
+		a->kill_timer = evtimer_new(a->r->base, ragent_kill_fire, a);
+		if (a->kill_timer == NULL)
+			fatal("out of memory for a timer");
+	}
+	if (on)
+		evtimer_add(a->kill_timer, &tv);
+	else
+		evtimer_del(a->kill_timer);
+}
+
+/* An order as it is queued, carried and sent to a worker. */
+static json_t *
+order_json(enum lc_order o, const char *host)
+{
+	return json_pack("{s:s, s:s}", "op", lifecycle_order_name(o), "host",
+	    host != NULL ? host : "");
+}
+
+/*
+ * Applies order o as lifecycle.h's table says for the agent's state: 0
+ * with *outcome and *note, or -1 with cause when refused.
+ */
+static int
+ragent_order(struct ragent *a, enum lc_order o, const char *host,
+    enum lc_outcome *outcome, const char **note, char **cause)
+{
+	const struct lc_rule *rule = lifecycle_rule(a->state, o);
+	json_t *m;
+
+	*outcome = rule->outcome;
+	*note = rule->note;
+	switch (rule->outcome) {
+	case LC_REFUSED:
+		return nn_fail(cause, "agent %s is %s: %s", a->id,
+		    lifecycle_state_name(a->state), rule->note);
+	case LC_QUEUED:
+		if (a->orders == NULL)
+			a->orders = json_array();
+		json_array_append_new(a->orders, order_json(o, host));
+		break;
+	case LC_NEXT_STEP:
+		/* Its worker is gone, and its exit not yet reaped. */
+		if (a->conn == NULL)
+			return nn_fail(cause, "agent %s is ending: its worker "
+			    "exited", a->id);
+		m = order_json(o, host);
+		conn_send(a->conn, FRAME_AGENT, m, NULL, 0);
+		json_decref(m);
+		/* It stops after the orders before it; one stuck in a step
+		 * is ended all the same. */
+		if (o == LC_KILL) {
+			a->killed = 1;
+			ragent_kill_timer(a, 1);
+		}
+		break;
+	case LC_APPLIED:
+		break;
+	}
+	a->state = rule->next;
+	return 0;
+}
+
+/* The orders kept for the agent, those its worker returned first (new
+ * reference; none are left). */
+static json_t *
+ragent_take_orders(struct ragent *a)
+{
+	json_t *all = json_array();
+
+	if (a->bounced != NULL)
+		json_array_extend(all, a->bounced);
+	if (a->orders != NULL)
+		json_array_extend(all, a->orders);
+	json_decref(a->bounced);
+	json_decref(a->orders);
+	a->bounced = a->orders = NULL;
+	return all;
+}
+
+/* The agent is live again (started, arrived, its move aborted): what was
+ * kept for it applies in turn. */
+static void
+ragent_flush_orders(struct ragent *a)
+{
+	json_t *all = ragent_take_orders(a), *e;
+	enum lc_outcome outcome;
+	const char *note;
+	char *cause = NULL;
+	enum lc_order o;
+	size_t i;
+
+	json_array_foreach(all, i, e) {
+		if (a->reported)
+			break;
+		if (lifecycle_order_find(json_string_value(json_object_get(e,
+		    "op")), &o) != 0)
+			continue;
+		if (ragent_order(a, o, json_string_value(json_object_get(e,
+		    "host")), &outcome, &note, &cause) != 0) {
+			/* The table refuses nothing a live agent was
+			 * queued; say so if it ever does. */
+			log_warn("a queued order was refused: %s", cause);
+			free(cause);
+			cause = NULL;
+		} else
+			log_debug("agent %s: queued %s: %s", a->id,
+			    lifecycle_order_name(o),
+			    lifecycle_outcome_name(outcome));
+	}
+	json_decref(all);
 }
 
 static void
@@ -301,7 +443,7 @@ queue_flush(struct ragent *a)
 	int progress = 1;
 
 	if (a->conn == NULL || !conn_is_ready(a->conn) || a->hold ||
-	    a->state == RA_MOVING || a->state == RA_STARTING)
+	    (a->state != LC_RUNNING && a->state != LC_SUSPENDED))
 		return;
 	while (progress) {
 		progress = 0;
@@ -670,13 +812,20 @@ runner_frame_started(struct ragent *a, struct frame *f)
 		    json_object_get(f->meta, "kept_at"));
 	s = json_string_value(json_object_get(f->meta, "type"));
 	snprintf(a->type, sizeof a->type, "%s", s != NULL ? s : "?");
-	a->state = RA_RUNNING;
+	if (a->state != LC_STARTING && a->state != LC_DOOMED)
+		return;
+	if (a->hold)
+		a->state = a->state == LC_DOOMED ? LC_DOOMED : LC_HELD;
+	else
+		a->state = a->start_suspended ? LC_SUSPENDED : LC_RUNNING;
 	log_info("agent %s (%s) %s (pid %ld%s)", a->id, a->type,
 	    a->hold ? "unpacked, held" : "started", (long)a->pid,
 	    a->early ? ", started while its state arrived" : "");
 	runner_emit(a->r, a, a->hold ? "arrived" : "started",
 	    json_pack("{s:I}", "step", (json_int_t)a->step));
 	queue_flush(a);
+	if (!a->hold)
+		ragent_flush_orders(a);
 }
 
 static void
@@ -706,11 +855,12 @@ runner_frame_log(struct ragent *a, struct frame *f)
 	    json_object_get(f->meta, "text")));
 }
 
+/* The worker applied a suspend or resume; the state changed when the
+ * order went to it, as nothing it is sent later can overtake it. */
 static void
 runner_frame_suspended(struct ragent *a, struct frame *f)
 {
 	(void)f;
-	a->state = RA_SUSPENDED;
 	runner_emit(a->r, a, "suspended", NULL);
 }
 
@@ -718,8 +868,31 @@ static void
 runner_frame_resumed(struct ragent *a, struct frame *f)
 {
 	(void)f;
-	a->state = RA_RUNNING;
 	runner_emit(a->r, a, "resumed", NULL);
+}
+
+/* An order the worker read only once packed: it is applied when the move
+ * ends, ahead of those queued since (it was sent before them). */
+static void
+runner_frame_unread_order(struct ragent *a, struct frame *f)
+{
+	const char *op = json_string_value(json_object_get(f->meta, "order"));
+	enum lc_order o;
+
+	if (a->state != LC_MOVING && a->state != LC_DOOMED) {
+		log_warn("agent %s: its worker returned an order while %s; "
+		    "ignored", a->id, lifecycle_state_name(a->state));
+		return;
+	}
+	if (lifecycle_order_find(op, &o) != 0) {
+		log_warn("agent %s: its worker returned an unknown order",
+		    a->id);
+		return;
+	}
+	if (a->bounced == NULL)
+		a->bounced = json_array();
+	json_array_append_new(a->bounced, order_json(o, json_string_value(
+	    json_object_get(f->meta, "host"))));
 }
 
 static void
@@ -750,7 +923,21 @@ runner_frame_moving(struct ragent *a, struct frame *f)
 {
 	/* Messages already on their way to the worker come back first
 	 * ("unread"), then "synced": only then is the state whole. */
-	a->state = RA_MOVING;
+	if (a->state != LC_RUNNING && a->state != LC_SUSPENDED &&
+	    a->state != LC_DOOMED) {
+		log_warn("agent %s: its worker packed while %s; ignored",
+		    a->id, lifecycle_state_name(a->state));
+		return;
+	}
+	/* Killed, it packed before it read the kill: the kill comes back
+	 * (unread-order) and applies where the move ends. */
+	if (a->state == LC_DOOMED) {
+		a->killed = 0;
+		ragent_kill_timer(a, 0);
+	} else
+		a->state = LC_MOVING;
+	a->packed_suspended = json_is_true(json_object_get(f->meta,
+	    "suspended"));
 	json_decref(a->move);
 	a->move = json_incref(f->meta);
 	/* The move starts: a client times it from here to "moved". */
@@ -834,6 +1021,7 @@ static const struct runner_frame_entry {
 	{ "suspended", runner_frame_suspended },
 	{ "synced", runner_frame_synced },
 	{ "unread", runner_frame_unread },
+	{ "unread-order", runner_frame_unread_order },
 };
 
 /* One frame from a worker: its step count, then its op's handler. An
@@ -944,7 +1132,7 @@ ragent_new(struct runner *r, pid_t pid, int sock, const char *label)
 	a->r = r;
 	a->pid = pid;
 	a->queue_tail = &a->queue;
-	a->state = RA_STARTING;
+	a->state = LC_STARTING;
 	a->state_fd = -1;
 	cc.arg = a;
 	a->conn = conn_pair(&cc, sock, 0, label);
@@ -1057,11 +1245,16 @@ runner_start(struct runner *r, const struct runner_spawn *sp, char **cause)
 	snprintf(a->id, sizeof a->id, "%s", id);
 	snprintf(a->code, sizeof a->code, "%s", sp->code_sha);
 	a->step = step;
+	a->progress = sp->progress;
 	a->hold = delivery != NULL;
-	a->load = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O, s:b}", "op",
+	a->start_suspended = sp->suspended;
+	if (sp->held_from != NULL)
+		snprintf(a->held_from, sizeof a->held_from, "%s",
+		    sp->held_from);
+	a->load = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O, s:b, s:b}", "op",
 	    "load", "agent", id, "code_path", sp->code_path, "args", args != NULL ?
 	    args : "{}", "step", (json_int_t)step, "host", host, "hold",
-	    a->hold);
+	    a->hold, "suspended", a->start_suspended);
 	a->expect = json_object();
 	a->out = json_object();
 	if (delivery != NULL) {
@@ -1107,33 +1300,103 @@ runner_start(struct runner *r, const struct runner_spawn *sp, char **cause)
 }
 
 int
-runner_control(struct runner *r, const char *id, const char *op,
-    const char *host, char **cause)
+runner_order(struct runner *r, const char *id, const char *op,
+    const char *host, json_t **reply, char **cause)
 {
 	struct ragent *a = ragent_find(r, id);
-	json_t *meta;
+	enum lc_outcome outcome;
+	const char *note;
+	enum lc_order o;
+
+	*reply = NULL;
+	if (lifecycle_order_find(op, &o) != 0)
+		return nn_fail(cause, "unknown order %s", op != NULL ? op :
+		    "(none)");
+	if (a == NULL)
+		return nn_fail(cause, "no agent %s on this host", id);
+	if (ragent_order(a, o, host, &outcome, &note, cause) != 0)
+		return -1;
+	*reply = json_pack("{s:s, s:s, s:s}", "outcome",
+	    lifecycle_outcome_name(outcome), "note", note, "state",
+	    lifecycle_state_name(a->state));
+	return 0;
+}
+
+/* Appends the orders of from (may be NULL) to to, but for a kill, which
+ * goes to *kill (a new reference) instead. */
+static void
+order_merge(json_t *to, json_t *from, json_t **kill)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(from, i, e) {
+		if (json_is_string(json_object_get(e, "op")) &&
+		    strcmp(json_string_value(json_object_get(e, "op")),
+		    "kill") == 0) {
+			if (*kill == NULL)
+				*kill = json_incref(e);
+		} else
+			json_array_append(to, e);
+	}
+}
+
+int
+runner_go(struct runner *r, const char *id, json_t *orders, char **cause)
+{
+	struct ragent *a = ragent_find(r, id);
+	json_t *m, *all, *kill = NULL;
 
 	if (a == NULL)
 		return nn_fail(cause, "no agent %s on this host", id);
-	if (a->conn == NULL || !conn_is_ready(a->conn))
-		return nn_fail(cause, "agent %s is not running yet", id);
-	if (a->state == RA_MOVING)
-		return nn_fail(cause, "agent %s is moving", id);
-	if (strcmp(op, "go") == 0) {
-		a->hold = 0;
-		queue_flush(a);
-	}
-	if (strcmp(op, "stop") == 0) {
-		/* Killing an agent is killing its process. */
-		kill(a->pid, SIGKILL);
-		ragent_ended(r, a, 0, "killed on request");
-		return 0;
-	}
-	meta = json_pack("{s:s, s:s}", "op", op, "host", host != NULL ? host :
-	    "");
-	conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
-	json_decref(meta);
+	if (a->state != LC_HELD && a->state != LC_DOOMED)
+		return nn_fail(cause, "agent %s is %s, not held", id,
+		    lifecycle_state_name(a->state));
+	/*
+	 * The source's orders, then those given here while the agent was
+	 * held. The two sets were given independently of each other, so a
+	 * kill in either goes last: every other order was answered as one
+	 * that would apply, and a kill ahead of them would refuse them.
+	 */
+	all = json_array();
+	order_merge(all, orders, &kill);
+	order_merge(all, a->orders, &kill);
+	if (kill != NULL)
+		json_array_append_new(all, kill);
+	json_decref(a->orders);
+	a->orders = all;
+	a->hold = 0;
+	a->held_from[0] = '\0';
+	a->state = a->start_suspended ? LC_SUSPENDED : LC_RUNNING;
+	m = json_pack("{s:s}", "op", "go");
+	conn_send(a->conn, FRAME_AGENT, m, NULL, 0);
+	json_decref(m);
+	queue_flush(a);
+	ragent_flush_orders(a);
 	return 0;
+}
+
+int
+runner_abandon(struct runner *r, const char *source)
+{
+	struct ragent *a;
+	int n = 0;
+
+	for (a = r->agents; a != NULL; a = a->next) {
+		if (a->reported || (a->state != LC_HELD &&
+		    a->state != LC_DOOMED) || a->held_from[0] == '\0' ||
+		    strcmp(a->held_from, source) != 0)
+			continue;
+		log_warn("agent %s: %s went away before its move here "
+		    "completed; it carries on there, and this copy stops%s",
+		    a->id, source, json_array_size(a->orders) > 0 ?
+		    " with the orders queued for it" : "");
+		kill(a->pid, SIGKILL);
+		a->state = LC_GONE;
+		a->reported = 1;	/* the agent is not this copy */
+		n++;
+	}
+	return n;
 }
 
 int
@@ -1179,11 +1442,13 @@ runner_move_done(struct runner *r, const char *id, int committed)
 	state_read_detach(a->reading);
 	a->reading = NULL;
 	if (!committed) {
-		a->state = RA_RUNNING;
-		meta = json_pack("{s:s}", "op", "resume");
+		/* Killed meanwhile: the kill is in its orders. */
+		a->state = a->packed_suspended ? LC_SUSPENDED : LC_RUNNING;
+		meta = json_pack("{s:s}", "op", "move-abort");
 		conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
 		json_decref(meta);
 		queue_flush(a);
+		ragent_flush_orders(a);
 		return NULL;
 	}
 	/* What travels with the agent: who sent what, and what waits. */
@@ -1195,9 +1460,10 @@ runner_move_done(struct runner *r, const char *id, int committed)
 		    "from", m->from, "seq", (json_int_t)m->seq, "data", hex));
 		free(hex);
 	}
-	out = json_pack("{s:O, s:O, s:o}", "next", a->expect, "out", a->out,
-	    "pending", pending);
+	out = json_pack("{s:O, s:O, s:o, s:o}", "next", a->expect, "out",
+	    a->out, "pending", pending, "orders", ragent_take_orders(a));
 	queue_clear(a);
+	a->state = LC_GONE;
 	a->reported = 1;	/* it lives on elsewhere */
 	meta = json_pack("{s:s}", "op", "drop");
 	conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
@@ -1245,6 +1511,33 @@ runner_delivery(struct runner *r, const char *id)
 		return NULL;
 	return json_pack("{s:O, s:O, s:[]}", "next", a->expect, "out", a->out,
 	    "pending");
+}
+
+int
+runner_send(struct runner *r, const char *id, json_t *meta)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	if (a == NULL || a->conn == NULL)
+		return -1;
+	conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
+	return 0;
+}
+
+int
+runner_packed_suspended(struct runner *r, const char *id)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	return a != NULL && a->packed_suspended;
+}
+
+double
+runner_progress(struct runner *r, const char *id)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	return a != NULL ? a->progress : 0;
 }
 
 const char *
@@ -1308,7 +1601,7 @@ runner_list(struct runner *r)
 			continue;
 		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, "
 		    "s:I, s:f, s:I, s:s, s:s}", "id", a->id, "type", a->type,
-		    "host", r->host, "state", ragent_state_names[a->state],
+		    "host", r->host, "state", lifecycle_state_name(a->state),
 		    "step", (json_int_t)a->step, "progress", a->progress,
 		    "pid", (json_int_t)a->pid, "code", a->code, "job",
 		    a->job));
@@ -1345,6 +1638,8 @@ ragent_exit(struct runner *r, struct ragent *a)
 	if (WIFSIGNALED(status))
 		snprintf(reason, sizeof reason, "worker killed by signal %d "
 		    "(%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else if (a->killed)
+		snprintf(reason, sizeof reason, "killed on request");
 	else if (WEXITSTATUS(status) != 0)
 		snprintf(reason, sizeof reason, "worker exited with status %d",
 		    WEXITSTATUS(status));

@@ -45,6 +45,9 @@ struct runner_spawn {
 					 * or a pool buffer, sent uncopied */
 	uint64_t	 owned_len;
 	uint64_t	 step;		/* steps so far */
+	double		 progress;	/* its last progress, kept across moves */
+	int		 suspended;	/* it starts suspended */
+	const char	*held_from;	/* an arriving agent's source host */
 	json_t		*host;		/* this host's information */
 	json_t		*delivery;	/* an arriving agent's message state
 					 * (runner_move_done): it waits,
@@ -79,10 +82,28 @@ void		*runner_take_state(struct runner *, const char *id,
  */
 int		 runner_take_stream(struct runner *, const char *id,
 		     struct conn_source *src, uint64_t *len);
-/* suspend, resume, stop, go, migrate (host), clone (host); -1 with
- * cause. */
-int		 runner_control(struct runner *, const char *id,
-		     const char *op, const char *host, char **cause);
+/*
+ * An order for a local agent: suspend, resume, migrate (host), clone
+ * (host) or kill. It is applied, told to the agent for its next step,
+ * queued, or refused, as lifecycle.h's table says for the agent's state:
+ * 0 with *reply {outcome, note, state} (new reference), or -1 with cause.
+ */
+int		 runner_order(struct runner *, const char *id,
+		     const char *op, const char *host, json_t **reply,
+		     char **cause);
+/* The move of a held agent committed at its source: it runs, and then
+ * applies orders ([{op, host}], the source's; may be NULL) and those
+ * queued here. */
+int		 runner_go(struct runner *, const char *id, json_t *orders,
+		     char **cause);
+/* The source of the held agents from it went away before their go: their
+ * copies here stop. The number stopped. */
+int		 runner_abandon(struct runner *, const char *source);
+/* Sends meta (borrowed) to the agent's worker; -1 when it has none. */
+int		 runner_send(struct runner *, const char *id, json_t *meta);
+/* Whether a moving agent packed itself while suspended. */
+int		 runner_packed_suspended(struct runner *, const char *id);
+double		 runner_progress(struct runner *, const char *id);
 /*
  * Delivers message seq of sender from exactly once and in sender order:
  * duplicates are dropped, early ones wait, and nothing is handed over
@@ -96,8 +117,10 @@ uint64_t	 runner_next_out(struct runner *, const char *id,
 		     const char *to);
 /*
  * Ends a move: committed drops the local copy and returns what travels
- * with the agent, {next, out, pending} (new reference) for runner_start at
- * the destination; otherwise the agent resumes here and NULL is returned.
+ * with the agent, {next, out, pending, orders} (new reference): the
+ * message state for runner_start at the destination and the orders for
+ * its go; otherwise the agent carries on here with its orders applied,
+ * and NULL is returned.
  */
 json_t		*runner_move_done(struct runner *, const char *id,
 		     int committed);

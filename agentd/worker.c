@@ -52,7 +52,17 @@ struct agent {
 	int		 kept_mapped;	/* kept is a mapping, not a buffer */
 	unsigned char	*premap;	/* the state, mapped on "prepare" */
 	size_t		 premap_len;
+	char		 error[256];	/* agent_last_error */
+	char		 logged[256];	/* its last error line: the reason
+					 * a start, unpack or step failed */
+	uint64_t	 spawn_seq;	/* agent_spawn's requests, numbered */
+	struct frame	**deferred;	/* frames read while waiting for a
+					 * spawn's answer, handled next */
+	size_t		 ndeferred, deferred_alloc;
 };
+
+/* How long agent_spawn waits for the new agent to start. */
+#define WORKER_SPAWN_WAIT_MS	60000
 
 /* Sends op with extra fields; a broken link to the daemon ends us. */
 static void
@@ -118,16 +128,95 @@ agent_clone(struct agent *a, const char *host)
 	return 0;
 }
 
+/* A runtime call fails: -1, with the reason for agent_last_error. */
+static int
+worker_error(struct agent *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->error, sizeof a->error, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *
+agent_last_error(struct agent *a)
+{
+	return a->error;
+}
+
+/* A frame that is not the answer awaited: handled at the next boundary,
+ * in the order it came. */
+static void
+worker_defer(struct agent *a, struct frame *f)
+{
+	if (a->ndeferred == a->deferred_alloc) {
+		a->deferred_alloc = a->deferred_alloc ? a->deferred_alloc * 2 : 8;
+		a->deferred = xreallocarray(a->deferred, a->deferred_alloc,
+		    sizeof *a->deferred);
+	}
+	a->deferred[a->ndeferred++] = f;
+}
+
 int
 agent_spawn(struct agent *a, const char *code, const char *host,
-    const char *args)
+    const char *args, char *id, size_t id_len)
 {
-	if (code == NULL)
-		return -1;
-	worker_send(a, json_pack("{s:s, s:s, s:s, s:s}", "op", "spawn",
+	struct frame *f = NULL;
+	char *cause = NULL;
+	const char *op, *got;
+	uint64_t seq, t0 = clock_ms(), now;
+	json_t *reply = NULL;
+	int r, rc = -1;
+
+	if (code == NULL || strlen(code) != 64 || id == NULL || id_len == 0)
+		return worker_error(a, "agent_spawn: code must be a SHA-256 in "
+		    "hex and id a buffer");
+	seq = ++a->spawn_seq;
+	worker_send(a, json_pack("{s:s, s:s, s:s, s:s, s:I}", "op", "spawn",
 	    "code", code, "host", host != NULL ? host : "", "args",
-	    args != NULL ? args : "{}"), NULL, 0);
-	return 0;
+	    args != NULL ? args : "{}", "seq", (json_int_t)seq), NULL, 0);
+	while (reply == NULL) {
+		now = clock_ms();
+		if (now - t0 >= WORKER_SPAWN_WAIT_MS)
+			return worker_error(a, "agent_spawn: no answer from the "
+			    "daemon within %d s", WORKER_SPAWN_WAIT_MS / 1000);
+		r = client_read_frame(a->cl, (int)(WORKER_SPAWN_WAIT_MS -
+		    (now - t0)), &f, &cause);
+		if (r < 0) {
+			fprintf(stderr, "agentd worker %s: %s\n", a->id, cause);
+			_exit(1);
+		}
+		if (r == 0)
+			continue;
+		op = json_string_value(json_object_get(f->meta, "op"));
+		if (op != NULL && strcmp(op, "spawned") == 0 &&
+		    (uint64_t)json_integer_value(json_object_get(f->meta,
+		    "seq")) == seq) {
+			reply = json_incref(f->meta);
+			frame_free(f);
+		} else
+			worker_defer(a, f);
+	}
+	if ((got = json_string_value(json_object_get(reply, "agent"))) ==
+	    NULL) {
+		worker_error(a, "agent_spawn: %s", json_string_value(
+		    json_object_get(reply, "error")) != NULL ?
+		    json_string_value(json_object_get(reply, "error")) :
+		    "refused");
+		goto out;
+	}
+	if (strlen(got) >= id_len) {
+		worker_error(a, "agent_spawn: the id %s does not fit in %zu "
+		    "bytes", got, id_len);
+		goto out;
+	}
+	snprintf(id, id_len, "%s", got);
+	rc = 0;
+out:
+	json_decref(reply);
+	return rc;
 }
 
 int
@@ -183,6 +272,8 @@ agent_log(struct agent *a, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	text = xvasprintf(fmt, ap);
 	va_end(ap);
+	if (level == AGENT_LOG_ERROR)
+		snprintf(a->logged, sizeof a->logged, "%s", text);
 	worker_send(a, json_pack("{s:s, s:i, s:s}", "op", "log", "level",
 	    level, "text", text), NULL, 0);
 	free(text);
@@ -318,6 +409,25 @@ worker_finish(struct agent *a, int status)
 	exit(status);
 }
 
+/* Packs a copy for host ("": the daemon picks) and hands it over; a pack
+ * that fails is reported as the clone's failure. */
+static void
+worker_clone(struct agent *a, const char *host)
+{
+	struct packed p;
+	char *cause = NULL;
+
+	if (worker_pack(a, &p, &cause) != 0) {
+		worker_send(a, json_pack("{s:s, s:s, s:s}", "op", "clone",
+		    "host", host, "error", cause), NULL, 0);
+		free(cause);
+		return;
+	}
+	worker_send_state(a, json_pack("{s:s, s:s, s:I}", "op", "clone",
+	    "host", host, "step", (json_int_t)a->steps), p.b);
+	packed_free(&p);
+}
+
 /* A control frame's handler: 1 if the agent must end. */
 typedef int worker_control_fn(struct agent *, struct frame *);
 
@@ -360,10 +470,13 @@ worker_ctl_migrate(struct agent *a, struct frame *f)
 	return 0;
 }
 
+/* Each clone order makes one copy, now: this is a step boundary. */
 static int
 worker_ctl_clone(struct agent *a, struct frame *f)
 {
-	agent_clone(a, json_string_value(json_object_get(f->meta, "host")));
+	const char *host = json_string_value(json_object_get(f->meta, "host"));
+
+	worker_clone(a, host != NULL ? host : "");
 	return 0;
 }
 
@@ -389,10 +502,10 @@ static const struct worker_control_entry {
 } worker_controls[] = {
 	{ "clone", worker_ctl_clone },
 	{ "host", worker_ctl_host },
+	{ "kill", worker_ctl_stop },
 	{ "message", worker_ctl_message },
 	{ "migrate", worker_ctl_migrate },
 	{ "resume", worker_ctl_resume },
-	{ "stop", worker_ctl_stop },
 	{ "suspend", worker_ctl_suspend },
 };
 
@@ -411,7 +524,7 @@ worker_control(struct agent *a, struct frame *f)
 enum worker_verdict {
 	WORKER_WAIT,		/* the verdict is still to come */
 	WORKER_DROP,		/* the copy elsewhere took over: end */
-	WORKER_RESUME,		/* the move failed: carry on here */
+	WORKER_ABORT,		/* the move failed: carry on here */
 };
 typedef enum worker_verdict worker_moving_fn(struct agent *, struct frame *,
     struct packed *);
@@ -459,12 +572,28 @@ worker_moving_drop(struct agent *a, struct frame *f, struct packed *p)
 }
 
 static enum worker_verdict
-worker_moving_resume(struct agent *a, struct frame *f, struct packed *p)
+worker_moving_abort(struct agent *a, struct frame *f, struct packed *p)
 {
 	(void)a;
 	(void)f;
 	(void)p;
-	return WORKER_RESUME;
+	return WORKER_ABORT;
+}
+
+/*
+ * An order the daemon sent before it knew we had packed: applied now, it
+ * would change a state that is being read or is already elsewhere. It
+ * goes back, and the daemon applies it where the move ends.
+ */
+static enum worker_verdict
+worker_moving_order(struct agent *a, struct frame *f, struct packed *p)
+{
+	(void)p;
+	worker_send(a, json_pack("{s:s, s:O, s:O}", "op", "unread-order",
+	    "order", json_object_get(f->meta, "op"), "host",
+	    json_object_get(f->meta, "host") != NULL ?
+	    json_object_get(f->meta, "host") : json_null()), NULL, 0);
+	return WORKER_WAIT;
 }
 
 /* The frames of a move in progress, by name; others are control frames. */
@@ -472,10 +601,15 @@ static const struct worker_moving_entry {
 	const char		*name;
 	worker_moving_fn	*fn;
 } worker_movings[] = {
+	{ "clone", worker_moving_order },
 	{ "drop", worker_moving_drop },
+	{ "kill", worker_moving_order },
 	{ "message", worker_moving_message },
-	{ "resume", worker_moving_resume },
+	{ "migrate", worker_moving_order },
+	{ "move-abort", worker_moving_abort },
+	{ "resume", worker_moving_order },
 	{ "send-state", worker_moving_send_state },
+	{ "suspend", worker_moving_order },
 	{ "sync", worker_moving_sync },
 };
 
@@ -493,7 +627,7 @@ worker_moving_frame(struct agent *a, struct frame *f, struct packed *p)
 
 /*
  * Packs and hands the state to the daemon, then waits for its verdict:
- * "drop" (the copy elsewhere took over) or "resume" (carry on here). A
+ * "drop" (the copy elsewhere took over) or "move-abort" (carry on here). A
  * large state stays in our memory, unchanged until the verdict, and the
  * daemon reads it from there; should it fail to, it asks for the bytes
  * ("send-state").
@@ -513,8 +647,9 @@ worker_move(struct agent *a)
 		free(cause);
 		return;
 	}
-	meta = json_pack("{s:s, s:s, s:I}", "op", "moving", "host", a->move_to,
-	    "step", (json_int_t)a->steps);
+	meta = json_pack("{s:s, s:s, s:I, s:b}", "op", "moving", "host",
+	    a->move_to, "step", (json_int_t)a->steps, "suspended",
+	    a->suspended);
 	if ((iov = worker_state_iov(p.b)) != NULL) {
 		json_object_set_new(meta, "state_iov", iov);
 		json_object_set_new(meta, "state_len", json_integer(
@@ -532,7 +667,7 @@ worker_move(struct agent *a)
 		}
 		verdict = worker_moving_frame(a, f, &p);
 		frame_free(f);
-		if (verdict == WORKER_RESUME) {
+		if (verdict == WORKER_ABORT) {
 			packed_free(&p);
 			return;
 		}
@@ -541,24 +676,6 @@ worker_move(struct agent *a)
 			worker_finish(a, 0);
 		}
 	}
-}
-
-static void
-worker_clone(struct agent *a)
-{
-	char *cause = NULL;
-
-	struct packed p;
-
-	a->want_clone = 0;
-	if (worker_pack(a, &p, &cause) != 0) {
-		agent_log(a, AGENT_LOG_ERROR, "cannot clone: %s", cause);
-		free(cause);
-		return;
-	}
-	worker_send_state(a, json_pack("{s:s, s:s}", "op", "clone", "host",
-	    a->clone_to), p.b);
-	packed_free(&p);
 }
 
 /*
@@ -644,12 +761,14 @@ worker_load_code(struct agent *a, const char *path, const char *args,
 		*kept = agent_state_kept(st);
 		agent_state_free(st);
 		if (rc != 0)
-			return nn_fail(cause, "%s: unpack failed",
-			    a->entry->name);
+			return nn_fail(cause, "%s: unpack failed%s%s",
+			    a->entry->name, a->logged[0] != '\0' ? ": " : "",
+			    a->logged);
 		return 0;
 	}
 	if (a->entry->start(a, args != NULL ? args : "{}") != 0)
-		return nn_fail(cause, "%s: start failed", a->entry->name);
+		return nn_fail(cause, "%s: start failed%s%s", a->entry->name,
+		    a->logged[0] != '\0' ? ": " : "", a->logged);
 	return 0;
 }
 
@@ -716,6 +835,7 @@ worker_main(int fd)
 	const char *op;
 	char *cause = NULL;
 	int r, hold;
+	size_t i;
 
 	memset(&a, 0, sizeof a);
 	snprintf(a.id, sizeof a.id, "?");
@@ -756,6 +876,8 @@ worker_main(int fd)
 		worker_finish(&a, 1);
 	}
 	hold = json_is_true(json_object_get(f->meta, "hold"));
+	/* It arrives as it left: a suspended agent stays suspended. */
+	a.suspended = json_is_true(json_object_get(f->meta, "suspended"));
 	frame_free(f);
 	/* A state the agent keeps stays lent to us until we end. */
 	worker_send(&a, json_pack("{s:s, s:s, s:b, s:I}", "op", "started",
@@ -779,9 +901,22 @@ worker_main(int fd)
 		frame_free(f);
 	}
 	for (;;) {
-		/* Control frames first: between steps is the safe point. */
-		while ((r = client_read_frame(a.cl, a.suspended ? -1 : 0, &f,
-		    &cause)) > 0) {
+		/* Frames read while a spawn was answered come first. */
+		for (i = 0; i < a.ndeferred; i++) {
+			f = a.deferred[i];
+			a.deferred[i] = NULL;
+			if (worker_control(&a, f)) {
+				frame_free(f);
+				worker_finish(&a, 0);
+			}
+			frame_free(f);
+		}
+		a.ndeferred = 0;
+		/* Control frames first: between steps is the safe point. A
+		 * suspended agent waits for them, unless it has a move or a
+		 * clone to make: it may do both while suspended. */
+		while ((r = client_read_frame(a.cl, a.suspended &&
+		    !a.want_move && !a.want_clone ? -1 : 0, &f, &cause)) > 0) {
 			if (worker_control(&a, f)) {
 				frame_free(f);
 				worker_finish(&a, 0);
@@ -792,6 +927,12 @@ worker_main(int fd)
 			fprintf(stderr, "agentd worker %s: %s\n", a.id, cause);
 			_exit(1);
 		}
+		if (a.want_clone) {
+			a.want_clone = 0;
+			worker_clone(&a, a.clone_to);
+		}
+		if (a.want_move)
+			worker_move(&a);
 		if (a.suspended)
 			continue;
 		r = a.entry->step(&a);
@@ -803,14 +944,12 @@ worker_main(int fd)
 			worker_finish(&a, 0);
 		}
 		if (r != AGENT_CONTINUE) {
+			cause = xasprintf("the agent's step returned "
+			    "failure%s%s", a.logged[0] != '\0' ? ": " : "",
+			    a.logged);
 			worker_send(&a, json_pack("{s:s, s:s}", "op", "failed",
-			    "error", "the agent's step returned failure"),
-			    NULL, 0);
+			    "error", cause), NULL, 0);
 			worker_finish(&a, 1);
 		}
-		if (a.want_clone)
-			worker_clone(&a);
-		if (a.want_move)
-			worker_move(&a);
 	}
 }

@@ -4,7 +4,8 @@
  * each, laps times round. Every step verifies the checksum, so state that is
  * damaged in a move fails the agent, and the counter says how many steps it
  * has done. It also checks that the 8-byte little-endian sequence numbers
- * other agents send it arrive exactly once and in order, can send such
+ * other agents send it (or decimal text of 1 to 19 digits but 8, as a
+ * command line sends) arrive exactly once and in order, can send such
  * numbers itself, and crashes on request.
  *
  * args (every key optional; an unknown key is an error):
@@ -25,9 +26,14 @@
  *   "undumpable": false   mark its process not dumpable (PR_SET_DUMPABLE),
  *                         so its daemon cannot read its memory and takes
  *                         the state through the socket instead
+ *   "spawn": {"code": SHA, "host": "h2", "args": {...}}
+ *                         at its start, spawn an agent (agent_spawn) and log
+ *                         "wanderer: spawned ID" or "wanderer: spawn
+ *                         failed: WHY"; host and args optional
  *
  * It finishes (AGENT_DONE) after laps * max(1, hosts) steps, once it has sent
- * send_count messages and received expect, and logs one line:
+ * send_count messages and received expect, with the result "counter N
+ * checksum X\n" (agent_result), and logs one line:
  *   wanderer: done on h1: counter 90 checksum 1f2e... messages 1000
  *   visits {"h1":30,"h2":30,"h3":30} received {"a3":1000}
  */
@@ -91,7 +97,7 @@ struct wanderer {
 static const char *wanderer_arg_keys[] = {
 	"mb", "bytes", "hosts", "laps", "seed", "sleep_ms", "linger_ms", "crash_at",
 	"crash", "send_to", "send_count", "send_per_step", "expect",
-	"undumpable", NULL
+	"undumpable", "spawn", NULL
 };
 static const char *wanderer_state_keys[] = {
 	"checksum", "counter", "sent", "messages", "received", "visits",
@@ -372,6 +378,39 @@ wanderer_fail(struct agent *a, struct wanderer *w, const char *what,
 	w->failed = 1;
 }
 
+/*
+ * args' "spawn": starts another agent, and logs its id or why it could
+ * not. Only bad args fail the wanderer; a refused spawn is its result.
+ */
+static int
+wanderer_spawn(struct agent *a, json_t *spec)
+{
+	json_t *code = json_object_get(spec, "code");
+	json_t *host = json_object_get(spec, "host");
+	json_t *args = json_object_get(spec, "args");
+	char id[96], *text = NULL;
+	int rc;
+
+	if (!json_is_object(spec) || !json_is_string(code) ||
+	    (host != NULL && !json_is_string(host)) ||
+	    (args != NULL && !json_is_object(args))) {
+		agent_log(a, AGENT_LOG_ERROR, "wanderer: \"spawn\": expected "
+		    "{\"code\": SHA-256, \"host\": name, \"args\": object}");
+		return -1;
+	}
+	if (args != NULL && (text = json_dumps(args, JSON_COMPACT)) == NULL)
+		return -1;
+	rc = agent_spawn(a, json_string_value(code), host != NULL ?
+	    json_string_value(host) : NULL, text, id, sizeof id);
+	free(text);
+	if (rc == 0)
+		agent_log(a, AGENT_LOG_INFO, "wanderer: spawned %s", id);
+	else
+		agent_log(a, AGENT_LOG_INFO, "wanderer: spawn failed: %s",
+		    agent_last_error(a));
+	return 0;
+}
+
 /* A new wanderer from args. */
 static int
 wanderer_start(struct agent *a, const char *args)
@@ -403,6 +442,9 @@ wanderer_start(struct agent *a, const char *args)
 	agent_log(a, AGENT_LOG_INFO, "wanderer: %zu bytes, checksum %016"
 	    PRIx64 ", %zu hosts, %" PRId64 " laps", w->size, w->checksum,
 	    w->nhosts, w->laps);
+	if (json_object_get(obj, "spawn") != NULL &&
+	    wanderer_spawn(a, json_object_get(obj, "spawn")) != 0)
+		goto out;
 	agent_set_data(a, w);
 	w = NULL;
 	rc = 0;
@@ -469,7 +511,7 @@ wanderer_count(json_t *obj, const char *key)
 static void
 wanderer_done(struct agent *a, struct wanderer *w, const char *here)
 {
-	char *visits, *received;
+	char *visits, *received, line[128];
 
 	visits = json_dumps(w->visits, JSON_COMPACT | JSON_SORT_KEYS);
 	received = json_dumps(w->received, JSON_COMPACT | JSON_SORT_KEYS);
@@ -477,6 +519,10 @@ wanderer_done(struct agent *a, struct wanderer *w, const char *here)
 	    " checksum %016" PRIx64 " messages %" PRId64 " visits %s "
 	    "received %s", here, w->counter, w->checksum, w->messages,
 	    visits != NULL ? visits : "{}", received != NULL ? received : "{}");
+	/* Its result, for its owner to fetch: the counter and checksum. */
+	snprintf(line, sizeof line, "counter %" PRId64 " checksum %016" PRIx64
+	    "\n", w->counter, w->checksum);
+	(void)agent_result(a, line, strlen(line));
 	free(visits);
 	free(received);
 }
@@ -678,6 +724,24 @@ out:
 }
 
 /* Checks that each sender's numbers come exactly once and in order. */
+/* A sequence number as decimal text ("17"), as a command line sends one:
+ * 0, or -1 when it is not one (then it is 8 bytes, little-endian). */
+static int
+wanderer_decimal(const unsigned char *p, size_t len, uint64_t *seq)
+{
+	size_t i;
+
+	if (len == 0 || len > 19 || len == 8)
+		return -1;
+	*seq = 0;
+	for (i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		*seq = *seq * 10 + (uint64_t)(p[i] - '0');
+	}
+	return 0;
+}
+
 static void
 wanderer_message(struct agent *a, const char *from, const void *data,
     size_t len)
@@ -690,12 +754,14 @@ wanderer_message(struct agent *a, const char *from, const void *data,
 
 	if (w == NULL || w->failed)
 		return;
-	if (len != 8) {
+	if (wanderer_decimal(p, len, &seq) == 0)
+		;	/* a client's, as text */
+	else if (len != 8) {
 		wanderer_fail(a, w, "message length", from, len, 8);
 		return;
-	}
-	for (i = 7; i >= 0; i--)
-		seq = seq << 8 | p[i];
+	} else
+		for (i = 7; i >= 0; i--)
+			seq = seq << 8 | p[i];
 	v = json_object_get(w->received, from);
 	next = v != NULL ? (uint64_t)json_integer_value(v) : 0;
 	if (seq != next) {

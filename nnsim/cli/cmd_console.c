@@ -648,7 +648,46 @@ c_migrate(struct console *c, int argc, char **argv)
 	    where, CONSOLE_WAIT_MS / 1000);
 }
 
-/* kill, suspend, resume, clone: one request about one agent. */
+/* Whether any host still lists agent; -1 when the cluster cannot say. */
+static int
+console_agent_listed(struct console *c, const char *agent)
+{
+	json_t *hosts = console_hosts(c), *agents;
+	int listed;
+
+	if (hosts == NULL)
+		return -1;
+	agents = console_agents(c, hosts);
+	listed = find_agent(agents, agent) != NULL;
+	json_decref(agents);
+	json_decref(hosts);
+	return listed;
+}
+
+/* A killed agent stops at its next step boundary: wait for it to go. */
+static int
+console_wait_gone(struct console *c, const char *agent)
+{
+	struct timespec pause = { 0, 100 * 1000000 };
+	double end = nn_clock_s() + CONSOLE_WAIT_MS / 1000.0;
+	int listed;
+
+	while (nn_clock_s() < end) {
+		if ((listed = console_agent_listed(c, agent)) < 0)
+			return -1;
+		if (!listed)
+			return 0;
+		nanosleep(&pause, NULL);
+	}
+	return console_error("kill: %s is still listed after %d s", agent,
+	    CONSOLE_WAIT_MS / 1000);
+}
+
+/*
+ * kill, suspend, resume, clone: one request about one agent. The reply
+ * says whether the order was applied, goes to the agent at its next step
+ * or waits for its move to end (docs/agents.md, "Orders and states").
+ */
 static int
 console_control(struct console *c, const char *op, const char *agent,
     const char *host)
@@ -663,13 +702,18 @@ console_control(struct console *c, const char *op, const char *agent,
 		json_object_set_new(req, "host", json_string(host));
 	if ((rep = console_ask_ok(c, req, op)) == NULL)
 		return -1;
+	if (strcmp(op, "kill") == 0 && console_wait_gone(c, agent) != 0) {
+		json_decref(rep);
+		return -1;
+	}
 	if (c->json)
 		console_print_json(rep);
+	else if (strcmp(op, "kill") == 0)
+		printf("%s: killed\n", agent);
 	else
-		printf("%s: %s%s%s\n", agent, strcmp(op, "kill") == 0 ?
-		    "killed" : strcmp(op, "clone") == 0 ? "clone ordered" :
-		    strcmp(op, "suspend") == 0 ? "suspended" : "resumed",
-		    host != NULL ? " on " : "", host != NULL ? host : "");
+		printf("%s: %s%s%s: %s (%s)\n", agent, op, host != NULL ?
+		    " on " : "", host != NULL ? host : "", str(rep, "outcome"),
+		    str(rep, "note"));
 	json_decref(rep);
 	return 0;
 }

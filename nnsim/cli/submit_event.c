@@ -49,7 +49,7 @@ submit_result(struct submit *sb, int i, char **cause)
 	unsigned char *buf = NULL;
 	uint64_t len = 0;
 	json_t *rep, *v;
-	char *what = NULL;
+	char *what = NULL, *ack_cause = NULL;
 	int rc = -1;
 
 	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op", "result",
@@ -74,6 +74,13 @@ submit_result(struct submit *sb, int i, char **cause)
 	}
 	s->score = json_number_value(v);
 	rc = 0;
+	/* Parsed and kept: the daemon may delete it now. A lost ack costs
+	 * only the disk until the daemon expires it. */
+	json_decref(rep);
+	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op",
+	    "result-ack", "agent", s->agent, "host", s->host), NULL, 0, NULL,
+	    NULL, &ack_cause);
+	free(ack_cause);
 out:
 	free(what);
 	free(buf);

@@ -76,13 +76,22 @@ agent_clone(struct agent *a, const char *host)
 
 int
 agent_spawn(struct agent *a, const char *code, const char *host,
-    const char *args)
+    const char *args, char *id, size_t id_len)
 {
 	(void)a;
 	(void)code;
 	(void)host;
 	(void)args;
+	(void)id;
+	(void)id_len;
 	return -1;
+}
+
+const char *
+agent_last_error(struct agent *a)
+{
+	(void)a;
+	return "no runtime in unit tests";
 }
 
 int
