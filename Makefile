@@ -42,7 +42,7 @@ endif
 # Debian packages: what building and testing need, and the bench references.
 DEPS_BUILD	= build-essential pkg-config libevent-dev libjansson-dev \
 		  libopenblas-dev libssl-dev libedit-dev valgrind iproute2 \
-		  python3 python3-cryptography
+		  python3 python3-cryptography spin
 DEPS_BENCH	= libfann-dev python3-torch
 
 # Layers, lowest first; each may use only those before it (docs/design.md,
@@ -131,9 +131,11 @@ test: all $(UNIT_BIN) check-layers
 	$(Q)BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh
 
 # The long lifecycle storm: 5 minutes, 8 agents, 6 clients
-# (tests/cli/storm.py); STORM_SEED=N replays one.
+# (tests/cli/storm.py; STORM_SEED=N replays one), and the lifecycle model
+# with 3 orders (tests/model; about 90 s and 4 GB).
 stress: all
-	$(Q)TESTS=storm.sh STORM_SECONDS=$${STORM_SECONDS:-300} \
+	$(Q)TESTS='storm.sh\|model.sh' SPIN_ORDERS=$${SPIN_ORDERS:-3} \
+	    STORM_SECONDS=$${STORM_SECONDS:-300} \
 	    STORM_AGENTS=$${STORM_AGENTS:-8} STORM_CLIENTS=$${STORM_CLIENTS:-6} \
 	    BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh
 

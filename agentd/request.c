@@ -139,13 +139,26 @@ op_control(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 		reply(l->conn, id, 0, "missing agent", NULL);
 		return;
 	}
-	/* Passed on to where the agent is; a daemon whose directory is
-	 * behind a move passes it on again, a few hops at most. */
-	if (!runner_has(d->runner, agent) && hops < CONTROL_HOPS_MAX) {
+	/*
+	 * Passed on to where the agent is; a daemon whose directory is
+	 * behind a move passes it on again, a few hops at most. An agent
+	 * held here (arrived, not yet let go) is still its source's: the
+	 * source queues the order with the others it took while the agent
+	 * moved, or, having let go, passes it back behind its go, so that
+	 * orders apply in the order they were given (tests/model finds them
+	 * out of order when both ends queue).
+	 */
+	if ((!runner_has(d->runner, agent) ||
+	    runner_held_from(d->runner, agent) != NULL) &&
+	    hops < CONTROL_HOPS_MAX) {
 		char where[64];
 		json_t *m;
 
-		agent_host(d, agent, where, sizeof where);
+		if (runner_held_from(d->runner, agent) != NULL)
+			snprintf(where, sizeof where, "%s",
+			    runner_held_from(d->runner, agent));
+		else
+			agent_host(d, agent, where, sizeof where);
 		if (where[0] != '\0' && strcmp(where, d->cfg.name) != 0) {
 			m = json_deep_copy(f->meta);
 			json_object_set_new(m, "hops", json_integer(hops + 1));

@@ -1524,6 +1524,17 @@ runner_send(struct runner *r, const char *id, json_t *meta)
 	return 0;
 }
 
+const char *
+runner_held_from(struct runner *r, const char *id)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	if (a == NULL || (a->state != LC_HELD && a->state != LC_DOOMED) ||
+	    a->held_from[0] == '\0')
+		return NULL;
+	return a->held_from;
+}
+
 int
 runner_packed_suspended(struct runner *r, const char *id)
 {

@@ -101,6 +101,8 @@ int		 runner_go(struct runner *, const char *id, json_t *orders,
 int		 runner_abandon(struct runner *, const char *source);
 /* Sends meta (borrowed) to the agent's worker; -1 when it has none. */
 int		 runner_send(struct runner *, const char *id, json_t *meta);
+/* The source of a held arrival (its move not yet let go), or NULL. */
+const char	*runner_held_from(struct runner *, const char *id);
 /* Whether a moving agent packed itself while suspended. */
 int		 runner_packed_suspended(struct runner *, const char *id);
 double		 runner_progress(struct runner *, const char *id);
