@@ -287,6 +287,11 @@ ragent_order(struct ragent *a, enum lc_order o, const char *host,
 		if (a->orders == NULL)
 			a->orders = json_array();
 		json_array_append_new(a->orders, order_json(o, host));
+		/* A start that never ends must not keep a killed agent. */
+		if (o == LC_KILL && a->state == LC_STARTING) {
+			a->killed = 1;
+			ragent_kill_timer(a, 1);
+		}
 		break;
 	case LC_NEXT_STEP:
 		/* Its worker is gone, and its exit not yet reaped. */

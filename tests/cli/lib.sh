@@ -69,6 +69,21 @@ two_hosts() {
            {"name": "h2", "address": "127.0.0.2:$((base + 2))"}]}
 JSON
 }
+# three_hosts BASE: the same for h1, h2 and h3 (127.0.0.3:BASE+3);
+# up3 says when all three see each other.
+three_hosts() {
+	two_hosts "$1"
+	cat >"$T/hosts.json" <<JSON
+{"hosts": [{"name": "h1", "address": "127.0.0.1:$((base + 1))"},
+           {"name": "h2", "address": "127.0.0.2:$((base + 2))"},
+           {"name": "h3", "address": "127.0.0.3:$((base + 3))"}]}
+JSON
+}
+up3() {
+	[ "$("${NNSIM_BIN:-$(pwd)/bin}/agentctl" --connect "127.0.0.1:$((base + 1))" \
+	    --key "$T/key" --json hosts | python3 -c 'import json,sys
+print(sum(h["state"] in ("up","self") for h in json.load(sys.stdin)["hosts"]))')" = 3 ]
+}
 # start_host N [COMMAND PREFIX...]: daemon hN of two_hosts in the
 # background, logging to $T/logN, its pid in pid_N (a prefix such as
 # "taskset -c 0" runs it).

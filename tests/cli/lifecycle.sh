@@ -6,27 +6,13 @@
 GROUP=lifecycle
 . "$(dirname "$0")/lib.sh"
 
-AGENTD=$NNSIM_BIN/agentd
 CTL=$NNSIM_BIN/agentctl
 W=$NNSIM_BIN/agents/wanderer.so
-base=$((36000 + ($$ % 1500) * 3))
-pids=
-trap 'for p in $pids; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
-
-start() {
-	"$AGENTD" --listen "127.0.0.$1:$((base + $1))" --key "$T/key" \
-		--hosts "$T/hosts.json" --state "$T/state$1" 2>>"$T/log$1" &
-	eval "pid_$1=$!"
-	pids="$pids $!"
-}
+three_hosts $((36000 + ($$ % 1500) * 3))
 ctl() {
 	n=$1
 	shift
 	"$CTL" --connect "127.0.0.$n:$((base + n))" --key "$T/key" "$@"
-}
-up3() {
-	[ "$(ctl 1 --json hosts | python3 -c 'import json,sys
-print(sum(h["state"] in ("up","self") for h in json.load(sys.stdin)["hosts"]))')" = 3 ]
 }
 # ev AGENT: the agent's events so far, one JSON line each (watch on h1,
 # the home of every agent made there, sees them all).
@@ -34,17 +20,9 @@ ev() { grep "\"agent\":\"$1\"" "$T/ev"; }
 ended() { ev "$1" | grep -q '"event":"\(finished\|failed\)"'; }
 logged() { ev "$1" | grep -q "$2"; }
 
-"$AGENTD" keygen "$T/key"
-cat >"$T/hosts.json" <<JSON
-{"hosts": [
-  {"name": "h1", "address": "127.0.0.1:$((base + 1))"},
-  {"name": "h2", "address": "127.0.0.2:$((base + 2))"},
-  {"name": "h3", "address": "127.0.0.3:$((base + 3))"}
-]}
-JSON
-start 1
-start 2
-start 3
+start_host 1
+start_host 2
+start_host 3
 if ! wait_for 10 up3; then
 	fail cluster "3 daemons did not form a cluster"
 	exit 0

@@ -180,9 +180,20 @@ test_message_order(void)
 
 	a = fake_start("a1", "h1", args);
 	CHECK(a != NULL);
-	agent_entry.message(a, "x", "1234", 4);
+	agent_entry.message(a, "x", "12ab", 4);
 	CHECK(a->errors == 1 && strstr(a->last, "message length") != NULL);
 	CHECK(agent_entry.step(a) == AGENT_FAILED);
+	fake_free(a);
+
+	/* A command line's decimal text counts too, in the same order. */
+	a = fake_start("a1", "h1", args);
+	CHECK(a != NULL);
+	agent_entry.message(a, "c", "0", 1);
+	agent_entry.message(a, "c", "1", 1);
+	send_seq(a, "c", 2);
+	CHECK(a->errors == 0);
+	agent_entry.message(a, "c", "2", 1);
+	CHECK(a->errors == 1 && strstr(a->last, "duplicate") != NULL);
 end:
 	fake_free(a);
 }
