@@ -368,8 +368,11 @@ def main():
         time.sleep(1.0)
         rss1 = [rss_kib(p.pid) for p in cl.procs]
         grew = [b - a for a, b in zip(rss0, rss1)]
-        check("memory_flat", all(g < 8192 for g in grew),
-              "daemon RSS KiB %s -> %s" % (rss0, rss1))
+        if os.environ.get("STORM_NO_RSS"):
+            print("skip storm/memory_flat: %s" % os.environ["STORM_NO_RSS"])
+        else:
+            check("memory_flat", all(g < 8192 for g in grew),
+                  "daemon RSS KiB %s -> %s" % (rss0, rss1))
         n = len(orders.log)
         outcomes = {}
         for rec in orders.log:

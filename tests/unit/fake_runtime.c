@@ -162,6 +162,7 @@ fake_free(struct agent *a)
 	agent_entry.stop(a);
 	free(a->kept);
 	free(a->outbox);
+	free(a->result);
 	free(a);
 }
 
