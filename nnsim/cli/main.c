@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,9 @@ main(int argc, char **argv)
 	const struct cmd_entry **e;
 
 	opterr = 0;	/* one line per error: ours */
+	/* A daemon that dies under us is an error to report, not a signal
+	 * to die of. */
+	signal(SIGPIPE, SIG_IGN);
 
 	if (argc < 2) {
 		usage(stderr);

@@ -31,6 +31,8 @@ struct sess {
 	int		 epoch;
 	double		 loss;
 	json_t		*result;	/* the result's JSON */
+	int		 retries;	/* starts again after failures */
+	char		 reason[256];	/* S_FAILED: why, for the report */
 	float		*params;
 	double		 score;
 };
@@ -52,6 +54,8 @@ struct submit {
 	size_t			 nparams;
 	int			 quiet;
 	int			 running;
+	int			 queued;	/* S_QUEUED sessions */
+	int			 failures;	/* S_FAILED sessions */
 	int			 data;		/* data mode */
 	double			 balanced;	/* last look, monotonic s */
 	int			 tty;		/* a live table on stdout */
@@ -76,6 +80,14 @@ void		 submit_catch_signals(void);
 int		 submit_hosts(struct submit *, char **cause);
 /* Spawns queued agents while cores are free (at least one runs). */
 int		 submit_fill(struct submit *, char **cause);
+/*
+ * A session failed (its agent failed or was killed, or its host went
+ * down): queued to start again while it has retries left, else failed
+ * for good; either way the job goes on. -1 with cause when metrics
+ * cannot be written.
+ */
+int		 submit_retry(struct submit *, int, const char *why,
+		     char **cause);
 /* Places the agents and follows them until none runs; -1 with cause. */
 int		 submit_run(struct submit *, char **cause);
 /* Kills whatever still runs (after a failure or an interrupt). */

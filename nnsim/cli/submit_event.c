@@ -182,18 +182,73 @@ submit_ev_finished(struct submit *sb, int i, json_t *ev, char **cause)
 	return submit_fill(sb, cause);
 }
 
+/* A data job fails with its partition; a sweep goes on without the
+ * session, or with it started again. */
 static int
 submit_ev_failed(struct submit *sb, int i, json_t *ev, char **cause)
 {
 	const char *host = submit_ev_str(ev, "host");
 	const char *reason = submit_ev_str(ev, "reason");
+	char *why;
+	int rc;
 
-	sb->s[i].state = S_FAILED;
-	sb->running--;
-	return nn_fail(cause, "%s %d (%s, agent %s) failed on %s: %s",
-	    submit_kind(sb), i, sb->data ? "data-parallel" :
-	    sb->job.labels[i], submit_ev_str(ev, "agent"), host != NULL ?
-	    host : "?", reason != NULL ? reason : "no reason given");
+	if (sb->data) {
+		sb->s[i].state = S_FAILED;
+		sb->running--;
+		return nn_fail(cause, "%s %d (%s, agent %s) failed on %s: %s",
+		    submit_kind(sb), i, "data-parallel", submit_ev_str(ev,
+		    "agent"), host != NULL ? host : "?", reason != NULL ?
+		    reason : "no reason given");
+	}
+	why = xasprintf("failed on %s: %s", host != NULL ? host : "?",
+	    reason != NULL ? reason : "no reason given");
+	rc = submit_retry(sb, i, why, cause);
+	free(why);
+	return rc;
+}
+
+/*
+ * A host went down (the daemons saw it silent for --down-after): its
+ * sessions start again elsewhere; a data job cannot lose a partition yet,
+ * so it fails at once, naming the host and the partitions.
+ */
+static int
+submit_host_down(struct submit *sb, const char *host, char **cause)
+{
+	char *list = xstrdup(""), *next, *why;
+	int i, n = 0, rc = 0;
+
+	for (i = 0; i < sb->n; i++) {
+		if (sb->s[i].state != S_RUNNING ||
+		    strcmp(sb->s[i].host, host) != 0)
+			continue;
+		next = xasprintf("%s%s%d (agent %s)", list, n > 0 ? ", " : "",
+		    i, sb->s[i].agent);
+		free(list);
+		list = next;
+		n++;
+	}
+	if (n == 0)
+		goto out;
+	if (sb->data) {
+		rc = nn_fail(cause, "host %s went down with %s %s: a "
+		    "data-parallel job cannot rebuild a lost partition yet",
+		    host, n > 1 ? "partitions" : "partition", list);
+		goto out;
+	}
+	why = xasprintf("its host %s went down", host);
+	/* Where they may go now: the dead host is no longer listed. */
+	rc = submit_hosts(sb, cause);
+	for (i = 0; rc == 0 && i < sb->n; i++)
+		if (sb->s[i].state == S_RUNNING &&
+		    strcmp(sb->s[i].host, host) == 0)
+			rc = submit_retry(sb, i, why, cause);
+	free(why);
+	if (rc == 0)
+		rc = submit_fill(sb, cause);
+out:
+	free(list);
+	return rc;
 }
 
 /* A progress event's status: live figures for the table. */
@@ -246,6 +301,9 @@ submit_event(struct submit *sb, json_t *ev, char **cause)
 	const char *name = submit_ev_str(ev, "event");
 	int i = submit_find(sb, submit_ev_str(ev, "agent"));
 
+	if (name != NULL && strcmp(name, "host-down") == 0 &&
+	    submit_ev_str(ev, "host") != NULL)
+		return submit_host_down(sb, submit_ev_str(ev, "host"), cause);
 	if (i < 0 || (e = TABLE_FIND(submit_events, name)) == NULL)
 		return 0;
 	if ((e->running && sb->s[i].state != S_RUNNING) ||

@@ -67,10 +67,16 @@ submit_agent_line(struct submit *sb, int i, int best)
 		return json_pack("{s:s, s:i, s:s, s:s}", "event", "partition",
 		    "partition", i, "agent", sb->s[i].agent, "host",
 		    sb->s[i].host);
-	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:b}", "event",
+	if (sb->s[i].state == S_FAILED)
+		return json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:i}", "event",
+		    "session", "session", i, "label", sb->job.labels[i],
+		    "agent", sb->s[i].agent, "host", sb->s[i].host, "failed",
+		    sb->s[i].reason, "retries", sb->s[i].retries);
+	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:b, s:i}", "event",
 	    "session", "session", i, "label", sb->job.labels[i], "agent",
 	    sb->s[i].agent, "host", sb->s[i].host, "final",
-	    json_object_get(sb->s[i].result, "final"), "best", i == best);
+	    json_object_get(sb->s[i].result, "final"), "best", i == best,
+	    "retries", sb->s[i].retries);
 }
 
 /* The metrics' "done" line (new reference): its figures under "final". */
@@ -82,9 +88,9 @@ submit_done_line(struct submit *sb, int best, const char *output)
 		    "partitions", sb->n, "deterministic",
 		    sb->job.deterministic, "final", json_object_get(
 		    sb->s[0].result, "final"), "model", output);
-	return json_pack("{s:s, s:i, s:i, s:s, s:f, s:s, s:s}", "event",
-	    "done", "sessions", sb->n, "best", best, "select",
-	    sb->job.select, "score", sb->s[best].score, "label",
+	return json_pack("{s:s, s:i, s:i, s:i, s:s, s:f, s:s, s:s}", "event",
+	    "done", "sessions", sb->n, "failed", sb->failures, "best", best,
+	    "select", sb->job.select, "score", sb->s[best].score, "label",
 	    sb->job.labels[best], "model", output);
 }
 
@@ -94,7 +100,10 @@ submit_report(struct submit *sb, const char *output, char **cause)
 	json_t *line;
 	int best, i, rc;
 
-	if ((best = submit_best(sb)) < 0)
+	if ((best = submit_best(sb)) < 0 && sb->failures == sb->n)
+		return nn_fail(cause, "every session failed; session 0: %s",
+		    sb->s[0].reason);
+	if (best < 0)
 		return nn_fail(cause, "no session produced a usable %s",
 		    sb->job.select);
 	if (submit_write_model(sb, best, output, cause) != 0)
@@ -118,5 +127,9 @@ submit_report(struct submit *sb, const char *output, char **cause)
 		printf("best: session %d (%s), %s %.6g, model %s\n", best,
 		    sb->job.labels[best], sb->job.select, sb->s[best].score,
 		    output);
+	for (i = 0; !sb->quiet && i < sb->n; i++)
+		if (sb->s[i].state == S_FAILED)
+			printf("failed: session %d (%s): %s\n", i,
+			    sb->job.labels[i], sb->s[i].reason);
 	return 0;
 }

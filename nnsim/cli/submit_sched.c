@@ -164,6 +164,7 @@ submit_spawn(struct submit *sb, int i, const char *host, char **cause)
 	snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s", host);
 	sb->s[i].state = S_RUNNING;
 	sb->running++;
+	sb->queued--;
 	json_object_set_new(sb->hosts, host, json_integer(json_integer_value(
 	    json_object_get(sb->hosts, host)) - 1));
 	rc = 0;
@@ -323,21 +324,69 @@ submit_step(struct submit *sb, char **cause)
 }
 
 int
+submit_retry(struct submit *sb, int i, const char *why, char **cause)
+{
+	struct sess *s = &sb->s[i];
+	char *ignored = NULL;
+	json_t *m, *rep;
+	int again = s->retries < sb->job.retries, rc;
+
+	/* A copy that lives on (its host came back) must not finish too. */
+	rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op", "kill",
+	    "agent", s->agent), NULL, 0, NULL, NULL, &ignored);
+	json_decref(rep);
+	free(ignored);
+	m = json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:i}", "event",
+	    again ? "retried" : "session-failed", "session", i, "agent",
+	    s->agent, "host", s->host, "reason", why, "retry",
+	    s->retries + (again ? 1 : 0), "retries", sb->job.retries);
+	rc = nn_metrics_write(sb->metrics, m, cause);
+	json_decref(m);
+	sb->running--;
+	if (again) {
+		s->retries++;
+		s->state = S_QUEUED;
+		sb->queued++;
+		submit_say(sb, i, "%s; starting it again from the start (retry "
+		    "%d of %d)", why, s->retries, sb->job.retries);
+	} else {
+		s->state = S_FAILED;
+		sb->failures++;
+		snprintf(s->reason, sizeof s->reason, "%s", why);
+		submit_say(sb, i, "%s; failed for good after %d retries", why,
+		    s->retries);
+	}
+	return rc;
+}
+
+/* How long queued sessions may wait with no host to run on. */
+#define SUBMIT_NO_HOST_S	30.0
+
+int
 submit_run(struct submit *sb, char **cause)
 {
+	double idle = 0;
 	int i;
 
 	sb->tty = isatty(STDOUT_FILENO) && getenv("NNSIM_NO_LIVE") == NULL;
 	sb->s = xcalloc((size_t)sb->n, sizeof *sb->s);
 	for (i = 0; i < sb->n; i++)
 		sb->s[i].score = NAN;
+	sb->queued = sb->n;
 	submit_announce(sb);
 	if (submit_fill(sb, cause) != 0 ||
 	    (sb->data && submit_members(sb, cause) != 0))
 		return -1;
-	while (sb->running > 0) {
+	/* Sessions that start again wait for a core, but not for ever. */
+	while (sb->running > 0 || sb->queued > 0) {
 		if (submit_step(sb, cause) != 0)
 			return -1;
+		if (sb->running > 0 || idle == 0)
+			idle = sb->running > 0 ? 0 : nn_clock_s();
+		else if (nn_clock_s() - idle > SUBMIT_NO_HOST_S)
+			return nn_fail(cause, "%d sessions are waiting to start "
+			    "again, and no host has taken one for %.0f s",
+			    sb->queued, SUBMIT_NO_HOST_S);
 	}
 	submit_draw(sb, 1);
 	sb->drawn = 0;

@@ -10,7 +10,7 @@
 
 /* The keys of "parallel". */
 static const char *const job_par_keys[] = { "mode", "sessions", "grid",
-    "select", "partitions", "deterministic", NULL };
+    "select", "partitions", "deterministic", "retries", NULL };
 static const struct nn_json_keys job_keys = {
 	.allowed = job_par_keys,
 	.last_or = 1,
@@ -257,6 +257,9 @@ job_data(struct nn_job *job, json_t *root, json_t *par, const char *path,
 	char *why = NULL;
 	int i;
 
+	if (json_object_get(par, "retries") != NULL)
+		return nn_fail(cause, "%s: parallel.retries: not used in data "
+		    "mode (a lost partition cannot be retried alone)", path);
 	for (i = 0; session_keys[i] != NULL; i++) {
 		if (json_object_get(par, session_keys[i]) != NULL)
 			return nn_fail(cause, "%s: parallel.%s: not used in "
@@ -337,6 +340,15 @@ nn_job_parse(json_t *root, const char *path, int has_test,
 		    "a classification task");
 	job->select = xstrdup(sel);
 	job->maximize = strstr(sel, "accuracy") != NULL;
+	v = par != NULL ? json_object_get(par, "retries") : NULL;
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > NN_JOB_RETRIES_MAX)) {
+		nn_fail(cause, "%s: parallel.retries: expected an integer from "
+		    "0 to %d", path, NN_JOB_RETRIES_MAX);
+		goto fail;
+	}
+	job->retries = v != NULL ? (int)json_integer_value(v) :
+	    NN_JOB_RETRIES;
 
 	sessions = par != NULL ? json_object_get(par, "sessions") : NULL;
 	grid = par != NULL ? json_object_get(par, "grid") : NULL;

@@ -25,7 +25,12 @@ struct nn_job {
 	int		  maximize;	/* select: higher is better */
 	int		  partitions;	/* data mode */
 	int		  deterministic; /* data mode: fixed summation order */
+	int		  retries;	/* session mode: starts again after a
+					 * failure, per session */
 };
+
+#define NN_JOB_RETRIES		2	/* parallel.retries by default */
+#define NN_JOB_RETRIES_MAX	100
 
 /*
  * Reads root's "parallel" section (absent: one session as written) and
