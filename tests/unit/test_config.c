@@ -1046,15 +1046,71 @@ test_job_keys(void)
 	CHECK(root != NULL);
 	CHECK(nn_job_parse(root, "net.json", 0, 1, &job, &cause) == -1);
 	CHECKF(strcmp(cause, "net.json: parallel.sesions: unknown key "
-	    "(expected mode, sessions, grid, select, partitions or "
-	    "deterministic)") == 0, "%s", cause);
+	    "(expected mode, sessions, grid, select, partitions, "
+	    "deterministic or retries)") == 0, "%s", cause);
 	free(cause);
 	cause = NULL;
 	json_object_del(json_object_get(root, "parallel"), "sesions");
 	CHECKF(nn_job_parse(root, "net.json", 0, 1, &job, &cause) == 0, "%s",
 	    cause);
 	CHECK(job.nsessions == 1);
+	CHECK(job.retries == NN_JOB_RETRIES);
 	nn_job_clear(&job);
+end:
+	free(cause);
+	free(text);
+	json_decref(root);
+}
+
+/* parallel.retries: 0 to 100 in session mode, refused in data mode. */
+static void
+test_job_retries(void)
+{
+	static const struct {
+		const char	*parallel;
+		int		 retries;	/* -1: refused */
+		const char	*error;
+	} cases[] = {
+		{ "{'retries': 0}", 0, NULL },
+		{ "{'retries': 5}", 5, NULL },
+		{ "{'retries': -1}", -1, "net.json: parallel.retries: expected "
+		    "an integer from 0 to 100" },
+		{ "{'retries': 1.5}", -1, "net.json: parallel.retries: "
+		    "expected an integer from 0 to 100" },
+		{ "{'mode': 'data', 'partitions': 2, 'retries': 1}", -1,
+		    "net.json: parallel.retries: not used in data mode (a lost "
+		    "partition cannot be retried alone)" },
+	};
+	char *text = NULL, *cause = NULL, *doc;
+	json_t *root = NULL;
+	struct nn_job job;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		doc = xasprintf("{" ONE_LAYER ", " XOR_DATA ", 'train': "
+		    "{'batch': 4}, 'parallel': %s}", cases[i].parallel);
+		text = dq(doc);
+		free(doc);
+		root = json_loads(text, 0, NULL);
+		CHECK(root != NULL);
+		if (cases[i].retries >= 0) {
+			CHECKF(nn_job_parse(root, "net.json", 0, 1, &job,
+			    &cause) == 0, "%s", cause);
+			CHECK(job.retries == cases[i].retries);
+			nn_job_clear(&job);
+		} else {
+			CHECK(nn_job_parse(root, "net.json", 0, 1, &job,
+			    &cause) == -1);
+			CHECKF(strcmp(cause, cases[i].error) == 0, "%s",
+			    cause);
+		}
+		free(cause);
+		cause = NULL;
+		free(text);
+		text = NULL;
+		json_decref(root);
+		root = NULL;
+	}
 end:
 	free(cause);
 	free(text);
@@ -1078,6 +1134,7 @@ static const struct unit_test tests[] = {
 	{ "train_json", test_train_json },
 	{ "shared_data", test_shared_data },
 	{ "job_keys", test_job_keys },
+	{ "job_retries", test_job_retries },
 	{ NULL, NULL }
 };
 
