@@ -7,14 +7,7 @@ GROUP=elastic
 . "$(dirname "$0")/lib.sh"
 
 CTL=$NNSIM_BIN/agentctl
-three_hosts $((38000 + ($$ % 1500) * 3))
-start_host 1
-start_host 2
-start_host 3
-if ! wait_for 10 up3; then
-	fail cluster "3 daemons did not form a cluster"
-	exit 0
-fi
+cluster3 $((38000 + ($$ % 1500) * 3)) || exit 0
 addr1="127.0.0.1:$((base + 1))"
 # on3: the job has an agent on h3 (the daemon the job does not talk to).
 on3() {
@@ -41,16 +34,7 @@ if wait_for 30 on3; then
 	sleep 1
 	kill -9 "$pid_3"
 fi
-i=0
-while kill -0 "$sub" 2>/dev/null && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
-if kill -0 "$sub" 2>/dev/null; then
-	kill "$sub"
-	wait "$sub"
-	rc=124
-else
-	wait "$sub"
-	rc=$?
-fi
+reap "$sub" 1200
 if [ "$rc" -eq 0 ] && grep -q 'its host h3 went down; starting it again' "$T/s.out" &&
     [ "$(grep -c '"event":"session".*"final"' "$T/s.jsonl")" -eq 6 ] &&
     grep -q '"event":"retried".*"host":"h3"' "$T/s.jsonl"; then
@@ -83,17 +67,8 @@ if wait_for 30 on3; then
 	t0=$(date +%s%N)
 	kill -9 "$pid_3"
 fi
-i=0
-while kill -0 "$sub" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+reap "$sub" 100
 t1=$(date +%s%N)
-if kill -0 "$sub" 2>/dev/null; then
-	kill "$sub"
-	wait "$sub"
-	rc=124
-else
-	wait "$sub"
-	rc=$?
-fi
 ms=$(( (t1 - t0) / 1000000 ))
 if [ "$rc" -eq 1 ] && [ "$(wc -l <"$T/d.err")" -eq 1 ] &&
     grep -q 'host h3 went down with partition [0-2] (agent h1\.[0-9]*)' "$T/d.err" &&

@@ -84,6 +84,34 @@ up3() {
 	    --key "$T/key" --json hosts | python3 -c 'import json,sys
 print(sum(h["state"] in ("up","self") for h in json.load(sys.stdin)["hosts"]))')" = 3 ]
 }
+# cluster3 BASE: three_hosts with its three daemons started; 0 once they
+# see each other, else a FAIL line and 1.
+cluster3() {
+	three_hosts "$1"
+	start_host 1
+	start_host 2
+	start_host 3
+	wait_for 10 up3 && return 0
+	fail cluster "3 daemons did not form a cluster"
+	return 1
+}
+# reap PID TENTHS: waits for PID at most TENTHS tenths of a second, killing
+# it then; its exit status in rc (124 when it had to be killed).
+reap() {
+	_i=0
+	while kill -0 "$1" 2>/dev/null && [ $_i -lt "$2" ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill "$1"
+		wait "$1"
+		rc=124
+	else
+		wait "$1"
+		rc=$?
+	fi
+}
 # start_host N [COMMAND PREFIX...]: daemon hN of two_hosts in the
 # background, logging to $T/logN, its pid in pid_N (a prefix such as
 # "taskset -c 0" runs it).

@@ -8,7 +8,7 @@ GROUP=lifecycle
 
 CTL=$NNSIM_BIN/agentctl
 W=$NNSIM_BIN/agents/wanderer.so
-three_hosts $((36000 + ($$ % 1500) * 3))
+cluster3 $((36000 + ($$ % 1500) * 3)) || exit 0
 ctl() {
 	n=$1
 	shift
@@ -20,13 +20,6 @@ ev() { grep "\"agent\":\"$1\"" "$T/ev"; }
 ended() { ev "$1" | grep -q '"event":"\(finished\|failed\)"'; }
 logged() { ev "$1" | grep -q "$2"; }
 
-start_host 1
-start_host 2
-start_host 3
-if ! wait_for 10 up3; then
-	fail cluster "3 daemons did not form a cluster"
-	exit 0
-fi
 ctl 1 watch 300 >"$T/ev" 2>/dev/null &
 pids="$pids $!"
 sleep 0.3

@@ -138,16 +138,7 @@ crash_run() {
 		sleep 0.5
 		w=$(job_worker) && kill -9 "$w"
 	fi
-	i=0
-	while kill -0 $pid 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-	if kill -0 $pid 2>/dev/null; then
-		kill $pid
-		wait $pid
-		rc=124
-	else
-		wait $pid
-		rc=$?
-	fi
+	reap "$pid" 600
 }
 crash_run retried ""
 if [ "$rc" -eq 0 ] && grep -q 'starting it again from the start (retry 1 of 2)' "$T/retried.out" &&
