@@ -1357,6 +1357,10 @@ runner_go(struct runner *r, const char *id, json_t *orders, char **cause)
 	if (a->state != LC_HELD && a->state != LC_DOOMED)
 		return nn_fail(cause, "agent %s is %s, not held", id,
 		    lifecycle_state_name(a->state));
+	/* Its exit, not yet reaped, reports it. */
+	if (a->conn == NULL)
+		return nn_fail(cause, "agent %s: its worker exited while held",
+		    id);
 	/*
 	 * The source's orders, then those given here while the agent was
 	 * held. The two sets were given independently of each other, so a
@@ -1447,10 +1451,12 @@ runner_move_done(struct runner *r, const char *id, int committed)
 	state_read_detach(a->reading);
 	a->reading = NULL;
 	if (!committed) {
-		/* Killed meanwhile: the kill is in its orders. */
+		/* Killed meanwhile: the kill is in its orders. A worker
+		 * that exited meanwhile is reported when it is reaped. */
 		a->state = a->packed_suspended ? LC_SUSPENDED : LC_RUNNING;
 		meta = json_pack("{s:s}", "op", "move-abort");
-		conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
+		if (a->conn != NULL)
+			conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
 		json_decref(meta);
 		queue_flush(a);
 		ragent_flush_orders(a);
@@ -1471,7 +1477,8 @@ runner_move_done(struct runner *r, const char *id, int committed)
 	a->state = LC_GONE;
 	a->reported = 1;	/* it lives on elsewhere */
 	meta = json_pack("{s:s}", "op", "drop");
-	conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
+	if (a->conn != NULL)
+		conn_send(a->conn, FRAME_AGENT, meta, NULL, 0);
 	json_decref(meta);
 	return out;
 }

@@ -59,6 +59,7 @@ struct agent {
 	struct frame	**deferred;	/* frames read while waiting for a
 					 * spawn's answer, handled next */
 	size_t		 ndeferred, deferred_alloc;
+	size_t		 deferred_next;	/* the first not yet handled */
 };
 
 /* How long agent_spawn waits for the new agent to start. */
@@ -157,6 +158,25 @@ worker_defer(struct agent *a, struct frame *f)
 		    sizeof *a->deferred);
 	}
 	a->deferred[a->ndeferred++] = f;
+}
+
+/*
+ * The next frame from the daemon: one deferred while a spawn was answered
+ * first, in order, else read (timeout_ms as client_read_frame). Every
+ * loop that waits for the daemon reads through here, so a deferred "go"
+ * or verdict is not waited for in vain.
+ */
+static int
+worker_next_frame(struct agent *a, int timeout_ms, struct frame **f,
+    char **cause)
+{
+	if (a->deferred_next < a->ndeferred) {
+		*f = a->deferred[a->deferred_next++];
+		if (a->deferred_next == a->ndeferred)
+			a->deferred_next = a->ndeferred = 0;
+		return 1;
+	}
+	return client_read_frame(a->cl, timeout_ms, f, cause);
 }
 
 int
@@ -660,7 +680,7 @@ worker_move(struct agent *a)
 		packed_free(&p);
 	}
 	for (;;) {
-		if (client_read_frame(a->cl, -1, &f, &cause) <= 0) {
+		if (worker_next_frame(a, -1, &f, &cause) <= 0) {
 			fprintf(stderr, "agentd worker %s: %s\n", a->id,
 			    cause != NULL ? cause : "daemon gone");
 			_exit(1);
@@ -835,7 +855,6 @@ worker_main(int fd)
 	const char *op;
 	char *cause = NULL;
 	int r, hold;
-	size_t i;
 
 	memset(&a, 0, sizeof a);
 	snprintf(a.id, sizeof a.id, "?");
@@ -885,7 +904,7 @@ worker_main(int fd)
 	    (json_int_t)(a.kept_mapped ? (uintptr_t)a.kept : 0)), NULL, 0);
 	/* An arriving agent waits, unpacked, until its move commits. */
 	while (hold) {
-		if (client_read_frame(a.cl, -1, &f, &cause) <= 0) {
+		if (worker_next_frame(&a, -1, &f, &cause) <= 0) {
 			fprintf(stderr, "agentd worker %s: %s\n", a.id,
 			    cause != NULL ? cause : "daemon gone");
 			_exit(1);
@@ -901,21 +920,10 @@ worker_main(int fd)
 		frame_free(f);
 	}
 	for (;;) {
-		/* Frames read while a spawn was answered come first. */
-		for (i = 0; i < a.ndeferred; i++) {
-			f = a.deferred[i];
-			a.deferred[i] = NULL;
-			if (worker_control(&a, f)) {
-				frame_free(f);
-				worker_finish(&a, 0);
-			}
-			frame_free(f);
-		}
-		a.ndeferred = 0;
 		/* Control frames first: between steps is the safe point. A
 		 * suspended agent waits for them, unless it has a move or a
 		 * clone to make: it may do both while suspended. */
-		while ((r = client_read_frame(a.cl, a.suspended &&
+		while ((r = worker_next_frame(&a, a.suspended &&
 		    !a.want_move && !a.want_clone ? -1 : 0, &f, &cause)) > 0) {
 			if (worker_control(&a, f)) {
 				frame_free(f);
