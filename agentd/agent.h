@@ -91,6 +91,18 @@ int		 agent_migrate(struct agent *, const char *host);
 /* Asks for a copy of this agent on host (NULL: the scheduler picks). */
 int		 agent_clone(struct agent *, const char *host);
 /*
+ * Commits the agent's whole state after the current step: the runtime
+ * packs it (as for a move) and its daemon keeps the copy in the memory of
+ * replicas other hosts (1 to AGENT_COMMIT_REPLICAS_MAX), the next ones
+ * after it in the hosts file, in place of the agent's last commit there.
+ * note (a JSON object's text, or NULL) goes with it to the owner's
+ * "committed" event, which names the hosts; the owner can start the agent
+ * again from there when its host dies (docs/elastic.md). 0 if accepted, or
+ * -1 with agent_last_error saying why.
+ */
+#define AGENT_COMMIT_REPLICAS_MAX	8
+int		 agent_commit(struct agent *, int replicas, const char *note);
+/*
  * Starts a new agent from code (the SHA-256, in hex, of a .so this host's
  * daemon stores) on host (NULL: the scheduler picks) with args (JSON text;
  * NULL for {}), and waits until it has started: 0 with its id in id (at

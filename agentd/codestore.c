@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #include "agentd/auth.h"
 #include "agentd/codestore.h"
@@ -19,17 +18,6 @@ struct codestore {
 	char		*dir;
 	unsigned long	 received;
 };
-
-static void
-sha256_hex(const void *buf, size_t len, char *out)
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-
-	if (EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
-		fatal("SHA-256 failed");
-	crypto_hex(md, sizeof md, out);
-}
 
 int
 codestore_valid(const char *s)
@@ -95,7 +83,7 @@ codestore_put(struct codestore *cs, const void *buf, size_t len,
 	if (len == 0 || len > CODESTORE_MAX_SIZE)
 		return nn_fail(cause, "code of %zu bytes (expected 1 to %d)",
 		    len, CODESTORE_MAX_SIZE);
-	sha256_hex(buf, len, digest);
+	crypto_sha256_hex(buf, len, digest);
 	if (sha != NULL && strcmp(sha, digest) != 0)
 		return nn_fail(cause, "code hash mismatch: got %s, expected "
 		    "%s", digest, sha);
@@ -151,7 +139,7 @@ codestore_read_file(const char *path, void **buf, size_t *len, char *sha,
 		goto fail;
 	}
 	close(fd);
-	sha256_hex(p, (size_t)sb.st_size, sha);
+	crypto_sha256_hex(p, (size_t)sb.st_size, sha);
 	*buf = p;
 	*len = (size_t)sb.st_size;
 	return 0;

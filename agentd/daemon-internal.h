@@ -105,6 +105,9 @@ struct daemon {
 						 * finished, for "result" */
 	json_t			*finished_order;	/* oldest first */
 	uint64_t		 last_expire;	/* ms: results expired */
+	struct commitstore	*commits;	/* other hosts' agents' commits */
+	json_t			*commits_busy;	/* agent -> true: one travels */
+	int			 self_index;	/* ours in the hosts file */
 };
 
 #define DAEMON_LOG_LINES	200	/* kept per agent */
@@ -150,6 +153,8 @@ void	daemon_result_store(struct daemon *d, const char *agent,
 /* How long an unacknowledged result is kept. */
 #define DAEMON_RESULT_KEEP_S	(24 * 3600)
 void	daemon_result_expire(struct daemon *d);
+/* 1 when id is an agent id (HOME.N), safe as a file name. */
+int	daemon_id_ok(const char *id);
 
 /* spawn.c: new agents */
 void	op_spawn(struct daemon *d, struct link *l, json_t *id,
@@ -161,6 +166,18 @@ void	spawn_event(struct daemon *d, const char *event, const char *agent,
 void	spawn_free_waits(struct daemon *d);
 void	worker_request_spawn(struct daemon *d, const char *agent,
     json_t *meta, const unsigned char *payload, uint64_t len);
+
+/* commit.c: agents' commits held for other hosts */
+void	worker_request_commit(struct daemon *d, const char *agent,
+    json_t *meta, const unsigned char *payload, uint64_t len);
+void	op_commit_put(struct daemon *d, struct link *l, json_t *id,
+    struct frame *f);
+void	op_commit_drop(struct daemon *d, struct link *l, json_t *id,
+    struct frame *f);
+void	op_commits(struct daemon *d, struct link *l, json_t *id,
+    struct frame *f);
+unsigned char *commit_state(struct daemon *d, const char *agent,
+    const char *code, uint64_t *len, char **cause);
 
 /* route.c: message routing */
 int	daemon_has_route(struct daemon *d, const char *agent);

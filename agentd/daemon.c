@@ -4,11 +4,14 @@
 
 #include <signal.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/listener.h>
 
 #include "agentd/bigbuf.h"
 #include "agentd/codestore.h"
+#include "agentd/commitstore.h"
 #include "agentd/conn.h"
 #include "agentd/daemon-internal.h"
 #include "agentd/log.h"
@@ -124,6 +127,9 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 		if (t - d->last_expire >= 60 * 1000) {
 			d->last_expire = t;
 			daemon_result_expire(d);
+			if (commitstore_expire(d->commits, time(NULL)) > 0)
+				log_info("commits unrefreshed for %d h are "
+				    "dropped", COMMITSTORE_KEEP_S / 3600);
 		}
 	}
 	if (beat)
@@ -257,6 +263,12 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 	d->log_order = json_array();
 	d->finished_at = json_object();
 	d->finished_order = json_array();
+	/* Commits may take a quarter of the memory unless told. */
+	if (d->cfg.commit_mem == 0)
+		d->cfg.commit_mem = (uint64_t)sysconf(_SC_PHYS_PAGES) *
+		    (uint64_t)sysconf(_SC_PAGESIZE) / 4;
+	d->commits = commitstore_new(d->cfg.commit_mem);
+	d->commits_busy = json_object();
 	if (daemon_load_hosts(d, cause) != 0)
 		goto fail;
 	/* The default needs the name, which the hosts file may give. */
@@ -342,6 +354,8 @@ daemon_free(struct daemon *d)
 	json_decref(d->log_order);
 	json_decref(d->finished_at);
 	json_decref(d->finished_order);
+	commitstore_free(d->commits);
+	json_decref(d->commits_busy);
 	free(d->state_dir);
 	daemon_free_peers(d);
 	runner_free(d->runner);

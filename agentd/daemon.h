@@ -8,6 +8,8 @@
 
 #include <sys/socket.h>
 
+#include <stdint.h>
+
 #include "agentd/auth.h"
 
 #define DAEMON_DEFAULT_PORT	7070
@@ -24,6 +26,7 @@ struct daemon_config {
 	const char		*hosts_path;	/* NULL: a cluster of one */
 	const char		*state_dir;
 	int			 down_after_ms;
+	uint64_t		 commit_mem;	/* bytes of commits held */
 };
 
 struct daemon;

@@ -25,7 +25,8 @@ usage(FILE *f)
 	    "usage: agentd [--listen ADDR:PORT] [--key FILE] [--hosts FILE] "
 	    "[--state DIR]\n"
 	    "              [--name NAME] [--log-level L] [--down-after MS] "
-	    "[--daemon]\n"
+	    "[--commit-mem MIB]\n"
+	    "              [--daemon]\n"
 	    "       agentd keygen FILE\n"
 	    "\n"
 	    "Runs the agent daemon of this host: it authenticates the other\n"
@@ -47,6 +48,10 @@ usage(FILE *f)
 	    "  --down-after MS     mark a silent host down after MS ms\n"
 	    "                      (default 3000, 100 to 3600000); heartbeats\n"
 	    "                      go every MS/3 ms, at least once a second\n"
+	    "  --commit-mem MIB    the most memory the commits of other\n"
+	    "                      hosts' agents may take here (default a\n"
+	    "                      quarter of the host's memory;\n"
+	    "                      docs/elastic.md)\n"
 	    "  --daemon            detach from the terminal (logs still go to\n"
 	    "                      stderr: redirect it)\n"
 	    "  -h, --help          show this help\n"
@@ -118,6 +123,7 @@ main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "down-after", required_argument, NULL, 'D' },
+		{ "commit-mem", required_argument, NULL, 'C' },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -178,6 +184,17 @@ main(int argc, char **argv)
 				goto out;
 			}
 			cfg.down_after_ms = (int)ms;
+			break;
+		case 'C':
+			errno = 0;
+			ms = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || ms < 1 ||
+			    ms > 16L * 1024 * 1024) {
+				fprintf(stderr, "agentd: --commit-mem: expected "
+				    "1 to 16777216 MiB, got \"%s\"\n", optarg);
+				goto out;
+			}
+			cfg.commit_mem = (uint64_t)ms << 20;
 			break;
 		case 'd':
 			background = 1;

@@ -211,6 +211,7 @@ static const struct worker_request_entry {
 	worker_request_fn	*fn;
 } worker_requests[] = {
 	{ "clone", worker_request_clone },
+	{ "commit", worker_request_commit },
 	{ "done", worker_request_done },
 	{ "moving", worker_request_moving },
 	{ "send", worker_request_send },

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "agentd/codestore.h"
+#include "agentd/commitstore.h"
 #include "agentd/conn.h"
 #include "agentd/daemon-internal.h"
 #include "agentd/hosts.h"
@@ -42,12 +43,14 @@ daemon_host_info(struct daemon *d)
 				gpus++;
 		closedir(dev);
 	}
-	return json_pack("{s:s, s:s, s:i, s:I, s:f, s:i, s:i, s:b}",
+	return json_pack("{s:s, s:s, s:i, s:I, s:f, s:i, s:i, s:b, s:I}",
 	    "name", d->cfg.name, "address", d->cfg.listen_text,
 	    "cores", (int)(cores > 0 ? cores : 1),
 	    "mem_bytes", (json_int_t)pages * psize, "load", load[0],
 	    "gpus", gpus, "agents", d->runner != NULL ?
-	    runner_count(d->runner) : 0, "draining", d->draining);
+	    runner_count(d->runner) : 0, "draining", d->draining,
+	    "commit_bytes", (json_int_t)(d->commits != NULL ?
+	    commitstore_bytes(d->commits) : 0));
 }
 
 static void
@@ -486,6 +489,8 @@ daemon_load_hosts(struct daemon *d, char **cause)
 		snprintf(d->cfg.name, sizeof d->cfg.name, "%s",
 		    hosts_get(h, self)->name);
 	d->peers = xcalloc((size_t)hosts_count(h), sizeof *d->peers);
+	/* The peers after us in the file come first from here. */
+	d->self_index = self >= 0 ? self : 0;
 	d->npeers = 0;
 	for (i = 0; i < hosts_count(h); i++) {
 		if (i == self)

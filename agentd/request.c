@@ -329,6 +329,9 @@ static const struct request_entry {
 	{ "agents", op_agents, 0 },
 	{ "clone", op_control, 0 },
 	{ "code-get", op_code_get, REQUEST_PEER },
+	{ "commit-drop", op_commit_drop, 0 },
+	{ "commit-put", op_commit_put, REQUEST_PEER },
+	{ "commits", op_commits, 0 },
 	{ "code-has", op_code_has, 0 },
 	{ "code-put", op_code_put, 0 },
 	{ "code-stats", op_code_stats, 0 },
@@ -374,7 +377,7 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 }
 
 /* An agent id is safe as a file name: HOME.N with HOME a host name. */
-static int
+int
 daemon_id_ok(const char *id)
 {
 	size_t i;

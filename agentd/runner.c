@@ -1012,6 +1012,7 @@ static const struct runner_frame_entry {
 	runner_frame_fn	*fn;
 } runner_frames[] = {
 	{ "clone", runner_frame_request },
+	{ "commit", runner_frame_request },
 	{ "done", runner_frame_done },
 	{ "failed", runner_frame_failed },
 	{ "log", runner_frame_log },

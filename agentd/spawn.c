@@ -245,16 +245,21 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
 }
 
 /*
- * spawn {code, args, host, wait}: here, on the named host, or where the
- * most cores are free ("host": "auto"). The id is made here, so this
+ * spawn {code, args, host, wait, commit}: here, on the named host, or where
+ * the most cores are free ("host": "auto"). The id is made here, so this
  * daemon stays the agent's home and its clients get the agent's events.
+ * With commit (an agent id), the agent starts from that agent's commit,
+ * which the host named must hold (docs/elastic.md).
  */
 void
 op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 {
 	const char *code = str_field(f->meta, "code");
 	const char *host = str_field(f->meta, "host");
-	char aid[96];
+	const char *commit = str_field(f->meta, "commit");
+	unsigned char *state;
+	char aid[96], *cause = NULL;
+	uint64_t len;
 	json_t *m;
 
 	if (code == NULL || !codestore_valid(code)) {
@@ -267,6 +272,18 @@ op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 		host = d->cfg.name;
 	else if (strcmp(host, "auto") == 0)
 		host = daemon_pick_host(d);
+	if (strcmp(host, d->cfg.name) == 0 && commit != NULL) {
+		/* Resumed from the commit this host holds. */
+		if ((state = commit_state(d, commit, code, &len, &cause)) ==
+		    NULL) {
+			reply(l->conn, id, 0, cause, NULL);
+			free(cause);
+			return;
+		}
+		spawn_here(d, l, id, f->meta, &state, len);
+		bigbuf_free(state);
+		return;
+	}
 	if (strcmp(host, d->cfg.name) == 0) {
 		spawn_here(d, l, id, f->meta, &f->payload, f->payload_len);
 		return;

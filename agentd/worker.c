@@ -43,6 +43,9 @@ struct agent {
 	char		 move_to[64];
 	int		 want_clone;
 	char		 clone_to[64];
+	int		 want_commit;
+	int		 commit_replicas;
+	json_t		*commit_note;	/* agent_commit's, or NULL */
 	long		 last_progress;
 	void		*result;	/* agent_result's copy */
 	size_t		 result_len;
@@ -130,6 +133,29 @@ agent_clone(struct agent *a, const char *host)
 }
 
 /* A runtime call fails: -1, with the reason for agent_last_error. */
+static int	worker_error(struct agent *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+int
+agent_commit(struct agent *a, int replicas, const char *note)
+{
+	json_t *o = NULL;
+
+	if (replicas < 1 || replicas > AGENT_COMMIT_REPLICAS_MAX)
+		return worker_error(a, "agent_commit: replicas must be 1 to "
+		    "%d, not %d", AGENT_COMMIT_REPLICAS_MAX, replicas);
+	if (note != NULL && !json_is_object(o = json_loads(note, 0, NULL))) {
+		json_decref(o);
+		return worker_error(a, "agent_commit: the note is not a JSON "
+		    "object");
+	}
+	json_decref(a->commit_note);
+	a->commit_note = o;
+	a->commit_replicas = replicas;
+	a->want_commit = 1;
+	return 0;
+}
+
 static int
 worker_error(struct agent *a, const char *fmt, ...)
 {
@@ -421,6 +447,7 @@ worker_finish(struct agent *a, int status)
 {
 	if (a->entry != NULL && a->entry->stop != NULL)
 		a->entry->stop(a);
+	json_decref(a->commit_note);
 	if (a->kept_mapped)
 		munmap(a->kept, a->kept_len);
 	else
@@ -445,6 +472,29 @@ worker_clone(struct agent *a, const char *host)
 	}
 	worker_send_state(a, json_pack("{s:s, s:s, s:I}", "op", "clone",
 	    "host", host, "step", (json_int_t)a->steps), p.b);
+	packed_free(&p);
+}
+
+/* Packs the agent as its commit and hands it to the daemon, which sends it
+ * to other hosts; a pack that fails is reported as the commit's failure. */
+static void
+worker_commit(struct agent *a)
+{
+	struct packed p;
+	char *cause = NULL;
+	json_t *note = a->commit_note != NULL ? a->commit_note : json_object();
+
+	a->commit_note = NULL;
+	if (worker_pack(a, &p, &cause) != 0) {
+		worker_send(a, json_pack("{s:s, s:s}", "op", "commit", "error",
+		    cause), NULL, 0);
+		free(cause);
+		json_decref(note);
+		return;
+	}
+	worker_send_state(a, json_pack("{s:s, s:i, s:o, s:I}", "op", "commit",
+	    "replicas", a->commit_replicas, "note", note, "step",
+	    (json_int_t)a->steps), p.b);
 	packed_free(&p);
 }
 
@@ -938,6 +988,10 @@ worker_main(int fd)
 		if (a.want_clone) {
 			a.want_clone = 0;
 			worker_clone(&a, a.clone_to);
+		}
+		if (a.want_commit) {
+			a.want_commit = 0;
+			worker_commit(&a);
 		}
 		if (a.want_move)
 			worker_move(&a);

@@ -6,13 +6,18 @@
  *
  *   {"session": I, "config": {net.json with the session's overrides},
  *    "input": IN, "output": OUT, "task": "classification"|"regression",
- *    "lo": LO, "hi": HI, "train_n": N, "test_n": M, "epochs": [{...}]}
+ *    "lo": LO, "hi": HI, "train_n": N, "test_n": M, "epochs": [{...}],
+ *    "commit": {"replicas": R, "epochs": E, "seconds": S}}
  *
  * and its sections: train.x, train.y (N rows, normalised by the
  * submitter), test.x, test.y (M rows, when M > 0), and once training has
  * begun, params (the network's floats) and trainer (nn_trainer_save). A
  * step trains mini-batches for about STEP_MS, so the agent can be packed,
  * moved or suspended at any time and carry on bitwise where it stopped.
+ *
+ * With R > 0 it commits its state (agent_commit) to R other hosts every E
+ * epochs and at least every S seconds (E or S 0: not by that measure), so
+ * that its owner can resume it there if its host dies (docs/elastic.md).
  *
  * Each finished epoch goes to the owner as a "metrics" event; the result
  * (agent_result) is an encoded state of {"session", "epochs", "final"} and
@@ -50,6 +55,10 @@ struct session {
 	double			 last_progress;
 	long long		 steps;		/* mini-batches trained here */
 	long long		 steps_since;
+	long long		 commit_replicas;
+	long long		 commit_epochs;
+	long long		 commit_seconds;
+	double			 last_commit;	/* nn_clock_s */
 };
 
 static void
@@ -82,7 +91,7 @@ session_unpack(struct agent *a, const struct agent_state *st)
 	struct session *s = xcalloc(1, sizeof *s);
 	const unsigned char *blob;
 	json_error_t jerr;
-	json_t *o = NULL;
+	json_t *o = NULL, *c;
 	long long idx, in, out, ntrain, ntest;
 	size_t nparams, len;
 	char *cause = NULL;
@@ -106,6 +115,16 @@ session_unpack(struct agent *a, const struct agent_state *st)
 		goto fail;
 	}
 	s->index = (int)idx;
+	if (json_is_object(c = json_object_get(o, "commit")) &&
+	    (nn_session_int(c, "replicas", 0, 8, &s->commit_replicas,
+	    &cause) != 0 || nn_session_int(c, "epochs", 0, 100000,
+	    &s->commit_epochs, &cause) != 0 || nn_session_int(c, "seconds", 0,
+	    86400, &s->commit_seconds, &cause) != 0)) {
+		agent_log(a, AGENT_LOG_ERROR, "session: state: commit: %s",
+		    cause);
+		goto fail;
+	}
+	s->last_commit = nn_clock_s();
 	s->root = json_incref(json_object_get(o, "config"));
 	if ((s->cfg = nn_config_parse(s->root, "net.json", NULL, &cause)) ==
 	    NULL) {
@@ -162,7 +181,10 @@ session_pack(struct agent *a, struct agent_state *st)
 	unsigned char *blob = NULL;
 	size_t len, nparams;
 	const float *params;
-	json_t *extra = json_pack("{s:O}", "epochs", s->epochs);
+	json_t *extra = json_pack("{s:O, s:{s:I, s:I, s:I}}", "epochs",
+	    s->epochs, "commit", "replicas", (json_int_t)s->commit_replicas,
+	    "epochs", (json_int_t)s->commit_epochs, "seconds",
+	    (json_int_t)s->commit_seconds);
 	int rc = -1;
 
 	params = nn_net_params(s->net, &nparams);
@@ -201,6 +223,41 @@ session_finish(struct agent *a, struct session *s)
 	return rc;
 }
 
+/*
+ * Commits when an epoch ends (every commit_epochs of them) or when
+ * commit_seconds have passed: the runtime packs us after this step. A
+ * refused commit is logged; training goes on.
+ */
+static void
+session_commit(struct agent *a, struct session *s, int epoch_ended)
+{
+	double t = nn_clock_s();
+	int epoch;
+	size_t done, total;
+	double loss, acc;
+	char note[128];
+
+	if (s->commit_replicas == 0)
+		return;
+	nn_trainer_position(s->tr, &epoch, &done, &total, &loss, &acc);
+	/* Past the last epoch there is nothing left to save. */
+	if (epoch_ended && (long long)json_array_size(s->epochs) >=
+	    s->cfg->train.epochs)
+		return;
+	if (!(epoch_ended && s->commit_epochs > 0 &&
+	    (long long)json_array_size(s->epochs) % s->commit_epochs == 0) &&
+	    !(s->commit_seconds > 0 && t - s->last_commit >=
+	    (double)s->commit_seconds))
+		return;
+	s->last_commit = t;
+	snprintf(note, sizeof note, "{\"session\":%d,\"epochs_done\":%zu,"
+	    "\"batch\":%zu}", s->index, json_array_size(s->epochs),
+	    epoch_ended ? (size_t)0 : done);
+	if (agent_commit(a, (int)s->commit_replicas, note) != 0)
+		agent_log(a, AGENT_LOG_WARN, "session %d: %s", s->index,
+		    agent_last_error(a));
+}
+
 static int
 session_step(struct agent *a)
 {
@@ -210,7 +267,7 @@ session_step(struct agent *a)
 	size_t done, total;
 	char *text, status[256];
 	json_t *o;
-	int r, epoch;
+	int r = 0, epoch;
 
 	while (nn_clock_s() - start < STEP_MS / 1000.0) {
 		if ((r = nn_trainer_step(s->tr, &es)) < 0)
@@ -237,6 +294,7 @@ session_step(struct agent *a)
 			break;
 		}
 	}
+	session_commit(a, s, r == 1);
 	t = nn_clock_s();
 	if (t - s->last_progress >= 0.5) {
 		nn_trainer_position(s->tr, &epoch, &done, &total, &loss, &acc);

@@ -126,6 +126,17 @@ crypto_hmac(const unsigned char *key, size_t key_len, const void *msg,
 		fatal("HMAC-SHA256 failed");
 }
 
+void
+crypto_sha256_hex(const void *buf, size_t len, char *out)
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+
+	if (EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
+		fatal("SHA-256 failed");
+	crypto_hex(md, sizeof md, out);
+}
+
 /* Cryptographic random bytes; a failing generator is fatal. */
 void
 crypto_random(void *buf, size_t n)

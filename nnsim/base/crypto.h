@@ -44,6 +44,8 @@ void	crypto_tag(const unsigned char *key, uint64_t seq, const void *hdr,
 /* out (CRYPTO_HMAC_SIZE bytes) = HMAC-SHA256(key, msg). */
 void	crypto_hmac(const unsigned char *key, size_t key_len, const void *msg,
 	    size_t len, unsigned char *out);
+/* The SHA-256 of len bytes, as 64 hex digits and a NUL into out. */
+void	crypto_sha256_hex(const void *buf, size_t len, char *out);
 /* Fills n bytes (at most 1 MiB) from the OpenSSL CSPRNG. */
 void	crypto_random(void *buf, size_t n);
 /* 1 when the n bytes match, in time independent of the contents. */

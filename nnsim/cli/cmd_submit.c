@@ -381,6 +381,7 @@ submit_clear(struct submit *sb)
 	nn_metrics_close(sb->metrics, NULL);
 	for (i = 0; sb->s != NULL && i < sb->n; i++) {
 		json_decref(sb->s[i].result);
+		json_decref(sb->s[i].commit_hosts);
 		free(sb->s[i].params);
 	}
 	free(sb->s);

@@ -2,7 +2,8 @@
  * What the files of nnsim submit share: the job's state, one row per agent
  * (a session or a partition). cmd_submit.c parses and connects,
  * submit_sched.c places agents and runs the job, submit_event.c handles
- * the daemon's events, submit_display.c draws the live table and
+ * the daemon's events, submit_display.c draws the live table,
+ * submit_commit.c follows sessions' commits and resumes from them, and
  * submit_report.c writes the model and the last lines.
  */
 #ifndef NN_SUBMIT_INTERNAL_H
@@ -35,6 +36,15 @@ struct sess {
 	char		 reason[256];	/* S_FAILED: why, for the report */
 	float		*params;
 	double		 score;
+	int		 reported;	/* epochs written to the metrics */
+	/* Its last commit (submit_commit.c): the agent it is filed under,
+	 * the hosts that hold it, the epochs it has done. */
+	char		 commit[96];
+	json_t		*commit_hosts;
+	int		 commit_epochs;
+	int		 commits;	/* commits made */
+	double		 commit_ms;	/* and their time, summed */
+	int		 commit_warned;	/* a commit-failed line written */
 };
 
 struct submit {
@@ -57,6 +67,7 @@ struct submit {
 	int			 queued;	/* S_QUEUED sessions */
 	int			 failures;	/* S_FAILED sessions */
 	int			 data;		/* data mode */
+	int			 commit_warned;	/* a commit failure was shown */
 	double			 balanced;	/* last look, monotonic s */
 	int			 tty;		/* a live table on stdout */
 	int			 drawn;		/* its lines on screen */
@@ -96,6 +107,26 @@ void		 submit_kill_all(struct submit *);
 /* submit_event.c */
 /* Handles one event of the daemon; -1 with cause ends the job. */
 int		 submit_event(struct submit *, json_t *ev, char **cause);
+
+/* submit_commit.c */
+/* Events "committed" and "commit-failed" of session i. */
+int		 submit_ev_committed(struct submit *, int, json_t *, char **);
+int		 submit_ev_commit_failed(struct submit *, int, json_t *,
+		     char **);
+/*
+ * Starts session i again from its last commit, on a live host that holds
+ * it: 1 when it runs again; 0 when it has no commit, or no host that held
+ * it took it (lost then says why, for the line that reports the start
+ * from scratch); -1 with cause when the daemon is lost.
+ */
+int		 submit_resume(struct submit *, int, const char *why,
+		     char *lost, size_t lost_len, char **cause);
+/* Tells the hosts that hold session i's commit that it is not needed. */
+void		 submit_drop_commit(struct submit *, int);
+/* submit_sched.c: starts session i on host, from its commit when commit
+ * is not NULL; -1 with cause (*refused set when the daemon said no). */
+int		 submit_spawn(struct submit *, int, const char *host,
+		     const char *commit, int *refused, char **cause);
 
 /* submit_display.c */
 /* The job's first line: what runs where. */

@@ -102,11 +102,18 @@ submit_ev_metrics(struct submit *sb, int i, json_t *ev, char **cause)
 	    "?"));
 	if (sb->data)
 		json_object_del(m, "session");
+	/* A session resumed or started again redoes epochs it reported:
+	 * each epoch is written once. */
+	sb->s[i].epoch = (int)json_integer_value(json_object_get(m, "epoch"));
+	if (sb->s[i].epoch <= sb->s[i].reported) {
+		json_decref(m);
+		return 0;
+	}
+	sb->s[i].reported = sb->s[i].epoch;
 	if (nn_metrics_write(sb->metrics, m, cause) != 0) {
 		json_decref(m);
 		return -1;
 	}
-	sb->s[i].epoch = (int)json_integer_value(json_object_get(m, "epoch"));
 	sb->s[i].loss = json_number_value(json_object_get(m, "loss"));
 	sb->s[i].live_loss = sb->s[i].loss;
 	v = json_object_get(m, "test_accuracy");
@@ -166,6 +173,7 @@ submit_ev_finished(struct submit *sb, int i, json_t *ev, char **cause)
 		snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s", host);
 	sb->s[i].state = S_DONE;
 	sb->running--;
+	submit_drop_commit(sb, i);
 	/* A data job's model is partition 0's replica. */
 	if (sb->data && i > 0) {
 		submit_say(sb, i, "done");
@@ -285,6 +293,8 @@ submit_ev_log(struct submit *sb, int i, json_t *ev, char **cause)
 }
 
 static const struct submit_event_entry submit_events[] = {
+	{ "committed", 1, 0, submit_ev_committed },
+	{ "commit-failed", 1, 0, submit_ev_commit_failed },
 	{ "metrics", 0, 0, submit_ev_metrics },
 	{ "moved", 0, 1, submit_ev_moved },
 	{ "move-failed", 0, 0, submit_ev_move_failed },

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/crypto.h"
 #include "cli/cmd.h"
 #include "cli/submit-internal.h"
 
@@ -63,6 +64,8 @@ out:
 static json_t *
 submit_agent_line(struct submit *sb, int i, int best)
 {
+	char sha[65];
+
 	if (sb->data)
 		return json_pack("{s:s, s:i, s:s, s:s}", "event", "partition",
 		    "partition", i, "agent", sb->s[i].agent, "host",
@@ -72,11 +75,15 @@ submit_agent_line(struct submit *sb, int i, int best)
 		    "session", "session", i, "label", sb->job.labels[i],
 		    "agent", sb->s[i].agent, "host", sb->s[i].host, "failed",
 		    sb->s[i].reason, "retries", sb->s[i].retries);
-	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:b, s:i}", "event",
-	    "session", "session", i, "label", sb->job.labels[i], "agent",
-	    sb->s[i].agent, "host", sb->s[i].host, "final",
-	    json_object_get(sb->s[i].result, "final"), "best", i == best,
-	    "retries", sb->s[i].retries);
+	/* The weights' digest: runs compare bitwise without the model. */
+	crypto_sha256_hex(sb->s[i].params, sb->nparams * sizeof (float), sha);
+	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:b, s:i, s:s, s:i, "
+	    "s:I}", "event", "session", "session", i, "label",
+	    sb->job.labels[i], "agent", sb->s[i].agent, "host", sb->s[i].host,
+	    "final", json_object_get(sb->s[i].result, "final"), "best",
+	    i == best, "retries", sb->s[i].retries, "params_sha256", sha,
+	    "commits", sb->s[i].commits, "commit_ms",
+	    (json_int_t)sb->s[i].commit_ms);
 }
 
 /* The metrics' "done" line (new reference): its figures under "final". */

@@ -61,9 +61,15 @@ submit_state(struct submit *sb, int i, size_t *len, char **cause)
 		rc = nn_session_state(st, i, sb->job.roots[0], shard,
 		    i == 0 ? sb->prep.test : NULL, extra);
 		json_decref(extra);
-	} else
+	} else {
+		/* How the session commits (agents/session.c). */
+		extra = json_pack("{s:{s:i, s:i, s:i}}", "commit", "replicas",
+		    sb->job.replicas, "epochs", sb->job.commit_epochs,
+		    "seconds", sb->job.commit_seconds);
 		rc = nn_session_state(st, i, sb->job.roots[i], sb->prep.train,
-		    sb->prep.test, NULL);
+		    sb->prep.test, extra);
+		json_decref(extra);
+	}
 	if (rc != 0) {
 		nn_fail(cause, "%s %d: cannot pack its state: %s",
 		    submit_kind(sb), i,
@@ -132,30 +138,36 @@ submit_pick(struct submit *sb, int all)
 	return best;
 }
 
-/* Starts session i on a host with a free core. */
-static int
-submit_spawn(struct submit *sb, int i, const char *host, char **cause)
+int
+submit_spawn(struct submit *sb, int i, const char *host, const char *commit,
+    int *refused, char **cause)
 {
-	unsigned char *state;
-	size_t len;
-	json_t *rep;
+	unsigned char *state = NULL;
+	size_t len = 0;
+	json_t *rep, *req;
 	const char *id;
 	char *what;
 	int rc = -1;
 
-	if ((state = submit_state(sb, i, &len, cause)) == NULL)
+	if (commit == NULL && (state = submit_state(sb, i, &len, cause)) ==
+	    NULL)
 		return -1;
 	/* The job's id goes with each agent: the console groups by it. */
-	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s, s:s}", "op",
-	    "spawn", "code", sb->code, "host", host, "job", sb->id), state,
-	    len, NULL, NULL, cause);
+	req = json_pack("{s:s, s:s, s:s, s:s}", "op", "spawn", "code",
+	    sb->code, "host", host, "job", sb->id);
+	if (commit != NULL)
+		json_object_set_new(req, "commit", json_string(commit));
+	rep = submit_ask(sb->cl, req, state, len, NULL, NULL, cause);
 	free(state);
 	if (rep == NULL)
 		return -1;
 	what = xasprintf("%s %d: spawn on %s failed", submit_kind(sb), i,
 	    host);
-	if (client_reply_ok(rep, what, cause) != 0)
+	if (client_reply_ok(rep, what, cause) != 0) {
+		if (refused != NULL)
+			*refused = 1;
 		goto out;
+	}
 	if ((id = json_string_value(json_object_get(rep, "agent"))) == NULL) {
 		nn_fail(cause, "%s: the reply names no agent", what);
 		goto out;
@@ -165,8 +177,9 @@ submit_spawn(struct submit *sb, int i, const char *host, char **cause)
 	sb->s[i].state = S_RUNNING;
 	sb->running++;
 	sb->queued--;
-	json_object_set_new(sb->hosts, host, json_integer(json_integer_value(
-	    json_object_get(sb->hosts, host)) - 1));
+	if (json_object_get(sb->hosts, host) != NULL)
+		json_object_set_new(sb->hosts, host, json_integer(
+		    json_integer_value(json_object_get(sb->hosts, host)) - 1));
 	rc = 0;
 out:
 	free(what);
@@ -192,7 +205,7 @@ submit_fill(struct submit *sb, char **cause)
 		/* No host takes agents now: balancing fills in later. */
 		if (host == NULL)
 			break;
-		if (submit_spawn(sb, i, host, cause) != 0)
+		if (submit_spawn(sb, i, host, NULL, NULL, cause) != 0)
 			return -1;
 	}
 	return 0;
@@ -286,6 +299,7 @@ submit_kill_all(struct submit *sb)
 	int i;
 
 	for (i = 0; i < sb->n; i++) {
+		submit_drop_commit(sb, i);
 		if (sb->s[i].state != S_RUNNING)
 			continue;
 		rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op", "kill",
@@ -327,36 +341,49 @@ int
 submit_retry(struct submit *sb, int i, const char *why, char **cause)
 {
 	struct sess *s = &sb->s[i];
-	char *ignored = NULL;
+	char *ignored = NULL, lost[256] = "";
 	json_t *m, *rep;
-	int again = s->retries < sb->job.retries, rc;
+	int again = s->retries < sb->job.retries, r;
 
 	/* A copy that lives on (its host came back) must not finish too. */
 	rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op", "kill",
 	    "agent", s->agent), NULL, 0, NULL, NULL, &ignored);
 	json_decref(rep);
 	free(ignored);
-	m = json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:i}", "event",
-	    again ? "retried" : "session-failed", "session", i, "agent",
-	    s->agent, "host", s->host, "reason", why, "retry",
-	    s->retries + (again ? 1 : 0), "retries", sb->job.retries);
-	rc = nn_metrics_write(sb->metrics, m, cause);
-	json_decref(m);
 	sb->running--;
-	if (again) {
-		s->retries++;
-		s->state = S_QUEUED;
-		sb->queued++;
-		submit_say(sb, i, "%s; starting it again from the start (retry "
-		    "%d of %d)", why, s->retries, sb->job.retries);
-	} else {
+	if (!again) {
 		s->state = S_FAILED;
 		sb->failures++;
 		snprintf(s->reason, sizeof s->reason, "%s", why);
 		submit_say(sb, i, "%s; failed for good after %d retries", why,
 		    s->retries);
+		submit_drop_commit(sb, i);
+		m = json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:i}", "event",
+		    "session-failed", "session", i, "agent", s->agent, "host",
+		    s->host, "reason", why, "retry", s->retries, "retries",
+		    sb->job.retries);
+		r = nn_metrics_write(sb->metrics, m, cause);
+		json_decref(m);
+		return r;
 	}
-	return rc;
+	s->retries++;
+	s->state = S_QUEUED;
+	sb->queued++;
+	if ((r = submit_resume(sb, i, why, lost, sizeof lost, cause)) != 0)
+		return r < 0 ? -1 : 0;
+	/* No commit to resume from: from the start, when a core is free. */
+	m = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:i, s:i}", "event",
+	    "retried", "session", i, "agent", s->agent, "host", s->host,
+	    "reason", why, "from", "start", "retry", s->retries, "retries",
+	    sb->job.retries);
+	if (lost[0] != '\0')
+		json_object_set_new(m, "commit", json_string(lost));
+	r = nn_metrics_write(sb->metrics, m, cause);
+	json_decref(m);
+	submit_say(sb, i, "%s; starting it again from the start%s%s (retry "
+	    "%d of %d)", why, lost[0] != '\0' ? ": " : "", lost, s->retries,
+	    sb->job.retries);
+	return r;
 }
 
 /* How long queued sessions may wait with no host to run on. */

@@ -1,5 +1,6 @@
 /* The "parallel" section of net.json (job.h). */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,24 @@
 
 /* The keys of "parallel". */
 static const char *const job_par_keys[] = { "mode", "sessions", "grid",
-    "select", "partitions", "deterministic", "retries", NULL };
+    "select", "partitions", "deterministic", "retries", "replicas",
+    "commit_epochs", "commit_seconds", NULL };
+
+/* Session mode's integer keys: how sessions recover (docs/elastic.md). */
+static const struct job_int_key {
+	const char	*name;
+	long long	 lo, hi, def;
+	size_t		 off;
+} job_int_keys[] = {
+	{ "retries", 0, NN_JOB_RETRIES_MAX, NN_JOB_RETRIES,
+	    offsetof(struct nn_job, retries) },
+	{ "replicas", 0, NN_JOB_REPLICAS_MAX, NN_JOB_REPLICAS,
+	    offsetof(struct nn_job, replicas) },
+	{ "commit_epochs", 0, 100000, NN_JOB_COMMIT_EPOCHS,
+	    offsetof(struct nn_job, commit_epochs) },
+	{ "commit_seconds", 0, 86400, NN_JOB_COMMIT_SECONDS,
+	    offsetof(struct nn_job, commit_seconds) },
+};
 static const struct nn_json_keys job_keys = {
 	.allowed = job_par_keys,
 	.last_or = 1,
@@ -257,9 +275,13 @@ job_data(struct nn_job *job, json_t *root, json_t *par, const char *path,
 	char *why = NULL;
 	int i;
 
-	if (json_object_get(par, "retries") != NULL)
-		return nn_fail(cause, "%s: parallel.retries: not used in data "
-		    "mode (a lost partition cannot be retried alone)", path);
+	for (i = 0; i < (int)(sizeof job_int_keys / sizeof job_int_keys[0]);
+	    i++) {
+		if (json_object_get(par, job_int_keys[i].name) != NULL)
+			return nn_fail(cause, "%s: parallel.%s: not used in "
+			    "data mode (a lost partition cannot be retried or "
+			    "resumed alone)", path, job_int_keys[i].name);
+	}
 	for (i = 0; session_keys[i] != NULL; i++) {
 		if (json_object_get(par, session_keys[i]) != NULL)
 			return nn_fail(cause, "%s: parallel.%s: not used in "
@@ -340,15 +362,20 @@ nn_job_parse(json_t *root, const char *path, int has_test,
 		    "a classification task");
 	job->select = xstrdup(sel);
 	job->maximize = strstr(sel, "accuracy") != NULL;
-	v = par != NULL ? json_object_get(par, "retries") : NULL;
-	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    json_integer_value(v) > NN_JOB_RETRIES_MAX)) {
-		nn_fail(cause, "%s: parallel.retries: expected an integer from "
-		    "0 to %d", path, NN_JOB_RETRIES_MAX);
-		goto fail;
+	for (i = 0; i < sizeof job_int_keys / sizeof job_int_keys[0]; i++) {
+		const struct job_int_key *k = &job_int_keys[i];
+
+		v = par != NULL ? json_object_get(par, k->name) : NULL;
+		if (v != NULL && (!json_is_integer(v) ||
+		    json_integer_value(v) < k->lo ||
+		    json_integer_value(v) > k->hi)) {
+			nn_fail(cause, "%s: parallel.%s: expected an integer "
+			    "from %lld to %lld", path, k->name, k->lo, k->hi);
+			goto fail;
+		}
+		*(int *)((char *)job + k->off) = v != NULL ?
+		    (int)json_integer_value(v) : (int)k->def;
 	}
-	job->retries = v != NULL ? (int)json_integer_value(v) :
-	    NN_JOB_RETRIES;
 
 	sessions = par != NULL ? json_object_get(par, "sessions") : NULL;
 	grid = par != NULL ? json_object_get(par, "grid") : NULL;

@@ -27,10 +27,18 @@ struct nn_job {
 	int		  deterministic; /* data mode: fixed summation order */
 	int		  retries;	/* session mode: starts again after a
 					 * failure, per session */
+	int		  replicas;	/* session mode: hosts that hold each
+					 * commit (0: none) */
+	int		  commit_epochs;	/* commit every N epochs */
+	int		  commit_seconds;	/* and at least this often */
 };
 
 #define NN_JOB_RETRIES		2	/* parallel.retries by default */
 #define NN_JOB_RETRIES_MAX	100
+#define NN_JOB_REPLICAS		1	/* parallel.replicas */
+#define NN_JOB_REPLICAS_MAX	8
+#define NN_JOB_COMMIT_EPOCHS	1	/* parallel.commit_epochs */
+#define NN_JOB_COMMIT_SECONDS	30	/* parallel.commit_seconds */
 
 /*
  * Reads root's "parallel" section (absent: one session as written) and

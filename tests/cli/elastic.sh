@@ -1,8 +1,9 @@
 # A host dies under a running job (kill -9 of its daemon, on 3 real
-# daemons): a session sweep starts the lost sessions again elsewhere and
-# completes; a data job, which cannot rebuild a partition yet, fails at
-# once with one line that names the host and the partition, instead of
-# waiting for ever.
+# daemons): a session sweep resumes the lost sessions from their commits
+# on other hosts (or from the start when those died too) and completes
+# with every model bitwise equal to a quiet run; a data job, which cannot
+# rebuild a partition yet, fails at once with one line that names the host
+# and the partition, instead of waiting for ever.
 GROUP=elastic
 . "$(dirname "$0")/lib.sh"
 
@@ -15,7 +16,8 @@ on3() {
 	    grep -q '"type": "\(session\|partition\)"'
 }
 
-# Six sessions of a few seconds each, two per host.
+# Six sessions of a few seconds each, two per host, committing every
+# epoch to the next host (parallel.replicas 1, the default).
 cat >"$T/sweep.json" <<'JSON'
 {
   "name": "sweep",
@@ -26,6 +28,26 @@ cat >"$T/sweep.json" <<'JSON'
   "parallel": {"mode": "session", "grid": {"train.seed": [1, 2, 3, 4, 5, 6]}}
 }
 JSON
+# shas FILE: "session sha" per finished session, sorted.
+shas() {
+	sed -n 's/.*"event":"session","session":\([0-9]*\).*"params_sha256":"\([0-9a-f]*\)".*/\1 \2/p' "$1" | sort
+}
+# once FILE: every session's epochs 1..300 each appear exactly once.
+once() {
+	[ "$(grep -c '^{"epoch":' "$1")" -eq 1800 ] &&
+	    [ "$(sed -n 's/^{"epoch":\([0-9]*\),.*"session":\([0-9]*\).*/\2 \1/p' "$1" |
+	    sort -u | wc -l)" -eq 1800 ]
+}
+# The same sweep without a failure: what every run must give, bit for bit.
+NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$addr1" --key "$T/key" \
+    -o "$T/q.nnm" --metrics "$T/q.jsonl" >"$T/q.out" 2>"$T/q.err"
+shas "$T/q.jsonl" >"$T/q.sha"
+if [ "$(wc -l <"$T/q.sha")" -eq 6 ] && once "$T/q.jsonl"; then
+	ok quiet_sweep
+else
+	fail quiet_sweep "$(head -c 300 "$T/q.err") $(wc -l <"$T/q.sha") sessions"
+fi
+
 NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$addr1" --key "$T/key" \
     -o "$T/s.nnm" --metrics "$T/s.jsonl" >"$T/s.out" 2>"$T/s.err" &
 sub=$!
@@ -35,19 +57,46 @@ if wait_for 30 on3; then
 	kill -9 "$pid_3"
 fi
 reap "$sub" 1200
-if [ "$rc" -eq 0 ] && grep -q 'its host h3 went down; starting it again' "$T/s.out" &&
-    [ "$(grep -c '"event":"session".*"final"' "$T/s.jsonl")" -eq 6 ] &&
-    grep -q '"event":"retried".*"host":"h3"' "$T/s.jsonl"; then
-	ok sweep_survives_host_death
+shas "$T/s.jsonl" >"$T/s.sha"
+if [ "$rc" -eq 0 ] && grep -q 'its host h3 went down; resuming from its commit after epoch [1-9]' "$T/s.out" &&
+    cmp -s "$T/q.sha" "$T/s.sha" && once "$T/s.jsonl" &&
+    grep -q '"event":"resumed".*"from":"h1\.[0-9]*","host":"h1".*"reason":"its host h3 went down"' "$T/s.jsonl" &&
+    ! grep -q '"event":"retried"' "$T/s.jsonl"; then
+	ok "sweep_resumes_from_commits ($(grep -c '"event":"resumed"' "$T/s.jsonl") resumed, models bitwise equal)"
 else
-	fail sweep_survives_host_death "exit $rc: $(head -c 300 "$T/s.err") $(grep -v epoch "$T/s.out" | tail -5)"
+	fail sweep_resumes_from_commits "exit $rc: $(head -c 300 "$T/s.err") $(grep -v epoch "$T/s.out" | tail -5) $(diff "$T/q.sha" "$T/s.sha" | head -4)"
 fi
+
+# h2 and h3 die together. With one replica, h2's sessions had their
+# commits on h3: they start again from the start, and say why; h3's had
+# theirs on h1 and resume. Every model is still bitwise the quiet run's.
+start_host 3
+wait_for 10 up3
+NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$addr1" --key "$T/key" \
+    -o "$T/t.nnm" --metrics "$T/t.jsonl" >"$T/t.out" 2>"$T/t.err" &
+sub=$!
+pids="$pids $sub"
+if wait_for 30 on3; then
+	sleep 1
+	kill -9 "$pid_2" "$pid_3"
+fi
+reap "$sub" 1200
+shas "$T/t.jsonl" >"$T/t.sha"
+if [ "$rc" -eq 0 ] && cmp -s "$T/q.sha" "$T/t.sha" && once "$T/t.jsonl" &&
+    grep -q '"event":"retried".*"host":"h2".*"from":"start".*"commit":"no host that held its commit is up"' "$T/t.jsonl" &&
+    grep -q '"event":"resumed".*"host":"h1".*"reason":"its host h3 went down"' "$T/t.jsonl" &&
+    grep -q 'starting it again from the start: no host that held its commit is up' "$T/t.out"; then
+	ok commit_host_dies_too
+else
+	fail commit_host_dies_too "exit $rc: $(head -c 300 "$T/t.err") $(grep -v epoch "$T/t.out" | tail -5) $(diff "$T/q.sha" "$T/t.sha" | head -4)"
+fi
+start_host 2
+start_host 3
+wait_for 10 up3
 
 # A data job loses a partition with h3: it fails within about a second of
 # the host being marked down (3 s after the kill), naming host and
 # partition.
-start_host 3
-wait_for 10 up3
 cat >"$T/data.json" <<'JSON'
 {
   "name": "data",

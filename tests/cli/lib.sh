@@ -4,7 +4,7 @@ NNSIM=${NNSIM_BIN:-$(pwd)/bin}/nnsim
 SRC=${NNSIM_SRC:-$(pwd)}
 DATA=${NNSIM_DATA:-$SRC/../shared/data}
 T=$(mktemp -d "${TMPDIR:-/tmp}/nnsim-cli.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+trap '[ -n "$NNSIM_KEEP" ] || rm -rf "$T"' EXIT
 GROUP=${GROUP:-cli}
 
 ok() { echo "ok $GROUP/$1"; }
@@ -62,7 +62,7 @@ wait_for() {
 two_hosts() {
 	base=$1
 	pids=
-	trap 'for p in $pids; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
+	trap 'for p in $pids; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; [ -n "$NNSIM_KEEP" ] || rm -rf "$T"' EXIT
 	"${NNSIM_BIN:-$(pwd)/bin}/agentd" keygen "$T/key"
 	cat >"$T/hosts.json" <<JSON
 {"hosts": [{"name": "h1", "address": "127.0.0.1:$((base + 1))"},

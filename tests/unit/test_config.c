@@ -1047,7 +1047,8 @@ test_job_keys(void)
 	CHECK(nn_job_parse(root, "net.json", 0, 1, &job, &cause) == -1);
 	CHECKF(strcmp(cause, "net.json: parallel.sesions: unknown key "
 	    "(expected mode, sessions, grid, select, partitions, "
-	    "deterministic or retries)") == 0, "%s", cause);
+	    "deterministic, retries, replicas, commit_epochs or "
+	    "commit_seconds)") == 0, "%s", cause);
 	free(cause);
 	cause = NULL;
 	json_object_del(json_object_get(root, "parallel"), "sesions");
@@ -1070,16 +1071,32 @@ test_job_retries(void)
 		const char	*parallel;
 		int		 retries;	/* -1: refused */
 		const char	*error;
+		int		 replicas, epochs, seconds;
 	} cases[] = {
-		{ "{'retries': 0}", 0, NULL },
-		{ "{'retries': 5}", 5, NULL },
+		{ "{'retries': 0}", 0, NULL, 1, 1, 30 },
+		{ "{'retries': 5}", 5, NULL, 1, 1, 30 },
 		{ "{'retries': -1}", -1, "net.json: parallel.retries: expected "
-		    "an integer from 0 to 100" },
+		    "an integer from 0 to 100", 0, 0, 0 },
 		{ "{'retries': 1.5}", -1, "net.json: parallel.retries: "
-		    "expected an integer from 0 to 100" },
+		    "expected an integer from 0 to 100", 0, 0, 0 },
 		{ "{'mode': 'data', 'partitions': 2, 'retries': 1}", -1,
 		    "net.json: parallel.retries: not used in data mode (a lost "
-		    "partition cannot be retried alone)" },
+		    "partition cannot be retried or resumed alone)", 0, 0, 0 },
+		{ "{'replicas': 0, 'commit_epochs': 5, 'commit_seconds': 0}",
+		    2, NULL, 0, 5, 0 },
+		{ "{'replicas': 8, 'commit_epochs': 0, 'commit_seconds': 86400}",
+		    2, NULL, 8, 0, 86400 },
+		{ "{'replicas': 9}", -1, "net.json: parallel.replicas: expected "
+		    "an integer from 0 to 8", 0, 0, 0 },
+		{ "{'commit_seconds': '30'}", -1, "net.json: "
+		    "parallel.commit_seconds: expected an integer from 0 to "
+		    "86400", 0, 0, 0 },
+		{ "{'commit_epochs': -2}", -1, "net.json: "
+		    "parallel.commit_epochs: expected an integer from 0 to "
+		    "100000", 0, 0, 0 },
+		{ "{'mode': 'data', 'partitions': 2, 'replicas': 2}", -1,
+		    "net.json: parallel.replicas: not used in data mode (a lost "
+		    "partition cannot be retried or resumed alone)", 0, 0, 0 },
 	};
 	char *text = NULL, *cause = NULL, *doc;
 	json_t *root = NULL;
@@ -1097,6 +1114,9 @@ test_job_retries(void)
 			CHECKF(nn_job_parse(root, "net.json", 0, 1, &job,
 			    &cause) == 0, "%s", cause);
 			CHECK(job.retries == cases[i].retries);
+			CHECK(job.replicas == cases[i].replicas);
+			CHECK(job.commit_epochs == cases[i].epochs);
+			CHECK(job.commit_seconds == cases[i].seconds);
 			nn_job_clear(&job);
 		} else {
 			CHECK(nn_job_parse(root, "net.json", 0, 1, &job,

@@ -1,0 +1,186 @@
+/*
+ * The commits this host holds for agents on other hosts: a short list
+ * (one entry per agent), newest first.
+ */
+#include <string.h>
+
+#include "agentd/bigbuf.h"
+#include "agentd/commitstore.h"
+#include "base/alloc.h"
+
+struct commit {
+	char		 agent[96];
+	json_t		*meta;
+	void		*data;
+	uint64_t	 len;
+	time_t		 at;
+	struct commit	*next;
+};
+
+struct commitstore {
+	struct commit	*list;
+	uint64_t	 bytes;
+	uint64_t	 limit;
+};
+
+struct commitstore *
+commitstore_new(uint64_t limit)
+{
+	struct commitstore *cs = xcalloc(1, sizeof *cs);
+
+	cs->limit = limit;
+	return cs;
+}
+
+static void
+commit_free(struct commit *c)
+{
+	json_decref(c->meta);
+	bigbuf_free(c->data);
+	free(c);
+}
+
+void
+commitstore_free(struct commitstore *cs)
+{
+	struct commit *c;
+
+	if (cs == NULL)
+		return;
+	while ((c = cs->list) != NULL) {
+		cs->list = c->next;
+		commit_free(c);
+	}
+	free(cs);
+}
+
+/* agent's entry, unlinked from the list, or NULL. */
+static struct commit *
+commit_unlink(struct commitstore *cs, const char *agent)
+{
+	struct commit **p, *c;
+
+	for (p = &cs->list; (c = *p) != NULL; p = &c->next) {
+		if (strcmp(c->agent, agent) == 0) {
+			*p = c->next;
+			cs->bytes -= c->len;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+int
+commitstore_put(struct commitstore *cs, const char *agent, json_t *meta,
+    void *data, uint64_t len, time_t now, char **cause)
+{
+	struct commit *c, *old;
+	uint64_t freed;
+
+	old = commit_unlink(cs, agent);
+	freed = old != NULL ? old->len : 0;
+	/* The old one is replaced only by one that fits. */
+	if (len > cs->limit || cs->bytes + len > cs->limit) {
+		nn_fail(cause, "the commit store is full (%llu of %llu MiB "
+		    "held; %llu MiB more asked for)",
+		    (unsigned long long)((cs->bytes + freed) >> 20),
+		    (unsigned long long)(cs->limit >> 20),
+		    (unsigned long long)((len + (1 << 20) - 1) >> 20));
+		if (old != NULL) {
+			old->next = cs->list;
+			cs->list = old;
+			cs->bytes += old->len;
+		}
+		json_decref(meta);
+		bigbuf_free(data);
+		return -1;
+	}
+	if (old != NULL)
+		commit_free(old);
+	c = xcalloc(1, sizeof *c);
+	snprintf(c->agent, sizeof c->agent, "%s", agent);
+	c->meta = meta != NULL ? meta : json_object();
+	c->data = data;
+	c->len = len;
+	c->at = now;
+	c->next = cs->list;
+	cs->list = c;
+	cs->bytes += len;
+	return 0;
+}
+
+const void *
+commitstore_get(struct commitstore *cs, const char *agent, json_t **meta,
+    uint64_t *len)
+{
+	struct commit *c;
+
+	for (c = cs->list; c != NULL; c = c->next) {
+		if (strcmp(c->agent, agent) == 0) {
+			if (meta != NULL)
+				*meta = c->meta;
+			*len = c->len;
+			return c->data;
+		}
+	}
+	return NULL;
+}
+
+int
+commitstore_drop(struct commitstore *cs, const char *agent)
+{
+	struct commit *c = commit_unlink(cs, agent);
+
+	if (c == NULL)
+		return -1;
+	commit_free(c);
+	return 0;
+}
+
+int
+commitstore_expire(struct commitstore *cs, time_t now)
+{
+	struct commit **p, *c;
+	int n = 0;
+
+	for (p = &cs->list; (c = *p) != NULL;) {
+		if (now - c->at > COMMITSTORE_KEEP_S) {
+			*p = c->next;
+			cs->bytes -= c->len;
+			commit_free(c);
+			n++;
+		} else
+			p = &c->next;
+	}
+	return n;
+}
+
+uint64_t
+commitstore_bytes(const struct commitstore *cs)
+{
+	return cs->bytes;
+}
+
+uint64_t
+commitstore_limit(const struct commitstore *cs)
+{
+	return cs->limit;
+}
+
+json_t *
+commitstore_list(const struct commitstore *cs, time_t now)
+{
+	const struct commit *c;
+	json_t *a = json_array(), *o;
+
+	for (c = cs->list; c != NULL; c = c->next) {
+		o = json_deep_copy(c->meta);
+		json_object_set_new(o, "agent", json_string(c->agent));
+		json_object_set_new(o, "bytes", json_integer((json_int_t)
+		    c->len));
+		json_object_set_new(o, "age_s", json_integer((json_int_t)
+		    (now - c->at)));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
