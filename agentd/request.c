@@ -159,6 +159,14 @@ op_control(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 			    runner_held_from(d->runner, agent));
 		else
 			agent_host(d, agent, where, sizeof where);
+		/* The client saw it at "at", and where we would send it is
+		 * down (its home died, say): "at" it is. */
+		if (str_field(f->meta, "at") != NULL &&
+		    strlen(str_field(f->meta, "at")) < sizeof where &&
+		    strcmp(where, d->cfg.name) != 0 &&
+		    link_of_peer(d, where) == NULL)
+			snprintf(where, sizeof where, "%s", str_field(f->meta,
+			    "at"));
 		if (where[0] != '\0' && strcmp(where, d->cfg.name) != 0) {
 			m = json_deep_copy(f->meta);
 			json_object_set_new(m, "hops", json_integer(hops + 1));

@@ -84,12 +84,19 @@ submit_kind(const struct submit *sb)
 }
 
 json_t *
-submit_ask(struct client *cl, json_t *req, const void *payload, uint64_t len,
+submit_ask(struct submit *sb, json_t *req, const void *payload, uint64_t len,
     unsigned char **out, uint64_t *out_len, char **cause)
 {
-	json_t *rep = client_request_reply(cl, req, payload, len, out,
-	    out_len, cause);
+	json_t *rep = NULL;
 
+	if (sb->cl == NULL)
+		nn_fail(cause, "no daemon");
+	else
+		rep = client_request_reply(sb->cl, req, payload, len, out,
+		    out_len, cause);
+	/* No answer at all: the daemon is gone (submit_follow.c). */
+	if (rep == NULL)
+		sb->lost = 1;
 	json_decref(req);
 	return rep;
 }
@@ -322,6 +329,8 @@ submit_connect(struct submit *sb, const struct submit_options *o,
 {
 	const char *keyfile = o->keyfile;
 	json_t *rep;
+
+	sb->keyfile = keyfile;
 	char *why = NULL;
 	int local = o->local, rc;
 
@@ -337,7 +346,7 @@ submit_connect(struct submit *sb, const struct submit_options *o,
 		if ((sb->cluster = nn_cluster_start(local, cause)) == NULL)
 			return -1;
 		sb->addr = nn_cluster_addr(sb->cluster);
-		keyfile = nn_cluster_key(sb->cluster);
+		keyfile = sb->keyfile = nn_cluster_key(sb->cluster);
 	}
 	if (sb->inventory != NULL) {
 		if ((sb->cl = client_connect_any(sb->inventory, keyfile,
@@ -350,11 +359,11 @@ submit_connect(struct submit *sb, const struct submit_options *o,
 	} else if ((sb->cl = client_connect(sb->addr, keyfile,
 	    "nnsim-submit", cause)) == NULL)
 		return -1;
-	if ((rep = submit_ask(sb->cl, json_pack("{s:s}", "op", "subscribe"),
+	if ((rep = submit_ask(sb, json_pack("{s:s}", "op", "subscribe"),
 	    NULL, 0, NULL, NULL, cause)) == NULL)
 		return -1;
 	json_decref(rep);
-	if ((rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op",
+	if ((rep = submit_ask(sb, json_pack("{s:s, s:s}", "op",
 	    "code-put", "sha256", sb->code), sb->code_buf, sb->code_len, NULL,
 	    NULL, cause)) == NULL)
 		return -1;
@@ -376,12 +385,16 @@ submit_clear(struct submit *sb)
 	int i;
 
 	client_free(sb->cl);
+	submit_follow_free(sb);
+	json_decref(sb->addrs);
+	json_decref(sb->gone);
 	hosts_free(sb->inventory);
 	nn_cluster_stop(sb->cluster);
 	nn_metrics_close(sb->metrics, NULL);
 	for (i = 0; sb->s != NULL && i < sb->n; i++) {
 		json_decref(sb->s[i].result);
 		json_decref(sb->s[i].commit_hosts);
+		free(sb->s[i].seen);
 		free(sb->s[i].params);
 	}
 	free(sb->s);

@@ -36,7 +36,8 @@ struct sess {
 	char		 reason[256];	/* S_FAILED: why, for the report */
 	float		*params;
 	double		 score;
-	int		 reported;	/* epochs written to the metrics */
+	unsigned char	*seen;		/* epochs written to the metrics */
+	size_t		 nseen;
 	/* Its last commit (submit_commit.c): the agent it is filed under,
 	 * the hosts that hold it, the epochs it has done. */
 	char		 commit[96];
@@ -47,9 +48,28 @@ struct sess {
 	int		 commit_warned;	/* a commit-failed line written */
 };
 
+/* Another daemon whose events we read (submit_follow.c). */
+struct submit_follower {
+	struct client		*cl;
+	char			 host[64];
+};
+
+#define SUBMIT_FOLLOW_MAX	64
+/* A daemon we lost takes no agents for this long, while the others may
+ * still list it up. */
+#define SUBMIT_GONE_S		10.0
+
 struct submit {
 	struct client		*cl;
 	const char		*addr;		/* the daemon cl talks to */
+	char			 self[64];	/* its host name */
+	char			 addr_buf[80];
+	const char		*keyfile;
+	json_t			*addrs;		/* host name -> address */
+	json_t			*gone;		/* hosts we lost as our daemon */
+	int			 lost;		/* cl's daemon did not answer */
+	struct submit_follower	 follow[SUBMIT_FOLLOW_MAX];
+	int			 nfollow;
 	struct nn_cluster	*cluster;	/* embedded, or NULL */
 	struct hosts		*inventory;	/* --hosts, or NULL */
 	struct nn_job		 job;
@@ -79,8 +99,9 @@ struct submit {
 
 /* What "session i" or "partition i" is called in messages. */
 const char	*submit_kind(const struct submit *);
-/* A request whose JSON (a new reference) this call consumes. */
-json_t		*submit_ask(struct client *, json_t *req, const void *payload,
+/* A request whose JSON (a new reference) this call consumes; NULL with
+ * cause when no answer came (sb->lost is set then). */
+json_t		*submit_ask(struct submit *, json_t *req, const void *payload,
 		     uint64_t len, unsigned char **out, uint64_t *out_len,
 		     char **cause);
 
@@ -105,8 +126,10 @@ int		 submit_run(struct submit *, char **cause);
 void		 submit_kill_all(struct submit *);
 
 /* submit_event.c */
-/* Handles one event of the daemon; -1 with cause ends the job. */
-int		 submit_event(struct submit *, json_t *ev, char **cause);
+/* Handles one event that the daemon of host via sent; -1 with cause ends
+ * the job. */
+int		 submit_event(struct submit *, json_t *ev, const char *via,
+		     char **cause);
 
 /* submit_commit.c */
 /* Events "committed" and "commit-failed" of session i. */
@@ -127,6 +150,22 @@ void		 submit_drop_commit(struct submit *, int);
  * is not NULL; -1 with cause (*refused set when the daemon said no). */
 int		 submit_spawn(struct submit *, int, const char *host,
 		     const char *commit, int *refused, char **cause);
+
+/* submit_follow.c */
+/*
+ * The daemon we talk to is gone: talk to another host (of the last host
+ * list), treat the lost one as down, follow every other up host for the
+ * events of the agents whose home it was, and settle what the gap hid.
+ * -1 with cause when no host answers.
+ */
+int		 submit_reconnect(struct submit *, const char *why,
+		     char **cause);
+/* Reads the followers' waiting events; -1 with cause ends the job. */
+int		 submit_follow_events(struct submit *, char **cause);
+/* 1 when agent's home is a daemon we lost (its events come from where
+ * it runs). */
+int		 submit_orphan(const struct submit *, const char *agent);
+void		 submit_follow_free(struct submit *);
 
 /* submit_display.c */
 /* The job's first line: what runs where. */

@@ -17,7 +17,7 @@ submit_drop_at(struct submit *sb, const char *agent, const char *host)
 	char *ignored = NULL;
 	json_t *rep;
 
-	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op",
+	rep = submit_ask(sb, json_pack("{s:s, s:s, s:s}", "op",
 	    "commit-drop", "agent", agent, "host", host), NULL, 0, NULL, NULL,
 	    &ignored);
 	json_decref(rep);
@@ -150,8 +150,8 @@ submit_resume(struct submit *sb, int i, const char *why, char *lost,
 		    s->retries, sb->job.retries);
 		return rc == 0 ? 1 : -1;
 	}
-	snprintf(lost, lost_len, "%s", tried[0] != '\0' ? tried :
-	    "no host that held its commit is up");
+	snprintf(lost, lost_len, "no host that held its commit is up%s%s%s",
+	    tried[0] != '\0' ? " (" : "", tried, tried[0] != '\0' ? ")" : "");
 	/* Those hosts are gone: the commit with them. */
 	json_decref(s->commit_hosts);
 	s->commit_hosts = NULL;

@@ -52,7 +52,7 @@ submit_result(struct submit *sb, int i, char **cause)
 	char *what = NULL, *ack_cause = NULL;
 	int rc = -1;
 
-	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op", "result",
+	rep = submit_ask(sb, json_pack("{s:s, s:s, s:s}", "op", "result",
 	    "agent", s->agent, "host", s->host), NULL, 0, &buf, &len, cause);
 	if (rep == NULL)
 		return -1;
@@ -77,7 +77,7 @@ submit_result(struct submit *sb, int i, char **cause)
 	/* Parsed and kept: the daemon may delete it now. A lost ack costs
 	 * only the disk until the daemon expires it. */
 	json_decref(rep);
-	rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op",
+	rep = submit_ask(sb, json_pack("{s:s, s:s, s:s}", "op",
 	    "result-ack", "agent", s->agent, "host", s->host), NULL, 0, NULL,
 	    NULL, &ack_cause);
 	free(ack_cause);
@@ -85,6 +85,54 @@ out:
 	free(what);
 	free(buf);
 	json_decref(rep);
+	return rc;
+}
+
+/* 1 when epoch was written already, else marks it written. */
+static int
+submit_seen(struct sess *s, int epoch)
+{
+	size_t e = epoch > 0 ? (size_t)epoch : 0, n;
+
+	if (e < s->nseen && s->seen[e])
+		return 1;
+	if (e >= s->nseen) {
+		n = e + 64;
+		s->seen = xreallocarray(s->seen, n, 1);
+		memset(s->seen + s->nseen, 0, n - s->nseen);
+		s->nseen = n;
+	}
+	s->seen[e] = 1;
+	return 0;
+}
+
+/*
+ * The epochs a finished session's result holds that no event brought (they
+ * ended while we lost our daemon and followed no other): written now, so
+ * that each epoch is in the metrics once.
+ */
+static int
+submit_missed_epochs(struct submit *sb, int i, char **cause)
+{
+	struct sess *s = &sb->s[i];
+	json_t *e, *m;
+	size_t k;
+	int rc = 0;
+
+	json_array_foreach(json_object_get(s->result, "epochs"), k, e) {
+		if (rc != 0 || !json_is_integer(json_object_get(e, "epoch")) ||
+		    submit_seen(s, (int)json_integer_value(json_object_get(e,
+		    "epoch"))))
+			continue;
+		m = json_deep_copy(e);
+		json_object_set_new(m, "agent", json_string(s->agent));
+		json_object_set_new(m, "host", json_string(s->host));
+		json_object_set_new(m, "from_result", json_true());
+		if (sb->data)
+			json_object_del(m, "session");
+		rc = nn_metrics_write(sb->metrics, m, cause);
+		json_decref(m);
+	}
 	return rc;
 }
 
@@ -105,11 +153,10 @@ submit_ev_metrics(struct submit *sb, int i, json_t *ev, char **cause)
 	/* A session resumed or started again redoes epochs it reported:
 	 * each epoch is written once. */
 	sb->s[i].epoch = (int)json_integer_value(json_object_get(m, "epoch"));
-	if (sb->s[i].epoch <= sb->s[i].reported) {
+	if (submit_seen(&sb->s[i], sb->s[i].epoch)) {
 		json_decref(m);
 		return 0;
 	}
-	sb->s[i].reported = sb->s[i].epoch;
 	if (nn_metrics_write(sb->metrics, m, cause) != 0) {
 		json_decref(m);
 		return -1;
@@ -173,14 +220,15 @@ submit_ev_finished(struct submit *sb, int i, json_t *ev, char **cause)
 		snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s", host);
 	sb->s[i].state = S_DONE;
 	sb->running--;
-	submit_drop_commit(sb, i);
 	/* A data job's model is partition 0's replica. */
 	if (sb->data && i > 0) {
 		submit_say(sb, i, "done");
 		return 0;
 	}
-	if (submit_result(sb, i, cause) != 0)
+	if (submit_result(sb, i, cause) != 0 ||
+	    submit_missed_epochs(sb, i, cause) != 0)
 		return -1;
+	submit_drop_commit(sb, i);
 	submit_say(sb, i, "done, %s %.6g", sb->job.select, sb->s[i].score);
 	if (sb->data)
 		return 0;
@@ -305,11 +353,21 @@ static const struct submit_event_entry submit_events[] = {
 };
 
 int
-submit_event(struct submit *sb, json_t *ev, char **cause)
+submit_event(struct submit *sb, json_t *ev, const char *via, char **cause)
 {
 	const struct submit_event_entry *e;
 	const char *name = submit_ev_str(ev, "event");
-	int i = submit_find(sb, submit_ev_str(ev, "agent"));
+	const char *agent = submit_ev_str(ev, "agent");
+	const char *host = submit_ev_str(ev, "host");
+	int i = submit_find(sb, agent);
+
+	/* Each event once: an agent's from its home (our daemon), or, when
+	 * we lost its home, from the daemon where it happened. */
+	if (agent != NULL && submit_orphan(sb, agent)) {
+		if (host == NULL || strcmp(host, via) != 0)
+			return 0;
+	} else if (strcmp(via, sb->self) != 0)
+		return 0;
 
 	if (name != NULL && strcmp(name, "host-down") == 0 &&
 	    submit_ev_str(ev, "host") != NULL)

@@ -93,19 +93,32 @@ int
 submit_hosts(struct submit *sb, char **cause)
 {
 	json_t *rep, *h;
-	const char *st, *name;
+	const char *st, *name, *addr;
 	size_t i;
 	int slots;
 
-	rep = submit_ask(sb->cl, json_pack("{s:s}", "op", "hosts"), NULL, 0,
+	rep = submit_ask(sb, json_pack("{s:s}", "op", "hosts"), NULL, 0,
 	    NULL, NULL, cause);
 	if (rep == NULL)
 		return -1;
 	json_decref(sb->hosts);
 	sb->hosts = json_object();
+	if (sb->addrs == NULL)
+		sb->addrs = json_object();
 	json_array_foreach(json_object_get(rep, "hosts"), i, h) {
 		st = json_string_value(json_object_get(h, "state"));
 		name = json_string_value(json_object_get(h, "name"));
+		addr = json_string_value(json_object_get(h, "address"));
+		/* Where to turn if our daemon goes (submit_follow.c). */
+		if (name != NULL && addr != NULL)
+			json_object_set_new(sb->addrs, name, json_string(addr));
+		if (name != NULL && st != NULL && strcmp(st, "self") == 0)
+			snprintf(sb->self, sizeof sb->self, "%s", name);
+		/* A daemon we lost may look up a moment longer elsewhere. */
+		if (name != NULL && json_is_number(json_object_get(sb->gone,
+		    name)) && nn_clock_s() - json_number_value(
+		    json_object_get(sb->gone, name)) < SUBMIT_GONE_S)
+			continue;
 		if (name == NULL || st == NULL || (strcmp(st, "up") != 0 &&
 		    strcmp(st, "self") != 0) ||
 		    json_is_true(json_object_get(h, "draining")))
@@ -157,7 +170,7 @@ submit_spawn(struct submit *sb, int i, const char *host, const char *commit,
 	    sb->code, "host", host, "job", sb->id);
 	if (commit != NULL)
 		json_object_set_new(req, "commit", json_string(commit));
-	rep = submit_ask(sb->cl, req, state, len, NULL, NULL, cause);
+	rep = submit_ask(sb, req, state, len, NULL, NULL, cause);
 	free(state);
 	if (rep == NULL)
 		return -1;
@@ -237,11 +250,13 @@ submit_balance(struct submit *sb, char **cause)
 		if (json_integer_value(v) >= 1)
 			to = key;
 	for (i = 0; to != NULL && i < sb->n; i++) {
+		/* An orphan stays where a follower hears it. */
 		if (sb->s[i].state != S_RUNNING || sb->s[i].moving ||
+		    submit_orphan(sb, sb->s[i].agent) ||
 		    json_integer_value(json_object_get(sb->hosts,
 		    sb->s[i].host)) >= 0)
 			continue;
-		rep = submit_ask(sb->cl, json_pack("{s:s, s:s, s:s}", "op",
+		rep = submit_ask(sb, json_pack("{s:s, s:s, s:s}", "op",
 		    "migrate", "agent", sb->s[i].agent, "host", to), NULL, 0,
 		    NULL, NULL, cause);
 		if (rep == NULL)
@@ -272,7 +287,7 @@ submit_members(struct submit *sb, char **cause)
 	text = json_dumps(msg, JSON_COMPACT);
 	json_decref(msg);
 	for (i = 0; text != NULL && i < sb->n; i++) {
-		rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op", "send",
+		rep = submit_ask(sb, json_pack("{s:s, s:s}", "op", "send",
 		    "agent", sb->s[i].agent), text, strlen(text), NULL, NULL,
 		    cause);
 		if (rep == NULL)
@@ -302,8 +317,9 @@ submit_kill_all(struct submit *sb)
 		submit_drop_commit(sb, i);
 		if (sb->s[i].state != S_RUNNING)
 			continue;
-		rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op", "kill",
-		    "agent", sb->s[i].agent), NULL, 0, NULL, NULL, &cause);
+		rep = submit_ask(sb, json_pack("{s:s, s:s, s:s}", "op",
+		    "kill", "agent", sb->s[i].agent, "at", sb->s[i].host), NULL,
+		    0, NULL, NULL, &cause);
 		json_decref(rep);
 		free(cause);
 		cause = NULL;
@@ -322,16 +338,23 @@ submit_step(struct submit *sb, char **cause)
 		return nn_fail(cause, "interrupted; the job's agents were "
 		    "stopped");
 	ev = client_event(sb->cl, 200, cause);
-	if (ev == NULL && *cause != NULL) {
+	if (ev == NULL && *cause != NULL)
+		sb->lost = 1;
+	rc = ev != NULL ? submit_event(sb, ev, sb->self, cause) : 0;
+	json_decref(ev);
+	if (rc == 0 && !sb->lost)
+		rc = submit_follow_events(sb, cause);
+	if (rc == 0 && !sb->lost)
+		rc = submit_balance(sb, cause);
+	/* Our daemon is gone: another host takes over, and the job goes on. */
+	if (sb->lost) {
 		why = *cause;
 		*cause = NULL;
-		nn_fail(cause, "%s: lost the daemon: %s", sb->addr, why);
+		rc = submit_reconnect(sb, why != NULL ? why : "no answer",
+		    cause);
 		free(why);
-		return -1;
 	}
-	rc = ev != NULL ? submit_event(sb, ev, cause) : 0;
-	json_decref(ev);
-	if (rc != 0 || submit_balance(sb, cause) != 0)
+	if (rc != 0)
 		return -1;
 	submit_draw(sb, 0);
 	return 0;
@@ -346,8 +369,8 @@ submit_retry(struct submit *sb, int i, const char *why, char **cause)
 	int again = s->retries < sb->job.retries, r;
 
 	/* A copy that lives on (its host came back) must not finish too. */
-	rep = submit_ask(sb->cl, json_pack("{s:s, s:s}", "op", "kill",
-	    "agent", s->agent), NULL, 0, NULL, NULL, &ignored);
+	rep = submit_ask(sb, json_pack("{s:s, s:s, s:s}", "op",
+	    "kill", "agent", s->agent, "at", s->host), NULL, 0, NULL, NULL, &ignored);
 	json_decref(rep);
 	free(ignored);
 	sb->running--;

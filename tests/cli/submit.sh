@@ -141,8 +141,8 @@ crash_run() {
 	reap "$pid" 600
 }
 crash_run retried ""
-if [ "$rc" -eq 0 ] && grep -q 'starting it again from the start (retry 1 of 2)' "$T/retried.out" &&
-    grep -q '"event":"retried".*"reason":"failed on local[12]: .*\(signal\|killed\)' "$T/retried.jsonl" &&
+if [ "$rc" -eq 0 ] && grep -q 'resuming from its commit after epoch [0-9]*, held on local[12] (retry 1 of 2)' "$T/retried.out" &&
+    grep -q '"event":"resumed".*"reason":"failed on local[12]: .*\(signal\|killed\)' "$T/retried.jsonl" &&
     [ "$(grep -c '"event":"session".*"final"' "$T/retried.jsonl")" -eq 2 ] && [ -s "$T/retried.nnm" ]; then
 	ok crash_retried
 else
