@@ -209,6 +209,35 @@ op_commit_drop(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	    d->cfg.name, "dropped", dropped));
 }
 
+/* commit-get {agent, host}: the commit itself, as the reply's payload
+ * (a lost partition is rebuilt from a peer's). */
+void
+op_commit_get(struct daemon *d, struct link *l, json_t *id, struct frame *f)
+{
+	const char *agent = str_field(f->meta, "agent");
+	const void *data;
+	json_t *meta = NULL, *m;
+	uint64_t len;
+
+	if (!daemon_id_ok(agent)) {
+		reply(l->conn, id, 0, "commit-get: agent must be an agent id",
+		    NULL);
+		return;
+	}
+	if (commit_route(d, l, id, f))
+		return;
+	if ((data = commitstore_get(d->commits, agent, &meta, &len)) == NULL) {
+		m = json_pack("{s:s, s:s}", "host", d->cfg.name, "agent",
+		    agent);
+		reply(l->conn, id, 0, "no commit of that agent here", m);
+		return;
+	}
+	m = json_pack("{s:O, s:b, s:s, s:s, s:O}", "id", id, "ok", 1, "agent",
+	    agent, "host", d->cfg.name, "meta", meta);
+	conn_send(l->conn, FRAME_REPLY, m, data, len);
+	json_decref(m);
+}
+
 /* commits {host}: the commits a host holds, and its limit. */
 void
 op_commits(struct daemon *d, struct link *l, json_t *id, struct frame *f)

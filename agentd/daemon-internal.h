@@ -176,6 +176,8 @@ void	op_commit_drop(struct daemon *d, struct link *l, json_t *id,
     struct frame *f);
 void	op_commits(struct daemon *d, struct link *l, json_t *id,
     struct frame *f);
+void	op_commit_get(struct daemon *d, struct link *l, json_t *id,
+    struct frame *f);
 unsigned char *commit_state(struct daemon *d, const char *agent,
     const char *code, uint64_t *len, char **cause);
 

@@ -338,6 +338,7 @@ static const struct request_entry {
 	{ "clone", op_control, 0 },
 	{ "code-get", op_code_get, REQUEST_PEER },
 	{ "commit-drop", op_commit_drop, 0 },
+	{ "commit-get", op_commit_get, 0 },
 	{ "commit-put", op_commit_put, REQUEST_PEER },
 	{ "commits", op_commits, 0 },
 	{ "code-has", op_code_has, 0 },

@@ -16,10 +16,15 @@
  *
  * and the sections train.x, train.y (its shard), test.x, test.y (rank 0
  * only), and once training has begun params, trainer (nn_trainer_save) and
- * ring (nn_ring_save). Messages are JSON: {"members": [ids]} from the
- * submitter; {"endpoint": IP, "port": P} from the successor whenever it
- * listens somewhere new; {"done": true} from the successor when it has
- * every sum it needs, after which this partition may leave.
+ * ring (nn_ring_save). With "adopt": true the params and trainer are
+ * another partition's (a partition rebuilt after its host died,
+ * nn_trainer_adopt), and there is no ring section. Messages are JSON:
+ * {"members": [ids]} from the submitter, again with a new id when a lost
+ * partition was rebuilt; {"commit": true} from the submitter, which then
+ * commits this partition's state (agent_commit) for a rebuild;
+ * {"endpoint": IP, "port": P} from the successor whenever it listens
+ * somewhere new; {"done": true} from the successor when it has every sum
+ * it needs, after which this partition may leave.
  *
  * A state is always the start of a step: a partition moved in the middle
  * of an all-reduce redoes its share and the ring resends what it lost.
@@ -65,6 +70,9 @@ struct part {
 	char			 early_ip[64];	/* came before members */
 	int			 early_port;
 	int			 listening;
+	char			 listen_ip[80];	/* where, for a new */
+	int			 listen_port;	/* predecessor */
+	int			 want_commit;	/* the submitter asked */
 	int			 told_done;	/* the predecessor knows */
 	int			 next_done;	/* the successor has it all */
 	enum part_phase		 phase;
@@ -288,8 +296,11 @@ part_unpack(struct agent *a, const struct agent_state *st)
 		goto fail_cause;
 	p->tr = nn_trainer_new_part(p->net, &p->cfg->train, p->train,
 	    p->test, p->rank, p->total);
+	/* Rebuilt: a peer's position and optimizer, our own shard's order. */
 	if ((blob = agent_state_get(st, "trainer", &len)) != NULL &&
-	    nn_trainer_restore(p->tr, blob, len, &cause) != 0)
+	    (json_is_true(json_object_get(o, "adopt")) ?
+	    nn_trainer_adopt(p->tr, blob, len, &cause) :
+	    nn_trainer_restore(p->tr, blob, len, &cause)) != 0)
 		goto fail_cause;
 	p->ring = nn_ring_new(p->rank, p->size, p->nparams + 2, p->secret);
 	if (part_buckets(p, &cause) != 0)
@@ -381,6 +392,8 @@ part_listen(struct agent *a, struct part *p)
 		free(cause);
 		return -1;
 	}
+	snprintf(p->listen_ip, sizeof p->listen_ip, "%s", ip);
+	p->listen_port = port;
 	part_tell(a, p, (p->rank + p->size - 1) % p->size, json_pack(
 	    "{s:s, s:i, s:i}", "endpoint", ip, "port", port, "rank",
 	    p->rank));
@@ -465,9 +478,18 @@ part_step(struct agent *a)
 	struct nn_epoch_stats es;
 	struct timespec ts = { 0, 5 * 1000000 };
 	double sums[2];
-	char *cause = NULL;
+	char *cause = NULL, note[96];
 	int r;
 
+	/* Its state is whole here, whatever the phase: a rebuild's. */
+	if (p->want_commit) {
+		p->want_commit = 0;
+		snprintf(note, sizeof note, "{\"rank\":%d,\"step\":%llu}",
+		    p->rank, (unsigned long long)p->step);
+		if (agent_commit(a, 1, note) != 0)
+			agent_log(a, AGENT_LOG_WARN, "partition %d: %s",
+			    p->rank, agent_last_error(a));
+	}
 	if (p->members == NULL) {
 		nanosleep(&ts, NULL);
 		return AGENT_CONTINUE;
@@ -545,6 +567,28 @@ part_next(struct agent *a, struct part *p, const char *ip, int port)
 	p->next_port = port;
 }
 
+/*
+ * The ring's members, first or anew: a rebuilt predecessor learns where we
+ * listen, and a rebuilt successor's address may have come first.
+ */
+static void
+part_members(struct agent *a, struct part *p, json_t *v)
+{
+	size_t prev = (size_t)((p->rank + p->size - 1) % p->size);
+	int moved = p->members != NULL && strcmp(json_string_value(
+	    json_array_get(p->members, prev)), json_string_value(
+	    json_array_get(v, prev))) != 0;
+
+	json_decref(p->members);
+	p->members = json_incref(v);
+	if (p->early_port > 0 && part_from_next(p, p->early_from))
+		part_next(a, p, p->early_ip, p->early_port);
+	if (moved && p->listening)
+		part_tell(a, p, (int)prev, json_pack("{s:s, s:i, s:i}",
+		    "endpoint", p->listen_ip, "port", p->listen_port, "rank",
+		    p->rank));
+}
+
 static void
 part_message(struct agent *a, const char *from, const void *data,
     size_t len)
@@ -558,24 +602,25 @@ part_message(struct agent *a, const char *from, const void *data,
 		goto out;
 	}
 	if ((v = json_object_get(o, "members")) != NULL) {
-		/* From the submitter, a client; once. */
-		if (strncmp(from, "client:", 7) != 0 || p->members != NULL)
+		/* From the submitter, a client: first, then with a rebuilt
+		 * partition's new id. */
+		if (strncmp(from, "client:", 7) != 0)
 			agent_log(a, AGENT_LOG_WARN, "partition: ignored "
 			    "\"members\" from %s", from);
 		else if (!part_members_ok(p, v))
 			agent_log(a, AGENT_LOG_WARN, "partition: \"members\" "
 			    "from %s: expected %d distinct agent ids", from,
 			    p->size);
-		else {
-			p->members = json_incref(v);
-			if (p->early_port > 0 &&
-			    part_from_next(p, p->early_from))
-				part_next(a, p, p->early_ip, p->early_port);
-		}
-	} else if (p->members == NULL &&
+		else
+			part_members(a, p, v);
+	} else if (json_is_true(json_object_get(o, "commit")) &&
+	    strncmp(from, "client:", 7) == 0) {
+		p->want_commit = 1;
+	} else if (!part_from_next(p, from) &&
 	    json_is_string(json_object_get(o, "endpoint")) &&
 	    json_is_integer(json_object_get(o, "port"))) {
-		/* The successor heard of the ring first: keep it. */
+		/* The successor heard of the ring first (or, rebuilt, before
+		 * we heard its new id): keep it. */
 		snprintf(p->early_from, sizeof p->early_from, "%s", from);
 		snprintf(p->early_ip, sizeof p->early_ip, "%s",
 		    json_string_value(json_object_get(o, "endpoint")));

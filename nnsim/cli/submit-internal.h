@@ -46,6 +46,9 @@ struct sess {
 	int		 commits;	/* commits made */
 	double		 commit_ms;	/* and their time, summed */
 	int		 commit_warned;	/* a commit-failed line written */
+	long long	 commit_step;	/* data mode: the step it holds */
+	int		 commit_asked;	/* data mode: one is on its way */
+	char		 lost_reason[128];	/* data mode: being rebuilt */
 };
 
 /* Another daemon whose events we read (submit_follow.c). */
@@ -88,6 +91,8 @@ struct submit {
 	int			 failures;	/* S_FAILED sessions */
 	int			 data;		/* data mode */
 	int			 commit_warned;	/* a commit failure was shown */
+	double			 rebuild_at;	/* data mode: partitions lost
+						 * at (nn_clock_s), or 0 */
 	double			 balanced;	/* last look, monotonic s */
 	int			 tty;		/* a live table on stdout */
 	int			 drawn;		/* its lines on screen */
@@ -150,6 +155,26 @@ void		 submit_drop_commit(struct submit *, int);
  * is not NULL; -1 with cause (*refused set when the daemon said no). */
 int		 submit_spawn(struct submit *, int, const char *host,
 		     const char *commit, int *refused, char **cause);
+/* The same from state (len bytes, taken) or commit. */
+int		 submit_spawn_state(struct submit *, int, const char *host,
+		     const char *commit, unsigned char *state, size_t len,
+		     int *refused, char **cause);
+/* The host with the most free cores (any when all), or NULL. */
+const char	*submit_pick(struct submit *, int all);
+/* Sends every running partition the ring's members. */
+int		 submit_members(struct submit *, char **cause);
+
+/* submit_rebuild.c */
+/*
+ * Data mode: partitions lost with host (their rows in sb->s running there)
+ * are to be rebuilt; asks the live ones for a commit. -1 with cause when
+ * none is left.
+ */
+int		 submit_lose_partitions(struct submit *, const char *host,
+		     const char *why, char **cause);
+/* Once every live partition committed: the lost ones are rebuilt from
+ * the earliest; -1 with cause when that cannot be done in time. */
+int		 submit_rebuild_turn(struct submit *, char **cause);
 
 /* submit_follow.c */
 /*

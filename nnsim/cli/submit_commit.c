@@ -77,6 +77,9 @@ submit_ev_committed(struct submit *sb, int i, json_t *ev, char **cause)
 	note = json_object_get(ev, "note");
 	s->commit_epochs = (int)json_integer_value(json_object_get(note,
 	    "epochs_done"));
+	/* Data mode: a rebuild waits for it (submit_rebuild.c). */
+	s->commit_step = json_integer_value(json_object_get(note, "step"));
+	s->commit_asked = 0;
 	s->commits++;
 	s->commit_ms += (double)json_integer_value(json_object_get(ev, "ms"));
 	return 0;
@@ -90,6 +93,8 @@ submit_ev_commit_failed(struct submit *sb, int i, json_t *ev, char **cause)
 	json_t *m;
 	int rc;
 
+	/* A rebuild goes on with the others' commits. */
+	sb->s[i].commit_asked = 0;
 	if (sb->s[i].commit_warned)
 		return 0;
 	/* On screen once a job: on one host, every session says the same. */

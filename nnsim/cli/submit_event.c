@@ -287,9 +287,11 @@ submit_host_down(struct submit *sb, const char *host, char **cause)
 	if (n == 0)
 		goto out;
 	if (sb->data) {
-		rc = nn_fail(cause, "host %s went down with %s %s: a "
-		    "data-parallel job cannot rebuild a lost partition yet",
-		    host, n > 1 ? "partitions" : "partition", list);
+		why = xasprintf("its host %s went down", host);
+		rc = submit_hosts(sb, cause);
+		if (rc == 0)
+			rc = submit_lose_partitions(sb, host, why, cause);
+		free(why);
 		goto out;
 	}
 	why = xasprintf("its host %s went down", host);

@@ -90,11 +90,17 @@ submit_agent_line(struct submit *sb, int i, int best)
 static json_t *
 submit_done_line(struct submit *sb, int best, const char *output)
 {
-	if (sb->data)
-		return json_pack("{s:s, s:i, s:b, s:O, s:s}", "event", "done",
-		    "partitions", sb->n, "deterministic",
+	char sha[65];
+
+	if (sb->data) {
+		crypto_sha256_hex(sb->s[0].params, sb->nparams * sizeof (float),
+		    sha);
+		return json_pack("{s:s, s:i, s:b, s:O, s:s, s:s}", "event",
+		    "done", "partitions", sb->n, "deterministic",
 		    sb->job.deterministic, "final", json_object_get(
-		    sb->s[0].result, "final"), "model", output);
+		    sb->s[0].result, "final"), "model", output,
+		    "params_sha256", sha);
+	}
 	return json_pack("{s:s, s:i, s:i, s:i, s:s, s:f, s:s, s:s}", "event",
 	    "done", "sessions", sb->n, "failed", sb->failures, "best", best,
 	    "select", sb->job.select, "score", sb->s[best].score, "label",

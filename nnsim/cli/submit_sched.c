@@ -135,7 +135,7 @@ submit_hosts(struct submit *sb, char **cause)
  * The host with the most free cores, or NULL when every core is busy (any
  * host at all when all must run at once).
  */
-static const char *
+const char *
 submit_pick(struct submit *sb, int all)
 {
 	const char *key, *best = NULL;
@@ -157,14 +157,24 @@ submit_spawn(struct submit *sb, int i, const char *host, const char *commit,
 {
 	unsigned char *state = NULL;
 	size_t len = 0;
+
+	if (commit == NULL && (state = submit_state(sb, i, &len, cause)) ==
+	    NULL)
+		return -1;
+	return submit_spawn_state(sb, i, host, commit, state, len, refused,
+	    cause);
+}
+
+int
+submit_spawn_state(struct submit *sb, int i, const char *host,
+    const char *commit, unsigned char *state, size_t len, int *refused,
+    char **cause)
+{
 	json_t *rep, *req;
 	const char *id;
 	char *what;
 	int rc = -1;
 
-	if (commit == NULL && (state = submit_state(sb, i, &len, cause)) ==
-	    NULL)
-		return -1;
 	/* The job's id goes with each agent: the console groups by it. */
 	req = json_pack("{s:s, s:s, s:s, s:s}", "op", "spawn", "code",
 	    sb->code, "host", host, "job", sb->id);
@@ -207,7 +217,9 @@ submit_fill(struct submit *sb, char **cause)
 	int i;
 
 	for (i = 0; i < sb->n; i++) {
-		if (sb->s[i].state != S_QUEUED)
+		/* A lost partition is rebuilt, never started afresh. */
+		if (sb->s[i].state != S_QUEUED || (sb->data &&
+		    sb->s[i].agent[0] != '\0'))
 			continue;
 		host = submit_pick(sb, sb->data);
 		if (host == NULL && sb->running > 0)
@@ -273,8 +285,9 @@ submit_balance(struct submit *sb, char **cause)
 	return 0;
 }
 
-/* Tells every partition who the others are: the ring forms. */
-static int
+/* Tells every partition who the others are: the ring forms (again, when a
+ * lost one was rebuilt). */
+int
 submit_members(struct submit *sb, char **cause)
 {
 	json_t *ids = json_array(), *msg, *rep;
@@ -287,6 +300,8 @@ submit_members(struct submit *sb, char **cause)
 	text = json_dumps(msg, JSON_COMPACT);
 	json_decref(msg);
 	for (i = 0; text != NULL && i < sb->n; i++) {
+		if (sb->s[i].state != S_RUNNING)
+			continue;
 		rep = submit_ask(sb, json_pack("{s:s, s:s}", "op", "send",
 		    "agent", sb->s[i].agent), text, strlen(text), NULL, NULL,
 		    cause);
@@ -429,7 +444,8 @@ submit_run(struct submit *sb, char **cause)
 		return -1;
 	/* Sessions that start again wait for a core, but not for ever. */
 	while (sb->running > 0 || sb->queued > 0) {
-		if (submit_step(sb, cause) != 0)
+		if (submit_step(sb, cause) != 0 ||
+		    (sb->rebuild_at > 0 && submit_rebuild_turn(sb, cause) != 0))
 			return -1;
 		if (sb->running > 0 || idle == 0)
 			idle = sb->running > 0 ? 0 : nn_clock_s();

@@ -681,16 +681,26 @@ out:
 	return rc;
 }
 
-int
-nn_trainer_restore(struct nn_trainer *t, const unsigned char *buf,
-    size_t len, char **cause)
-{
-	const unsigned char *order, *rngs;
-	size_t i, rows = t->train->n, step = 0, extra;
-	uint64_t saved_rows, olen, epoch, cursor, correct;
-	double elapsed, epoch_elapsed, busy, at;
-	int h;
+/* A saved state, checked (train_parse), before anything is changed. */
+struct train_saved {
+	uint64_t		 rows, olen, epoch, cursor, correct;
+	double			 loss_sum, elapsed, epoch_elapsed, busy;
+	size_t			 step;
+	const unsigned char	*order, *optim, *rngs;
+};
 
+/*
+ * Checks buf as a state for t: of rows rows (0: of any one shard of t's
+ * job) and the shards t holds, at a step boundary of t's schedule.
+ */
+static int
+train_parse(const struct nn_trainer *t, const unsigned char *buf, size_t len,
+    size_t rows, struct train_saved *sv, char **cause)
+{
+	size_t extra;
+	int q, ok;
+
+	memset(sv, 0, sizeof *sv);
 	if (len < TRAIN_STATE_HEADER)
 		return nn_fail(cause, "trainer state: %zu bytes, shorter than "
 		    "its %d-byte header", len, TRAIN_STATE_HEADER);
@@ -702,66 +712,116 @@ nn_trainer_restore(struct nn_trainer *t, const unsigned char *buf,
 		return nn_fail(cause, "trainer state: version %" PRIu32
 		    " (expected %d)", nn_le_get_u32(buf + 4),
 		    TRAIN_STATE_VERSION);
-	saved_rows = nn_le_get_u64(buf + 8);
-	if (saved_rows != rows)
+	sv->rows = nn_le_get_u64(buf + 8);
+	for (q = 0, ok = rows != 0 && sv->rows == rows; rows == 0 &&
+	    q < t->nshards; q++)
+		ok |= sv->rows == shard_rows(t->total, t->nshards, q);
+	if (!ok)
 		return nn_fail(cause, "trainer state: %" PRIu64 " rows, "
-		    "expected %zu", saved_rows, rows);
+		    "expected %zu", sv->rows, rows != 0 ? rows :
+		    shard_rows(t->total, t->nshards, 0));
 	/* rows fits in memory as order[], so rows * 4 cannot overflow. */
-	olen = nn_le_get_u64(buf + 16);
+	sv->olen = nn_le_get_u64(buf + 16);
 	extra = (size_t)(t->held - 1) * TRAIN_STATE_RNG;
-	if (len - TRAIN_STATE_HEADER < rows * 4 + extra ||
-	    olen != len - TRAIN_STATE_HEADER - rows * 4 - extra)
+	if (len - TRAIN_STATE_HEADER < sv->rows * 4 + extra ||
+	    sv->olen != len - TRAIN_STATE_HEADER - sv->rows * 4 - extra)
 		return nn_fail(cause, "trainer state: %zu bytes, expected %zu "
-		    "for %zu rows, %" PRIu64 " bytes of optimizer state and "
-		    "%d shards", len, (size_t)TRAIN_STATE_HEADER + rows * 4 +
-		    (size_t)olen + extra, rows, olen, t->held);
-	epoch = nn_le_get_u64(buf + 56);
-	cursor = nn_le_get_u64(buf + 64);
-	correct = nn_le_get_u64(buf + 72);
-	elapsed = train_get_f64(buf + 88);
-	epoch_elapsed = train_get_f64(buf + 96);
-	busy = train_get_f64(buf + 104);
-	if (epoch > INT_MAX)
+		    "for %" PRIu64 " rows, %" PRIu64 " bytes of optimizer "
+		    "state and %d shards", len, (size_t)TRAIN_STATE_HEADER +
+		    sv->rows * 4 + (size_t)sv->olen + extra, sv->rows,
+		    sv->olen, t->held);
+	sv->epoch = nn_le_get_u64(buf + 56);
+	sv->cursor = nn_le_get_u64(buf + 64);
+	sv->correct = nn_le_get_u64(buf + 72);
+	sv->loss_sum = train_get_f64(buf + 80);
+	sv->elapsed = train_get_f64(buf + 88);
+	sv->epoch_elapsed = train_get_f64(buf + 96);
+	sv->busy = train_get_f64(buf + 104);
+	if (sv->epoch > INT_MAX)
 		return nn_fail(cause, "trainer state: epoch %" PRIu64
-		    " (limit %d)", epoch, INT_MAX);
+		    " (limit %d)", sv->epoch, INT_MAX);
 	/* Between steps the cursor is always at a step inside the epoch. */
-	if (train_step_at(t, cursor, &step) != 0)
+	if (train_step_at(t, sv->cursor, &sv->step) != 0)
 		return nn_fail(cause, "trainer state: cursor %" PRIu64
-		    " (expected a step boundary below %zu rows)", cursor,
+		    " (expected a step boundary below %zu rows)", sv->cursor,
 		    t->total);
-	if (correct > t->total)
+	if (sv->correct > t->total)
 		return nn_fail(cause, "trainer state: %" PRIu64 " correct "
-		    "(expected at most %zu rows)", correct, t->total);
-	if (!train_duration(elapsed) || !train_duration(epoch_elapsed) ||
-	    !train_duration(busy))
+		    "(expected at most %zu rows)", sv->correct, t->total);
+	if (!train_duration(sv->elapsed) ||
+	    !train_duration(sv->epoch_elapsed) || !train_duration(sv->busy))
 		return nn_fail(cause, "trainer state: bad times %g, %g, %g s "
-		    "(expected finite and not negative)", elapsed,
-		    epoch_elapsed, busy);
+		    "(expected finite and not negative)", sv->elapsed,
+		    sv->epoch_elapsed, sv->busy);
+	sv->order = buf + TRAIN_STATE_HEADER;
+	sv->optim = sv->order + sv->rows * 4;
+	sv->rngs = sv->optim + sv->olen;
+	return 0;
+}
+
+/* What every partition of a job shares: its place in the schedule. */
+static void
+train_apply(struct nn_trainer *t, const struct train_saved *sv)
+{
+	double at = nn_clock_s();
+
+	t->epoch = (int)sv->epoch;
+	t->step = sv->step;
+	t->cursor = (size_t)sv->cursor;
+	t->correct = (size_t)sv->correct;
+	t->loss_sum = sv->loss_sum;
+	t->started = at - sv->elapsed;
+	t->epoch_started = at - sv->epoch_elapsed;
+	t->step_started = at;
+	t->busy = sv->busy;
+}
+
+int
+nn_trainer_restore(struct nn_trainer *t, const unsigned char *buf,
+    size_t len, char **cause)
+{
+	struct train_saved sv;
+	size_t i, rows = t->train->n;
+	int h;
+
+	if (train_parse(t, buf, len, rows, &sv, cause) != 0)
+		return -1;
 	/* A repeated row would train on it twice and silently skip another. */
-	order = buf + TRAIN_STATE_HEADER;
-	if (train_check_order(t, order, cause) != 0)
+	if (train_check_order(t, sv.order, cause) != 0)
 		return -1;
 	/* The last check that can fail; it leaves the optimizer alone then. */
-	if (nn_optim_restore(t->optim, order + rows * 4, (size_t)olen,
-	    cause) != 0)
+	if (nn_optim_restore(t->optim, sv.optim, (size_t)sv.olen, cause) != 0)
 		return -1;
-
 	train_get_rng(buf + 24, &t->rng[0]);
-	rngs = order + rows * 4 + olen;
 	for (h = 1; h < t->held; h++)
-		train_get_rng(rngs + (size_t)(h - 1) * TRAIN_STATE_RNG,
+		train_get_rng(sv.rngs + (size_t)(h - 1) * TRAIN_STATE_RNG,
 		    &t->rng[h]);
 	for (i = 0; i < rows; i++)
-		t->order[i] = nn_le_get_u32(order + 4 * i);
-	t->epoch = (int)epoch;
-	t->step = step;
-	t->cursor = (size_t)cursor;
-	t->correct = (size_t)correct;
-	t->loss_sum = train_get_f64(buf + 80);
-	at = nn_clock_s();
-	t->started = at - elapsed;
-	t->epoch_started = at - epoch_elapsed;
-	t->step_started = at;
-	t->busy = busy;
+		t->order[i] = nn_le_get_u32(sv.order + 4 * i);
+	train_apply(t, &sv);
+	return 0;
+}
+
+int
+nn_trainer_adopt(struct nn_trainer *t, const unsigned char *buf, size_t len,
+    char **cause)
+{
+	struct train_saved sv;
+	uint64_t e;
+
+	if (t->part < 0 || t->epoch != 0 || t->cursor != 0)
+		return nn_fail(cause, "trainer state: only a new partition's "
+		    "trainer adopts another's state");
+	if (train_parse(t, buf, len, 0, &sv, cause) != 0)
+		return -1;
+	if (sv.epoch > (uint64_t)t->spec.epochs)
+		return nn_fail(cause, "trainer state: epoch %" PRIu64 " of %d",
+		    sv.epoch, t->spec.epochs);
+	if (nn_optim_restore(t->optim, sv.optim, (size_t)sv.olen, cause) != 0)
+		return -1;
+	/* This shard's order, as every epoch's end before reshuffled it. */
+	for (e = 1; e <= sv.epoch && e < (uint64_t)t->spec.epochs; e++)
+		trainer_shuffle(t);
+	train_apply(t, &sv);
 	return 0;
 }

@@ -108,6 +108,18 @@ void		 nn_trainer_save(const struct nn_trainer *, unsigned char **buf,
 int		 nn_trainer_restore(struct nn_trainer *t,
 		     const unsigned char *buf, size_t len, char **cause);
 
+/*
+ * Rebuilds a lost partition: t, new from nn_trainer_new_part for its own
+ * part, takes another partition's state of the same job (its
+ * nn_trainer_save) for what all partitions share (the epoch and position,
+ * the running sums, the optimizer), and replays its own shard's shuffles
+ * from the seed to that epoch. It then trains on as the lost partition
+ * would have, bit for bit (docs/elastic.md). -1 with cause, t unchanged
+ * but for nothing it used, when buf is not such a state.
+ */
+int		 nn_trainer_adopt(struct nn_trainer *t,
+		     const unsigned char *buf, size_t len, char **cause);
+
 /* Mean loss and accuracy of net over d, in batches of the net's size. */
 void		 nn_evaluate(struct nn_net *, const struct nn_data *d,
 		     double *loss, double *accuracy);

@@ -468,6 +468,125 @@ test_part_resume_adam(void)
 	part_resume(NN_OPTIM_ADAM, 17 + 5);
 }
 
+/*
+ * A partition lost with its host is rebuilt from another's state: rank
+ * lost gets from's weights and trainer state (nn_trainer_adopt) and its
+ * own shard, and the run ends bitwise as if nothing happened.
+ */
+static void
+part_rebuild(enum nn_optim_type type, int stop, int lost, int from)
+{
+	struct nn_train_spec spec;
+	struct nn_data *train = BLOBS(ROWS, 1), *test = BLOBS(TEST_ROWS, 2);
+	struct nn_epoch_stats want[EPOCHS], got[EPOCHS];
+	struct parts ref, p;
+	unsigned char *state[MAX_SHARDS];
+	float *saved[MAX_SHARDS];
+	size_t len[MAX_SHARDS], n;
+	char *cause = NULL;
+	int i, e;
+
+	memset(&ref, 0, sizeof ref);
+	memset(&p, 0, sizeof p);
+	memset(state, 0, sizeof state);
+	memset(saved, 0, sizeof saved);
+	memset(want, 0, sizeof want);
+	memset(got, 0, sizeof got);
+	spec_for(type, 3, 1, &spec);
+	parts_new(&ref, &spec, train, test);
+	run_parts(&ref, -1, want);
+
+	parts_new(&p, &spec, train, test);
+	run_parts(&p, stop, got);
+	for (i = 0; i < p.n; i++) {
+		nn_trainer_save(p.tr[i], &state[i], &len[i]);
+		nn_net_params(p.net[i], &n);
+		saved[i] = memcpy(xreallocarray(NULL, n, sizeof (float)),
+		    nn_net_params(p.net[i], NULL), n * sizeof (float));
+	}
+	parts_free(&p);
+
+	parts_new(&p, &spec, train, test);
+	for (i = 0; i < p.n; i++) {
+		nn_net_init(p.net[i], 99);
+		memcpy(nn_net_params(p.net[i], NULL), saved[i == lost ? from :
+		    i], n * sizeof (float));
+		if (i == lost)
+			CHECKF(nn_trainer_adopt(p.tr[i], state[from],
+			    len[from], &cause) == 0, "%s", cause);
+		else
+			CHECKF(nn_trainer_restore(p.tr[i], state[i], len[i],
+			    &cause) == 0, "partition %d: %s", i, cause);
+	}
+	/* Only a new trainer adopts. */
+	CHECK(nn_trainer_adopt(p.tr[lost], state[from], len[from],
+	    &cause) == -1);
+	CHECKF(strstr(cause, "only a new partition") != NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
+	run_parts(&p, -1, got);
+	CHECK(nn_trainer_done(p.tr[0]));
+	CHECK(parts_agree(&p));
+	CHECK(memcmp(nn_net_params(p.net[lost], NULL),
+	    nn_net_params(ref.net[0], NULL), n * sizeof (float)) == 0);
+	for (e = 0; e < EPOCHS; e++) {
+		CHECK(got[e].epoch == e + 1);
+		CHECK(got[e].loss == want[e].loss);
+		CHECK(got[e].accuracy == want[e].accuracy);
+		CHECK(got[e].test_loss == want[e].test_loss);
+	}
+end:
+	for (i = 0; i < MAX_SHARDS; i++) {
+		free(state[i]);
+		free(saved[i]);
+	}
+	free(cause);
+	parts_free(&ref);
+	parts_free(&p);
+	nn_data_free(train);
+	nn_data_free(test);
+}
+
+static void
+test_part_rebuild_sgd(void)
+{
+	part_rebuild(NN_OPTIM_SGD, 17 + 13, 2, 0);	/* 34 rows from 33 */
+}
+
+static void
+test_part_rebuild_adam(void)
+{
+	part_rebuild(NN_OPTIM_ADAM, 17 * 2 + 5, 0, 1);	/* epoch 3, rank 0 */
+}
+
+static void
+test_adopt_refused(void)
+{
+	struct nn_train_spec spec;
+	struct nn_data *train = BLOBS(ROWS, 1);
+	struct parts p;
+	unsigned char *state = NULL;
+	size_t len;
+	char *cause = NULL;
+
+	spec_for(NN_OPTIM_ADAM, 3, 1, &spec);
+	parts_new(&p, &spec, train, NULL);
+	nn_trainer_save(p.tr[1], &state, &len);
+	/* Cut short, or another job's (more rows than any shard). */
+	CHECK(nn_trainer_adopt(p.tr[2], state, len - 1, &cause) == -1);
+	CHECKF(strstr(cause, "bytes, expected") != NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
+	state[8] = 200;
+	CHECK(nn_trainer_adopt(p.tr[2], state, len, &cause) == -1);
+	CHECKF(strstr(cause, "200 rows, expected") != NULL, "%s", cause);
+end:
+	free(cause);
+	free(state);
+	parts_free(&p);
+	nn_data_free(train);
+}
+
 /* The single-process shard trainer's state: every shard's order and RNG. */
 static void
 test_shards_resume(void)
@@ -713,6 +832,9 @@ static const struct unit_test tests[] = {
 	{ "shards_differ", test_shards_differ },
 	{ "part_resume_sgd", test_part_resume_sgd },
 	{ "part_resume_adam", test_part_resume_adam },
+	{ "part_rebuild_sgd", test_part_rebuild_sgd },
+	{ "part_rebuild_adam", test_part_rebuild_adam },
+	{ "adopt_refused", test_adopt_refused },
 	{ "shards_resume", test_shards_resume },
 	{ "config_partitions", test_config_partitions },
 	{ "job_data", test_job_data },
