@@ -21,7 +21,9 @@
  * nn_trainer_adopt), and there is no ring section. Messages are JSON:
  * {"members": [ids]} from the submitter, again with a new id when a lost
  * partition was rebuilt; {"commit": true} from the submitter, which then
- * commits this partition's state (agent_commit) for a rebuild;
+ * commits this partition's state (agent_commit) for a rebuild (both with
+ * "version" and "mac", nn_ring_control_mac, and "control" in the state is
+ * the last version taken);
  * {"endpoint": IP, "port": P} from the successor whenever it listens
  * somewhere new; {"done": true} from the successor when it has every sum
  * it needs, after which this partition may leave.
@@ -40,6 +42,7 @@
 #include "agentd/agent.h"
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/crypto.h"
 #include "dist/ring.h"
 #include "dist/session.h"
 #include "nn/blas.h"
@@ -73,6 +76,7 @@ struct part {
 	char			 listen_ip[80];	/* where, for a new */
 	int			 listen_port;	/* predecessor */
 	int			 want_commit;	/* the submitter asked */
+	long long		 control;	/* its last order's version */
 	int			 told_done;	/* the predecessor knows */
 	int			 next_done;	/* the successor has it all */
 	enum part_phase		 phase;
@@ -179,6 +183,29 @@ part_members_ok(const struct part *p, json_t *m)
 	return 1;
 }
 
+/*
+ * An order of the submitter: a newer version than the last, with a MAC of
+ * it and what under the job's secret (nn_ring_control_mac). 1 if so.
+ */
+static int
+part_control_ok(struct part *p, const char *from, json_t *o,
+    const char *what)
+{
+	json_t *v = json_object_get(o, "version");
+	const char *mac = json_string_value(json_object_get(o, "mac"));
+	char want[NN_RING_MAC_HEX];
+
+	if (strncmp(from, "client:", 7) != 0 || !json_is_integer(v) ||
+	    json_integer_value(v) <= p->control || mac == NULL ||
+	    strlen(mac) != NN_RING_MAC_HEX - 1)
+		return 0;
+	nn_ring_control_mac(p->secret, json_integer_value(v), what, want);
+	if (crypto_equal(want, mac, NN_RING_MAC_HEX - 1) == 0)
+		return 0;
+	p->control = json_integer_value(v);
+	return 1;
+}
+
 /* Only the successor speaks about the ring: its address, its end. */
 static int
 part_from_next(const struct part *p, const char *from)
@@ -242,6 +269,7 @@ part_unpack(struct agent *a, const struct agent_state *st)
 	p->step = (uint64_t)step;
 	p->deterministic = json_is_true(json_object_get(o, "deterministic"));
 	p->told_done = json_is_true(json_object_get(o, "told_done"));
+	p->control = json_integer_value(json_object_get(o, "control"));
 	p->next_done = json_is_true(json_object_get(o, "next_done"));
 	if ((v = json_object_get(o, "members")) != NULL) {
 		if (!part_members_ok(p, v)) {
@@ -342,6 +370,7 @@ part_pack(struct agent *a, struct agent_state *st)
 	    "secret", hex, "deterministic", p->deterministic, "step",
 	    (json_int_t)p->step, "told_done", p->told_done, "next_done",
 	    p->next_done, "epochs", p->epochs);
+	json_object_set_new(extra, "control", json_integer(p->control));
 	if (p->members != NULL)
 		json_object_set(extra, "members", p->members);
 	if (p->next_port > 0)
@@ -595,6 +624,8 @@ part_message(struct agent *a, const char *from, const void *data,
 {
 	struct part *p = agent_data(a);
 	json_t *o = json_loadb(data, len, 0, NULL), *v;
+	char *text;
+	int ok;
 
 	if (p == NULL || !json_is_object(o)) {
 		agent_log(a, AGENT_LOG_WARN, "partition: a %zu-byte message "
@@ -602,9 +633,12 @@ part_message(struct agent *a, const char *from, const void *data,
 		goto out;
 	}
 	if ((v = json_object_get(o, "members")) != NULL) {
-		/* From the submitter, a client: first, then with a rebuilt
+		/* From the submitter: first, then with a rebuilt
 		 * partition's new id. */
-		if (strncmp(from, "client:", 7) != 0)
+		text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		ok = text != NULL && part_control_ok(p, from, o, text);
+		free(text);
+		if (!ok)
 			agent_log(a, AGENT_LOG_WARN, "partition: ignored "
 			    "\"members\" from %s", from);
 		else if (!part_members_ok(p, v))
@@ -613,10 +647,14 @@ part_message(struct agent *a, const char *from, const void *data,
 			    p->size);
 		else
 			part_members(a, p, v);
-	} else if (json_is_true(json_object_get(o, "commit")) &&
-	    strncmp(from, "client:", 7) == 0) {
-		p->want_commit = 1;
+	} else if (json_is_true(json_object_get(o, "commit"))) {
+		if (part_control_ok(p, from, o, "commit"))
+			p->want_commit = 1;
+		else
+			agent_log(a, AGENT_LOG_WARN, "partition: ignored "
+			    "\"commit\" from %s", from);
 	} else if (!part_from_next(p, from) &&
+	    strncmp(from, "client:", 7) != 0 &&
 	    json_is_string(json_object_get(o, "endpoint")) &&
 	    json_is_integer(json_object_get(o, "port"))) {
 		/* The successor heard of the ring first (or, rebuilt, before

@@ -26,6 +26,7 @@ struct sess {
 	char		 agent[96];
 	char		 host[64];
 	int		 moving;	/* a migrate was asked for */
+	int		 pinned;	/* data mode: moved by another */
 	long long	 step;		/* live, from progress events */
 	double		 live_loss;
 	double		 sps;		/* samples per second */
@@ -61,6 +62,8 @@ struct submit_follower {
 /* A daemon we lost takes no agents for this long, while the others may
  * still list it up. */
 #define SUBMIT_GONE_S		10.0
+/* Data mode: at least this long between two moves for balance. */
+#define SUBMIT_DATA_MOVE_S	3.0
 
 struct submit {
 	struct client		*cl;
@@ -93,6 +96,8 @@ struct submit {
 	int			 commit_warned;	/* a commit failure was shown */
 	double			 rebuild_at;	/* data mode: partitions lost
 						 * at (nn_clock_s), or 0 */
+	double			 data_moved;	/* data mode: last balance */
+	long long		 control;	/* data mode: orders' version */
 	double			 balanced;	/* last look, monotonic s */
 	int			 tty;		/* a live table on stdout */
 	int			 drawn;		/* its lines on screen */

@@ -188,6 +188,9 @@ submit_ev_moved(struct submit *sb, int i, json_t *ev, char **cause)
 		to = submit_ev_str(ev, "host");
 	submit_say(sb, i, "moved to %s", to);
 	snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s", to);
+	/* Moved by someone else (a client, a drain): not undone. */
+	if (!sb->s[i].moving)
+		sb->s[i].pinned = 1;
 	sb->s[i].moving = 0;
 	from = submit_ev_str(ev, "from");
 	m = json_pack("{s:s, s:s, s:s, s:s}", "event", "moved", "agent",

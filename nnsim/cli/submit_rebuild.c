@@ -24,8 +24,7 @@ submit_lose_partitions(struct submit *sb, const char *host, const char *why,
     char **cause)
 {
 	struct sess *s;
-	const char *msg = "{\"commit\":true}";
-	char *ignored = NULL;
+	char *ignored = NULL, *msg, mac[NN_RING_MAC_HEX];
 	json_t *rep;
 	int i, live = 0;
 
@@ -57,9 +56,13 @@ submit_lose_partitions(struct submit *sb, const char *host, const char *why,
 		live++;
 		if (s->commit_asked)
 			continue;
+		nn_ring_control_mac(sb->secret, ++sb->control, "commit", mac);
+		msg = xasprintf("{\"commit\":true,\"version\":%lld,"
+		    "\"mac\":\"%s\"}", sb->control, mac);
 		rep = submit_ask(sb, json_pack("{s:s, s:s, s:s}", "op", "send",
 		    "agent", s->agent, "at", s->host), msg, strlen(msg), NULL,
 		    NULL, cause);
+		free(msg);
 		if (rep == NULL)
 			return -1;
 		json_decref(rep);
@@ -96,10 +99,12 @@ submit_rebuilt_state(struct submit *sb, int k, const struct agent_state *peer,
 	for (i = 0; i < sb->n; i++)
 		json_array_append_new(ids, json_string(sb->s[i].agent));
 	nn_ring_secret_hex(sb->secret, hex);
-	extra = json_pack("{s:i, s:i, s:I, s:s, s:b, s:O, s:o, s:b}", "rank", k,
-	    "size", sb->n, "total", (json_int_t)sb->prep.train->n, "secret",
-	    hex, "deterministic", sb->job.deterministic, "step",
-	    json_object_get(pj, "step"), "members", ids, "adopt", 1);
+	/* Our orders so far are not to be replayed to it. */
+	extra = json_pack("{s:i, s:i, s:I, s:s, s:b, s:O, s:o, s:b, s:I}",
+	    "rank", k, "size", sb->n, "total", (json_int_t)sb->prep.train->n,
+	    "secret", hex, "deterministic", sb->job.deterministic, "step",
+	    json_object_get(pj, "step"), "members", ids, "adopt", 1, "control",
+	    (json_int_t)sb->control);
 	ids = NULL;
 	shard = nn_data_shard(sb->prep.train, k, sb->n);
 	if (nn_session_state(st, k, sb->job.roots[0], shard, k == 0 ?

@@ -236,19 +236,90 @@ submit_fill(struct submit *sb, char **cause)
 	return 0;
 }
 
+/* Asks agent i to move to host; a refused move is tried again later. */
+static int
+submit_move(struct submit *sb, int i, const char *to, const char *why,
+    char **cause)
+{
+	json_t *rep;
+
+	rep = submit_ask(sb, json_pack("{s:s, s:s, s:s, s:s}", "op",
+	    "migrate", "agent", sb->s[i].agent, "host", to, "at",
+	    sb->s[i].host), NULL, 0, NULL, NULL, cause);
+	if (rep == NULL)
+		return -1;
+	if (client_reply_ok(rep, "migrate", NULL) == 0) {
+		sb->s[i].moving = 1;
+		submit_say(sb, i, "moving to %s: %s", to, why);
+	}
+	json_decref(rep);
+	return 0;
+}
+
+/*
+ * Data mode: a partition moves from the busiest host that holds one to
+ * the host with the most free cores while that one has two more (a host
+ * that joined or came back, say). The partitions stay the same, so the
+ * arithmetic does not change. One that someone else moved stays.
+ */
+static int
+submit_balance_data(struct submit *sb, char **cause)
+{
+	const char *key, *best = NULL;
+	json_int_t most = 0, least = 0, f;
+	json_t *v;
+	char *why;
+	int i, pick = -1, rc;
+
+	json_object_foreach(sb->hosts, key, v) {
+		if (best == NULL || json_integer_value(v) > most) {
+			best = key;
+			most = json_integer_value(v);
+		}
+	}
+	/* One move at a time, and host figures a heartbeat newer than it. */
+	if (nn_clock_s() - sb->data_moved < SUBMIT_DATA_MOVE_S)
+		return 0;
+	for (i = 0; i < sb->n; i++)
+		if (sb->s[i].moving)
+			return 0;
+	for (i = 0; i < sb->n; i++) {
+		if (sb->s[i].state != S_RUNNING || sb->s[i].pinned ||
+		    submit_orphan(sb, sb->s[i].agent) ||
+		    (v = json_object_get(sb->hosts, sb->s[i].host)) == NULL)
+			continue;
+		f = json_integer_value(v);
+		if (pick < 0 || f < least) {
+			pick = i;
+			least = f;
+		}
+	}
+	if (best == NULL || pick < 0 || most - least < 2)
+		return 0;
+	why = xasprintf("%s has %lld free cores, %s %lld", best,
+	    (long long)most, sb->s[pick].host, (long long)least);
+	rc = submit_move(sb, pick, best, why, cause);
+	free(why);
+	sb->data_moved = nn_clock_s();
+	return rc;
+}
+
 /*
  * Load balancing, once a second while sessions run: queued sessions go to
  * freed cores; with none queued, a session on a host with more agents than
- * cores (other jobs count too) moves to a host with a core free.
+ * cores (other jobs count too) moves to a host with a core free. Data
+ * mode: submit_balance_data, but not while a lost partition is rebuilt.
  */
 static int
 submit_balance(struct submit *sb, char **cause)
 {
 	const char *key, *to = NULL;
-	json_t *v, *rep;
+	char why[128];
+	json_t *v;
 	int i;
 
-	if (sb->data || nn_clock_s() - sb->balanced < 1.0)
+	if (nn_clock_s() - sb->balanced < 1.0 || (sb->data &&
+	    sb->rebuild_at > 0))
 		return 0;
 	sb->balanced = nn_clock_s();
 	if (submit_hosts(sb, cause) != 0)
@@ -256,6 +327,8 @@ submit_balance(struct submit *sb, char **cause)
 	/* Every host draining or briefly down: look again later. */
 	if (json_object_size(sb->hosts) == 0)
 		return 0;
+	if (sb->data)
+		return submit_balance_data(sb, cause);
 	if (submit_fill(sb, cause) != 0)
 		return -1;
 	json_object_foreach(sb->hosts, key, v)
@@ -268,19 +341,9 @@ submit_balance(struct submit *sb, char **cause)
 		    json_integer_value(json_object_get(sb->hosts,
 		    sb->s[i].host)) >= 0)
 			continue;
-		rep = submit_ask(sb, json_pack("{s:s, s:s, s:s}", "op",
-		    "migrate", "agent", sb->s[i].agent, "host", to), NULL, 0,
-		    NULL, NULL, cause);
-		if (rep == NULL)
-			return -1;
-		/* A refused move is tried again at the next look. */
-		if (client_reply_ok(rep, "migrate", NULL) == 0) {
-			sb->s[i].moving = 1;
-			submit_say(sb, i, "moving to %s: %s has more agents "
-			    "than cores", to, sb->s[i].host);
-		}
-		json_decref(rep);
-		return 0;
+		snprintf(why, sizeof why, "%s has more agents than cores",
+		    sb->s[i].host);
+		return submit_move(sb, i, to, why, cause);
 	}
 	return 0;
 }
@@ -291,12 +354,17 @@ int
 submit_members(struct submit *sb, char **cause)
 {
 	json_t *ids = json_array(), *msg, *rep;
-	char *text = NULL, *what;
+	char *text = NULL, *what, mac[NN_RING_MAC_HEX];
 	int i, rc = -1;
 
 	for (i = 0; i < sb->n; i++)
 		json_array_append_new(ids, json_string(sb->s[i].agent));
-	msg = json_pack("{s:o}", "members", ids);
+	/* Signed with the job's secret: only we may repoint the ring. */
+	text = json_dumps(ids, JSON_COMPACT | JSON_ENCODE_ANY);
+	nn_ring_control_mac(sb->secret, ++sb->control, text, mac);
+	free(text);
+	msg = json_pack("{s:o, s:I, s:s}", "members", ids, "version",
+	    (json_int_t)sb->control, "mac", mac);
 	text = json_dumps(msg, JSON_COMPACT);
 	json_decref(msg);
 	for (i = 0; text != NULL && i < sb->n; i++) {

@@ -1236,3 +1236,15 @@ nn_ring_secret_parse(const char *hex, unsigned char secret[NN_RING_SECRET])
 		return -1;
 	return crypto_unhex(hex, secret, NN_RING_SECRET);
 }
+
+void
+nn_ring_control_mac(const unsigned char secret[NN_RING_SECRET],
+    long long version, const char *what, char *hex)
+{
+	unsigned char mac[CRYPTO_HMAC_SIZE];
+	char *msg = xasprintf("nnsim ring control %lld %s", version, what);
+
+	crypto_hmac(secret, NN_RING_SECRET, msg, strlen(msg), mac);
+	crypto_hex(mac, sizeof mac, hex);
+	free(msg);
+}

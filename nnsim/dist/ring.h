@@ -95,6 +95,16 @@ void		 nn_ring_secret_hex(const unsigned char secret[NN_RING_SECRET],
 		     char hex[NN_RING_SECRET_HEX]);
 int		 nn_ring_secret_parse(const char *hex,
 		     unsigned char secret[NN_RING_SECRET]);
+/*
+ * The submitter's orders to the partitions (the members, a commit) carry a
+ * version, which only goes up, and this MAC of it and what, under the
+ * job's secret: a client without the secret cannot repoint the ring.
+ * hex gets 64 digits and a NUL.
+ */
+#define NN_RING_MAC_HEX	65
+void		 nn_ring_control_mac(const unsigned char secret[NN_RING_SECRET],
+		     long long version, const char *what, char *hex);
+
 /* Bytes sent and received, for the throughput figures. */
 void		 nn_ring_bytes(const struct nn_ring *, uint64_t *sent,
 		     uint64_t *received);
