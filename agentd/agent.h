@@ -97,8 +97,10 @@ int		 agent_clone(struct agent *, const char *host);
  * after it in the hosts file, in place of the agent's last commit there.
  * note (a JSON object's text, or NULL) goes with it to the owner's
  * "committed" event, which names the hosts; the owner can start the agent
- * again from there when its host dies (docs/elastic.md). 0 if accepted, or
- * -1 with agent_last_error saying why.
+ * again from there when its host dies (docs/elastic.md). 0 if accepted;
+ * 1 if it is too soon after the last (commits take at most 2% of the
+ * agent's time: agent_last_error says when the next may come); -1
+ * with agent_last_error saying why not.
  */
 #define AGENT_COMMIT_REPLICAS_MAX	8
 int		 agent_commit(struct agent *, int replicas, const char *note);

@@ -46,6 +46,8 @@ struct agent {
 	int		 want_commit;
 	int		 commit_replicas;
 	json_t		*commit_note;	/* agent_commit's, or NULL */
+	double		 commit_cost;	/* the last one's pack and send, s */
+	double		 commit_done;	/* and when it ended (nn_clock_s) */
 	long		 last_progress;
 	void		*result;	/* agent_result's copy */
 	size_t		 result_len;
@@ -136,14 +138,30 @@ agent_clone(struct agent *a, const char *host)
 static int	worker_error(struct agent *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
+/*
+ * Commits take at most this share of an agent's time: one that took c
+ * seconds, to pack and hand over here and for the daemon to send to its
+ * holders (it says, "committed"), is followed by the next only c / share
+ * seconds later.
+ */
+#define WORKER_COMMIT_SHARE	0.02
+
 int
 agent_commit(struct agent *a, int replicas, const char *note)
 {
 	json_t *o = NULL;
+	double wait;
 
 	if (replicas < 1 || replicas > AGENT_COMMIT_REPLICAS_MAX)
 		return worker_error(a, "agent_commit: replicas must be 1 to "
 		    "%d, not %d", AGENT_COMMIT_REPLICAS_MAX, replicas);
+	wait = a->commit_cost / WORKER_COMMIT_SHARE - (nn_clock_s() -
+	    a->commit_done);
+	if (a->commit_cost > 0 && wait > 0) {
+		worker_error(a, "agent_commit: the last commit took %.3f s; "
+		    "the next may come %.1f s later", a->commit_cost, wait);
+		return 1;
+	}
 	if (note != NULL && !json_is_object(o = json_loads(note, 0, NULL))) {
 		json_decref(o);
 		return worker_error(a, "agent_commit: the note is not a JSON "
@@ -483,6 +501,7 @@ worker_commit(struct agent *a)
 	struct packed p;
 	char *cause = NULL;
 	json_t *note = a->commit_note != NULL ? a->commit_note : json_object();
+	double t0 = nn_clock_s();
 
 	a->commit_note = NULL;
 	if (worker_pack(a, &p, &cause) != 0) {
@@ -496,10 +515,23 @@ worker_commit(struct agent *a)
 	    "replicas", a->commit_replicas, "note", note, "step",
 	    (json_int_t)a->steps), p.b);
 	packed_free(&p);
+	a->commit_done = nn_clock_s();
+	a->commit_cost = a->commit_done - t0;
 }
 
 /* A control frame's handler: 1 if the agent must end. */
 typedef int worker_control_fn(struct agent *, struct frame *);
+
+/* The daemon's side of the last commit: its cost spaces the next. */
+static int
+worker_ctl_committed(struct agent *a, struct frame *f)
+{
+	json_t *ms = json_object_get(f->meta, "ms");
+
+	if (json_is_integer(ms) && json_integer_value(ms) > 0)
+		a->commit_cost += (double)json_integer_value(ms) / 1000.0;
+	return 0;
+}
 
 static int
 worker_ctl_message(struct agent *a, struct frame *f)
@@ -571,6 +603,7 @@ static const struct worker_control_entry {
 	worker_control_fn	*fn;
 } worker_controls[] = {
 	{ "clone", worker_ctl_clone },
+	{ "committed", worker_ctl_committed },
 	{ "host", worker_ctl_host },
 	{ "kill", worker_ctl_stop },
 	{ "message", worker_ctl_message },

@@ -77,6 +77,7 @@ struct part {
 	int			 listen_port;	/* predecessor */
 	int			 want_commit;	/* the submitter asked */
 	long long		 control;	/* its last order's version */
+	int			 adopted;	/* rebuilt, no step done yet */
 	int			 told_done;	/* the predecessor knows */
 	int			 next_done;	/* the successor has it all */
 	enum part_phase		 phase;
@@ -325,6 +326,7 @@ part_unpack(struct agent *a, const struct agent_state *st)
 	p->tr = nn_trainer_new_part(p->net, &p->cfg->train, p->train,
 	    p->test, p->rank, p->total);
 	/* Rebuilt: a peer's position and optimizer, our own shard's order. */
+	p->adopted = json_is_true(json_object_get(o, "adopt"));
 	if ((blob = agent_state_get(st, "trainer", &len)) != NULL &&
 	    (json_is_true(json_object_get(o, "adopt")) ?
 	    nn_trainer_adopt(p->tr, blob, len, &cause) :
@@ -512,10 +514,12 @@ part_step(struct agent *a)
 
 	/* Its state is whole here, whatever the phase: a rebuild's. */
 	if (p->want_commit) {
-		p->want_commit = 0;
 		snprintf(note, sizeof note, "{\"rank\":%d,\"step\":%llu}",
 		    p->rank, (unsigned long long)p->step);
-		if (agent_commit(a, 1, note) != 0)
+		/* Too soon after the last (1): a later step tries again. */
+		if ((r = agent_commit(a, 1, note)) <= 0)
+			p->want_commit = 0;
+		if (r < 0)
 			agent_log(a, AGENT_LOG_WARN, "partition %d: %s",
 			    p->rank, agent_last_error(a));
 	}
@@ -559,6 +563,14 @@ part_step(struct agent *a)
 		sums[0] = p->sums[0];
 		sums[1] = p->sums[1];
 		r = nn_trainer_part_apply(p->tr, sums, &es);
+		/* Rebuilt, and the ring whole again: the owner times the
+		 * stall to here. */
+		if (p->adopted) {
+			p->adopted = 0;
+			snprintf(note, sizeof note, "{\"rebuilt_step_done\":"
+			    "%llu}", (unsigned long long)p->step);
+			agent_metrics(a, note);
+		}
 		p->step++;
 		p->phase = P_COMPUTE;
 		if (r == 1 && part_epoch(a, p, &es) != 0)

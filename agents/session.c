@@ -236,6 +236,7 @@ session_commit(struct agent *a, struct session *s, int epoch_ended)
 	size_t done, total;
 	double loss, acc;
 	char note[128];
+	int r;
 
 	if (s->commit_replicas == 0)
 		return;
@@ -249,11 +250,13 @@ session_commit(struct agent *a, struct session *s, int epoch_ended)
 	    !(s->commit_seconds > 0 && t - s->last_commit >=
 	    (double)s->commit_seconds))
 		return;
-	s->last_commit = t;
 	snprintf(note, sizeof note, "{\"session\":%d,\"epochs_done\":%zu,"
 	    "\"batch\":%zu}", s->index, json_array_size(s->epochs),
 	    epoch_ended ? (size_t)0 : done);
-	if (agent_commit(a, (int)s->commit_replicas, note) != 0)
+	/* Too soon for its cost (1): the next epoch's end tries again. */
+	if ((r = agent_commit(a, (int)s->commit_replicas, note)) == 0)
+		s->last_commit = t;
+	else if (r < 0)
 		agent_log(a, AGENT_LOG_WARN, "session %d: %s", s->index,
 		    agent_last_error(a));
 }

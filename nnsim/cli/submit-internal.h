@@ -50,6 +50,7 @@ struct sess {
 	long long	 commit_step;	/* data mode: the step it holds */
 	int		 commit_asked;	/* data mode: one is on its way */
 	char		 lost_reason[128];	/* data mode: being rebuilt */
+	double		 lost_at;	/* since (nn_clock_s) */
 };
 
 /* Another daemon whose events we read (submit_follow.c). */
@@ -180,6 +181,10 @@ int		 submit_lose_partitions(struct submit *, const char *host,
 /* Once every live partition committed: the lost ones are rebuilt from
  * the earliest; -1 with cause when that cannot be done in time. */
 int		 submit_rebuild_turn(struct submit *, char **cause);
+/* Rebuilt partition i finished step (its first): a "recovered" line with
+ * the stall from the loss. */
+int		 submit_recovered(struct submit *, int, json_t *step,
+		     char **cause);
 
 /* submit_follow.c */
 /*

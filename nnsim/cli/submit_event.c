@@ -143,6 +143,11 @@ submit_ev_metrics(struct submit *sb, int i, json_t *ev, char **cause)
 	const char *host = submit_ev_str(ev, "host");
 	json_t *m, *v;
 
+	/* A rebuilt partition's first step: the ring is whole again. */
+	if (json_is_integer(json_object_get(json_object_get(ev, "metrics"),
+	    "rebuilt_step_done")))
+		return submit_recovered(sb, i, json_object_get(json_object_get(
+		    ev, "metrics"), "rebuilt_step_done"), cause);
 	m = json_deep_copy(json_object_get(ev, "metrics"));
 	json_object_set_new(m, "agent", json_string(submit_ev_str(ev,
 	    "agent")));

@@ -42,6 +42,7 @@ submit_lose_partitions(struct submit *sb, const char *host, const char *why,
 		s->state = S_QUEUED;
 		sb->running--;
 		sb->queued++;
+		s->lost_at = nn_clock_s();
 		snprintf(s->lost_reason, sizeof s->lost_reason, "%s", why);
 		submit_say(sb, i, "%s; rebuilding it from a live partition",
 		    why);
@@ -247,5 +248,22 @@ out:
 	agent_state_free(peer);
 	free(blob);
 	json_decref(pj);
+	return rc;
+}
+
+int
+submit_recovered(struct submit *sb, int i, json_t *step, char **cause)
+{
+	double stall = nn_clock_s() - sb->s[i].lost_at;
+	json_t *m;
+	int rc;
+
+	m = json_pack("{s:s, s:i, s:s, s:s, s:O, s:f}", "event", "recovered",
+	    "partition", i, "agent", sb->s[i].agent, "host", sb->s[i].host,
+	    "step", step, "stall_s", stall);
+	rc = nn_metrics_write(sb->metrics, m, cause);
+	json_decref(m);
+	submit_say(sb, i, "training again: step %lld done %.2f s after the "
+	    "loss was seen", (long long)json_integer_value(step), stall);
 	return rc;
 }

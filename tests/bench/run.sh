@@ -300,3 +300,11 @@ if ! python3 tests/bench/data_bench.py "$BIN"; then
 	echo "bench: data_bench failed" >&2
 	exit 1
 fi
+
+# Scaling events: a session's commits, and a data job's kill -9, drain and
+# join on 1-core daemons, each model checked bitwise (docs/elastic.md).
+echo
+if ! python3 tests/bench/elastic_bench.py "$BIN"; then
+	echo "bench: elastic_bench failed" >&2
+	exit 1
+fi
