@@ -34,6 +34,9 @@ usage(FILE *f)
 	    "                     run; --all: every host up now, each event\n"
 	    "                     once\n"
 	    "  agents             list the agents on the daemon's host\n"
+	    "  commits [HOST]     list the commits a host (default: the\n"
+	    "                     daemon's) holds for agents elsewhere\n"
+	    "                     (docs/elastic.md)\n"
 	    "  spawn FILE.so [ARGS]  upload the agent's code unless the daemon\n"
 	    "                     has it, start it with ARGS (JSON), print its id\n"
 	    "                     once it started (exit 1 with the reason when\n"
@@ -72,6 +75,15 @@ static const struct client_column ctl_host_columns[] = {
 	{ "MEM_MB", "mem_bytes", 8, CLIENT_COLUMN_MB },
 	{ "LOAD", "load", 5, CLIENT_COLUMN_LOAD },
 	{ "AGENTS", "agents", 6, CLIENT_COLUMN_INT },
+	{ "COMMIT_MB", "commit_bytes", 9, CLIENT_COLUMN_MB },
+};
+
+static const struct client_column ctl_commit_columns[] = {
+	{ "AGENT", "agent", -14, CLIENT_COLUMN_TEXT },
+	{ "JOB", "job", -10, CLIENT_COLUMN_TEXT_OR_DASH },
+	{ "STEP", "step", 10, CLIENT_COLUMN_INT },
+	{ "MB", "bytes", 8, CLIENT_COLUMN_MB },
+	{ "AGE_S", "age_s", 6, CLIENT_COLUMN_INT },
 };
 
 static const struct client_column ctl_agent_columns[] = {
@@ -165,6 +177,14 @@ ctl_request_move(struct ctl *c)
 {
 	return json_pack("{s:s, s:s, s:s}", "op", c->argv[0], "agent",
 	    c->argv[1], "host", c->argc == 3 ? c->argv[2] : "");
+}
+
+/* commits [HOST]: what a host holds for other hosts' agents. */
+static json_t *
+ctl_request_commits(struct ctl *c)
+{
+	return json_pack("{s:s, s:s}", "op", "commits", "host", c->argc == 2 ?
+	    c->argv[1] : "");
 }
 
 static json_t *
@@ -333,6 +353,20 @@ ctl_print_agents(struct ctl *c, json_t *rep)
 	(void)c;
 	client_print_table(json_object_get(rep, "agents"), ctl_agent_columns,
 	    sizeof ctl_agent_columns / sizeof ctl_agent_columns[0]);
+}
+
+static void
+ctl_print_commits(struct ctl *c, json_t *rep)
+{
+	(void)c;
+	printf("%s holds %lld MiB of commits (at most %lld MiB)\n",
+	    json_string_value(json_object_get(rep, "host")),
+	    (long long)(json_integer_value(json_object_get(rep, "bytes")) >>
+	    20), (long long)(json_integer_value(json_object_get(rep,
+	    "limit")) >> 20));
+	client_print_table(json_object_get(rep, "commits"),
+	    ctl_commit_columns, sizeof ctl_commit_columns /
+	    sizeof ctl_commit_columns[0]);
 }
 
 static void
@@ -522,6 +556,8 @@ static const struct ctl_verb ctl_verbs[] = {
 	{ "ping", 0, 0, ctl_request_op, NULL, ctl_print_ping, NULL },
 	{ "watch", 0, 2, ctl_request_watch, NULL, NULL, ctl_follow_events },
 	{ "agents", 0, 0, ctl_request_op, NULL, ctl_print_agents, NULL },
+	{ "commits", 0, 1, ctl_request_commits, NULL, ctl_print_commits,
+	    NULL },
 	{ "kill", 1, 1, ctl_request_agent, NULL, ctl_print_order, NULL },
 	{ "suspend", 1, 1, ctl_request_agent, NULL, ctl_print_order, NULL },
 	{ "resume", 1, 1, ctl_request_agent, NULL, ctl_print_order, NULL },

@@ -39,6 +39,7 @@ struct sess {
 	double		 score;
 	unsigned char	*seen;		/* epochs written to the metrics */
 	size_t		 nseen;
+	int		 done_epochs;	/* the last of them */
 	/* Its last commit (submit_commit.c): the agent it is filed under,
 	 * the hosts that hold it, the epochs it has done. */
 	char		 commit[96];

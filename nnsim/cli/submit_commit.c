@@ -143,11 +143,14 @@ submit_resume(struct submit *sb, int i, const char *why, char *lost,
 			continue;
 		}
 		snprintf(from, sizeof from, "%s", host);
+		/* Whole epochs that ended after the commit are redone. */
 		m = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:i, "
-		    "s:i}", "event", "resumed", "session", i, "agent", s->agent,
-		    "from", old, "host", from, "reason", why, "commit",
-		    s->commit, "epochs_done", s->commit_epochs, "retry",
-		    s->retries, "retries", sb->job.retries);
+		    "s:i, s:i}", "event", "resumed", "session", i, "agent",
+		    s->agent, "from", old, "host", from, "reason", why,
+		    "commit", s->commit, "epochs_done", s->commit_epochs,
+		    "epochs_redone", s->done_epochs > s->commit_epochs ?
+		    s->done_epochs - s->commit_epochs : 0, "retry", s->retries,
+		    "retries", sb->job.retries);
 		rc = nn_metrics_write(sb->metrics, m, cause);
 		json_decref(m);
 		submit_say(sb, i, "%s; resuming from its commit after epoch %d, "

@@ -103,6 +103,8 @@ submit_seen(struct sess *s, int epoch)
 		s->nseen = n;
 	}
 	s->seen[e] = 1;
+	if (epoch > s->done_epochs)
+		s->done_epochs = epoch;
 	return 0;
 }
 
@@ -272,27 +274,32 @@ submit_ev_failed(struct submit *sb, int i, json_t *ev, char **cause)
 }
 
 /*
- * A host went down (the daemons saw it silent for --down-after): its
- * sessions start again elsewhere; a data job cannot lose a partition yet,
- * so it fails at once, naming the host and the partitions.
+ * A host went down (the daemons saw it silent for --down-after, or we lost
+ * it as our daemon): a metrics line names it and our agents there; its
+ * sessions resume elsewhere (submit_retry) and its partitions are rebuilt
+ * (submit_rebuild.c).
  */
 static int
-submit_host_down(struct submit *sb, const char *host, char **cause)
+submit_host_down(struct submit *sb, json_t *ev, char **cause)
 {
-	char *list = xstrdup(""), *next, *why;
+	const char *host = submit_ev_str(ev, "host");
+	const char *reason = submit_ev_str(ev, "reason");
+	json_t *ids = json_array(), *m;
+	char *why;
 	int i, n = 0, rc = 0;
 
 	for (i = 0; i < sb->n; i++) {
 		if (sb->s[i].state != S_RUNNING ||
 		    strcmp(sb->s[i].host, host) != 0)
 			continue;
-		next = xasprintf("%s%s%d (agent %s)", list, n > 0 ? ", " : "",
-		    i, sb->s[i].agent);
-		free(list);
-		list = next;
+		json_array_append_new(ids, json_string(sb->s[i].agent));
 		n++;
 	}
-	if (n == 0)
+	m = json_pack("{s:s, s:s, s:s, s:o}", "event", "host-down", "host",
+	    host, "reason", reason != NULL ? reason : "", "agents", ids);
+	rc = nn_metrics_write(sb->metrics, m, cause);
+	json_decref(m);
+	if (n == 0 || rc != 0)
 		goto out;
 	if (sb->data) {
 		why = xasprintf("its host %s went down", host);
@@ -313,9 +320,36 @@ submit_host_down(struct submit *sb, const char *host, char **cause)
 	if (rc == 0)
 		rc = submit_fill(sb, cause);
 out:
-	free(list);
 	return rc;
 }
+
+/* A host came up (it joined or came back): a metrics line; the next look
+ * at the hosts puts it to work. */
+static int
+submit_host_up(struct submit *sb, json_t *ev, char **cause)
+{
+	json_t *m;
+	int rc;
+
+	m = json_pack("{s:s, s:s}", "event", "host-up", "host",
+	    submit_ev_str(ev, "host"));
+	rc = nn_metrics_write(sb->metrics, m, cause);
+	json_decref(m);
+	if (!sb->quiet && !sb->tty)
+		printf("host %s is up: it takes agents\n", submit_ev_str(ev,
+		    "host"));
+	sb->balanced = 0;
+	return rc;
+}
+
+/* Events about hosts, not agents. */
+static const struct submit_host_event_entry {
+	const char	*name;
+	int		(*fn)(struct submit *, json_t *, char **);
+} submit_host_events[] = {
+	{ "host-down", submit_host_down },
+	{ "host-up", submit_host_up },
+};
 
 /* A progress event's status: live figures for the table. */
 static int
@@ -366,6 +400,7 @@ int
 submit_event(struct submit *sb, json_t *ev, const char *via, char **cause)
 {
 	const struct submit_event_entry *e;
+	const struct submit_host_event_entry *h;
 	const char *name = submit_ev_str(ev, "event");
 	const char *agent = submit_ev_str(ev, "agent");
 	const char *host = submit_ev_str(ev, "host");
@@ -379,9 +414,9 @@ submit_event(struct submit *sb, json_t *ev, const char *via, char **cause)
 	} else if (strcmp(via, sb->self) != 0)
 		return 0;
 
-	if (name != NULL && strcmp(name, "host-down") == 0 &&
-	    submit_ev_str(ev, "host") != NULL)
-		return submit_host_down(sb, submit_ev_str(ev, "host"), cause);
+	if (agent == NULL && host != NULL && name != NULL &&
+	    (h = TABLE_FIND(submit_host_events, name)) != NULL)
+		return h->fn(sb, ev, cause);
 	if (i < 0 || (e = TABLE_FIND(submit_events, name)) == NULL)
 		return 0;
 	if ((e->running && sb->s[i].state != S_RUNNING) ||

@@ -225,7 +225,8 @@ submit_reconnect(struct submit *sb, const char *why, char **cause)
 		return -1;
 	submit_follow_all(sb);
 	/* Its agents died with it; its orphans elsewhere go on. */
-	m = json_pack("{s:s, s:s}", "event", "host-down", "host", lost);
+	m = json_pack("{s:s, s:s, s:s}", "event", "host-down", "host", lost,
+	    "reason", "we lost it as our daemon");
 	rc = submit_event(sb, m, sb->self, cause);
 	json_decref(m);
 	return rc != 0 ? -1 : submit_settle(sb, cause);

@@ -48,6 +48,18 @@ else
 	fail quiet_sweep "$(head -c 300 "$T/q.err") $(wc -l <"$T/q.sha") sessions"
 fi
 
+# Every commit was dropped when its session ended: no host holds any.
+held=
+for v in 1 2 3; do
+	held="$held$("$CTL" --connect "127.0.0.$v:$((base + v))" --key "$T/key" --json commits |
+	    python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["bytes"] + len(r["commits"]))') "
+done
+if [ "$held" = "0 0 0 " ] && [ "$(grep -c '"commits":[1-9]' "$T/q.jsonl")" -eq 6 ]; then
+	ok commits_dropped_after_job
+else
+	fail commits_dropped_after_job "bytes held: $held; $("$CTL" --connect "127.0.0.2:$((base + 2))" --key "$T/key" commits | head -3)"
+fi
+
 NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$addr1" --key "$T/key" \
     -o "$T/s.nnm" --metrics "$T/s.jsonl" >"$T/s.out" 2>"$T/s.err" &
 sub=$!
