@@ -51,7 +51,8 @@ struct sess {
 	long long	 commit_step;	/* data mode: the step it holds */
 	int		 commit_asked;	/* data mode: one is on its way */
 	char		 lost_reason[128];	/* data mode: being rebuilt */
-	double		 lost_at;	/* since (nn_clock_s) */
+	double		 lost_at;	/* since (nn_clock_s): being resumed
+					 * or rebuilt, until it trains */
 };
 
 /* Another daemon whose events we read (submit_follow.c). */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agentd/client.h"
+#include "base/clock.h"
 #include "cli/submit-internal.h"
 
 /* Asks host to drop agent's commit; a host that is gone has dropped it. */
@@ -119,9 +120,11 @@ submit_resume(struct submit *sb, int i, const char *why, char *lost,
 	json_t *m, *h;
 	size_t k, n;
 	int refused, rc;
+	double t0;
 
 	if (s->commit[0] == '\0')
 		return 0;
+	t0 = nn_clock_s();
 	snprintf(old, sizeof old, "%s", s->agent);
 	json_array_foreach(s->commit_hosts, k, h) {
 		host = json_string_value(h);
@@ -153,6 +156,8 @@ submit_resume(struct submit *sb, int i, const char *why, char *lost,
 		    "retries", sb->job.retries);
 		rc = nn_metrics_write(sb->metrics, m, cause);
 		json_decref(m);
+		/* Timed to its first progress (submit_ev_progress). */
+		s->lost_at = t0;
 		submit_say(sb, i, "%s; resuming from its commit after epoch %d, "
 		    "held on %s (retry %d of %d)", why, s->commit_epochs, from,
 		    s->retries, sb->job.retries);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agentd/client.h"
+#include "base/clock.h"
 #include "base/table.h"
 #include "cli/submit-internal.h"
 #include "dist/session.h"
@@ -356,9 +357,20 @@ static int
 submit_ev_progress(struct submit *sb, int i, json_t *ev, char **cause)
 {
 	const char *text = submit_ev_str(ev, "status");
-	json_t *st, *v;
+	json_t *st, *v, *m;
+	int rc;
 
-	(void)cause;
+	/* A resumed session's first report: it trains again. */
+	if (!sb->data && sb->s[i].lost_at > 0) {
+		m = json_pack("{s:s, s:i, s:s, s:s, s:f}", "event", "recovered",
+		    "session", i, "agent", sb->s[i].agent, "host",
+		    sb->s[i].host, "stall_s", nn_clock_s() - sb->s[i].lost_at);
+		sb->s[i].lost_at = 0;
+		rc = nn_metrics_write(sb->metrics, m, cause);
+		json_decref(m);
+		if (rc != 0)
+			return -1;
+	}
 	if (text == NULL || (st = json_loads(text, 0, NULL)) == NULL)
 		return 0;
 	if (json_is_integer(v = json_object_get(st, "epoch")))

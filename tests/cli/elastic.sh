@@ -1,9 +1,11 @@
-# A host dies under a running job (kill -9 of its daemon, on 3 real
-# daemons): a session sweep resumes the lost sessions from their commits
-# on other hosts (or from the start when those died too) and completes
-# with every model bitwise equal to a quiet run; a data job, which cannot
-# rebuild a partition yet, fails at once with one line that names the host
-# and the partition, instead of waiting for ever.
+# Hosts that die, come back and join under running jobs (kill -9 of real
+# daemons, on three of them): a session sweep resumes the lost sessions
+# from their commits on other hosts (or from the start when those died
+# too), also when the daemon the submitter talks to dies, and ends with
+# every model bitwise equal to a quiet run; no commit outlives its job. A
+# deterministic data job rebuilds partitions lost with their host through
+# five kill-and-restart events, and uses a host that joins mid-job, with
+# its model bitwise equal to a quiet run. Every epoch is reported once.
 GROUP=elastic
 . "$(dirname "$0")/lib.sh"
 
@@ -38,6 +40,12 @@ once() {
 	    [ "$(sed -n 's/^{"epoch":\([0-9]*\),.*"session":\([0-9]*\).*/\2 \1/p' "$1" |
 	    sort -u | wc -l)" -eq 1800 ]
 }
+# holds N H: host hN holds at least H commits (of the sessions on the host
+# before it in the hosts file, whose commits it keeps).
+holds() {
+	[ "$("$CTL" --connect "127.0.0.$1:$((base + $1))" --key "$T/key" --json commits |
+	    python3 -c 'import json,sys; print(len(json.load(sys.stdin)["commits"]))')" -ge "$2" ]
+}
 # The same sweep without a failure: what every run must give, bit for bit.
 NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$addr1" --key "$T/key" \
     -o "$T/q.nnm" --metrics "$T/q.jsonl" >"$T/q.out" 2>"$T/q.err"
@@ -64,8 +72,8 @@ NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$addr1" --key "$T/key
     -o "$T/s.nnm" --metrics "$T/s.jsonl" >"$T/s.out" 2>"$T/s.err" &
 sub=$!
 pids="$pids $sub"
-if wait_for 30 on3; then
-	sleep 1
+# Once h1 holds the commits of both sessions on h3.
+if wait_for 30 on3 && wait_for 30 holds 1 2; then
 	kill -9 "$pid_3"
 fi
 reap "$sub" 1200
@@ -88,8 +96,8 @@ NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$addr1" --key "$T/key
     -o "$T/t.nnm" --metrics "$T/t.jsonl" >"$T/t.out" 2>"$T/t.err" &
 sub=$!
 pids="$pids $sub"
-if wait_for 30 on3; then
-	sleep 1
+# Once h1 holds h3's sessions' commits and h3 holds h2's.
+if wait_for 30 on3 && wait_for 30 holds 1 2 && wait_for 30 holds 3 2; then
 	kill -9 "$pid_2" "$pid_3"
 fi
 reap "$sub" 1200
@@ -106,16 +114,17 @@ start_host 2
 start_host 3
 wait_for 10 up3
 
-# The daemon the submitter talks to dies (kill -9 of h1): it carries on
+# The daemon the submitter talks to (with --hosts, h1, the first that
+# answers) dies of kill -9: it carries on
 # with another host of the cluster, h1's sessions resume from their
 # commits, and those elsewhere (their home was h1) are followed where they
 # run. Every model is still bitwise the quiet run's.
-NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$addr1" --key "$T/key" \
+NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --hosts "$T/hosts.json" --key "$T/key" \
     -o "$T/u.nnm" --metrics "$T/u.jsonl" >"$T/u.out" 2>"$T/u.err" &
 sub=$!
 pids="$pids $sub"
-if wait_for 30 on3; then
-	sleep 1
+# Once h2 holds the commits of h1's sessions.
+if wait_for 30 on3 && wait_for 30 holds 2 2; then
 	kill -9 "$pid_1"
 fi
 reap "$sub" 1200
@@ -215,4 +224,35 @@ if [ "$rc" -eq 0 ] && [ $events -eq 5 ] &&
 	ok "data_job_chaos (seed $seed: $events kills, $(grep -c '"event":"rebuilt"' "$T/d.jsonl") partitions rebuilt in $(sed -n 's/.*"rebuild_s":\([0-9.]*\).*/\1/p' "$T/d.jsonl" | sort -n | tail -1 | cut -c1-5) s at most, $(grep -c '"event":"moved"' "$T/d.jsonl") moves, model bitwise equal)"
 else
 	fail data_job_chaos "seed $seed, $events kills, exit $rc: $(head -c 300 "$T/d.err") $(grep -v '^{"epoch"' "$T/d.jsonl" | cut -c1-200 | head -12) $(grep -v 'epoch [0-9]* loss' "$T/d.out" | tail -6)"
+fi
+
+# A host that joins mid-job is put to work: the same deterministic data job
+# starts on h1 and h2 alone (h3 left the hosts file), then h3 is added to
+# the file, started, and the others reload it (SIGHUP). A partition moves
+# onto h3, and the model is still bitwise the quiet run's.
+kill -9 "$pid_3" 2>/dev/null
+cp "$T/hosts.json" "$T/hosts3.json"
+head -2 "$T/hosts3.json" | sed '2s/},$/}]}/' >"$T/hosts.json"
+kill -HUP "$pid_1" "$pid_2"
+two_up() {
+	[ "$("$CTL" --connect "$addr1" --key "$T/key" --json hosts | python3 -c 'import json,sys
+h=json.load(sys.stdin)["hosts"]; print(len(h), sum(x["state"] in ("up","self") for x in h))')" = "2 2" ]
+}
+wait_for 10 two_up
+NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/data.json" --connect "$addr1" --key "$T/key" \
+    -o "$T/j.nnm" --metrics "$T/j.jsonl" >"$T/j.out" 2>"$T/j.err" &
+sub=$!
+pids="$pids $sub"
+if wait_for 20 test -s "$T/j.jsonl"; then
+	cp "$T/hosts3.json" "$T/hosts.json"
+	start_host 3
+	kill -HUP "$pid_1" "$pid_2"
+fi
+reap "$sub" 1200
+if [ "$rc" -eq 0 ] && [ "$(dsha "$T/j.jsonl")" = "$(dsha "$T/dq.jsonl")" ] &&
+    depochs "$T/j.jsonl" && grep -q '"event":"host-up","host":"h3"' "$T/j.jsonl" &&
+    grep -q '"event":"moved","agent":"h1\.[0-9]*","from":"h[12]","host":"h3"' "$T/j.jsonl"; then
+	ok "host_joins_mid_job ($(grep -c '"event":"moved"' "$T/j.jsonl") moves, model bitwise equal)"
+else
+	fail host_joins_mid_job "exit $rc: $(head -c 300 "$T/j.err") $(grep -v '^{"epoch"' "$T/j.jsonl" | cut -c1-200 | head -8)"
 fi
