@@ -53,6 +53,37 @@ daemon_host_info(struct daemon *d)
 	    commitstore_bytes(d->commits) : 0));
 }
 
+/*
+ * The agents here whose home daemon is down: it cannot tell the others
+ * where they are any more, so this daemon does (a "moved" to every peer),
+ * and messages to them find their way (a rebuilt partition's to its
+ * predecessor, say). Again whenever a host goes or comes.
+ */
+static void
+daemon_announce_orphans(struct daemon *d)
+{
+	json_t *list = runner_list(d->runner), *a, *m;
+	const char *id;
+	char home[64];
+	struct link *l;
+	size_t i;
+
+	json_array_foreach(list, i, a) {
+		id = str_field(a, "id");
+		if (id == NULL || agent_home(id, home, sizeof home) != 0 ||
+		    strcmp(home, d->cfg.name) == 0 ||
+		    link_of_peer(d, home) != NULL)
+			continue;
+		m = json_pack("{s:s, s:s, s:s}", "op", "moved", "agent", id,
+		    "host", d->cfg.name);
+		for (l = d->links; l != NULL; l = l->next)
+			if (l->peer >= 0 && conn_is_ready(l->conn))
+				conn_send(l->conn, FRAME_AGENT, m, NULL, 0);
+		json_decref(m);
+	}
+	json_decref(list);
+}
+
 static void
 peer_set_up(struct daemon *d, struct peer *p, int up, const char *why)
 {
@@ -68,6 +99,7 @@ peer_set_up(struct daemon *d, struct peer *p, int up, const char *why)
 	daemon_event(d, json_pack("{s:s, s:s, s:s}", "event",
 	    up ? "host-up" : "host-down", "host", p->name, "reason",
 	    up ? "" : why));
+	daemon_announce_orphans(d);
 }
 
 struct link *

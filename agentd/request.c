@@ -273,11 +273,18 @@ static void
 op_send(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 {
 	const char *to = str_field(f->meta, "agent");
+	const char *at = str_field(f->meta, "at");
 	char from[128], *cause = NULL;
 	uint64_t seq;
 
 	snprintf(from, sizeof from, "client:%s@%s#%lu", conn_name(l->conn),
 	    d->cfg.name, l->serial);
+	/* The client saw it at "at", and we know no live way to it (its
+	 * home died, say): "at" it is. */
+	if (to != NULL && at != NULL && strlen(at) < 64 &&
+	    !runner_has(d->runner, to) && !daemon_has_route(d, to) &&
+	    link_of_peer(d, at) != NULL)
+		directory_set(d->where, to, at);
 	if (l->send_seq == NULL)
 		l->send_seq = json_object();
 	seq = to != NULL ? (uint64_t)json_integer_value(

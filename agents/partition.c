@@ -468,11 +468,14 @@ part_epoch(struct agent *a, struct part *p, const struct nn_epoch_stats *es)
 		    es->epoch);
 		return -1;
 	}
-	if (p->rank != 0)
-		return 0;
 	o = nn_metrics_epoch_json(es);
 	json_object_set_new(o, "partitions", json_integer(p->size));
-	json_array_append(p->epochs, o);
+	/* The others' figures (no test set) stand in for rank 0's when it
+	 * was lost before it reported them (docs/elastic.md). */
+	if (p->rank != 0)
+		json_object_set_new(o, "backup", json_integer(p->rank));
+	else
+		json_array_append(p->epochs, o);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (text != NULL)

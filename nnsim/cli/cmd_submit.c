@@ -387,6 +387,7 @@ submit_clear(struct submit *sb)
 	client_free(sb->cl);
 	submit_follow_free(sb);
 	json_decref(sb->addrs);
+	json_decref(sb->backups);
 	json_decref(sb->gone);
 	hosts_free(sb->inventory);
 	nn_cluster_stop(sb->cluster);

@@ -101,6 +101,8 @@ struct submit {
 						 * at (nn_clock_s), or 0 */
 	double			 data_moved;	/* data mode: last balance */
 	long long		 control;	/* data mode: orders' version */
+	json_t			*backups;	/* data mode: "epoch" -> another
+						 * partition's figures */
 	double			 balanced;	/* last look, monotonic s */
 	int			 tty;		/* a live table on stdout */
 	int			 drawn;		/* its lines on screen */

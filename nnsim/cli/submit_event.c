@@ -2,6 +2,7 @@
  * The daemon's events about nnsim submit's agents, through a table of named
  * handlers: epochs' metrics, moves, progress, logs, and the end of each.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,64 @@ submit_missed_epochs(struct submit *sb, int i, char **cause)
 	return rc;
 }
 
+/* Data mode: a partition's own figures of an epoch (m, taken), kept until
+ * rank 0 reports that epoch. */
+static int
+submit_backup(struct submit *sb, json_t *m)
+{
+	char key[24];
+	int e = (int)json_integer_value(json_object_get(m, "epoch"));
+
+	snprintf(key, sizeof key, "%d", e);
+	if (sb->backups == NULL)
+		sb->backups = json_object();
+	if (e < 1 || (e < (int)sb->s[0].nseen && sb->s[0].seen[e]) ||
+	    json_object_get(sb->backups, key) != NULL)
+		json_decref(m);
+	else
+		json_object_set_new(sb->backups, key, m);
+	return 0;
+}
+
+/*
+ * Data mode: the epochs before epoch that rank 0 never reported (it was
+ * lost first) are written from another partition's figures, in order, so
+ * that every epoch is in the metrics once; backups up to epoch go.
+ */
+static int
+submit_backups_before(struct submit *sb, int epoch, char **cause)
+{
+	const char *k;
+	char key[24];
+	json_t *m, *v;
+	int e, next, rc = 0;
+
+	/* The earliest kept epoch up to epoch, one at a time. */
+	while (sb->backups != NULL) {
+		next = INT_MAX;
+		json_object_foreach(sb->backups, k, v) {
+			(void)v;
+			e = atoi(k);
+			if (e <= epoch && e < next)
+				next = e;
+		}
+		if (next == INT_MAX)
+			break;
+		e = next;
+		snprintf(key, sizeof key, "%d", e);
+		m = json_object_get(sb->backups, key);
+		if (rc == 0 && e < epoch && !submit_seen(&sb->s[0], e)) {
+			json_object_set_new(m, "from_partition", json_object_get(
+			    m, "backup") != NULL ? json_incref(json_object_get(m,
+			    "backup")) : json_null());
+			json_object_del(m, "backup");
+			rc = nn_metrics_write(sb->metrics, m, cause);
+		}
+		json_object_del(sb->backups, key);
+	}
+	return rc;
+}
+
 /* An epoch ended: a metrics line, and a line for people off a terminal. */
 static int
 submit_ev_metrics(struct submit *sb, int i, json_t *ev, char **cause)
@@ -158,9 +217,16 @@ submit_ev_metrics(struct submit *sb, int i, json_t *ev, char **cause)
 	    "?"));
 	if (sb->data)
 		json_object_del(m, "session");
+	/* Another partition's figures wait in case rank 0's never come. */
+	if (sb->data && json_object_get(m, "backup") != NULL)
+		return submit_backup(sb, m);
 	/* A session resumed or started again redoes epochs it reported:
 	 * each epoch is written once. */
 	sb->s[i].epoch = (int)json_integer_value(json_object_get(m, "epoch"));
+	if (sb->data && submit_backups_before(sb, sb->s[i].epoch, cause) != 0) {
+		json_decref(m);
+		return -1;
+	}
 	if (submit_seen(&sb->s[i], sb->s[i].epoch)) {
 		json_decref(m);
 		return 0;
@@ -237,7 +303,8 @@ submit_ev_finished(struct submit *sb, int i, json_t *ev, char **cause)
 		return 0;
 	}
 	if (submit_result(sb, i, cause) != 0 ||
-	    submit_missed_epochs(sb, i, cause) != 0)
+	    submit_missed_epochs(sb, i, cause) != 0 ||
+	    (sb->data && submit_backups_before(sb, INT_MAX - 1, cause) != 0))
 		return -1;
 	submit_drop_commit(sb, i);
 	submit_say(sb, i, "done, %s %.6g", sb->job.select, sb->s[i].score);

@@ -214,7 +214,8 @@ int
 submit_fill(struct submit *sb, char **cause)
 {
 	const char *host;
-	int i;
+	char name[64];
+	int i, refused;
 
 	for (i = 0; i < sb->n; i++) {
 		/* A lost partition is rebuilt, never started afresh. */
@@ -230,8 +231,18 @@ submit_fill(struct submit *sb, char **cause)
 		/* No host takes agents now: balancing fills in later. */
 		if (host == NULL)
 			break;
-		if (submit_spawn(sb, i, host, NULL, NULL, cause) != 0)
+		refused = 0;
+		snprintf(name, sizeof name, "%s", host);
+		if (submit_spawn(sb, i, name, NULL, &refused, cause) == 0)
+			continue;
+		if (!refused)
 			return -1;
+		/* That host cannot take it now (it went down a moment ago,
+		 * or drains): not this round; the next look sees it again. */
+		free(*cause);
+		*cause = NULL;
+		json_object_del(sb->hosts, name);
+		i--;
 	}
 	return 0;
 }
@@ -370,9 +381,9 @@ submit_members(struct submit *sb, char **cause)
 	for (i = 0; text != NULL && i < sb->n; i++) {
 		if (sb->s[i].state != S_RUNNING)
 			continue;
-		rep = submit_ask(sb, json_pack("{s:s, s:s}", "op", "send",
-		    "agent", sb->s[i].agent), text, strlen(text), NULL, NULL,
-		    cause);
+		rep = submit_ask(sb, json_pack("{s:s, s:s, s:s}", "op", "send",
+		    "agent", sb->s[i].agent, "at", sb->s[i].host), text,
+		    strlen(text), NULL, NULL, cause);
 		if (rep == NULL)
 			goto out;
 		what = xasprintf("partition %d (agent %s): cannot tell it the "

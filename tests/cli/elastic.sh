@@ -256,3 +256,27 @@ if [ "$rc" -eq 0 ] && [ "$(dsha "$T/j.jsonl")" = "$(dsha "$T/dq.jsonl")" ] &&
 else
 	fail host_joins_mid_job "exit $rc: $(head -c 300 "$T/j.err") $(grep -v '^{"epoch"' "$T/j.jsonl" | cut -c1-200 | head -8)"
 fi
+
+# The data job's own daemon dies (kill -9 of h1, which --hosts picked):
+# the submitter carries on with another host, the partitions h1 held are
+# rebuilt, those elsewhere (their home was h1) are followed, and the model
+# is still bitwise the quiet run's.
+wait_for 10 up3
+NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/data.json" --hosts "$T/hosts.json" --key "$T/key" \
+    -o "$T/k.nnm" --metrics "$T/k.jsonl" >"$T/k.out" 2>"$T/k.err" &
+sub=$!
+pids="$pids $sub"
+on1() {
+	"$CTL" --connect "$addr1" --key "$T/key" --json agents | grep -q '"type": "partition"'
+}
+if wait_for 20 test -s "$T/k.jsonl" && wait_for 10 on1; then
+	kill -9 "$pid_1"
+fi
+reap "$sub" 1200
+if [ "$rc" -eq 0 ] && [ "$(dsha "$T/k.jsonl")" = "$(dsha "$T/dq.jsonl")" ] &&
+    depochs "$T/k.jsonl" && grep -q '"event":"reconnected","lost":"h1"' "$T/k.jsonl" &&
+    grep -q '"event":"rebuilt".*"reason":"its host h1 went down"' "$T/k.jsonl"; then
+	ok data_submitter_daemon_dies
+else
+	fail data_submitter_daemon_dies "exit $rc: $(head -c 300 "$T/k.err") $(grep -v '^{"epoch"' "$T/k.jsonl" | cut -c1-200 | head -8) $(grep -v 'epoch [0-9]* loss' "$T/k.out" | tail -5)"
+fi
