@@ -30,6 +30,7 @@ struct peer {
 	uint64_t		 last_seen;	/* ms */
 	uint64_t		 next_connect;	/* ms */
 	json_t			*info;		/* its last heartbeat */
+	int			 joined;	/* by a join, not the file */
 };
 
 /* Every open connection, whatever its role. */
@@ -108,6 +109,12 @@ struct daemon {
 	struct commitstore	*commits;	/* other hosts' agents' commits */
 	json_t			*commits_busy;	/* agent -> true: one travels */
 	int			 self_index;	/* ours in the hosts file */
+	struct hosts		*inventory;	/* the hosts file's, or empty */
+	json_t			*joined;	/* [{name, address}]: joins */
+	unsigned long		 join_link;	/* serial of our --join link */
+	uint64_t		 join_next;	/* ms: next --join attempt */
+	int			 join_done;	/* our --join was answered */
+	int			 join_failures;	/* attempts that failed */
 };
 
 #define DAEMON_LOG_LINES	200	/* kept per agent */
@@ -131,6 +138,14 @@ void	peer_request_stream(struct daemon *d, struct link *l, json_t *meta,
 json_t *daemon_hosts_json(struct daemon *d);
 void	daemon_free_peers(struct daemon *d);
 int	daemon_load_hosts(struct daemon *d, char **cause);
+void	peer_link_up(struct daemon *d, struct link *l);
+/* members.c: the hosts file's hosts and those that joined. */
+void	members_link_up(struct daemon *d, struct link *l);
+int	members_join_ready(struct daemon *d, struct link *l);
+void	members_join_closed(struct daemon *d, struct link *l, const char *why);
+void	members_join_tick(struct daemon *d, uint64_t now);
+void	op_join(struct daemon *d, struct link *l, json_t *id,
+	    struct frame *f);
 
 /* directory.c: where agents are */
 int	agent_home(const char *agent, char *home, size_t len);

@@ -168,6 +168,7 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 			link_add(d, p->conn, i);
 		}
 	}
+	members_join_tick(d, t);
 	outbox_due(d->outbox, t, daemon_resend, daemon_give_up, d);
 }
 
@@ -226,7 +227,9 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (sig == SIGHUP) {
-		if (daemon_load_hosts(d, &cause) != 0) {
+		if (d->cfg.hosts_path == NULL)
+			log_info("SIGHUP: no hosts file to reload");
+		else if (daemon_load_hosts(d, &cause) != 0) {
 			log_error("reload: %s (keeping the old hosts)", cause);
 			free(cause);
 		} else

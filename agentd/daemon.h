@@ -27,6 +27,10 @@ struct daemon_config {
 	const char		*state_dir;
 	int			 down_after_ms;
 	uint64_t		 commit_mem;	/* bytes of commits held */
+	/* agentd --join: a member's address, "" for none */
+	char			 join_text[80];
+	struct sockaddr_storage	 join;
+	socklen_t		 join_len;
 };
 
 struct daemon;

@@ -70,7 +70,7 @@ hosts_error(struct hosts_ctx *c, const char *jp, const char *fmt, ...)
 }
 
 /* Whether s is 1 to HOSTS_NAME_MAX characters of [A-Za-z0-9._-]. */
-static int
+int
 hosts_valid_name(const char *s)
 {
 	size_t len = strlen(s);

@@ -62,6 +62,8 @@ const struct host_entry *hosts_find_addr(const struct hosts *,
 /* By address alone, for a peer that connects from an ephemeral port. */
 const struct host_entry *hosts_find_ip(const struct hosts *,
 		    const struct sockaddr *);
+/* Whether name is a valid host name (1 to 63 of A-Z a-z 0-9 . _ -). */
+int		 hosts_valid_name(const char *name);
 /* Whether the host carries tag. */
 int		 hosts_has_tag(const struct host_entry *, const char *tag);
 /* The entry as an inventory object; new reference. */

@@ -26,7 +26,7 @@ usage(FILE *f)
 	    "[--state DIR]\n"
 	    "              [--name NAME] [--log-level L] [--down-after MS] "
 	    "[--commit-mem MIB]\n"
-	    "              [--daemon]\n"
+	    "              [--join ADDR:PORT] [--daemon]\n"
 	    "       agentd keygen FILE\n"
 	    "\n"
 	    "Runs the agent daemon of this host: it authenticates the other\n"
@@ -52,6 +52,12 @@ usage(FILE *f)
 	    "                      hosts' agents may take here (default a\n"
 	    "                      quarter of the host's memory;\n"
 	    "                      docs/elastic.md)\n"
+	    "  --join ADDR:PORT    join the cluster that the daemon at\n"
+	    "                      ADDR:PORT belongs to, as --name; without\n"
+	    "                      --hosts the members tell this host who\n"
+	    "                      the others are (docs/elastic.md). It\n"
+	    "                      retries every second until a member\n"
+	    "                      answers, and exits 2 if it is refused\n"
 	    "  --daemon            detach from the terminal (logs still go to\n"
 	    "                      stderr: redirect it)\n"
 	    "  -h, --help          show this help\n"
@@ -124,13 +130,14 @@ main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "down-after", required_argument, NULL, 'D' },
 		{ "commit-mem", required_argument, NULL, 'C' },
+		{ "join", required_argument, NULL, 'J' },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon_config cfg;
 	struct daemon *d = NULL;
-	const char *listen = "127.0.0.1:7070", *keyfile = NULL;
+	const char *listen = "127.0.0.1:7070", *keyfile = NULL, *join = NULL;
 	char *cause = NULL, *state = NULL, *end;
 	int c, level = LOG_INFO, background = 0, rc = EXIT_USAGE;
 	long ms;
@@ -196,6 +203,9 @@ main(int argc, char **argv)
 			}
 			cfg.commit_mem = (uint64_t)ms << 20;
 			break;
+		case 'J':
+			join = optarg;
+			break;
 		case 'd':
 			background = 1;
 			break;
@@ -225,6 +235,26 @@ main(int argc, char **argv)
 	}
 	hosts_format_addr((struct sockaddr *)&cfg.listen, cfg.listen_text,
 	    sizeof cfg.listen_text);
+	if (join != NULL) {
+		cfg.join_len = sizeof cfg.join;
+		if (hosts_parse_addr(join, &cfg.join, &cfg.join_len,
+		    &cause) != 0) {
+			fprintf(stderr, "agentd: --join: %s\n", cause);
+			goto out;
+		}
+		if (cfg.name[0] == '\0') {
+			fprintf(stderr, "agentd: --join needs --name (what the "
+			    "other hosts will call this one)\n");
+			goto out;
+		}
+		hosts_format_addr((struct sockaddr *)&cfg.join, cfg.join_text,
+		    sizeof cfg.join_text);
+		if (strcmp(cfg.join_text, cfg.listen_text) == 0) {
+			fprintf(stderr, "agentd: --join %s: that is this "
+			    "host's own --listen address\n", join);
+			goto out;
+		}
+	}
 	if (keyfile != NULL) {
 		if (auth_key_load(keyfile, cfg.key, &cause) != 0) {
 			fprintf(stderr, "agentd: --key: %s\n", cause);

@@ -302,35 +302,47 @@ pending_reply(struct daemon *d, struct link *l, struct frame *f)
 	}
 }
 
-static void
-daemon_ready(struct conn *c, void *arg)
+/* l, authenticated, is the link to a member: the newest of a pair wins. */
+void
+peer_link_up(struct daemon *d, struct link *l)
 {
-	struct link *l = arg;
-	struct daemon *d = l->d;
+	struct conn *c = l->conn;
 	struct peer *p;
 	json_t *info;
 	int i;
 
-	log_info("%s: authenticated", conn_label(c));
-	if (conn_peer_role(c) != CONN_PEER)
+	if ((i = peer_find(d, conn_name(c))) < 0)
 		return;
-	if ((i = peer_find(d, conn_name(c))) < 0) {
-		log_warn("%s: not in the hosts file; closing", conn_label(c));
-		conn_close(c, "unknown peer");
-		return;
-	}
 	p = &d->peers[i];
-	if (p->conn != NULL && p->conn != c) {
-		/* Keep one link per pair: the newest wins. */
-		conn_close(p->conn, "replaced by a newer connection");
-	}
 	l->peer = i;
+	if (p->conn != NULL && p->conn != c)
+		conn_close(p->conn, "replaced by a newer connection");
 	p->conn = c;
 	p->last_seen = clock_ms();
 	peer_set_up(d, p, 1, NULL);
 	info = daemon_host_info(d);
 	conn_send(c, FRAME_PING, info, NULL, 0);
 	json_decref(info);
+	members_link_up(d, l);
+}
+
+static void
+daemon_ready(struct conn *c, void *arg)
+{
+	struct link *l = arg;
+	struct daemon *d = l->d;
+
+	log_info("%s: authenticated", conn_label(c));
+	if (members_join_ready(d, l) || conn_peer_role(c) != CONN_PEER)
+		return;
+	if (peer_find(d, conn_name(c)) < 0) {
+		/* Not a member (yet): it may join, or a join passed on to us
+		 * makes it one and this its link (docs/elastic.md). */
+		log_info("%s: not a member yet; it may only join",
+		    conn_label(c));
+		return;
+	}
+	peer_link_up(d, l);
 }
 
 static void
@@ -340,6 +352,7 @@ daemon_closed(struct conn *c, const char *why, void *arg)
 	struct daemon *d = l->d;
 	struct peer *p;
 
+	members_join_closed(d, l, why);
 	if (l->peer >= 0) {
 		p = &d->peers[l->peer];
 		if (p->conn == c) {
@@ -377,6 +390,8 @@ daemon_hosts_json(struct daemon *d)
 		json_object_set_new(h, "address", json_string(p->address));
 		json_object_set_new(h, "state",
 		    json_string(p->up ? "up" : "down"));
+		if (p->joined)
+			json_object_set_new(h, "joined", json_true());
 		if (p->last_seen > 0)
 			json_object_set_new(h, "last_seen_ms",
 			    json_integer((json_int_t)(t - p->last_seen)));
@@ -417,15 +432,15 @@ daemon_frame(struct conn *c, struct frame *f, void *arg)
 		pending_reply(d, l, f);
 		break;
 	case FRAME_AGENT:
-		if (conn_peer_role(c) != CONN_PEER) {
-			conn_close(c, "agent frames come from daemons only");
+		if (conn_peer_role(c) != CONN_PEER || l->peer < 0) {
+			conn_close(c, "agent frames come from members only");
 			break;
 		}
 		daemon_peer_agent(d, l, f);
 		break;
 	case FRAME_EVENT:
 		/* A peer relays events of agents made here. */
-		if (conn_peer_role(c) == CONN_PEER)
+		if (conn_peer_role(c) == CONN_PEER && l->peer >= 0)
 			daemon_event(d, json_incref(f->meta));
 		break;
 	case FRAME_PONG:
@@ -476,87 +491,3 @@ static const struct conn_ops daemon_conn_ops = {
 	.ready = daemon_ready,
 	.closed = daemon_closed,
 };
-
-void
-daemon_free_peers(struct daemon *d)
-{
-	int i;
-
-	for (i = 0; i < d->npeers; i++)
-		json_decref(d->peers[i].info);
-	free(d->peers);
-	d->peers = NULL;
-	d->npeers = 0;
-}
-
-/* (Re)reads the hosts file; keeps links to hosts that stay. */
-int
-daemon_load_hosts(struct daemon *d, char **cause)
-{
-	struct hosts *h;
-	const struct host_entry *e;
-	struct peer *old = d->peers, *p;
-	struct link *l;
-	int nold = d->npeers, i, j, self = -1;
-
-	if (d->cfg.hosts_path == NULL) {
-		if (d->cfg.name[0] == '\0')
-			snprintf(d->cfg.name, sizeof d->cfg.name, "local");
-		return 0;
-	}
-	if ((h = hosts_load(d->cfg.hosts_path, cause)) == NULL)
-		return -1;
-	for (i = 0; i < hosts_count(h); i++) {
-		e = hosts_get(h, i);
-		if (d->cfg.name[0] != '\0' ? strcmp(e->name, d->cfg.name) == 0 :
-		    strcmp(e->address, d->cfg.listen_text) == 0)
-			self = i;
-	}
-	if (self < 0 && d->cfg.name[0] == '\0') {
-		hosts_free(h);
-		return nn_fail(cause, "%s: no host has address %s (give "
-		    "--name)", d->cfg.hosts_path, d->cfg.listen_text);
-	}
-	if (d->cfg.name[0] == '\0')
-		snprintf(d->cfg.name, sizeof d->cfg.name, "%s",
-		    hosts_get(h, self)->name);
-	d->peers = xcalloc((size_t)hosts_count(h), sizeof *d->peers);
-	/* The peers after us in the file come first from here. */
-	d->self_index = self >= 0 ? self : 0;
-	d->npeers = 0;
-	for (i = 0; i < hosts_count(h); i++) {
-		if (i == self)
-			continue;
-		e = hosts_get(h, i);
-		p = &d->peers[d->npeers++];
-		snprintf(p->name, sizeof p->name, "%s", e->name);
-		snprintf(p->address, sizeof p->address, "%s", e->address);
-		memcpy(&p->sa, &e->sa, sizeof p->sa);
-		p->salen = e->salen;
-		for (j = 0; j < nold; j++) {
-			if (strcmp(old[j].name, p->name) == 0) {
-				p->conn = old[j].conn;
-				p->up = old[j].up;
-				p->last_seen = old[j].last_seen;
-				p->info = old[j].info;
-				old[j].info = NULL;
-				old[j].conn = NULL;
-			}
-		}
-	}
-	/* Links re-point at the new table; hosts that left are dropped. */
-	for (l = d->links; l != NULL; l = l->next) {
-		if (l->peer < 0)
-			continue;
-		j = l->peer;
-		l->peer = peer_find(d, old[j].name);
-	}
-	for (j = 0; j < nold; j++) {
-		json_decref(old[j].info);
-		if (old[j].conn != NULL)
-			conn_close(old[j].conn, "host left the hosts file");
-	}
-	free(old);
-	hosts_free(h);
-	return 0;
-}

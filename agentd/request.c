@@ -353,6 +353,7 @@ static const struct request_entry {
 	{ "code-stats", op_code_stats, 0 },
 	{ "drain", op_drain, 0 },
 	{ "hosts", op_hosts, 0 },
+	{ "join", op_join, 0 },
 	{ "kill", op_control, 0 },
 	{ "logs", op_logs, 0 },
 	{ "migrate", op_control, 0 },
@@ -385,7 +386,7 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 	}
 	e = TABLE_FIND(requests, op);
 	if (e == NULL || ((e->flags & REQUEST_PEER) &&
-	    conn_peer_role(l->conn) != CONN_PEER)) {
+	    (conn_peer_role(l->conn) != CONN_PEER || l->peer < 0))) {
 		reply(l->conn, id, 0, "unknown op", NULL);
 		return;
 	}

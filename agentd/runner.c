@@ -43,6 +43,9 @@ struct ragent {
 	char		 type[64];
 	char		 code[65];
 	char		 job[64];	/* the job it belongs to, or "" */
+	char		 recovery[160];	/* why it was started again, until
+					 * its first step here: "" */
+	uint64_t	 recovery_step;	/* its step count when started */
 	pid_t		 pid;
 	struct conn	*conn;
 	enum lc_state	 state;		/* as its orders leave it (lifecycle.h) */
@@ -1581,6 +1584,17 @@ runner_set_job(struct runner *r, const char *id, const char *job)
 		snprintf(a->job, sizeof a->job, "%s", job);
 }
 
+void
+runner_set_recovery(struct runner *r, const char *id, const char *why)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	if (a == NULL || why == NULL)
+		return;
+	snprintf(a->recovery, sizeof a->recovery, "%s", why);
+	a->recovery_step = a->step;
+}
+
 const char *
 runner_job(struct runner *r, const char *id)
 {
@@ -1620,15 +1634,23 @@ runner_list(struct runner *r)
 	struct ragent *a;
 	json_t *list = json_array();
 
+	json_t *o;
+
 	for (a = r->agents; a != NULL; a = a->next) {
 		if (a->reported)
 			continue;
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, "
-		    "s:I, s:f, s:I, s:s, s:s}", "id", a->id, "type", a->type,
-		    "host", r->host, "state", lifecycle_state_name(a->state),
-		    "step", (json_int_t)a->step, "progress", a->progress,
-		    "pid", (json_int_t)a->pid, "code", a->code, "job",
-		    a->job));
+		o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:I, s:s, s:s}",
+		    "id", a->id, "type", a->type, "host", r->host, "state",
+		    lifecycle_state_name(a->state), "step", (json_int_t)a->step,
+		    "progress", a->progress, "pid", (json_int_t)a->pid, "code",
+		    a->code, "job", a->job);
+		/* Recovering until its first step here is done. */
+		if (a->recovery[0] != '\0' && a->step > a->recovery_step)
+			a->recovery[0] = '\0';
+		if (a->recovery[0] != '\0')
+			json_object_set_new(o, "recovery",
+			    json_string(a->recovery));
+		json_array_append_new(list, o);
 	}
 	return list;
 }

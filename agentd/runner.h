@@ -132,6 +132,10 @@ json_t		*runner_delivery(struct runner *, const char *id);
 const char	*runner_type(struct runner *, const char *id);
 /* Code hash of a running agent, or NULL. */
 /* The job an agent belongs to (a label its owner gave; "" for none). */
+/* Marks an agent started again after a loss (why, as its owner says it)
+ * until its first step here; runner_list shows it as "recovery". */
+void		 runner_set_recovery(struct runner *, const char *id,
+		     const char *why);
 void		 runner_set_job(struct runner *, const char *id,
 		     const char *job);
 const char	*runner_job(struct runner *, const char *id);

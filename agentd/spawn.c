@@ -233,7 +233,11 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
 	    &cause) != 0) {
 		reply(l->conn, id, 0, cause, NULL);
 		free(cause);
-	} else if (json_is_true(json_object_get(meta, "wait"))) {
+		free(text);
+		return;
+	}
+	runner_set_recovery(d->runner, aid, str_field(meta, "recovery"));
+	if (json_is_true(json_object_get(meta, "wait"))) {
 		r = xcalloc(1, sizeof *r);
 		r->link = l->serial;
 		r->id = json_incref(id);

@@ -246,11 +246,15 @@ console_hosts(struct console *c)
 	return h;
 }
 
-/* The agents of every host that is up (new reference). */
+/*
+ * The agents of every host that is up (new reference). One that its job
+ * started again after a loss shows as "recovering" until its first step
+ * (its "recovery" says why).
+ */
 static json_t *
 console_agents(struct console *c, json_t *hosts)
 {
-	json_t *all = json_array(), *h, *rep;
+	json_t *all = json_array(), *h, *rep, *a;
 	const char *state;
 	size_t i;
 
@@ -265,6 +269,10 @@ console_agents(struct console *c, json_t *hosts)
 		json_array_extend(all, json_object_get(rep, "agents"));
 		json_decref(rep);
 	}
+	json_array_foreach(all, i, a)
+		if (json_is_string(json_object_get(a, "recovery")))
+			json_object_set_new(a, "state",
+			    json_string("recovering"));
 	return all;
 }
 
@@ -372,6 +380,9 @@ console_jobs(json_t *agents)
 			    "running", "agents", 0);
 			json_object_set_new(jobs, key, j);
 		}
+		if (strcmp(str(a, "state"), "recovering") == 0)
+			json_object_set_new(j, "status",
+			    json_string("recovering"));
 		json_object_set_new(j, "agents", json_integer(
 		    json_integer_value(json_object_get(j, "agents")) + 1));
 	}

@@ -53,6 +53,8 @@ struct sess {
 	char		 lost_reason[128];	/* data mode: being rebuilt */
 	double		 lost_at;	/* since (nn_clock_s): being resumed
 					 * or rebuilt, until it trains */
+	char		 recovery[160];	/* why its next spawn starts it
+					 * again; the daemons show it */
 };
 
 /* Another daemon whose events we read (submit_follow.c). */
@@ -214,6 +216,9 @@ void		 submit_draw(struct submit *, int force);
 /* One line for people about an event of agent i. */
 void		 submit_say(struct submit *, int, const char *, ...)
 		     NN_PRINTF(3, 4);
+/* A line about the cluster (a host down, up, joined), above the table. */
+void		 submit_note(struct submit *, const char *, ...)
+		     NN_PRINTF(2, 3);
 
 /* submit_report.c */
 /* Writes the best model, the metrics' last lines and the result line. */

@@ -90,3 +90,19 @@ submit_say(struct submit *sb, int i, const char *fmt, ...)
 	fflush(stdout);
 	sb->redrawn = 0;
 }
+
+void
+submit_note(struct submit *sb, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (sb->quiet)
+		return;
+	submit_erase(sb);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	sb->redrawn = 0;
+}

@@ -367,6 +367,9 @@ submit_host_down(struct submit *sb, json_t *ev, char **cause)
 	    host, "reason", reason != NULL ? reason : "", "agents", ids);
 	rc = nn_metrics_write(sb->metrics, m, cause);
 	json_decref(m);
+	submit_note(sb, "host %s went down (%s): %d of this job's agents were "
+	    "on it", host, reason != NULL && reason[0] != '\0' ? reason :
+	    "no reason given", n);
 	if (n == 0 || rc != 0)
 		goto out;
 	if (sb->data) {
@@ -403,10 +406,29 @@ submit_host_up(struct submit *sb, json_t *ev, char **cause)
 	    submit_ev_str(ev, "host"));
 	rc = nn_metrics_write(sb->metrics, m, cause);
 	json_decref(m);
-	if (!sb->quiet && !sb->tty)
-		printf("host %s is up: it takes agents\n", submit_ev_str(ev,
-		    "host"));
+	submit_note(sb, "host %s is up: it takes agents", submit_ev_str(ev,
+	    "host"));
 	sb->balanced = 0;
+	return rc;
+}
+
+/* A host joined the cluster (agentd --join): a metrics line; its link
+ * coming up is the host-up that puts it to work. */
+static int
+submit_host_joined(struct submit *sb, json_t *ev, char **cause)
+{
+	const char *host = submit_ev_str(ev, "host");
+	const char *address = submit_ev_str(ev, "address");
+	json_t *m;
+	int rc;
+
+	m = json_pack("{s:s, s:s, s:s}", "event", "host-joined", "host",
+	    host != NULL ? host : "?", "address", address != NULL ? address :
+	    "?");
+	rc = nn_metrics_write(sb->metrics, m, cause);
+	json_decref(m);
+	submit_note(sb, "host %s joined the cluster (%s)", host != NULL ?
+	    host : "?", address != NULL ? address : "?");
 	return rc;
 }
 
@@ -416,6 +438,7 @@ static const struct submit_host_event_entry {
 	int		(*fn)(struct submit *, json_t *, char **);
 } submit_host_events[] = {
 	{ "host-down", submit_host_down },
+	{ "host-joined", submit_host_joined },
 	{ "host-up", submit_host_up },
 };
 

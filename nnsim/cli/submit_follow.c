@@ -204,12 +204,11 @@ submit_reconnect(struct submit *sb, const char *why, char **cause)
 	sb->lost = 0;
 	/* Its followers may include our new daemon: read from it once. */
 	submit_follow_free(sb);
-	if (!sb->quiet) {
-		if (sb->tty)
-			sb->drawn = 0;
-		printf("lost the daemon on %s (%s); carrying on with %s\n",
-		    lost, why, sb->self);
-	}
+	/* The table was drawn by the lost connection's loop: redraw below. */
+	if (sb->tty)
+		sb->drawn = 0;
+	submit_note(sb, "lost the daemon on %s (%s); carrying on with %s",
+	    lost, why, sb->self);
 	m = json_pack("{s:s, s:s, s:s, s:s}", "event", "reconnected", "lost",
 	    lost, "host", sb->self, "reason", why);
 	rc = nn_metrics_write(sb->metrics, m, cause);

@@ -215,6 +215,8 @@ submit_rebuild_turn(struct submit *sb, char **cause)
 		    cause)) == NULL)
 			goto out;
 		snprintf(old, sizeof old, "%s", sb->s[i].agent);
+		snprintf(sb->s[i].recovery, sizeof sb->s[i].recovery,
+		    "rebuilt: %s", sb->s[i].lost_reason);
 		if (submit_spawn_state(sb, i, host, NULL, state, len, NULL,
 		    cause) != 0)
 			goto out;

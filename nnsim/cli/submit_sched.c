@@ -180,6 +180,10 @@ submit_spawn_state(struct submit *sb, int i, const char *host,
 	    sb->code, "host", host, "job", sb->id);
 	if (commit != NULL)
 		json_object_set_new(req, "commit", json_string(commit));
+	/* The console shows it as recovering until its first step. */
+	if (sb->s[i].recovery[0] != '\0')
+		json_object_set_new(req, "recovery",
+		    json_string(sb->s[i].recovery));
 	rep = submit_ask(sb, req, state, len, NULL, NULL, cause);
 	free(state);
 	if (rep == NULL)
@@ -197,6 +201,7 @@ submit_spawn_state(struct submit *sb, int i, const char *host,
 	}
 	snprintf(sb->s[i].agent, sizeof sb->s[i].agent, "%s", id);
 	snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s", host);
+	sb->s[i].recovery[0] = '\0';
 	sb->s[i].state = S_RUNNING;
 	sb->running++;
 	sb->queued--;
@@ -486,6 +491,8 @@ submit_retry(struct submit *sb, int i, const char *why, char **cause)
 	s->retries++;
 	s->state = S_QUEUED;
 	sb->queued++;
+	snprintf(s->recovery, sizeof s->recovery, "%s (retry %d of %d)", why,
+	    s->retries, sb->job.retries);
 	if ((r = submit_resume(sb, i, why, lost, sizeof lost, cause)) != 0)
 		return r < 0 ? -1 : 0;
 	/* No commit to resume from: from the start, when a core is free. */

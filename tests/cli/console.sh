@@ -81,6 +81,25 @@ else
 	fail jobs_and_show_job "exit $rc: $(cat "$T/out" "$T/err")"
 fi
 
+# An agent its job started again after a loss (nnsim submit gives the
+# spawn a "recovery") shows as recovering, with its job, until its first
+# step is done (the progress of its second, 2 s each, shows it).
+wsha=$(sha256sum "$W" | cut -d' ' -f1)
+rid=$("$CTL" --connect "$A1" --key "$T/key" request spawn "{\"code\": \"$wsha\", \"args\": {\"mb\": 1, \"laps\": 5, \"sleep_ms\": 2000}, \"job\": \"recov\", \"recovery\": \"its host h3 went down (retry 1 of 2)\"}" |
+    sed -n 's/.*"agent": *"\([^"]*\)".*/\1/p')
+con "agents recov; jobs; show $rid"
+rec_running() {
+	$CON -c "agents recov" 2>/dev/null | grep -Eq "^$rid .* running "
+}
+if [ "$rc" -eq 0 ] && [ -n "$rid" ] && grep -Eq "^$rid .* recovering " "$T/out" &&
+    grep -Eq '^recov +recovering +1 ' "$T/out" &&
+    grep -q '"recovery": "its host h3 went down (retry 1 of 2)"' "$T/out" &&
+    wait_for 15 rec_running; then
+	ok recovering_agent_shown
+else
+	fail recovering_agent_shown "exit $rc ($rid): $(cat "$T/out" "$T/err" | head -20)"
+fi
+
 # Steering: migrate, suspend, resume, clone, send, logs, kill.
 con "migrate $w1 h2"
 if [ "$rc" -eq 0 ] && grep -q "^$w1: moved to h2" "$T/out" &&
