@@ -155,6 +155,33 @@ if [ "$rc" -eq 0 ] && grep -Eq '^failed: session [01] \(.*\): failed on local[12
 else
 	fail crash_reported_sweep_goes_on "exit $rc: $(head -c 300 "$T/failed.err") $(grep -v epoch "$T/failed.out" | head -c 300)"
 fi
+# A session that diverges (its loss turns NaN) is retried like a crashed
+# one, then reported failed with the reason, and the sweep ends with the
+# other session's model, exit 0.
+cat >"$T/div.json" <<'JSON'
+{
+  "name": "div",
+  "layers": [{"units": 32, "activation": "relu"}, {"activation": "linear"}],
+  "loss": "mse",
+  "data": {"train": {"generate": "spiral", "n": 2000, "seed": 1}, "split": 0.2},
+  "train": {"epochs": 20, "batch": 16, "seed": 1,
+            "optimizer": {"type": "sgd", "lr": 0.01}},
+  "parallel": {"mode": "session", "grid": {"train.optimizer.lr": [0.01, 50]}}
+}
+JSON
+NNSIM_NO_LIVE=1 timeout 120 "$NNSIM" submit "$T/div.json" --local 2 -o "$T/div.nnm" \
+    --metrics "$T/div.jsonl" >"$T/div.out" 2>"$T/div.err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ -s "$T/div.nnm" ] &&
+    grep -Eq '^failed: session 1 \(.*\): .*training diverged' "$T/div.out" &&
+    grep -q '"event":"session-failed","session":1,.*diverged.*"retry":2' "$T/div.jsonl" &&
+    [ "$(grep -c '"event":"\(resumed\|retried\)","session":1' "$T/div.jsonl")" -eq 2 ] &&
+    grep -q '"event":"done".*"failed":1' "$T/div.jsonl" &&
+    grep -q '"event":"session","session":0,.*"final"' "$T/div.jsonl"; then
+	ok diverged_session_reported_sweep_goes_on
+else
+	fail diverged_session_reported_sweep_goes_on "exit $rc: $(head -c 300 "$T/div.err") $(grep -v epoch "$T/div.out" | head -c 400)"
+fi
 if wait_for 10 sh -c '! pgrep -f "[a]gentd worker" && ! pgrep -f "[n]nsim-cluster\."'; then
 	ok crash_leaves_nothing
 else
