@@ -69,6 +69,15 @@ int		 agent_state_add(struct agent_state *, const char *name,
  */
 int		 agent_state_add_ref(struct agent_state *, const char *name,
 		     const void *data, size_t len);
+/*
+ * agent_state_add_ref for bytes that never change while the agent runs in
+ * this process, such as its data set: a commit (agent_commit) sends them
+ * to each holder once and leaves them out of later commits, which the
+ * holder completes from the first (docs/elastic.md). Moves and clones
+ * carry them as any section.
+ */
+int		 agent_state_add_static(struct agent_state *, const char *name,
+		     const void *data, size_t len);
 /* A section's bytes, or NULL when absent; valid during unpack. */
 const void	*agent_state_get(const struct agent_state *, const char *name,
 		     size_t *len);

@@ -21,6 +21,10 @@
 /* One commit on its way to its holders. */
 struct commit_round {
 	char		 agent[96];
+	char		 series[96];	/* the worker's run, or "" */
+	json_int_t	 seq;		/* the worker's number for it */
+	int		 delta;		/* without the static sections */
+	int		 again;		/* a holder lacked the delta's base */
 	json_t		*note;
 	json_t		*hosts;		/* those that hold it */
 	char		 errors[512];	/* why the others do not */
@@ -39,13 +43,53 @@ commit_failed(struct daemon *d, const char *agent, const char *why)
 	    why));
 }
 
+/* Whether host is among the holders of agent's run series. */
+static int
+commit_has_base(struct daemon *d, const char *agent, const char *series,
+    const char *host)
+{
+	json_t *b = json_object_get(d->commit_bases, agent), *h;
+	size_t i;
+
+	if (b == NULL || series[0] == '\0' ||
+	    !json_equal(json_object_get(b, "series"), json_string(series)))
+		return 0;
+	json_array_foreach(json_object_get(b, "hosts"), i, h) {
+		if (strcmp(json_string_value(h), host) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Tells the agent's worker how its commit went (worker.c). */
+static void
+commit_tell_worker(struct daemon *d, struct commit_round *c, int bases)
+{
+	json_t *m;
+
+	/* Its cost here spaces the agent's next commit. */
+	m = json_pack("{s:s, s:I, s:I, s:b, s:b}", "op", "committed", "ms",
+	    (json_int_t)(clock_ms() - c->started_ms), "seq", c->seq, "bases",
+	    bases, "again", c->again);
+	runner_send(d->runner, c->agent, m);
+	json_decref(m);
+}
+
+static void
+commit_round_free(struct commit_round *c)
+{
+	json_decref(c->note);
+	json_decref(c->hosts);
+	free(c);
+}
+
 static void
 commit_put_done(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 {
 	struct commit_round *c = arg;
 	const char *host = str_field(rep, "host"), *error;
 	size_t n = strlen(c->errors);
-	json_t *m;
+	int all;
 
 	(void)f;
 	if (rep != NULL && json_is_true(json_object_get(rep, "ok")) &&
@@ -55,39 +99,64 @@ commit_put_done(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 		error = rep == NULL ? "the host went away" :
 		    str_field(rep, "error") != NULL ? str_field(rep, "error") :
 		    "refused";
+		if (rep != NULL && json_is_false(json_object_get(rep, "base")))
+			c->again = 1;
 		snprintf(c->errors + n, sizeof c->errors - n, "%s%s",
 		    n > 0 ? "; " : "", error);
 	}
 	if (--c->waiting > 0)
 		return;
 	json_object_del(d->commits_busy, c->agent);
-	/* Its cost here spaces the agent's next commit (worker.c). */
-	m = json_pack("{s:s, s:I}", "op", "committed", "ms",
-	    (json_int_t)(clock_ms() - c->started_ms));
-	runner_send(d->runner, c->agent, m);
-	json_decref(m);
+	all = c->errors[0] == '\0';
+	/* The holders of this run's static sections: those of a full commit,
+	 * less those that failed a delta since. */
+	if (c->series[0] != '\0' && json_array_size(c->hosts) > 0)
+		json_object_set_new(d->commit_bases, c->agent, json_pack("{s:s, "
+		    "s:O}", "series", c->series, "hosts", c->hosts));
+	else if (c->series[0] != '\0')
+		json_object_del(d->commit_bases, c->agent);
+	commit_tell_worker(d, c, all && c->series[0] != '\0');
 	if (json_array_size(c->hosts) > 0) {
-		log_debug("agent %s: committed %llu bytes (step %lld) in %llu "
-		    "ms", c->agent, (unsigned long long)c->bytes,
-		    (long long)c->step, (unsigned long long)(clock_ms() -
-		    c->started_ms));
+		log_debug("agent %s: committed %llu bytes%s (step %lld) in %llu "
+		    "ms", c->agent, (unsigned long long)c->bytes, c->delta ?
+		    " without its static sections" : "", (long long)c->step,
+		    (unsigned long long)(clock_ms() - c->started_ms));
 		daemon_agent_event(d, json_pack("{s:s, s:s, s:s, s:O, s:O, "
-		    "s:I, s:I, s:I}", "event", "committed", "agent", c->agent,
-		    "host", d->cfg.name, "hosts", c->hosts, "note", c->note,
-		    "bytes", (json_int_t)c->bytes, "step", c->step, "ms",
-		    (json_int_t)(clock_ms() - c->started_ms)));
-	} else
+		    "s:I, s:I, s:I, s:b}", "event", "committed", "agent",
+		    c->agent, "host", d->cfg.name, "hosts", c->hosts, "note",
+		    c->note, "bytes", (json_int_t)c->bytes, "step", c->step,
+		    "ms", (json_int_t)(clock_ms() - c->started_ms), "delta",
+		    c->delta));
+	} else if (c->again)
+		log_info("agent %s: a holder lacks this run's full commit; a "
+		    "full one follows", c->agent);
+	else
 		commit_failed(d, c->agent, c->errors);
-	json_decref(c->note);
-	json_decref(c->hosts);
-	free(c);
+	commit_round_free(c);
+}
+
+/* Forgets the bases of agents no longer here. */
+static void
+commit_bases_tidy(struct daemon *d)
+{
+	const char *agent;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe(d->commit_bases, tmp, agent, v) {
+		if (runner_code(d->runner, agent) == NULL)
+			json_object_del(d->commit_bases, agent);
+	}
 }
 
 /*
- * commit {replicas, note, step} from agent's worker with its packed state:
- * to the next replicas live hosts after this one in the hosts file. One
- * commit of an agent at a time: a later one while it travels is dropped
- * (the agent commits again at its next interval).
+ * commit {replicas, note, step, series, seq[, static]} from agent's worker
+ * with its packed state: to the next replicas live hosts after this one in
+ * the hosts file. With static, the state lacks the sections so named,
+ * which each holder has from this run's (series') full commit; when one
+ * of the hosts does not, nothing is sent and the worker commits in full.
+ * One commit of an agent at a time: a later one while it travels is
+ * dropped (the agent commits again at its next interval).
  */
 void
 worker_request_commit(struct daemon *d, const char *agent, json_t *meta,
@@ -97,11 +166,13 @@ worker_request_commit(struct daemon *d, const char *agent, json_t *meta,
 	    "replicas"));
 	const char *code = runner_code(d->runner, agent);
 	const char *job = runner_job(d->runner, agent);
+	const char *series = str_field(meta, "series");
+	json_t *kept = json_object_get(meta, "static");
 	struct commit_round *c;
+	struct peer *to[AGENT_COMMIT_REPLICAS_MAX];
 	struct peer *p;
-	struct link *l;
 	json_t *req, *note = json_object_get(meta, "note");
-	int i, k;
+	int i, k, n = 0;
 
 	if (str_field(meta, "error") != NULL) {
 		commit_failed(d, agent, str_field(meta, "error"));
@@ -112,72 +183,112 @@ worker_request_commit(struct daemon *d, const char *agent, json_t *meta,
 		    "skipped", agent);
 		return;
 	}
+	commit_bases_tidy(d);
 	if (want < 1 || want > AGENT_COMMIT_REPLICAS_MAX)
 		want = 1;
 	c = xcalloc(1, sizeof *c);
 	snprintf(c->agent, sizeof c->agent, "%s", agent);
+	snprintf(c->series, sizeof c->series, "%s", series != NULL ? series :
+	    "");
+	c->seq = json_integer_value(json_object_get(meta, "seq"));
+	c->delta = json_is_array(kept);
 	c->note = json_is_object(note) ? json_incref(note) : json_object();
 	c->hosts = json_array();
 	c->bytes = len;
 	c->step = json_integer_value(json_object_get(meta, "step"));
 	c->started_ms = clock_ms();
-	for (k = 0; k < d->npeers && c->waiting < want; k++) {
+	for (k = 0; k < d->npeers && n < want; k++) {
 		/* The hosts after this one, in the hosts file's order. */
 		i = (d->self_index + k) % d->npeers;
 		p = &d->peers[i];
-		if (!p->up || (l = link_of_peer(d, p->name)) == NULL ||
+		if (!p->up || link_of_peer(d, p->name) == NULL ||
 		    json_is_true(json_object_get(p->info, "draining")))
 			continue;
-		req = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O}", "op",
+		if (c->delta && !commit_has_base(d, agent, c->series,
+		    p->name)) {
+			log_info("agent %s: host %s lacks this run's full "
+			    "commit; the agent commits in full", agent,
+			    p->name);
+			c->again = 1;
+			commit_tell_worker(d, c, 0);
+			commit_round_free(c);
+			return;
+		}
+		to[n++] = p;
+	}
+	for (k = 0; k < n; k++) {
+		req = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O, s:s}", "op",
 		    "commit-put", "agent", agent, "code", code != NULL ? code :
 		    "", "job", job != NULL ? job : "", "step", c->step,
-		    "note", c->note);
+		    "note", c->note, "series", c->series);
+		if (c->delta)
+			json_object_set(req, "static", kept);
 		c->waiting++;
-		peer_request(d, l, req, payload, len, commit_put_done, c);
+		peer_request(d, link_of_peer(d, to[k]->name), req, payload,
+		    len, commit_put_done, c);
 	}
 	if (c->waiting == 0) {
 		commit_failed(d, agent, "no other host is up to hold it");
-		json_decref(c->note);
-		json_decref(c->hosts);
-		free(c);
+		commit_round_free(c);
 		return;
 	}
 	json_object_set_new(d->commits_busy, agent, json_true());
 }
 
-/* commit-put {agent, code, job, step, note} from a peer: kept here. */
+/*
+ * commit-put {agent, code, job, step, note, series[, static]} from a peer:
+ * kept here. With static, it lacks those sections, which the full commit
+ * of the same series held here supplies.
+ */
 void
 op_commit_put(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 {
 	const char *agent = str_field(f->meta, "agent");
 	const char *code = str_field(f->meta, "code");
+	const char *series = str_field(f->meta, "series");
+	const char *had;
+	json_t *kept = json_object_get(f->meta, "static");
 	char *cause = NULL;
 	json_t *meta;
 	void *data;
 	uint64_t len = f->payload_len;
+	int rc;
 
 	if (!daemon_id_ok(agent) || code == NULL || len == 0) {
 		reply(l->conn, id, 0, "commit-put: needs an agent id, its code "
 		    "and a state", NULL);
 		return;
 	}
-	meta = json_pack("{s:s, s:O, s:O, s:O, s:s}", "code", code, "job",
+	if (kept != NULL && (!json_is_array(kept) || series == NULL)) {
+		reply(l->conn, id, 0, "commit-put: static must be a list of "
+		    "section names, with the series", NULL);
+		return;
+	}
+	if (kept != NULL && ((had = commitstore_series(d->commits, agent)) ==
+	    NULL || strcmp(had, series) != 0)) {
+		reply(l->conn, id, 0, "no full commit of this run here",
+		    json_pack("{s:s, s:b}", "host", d->cfg.name, "base", 0));
+		return;
+	}
+	meta = json_pack("{s:s, s:O, s:O, s:O, s:s, s:s}", "code", code, "job",
 	    json_object_get(f->meta, "job"), "step", json_object_get(f->meta,
 	    "step"), "note", json_object_get(f->meta, "note"), "from",
-	    conn_label(l->conn));
+	    conn_label(l->conn), "series", series != NULL ? series : "");
 	data = f->payload;
 	f->payload = NULL;
 	f->payload_len = 0;
-	if (commitstore_put(d->commits, agent, meta, data, len, time(NULL),
-	    &cause) != 0) {
+	rc = kept != NULL ? commitstore_put_delta(d->commits, agent, meta, data,
+	    len, kept, time(NULL), &cause) : commitstore_put(d->commits, agent,
+	    meta, data, len, time(NULL), &cause);
+	if (rc != 0) {
 		log_warn("agent %s: commit of %llu bytes refused: %s", agent,
 		    (unsigned long long)len, cause);
 		reply(l->conn, id, 0, cause, NULL);
 		free(cause);
 		return;
 	}
-	log_debug("agent %s: holding its commit of %llu bytes", agent,
-	    (unsigned long long)len);
+	log_debug("agent %s: holding its commit of %llu bytes%s", agent,
+	    (unsigned long long)len, kept != NULL ? " (a delta)" : "");
 	reply(l->conn, id, 1, NULL, json_pack("{s:s}", "host", d->cfg.name));
 }
 

@@ -27,7 +27,19 @@ void		 commitstore_free(struct commitstore *);
 int		 commitstore_put(struct commitstore *, const char *agent,
 		     json_t *meta, void *data, uint64_t len, time_t now,
 		     char **cause);
-/* agent's commit (borrowed bytes and meta), or NULL. */
+/*
+ * Keeps data (taken, as above), a commit without the static sections
+ * named in kept, as agent's commit: it must be of the same run (meta's
+ * series) as the one held, which supplies those sections. -1 with cause
+ * when there is none, it does not fit, or data is not a packed state.
+ */
+int		 commitstore_put_delta(struct commitstore *, const char *agent,
+		     json_t *meta, void *data, uint64_t len, json_t *kept,
+		     time_t now, char **cause);
+/* The run (series) of agent's commit here, or NULL. */
+const char	*commitstore_series(struct commitstore *, const char *agent);
+/* agent's commit (borrowed bytes and meta), or NULL; a delta is merged
+ * with its base first, and NULL when that fails. */
 const void	*commitstore_get(struct commitstore *, const char *agent,
 		     json_t **meta, uint64_t *len);
 /* 0 when agent's commit was there and is gone, else -1. */

@@ -108,6 +108,9 @@ struct daemon {
 	uint64_t		 last_expire;	/* ms: results expired */
 	struct commitstore	*commits;	/* other hosts' agents' commits */
 	json_t			*commits_busy;	/* agent -> true: one travels */
+	/* agent -> {series, hosts}: the hosts that hold that run's static
+	 * sections, so that its later commits may leave them out */
+	json_t			*commit_bases;
 	int			 self_index;	/* ours in the hosts file */
 	struct hosts		*inventory;	/* the hosts file's, or empty */
 	json_t			*joined;	/* [{name, address}]: joins */

@@ -272,6 +272,7 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 		    (uint64_t)sysconf(_SC_PAGESIZE) / 4;
 	d->commits = commitstore_new(d->cfg.commit_mem);
 	d->commits_busy = json_object();
+	d->commit_bases = json_object();
 	if (daemon_load_hosts(d, cause) != 0)
 		goto fail;
 	/* The default needs the name, which the hosts file may give. */
@@ -359,6 +360,7 @@ daemon_free(struct daemon *d)
 	json_decref(d->finished_order);
 	commitstore_free(d->commits);
 	json_decref(d->commits_busy);
+	json_decref(d->commit_bases);
 	free(d->state_dir);
 	daemon_free_peers(d);
 	runner_free(d->runner);

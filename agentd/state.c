@@ -19,6 +19,7 @@ struct state_section {
 	const unsigned char	*data;	/* never NULL, even when len is 0 */
 	unsigned char		*copy;	/* owned; NULL when data is in a buffer */
 	size_t			 len;
+	int			 is_static;	/* agent_state_add_static */
 };
 
 struct agent_state {
@@ -191,10 +192,14 @@ agent_state_json(const struct agent_state *st)
 }
 
 /* Adds a copy of len bytes as section name; 0 or -1. */
+/* How state_add keeps a section's bytes. */
+enum state_keep { STATE_COPY, STATE_REF, STATE_STATIC };
+
 static int
 state_add(struct agent_state *st, const char *name, const void *data,
-    size_t len, int by_ref)
+    size_t len, enum state_keep how)
 {
+	int by_ref = how != STATE_COPY;
 	struct state_section *s;
 	unsigned char *copy = NULL;
 	uint64_t need;
@@ -244,6 +249,7 @@ state_add(struct agent_state *st, const char *name, const void *data,
 	s->data = copy != NULL ? copy : by_ref && len != 0 ? data :
 	    (const unsigned char *)"";
 	s->len = len;
+	s->is_static = how == STATE_STATIC;
 	st->size += need;
 	return 0;
 }
@@ -253,7 +259,7 @@ int
 agent_state_add(struct agent_state *st, const char *name, const void *data,
     size_t len)
 {
-	return state_add(st, name, data, len, 0);
+	return state_add(st, name, data, len, STATE_COPY);
 }
 
 /* Adds a section that refers to data (agent.h); 0 or -1. */
@@ -261,7 +267,21 @@ int
 agent_state_add_ref(struct agent_state *st, const char *name,
     const void *data, size_t len)
 {
-	return state_add(st, name, data, len, 1);
+	return state_add(st, name, data, len, STATE_REF);
+}
+
+/* A referred section whose bytes never change in this process (agent.h). */
+int
+agent_state_add_static(struct agent_state *st, const char *name,
+    const void *data, size_t len)
+{
+	return state_add(st, name, data, len, STATE_STATIC);
+}
+
+int
+agent_state_is_static(const struct agent_state *st, size_t i)
+{
+	return i < st->nsections && st->sections[i].is_static;
 }
 
 /* The bytes of section name and their length, or NULL; borrowed. */
@@ -327,13 +347,14 @@ agent_state_encoded_size(const struct agent_state *st)
 
 /* The header and JSON, padded: what precedes the first section. */
 static size_t
-state_encode_head(const struct agent_state *st, unsigned char *buf)
+state_encode_head(const struct agent_state *st, size_t nsections,
+    unsigned char *buf)
 {
 	size_t padded = state_pad8(st->json_len);
 
 	nn_le_put_u32(buf, AGENT_STATE_MAGIC);
 	nn_le_put_u32(buf + 4, st->json_len);
-	nn_le_put_u32(buf + 8, st->nsections);
+	nn_le_put_u32(buf + 8, (uint32_t)nsections);
 	nn_le_put_u32(buf + 12, 0);
 	if (st->json_len != 0)
 		memcpy(buf + STATE_HEADER_SIZE, st->json, st->json_len);
@@ -357,7 +378,7 @@ agent_state_encode(const struct agent_state *st, unsigned char *buf)
 	const struct state_section *s;
 	size_t i, off, pad;
 
-	off = state_encode_head(st, buf);
+	off = state_encode_head(st, st->nsections, buf);
 	for (i = 0; i < st->nsections; i++) {
 		s = &st->sections[i];
 		state_encode_section(s, buf + off);
@@ -374,27 +395,32 @@ agent_state_encode(const struct agent_state *st, unsigned char *buf)
 }
 
 /* Appends the encoding to out; 0, or -1 when out cannot grow. With
- * by_ref the sections' bytes are referenced, not copied. */
+ * by_ref the sections' bytes are referenced, not copied; with no_static
+ * the static sections are left out. */
 static int
 state_encode_evbuffer(const struct agent_state *st, struct evbuffer *out,
-    int by_ref)
+    int by_ref, int no_static)
 {
 	static const unsigned char zero[8];
 	const struct state_section *s;
 	unsigned char section[STATE_SECTION_SIZE], *head;
-	size_t i, n;
+	size_t i, n, count = 0;
 	int rc;
 
 	if (!by_ref && evbuffer_expand(out, st->size) != 0)
 		return -1;
+	for (i = 0; i < st->nsections; i++)
+		count += !(no_static && st->sections[i].is_static);
 	head = xmalloc(STATE_HEADER_SIZE + state_pad8(st->json_len));
-	n = state_encode_head(st, head);
+	n = state_encode_head(st, count, head);
 	rc = evbuffer_add(out, head, n);
 	free(head);
 	if (rc != 0)
 		return -1;
 	for (i = 0; i < st->nsections; i++) {
 		s = &st->sections[i];
+		if (no_static && s->is_static)
+			continue;
 		state_encode_section(s, section);
 		if (evbuffer_add(out, section, sizeof section) != 0)
 			return -1;
@@ -413,13 +439,75 @@ int
 agent_state_encode_evbuffer(const struct agent_state *st,
     struct evbuffer *out)
 {
-	return state_encode_evbuffer(st, out, 0);
+	return state_encode_evbuffer(st, out, 0, 0);
 }
 
 int
 agent_state_encode_ref(const struct agent_state *st, struct evbuffer *out)
 {
-	return state_encode_evbuffer(st, out, 1);
+	return state_encode_evbuffer(st, out, 1, 0);
+}
+
+int
+agent_state_encode_delta(const struct agent_state *st, struct evbuffer *out)
+{
+	return state_encode_evbuffer(st, out, 1, 1);
+}
+
+/*
+ * The full state from a commit's delta and an earlier full state of the
+ * same run: delta's JSON and sections, then base's sections named in
+ * kept, which delta must lack. A new malloc'd buffer of *len bytes, or
+ * NULL with cause.
+ */
+unsigned char *
+agent_state_merge(const unsigned char *base, size_t base_len,
+    const unsigned char *delta, size_t delta_len, json_t *kept, size_t *len,
+    char **cause)
+{
+	struct agent_state *b = NULL, *dl = NULL, *m = NULL;
+	const struct state_section *s;
+	unsigned char *out = NULL;
+	const char *name;
+	size_t i;
+
+	if (agent_state_decode(base, base_len, &b, cause) != 0 ||
+	    agent_state_decode(delta, delta_len, &dl, cause) != 0)
+		goto out;
+	m = agent_state_new();
+	if (dl->json != NULL && agent_state_set_json(m, dl->json) != 0)
+		goto fail;
+	for (i = 0; i < dl->nsections; i++) {
+		s = &dl->sections[i];
+		if (agent_state_add_ref(m, s->name, s->data, s->len) != 0)
+			goto fail;
+	}
+	for (i = 0; i < json_array_size(kept); i++) {
+		name = json_string_value(json_array_get(kept, i));
+		if (name == NULL || (s = state_find(b, name)) == NULL) {
+			nn_fail(cause, "agent state: the full commit lacks "
+			    "section %s", name != NULL ? name : "?");
+			goto out;
+		}
+		if (agent_state_add_ref(m, s->name, s->data, s->len) != 0)
+			goto fail;
+	}
+	if ((out = malloc(m->size)) == NULL) {
+		nn_fail(cause, "agent state: out of memory merging a commit of "
+		    "%llu bytes", (unsigned long long)m->size);
+		goto out;
+	}
+	agent_state_encode(m, out);
+	*len = m->size;
+	goto out;
+fail:
+	nn_fail(cause, "agent state: %s", agent_state_cause(m) != NULL ?
+	    agent_state_cause(m) : "cannot merge a commit");
+out:
+	agent_state_free(b);
+	agent_state_free(dl);
+	agent_state_free(m);
+	return out;
 }
 
 /* Hands buf to st: freed with it. */

@@ -34,6 +34,8 @@
 
 #include "agentd/agent.h"
 
+struct json_t;
+
 #define AGENT_STATE_MAGIC	0x54534741U		/* "AGST" */
 #define AGENT_STATE_NAME_MAX	63			/* bytes in a name */
 #define AGENT_STATE_MAX_SECTIONS 1024
@@ -74,6 +76,23 @@ int		 agent_state_encode_evbuffer(const struct agent_state *st,
  * while st and what its sections point to are still there. */
 int		 agent_state_encode_ref(const struct agent_state *st,
 		     struct evbuffer *out);
+
+/* The same without the static sections (agent_state_add_static): what a
+ * commit sends to a host that holds them already. */
+int		 agent_state_encode_delta(const struct agent_state *st,
+		     struct evbuffer *out);
+/* Whether section i was added with agent_state_add_static. */
+int		 agent_state_is_static(const struct agent_state *st, size_t i);
+/*
+ * The full encoding from a delta (agent_state_encode_delta) and an earlier
+ * full encoding of the same agent's run: the delta's JSON and sections,
+ * then the base's sections named in kept (a JSON array of strings), which
+ * the delta must lack. New malloc'd bytes (*len), or NULL with cause.
+ */
+unsigned char	*agent_state_merge(const unsigned char *base, size_t base_len,
+		     const unsigned char *delta, size_t delta_len,
+		     struct json_t *kept,
+		     size_t *len, char **cause);
 
 /*
  * Decodes len bytes at buf into a new state (caller frees). The JSON is

@@ -48,6 +48,16 @@ struct agent {
 	json_t		*commit_note;	/* agent_commit's, or NULL */
 	double		 commit_cost;	/* the last one's pack and send, s */
 	double		 commit_done;	/* and when it ended (nn_clock_s) */
+	/* Commits send static sections (agent_state_add_static) to their
+	 * holders once per run of this process (series): later ones leave
+	 * them out while the daemon says the holders have them (bases). */
+	char		 commit_series[96];
+	uint64_t	 commit_seq;
+	uint64_t	 commit_full_seq;	/* the last full one */
+	json_t		*commit_static;		/* and its static names */
+	int		 commit_bases;
+	json_t		*commit_last_note;	/* to send again in full */
+	uint64_t	 commit_oneoff_seq;	/* the run's first full one */
 	long		 last_progress;
 	void		*result;	/* agent_result's copy */
 	size_t		 result_len;
@@ -142,7 +152,9 @@ static int	worker_error(struct agent *, const char *, ...)
  * Commits take at most this share of an agent's time: one that took c
  * seconds, to pack and hand over here and for the daemon to send to its
  * holders (it says, "committed"), is followed by the next only c / share
- * seconds later.
+ * seconds later. The run's first full commit with static sections is not
+ * counted: it ships them once for the whole run, and the deltas after it
+ * are what recurs.
  */
 #define WORKER_COMMIT_SHARE	0.02
 
@@ -399,9 +411,10 @@ packed_free(struct packed *p)
 	p->st = NULL;
 }
 
-/* Packs the agent into p. 0, or -1 with cause when the pack failed. */
+/* Packs the agent's sections into p->st, not yet encoded; 0 or -1 with
+ * cause. */
 static int
-worker_pack(struct agent *a, struct packed *p, char **cause)
+worker_pack_state(struct agent *a, struct packed *p, char **cause)
 {
 	p->st = agent_state_new();
 	if ((p->b = evbuffer_new()) == NULL)
@@ -413,6 +426,15 @@ worker_pack(struct agent *a, struct packed *p, char **cause)
 		packed_free(p);
 		return -1;
 	}
+	return 0;
+}
+
+/* Packs the agent into p. 0, or -1 with cause when the pack failed. */
+static int
+worker_pack(struct agent *a, struct packed *p, char **cause)
+{
+	if (worker_pack_state(a, p, cause) != 0)
+		return -1;
 	if (agent_state_encode_ref(p->st, p->b) != 0)
 		fatal("out of memory encoding a state");
 	return 0;
@@ -466,6 +488,8 @@ worker_finish(struct agent *a, int status)
 	if (a->entry != NULL && a->entry->stop != NULL)
 		a->entry->stop(a);
 	json_decref(a->commit_note);
+	json_decref(a->commit_static);
+	json_decref(a->commit_last_note);
 	if (a->kept_mapped)
 		munmap(a->kept, a->kept_len);
 	else
@@ -493,43 +517,104 @@ worker_clone(struct agent *a, const char *host)
 	packed_free(&p);
 }
 
-/* Packs the agent as its commit and hands it to the daemon, which sends it
- * to other hosts; a pack that fails is reported as the commit's failure. */
+/* The names of st's static sections, in order. */
+static json_t *
+worker_static_names(const struct agent_state *st)
+{
+	json_t *names = json_array();
+	const char *name;
+	size_t i;
+
+	for (i = 0; i < agent_state_count(st); i++) {
+		if (agent_state_is_static(st, i) &&
+		    agent_state_section(st, i, &name, NULL) != NULL)
+			json_array_append_new(names, json_string(name));
+	}
+	return names;
+}
+
+/*
+ * Packs the agent as its commit and hands it to the daemon, which sends it
+ * to other hosts; a pack that fails is reported as the commit's failure.
+ * Once the holders have this run's static sections, and while they are the
+ * same ones, the commit is a delta without them.
+ */
 static void
 worker_commit(struct agent *a)
 {
 	struct packed p;
 	char *cause = NULL;
 	json_t *note = a->commit_note != NULL ? a->commit_note : json_object();
+	json_t *names = NULL, *meta;
 	double t0 = nn_clock_s();
+	int delta;
 
 	a->commit_note = NULL;
-	if (worker_pack(a, &p, &cause) != 0) {
+	if (worker_pack_state(a, &p, &cause) != 0) {
 		worker_send(a, json_pack("{s:s, s:s}", "op", "commit", "error",
 		    cause), NULL, 0);
 		free(cause);
 		json_decref(note);
 		return;
 	}
-	worker_send_state(a, json_pack("{s:s, s:i, s:o, s:I}", "op", "commit",
+	names = worker_static_names(p.st);
+	delta = json_array_size(names) > 0 && a->commit_bases &&
+	    json_equal(names, a->commit_static);
+	if ((delta ? agent_state_encode_delta(p.st, p.b) :
+	    agent_state_encode_ref(p.st, p.b)) != 0)
+		fatal("out of memory encoding a state");
+	json_decref(a->commit_last_note);
+	a->commit_last_note = json_deep_copy(note);
+	meta = json_pack("{s:s, s:i, s:o, s:I, s:s, s:I}", "op", "commit",
 	    "replicas", a->commit_replicas, "note", note, "step",
-	    (json_int_t)a->steps), p.b);
+	    (json_int_t)a->steps, "series", a->commit_series, "seq",
+	    (json_int_t)++a->commit_seq);
+	if (delta)
+		json_object_set_new(meta, "static", json_incref(names));
+	else {
+		if (a->commit_full_seq == 0 && json_array_size(names) > 0)
+			a->commit_oneoff_seq = a->commit_seq;
+		a->commit_full_seq = a->commit_seq;
+		a->commit_bases = 0;
+		json_decref(a->commit_static);
+		a->commit_static = json_incref(names);
+	}
+	worker_send_state(a, meta, p.b);
 	packed_free(&p);
+	json_decref(names);
 	a->commit_done = nn_clock_s();
-	a->commit_cost = a->commit_done - t0;
+	a->commit_cost = a->commit_oneoff_seq == a->commit_seq ? 0 :
+	    a->commit_done - t0;
 }
 
 /* A control frame's handler: 1 if the agent must end. */
 typedef int worker_control_fn(struct agent *, struct frame *);
 
-/* The daemon's side of the last commit: its cost spaces the next. */
+/*
+ * The daemon's side of the last commit: its cost spaces the next. bases:
+ * every holder keeps that full commit, so later ones may be deltas; again:
+ * a delta was not kept for want of its base, so a full commit follows at
+ * the next step boundary.
+ */
 static int
 worker_ctl_committed(struct agent *a, struct frame *f)
 {
 	json_t *ms = json_object_get(f->meta, "ms");
+	json_int_t seq = json_integer_value(json_object_get(f->meta, "seq"));
 
-	if (json_is_integer(ms) && json_integer_value(ms) > 0)
+	if (json_is_integer(ms) && json_integer_value(ms) > 0 &&
+	    (uint64_t)seq != a->commit_oneoff_seq)
 		a->commit_cost += (double)json_integer_value(ms) / 1000.0;
+	if (json_is_true(json_object_get(f->meta, "bases")) && seq > 0 &&
+	    (uint64_t)seq == a->commit_full_seq)
+		a->commit_bases = 1;
+	if (json_is_true(json_object_get(f->meta, "again"))) {
+		a->commit_bases = 0;
+		if (!a->want_commit && a->commit_last_note != NULL) {
+			a->commit_note = json_incref(a->commit_last_note);
+			a->want_commit = 1;
+		}
+	}
 	return 0;
 }
 
@@ -885,6 +970,7 @@ worker_load(struct agent *a, struct frame *f, char **cause)
 	const char *path, *id, *args;
 	unsigned char *map = NULL;
 	size_t map_len = 0;
+	struct timespec now;
 	int rc, kept = 0;
 
 	path = json_string_value(json_object_get(f->meta, "code_path"));
@@ -893,6 +979,10 @@ worker_load(struct agent *a, struct frame *f, char **cause)
 	if (path == NULL || id == NULL)
 		return nn_fail(cause, "load frame lacks code_path or agent");
 	snprintf(a->id, sizeof a->id, "%s", id);
+	/* This process's run: static sections are the same all through it. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(a->commit_series, sizeof a->commit_series, "%s.%ld.%lld.%ld",
+	    id, (long)getpid(), (long long)now.tv_sec, now.tv_nsec);
 	a->steps = (uint64_t)json_integer_value(json_object_get(f->meta,
 	    "step"));
 	host_from_json(a, json_object_get(f->meta, "host"));

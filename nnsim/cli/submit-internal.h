@@ -47,6 +47,8 @@ struct sess {
 	int		 commit_epochs;
 	int		 commits;	/* commits made */
 	double		 commit_ms;	/* and their time, summed */
+	int		 commits_full;	/* those with the static sections */
+	double		 commit_full_ms;
 	int		 commit_warned;	/* a commit-failed line written */
 	long long	 commit_step;	/* data mode: the step it holds */
 	int		 commit_asked;	/* data mode: one is on its way */

@@ -83,6 +83,11 @@ submit_ev_committed(struct submit *sb, int i, json_t *ev, char **cause)
 	s->commit_asked = 0;
 	s->commits++;
 	s->commit_ms += (double)json_integer_value(json_object_get(ev, "ms"));
+	if (!json_is_true(json_object_get(ev, "delta"))) {
+		s->commits_full++;
+		s->commit_full_ms += (double)json_integer_value(
+		    json_object_get(ev, "ms"));
+	}
 	return 0;
 }
 

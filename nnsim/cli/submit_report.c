@@ -78,12 +78,14 @@ submit_agent_line(struct submit *sb, int i, int best)
 	/* The weights' digest: runs compare bitwise without the model. */
 	crypto_sha256_hex(sb->s[i].params, sb->nparams * sizeof (float), sha);
 	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:b, s:i, s:s, s:i, "
-	    "s:I}", "event", "session", "session", i, "label",
+	    "s:I, s:i, s:I}", "event", "session", "session", i, "label",
 	    sb->job.labels[i], "agent", sb->s[i].agent, "host", sb->s[i].host,
 	    "final", json_object_get(sb->s[i].result, "final"), "best",
 	    i == best, "retries", sb->s[i].retries, "params_sha256", sha,
 	    "commits", sb->s[i].commits, "commit_ms",
-	    (json_int_t)sb->s[i].commit_ms);
+	    (json_int_t)sb->s[i].commit_ms, "commits_full",
+	    sb->s[i].commits_full, "commit_full_ms",
+	    (json_int_t)sb->s[i].commit_full_ms);
 }
 
 /* The metrics' "done" line (new reference): its figures under "final". */

@@ -14,8 +14,8 @@ static int
 session_add_data(struct agent_state *st, const char *x, const char *y,
     const struct nn_data *d)
 {
-	return agent_state_add_ref(st, x, d->x, d->n * (size_t)d->in *
-	    sizeof (float)) != 0 || agent_state_add_ref(st, y, d->y, d->n *
+	return agent_state_add_static(st, x, d->x, d->n * (size_t)d->in *
+	    sizeof (float)) != 0 || agent_state_add_static(st, y, d->y, d->n *
 	    (size_t)d->out * sizeof (float)) != 0 ? -1 : 0;
 }
 

@@ -46,6 +46,12 @@ holds() {
 	[ "$("$CTL" --connect "127.0.0.$1:$((base + $1))" --key "$T/key" --json commits |
 	    python3 -c 'import json,sys; print(len(json.load(sys.stdin)["commits"]))')" -ge "$2" ]
 }
+# deltas N: every commit hN holds has had a delta since its full one (the
+# state without its data, merged with the full one when it is used).
+deltas() {
+	"$CTL" --connect "127.0.0.$1:$((base + $1))" --key "$T/key" --json commits |
+	    python3 -c 'import json,sys; c=json.load(sys.stdin)["commits"]; sys.exit(not c or any(x.get("deltas", 0) < 1 for x in c))'
+}
 # The same sweep without a failure: what every run must give, bit for bit.
 NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$addr1" --key "$T/key" \
     -o "$T/q.nnm" --metrics "$T/q.jsonl" >"$T/q.out" 2>"$T/q.err"
@@ -72,8 +78,8 @@ NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$addr1" --key "$T/key
     -o "$T/s.nnm" --metrics "$T/s.jsonl" >"$T/s.out" 2>"$T/s.err" &
 sub=$!
 pids="$pids $sub"
-# Once h1 holds the commits of both sessions on h3.
-if wait_for 30 on3 && wait_for 30 holds 1 2; then
+# Once h1 holds the commits of both sessions on h3, each with a delta.
+if wait_for 30 on3 && wait_for 30 holds 1 2 && wait_for 30 deltas 1; then
 	kill -9 "$pid_3"
 fi
 reap "$sub" 1200

@@ -1,10 +1,13 @@
 /* The commit store: one commit per agent, the last replacing the one
- * before, a bound that refuses rather than evicts, drops and expiry. */
+ * before, a bound that refuses rather than evicts, drops and expiry, and
+ * commits without their static sections merged with the run's full one. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "agentd/bigbuf.h"
 #include "agentd/commitstore.h"
+#include "agentd/state.h"
+#include "base/alloc.h"
 #include "unit.h"
 
 /* n bytes of value v, malloc'd as a payload would be. */
@@ -110,10 +113,109 @@ end:
 	commitstore_free(cs);
 }
 
+/* A state at step, with weights w and the static data x; its encoding,
+ * malloc'd, in full or without x. */
+static void *
+packed(int step, const char *w, const unsigned char *x, size_t xlen,
+    int delta, uint64_t *len)
+{
+	struct agent_state *st = agent_state_new();
+	struct evbuffer *b = evbuffer_new();
+	char json[64];
+	void *buf;
+
+	snprintf(json, sizeof json, "{\"step\": %d}", step);
+	if (agent_state_set_json(st, json) != 0 ||
+	    agent_state_add(st, "w", w, strlen(w)) != 0 ||
+	    agent_state_add_static(st, "x", x, xlen) != 0 ||
+	    (delta ? agent_state_encode_delta(st, b) :
+	    agent_state_encode_ref(st, b)) != 0)
+		fatal("packed: %s", agent_state_cause(st));
+	*len = evbuffer_get_length(b);
+	buf = xmalloc(*len);
+	evbuffer_remove(b, buf, *len);
+	evbuffer_free(b);
+	agent_state_free(st);
+	return buf;
+}
+
+static void
+test_delta(void)
+{
+	struct commitstore *cs = commitstore_new(1 << 20);
+	unsigned char x[5000];
+	const unsigned char *p;
+	void *full2 = NULL;
+	uint64_t len1, dlen, full2_len, len;
+	json_t *kept = json_pack("[s]", "x"), *bad = json_pack("[s]", "y");
+	json_t *meta = NULL;
+	char *cause = NULL;
+	void *d;
+
+	memset(x, 7, sizeof x);
+	x[4999] = 9;
+	d = packed(1, "aaaa", x, sizeof x, 0, &len1);
+	CHECK(commitstore_put(cs, "h1.1", json_pack("{s:s}", "series", "s1"),
+	    d, len1, 10, &cause) == 0);
+	full2 = packed(2, "bbbb", x, sizeof x, 0, &full2_len);
+	/* Another run's delta, or a section the base lacks: refused, and
+	 * the full commit stays. */
+	d = packed(2, "bbbb", x, sizeof x, 1, &len);
+	CHECK(commitstore_put_delta(cs, "h1.1", json_pack("{s:s}", "series",
+	    "s2"), d, len, kept, 11,
+	    &cause) == -1);
+	CHECKF(strcmp(cause, "no full commit of this run here") == 0, "%s",
+	    cause);
+	free(cause);
+	cause = NULL;
+	d = packed(2, "bbbb", x, sizeof x, 1, &len);
+	CHECK(commitstore_put_delta(cs, "h1.2", json_pack("{s:s}", "series",
+	    "s1"), d, len, kept, 11,
+	    &cause) == -1);
+	free(cause);
+	cause = NULL;
+	d = packed(2, "bbbb", x, sizeof x, 1, &len);
+	CHECK(commitstore_put_delta(cs, "h1.1", json_pack("{s:s}", "series",
+	    "s1"), d, len, bad, 11,
+	    &cause) == -1);
+	CHECKF(strstr(cause, "no section y") != NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
+	CHECK(commitstore_put_delta(cs, "h1.1", json_pack("{s:s}", "series",
+	    "s1"), blob(40, 1), 40, kept, 11, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(commitstore_bytes(cs) == len1);
+	/* The run's delta is kept beside it, and merged when asked for: the
+	 * same bytes as the full commit. */
+	d = packed(2, "bbbb", x, sizeof x, 1, &dlen);
+	CHECK(dlen + sizeof x <= full2_len);
+	CHECK(commitstore_put_delta(cs, "h1.1", json_pack("{s:s, s:I}",
+	    "series", "s1", "step", (json_int_t)2), d, dlen, kept, 12,
+	    &cause) == 0);
+	CHECK(commitstore_bytes(cs) == len1 + dlen);
+	p = commitstore_get(cs, "h1.1", &meta, &len);
+	CHECK(p != NULL && len == full2_len && memcmp(p, full2, len) == 0);
+	CHECK(json_integer_value(json_object_get(meta, "step")) == 2);
+	CHECK(strcmp(commitstore_series(cs, "h1.1"), "s1") == 0);
+	CHECK(commitstore_bytes(cs) == full2_len);
+	/* A full commit of another run replaces it. */
+	CHECK(commitstore_put(cs, "h1.1", json_pack("{s:s}", "series", "s3"),
+	    blob(10, 3), 10, 13, &cause) == 0);
+	CHECK(strcmp(commitstore_series(cs, "h1.1"), "s3") == 0);
+end:
+	free(cause);
+	free(full2);
+	json_decref(kept);
+	json_decref(bad);
+	commitstore_free(cs);
+}
+
 static const struct unit_test tests[] = {
 	{ "put_get_replace", test_put_get_replace },
 	{ "limit", test_limit },
 	{ "drop_expire_list", test_drop_expire_list },
+	{ "delta", test_delta },
 	{ NULL, NULL }
 };
 
