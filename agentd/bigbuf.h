@@ -14,7 +14,9 @@
 #include <stddef.h>
 
 #define BIGBUF_MIN	((size_t)1 << 20)	/* smaller ones are malloc'd */
-#define BIGBUF_IDLE_S	5
+/* Longer than a session's default commit interval (30 s), so that each
+ * commit reuses the last one's warm buffers. */
+#define BIGBUF_IDLE_S	35
 #define BIGBUF_KEEP	((size_t)1 << 30)	/* idle bytes kept at most */
 
 /* len bytes (len > 0), from the pool when len >= BIGBUF_MIN. Never NULL. */

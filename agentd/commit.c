@@ -5,6 +5,7 @@
  * live hosts after it in the hosts file; they keep the last one per agent
  * (commitstore) and start the agent from it on a spawn that names it.
  */
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -224,8 +225,15 @@ worker_request_commit(struct daemon *d, const char *agent, json_t *meta,
 		if (c->delta)
 			json_object_set(req, "static", kept);
 		c->waiting++;
-		peer_request(d, link_of_peer(d, to[k]->name), req, payload,
-		    len, commit_put_done, c);
+		/* Sent from the worker's frame, uncopied, when it is the
+		 * pool's: a copy would fault in fresh pages each time. */
+		if (bigbuf_hold((void *)(uintptr_t)payload) == 0)
+			peer_request_owned(d, link_of_peer(d, to[k]->name), req,
+			    (void *)(uintptr_t)payload, len, commit_put_done,
+			    c);
+		else
+			peer_request(d, link_of_peer(d, to[k]->name), req,
+			    payload, len, commit_put_done, c);
 	}
 	if (c->waiting == 0) {
 		commit_failed(d, agent, "no other host is up to hold it");

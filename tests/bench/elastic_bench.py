@@ -3,7 +3,7 @@
 batch 128) on generated blobs, with daemons pinned one per core
 (docs/elastic.md).
 
-- Session commits: one session of 12 epochs on two 1-core daemons, with
+- Session commits: one session of 30 epochs on two 1-core daemons, with
   "replicas": 0 and with 1 (a commit after every epoch, the default). The
   overhead is the ratio of the mean wall time between two epoch reports;
   the session line's commit_ms is the daemons' side of it. The first
@@ -210,7 +210,7 @@ def commits(top):
             cl.start(1)
             cl.wait_up(2)
             job = Job(top, f"c{replicas}", cl, net(
-                "session", 6 if QUICK else 12, replicas=replicas))
+                "session", 6 if QUICK else 30, replicas=replicas))
             lines = job.end()
         finally:
             cl.close()
@@ -301,7 +301,7 @@ def main():
         subprocess.run([f"{BIN}/agentd", "keygen",
                         os.path.join(top, "key")], check=True)
         print("elastic: session commits, 1 session, "
-              f"{6 if QUICK else 12} epochs of "
+              f"{6 if QUICK else 30} epochs of "
               f"{ROWS} rows")
         c = commits(top)
         over = (c[1]["epoch_s"] / c[0]["epoch_s"] - 1) if \
