@@ -114,6 +114,15 @@ int		 agent_clone(struct agent *, const char *host);
 #define AGENT_COMMIT_REPLICAS_MAX	8
 int		 agent_commit(struct agent *, int replicas, const char *note);
 /*
+ * agent_commit of the sections that change only, without those added
+ * with agent_state_add_static: a commit that cannot start the agent on its
+ * own, but that a spawn naming it completes with a state of the rest
+ * (keep, docs/protocol.md). A data partition commits its weights this way
+ * for the rebuild of a lost peer, which brings its own shard.
+ */
+int		 agent_commit_changing(struct agent *, int replicas,
+		     const char *note);
+/*
  * Starts a new agent from code (the SHA-256, in hex, of a .so this host's
  * daemon stores) on host (NULL: the scheduler picks) with args (JSON text;
  * NULL for {}), and waits until it has started: 0 with its id in id (at

@@ -17,6 +17,7 @@
 #include "agentd/daemon-internal.h"
 #include "agentd/log.h"
 #include "agentd/runner.h"
+#include "agentd/state.h"
 #include "base/alloc.h"
 
 /* One commit on its way to its holders. */
@@ -224,6 +225,9 @@ worker_request_commit(struct daemon *d, const char *agent, json_t *meta,
 		    "note", c->note, "series", c->series);
 		if (c->delta)
 			json_object_set(req, "static", kept);
+		if (json_is_array(json_object_get(meta, "partial")))
+			json_object_set(req, "partial", json_object_get(meta,
+			    "partial"));
 		c->waiting++;
 		/* Sent from the worker's frame, uncopied, when it is the
 		 * pool's: a copy would fault in fresh pages each time. */
@@ -282,6 +286,11 @@ op_commit_put(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	    json_object_get(f->meta, "job"), "step", json_object_get(f->meta,
 	    "step"), "note", json_object_get(f->meta, "note"), "from",
 	    conn_label(l->conn), "series", series != NULL ? series : "");
+	/* Without these sections (agent_commit_changing): a spawn from it
+	 * must bring them. */
+	if (json_is_array(json_object_get(f->meta, "partial")))
+		json_object_set(meta, "partial", json_object_get(f->meta,
+		    "partial"));
 	data = f->payload;
 	f->payload = NULL;
 	f->payload_len = 0;
@@ -334,14 +343,17 @@ op_commit_drop(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	    d->cfg.name, "dropped", dropped));
 }
 
-/* commit-get {agent, host}: the commit itself, as the reply's payload
- * (a lost partition is rebuilt from a peer's). */
+/* commit-get {agent, host, sections}: the commit itself, as the reply's
+ * payload (a lost partition is rebuilt from a peer's); with sections
+ * false, only its JSON, as the reply's json. */
 void
 op_commit_get(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 {
 	const char *agent = str_field(f->meta, "agent");
+	struct agent_state *st = NULL;
 	const void *data;
 	json_t *meta = NULL, *m;
+	char *cause = NULL;
 	uint64_t len;
 
 	if (!daemon_id_ok(agent)) {
@@ -359,6 +371,20 @@ op_commit_get(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	}
 	m = json_pack("{s:O, s:b, s:s, s:s, s:O}", "id", id, "ok", 1, "agent",
 	    agent, "host", d->cfg.name, "meta", meta);
+	if (json_is_false(json_object_get(f->meta, "sections"))) {
+		if (agent_state_decode(data, (size_t)len, &st, &cause) != 0) {
+			json_decref(m);
+			reply(l->conn, id, 0, cause, NULL);
+			free(cause);
+			return;
+		}
+		json_object_set_new(m, "json", json_string(
+		    agent_state_json(st) != NULL ? agent_state_json(st) :
+		    "{}"));
+		agent_state_free(st);
+		data = NULL;
+		len = 0;
+	}
 	conn_send(l->conn, FRAME_REPLY, m, data, len);
 	json_decref(m);
 }
@@ -377,16 +403,22 @@ op_commits(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 
 /*
  * The state to start an agent from: a copy of agent's commit here, which
- * must be of code. NULL with cause when there is none.
+ * must be of code; or, with overlay (an encoded state), overlay with the
+ * commit's sections named in keep added, so that only what differs
+ * travels (a lost partition is rebuilt from a peer's weights and its own
+ * shard). NULL with cause when there is none or they do not fit.
  */
 unsigned char *
 commit_state(struct daemon *d, const char *agent, const char *code,
+    const unsigned char *overlay, uint64_t overlay_len, json_t *keep,
     uint64_t *len, char **cause)
 {
 	const void *data;
 	const char *had;
 	unsigned char *copy;
 	json_t *meta = NULL;
+	size_t n = 0;
+	char *why = NULL;
 
 	if (!daemon_id_ok(agent)) {
 		nn_fail(cause, "spawn: commit must be an agent id");
@@ -403,6 +435,30 @@ commit_state(struct daemon *d, const char *agent, const char *code,
 		    "not %s", agent, d->cfg.name, had != NULL ? had : "?",
 		    code != NULL ? code : "?");
 		return NULL;
+	}
+	if ((overlay == NULL || overlay_len == 0) &&
+	    json_is_array(json_object_get(meta, "partial"))) {
+		nn_fail(cause, "the commit of agent %s on %s lacks its static "
+		    "sections: a spawn from it must bring them", agent,
+		    d->cfg.name);
+		return NULL;
+	}
+	if (overlay != NULL && overlay_len > 0) {
+		if (!json_is_array(keep) || json_array_size(keep) == 0) {
+			nn_fail(cause, "spawn: a state with commit needs keep, "
+			    "the names of the commit's sections to add");
+			return NULL;
+		}
+		copy = agent_state_merge(data, (size_t)*len, overlay,
+		    (size_t)overlay_len, keep, bigbuf_alloc, &n, &why);
+		if (copy == NULL) {
+			nn_fail(cause, "spawn: the state and the commit of "
+			    "agent %s on %s: %s", agent, d->cfg.name, why);
+			free(why);
+			return NULL;
+		}
+		*len = n;
+		return copy;
 	}
 	copy = bigbuf_alloc((size_t)*len);
 	memcpy(copy, data, (size_t)*len);

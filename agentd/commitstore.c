@@ -212,7 +212,7 @@ commit_merge(struct commitstore *cs, struct commit *c)
 	char *cause = NULL;
 
 	m = agent_state_merge(c->data, (size_t)base_len, c->delta,
-	    (size_t)c->delta_len, c->kept, &len, &cause);
+	    (size_t)c->delta_len, c->kept, bigbuf_alloc, &len, &cause);
 	if (m == NULL) {
 		free(cause);
 		return -1;

@@ -197,7 +197,8 @@ void	op_commits(struct daemon *d, struct link *l, json_t *id,
 void	op_commit_get(struct daemon *d, struct link *l, json_t *id,
     struct frame *f);
 unsigned char *commit_state(struct daemon *d, const char *agent,
-    const char *code, uint64_t *len, char **cause);
+    const char *code, const unsigned char *overlay, uint64_t overlay_len,
+    json_t *keep, uint64_t *len, char **cause);
 
 /* route.c: message routing */
 int	daemon_has_route(struct daemon *d, const char *agent);

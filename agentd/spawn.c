@@ -253,7 +253,8 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
  * the most cores are free ("host": "auto"). The id is made here, so this
  * daemon stays the agent's home and its clients get the agent's events.
  * With commit (an agent id), the agent starts from that agent's commit,
- * which the host named must hold (docs/elastic.md).
+ * which the host named must hold (docs/elastic.md); with a state as well,
+ * from that state and the commit's sections named in keep.
  */
 void
 op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
@@ -278,8 +279,9 @@ op_spawn(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 		host = daemon_pick_host(d);
 	if (strcmp(host, d->cfg.name) == 0 && commit != NULL) {
 		/* Resumed from the commit this host holds. */
-		if ((state = commit_state(d, commit, code, &len, &cause)) ==
-		    NULL) {
+		if ((state = commit_state(d, commit, code, f->payload,
+		    f->payload_len, json_object_get(f->meta, "keep"), &len,
+		    &cause)) == NULL) {
 			reply(l->conn, id, 0, cause, NULL);
 			free(cause);
 			return;

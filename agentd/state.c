@@ -457,13 +457,13 @@ agent_state_encode_delta(const struct agent_state *st, struct evbuffer *out)
 /*
  * The full state from a commit's delta and an earlier full state of the
  * same run: delta's JSON and sections, then base's sections named in
- * kept, which delta must lack. A new malloc'd buffer of *len bytes, or
+ * kept, which delta must lack. A new buffer from alloc of *len bytes, or
  * NULL with cause.
  */
 unsigned char *
 agent_state_merge(const unsigned char *base, size_t base_len,
-    const unsigned char *delta, size_t delta_len, json_t *kept, size_t *len,
-    char **cause)
+    const unsigned char *delta, size_t delta_len, json_t *kept,
+    void *(*alloc)(size_t), size_t *len, char **cause)
 {
 	struct agent_state *b = NULL, *dl = NULL, *m = NULL;
 	const struct state_section *s;
@@ -492,7 +492,7 @@ agent_state_merge(const unsigned char *base, size_t base_len,
 		if (agent_state_add_ref(m, s->name, s->data, s->len) != 0)
 			goto fail;
 	}
-	if ((out = malloc(m->size)) == NULL) {
+	if ((out = alloc(m->size)) == NULL) {
 		nn_fail(cause, "agent state: out of memory merging a commit of "
 		    "%llu bytes", (unsigned long long)m->size);
 		goto out;

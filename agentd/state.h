@@ -84,15 +84,16 @@ int		 agent_state_encode_delta(const struct agent_state *st,
 /* Whether section i was added with agent_state_add_static. */
 int		 agent_state_is_static(const struct agent_state *st, size_t i);
 /*
- * The full encoding from a delta (agent_state_encode_delta) and an earlier
- * full encoding of the same agent's run: the delta's JSON and sections,
- * then the base's sections named in kept (a JSON array of strings), which
- * the delta must lack. New malloc'd bytes (*len), or NULL with cause.
+ * The full encoding from a delta (agent_state_encode_delta, or any state
+ * that lacks some sections) and a full encoding to take them from: the
+ * delta's JSON and sections, then the base's sections named in kept (a
+ * JSON array of strings), which the delta must lack. New bytes (*len) from
+ * alloc, or NULL with cause.
  */
 unsigned char	*agent_state_merge(const unsigned char *base, size_t base_len,
 		     const unsigned char *delta, size_t delta_len,
-		     struct json_t *kept,
-		     size_t *len, char **cause);
+		     struct json_t *kept, void *(*alloc)(size_t), size_t *len,
+		     char **cause);
 
 /*
  * Decodes len bytes at buf into a new state (caller frees). The JSON is

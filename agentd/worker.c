@@ -58,6 +58,7 @@ struct agent {
 	int		 commit_bases;
 	json_t		*commit_last_note;	/* to send again in full */
 	uint64_t	 commit_oneoff_seq;	/* the run's first full one */
+	int		 commit_changing;	/* agent_commit_changing */
 	long		 last_progress;
 	void		*result;	/* agent_result's copy */
 	size_t		 result_len;
@@ -158,8 +159,10 @@ static int	worker_error(struct agent *, const char *, ...)
  */
 #define WORKER_COMMIT_SHARE	0.02
 
-int
-agent_commit(struct agent *a, int replicas, const char *note)
+/* agent_commit, with or without the static sections. */
+static int
+worker_ask_commit(struct agent *a, int replicas, const char *note,
+    int changing)
 {
 	json_t *o = NULL;
 	double wait;
@@ -182,8 +185,21 @@ agent_commit(struct agent *a, int replicas, const char *note)
 	json_decref(a->commit_note);
 	a->commit_note = o;
 	a->commit_replicas = replicas;
+	a->commit_changing = changing;
 	a->want_commit = 1;
 	return 0;
+}
+
+int
+agent_commit(struct agent *a, int replicas, const char *note)
+{
+	return worker_ask_commit(a, replicas, note, 0);
+}
+
+int
+agent_commit_changing(struct agent *a, int replicas, const char *note)
+{
+	return worker_ask_commit(a, replicas, note, 1);
 }
 
 static int
@@ -560,8 +576,8 @@ worker_commit(struct agent *a)
 	names = worker_static_names(p.st);
 	delta = json_array_size(names) > 0 && a->commit_bases &&
 	    json_equal(names, a->commit_static);
-	if ((delta ? agent_state_encode_delta(p.st, p.b) :
-	    agent_state_encode_ref(p.st, p.b)) != 0)
+	if ((delta || a->commit_changing ? agent_state_encode_delta(p.st,
+	    p.b) : agent_state_encode_ref(p.st, p.b)) != 0)
 		fatal("out of memory encoding a state");
 	json_decref(a->commit_last_note);
 	a->commit_last_note = json_deep_copy(note);
@@ -569,7 +585,11 @@ worker_commit(struct agent *a)
 	    "replicas", a->commit_replicas, "note", note, "step",
 	    (json_int_t)a->steps, "series", a->commit_series, "seq",
 	    (json_int_t)++a->commit_seq);
-	if (delta)
+	if (a->commit_changing) {
+		/* Nothing for later deltas to build on. */
+		json_object_set_new(meta, "series", json_string(""));
+		json_object_set_new(meta, "partial", json_incref(names));
+	} else if (delta)
 		json_object_set_new(meta, "static", json_incref(names));
 	else {
 		if (a->commit_full_seq == 0 && json_array_size(names) > 0)

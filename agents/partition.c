@@ -21,7 +21,8 @@
  * nn_trainer_adopt), and there is no ring section. Messages are JSON:
  * {"members": [ids]} from the submitter, again with a new id when a lost
  * partition was rebuilt; {"commit": true} from the submitter, which then
- * commits this partition's state (agent_commit) for a rebuild (both with
+ * commits this partition's weights and trainer (agent_commit_changing:
+ * not its shard, which the rebuilt one brings) for a rebuild (both with
  * "version" and "mac", nn_ring_control_mac, and "control" in the state is
  * the last version taken);
  * {"endpoint": IP, "port": P} from the successor whenever it listens
@@ -520,7 +521,7 @@ part_step(struct agent *a)
 		snprintf(note, sizeof note, "{\"rank\":%d,\"step\":%llu}",
 		    p->rank, (unsigned long long)p->step);
 		/* Too soon after the last (1): a later step tries again. */
-		if ((r = agent_commit(a, 1, note)) <= 0)
+		if ((r = agent_commit_changing(a, 1, note)) <= 0)
 			p->want_commit = 0;
 		if (r < 0)
 			agent_log(a, AGENT_LOG_WARN, "partition %d: %s",

@@ -169,10 +169,11 @@ void		 submit_drop_commit(struct submit *, int);
  * is not NULL; -1 with cause (*refused set when the daemon said no). */
 int		 submit_spawn(struct submit *, int, const char *host,
 		     const char *commit, int *refused, char **cause);
-/* The same from state (len bytes, taken) or commit. */
+/* The same from state (len bytes, taken) or commit, or both: state with
+ * the commit's sections named in keep (docs/protocol.md, spawn). */
 int		 submit_spawn_state(struct submit *, int, const char *host,
 		     const char *commit, unsigned char *state, size_t len,
-		     int *refused, char **cause);
+		     json_t *keep, int *refused, char **cause);
 /* The host with the most free cores (any when all), or NULL. */
 const char	*submit_pick(struct submit *, int all);
 /* Sends every running partition the ring's members. */

@@ -76,7 +76,9 @@ submit_lose_partitions(struct submit *sb, const char *host, const char *why,
 	return 0;
 }
 
-/* The state of rank k: the peer's (st) weights and trainer, our shard. */
+/* The state of rank k: the peer's (st) weights and trainer, our shard.
+ * Without peer, all but those: the host that holds the peer's commit
+ * adds them (spawn's keep), so they do not travel through us. */
 static unsigned char *
 submit_rebuilt_state(struct submit *sb, int k, const struct agent_state *peer,
     json_t *pj, size_t *len, char **cause)
@@ -92,7 +94,7 @@ submit_rebuilt_state(struct submit *sb, int k, const struct agent_state *peer,
 
 	params = agent_state_get(peer, "params", &plen);
 	trainer = agent_state_get(peer, "trainer", &tlen);
-	if (params == NULL || trainer == NULL) {
+	if (peer != NULL && (params == NULL || trainer == NULL)) {
 		nn_fail(cause, "partition %d: the peer's commit has no weights "
 		    "or trainer", k);
 		goto out;
@@ -109,9 +111,9 @@ submit_rebuilt_state(struct submit *sb, int k, const struct agent_state *peer,
 	ids = NULL;
 	shard = nn_data_shard(sb->prep.train, k, sb->n);
 	if (nn_session_state(st, k, sb->job.roots[0], shard, k == 0 ?
-	    sb->prep.test : NULL, extra) != 0 || agent_state_add_ref(st,
-	    "params", params, plen) != 0 || agent_state_add_ref(st, "trainer",
-	    trainer, tlen) != 0) {
+	    sb->prep.test : NULL, extra) != 0 || (peer != NULL &&
+	    (agent_state_add_ref(st, "params", params, plen) != 0 ||
+	    agent_state_add_ref(st, "trainer", trainer, tlen) != 0))) {
 		json_decref(extra);
 		nn_fail(cause, "partition %d: cannot pack its state: %s", k,
 		    agent_state_cause(st) != NULL ? agent_state_cause(st) :
@@ -127,6 +129,47 @@ out:
 	agent_state_free(st);
 	nn_data_free(shard);
 	return buf;
+}
+
+/*
+ * The JSON of partition j's commit (*pj) from the first up host that holds
+ * it, with a free core (holder): the rebuilt partitions start there from
+ * the commit's weights. 0; 1 when no such host gives it; -1 with cause
+ * when the daemon is lost.
+ */
+static int
+submit_commit_json(struct submit *sb, int j, char *holder, size_t size,
+    json_t **pj, char **cause)
+{
+	struct sess *s = &sb->s[j];
+	const char *host;
+	json_t *rep, *h;
+	size_t k;
+	char *why = NULL;
+
+	json_array_foreach(s->commit_hosts, k, h) {
+		host = json_string_value(h);
+		if (json_integer_value(json_object_get(sb->hosts, host)) < 1)
+			continue;
+		rep = submit_ask(sb, json_pack("{s:s, s:s, s:s, s:b}", "op",
+		    "commit-get", "agent", s->commit, "host", host, "sections",
+		    0), NULL, 0, NULL, NULL, cause);
+		if (rep == NULL)
+			return -1;
+		if (client_reply_ok(rep, "commit-get", &why) == 0 &&
+		    json_is_object(*pj = json_loads(json_string_value(
+		    json_object_get(rep, "json")), 0, NULL))) {
+			snprintf(holder, size, "%s", host);
+			json_decref(rep);
+			return 0;
+		}
+		json_decref(*pj);
+		*pj = NULL;
+		free(why);
+		why = NULL;
+		json_decref(rep);
+	}
+	return 1;
 }
 
 /* Fetches partition j's commit: its decoded state (over *blob) and JSON. */
@@ -169,15 +212,71 @@ submit_fetch_commit(struct submit *sb, int j, unsigned char **blob,
 	return NULL;
 }
 
+/*
+ * Starts lost partition i again from partition j's commit: on holder, from
+ * the commit there and our shard (only the shard travels), or, when there
+ * is no holder or it refuses, from the whole commit fetched here (*peer,
+ * over *blob) on the host with the most free cores.
+ */
+static int
+submit_rebuild_one(struct submit *sb, int i, int j, const char *holder,
+    struct agent_state **peer, unsigned char **blob, json_t **pj,
+    const char **via, char **cause)
+{
+	json_t *keep = json_pack("[s, s]", "params", "trainer");
+	unsigned char *state;
+	const char *host;
+	size_t len;
+	int refused = 0, rc = -1;
+
+	if (holder[0] != '\0' && *peer == NULL) {
+		if ((state = submit_rebuilt_state(sb, i, NULL, *pj, &len,
+		    cause)) == NULL)
+			goto out;
+		*via = "holder";
+		if (submit_spawn_state(sb, i, holder, sb->s[j].commit, state,
+		    len, keep, &refused, cause) == 0) {
+			rc = 0;
+			goto out;
+		}
+		if (!refused)
+			goto out;
+		submit_note(sb, "partition %d: %s; fetching the commit to "
+		    "start it elsewhere", i, *cause);
+		free(*cause);
+		*cause = NULL;
+	}
+	if (*peer == NULL) {
+		json_decref(*pj);
+		*pj = NULL;
+		if ((*peer = submit_fetch_commit(sb, j, blob, pj, cause)) ==
+		    NULL)
+			goto out;
+	}
+	if ((host = submit_pick(sb, 1)) == NULL) {
+		nn_fail(cause, "partition %d: no host is up to rebuild it on",
+		    i);
+		goto out;
+	}
+	if ((state = submit_rebuilt_state(sb, i, *peer, *pj, &len, cause)) ==
+	    NULL)
+		goto out;
+	*via = "fetched";
+	rc = submit_spawn_state(sb, i, host, NULL, state, len, NULL, NULL,
+	    cause);
+out:
+	json_decref(keep);
+	return rc;
+}
+
 int
 submit_rebuild_turn(struct submit *sb, char **cause)
 {
 	struct agent_state *peer = NULL;
-	unsigned char *blob = NULL, *state;
-	const char *host;
-	char old[96], *what;
+	unsigned char *blob = NULL;
+	char old[96], holder[64] = "", *what;
+	const char *via = NULL;
 	json_t *pj = NULL, *m;
-	size_t len;
 	int i, j = -1, waiting = 0, rc = -1;
 
 	for (i = 0; i < sb->n; i++) {
@@ -195,37 +294,38 @@ submit_rebuild_turn(struct submit *sb, char **cause)
 		return nn_fail(cause, "no live partition committed its state "
 		    "within %.0f s: the lost partitions cannot be rebuilt",
 		    REBUILD_WAIT_S);
-	if ((peer = submit_fetch_commit(sb, j, &blob, &pj, cause)) == NULL)
+	if (submit_hosts(sb, cause) != 0)
 		goto out;
+	/* The commit's JSON only, when a holder can start them. */
+	switch (submit_commit_json(sb, j, holder, sizeof holder, &pj, cause)) {
+	case -1:
+		goto out;
+	case 1:
+		holder[0] = '\0';
+		if ((peer = submit_fetch_commit(sb, j, &blob, &pj, cause)) ==
+		    NULL)
+			goto out;
+		break;
+	}
 	if (!json_is_integer(json_object_get(pj, "step"))) {
 		nn_fail(cause, "partition %d: its commit names no step", j);
 		goto out;
 	}
-	if (submit_hosts(sb, cause) != 0)
-		goto out;
 	for (i = 0; i < sb->n; i++) {
 		if (sb->s[i].state != S_QUEUED)
 			continue;
-		if ((host = submit_pick(sb, 1)) == NULL) {
-			nn_fail(cause, "partition %d: no host is up to rebuild "
-			    "it on", i);
-			goto out;
-		}
-		if ((state = submit_rebuilt_state(sb, i, peer, pj, &len,
-		    cause)) == NULL)
-			goto out;
 		snprintf(old, sizeof old, "%s", sb->s[i].agent);
 		snprintf(sb->s[i].recovery, sizeof sb->s[i].recovery,
 		    "rebuilt: %s", sb->s[i].lost_reason);
-		if (submit_spawn_state(sb, i, host, NULL, state, len, NULL,
-		    cause) != 0)
+		if (submit_rebuild_one(sb, i, j, holder, &peer, &blob, &pj,
+		    &via, cause) != 0)
 			goto out;
 		m = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:i, s:O, s:f, "
-		    "s:i}", "event", "rebuilt", "partition", i, "agent",
+		    "s:i, s:s}", "event", "rebuilt", "partition", i, "agent",
 		    sb->s[i].agent, "from", old, "host", sb->s[i].host,
 		    "reason", sb->s[i].lost_reason, "replica_of", j, "step",
 		    json_object_get(pj, "step"), "rebuild_s", nn_clock_s() -
-		    sb->rebuild_at, "steps_redone", 1);
+		    sb->rebuild_at, "steps_redone", 1, "via", via);
 		rc = nn_metrics_write(sb->metrics, m, cause);
 		json_decref(m);
 		if (rc != 0)

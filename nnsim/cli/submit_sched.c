@@ -161,14 +161,14 @@ submit_spawn(struct submit *sb, int i, const char *host, const char *commit,
 	if (commit == NULL && (state = submit_state(sb, i, &len, cause)) ==
 	    NULL)
 		return -1;
-	return submit_spawn_state(sb, i, host, commit, state, len, refused,
-	    cause);
+	return submit_spawn_state(sb, i, host, commit, state, len, NULL,
+	    refused, cause);
 }
 
 int
 submit_spawn_state(struct submit *sb, int i, const char *host,
-    const char *commit, unsigned char *state, size_t len, int *refused,
-    char **cause)
+    const char *commit, unsigned char *state, size_t len, json_t *keep,
+    int *refused, char **cause)
 {
 	json_t *rep, *req;
 	const char *id;
@@ -180,6 +180,8 @@ submit_spawn_state(struct submit *sb, int i, const char *host,
 	    sb->code, "host", host, "job", sb->id);
 	if (commit != NULL)
 		json_object_set_new(req, "commit", json_string(commit));
+	if (keep != NULL)
+		json_object_set(req, "keep", keep);
 	/* The console shows it as recovering until its first step. */
 	if (sb->s[i].recovery[0] != '\0')
 		json_object_set_new(req, "recovery",

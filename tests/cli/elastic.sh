@@ -169,7 +169,9 @@ wait_for 10 up3
 # Chaos on a deterministic data job: five times, a host other than the
 # submitter's, one that holds a partition when one does, gets kill -9 and
 # is started again. Each lost partition is rebuilt on a live host from a
-# live partition's state and its own shard, the ring closes again, the
+# live partition's state and its own shard (on the host that holds that
+# partition's commit, from the commit there: at least once), the ring
+# closes again, the
 # balancer moves partitions back onto the host that returned, and the
 # model is bitwise that of a quiet run, with every epoch reported once.
 cat >"$T/data.json" <<'JSON'
@@ -226,8 +228,9 @@ reap "$sub" 1200
 if [ "$rc" -eq 0 ] && [ $events -eq 5 ] &&
     [ "$(dsha "$T/d.jsonl")" = "$(dsha "$T/dq.jsonl")" ] && depochs "$T/d.jsonl" &&
     grep -q '"event":"rebuilt","partition":[0-2],"agent":"h1\.[0-9]*","from":"h1\.[0-9]*","host":"h[123]","reason":"its host h[23] went down"' "$T/d.jsonl" &&
-    grep -q 'its host h[23] went down; rebuilding it from a live partition' "$T/d.out"; then
-	ok "data_job_chaos (seed $seed: $events kills, $(grep -c '"event":"rebuilt"' "$T/d.jsonl") partitions rebuilt in $(sed -n 's/.*"rebuild_s":\([0-9.]*\).*/\1/p' "$T/d.jsonl" | sort -n | tail -1 | cut -c1-5) s at most, $(grep -c '"event":"moved"' "$T/d.jsonl") moves, model bitwise equal)"
+    grep -q 'its host h[23] went down; rebuilding it from a live partition' "$T/d.out" &&
+    grep -q '"event":"rebuilt".*"via":"holder"' "$T/d.jsonl"; then
+	ok "data_job_chaos (seed $seed: $events kills, $(grep -c '"event":"rebuilt"' "$T/d.jsonl") partitions rebuilt ($(grep -c '"event":"rebuilt".*"via":"holder"' "$T/d.jsonl") on the commit's holder) in $(sed -n 's/.*"rebuild_s":\([0-9.]*\).*/\1/p' "$T/d.jsonl" | sort -n | tail -1 | cut -c1-5) s at most, $(grep -c '"event":"moved"' "$T/d.jsonl") moves, model bitwise equal)"
 else
 	fail data_job_chaos "seed $seed, $events kills, exit $rc: $(head -c 300 "$T/d.err") $(grep -v '^{"epoch"' "$T/d.jsonl" | cut -c1-200 | head -12) $(grep -v 'epoch [0-9]* loss' "$T/d.out" | tail -6)"
 fi
