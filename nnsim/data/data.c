@@ -62,9 +62,28 @@ nn_data_free(struct nn_data *d)
 			free(d->classes[i]);
 		free(d->classes);
 	}
-	free(d->x);
-	free(d->y);
+	if (!d->borrowed) {
+		free(d->x);
+		free(d->y);
+	}
 	free(d);
+}
+
+struct nn_data *
+nn_data_borrow(size_t n, int in, int out, float *x, float *y)
+{
+	struct nn_data *d = xcalloc(1, sizeof *d);
+
+	d->n = n;
+	d->in = in;
+	d->out = out;
+	d->x = x;
+	d->y = y;
+	d->borrowed = 1;
+	d->task = NN_TASK_REGRESSION;
+	d->lo = 0.0f;
+	d->hi = 1.0f;
+	return d;
 }
 
 /* A new copy of n class names, or NULL when there are none. */

@@ -28,11 +28,15 @@ struct nn_data {
 	float		 lo, hi;	/* classification target values */
 	int		 nclasses;	/* names when labels had them */
 	char		**classes;
+	int		 borrowed;	/* x and y are not ours to free */
 };
 
 /* New data set with zeroed storage for n rows; free with nn_data_free. */
 struct nn_data	*nn_data_new(size_t n, int in, int out);
 void		 nn_data_free(struct nn_data *);
+/* A data set of n rows over x and y, which stay the caller's: an agent's
+ * data used where it arrived (agent_state_keep). */
+struct nn_data	*nn_data_borrow(size_t n, int in, int out, float *x, float *y);
 /*
  * Classification when every target is one of two values and each row of a
  * multi-output set has exactly one high value; sets task, lo and hi.

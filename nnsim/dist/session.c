@@ -123,20 +123,41 @@ nn_session_floats(const struct agent_state *st, const char *name,
 	return 0;
 }
 
+/* Section name's floats kept where they arrived (agent_state_keep), when
+ * it holds exactly count of them; else NULL. */
+static float *
+session_kept_floats(const struct agent_state *st, const char *name,
+    size_t count)
+{
+	size_t len = 0;
+	void *p = agent_state_keep(st, name, &len);
+
+	return p != NULL && count > 0 && len == count * sizeof (float) &&
+	    (uintptr_t)p % sizeof (float) == 0 ? p : NULL;
+}
+
 struct nn_data *
 nn_session_data(const struct agent_state *st, json_t *o, const char *prefix,
     size_t n, int in, int out, char **cause)
 {
-	struct nn_data *d = nn_data_new(n, in, out);
+	struct nn_data *d;
 	const char *task = json_string_value(json_object_get(o, "task"));
-	char name[32];
+	char xname[32], yname[32];
+	float *x, *y;
 
-	snprintf(name, sizeof name, "%s.x", prefix);
-	if (nn_session_floats(st, name, d->x, n * (size_t)in, cause) != 0)
-		goto fail;
-	snprintf(name, sizeof name, "%s.y", prefix);
-	if (nn_session_floats(st, name, d->y, n * (size_t)out, cause) != 0)
-		goto fail;
+	snprintf(xname, sizeof xname, "%s.x", prefix);
+	snprintf(yname, sizeof yname, "%s.y", prefix);
+	/* Used in place: an arrival copies none of its data. */
+	if ((x = session_kept_floats(st, xname, n * (size_t)in)) != NULL &&
+	    (y = session_kept_floats(st, yname, n * (size_t)out)) != NULL)
+		d = nn_data_borrow(n, in, out, x, y);
+	else {
+		d = nn_data_new(n, in, out);
+		if (nn_session_floats(st, xname, d->x, n * (size_t)in,
+		    cause) != 0 || nn_session_floats(st, yname, d->y,
+		    n * (size_t)out, cause) != 0)
+			goto fail;
+	}
 	d->task = task != NULL && strcmp(task, "classification") == 0 ?
 	    NN_TASK_CLASSIFICATION : NN_TASK_REGRESSION;
 	d->lo = (float)json_number_value(json_object_get(o, "lo"));

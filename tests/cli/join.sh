@@ -96,9 +96,10 @@ expect_error join_bad_address 2 '^agentd: --join: expected HOST:PORT' \
 expect_error join_self 2 "^agentd: --join $(addr 7): that is this host's own" \
     "$AGENTD" --listen "$(addr 7)" --name h7 --join "$(addr 7)"
 
-# A sweep of four sessions on h1 and h2, one free core each: two wait.
-# h6, a new host, joins mid-job, and a waiting session starts on it; all
-# four finish.
+# A sweep of six sessions on h1 and h2 (two cores each, as nproc says):
+# two wait. h6, a new host, joins mid-job, and a waiting session starts on
+# it (or a running one moves there); all six finish. The sessions last a
+# few seconds each, so the join comes well before a core frees.
 kill "$pid_3"
 wait "$pid_3" 2>/dev/null
 wait_for 10 sees 1 h1 h2
@@ -108,8 +109,8 @@ cat >"$T/sweep.json" <<'JSON'
   "layers": [{"units": 64, "activation": "tanh"}, {"activation": "softmax"}],
   "loss": "cross_entropy",
   "data": {"train": {"generate": "spiral", "n": 6000, "seed": 1}, "split": 0.2},
-  "train": {"epochs": 150, "batch": 16, "seed": 1},
-  "parallel": {"mode": "session", "grid": {"train.seed": [1, 2, 3, 4]}}
+  "train": {"epochs": 600, "batch": 16, "seed": 1},
+  "parallel": {"mode": "session", "grid": {"train.seed": [1, 2, 3, 4, 5, 6]}}
 }
 JSON
 NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$(addr 1)" --key "$T/key" \
@@ -127,7 +128,7 @@ if wait_for 20 test -s "$T/j.jsonl"; then
 fi
 reap "$sub" 1200
 if [ "$rc" -eq 0 ] && [ "$joined" = yes ] &&
-    [ "$(grep -c '"event":"session"' "$T/j.jsonl")" -eq 4 ] &&
+    [ "$(grep -c '"event":"session"' "$T/j.jsonl")" -eq 6 ] &&
     grep -q '"event":"host-joined","host":"h6"' "$T/j.jsonl" &&
     grep -q '"event":"session",.*"host":"h6"' "$T/j.jsonl"; then
 	ok queued_sessions_start_on_joined_host
