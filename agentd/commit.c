@@ -53,8 +53,9 @@ commit_has_base(struct daemon *d, const char *agent, const char *series,
 	json_t *b = json_object_get(d->commit_bases, agent), *h;
 	size_t i;
 
-	if (b == NULL || series[0] == '\0' ||
-	    !json_equal(json_object_get(b, "series"), json_string(series)))
+	if (b == NULL || series[0] == '\0' || json_string_value(
+	    json_object_get(b, "series")) == NULL || strcmp(json_string_value(
+	    json_object_get(b, "series")), series) != 0)
 		return 0;
 	json_array_foreach(json_object_get(b, "hosts"), i, h) {
 		if (strcmp(json_string_value(h), host) == 0)

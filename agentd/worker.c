@@ -177,7 +177,10 @@ worker_ask_commit(struct agent *a, int replicas, const char *note,
 		    "the next may come %.1f s later", a->commit_cost, wait);
 		return 1;
 	}
-	if (note != NULL && !json_is_object(o = json_loads(note, 0, NULL))) {
+	/* json_is_object is a macro: it would load twice. */
+	if (note != NULL)
+		o = json_loads(note, 0, NULL);
+	if (note != NULL && !json_is_object(o)) {
 		json_decref(o);
 		return worker_error(a, "agent_commit: the note is not a JSON "
 		    "object");

@@ -156,9 +156,11 @@ submit_commit_json(struct submit *sb, int j, char *holder, size_t size,
 		    0), NULL, 0, NULL, NULL, cause);
 		if (rep == NULL)
 			return -1;
-		if (client_reply_ok(rep, "commit-get", &why) == 0 &&
-		    json_is_object(*pj = json_loads(json_string_value(
-		    json_object_get(rep, "json")), 0, NULL))) {
+		/* json_is_object is a macro: it would load twice. */
+		if (client_reply_ok(rep, "commit-get", &why) == 0)
+			*pj = json_loads(json_string_value(json_object_get(rep,
+			    "json")), 0, NULL);
+		if (json_is_object(*pj)) {
 			snprintf(holder, size, "%s", host);
 			json_decref(rep);
 			return 0;
