@@ -78,6 +78,17 @@ commit_unlink(struct commitstore *cs, const char *agent)
 	return NULL;
 }
 
+/* Why len more bytes do not fit beside held. */
+static void
+commitstore_full(const struct commitstore *cs, uint64_t held, uint64_t len,
+    char **cause)
+{
+	nn_fail(cause, "the commit store is full (%llu of %llu MiB held; %llu "
+	    "MiB more asked for)", (unsigned long long)(held >> 20),
+	    (unsigned long long)(cs->limit >> 20),
+	    (unsigned long long)((len + (1 << 20) - 1) >> 20));
+}
+
 int
 commitstore_put(struct commitstore *cs, const char *agent, json_t *meta,
     void *data, uint64_t len, time_t now, char **cause)
@@ -89,11 +100,7 @@ commitstore_put(struct commitstore *cs, const char *agent, json_t *meta,
 	freed = old != NULL ? old->len : 0;
 	/* The old one is replaced only by one that fits. */
 	if (len > cs->limit || cs->bytes + len > cs->limit) {
-		nn_fail(cause, "the commit store is full (%llu of %llu MiB "
-		    "held; %llu MiB more asked for)",
-		    (unsigned long long)((cs->bytes + freed) >> 20),
-		    (unsigned long long)(cs->limit >> 20),
-		    (unsigned long long)((len + (1 << 20) - 1) >> 20));
+		commitstore_full(cs, cs->bytes + freed, len, cause);
 		if (old != NULL) {
 			old->next = cs->list;
 			cs->list = old;
@@ -157,11 +164,7 @@ commitstore_put_delta(struct commitstore *cs, const char *agent,
 		goto fail;
 	}
 	if (len > cs->limit || cs->bytes - freed + len > cs->limit) {
-		nn_fail(cause, "the commit store is full (%llu of %llu MiB "
-		    "held; %llu MiB more asked for)",
-		    (unsigned long long)(cs->bytes >> 20),
-		    (unsigned long long)(cs->limit >> 20),
-		    (unsigned long long)((len + (1 << 20) - 1) >> 20));
+		commitstore_full(cs, cs->bytes, len, cause);
 		goto fail;
 	}
 	/* Checked now, so that the merge, later, cannot fail on it. */

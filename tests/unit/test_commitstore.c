@@ -199,6 +199,23 @@ test_delta(void)
 	CHECK(json_integer_value(json_object_get(meta, "step")) == 2);
 	CHECK(strcmp(commitstore_series(cs, "h1.1"), "s1") == 0);
 	CHECK(commitstore_bytes(cs) == full2_len);
+	/* A delta that does not fit is refused; the full one stays. */
+	{
+		struct commitstore *small = commitstore_new(full2_len + 8);
+
+		d = packed(2, "bbbb", x, sizeof x, 0, &len);
+		CHECK(commitstore_put(small, "h1.1", json_pack("{s:s}",
+		    "series", "s1"), d, len, 10, &cause) == 0);
+		d = packed(3, "cccc", x, sizeof x, 1, &dlen);
+		CHECK(commitstore_put_delta(small, "h1.1", json_pack("{s:s}",
+		    "series", "s1"), d, dlen, kept, 11, &cause) == -1);
+		CHECK(commitstore_bytes(small) == len);
+		commitstore_free(small);
+		CHECKF(strstr(cause, "the commit store is full") != NULL,
+		    "%s", cause);
+		free(cause);
+		cause = NULL;
+	}
 	/* A full commit of another run replaces it. */
 	CHECK(commitstore_put(cs, "h1.1", json_pack("{s:s}", "series", "s3"),
 	    blob(10, 3), 10, 13, &cause) == 0);
