@@ -95,6 +95,11 @@ struct part {
 	double			 last_progress;
 	uint64_t		 rows_since;
 	double			 loss_since;
+	/* The trainer's and the ring's states as last packed: reused, so a
+	 * move or commit writes warm memory (agent_state_add_ref: the
+	 * runtime has read them before the next pack). */
+	void			*packed_tr, *packed_ring;
+	size_t			 packed_tr_cap, packed_ring_cap;
 };
 
 /*
@@ -150,6 +155,8 @@ part_free(struct part *p)
 {
 	if (p == NULL)
 		return;
+	free(p->packed_tr);
+	free(p->packed_ring);
 	nn_ring_free(p->ring);
 	nn_trainer_free(p->tr);
 	nn_net_free(p->net);
@@ -361,8 +368,8 @@ static int
 part_pack(struct agent *a, struct agent_state *st)
 {
 	struct part *p = agent_data(a);
-	unsigned char *trainer = NULL, *ring = NULL;
-	size_t tlen, rlen;
+	size_t tlen = nn_trainer_save_size(p->tr);
+	size_t rlen = nn_ring_save_size(p->ring);
 	char hex[NN_RING_SECRET_HEX];
 	json_t *extra;
 	int rc = -1;
@@ -379,17 +386,17 @@ part_pack(struct agent *a, struct agent_state *st)
 	if (p->next_port > 0)
 		json_object_set_new(extra, "next", json_pack("{s:s, s:i}",
 		    "ip", p->next_ip, "port", p->next_port));
-	nn_trainer_save(p->tr, &trainer, &tlen);
-	nn_ring_save(p->ring, &ring, &rlen);
+	nn_trainer_save_to(p->tr, xgrow(&p->packed_tr, &p->packed_tr_cap,
+	    tlen));
+	nn_ring_save_to(p->ring, xgrow(&p->packed_ring, &p->packed_ring_cap,
+	    rlen));
 	if (nn_session_state(st, p->rank, p->root, p->train, p->test,
 	    extra) == 0 && agent_state_add_ref(st, "params",
 	    nn_net_params(p->net, NULL), p->nparams * sizeof (float)) == 0 &&
-	    agent_state_add(st, "trainer", trainer, tlen) == 0 &&
-	    agent_state_add(st, "ring", ring, rlen) == 0)
+	    agent_state_add_ref(st, "trainer", p->packed_tr, tlen) == 0 &&
+	    agent_state_add_ref(st, "ring", p->packed_ring, rlen) == 0)
 		rc = 0;
 	json_decref(extra);
-	free(trainer);
-	free(ring);
 	return rc;
 }
 

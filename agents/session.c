@@ -59,6 +59,11 @@ struct session {
 	long long		 commit_epochs;
 	long long		 commit_seconds;
 	double			 last_commit;	/* nn_clock_s */
+	/* The trainer's state as last packed: one buffer, reused, so that a
+	 * commit writes warm memory (agent_state_add_ref: the runtime has
+	 * read it before the next pack). */
+	void			*packed;
+	size_t			 packed_cap;
 };
 
 static void
@@ -66,6 +71,7 @@ session_free(struct session *s)
 {
 	if (s == NULL)
 		return;
+	free(s->packed);
 	nn_trainer_free(s->tr);
 	nn_net_free(s->net);
 	nn_data_free(s->train);
@@ -178,7 +184,6 @@ static int
 session_pack(struct agent *a, struct agent_state *st)
 {
 	struct session *s = agent_data(a);
-	unsigned char *blob = NULL;
 	size_t len, nparams;
 	const float *params;
 	json_t *extra = json_pack("{s:O, s:{s:I, s:I, s:I}}", "epochs",
@@ -188,14 +193,14 @@ session_pack(struct agent *a, struct agent_state *st)
 	int rc = -1;
 
 	params = nn_net_params(s->net, &nparams);
-	nn_trainer_save(s->tr, &blob, &len);
+	len = nn_trainer_save_size(s->tr);
+	nn_trainer_save_to(s->tr, xgrow(&s->packed, &s->packed_cap, len));
 	if (nn_session_state(st, s->index, s->root, s->train, s->test,
 	    extra) == 0 && agent_state_add_ref(st, "params", params, nparams *
-	    sizeof (float)) == 0 && agent_state_add(st, "trainer", blob,
-	    len) == 0)
+	    sizeof (float)) == 0 && agent_state_add_ref(st, "trainer",
+	    s->packed, len) == 0)
 		rc = 0;
 	json_decref(extra);
-	free(blob);
 	return rc;
 }
 

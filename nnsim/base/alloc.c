@@ -57,6 +57,17 @@ xreallocarray(void *old, size_t n, size_t size)
 	return p;
 }
 
+void *
+xgrow(void **buf, size_t *cap, size_t len)
+{
+	if (*buf == NULL || len > *cap) {
+		free(*buf);
+		*buf = xmalloc(len > 0 ? len : 1);
+		*cap = len;
+	}
+	return *buf;
+}
+
 char *
 xstrdup(const char *s)
 {

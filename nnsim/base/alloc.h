@@ -11,6 +11,9 @@ void *xmalloc(size_t);
 void *xcalloc(size_t, size_t);
 void *xreallocarray(void *, size_t, size_t);
 char *xstrdup(const char *);
+/* *buf with room for len bytes, reallocated (contents not kept) only when
+ * *cap is short: for buffers refilled often, whose pages stay warm. */
+void *xgrow(void **buf, size_t *cap, size_t len);
 /* Returns a new string; caller frees. */
 char *xasprintf(const char *, ...) NN_PRINTF(1, 2);
 char *xvasprintf(const char *, va_list);

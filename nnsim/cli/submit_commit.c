@@ -60,10 +60,10 @@ submit_ev_committed(struct submit *sb, int i, json_t *ev, char **cause)
 {
 	struct sess *s = &sb->s[i];
 	const char *agent = json_string_value(json_object_get(ev, "agent"));
-	json_t *hosts = json_object_get(ev, "hosts"), *note, *h;
+	json_t *hosts = json_object_get(ev, "hosts"), *note, *h, *m;
 	size_t k;
+	int rc;
 
-	(void)cause;
 	if (agent == NULL || !json_is_array(hosts) ||
 	    json_array_size(hosts) == 0)
 		return 0;
@@ -88,7 +88,21 @@ submit_ev_committed(struct submit *sb, int i, json_t *ev, char **cause)
 		s->commit_full_ms += (double)json_integer_value(
 		    json_object_get(ev, "ms"));
 	}
-	return 0;
+	/* A session's restore point and its cost, for people and for make
+	 * bench; a partition's commits are the rebuild's business. */
+	if (sb->data)
+		return 0;
+	m = json_pack("{s:s, s:i, s:s, s:O?, s:i, s:O?, s:O?, s:b, s:O}",
+	    "event", "committed", "session", i, "agent", agent, "host",
+	    json_object_get(ev, "host"), "epochs_done", s->commit_epochs,
+	    "bytes", json_object_get(ev, "bytes"), "ms", json_object_get(ev,
+	    "ms"), "delta", json_is_true(json_object_get(ev, "delta")),
+	    "holders", hosts);
+	if (m == NULL)
+		return nn_fail(cause, "out of memory for a committed line");
+	rc = nn_metrics_write(sb->metrics, m, cause);
+	json_decref(m);
+	return rc;
 }
 
 /* A commit that could not be kept: said once per session, with why. */

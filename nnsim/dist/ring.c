@@ -1173,28 +1173,42 @@ nn_ring_serve(struct nn_ring *g, int timeout_ms, char **cause)
  * Saved: u32 magic, u32 messages a step, u64 step, u64 floats, then the
  * floats of the last finished step's log (floats 0 when there is none).
  */
+/* The log a save carries: the last finished step's, or none. */
+static const struct ring_log *
+ring_saved_log(const struct nn_ring *g)
+{
+	if (g->cur.valid && g->recv_msg >= g->nmsg &&
+	    g->cur.nready == g->nmsg)
+		return &g->cur;
+	return g->prev.valid ? &g->prev : NULL;
+}
+
+size_t
+nn_ring_save_size(const struct nn_ring *g)
+{
+	return 24 + (ring_saved_log(g) != NULL ? g->logfloats * 4 : 0);
+}
+
 void
 nn_ring_save(const struct nn_ring *g, unsigned char **buf, size_t *len)
 {
-	const struct ring_log *l = NULL;
-	size_t floats = 0, i;
-	unsigned char *p;
+	*len = nn_ring_save_size(g);
+	*buf = xmalloc(*len);
+	nn_ring_save_to(g, *buf);
+}
 
-	if (g->cur.valid && g->recv_msg >= g->nmsg &&
-	    g->cur.nready == g->nmsg)
-		l = &g->cur;
-	else if (g->prev.valid)
-		l = &g->prev;
-	if (l != NULL)
-		floats = g->logfloats;
-	*len = 24 + floats * 4;
-	p = *buf = xmalloc(*len);
+void
+nn_ring_save_to(const struct nn_ring *g, unsigned char *p)
+{
+	const struct ring_log *l = ring_saved_log(g);
+	size_t floats = l != NULL ? g->logfloats : 0;
+
 	nn_le_put_u32(p, RING_LOG_MAGIC);
 	nn_le_put_u32(p + 4, (uint32_t)g->nmsg);
 	nn_le_put_u64(p + 8, l != NULL ? l->step : 0);
 	nn_le_put_u64(p + 16, floats);
-	for (i = 0; i < floats; i++)
-		memcpy(p + 24 + 4 * i, &l->buf[i], 4);
+	if (floats > 0)
+		memcpy(p + 24, l->buf, floats * 4);
 }
 
 int

@@ -87,6 +87,9 @@ void		 nn_ring_set_idle(struct nn_ring *, int idle_ms);
  */
 void		 nn_ring_save(const struct nn_ring *, unsigned char **buf,
 		     size_t *len);
+/* The same into buf, of nn_ring_save_size bytes (a reused buffer). */
+size_t		 nn_ring_save_size(const struct nn_ring *);
+void		 nn_ring_save_to(const struct nn_ring *, unsigned char *buf);
 int		 nn_ring_restore(struct nn_ring *, const unsigned char *buf,
 		     size_t len, char **cause);
 /* The job's secret as it travels in a state: 64 hex digits. The parse

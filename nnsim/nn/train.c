@@ -585,17 +585,29 @@ train_get_rng(const unsigned char *p, struct nn_rng *rng)
 		rng->s[i] = nn_le_get_u64(p + 8 * i);
 }
 
+size_t
+nn_trainer_save_size(const struct nn_trainer *t)
+{
+	return TRAIN_STATE_HEADER + t->train->n * 4 +
+	    nn_optim_save_size(t->optim) + (size_t)(t->held - 1) *
+	    TRAIN_STATE_RNG;
+}
+
 void
 nn_trainer_save(const struct nn_trainer *t, unsigned char **buf, size_t *len)
 {
+	*len = nn_trainer_save_size(t);
+	*buf = xmalloc(*len);
+	nn_trainer_save_to(t, *buf);
+}
+
+void
+nn_trainer_save_to(const struct nn_trainer *t, unsigned char *p)
+{
 	size_t i, rows = t->train->n, olen = nn_optim_save_size(t->optim);
-	unsigned char *p;
 	double at = nn_clock_s();
 	int h;
 
-	*len = TRAIN_STATE_HEADER + rows * 4 + olen +
-	    (size_t)(t->held - 1) * TRAIN_STATE_RNG;
-	*buf = p = xmalloc(*len);
 	nn_le_put_u32(p, TRAIN_STATE_MAGIC);
 	nn_le_put_u32(p + 4, TRAIN_STATE_VERSION);
 	nn_le_put_u64(p + 8, rows);

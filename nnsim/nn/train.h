@@ -98,6 +98,10 @@ struct nn_optim	*nn_trainer_optim(struct nn_trainer *);
  */
 void		 nn_trainer_save(const struct nn_trainer *, unsigned char **buf,
 		     size_t *len);
+/* The same into buf, of nn_trainer_save_size bytes: an agent that packs
+ * often reuses one buffer rather than fault in fresh pages each time. */
+size_t		 nn_trainer_save_size(const struct nn_trainer *);
+void		 nn_trainer_save_to(const struct nn_trainer *, unsigned char *buf);
 /*
  * Restores a state saved by nn_trainer_save into t, which was made by
  * nn_trainer_new (or nn_trainer_new_part, for the same part) with the same

@@ -3,15 +3,17 @@
 batch 128) on generated blobs, with daemons pinned one per core
 (docs/elastic.md).
 
-- Session commits: one session of 30 epochs on two 1-core daemons, with
-  "replicas": 0 and with 1 (a commit after every epoch, the default). The
-  overhead is the ratio of the mean wall time between two epoch reports;
-  the session line's commit_ms is the daemons' side of it. The first
-  commit carries the data set, once per run (it is what the first gap
-  holds); the later ones leave it out, and the steady overhead compares
-  the gaps after the first.
-- Data mode, 2 partitions on h1 and h2 (cores 0 and 1) with h3 spare (core
-  1), deterministic:
+- Session commits: one session of 30 epochs on two 1-core daemons, run
+  three times: without commits, with the default (a commit after every
+  epoch, as often as their cost allows 2% of the time) and with a commit
+  after every second epoch. A delta commit's cost is the epoch after it
+  against its neighbours in that last run (the "committed" lines of
+  --metrics say which), which cancels the drift along a run and between
+  runs; the first commit, which carries the data once per run, is epoch 2
+  of the default run against the run without commits. The overhead at
+  the default interval follows from the default run's commits.
+- Data mode, 2 partitions, deterministic, with h1 on core 0 and h2, h3 on
+  cores 1 and 1 (or 1 and 0):
   - kill -9 of the host of a partition other than the submitter's: the
     `recovered` line's stall_s, from the daemons' detection to the rebuilt
     partition's first completed step (the whole ring's), rebuild_s of the
@@ -21,6 +23,10 @@ batch 128) on generated blobs, with daemons pinned one per core
     ring waits for the move, not for more);
   - join: 3 partitions on h1 and h2, h3 started mid-job; the balancer
     moves a partition onto it: from "moving to h3" to "moved to h3".
+  Two cores hold three daemons, so drain and join are measured with the
+  destination on the sender's core (the transfer's two ends and the new
+  worker's start take turns) and on the other core (whose partitions wait
+  in the ring meanwhile), as on separate machines.
   Each run's model is compared bitwise with a quiet run's.
 
 Horovod Elastic's published reset times are printed beside them (0.4 s at
@@ -45,7 +51,7 @@ ROWS = 8192 if QUICK else 16384
 ENV = data_bench.ENV
 
 
-def net(mode, epochs, partitions=0, replicas=None):
+def net(mode, epochs, partitions=0, replicas=None, every=1):
     o = {
         "name": "elastic",
         "input": 784,
@@ -64,7 +70,7 @@ def net(mode, epochs, partitions=0, replicas=None):
         o["parallel"] = {"mode": "data", "partitions": partitions,
                          "deterministic": True}
     else:
-        o["parallel"] = {"replicas": replicas}
+        o["parallel"] = {"replicas": replicas, "commit_epochs": every}
     return o
 
 
@@ -188,11 +194,22 @@ class Job:
         return [json.loads(x) for x in open(self.metrics) if x.strip()]
 
 
-def epoch_gaps(job):
-    """Wall seconds between the epoch lines on the job's output."""
-    ts = [t for t, line in job.lines if " epoch " in line and " loss " in
-          line]
-    return [b - a for a, b in zip(ts, ts[1:])]
+def epoch_gaps(lines):
+    """{epoch: seconds since the epoch before}, on the agent's clock
+    (elapsed_s of the epoch lines), from epoch 2: the first holds the
+    start."""
+    el = {o["epoch"]: o["elapsed_s"] for o in lines
+          if "epoch" in o and "elapsed_s" in o and "event" not in o}
+    return {k: el[k] - el[k - 1] for k in el if k - 1 in el}
+
+
+def mean_se(xs):
+    """Mean and its standard error."""
+    m = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return m, 0.0
+    var = sum((x - m) ** 2 for x in xs) / (len(xs) - 1)
+    return m, (var / len(xs)) ** 0.5
 
 
 def sha(lines):
@@ -201,39 +218,83 @@ def sha(lines):
 
 
 def commits(top):
-    """Session mode: the epoch wall time with and without commits."""
-    out = {}
-    for replicas in (0, 1):
-        cl = Hosts(top, f"c{replicas}", [0, 1])
+    """Session mode: what commits cost.
+
+    Three runs of one session, the same epochs: "none" without commits
+    ("replicas": 0); "every" with the default (a commit after each epoch,
+    as often as their cost allows 2% of the time); "alt" with a commit
+    after every second epoch. A commit asked at the end of epoch k is
+    packed and sent during epoch k + 1 (the worker packs it, its daemon
+    sends it on the same core), so in "alt" each epoch after a delta
+    commit is compared with its neighbours without one: the cost of a
+    delta, free of the drift along the run and between runs. The first
+    commit (with the data) is epoch 2 of "every" against that of "none".
+    The overhead at the default interval is then (first + deltas of
+    "every" x cost of a delta) / training time of "every"; across runs,
+    the mean epoch of "every" against "none" is printed beside it.
+    """
+    runs = {}
+    for tag, replicas, every in (("none", 0, 1), ("every", 1, 1),
+                                 ("alt", 1, 2)):
+        cl = Hosts(top, f"c{tag}", [0, 1])
         try:
             cl.start(0)
             cl.start(1)
             cl.wait_up(2)
-            job = Job(top, f"c{replicas}", cl, net(
-                "session", 6 if QUICK else 30, replicas=replicas))
-            lines = job.end()
+            lines = Job(top, f"c{tag}", cl, net(
+                "session", 6 if QUICK else 30, replicas=replicas,
+                every=every)).end()
         finally:
             cl.close()
-        gaps = epoch_gaps(job)
         sess = [o for o in lines if o.get("event") == "session"][0]
-        out[replicas] = {"epoch_s": sum(gaps) / len(gaps) if gaps else None,
-                         "train_s": sum(gaps),
-                         "later_s": sum(gaps[1:]) / len(gaps[1:]) if
-                         gaps[1:] else None,
-                         "commits": sess.get("commits"),
-                         "commit_ms": sess.get("commit_ms"),
-                         "commits_full": sess.get("commits_full"),
-                         "commit_full_ms": sess.get("commit_full_ms")}
+        runs[tag] = {"gaps": epoch_gaps(lines), "sess": sess,
+                     "after": {o["epochs_done"] + 1: o["delta"]
+                               for o in lines
+                               if o.get("event") == "committed"}}
+    none, every, alt = runs["none"], runs["every"], runs["alt"]
+    out = {"epoch_s_none": sum(none["gaps"].values()) / len(none["gaps"]),
+           "epoch_s_every": sum(every["gaps"].values()) /
+           len(every["gaps"]),
+           "train_s": sum(every["gaps"].values())}
+    for k in ("commits", "commit_ms", "commits_full", "commit_full_ms"):
+        out[k] = every["sess"].get(k)
+    out["across"] = out["epoch_s_every"] / out["epoch_s_none"] - 1
+    g, after = alt["gaps"], alt["after"]
+    diffs = []
+    for k in g:
+        near = [g[j] for j in (k - 1, k + 1) if j in g and j not in after]
+        if after.get(k) is True and near:
+            diffs.append(g[k] - sum(near) / len(near))
+    first = [every["gaps"][2] - none["gaps"][2]] \
+        if 2 in every["gaps"] and 2 in none["gaps"] else []
+    if diffs and first:
+        cost, se = mean_se(diffs)
+        deltas = sum(1 for v in every["after"].values() if v)
+        out.update({"delta_cost_s": cost, "delta_cost_se_s": se,
+                    "delta_pairs": len(diffs), "first_cost_s": first[0],
+                    "deltas": deltas,
+                    "overhead": (first[0] + deltas * cost) /
+                    out["train_s"],
+                    "overhead_se": deltas * se / out["train_s"],
+                    "overhead_deltas": deltas * cost / out["train_s"]})
     return out
 
 
 def data_events(top, quiet_sha):
-    """kill -9, drain and join on a deterministic 2- and 3-partition job."""
+    """kill -9, drain and join on a deterministic 2- and 3-partition job.
+
+    Two cores hold three daemons, so the host an agent moves to shares a
+    core: with the sender ("shared": both ends of the transfer and the new
+    worker's start take turns on one core) or with the third host, whose
+    partitions wait in the ring meanwhile ("own": as on separate
+    machines). Drain and join are measured both ways."""
     res = {}
     epochs = 8 if QUICK else 14
-    # kill -9, then drain, of a host with a partition (not the submitter's).
-    for what in ("kill", "drain"):
-        cl = Hosts(top, what, [0, 1, 1])
+    # kill -9 of a host with a partition (not the submitter's), then
+    # drains: h2 and h3 on one core, then on different ones.
+    for what, cores in (("kill", [0, 1, 1]), ("drain_shared", [0, 1, 1]),
+                        ("drain_own", [0, 1, 0])):
+        cl = Hosts(top, what, cores)
         try:
             for i in range(3):
                 cl.start(i)
@@ -250,8 +311,7 @@ def data_events(top, quiet_sha):
                                 cl.addrs[0], "--key", cl.key, "-c",
                                 f"drain {victim}"], capture_output=True,
                                timeout=10, check=True)
-                job.wait_line("moved to", 60)
-                res["drain_s"] = job.wait_line("moved to") - t0
+                res[f"{what}_s"] = job.wait_line("moved to", 60) - t0
             lines = job.end()
         finally:
             cl.close()
@@ -262,21 +322,28 @@ def data_events(top, quiet_sha):
             res["kill_rebuild_s"] = reb[0]["rebuild_s"] if reb else None
             res["kill_steps_redone"] = reb[0]["steps_redone"] if reb else None
         res[f"{what}_bitwise"] = sha(lines) == quiet_sha[2]
-    # join: 3 partitions on h1 and h2; h3 starts after epoch 2.
-    cl = Hosts(top, "join", [0, 1, 1])
-    try:
-        cl.start(0)
-        cl.start(1)
-        cl.wait_up(2)
-        job = Job(top, "join", cl, net("data", epochs, 3))
-        job.wait_line(" epoch 2 ", 120)
-        cl.start(2)
-        t_moving = job.wait_line("moving to h3", 60)
-        res["join_s"] = job.wait_line("moved to h3", 60) - t_moving
-        lines = job.end()
-    finally:
-        cl.close()
-    res["join_bitwise"] = sha(lines) == quiet_sha[3]
+    # join: 3 partitions on h1 and h2; h3 starts after epoch 2, on the
+    # core of the host with the most partitions (the sender) or the other.
+    for what in ("join_shared", "join_own"):
+        cl = Hosts(top, what, [0, 1, 0])
+        try:
+            cl.start(0)
+            cl.start(1)
+            cl.wait_up(2)
+            job = Job(top, what, cl, net("data", epochs, 3))
+            job.wait_line(" epoch 2 ", 120)
+            where = cl.where("partition")
+            busy = 0 if len(where.get("h1", [])) >= \
+                len(where.get("h2", [])) else 1
+            cl.cores[2] = cl.cores[busy if what == "join_shared"
+                                   else 1 - busy]
+            cl.start(2)
+            t_moving = job.wait_line("moving to h3", 60)
+            res[f"{what}_s"] = job.wait_line("moved to h3", 60) - t_moving
+            lines = job.end()
+        finally:
+            cl.close()
+        res[f"{what}_bitwise"] = sha(lines) == quiet_sha[3]
     return res
 
 
@@ -304,46 +371,62 @@ def main():
               f"{6 if QUICK else 30} epochs of "
               f"{ROWS} rows")
         c = commits(top)
-        over = (c[1]["epoch_s"] / c[0]["epoch_s"] - 1) if \
-            c[0]["epoch_s"] and c[1]["epoch_s"] else None
-        steady = (c[1]["later_s"] / c[0]["later_s"] - 1) if \
-            c[0]["later_s"] and c[1]["later_s"] else None
-        first = c[1]["commit_full_ms"] / max(1, c[1]["commits_full"])
-        deltas = c[1]["commits"] - c[1]["commits_full"]
-        delta_ms = (c[1]["commit_ms"] - c[1]["commit_full_ms"]) / deltas \
-            if deltas else None
         epochs = 8 if QUICK else 14
         print(f"elastic: data mode, deterministic, {epochs} epochs")
         q = {2: quiet(top, 2, epochs), 3: quiet(top, 3, epochs)}
         d = data_events(top, q)
     finally:
-        shutil.rmtree(top, ignore_errors=True)
-    print(f"  epoch wall time: {c[0]['epoch_s']:.3f} s without commits, "
-          f"{c[1]['epoch_s']:.3f} s with one replica "
-          f"({c[1]['commits']} commits, {c[1]['commit_ms']} ms in the "
-          f"daemons): overhead {100 * over:.1f}% over "
-          f"{c[1]['train_s']:.1f} s, {100 * steady:.1f}% after the first "
-          f"(target < 2%); the first, with the data, took {first:.0f} ms "
-          f"in the daemons, each of the {deltas} later ones "
-          + (f"{delta_ms:.0f} ms" if delta_ms is not None else "-"))
+        # EB_KEEP=1 keeps the daemons' logs (EB_LOG=debug for more).
+        if os.environ.get("EB_KEEP"):
+            print(f"elastic: kept {top}")
+        else:
+            shutil.rmtree(top, ignore_errors=True)
+    first = c["commit_full_ms"] / max(1, c["commits_full"])
+    deltas = c["commits"] - c["commits_full"]
+    delta_ms = (c["commit_ms"] - c["commit_full_ms"]) / deltas \
+        if deltas else None
+    print(f"  commits: {c['commits']} in {c['train_s']:.1f} s of "
+          f"training (the first with the data, {first:.0f} ms in the "
+          f"daemons; {deltas} deltas, "
+          + (f"{delta_ms:.0f} ms each" if delta_ms is not None else "-")
+          + ")")
+    if "overhead" in c:
+        print(f"  commit overhead: {100 * c['overhead']:.1f}% +- "
+              f"{100 * c['overhead_se']:.1f} of training time (target < "
+              f"2%), {100 * c['overhead_deltas']:.1f}% without the first: "
+              f"a delta costs the epoch after it "
+              f"{1000 * c['delta_cost_s']:.0f} +- "
+              f"{1000 * c['delta_cost_se_s']:.0f} ms ({c['delta_pairs']} "
+              f"epochs against their neighbours, commits every 2 epochs), "
+              f"the first {1000 * c['first_cost_s']:.0f} ms")
+    print(f"  across runs: {c['epoch_s_none']:.3f} s an epoch without "
+          f"commits, {c['epoch_s_every']:.3f} s with: "
+          f"{100 * c['across']:+.1f}%")
     print(f"  kill -9: stall {d['kill_stall_s']:.3f} s from detection to "
           f"the next completed step (target < 1 s), rebuilt "
           f"{d['kill_rebuild_s']:.3f} s after detection, "
           f"{d['kill_steps_redone']} step redone; bitwise {d['kill_bitwise']}")
-    print(f"  drain: partition moved {d['drain_s']:.3f} s after the order "
-          f"(target < 0.5 s); bitwise {d['drain_bitwise']}")
-    print(f"  join: partition moved onto the new host in {d['join_s']:.3f} s "
-          f"(target < 0.5 s); bitwise {d['join_bitwise']}")
+    for what, how in (("drain", "after the order"),
+                      ("join", "onto the new host")):
+        print(f"  {what}: partition moved {how} in "
+              f"{d[what + '_own_s']:.3f} s with the destination on its own "
+              f"core, {d[what + '_shared_s']:.3f} s sharing the sender's "
+              f"(target < 0.5 s); bitwise "
+              f"{d[what + '_own_bitwise'] and d[what + '_shared_bitwise']}")
     print("  Horovod Elastic (published): reset 0.4 s at 2 ranks, 15.8 s at "
           "16 (Gloo re-initialisation alone)")
     print(json.dumps({"bench": "elastic",
-                      "epoch_s_no_commit": c[0]["epoch_s"],
-                      "epoch_s_commit": c[1]["epoch_s"],
-                      "commit_overhead": over,
-                      "commit_overhead_after_first": steady,
-                      "commits": c[1]["commits"], "commit_deltas": deltas,
+                      "epoch_s_no_commit": c["epoch_s_none"],
+                      "epoch_s_commit": c["epoch_s_every"],
+                      "commit_overhead_across_runs": c["across"],
+                      "commit_overhead": c.get("overhead"),
+                      "commit_overhead_se": c.get("overhead_se"),
+                      "commit_overhead_deltas": c.get("overhead_deltas"),
+                      "commit_delta_cost_s": c.get("delta_cost_s"),
+                      "commit_first_cost_s": c.get("first_cost_s"),
+                      "commits": c["commits"], "commit_deltas": deltas,
                       "commit_first_ms": first, "commit_delta_ms": delta_ms,
-                      "commit_ms": c[1]["commit_ms"], **d,
+                      "commit_ms": c["commit_ms"], **d,
                       "horovod_reset_s_2": 0.4, "horovod_reset_s_16": 15.8}))
     return 0
 

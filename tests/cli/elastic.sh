@@ -74,6 +74,28 @@ else
 	fail commits_dropped_after_job "bytes held: $held; $("$CTL" --connect "127.0.0.2:$((base + 2))" --key "$T/key" commits | head -3)"
 fi
 
+# Each commit is a "committed" line: as many per session as its session
+# line counts, held on hosts other than its own, in the order of epochs,
+# the first one full.
+if python3 - "$T/q.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(x) for x in open(sys.argv[1])]
+sess = {o["session"]: o for o in lines if o.get("event") == "session"}
+ok = len(sess) == 6
+for i, s in sess.items():
+    c = [o for o in lines if o.get("event") == "committed" and o["session"] == i]
+    e = [o["epochs_done"] for o in c]
+    ok = ok and len(c) == s["commits"] > 0 and e == sorted(e) and \
+        all(o["holders"] and o["host"] not in o["holders"] and
+            o["bytes"] > 0 for o in c) and not c[0]["delta"]
+sys.exit(not ok)
+PY
+then
+	ok committed_lines_in_metrics
+else
+	fail committed_lines_in_metrics "$(grep -m3 '"event":"committed"' "$T/q.jsonl")"
+fi
+
 NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$addr1" --key "$T/key" \
     -o "$T/s.nnm" --metrics "$T/s.jsonl" >"$T/s.out" 2>"$T/s.err" &
 sub=$!
