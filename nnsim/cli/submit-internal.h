@@ -187,6 +187,13 @@ int		 submit_members(struct submit *, char **cause);
  */
 int		 submit_lose_partitions(struct submit *, const char *host,
 		     const char *why, char **cause);
+/*
+ * Data mode: partition i failed on its own (its agent crashed or was
+ * killed): rebuilt like a lost one while it has parallel.retries left,
+ * else -1 with cause, which fails the job.
+ */
+int		 submit_partition_failed(struct submit *, int, const char *why,
+		     char **cause);
 /* Once every live partition committed: the lost ones are rebuilt from
  * the earliest; -1 with cause when that cannot be done in time. */
 int		 submit_rebuild_turn(struct submit *, char **cause);

@@ -316,8 +316,9 @@ submit_ev_finished(struct submit *sb, int i, json_t *ev, char **cause)
 	return submit_fill(sb, cause);
 }
 
-/* A data job fails with its partition; a sweep goes on without the
- * session, or with it started again. */
+/* A partition is rebuilt from a live one, a session started again, while
+ * they have retries left; then a data job fails, a sweep goes on without
+ * the session. */
 static int
 submit_ev_failed(struct submit *sb, int i, json_t *ev, char **cause)
 {
@@ -326,17 +327,10 @@ submit_ev_failed(struct submit *sb, int i, json_t *ev, char **cause)
 	char *why;
 	int rc;
 
-	if (sb->data) {
-		sb->s[i].state = S_FAILED;
-		sb->running--;
-		return nn_fail(cause, "%s %d (%s, agent %s) failed on %s: %s",
-		    submit_kind(sb), i, "data-parallel", submit_ev_str(ev,
-		    "agent"), host != NULL ? host : "?", reason != NULL ?
-		    reason : "no reason given");
-	}
 	why = xasprintf("failed on %s: %s", host != NULL ? host : "?",
 	    reason != NULL ? reason : "no reason given");
-	rc = submit_retry(sb, i, why, cause);
+	rc = sb->data ? submit_partition_failed(sb, i, why, cause) :
+	    submit_retry(sb, i, why, cause);
 	free(why);
 	return rc;
 }

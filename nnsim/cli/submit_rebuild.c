@@ -19,37 +19,39 @@
 /* How long the live partitions have to commit. */
 #define REBUILD_WAIT_S	30.0
 
-int
-submit_lose_partitions(struct submit *sb, const char *host, const char *why,
-    char **cause)
+/* Partition i is gone: queued to be rebuilt. A copy that lives on (its
+ * host came back) must leave. */
+static void
+submit_lose_partition(struct submit *sb, int i, const char *why)
+{
+	struct sess *s = &sb->s[i];
+	char *ignored = NULL;
+	json_t *rep;
+
+	rep = submit_ask(sb, json_pack("{s:s, s:s, s:s}", "op", "kill",
+	    "agent", s->agent, "at", s->host), NULL, 0, NULL, NULL, &ignored);
+	json_decref(rep);
+	free(ignored);
+	s->state = S_QUEUED;
+	sb->running--;
+	sb->queued++;
+	s->lost_at = nn_clock_s();
+	snprintf(s->lost_reason, sizeof s->lost_reason, "%s", why);
+	submit_say(sb, i, "%s; rebuilding it from a live partition", why);
+	if (sb->rebuild_at == 0)
+		sb->rebuild_at = nn_clock_s();
+}
+
+/* Every live partition commits; the earliest step is rebuilt from. 0, or
+ * -1 when none is left (lost: what was lost, for the message). */
+static int
+submit_ask_commits(struct submit *sb, const char *lost, char **cause)
 {
 	struct sess *s;
-	char *ignored = NULL, *msg, mac[NN_RING_MAC_HEX];
+	char *msg, mac[NN_RING_MAC_HEX];
 	json_t *rep;
 	int i, live = 0;
 
-	for (i = 0; i < sb->n; i++) {
-		s = &sb->s[i];
-		if (s->state != S_RUNNING || strcmp(s->host, host) != 0)
-			continue;
-		/* A copy that lives on (its host came back) must leave. */
-		rep = submit_ask(sb, json_pack("{s:s, s:s, s:s}", "op", "kill",
-		    "agent", s->agent, "at", s->host), NULL, 0, NULL, NULL,
-		    &ignored);
-		json_decref(rep);
-		free(ignored);
-		ignored = NULL;
-		s->state = S_QUEUED;
-		sb->running--;
-		sb->queued++;
-		s->lost_at = nn_clock_s();
-		snprintf(s->lost_reason, sizeof s->lost_reason, "%s", why);
-		submit_say(sb, i, "%s; rebuilding it from a live partition",
-		    why);
-	}
-	if (sb->rebuild_at == 0)
-		sb->rebuild_at = nn_clock_s();
-	/* Every live partition commits; the earliest step is rebuilt from. */
 	for (i = 0; i < sb->n; i++) {
 		s = &sb->s[i];
 		if (s->state != S_RUNNING)
@@ -70,10 +72,49 @@ submit_lose_partitions(struct submit *sb, const char *host, const char *why,
 		s->commit_asked = 1;
 	}
 	if (live == 0)
-		return nn_fail(cause, "host %s went down with the last "
-		    "partitions of the job: nothing is left to rebuild them "
-		    "from", host);
+		return nn_fail(cause, "%s: nothing is left to rebuild from",
+		    lost);
 	return 0;
+}
+
+int
+submit_lose_partitions(struct submit *sb, const char *host, const char *why,
+    char **cause)
+{
+	char lost[128];
+	int i;
+
+	for (i = 0; i < sb->n; i++)
+		if (sb->s[i].state == S_RUNNING && strcmp(sb->s[i].host,
+		    host) == 0)
+			submit_lose_partition(sb, i, why);
+	snprintf(lost, sizeof lost, "host %s went down with the last "
+	    "partitions of the job", host);
+	return submit_ask_commits(sb, lost, cause);
+}
+
+int
+submit_partition_failed(struct submit *sb, int i, const char *why,
+    char **cause)
+{
+	struct sess *s = &sb->s[i];
+	char lost[128], *again;
+
+	if (s->retries >= sb->job.retries) {
+		s->state = S_FAILED;
+		sb->running--;
+		return nn_fail(cause, "partition %d (data-parallel, agent %s) "
+		    "%s; failed for good after %d rebuilds (parallel.retries)",
+		    i, s->agent, why, s->retries);
+	}
+	s->retries++;
+	again = xasprintf("%s (rebuild %d of %d)", why, s->retries,
+	    sb->job.retries);
+	submit_lose_partition(sb, i, again);
+	free(again);
+	snprintf(lost, sizeof lost, "partition %d failed with no other one "
+	    "running", i);
+	return submit_ask_commits(sb, lost, cause);
 }
 
 /* The state of rank k: the peer's (st) weights and trainer, our shard.

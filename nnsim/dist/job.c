@@ -14,7 +14,8 @@ static const char *const job_par_keys[] = { "mode", "sessions", "grid",
     "select", "partitions", "deterministic", "retries", "replicas",
     "commit_epochs", "commit_seconds", NULL };
 
-/* Session mode's integer keys: how sessions recover (docs/elastic.md). */
+/* The integer keys of how agents recover (docs/elastic.md): session mode
+ * has them all, data mode retries (the first). */
 static const struct job_int_key {
 	const char	*name;
 	long long	 lo, hi, def;
@@ -29,6 +30,22 @@ static const struct job_int_key {
 	{ "commit_seconds", 0, 86400, NN_JOB_COMMIT_SECONDS,
 	    offsetof(struct nn_job, commit_seconds) },
 };
+/* parallel's key k into job, or its default. */
+static int
+job_int(struct nn_job *job, const struct job_int_key *k, json_t *par,
+    const char *path, char **cause)
+{
+	json_t *v = par != NULL ? json_object_get(par, k->name) : NULL;
+
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) <
+	    k->lo || json_integer_value(v) > k->hi))
+		return nn_fail(cause, "%s: parallel.%s: expected an integer "
+		    "from %lld to %lld", path, k->name, k->lo, k->hi);
+	*(int *)((char *)job + k->off) = v != NULL ?
+	    (int)json_integer_value(v) : (int)k->def;
+	return 0;
+}
+
 static const struct nn_json_keys job_keys = {
 	.allowed = job_par_keys,
 	.last_or = 1,
@@ -275,13 +292,19 @@ job_data(struct nn_job *job, json_t *root, json_t *par, const char *path,
 	char *why = NULL;
 	int i;
 
+	/* A partition that fails on its own is rebuilt from a live one, up
+	 * to retries times; it has no commits of its own. */
 	for (i = 0; i < (int)(sizeof job_int_keys / sizeof job_int_keys[0]);
 	    i++) {
-		if (json_object_get(par, job_int_keys[i].name) != NULL)
+		if (strcmp(job_int_keys[i].name, "retries") != 0 &&
+		    json_object_get(par, job_int_keys[i].name) != NULL)
 			return nn_fail(cause, "%s: parallel.%s: not used in "
-			    "data mode (a lost partition cannot be retried or "
-			    "resumed alone)", path, job_int_keys[i].name);
+			    "data mode (a lost partition is rebuilt from a "
+			    "live one, not from commits of its own)", path,
+			    job_int_keys[i].name);
 	}
+	if (job_int(job, &job_int_keys[0], par, path, cause) != 0)
+		return -1;
 	for (i = 0; session_keys[i] != NULL; i++) {
 		if (json_object_get(par, session_keys[i]) != NULL)
 			return nn_fail(cause, "%s: parallel.%s: not used in "
@@ -362,20 +385,9 @@ nn_job_parse(json_t *root, const char *path, int has_test,
 		    "a classification task");
 	job->select = xstrdup(sel);
 	job->maximize = strstr(sel, "accuracy") != NULL;
-	for (i = 0; i < sizeof job_int_keys / sizeof job_int_keys[0]; i++) {
-		const struct job_int_key *k = &job_int_keys[i];
-
-		v = par != NULL ? json_object_get(par, k->name) : NULL;
-		if (v != NULL && (!json_is_integer(v) ||
-		    json_integer_value(v) < k->lo ||
-		    json_integer_value(v) > k->hi)) {
-			nn_fail(cause, "%s: parallel.%s: expected an integer "
-			    "from %lld to %lld", path, k->name, k->lo, k->hi);
+	for (i = 0; i < sizeof job_int_keys / sizeof job_int_keys[0]; i++)
+		if (job_int(job, &job_int_keys[i], par, path, cause) != 0)
 			goto fail;
-		}
-		*(int *)((char *)job + k->off) = v != NULL ?
-		    (int)json_integer_value(v) : (int)k->def;
-	}
 
 	sessions = par != NULL ? json_object_get(par, "sessions") : NULL;
 	grid = par != NULL ? json_object_get(par, "grid") : NULL;

@@ -1,7 +1,8 @@
 # nnsim submit in data mode: partition agents on real daemons (127.0.0.1
 # and 127.0.0.2) that sum gradients through the ring every step. Results
 # match nnsim train; deterministic jobs are bitwise equal across placements
-# and across a move in the middle of training; a crash fails the job.
+# and across a move in the middle of training; a crashed partition is
+# rebuilt from a live one, or fails the job without retries.
 GROUP=data
 . "$(dirname "$0")/lib.sh"
 
@@ -251,26 +252,52 @@ else
 	fail ignores_strangers "victim '$victim', exit $rs: $(grep -i 'ignored\|failed' "$T/ospoof" | head -5)"
 fi
 
-# A partition that crashes fails the job: status 1 and where it failed.
-job "$T/crash.json" 2 2000 false 256
-"$NNSIM" submit "$T/crash.json" $C -q -o "$T/crash.nnm" 2>"$T/ecrash" &
-sub=$!
-pids="$pids $sub"
-i=0
-victim=
-while [ $i -lt 100 ] && [ -z "$victim" ]; do
-	victim=$(workers | head -n 1)
-	sleep 0.1
-	i=$((i + 1))
-done
-sleep 0.5
-[ -n "$victim" ] && kill -9 "$victim"
-wait "$sub"
-rs=$?
-if [ $rs -eq 1 ] && grep -q 'partition [01] (data-parallel, agent .*) failed on h[12]: .*signal 9' "$T/ecrash"; then
-	ok crash_fails_job
+# A partition that crashes is rebuilt from a live one (parallel.retries,
+# 2 by default): the job completes with every epoch once, and its model is
+# bitwise that of the run without the crash (deterministic). With
+# "retries": 0 the crash fails the job: status 1 and where it failed.
+# crash_run NAME: submits $T/NAME.json, kills one of its workers once it
+# trains, and leaves the exit status in rs.
+crash_run() {
+	"$NNSIM" submit "$T/$1.json" $C -q -o "$T/$1.nnm" --metrics \
+	    "$T/$1.jsonl" >"$T/o$1" 2>"$T/e$1" &
+	sub=$!
+	pids="$pids $sub"
+	i=0
+	victim=
+	while [ $i -lt 100 ] && [ -z "$victim" ]; do
+		victim=$(workers | head -n 1)
+		sleep 0.1
+		i=$((i + 1))
+	done
+	sleep 0.5
+	[ -n "$victim" ] && kill -9 "$victim"
+	wait "$sub"
+	rs=$?
+}
+done_sha() {
+	sed -n 's/.*"event":"done".*"params_sha256":"\([0-9a-f]*\)".*/\1/p' "$1"
+}
+job "$T/rebuilt.json" 2 1000 true 64
+"$NNSIM" submit "$T/rebuilt.json" $C -q -o "$T/rebuilt_q.nnm" --metrics \
+    "$T/rebuilt_q.jsonl" 2>"$T/erebuilt_q"
+crash_run rebuilt
+if [ $rs -eq 0 ] && [ -n "$(done_sha "$T/rebuilt.jsonl")" ] &&
+    [ "$(done_sha "$T/rebuilt.jsonl")" = "$(done_sha "$T/rebuilt_q.jsonl")" ] &&
+    grep -q '"event":"rebuilt".*"reason":"failed on h[12]: .*signal 9.* (rebuild 1 of 2)"' "$T/rebuilt.jsonl" &&
+    [ "$(grep -c '^{"epoch":' "$T/rebuilt.jsonl")" -eq 1000 ] &&
+    [ "$(sed -n 's/^{"epoch":\([0-9]*\),.*/\1/p' "$T/rebuilt.jsonl" | sort -u | wc -l)" -eq 1000 ]; then
+	ok crash_rebuilt_bitwise
 else
-	fail crash_fails_job "exit $rs: $(head -c 300 "$T/ecrash")"
+	fail crash_rebuilt_bitwise "exit $rs: $(head -c 300 "$T/erebuilt") $(grep -v '^{"epoch"' "$T/rebuilt.jsonl" | cut -c1-200 | head -5)"
+fi
+job "$T/crash.json" 2 2000 false 256
+sed -i 's/"deterministic": false}/"deterministic": false, "retries": 0}/' "$T/crash.json"
+crash_run crash
+if [ $rs -eq 1 ] && grep -q 'partition [01] (data-parallel, agent .*) failed on h[12]: .*signal 9.*; failed for good after 0 rebuilds (parallel.retries)' "$T/ecrash"; then
+	ok crash_fails_job_without_retries
+else
+	fail crash_fails_job_without_retries "exit $rs: $(head -c 300 "$T/ecrash")"
 fi
 no_workers() {
 	! workers >/dev/null

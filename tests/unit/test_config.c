@@ -1079,9 +1079,14 @@ test_job_retries(void)
 		    "an integer from 0 to 100", 0, 0, 0 },
 		{ "{'retries': 1.5}", -1, "net.json: parallel.retries: "
 		    "expected an integer from 0 to 100", 0, 0, 0 },
-		{ "{'mode': 'data', 'partitions': 2, 'retries': 1}", -1,
-		    "net.json: parallel.retries: not used in data mode (a lost "
-		    "partition cannot be retried or resumed alone)", 0, 0, 0 },
+		/* Data mode: retries only (a partition rebuilt after it
+		 * failed on its own). */
+		{ "{'mode': 'data', 'partitions': 2, 'retries': 1}", 1, NULL,
+		    0, 0, 0 },
+		{ "{'mode': 'data', 'partitions': 2}", 2, NULL, 0, 0, 0 },
+		{ "{'mode': 'data', 'partitions': 2, 'retries': 101}", -1,
+		    "net.json: parallel.retries: expected an integer from 0 "
+		    "to 100", 0, 0, 0 },
 		{ "{'replicas': 0, 'commit_epochs': 5, 'commit_seconds': 0}",
 		    2, NULL, 0, 5, 0 },
 		{ "{'replicas': 8, 'commit_epochs': 0, 'commit_seconds': 86400}",
@@ -1096,7 +1101,8 @@ test_job_retries(void)
 		    "100000", 0, 0, 0 },
 		{ "{'mode': 'data', 'partitions': 2, 'replicas': 2}", -1,
 		    "net.json: parallel.replicas: not used in data mode (a lost "
-		    "partition cannot be retried or resumed alone)", 0, 0, 0 },
+		    "partition is rebuilt from a live one, not from commits of "
+		    "its own)", 0, 0, 0 },
 	};
 	char *text = NULL, *cause = NULL, *doc;
 	json_t *root = NULL;
