@@ -6,6 +6,7 @@
 
 #include "base/alloc.h"
 #include "base/jsonmsg.h"
+#include "base/table.h"
 #include "dist/job.h"
 #include "nn/config.h"
 
@@ -15,7 +16,7 @@ static const char *const job_par_keys[] = { "mode", "sessions", "grid",
     "commit_epochs", "commit_seconds", NULL };
 
 /* The integer keys of how agents recover (docs/elastic.md): session mode
- * has them all, data mode retries (the first). */
+ * has them all, data mode retries. */
 static const struct job_int_key {
 	const char	*name;
 	long long	 lo, hi, def;
@@ -303,7 +304,8 @@ job_data(struct nn_job *job, json_t *root, json_t *par, const char *path,
 			    "live one, not from commits of its own)", path,
 			    job_int_keys[i].name);
 	}
-	if (job_int(job, &job_int_keys[0], par, path, cause) != 0)
+	if (job_int(job, TABLE_FIND(job_int_keys, "retries"), par, path,
+	    cause) != 0)
 		return -1;
 	for (i = 0; session_keys[i] != NULL; i++) {
 		if (json_object_get(par, session_keys[i]) != NULL)

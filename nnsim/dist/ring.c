@@ -1169,10 +1169,6 @@ nn_ring_serve(struct nn_ring *g, int timeout_ms, char **cause)
 	return 0;
 }
 
-/*
- * Saved: u32 magic, u32 messages a step, u64 step, u64 floats, then the
- * floats of the last finished step's log (floats 0 when there is none).
- */
 /* The log a save carries: the last finished step's, or none. */
 static const struct ring_log *
 ring_saved_log(const struct nn_ring *g)
@@ -1189,6 +1185,10 @@ nn_ring_save_size(const struct nn_ring *g)
 	return 24 + (ring_saved_log(g) != NULL ? g->logfloats * 4 : 0);
 }
 
+/*
+ * Saved: u32 magic, u32 messages a step, u64 step, u64 floats, then the
+ * floats of the last finished step's log (floats 0 when there is none).
+ */
 void
 nn_ring_save(const struct nn_ring *g, unsigned char **buf, size_t *len)
 {

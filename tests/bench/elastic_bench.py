@@ -9,9 +9,9 @@ batch 128) on generated blobs, with daemons pinned one per core
   after every second epoch. A delta commit's cost is the epoch after it
   against its neighbours in that last run (the "committed" lines of
   --metrics say which), which cancels the drift along a run and between
-  runs; the first commit, which carries the data once per run, is epoch 2
-  of the default run against the run without commits. The overhead at
-  the default interval follows from the default run's commits.
+  runs, and so is the first commit's, which carries the data once per
+  run. The overhead at the default interval follows from the default
+  run's commits.
 - Data mode, 2 partitions, deterministic, with h1 on core 0 and h2, h3 on
   cores 1 and 1 (or 1 and 0):
   - kill -9 of the host of a partition other than the submitter's: the
@@ -227,8 +227,8 @@ def commits(top):
     packed and sent during epoch k + 1 (the worker packs it, its daemon
     sends it on the same core), so in "alt" each epoch after a delta
     commit is compared with its neighbours without one: the cost of a
-    delta, free of the drift along the run and between runs. The first
-    commit (with the data) is epoch 2 of "every" against that of "none".
+    delta, free of the drift along the run and between runs, and so is the
+    first commit (with the data).
     The overhead at the default interval is then (first + deltas of
     "every" x cost of a delta) / training time of "every"; across runs,
     the mean epoch of "every" against "none" is printed beside it.
@@ -260,13 +260,12 @@ def commits(top):
         out[k] = every["sess"].get(k)
     out["across"] = out["epoch_s_every"] / out["epoch_s_none"] - 1
     g, after = alt["gaps"], alt["after"]
-    diffs = []
+    diffs, first = [], []
     for k in g:
         near = [g[j] for j in (k - 1, k + 1) if j in g and j not in after]
-        if after.get(k) is True and near:
-            diffs.append(g[k] - sum(near) / len(near))
-    first = [every["gaps"][2] - none["gaps"][2]] \
-        if 2 in every["gaps"] and 2 in none["gaps"] else []
+        if k in after and near:
+            (diffs if after[k] else first).append(
+                g[k] - sum(near) / len(near))
     if diffs and first:
         cost, se = mean_se(diffs)
         deltas = sum(1 for v in every["after"].values() if v)
