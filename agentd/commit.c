@@ -174,6 +174,8 @@ worker_request_commit(struct daemon *d, const char *agent, json_t *meta,
 	struct commit_round *c;
 	struct peer *to[AGENT_COMMIT_REPLICAS_MAX];
 	struct peer *p;
+	struct conn_source src;
+	uint64_t srclen;
 	json_t *req, *note = json_object_get(meta, "note");
 	int i, k, n = 0;
 
@@ -230,9 +232,19 @@ worker_request_commit(struct daemon *d, const char *agent, json_t *meta,
 			json_object_set(req, "partial", json_object_get(meta,
 			    "partial"));
 		c->waiting++;
-		/* Sent from the worker's frame, uncopied, when it is the
-		 * pool's: a copy would fault in fresh pages each time. */
-		if (bigbuf_hold((void *)(uintptr_t)payload) == 0)
+		/* Read from the worker's memory, the sections it kept sent
+		 * from our mapping of them; or sent from the worker's frame,
+		 * uncopied, when it is the pool's: a copy would fault in
+		 * fresh pages each time. */
+		if (payload == NULL && runner_commit_source(d->runner, agent,
+		    &src, &srclen) == 0)
+			peer_request_stream(d, link_of_peer(d, to[k]->name),
+			    req, &src, srclen, commit_put_done, c);
+		else if (payload == NULL) {
+			/* Cannot be: the runner holds it during this call. */
+			json_decref(req);
+			c->waiting--;
+		} else if (bigbuf_hold((void *)(uintptr_t)payload) == 0)
 			peer_request_owned(d, link_of_peer(d, to[k]->name), req,
 			    (void *)(uintptr_t)payload, len, commit_put_done,
 			    c);

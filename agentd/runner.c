@@ -70,6 +70,8 @@ struct ragent {
 	int		 start_suspended; /* it arrives suspended */
 	json_t		*move;		/* the moving frame, kept for later */
 	struct state_read *reading;	/* its state, from its memory */
+	struct state_read *commit_read;	/* its commit, read, while the
+					 * daemon takes it */
 	uintptr_t	 kept_at;	/* where the worker maps the state
 					 * buffer it kept, or 0 */
 	/* A worker prepared for a state still arriving (runner_prepare):
@@ -504,14 +506,20 @@ struct state_read {
 	char		 id[64];	/* the agent, for logs */
 	struct state_piece *pieces;
 	size_t		 npieces;
-	size_t		 piece;		/* the next byte: pieces[piece] */
-	size_t		 piece_off;	/* at this offset */
 	unsigned char	*kept;		/* held (bigbuf_hold), or NULL */
 	uintptr_t	 kept_at;	/* where the worker maps it */
 	uint64_t	 kept_len;
 	uint64_t	 kept_bytes;	/* of the state, in kept */
 	unsigned char	*buf;		/* the other pieces, read */
 	uint64_t	 len;
+};
+
+/* Where one sending of a state_read is (a move has one, a commit one a
+ * holder): the next byte is at pieces[piece], offset piece_off. */
+struct state_cursor {
+	struct state_read *sr;
+	size_t		 piece;
+	size_t		 piece_off;
 };
 
 static void
@@ -668,6 +676,26 @@ state_read_small(struct state_read *sr, char **cause)
 	return 0;
 }
 
+/* Reads every piece outside the kept buffer now: a committing worker
+ * goes on once it is told, so nothing may be read later. */
+static int
+state_read_all(struct state_read *sr, char **cause)
+{
+	struct state_piece *p;
+	size_t i;
+
+	for (i = 0; i < sr->npieces; i++) {
+		p = &sr->pieces[i];
+		if (p->kept || p->read || p->len == 0)
+			continue;
+		if (state_read_piece(sr, p, 0, p->len, cause) != 0)
+			return -1;
+		p->read = 1;
+	}
+	sr->pid = 0;
+	return 0;
+}
+
 static void
 state_read_sent(const void *data, size_t len, void *arg)
 {
@@ -681,25 +709,26 @@ static int64_t
 state_read_next(void *arg, struct evbuffer *out, size_t max,
     struct frame_stream *mac, char **cause)
 {
-	struct state_read *sr = arg;
+	struct state_cursor *c = arg;
+	struct state_read *sr = c->sr;
 	struct state_piece *p;
 	unsigned char *from;
 	size_t take, n = 0;
 
-	while (n < max && sr->piece < sr->npieces) {
-		p = &sr->pieces[sr->piece];
-		take = p->len - sr->piece_off;
+	while (n < max && c->piece < sr->npieces) {
+		p = &sr->pieces[c->piece];
+		take = p->len - c->piece_off;
 		if (take > max - n)
 			take = max - n;
 		if (take > 0) {
 			if (p->kept)
 				from = sr->kept + (p->at - sr->kept_at) +
-				    sr->piece_off;
+				    c->piece_off;
 			else {
 				if (!p->read && state_read_piece(sr, p,
-				    sr->piece_off, take, cause) != 0)
+				    c->piece_off, take, cause) != 0)
 					return -1;
-				from = sr->buf + p->boff + sr->piece_off;
+				from = sr->buf + p->boff + c->piece_off;
 			}
 			frame_stream_mac(mac, from, take);
 			sr->refs++;
@@ -707,11 +736,11 @@ state_read_next(void *arg, struct evbuffer *out, size_t max,
 			    state_read_sent, sr) != 0)
 				fatal("out of memory adding a state piece");
 			n += take;
-			sr->piece_off += take;
+			c->piece_off += take;
 		}
-		if (sr->piece_off == p->len) {
-			sr->piece++;
-			sr->piece_off = 0;
+		if (c->piece_off == p->len) {
+			c->piece++;
+			c->piece_off = 0;
 		}
 	}
 	return (int64_t)n;
@@ -721,13 +750,27 @@ state_read_next(void *arg, struct evbuffer *out, size_t max,
 static void
 state_read_end(void *arg, int ok)
 {
-	struct state_read *sr = arg;
+	struct state_cursor *c = arg;
 
 	log_debug("agent %s: %s %llu bytes of state (%llu from the buffer "
-	    "it kept)", sr->id, ok ? "sent" : "gave up sending",
-	    (unsigned long long)sr->len,
-	    (unsigned long long)sr->kept_bytes);
-	state_read_unref(sr);
+	    "it kept)", c->sr->id, ok ? "sent" : "gave up sending",
+	    (unsigned long long)c->sr->len,
+	    (unsigned long long)c->sr->kept_bytes);
+	state_read_unref(c->sr);
+	free(c);
+}
+
+/* A conn_source sending sr from its start (one more reference). */
+static void
+state_read_source(struct state_read *sr, struct conn_source *src)
+{
+	struct state_cursor *c = xcalloc(1, sizeof *c);
+
+	c->sr = sr;
+	sr->refs++;
+	src->next = state_read_next;
+	src->end = state_read_end;
+	src->arg = c;
 }
 
 /* Its memory cannot be read (cause, taken): the worker sends the bytes. */
@@ -1002,6 +1045,46 @@ runner_frame_synced(struct ragent *a, struct frame *f)
 	 * runner_take_stream) or it stays. */
 }
 
+/*
+ * A commit: with its payload, or, when it is large, where it lies in the
+ * worker's memory (state_iov, as a move's). That is read now, the pieces
+ * in the buffer the worker kept are not copied at all, and the worker is
+ * told to go on ("commit-read"); if its memory cannot be read, it sends
+ * the bytes ("send-state"). The daemon sends it on with
+ * runner_commit_source.
+ */
+static void
+runner_frame_commit(struct ragent *a, struct frame *f)
+{
+	struct runner *r = a->r;
+	struct state_read *sr;
+	char *cause = NULL;
+	json_t *m;
+
+	if (json_object_get(f->meta, "state_iov") == NULL) {
+		r->request(r->arg, a->id, f->meta, f->payload, f->payload_len);
+		return;
+	}
+	if ((sr = state_read_new(a, f->meta, &cause)) == NULL ||
+	    state_read_all(sr, &cause) != 0) {
+		state_read_unref(sr);
+		log_info("agent %s: %s; its commit comes through the socket",
+		    a->id, cause);
+		free(cause);
+		m = json_pack("{s:s}", "op", "send-state");
+		conn_send(a->conn, FRAME_AGENT, m, NULL, 0);
+		json_decref(m);
+		return;
+	}
+	m = json_pack("{s:s}", "op", "commit-read");
+	conn_send(a->conn, FRAME_AGENT, m, NULL, 0);
+	json_decref(m);
+	a->commit_read = sr;
+	r->request(r->arg, a->id, f->meta, NULL, sr->len);
+	a->commit_read = NULL;
+	state_read_unref(sr);
+}
+
 /* send, spawn, clone: requests the daemon carries out for the agent. */
 static void
 runner_frame_request(struct ragent *a, struct frame *f)
@@ -1015,7 +1098,7 @@ static const struct runner_frame_entry {
 	runner_frame_fn	*fn;
 } runner_frames[] = {
 	{ "clone", runner_frame_request },
-	{ "commit", runner_frame_request },
+	{ "commit", runner_frame_commit },
 	{ "done", runner_frame_done },
 	{ "failed", runner_frame_failed },
 	{ "log", runner_frame_log },
@@ -1510,11 +1593,21 @@ runner_take_stream(struct runner *r, const char *id, struct conn_source *src,
 
 	if (a == NULL || a->reading == NULL || a->move == NULL)
 		return -1;
-	a->reading->refs++;
-	src->next = state_read_next;
-	src->end = state_read_end;
-	src->arg = a->reading;
+	state_read_source(a->reading, src);
 	*len = a->reading->len;
+	return 0;
+}
+
+int
+runner_commit_source(struct runner *r, const char *id,
+    struct conn_source *src, uint64_t *len)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	if (a == NULL || a->commit_read == NULL)
+		return -1;
+	state_read_source(a->commit_read, src);
+	*len = a->commit_read->len;
 	return 0;
 }
 

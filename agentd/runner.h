@@ -83,6 +83,13 @@ void		*runner_take_state(struct runner *, const char *id,
 int		 runner_take_stream(struct runner *, const char *id,
 		     struct conn_source *src, uint64_t *len);
 /*
+ * During the request callback of a commit that came without its payload
+ * (read from the worker's memory): a source for one holder's copy, 0 with
+ * src and *len set, or -1 when there is none.
+ */
+int		 runner_commit_source(struct runner *, const char *id,
+		     struct conn_source *src, uint64_t *len);
+/*
  * An order for a local agent: suspend, resume, migrate (host), clone
  * (host) or kill. It is applied, told to the agent for its next step,
  * queued, or refused, as lifecycle.h's table says for the agent's state:

@@ -553,6 +553,64 @@ worker_static_names(const struct agent_state *st)
 }
 
 /*
+ * Hands a commit (meta, taken, with the packed state b) to the daemon. A
+ * large one is read from our memory, as a move's is (state_iov), while we
+ * wait for "commit-read": nothing goes through the socket, and what lies
+ * in the state buffer we kept is not copied at all. "send-state" (our
+ * memory cannot be read) sends the bytes after all. A daemon that answers
+ * neither within WORKER_SPAWN_WAIT_MS could still be reading: we end.
+ */
+static void
+worker_commit_send(struct agent *a, json_t *meta, struct evbuffer *b)
+{
+	json_t *iov = worker_state_iov(b);
+	struct frame *f = NULL;
+	char *cause = NULL;
+	const char *op;
+	uint64_t t0 = clock_ms(), now;
+	int r;
+
+	if (iov == NULL) {
+		worker_send_state(a, meta, b);
+		return;
+	}
+	json_object_set_new(meta, "state_iov", iov);
+	json_object_set_new(meta, "state_len", json_integer((json_int_t)
+	    evbuffer_get_length(b)));
+	worker_send(a, json_incref(meta), NULL, 0);
+	for (;;) {
+		now = clock_ms();
+		if (now - t0 >= WORKER_SPAWN_WAIT_MS) {
+			fprintf(stderr, "agentd worker %s: the daemon did not "
+			    "take the commit within %d s\n", a->id,
+			    WORKER_SPAWN_WAIT_MS / 1000);
+			_exit(1);
+		}
+		r = client_read_frame(a->cl, (int)(WORKER_SPAWN_WAIT_MS -
+		    (now - t0)), &f, &cause);
+		if (r < 0) {
+			fprintf(stderr, "agentd worker %s: %s\n", a->id, cause);
+			_exit(1);
+		}
+		if (r == 0)
+			continue;
+		op = json_string_value(json_object_get(f->meta, "op"));
+		if (op != NULL && strcmp(op, "commit-read") == 0)
+			break;
+		if (op != NULL && strcmp(op, "send-state") == 0) {
+			frame_free(f);
+			json_object_del(meta, "state_iov");
+			json_object_del(meta, "state_len");
+			worker_send_state(a, meta, b);
+			return;
+		}
+		worker_defer(a, f);
+	}
+	frame_free(f);
+	json_decref(meta);
+}
+
+/*
  * Packs the agent as its commit and hands it to the daemon, which sends it
  * to other hosts; a pack that fails is reported as the commit's failure.
  * Once the holders have this run's static sections, and while they are the
@@ -602,7 +660,7 @@ worker_commit(struct agent *a)
 		json_decref(a->commit_static);
 		a->commit_static = json_incref(names);
 	}
-	worker_send_state(a, meta, p.b);
+	worker_commit_send(a, meta, p.b);
 	packed_free(&p);
 	json_decref(names);
 	a->commit_done = nn_clock_s();
