@@ -26,6 +26,8 @@
  *   "undumpable": false   mark its process not dumpable (PR_SET_DUMPABLE),
  *                         so its daemon cannot read its memory and takes
  *                         the state through the socket instead
+ *   "commit": false       commit (agent_commit, one replica) at each step,
+ *                         as often as the runtime allows
  *   "spawn": {"code": SHA, "host": "h2", "args": {...}}
  *                         at its start, spawn an agent (agent_spawn) and log
  *                         "wanderer: spawned ID" or "wanderer: spawn
@@ -79,6 +81,7 @@ struct wanderer {
 	int64_t		  send_per_step;
 	int64_t		  expect;
 	int		  undumpable;
+	int		  commit;
 
 	/* Where it is. */
 	unsigned char	 *data;
@@ -97,7 +100,7 @@ struct wanderer {
 static const char *wanderer_arg_keys[] = {
 	"mb", "bytes", "hosts", "laps", "seed", "sleep_ms", "linger_ms", "crash_at",
 	"crash", "send_to", "send_count", "send_per_step", "expect",
-	"undumpable", "spawn", NULL
+	"undumpable", "commit", "spawn", NULL
 };
 static const char *wanderer_state_keys[] = {
 	"checksum", "counter", "sent", "messages", "received", "visits",
@@ -311,6 +314,13 @@ wanderer_load(struct agent *a, struct wanderer *w, json_t *obj, int packed)
 		return -1;
 	}
 	w->undumpable = json_is_true(v);
+	if ((v = json_object_get(obj, "commit")) != NULL &&
+	    !json_is_boolean(v)) {
+		agent_log(a, AGENT_LOG_ERROR, "wanderer: \"commit\": "
+		    "expected true or false");
+		return -1;
+	}
+	w->commit = json_is_true(v);
 	if (w->undumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
 		agent_log(a, AGENT_LOG_ERROR, "wanderer: PR_SET_DUMPABLE: %s",
 		    strerror(errno));
@@ -561,6 +571,9 @@ wanderer_step(struct agent *a)
 	if (wanderer_send(a, w) != 0)
 		return AGENT_FAILED;
 
+	/* 1 (too soon after the last) or -1 (logged) leave the walk be. */
+	if (w->commit)
+		(void)agent_commit(a, 1, NULL);
 	if (w->counter < total) {
 		wanderer_count(w->visits, hi.name);
 		w->counter++;
@@ -624,6 +637,8 @@ wanderer_pack(struct agent *a, struct agent_state *st)
 	    "failed", w->failed);
 	if (obj != NULL && w->undumpable)
 		json_object_set_new(obj, "undumpable", json_true());
+	if (obj != NULL && w->commit)
+		json_object_set_new(obj, "commit", json_true());
 	if (obj == NULL)
 		goto out;
 	if (w->send_to != NULL)

@@ -145,20 +145,33 @@ else
 fi
 # Those moves read the state straight from the worker's memory: none fell
 # back to the socket. An agent whose memory its daemon may not read
-# (PR_SET_DUMPABLE 0) moves all the same, its state through the socket.
+# (PR_SET_DUMPABLE 0) moves all the same, its state through the socket,
+# and so do its commits, which another host then holds whole.
 fb=$(cat "$T/log1" "$T/log2" "$T/log3" | grep -c "agent $w: .*comes through the socket")
 if [ "$(id -u)" = 0 ] && [ -z "$nocap" ]; then
 	skip state_from_memory_or_socket "root without setpriv: the daemons can read any worker"
 else
-	u=$(ctl 1 spawn "$W" '{"mb": 4, "hosts": ["h1", "h2"], "laps": 3, "undumpable": true}')
+	u=$(ctl 1 spawn "$W" '{"mb": 4, "hosts": ["h1", "h2"], "laps": 3, "undumpable": true, "commit": true}')
 	wait_for 60 ended "$T/ev" "$u"
 	ru=$(result "$T/ev" "$u")
 	fu=$(cat "$T/log1" "$T/log2" | grep -c "agent $u: cannot read the state from pid [0-9]*: Operation not permitted; its state comes through the socket")
-	if [ "$fb" = 0 ] && [ "$fu" = 5 ] && echo "$ru" | grep -q finished &&
+	fc=$(cat "$T/log1" "$T/log2" | grep -c "agent $u: cannot read the state from pid [0-9]*: Operation not permitted; its commit comes through the socket")
+	held=$(for n in 1 2 3; do ctl "$n" --json commits; done | python3 -c '
+import json, sys
+d = json.JSONDecoder()
+t = sys.stdin.read().strip()
+n = 0
+while t:
+    o, i = d.raw_decode(t)
+    t = t[i:].strip()
+    n += sum(c["agent"] == sys.argv[1] and c["bytes"] > 4 << 20 for c in o["commits"])
+print(n)' "$u")
+	if [ "$fb" = 0 ] && [ "$fu" = 5 ] && [ "$fc" -ge 1 ] && [ "$held" -ge 1 ] &&
+	    echo "$ru" | grep -q finished &&
 	    echo "$ru" | grep -q 'counter 6 .*visits {"h1":3,"h2":3}'; then
 		ok state_from_memory_or_socket
 	else
-		fail state_from_memory_or_socket "fallbacks: $fb for $w, $fu for $u; $ru"
+		fail state_from_memory_or_socket "fallbacks: $fb for $w, $fu moves and $fc commits for $u, $held commits of $u held; $ru"
 	fi
 fi
 # Each arrival but the first on a host (which fetches the code first) found
