@@ -27,6 +27,7 @@ struct agent {
 	unsigned char	*result;	/* agent_result's copy */
 	size_t		 result_len;
 	unsigned char	*kept;		/* a state it kept sections of */
+	int		 commits;	/* agent_commit calls */
 };
 
 /* The runtime API of agent.h: each records what the agent asked for. */
@@ -85,6 +86,14 @@ agent_spawn(struct agent *a, const char *code, const char *host,
 	(void)id;
 	(void)id_len;
 	return -1;
+}
+
+int
+agent_commit(struct agent *a, int replicas, const char *note)
+{
+	(void)note;
+	a->commits++;
+	return replicas >= 1 ? 0 : -1;
 }
 
 const char *

@@ -44,6 +44,26 @@ end:
 	fake_free(a);
 }
 
+/* With "commit": true it asks for a commit at each step. */
+static void
+test_commits(void)
+{
+	struct agent *a;
+	int rc = AGENT_CONTINUE, steps = 0;
+
+	a = fake_start("a1", "h1", "{\"bytes\": 4096, \"laps\": 3, "
+	    "\"commit\": true}");
+	CHECK(a != NULL);
+	while (rc == AGENT_CONTINUE && steps < 10) {
+		rc = fake_step(&a);
+		steps++;
+	}
+	CHECKF(rc == AGENT_DONE && a->commits == steps && steps >= 3,
+	    "rc %d, %d commits in %d steps", rc, a->commits, steps);
+end:
+	fake_free(a);
+}
+
 /* The data is a function of the seed, and so is the checksum. */
 static void
 test_seed(void)
@@ -219,6 +239,7 @@ test_bad_args(void)
 		{ "{\"hosts\": [\"\"]}", "\"hosts\"[0]: expected a string" },
 		{ "{\"crash\": \"boom\"}", "\"crash\": expected" },
 		{ "{\"send_count\": 3}", "without \"send_to\"" },
+		{ "{\"commit\": 1}", "\"commit\": expected true or false" },
 	};
 	struct agent *a = NULL;
 	size_t i;
@@ -334,6 +355,7 @@ end:
 
 static const struct unit_test tests[] = {
 	{ "walk", test_walk },
+	{ "commits", test_commits },
 	{ "seed", test_seed },
 	{ "damaged", test_damaged },
 	{ "messages", test_messages },
