@@ -11,6 +11,7 @@
 
 #include "agentd/auth.h"
 #include "agentd/codestore.h"
+#include "agentd/log.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
 
@@ -31,14 +32,38 @@ codestore_valid(const char *s)
 	return s[64] == '\0';
 }
 
+int
+codestore_private_dir(const char *path, char **cause)
+{
+	struct stat sb;
+
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return nn_fail(cause, "%s: %s", path, strerror(errno));
+	if (lstat(path, &sb) != 0)
+		return nn_fail(cause, "%s: %s", path, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return nn_fail(cause, "%s: not a folder (a link or a file): "
+		    "the code store must be a folder of this daemon's own",
+		    path);
+	if (sb.st_uid != geteuid())
+		return nn_fail(cause, "%s: owned by uid %lu, not by this "
+		    "daemon's uid %lu: others could plant code there", path,
+		    (unsigned long)sb.st_uid, (unsigned long)geteuid());
+	if ((sb.st_mode & 077) != 0)
+		return nn_fail(cause, "%s: mode %04o, expected 0700: others "
+		    "could plant code there (chmod 700 it)", path,
+		    (unsigned)(sb.st_mode & 07777));
+	return 0;
+}
+
 struct codestore *
 codestore_new(const char *dir, char **cause)
 {
 	struct codestore *cs;
 	char *path = xasprintf("%s/code", dir);
 
-	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-		nn_fail(cause, "%s: %s", path, strerror(errno));
+	if (codestore_private_dir(dir, cause) != 0 ||
+	    codestore_private_dir(path, cause) != 0) {
 		free(path);
 		return NULL;
 	}
@@ -148,6 +173,28 @@ fail:
 		close(fd);
 	free(p);
 	return -1;
+}
+
+int
+codestore_verify(const char *path, const char *sha, char **cause)
+{
+	char got[CODESTORE_HEX];
+	void *buf = NULL;
+	size_t len;
+
+	if (codestore_read_file(path, &buf, &len, got, cause) != 0)
+		return -1;
+	free(buf);
+	if (sha == NULL || strcmp(got, sha) != 0) {
+		/* Fetched or uploaded again the next time it is needed. */
+		(void)unlink(path);
+		log_warn("%s: its content hashes to %s: tampered with, removed",
+		    path, got);
+		return nn_fail(cause, "code %.12s... in the store does not match "
+		    "its hash (tampered with?); it was removed", sha != NULL ?
+		    sha : "?");
+	}
+	return 0;
 }
 
 unsigned long

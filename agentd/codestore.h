@@ -30,7 +30,19 @@ int		 codestore_put(struct codestore *, const void *buf, size_t len,
 /* Reads a file and its digest; the caller frees *buf. */
 int		 codestore_read_file(const char *path, void **buf, size_t *len,
 		     char *sha, char **cause);
+/*
+ * Creates path with mode 0700, or checks that it is a folder (not a link)
+ * of this process's uid that nobody else may enter: 0, or -1 with cause.
+ */
+int		 codestore_private_dir(const char *path, char **cause);
 /* 1 when s is 64 lowercase hex digits. */
+/*
+ * Whether the file at path (a store's code) still hashes to sha: checked
+ * each time code is loaded, not only when it arrived. A file that does
+ * not is removed (and so fetched again when needed): -1 with cause.
+ */
+int		 codestore_verify(const char *path, const char *sha,
+		     char **cause);
 int		 codestore_valid(const char *s);
 /* Transfers counted since start: code received from elsewhere. */
 unsigned long	 codestore_received(const struct codestore *);

@@ -243,11 +243,53 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(d->base, &flush);
 }
 
+/*
+ * The state folder by default: /var/lib/agentd/NAME for root, else
+ * $XDG_STATE_HOME/agentd/NAME ($HOME/.local/state when unset), never a
+ * predictable path in a folder others may write. Parents that are missing
+ * are made 0700; the folder itself is made or checked by codestore_new.
+ */
+static char *
+daemon_default_state(const char *name, char **cause)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *top, *dir, c;
+	size_t i, len;
+
+	if (geteuid() == 0)
+		top = xstrdup("/var/lib/agentd");
+	else if (xdg != NULL && xdg[0] == '/')
+		top = xasprintf("%s/agentd", xdg);
+	else if (home != NULL && home[0] == '/')
+		top = xasprintf("%s/.local/state/agentd", home);
+	else {
+		nn_fail(cause, "--state: no default without HOME; give one");
+		return NULL;
+	}
+	for (i = 1, len = strlen(top); i <= len; i++) {
+		if (top[i] != '/' && top[i] != '\0')
+			continue;
+		c = top[i];
+		top[i] = '\0';
+		if (mkdir(top, 0700) != 0 && errno != EEXIST) {
+			nn_fail(cause, "--state: %s: %s", top,
+			    strerror(errno));
+			free(top);
+			return NULL;
+		}
+		top[i] = c;
+	}
+	dir = xasprintf("%s/%s", top, name);
+	free(top);
+	return dir;
+}
+
 struct daemon *
 daemon_new(const struct daemon_config *cfg, char **cause)
 {
 	struct daemon *d = xcalloc(1, sizeof *d);
 	struct timeval tick = { 0, 0 };
+	char *why = NULL;
 
 	d->cfg = *cfg;
 	if (d->cfg.down_after_ms <= 0)
@@ -276,17 +318,18 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 	if (daemon_load_hosts(d, cause) != 0)
 		goto fail;
 	/* The default needs the name, which the hosts file may give. */
-	if (cfg->state_dir == NULL)
-		d->state_dir = xasprintf("/var/tmp/agentd-%s", d->cfg.name);
-	else
+	if (cfg->state_dir == NULL) {
+		if ((d->state_dir = daemon_default_state(d->cfg.name,
+		    cause)) == NULL)
+			goto fail;
+	} else
 		d->state_dir = xstrdup(cfg->state_dir);
-	if (mkdir(d->state_dir, 0700) != 0 && errno != EEXIST) {
-		nn_fail(cause, "--state %s: %s", d->state_dir,
-		    strerror(errno));
+	/* codestore_new creates or checks it: ours alone, mode 0700. */
+	if ((d->code = codestore_new(d->state_dir, &why)) == NULL) {
+		nn_fail(cause, "--state %s", why);
+		free(why);
 		goto fail;
 	}
-	if ((d->code = codestore_new(d->state_dir, cause)) == NULL)
-		goto fail;
 	d->runner = runner_new(d->base, d->cfg.name, daemon_runner_event,
 	    daemon_runner_request, d);
 	d->listener = evconnlistener_new_bind(d->base, daemon_accept_cb, d,

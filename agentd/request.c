@@ -105,7 +105,15 @@ static void
 op_code_put(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 {
 	char sha[CODESTORE_HEX], *cause = NULL;
+	json_t *want = json_object_get(f->meta, "sha256");
 
+	/* Absent, the hash is the content's; given, it is checked. */
+	if (want != NULL && (!json_is_string(want) ||
+	    !codestore_valid(json_string_value(want)))) {
+		reply(l->conn, id, 0, "code-put: sha256 must be 64 lowercase "
+		    "hex digits", NULL);
+		return;
+	}
 	if (codestore_put(d->code, f->payload, (size_t)f->payload_len,
 	    str_field(f->meta, "sha256"), sha, &cause) != 0) {
 		reply(l->conn, id, 0, cause, NULL);

@@ -19,6 +19,7 @@
 
 #include "agentd/auth.h"
 #include "agentd/bigbuf.h"
+#include "agentd/codestore.h"
 #include "agentd/conn.h"
 #include "agentd/frame.h"
 #include "agentd/lifecycle.h"
@@ -1320,6 +1321,13 @@ runner_start(struct runner *r, const struct runner_spawn *sp, char **cause)
 		runner_unprepare(r, owned);
 		bigbuf_free(owned);
 		return nn_fail(cause, "agent %s already runs here", id);
+	}
+	/* What the store holds may have changed since it arrived. */
+	if (sp->code_path != NULL && codestore_verify(sp->code_path,
+	    sp->code_sha, cause) != 0) {
+		runner_unprepare(r, owned);
+		bigbuf_free(owned);
+		return -1;
 	}
 	snprintf(label, sizeof label, "worker %s", id);
 	/* A worker started while the state arrived has it mapped already. */
