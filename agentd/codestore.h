@@ -35,7 +35,6 @@ int		 codestore_read_file(const char *path, void **buf, size_t *len,
  * of this process's uid that nobody else may enter: 0, or -1 with cause.
  */
 int		 codestore_private_dir(const char *path, char **cause);
-/* 1 when s is 64 lowercase hex digits. */
 /*
  * Whether the file at path (a store's code) still hashes to sha: checked
  * each time code is loaded, not only when it arrived. A file that does
@@ -43,6 +42,7 @@ int		 codestore_private_dir(const char *path, char **cause);
  */
 int		 codestore_verify(const char *path, const char *sha,
 		     char **cause);
+/* 1 when s is 64 lowercase hex digits. */
 int		 codestore_valid(const char *s);
 /* Transfers counted since start: code received from elsewhere. */
 unsigned long	 codestore_received(const struct codestore *);

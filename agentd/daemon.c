@@ -19,6 +19,7 @@
 #include "agentd/runner.h"
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/file.h"
 
 /* The home keeps each of its agents' last log lines, for "logs". */
 static void
@@ -253,8 +254,7 @@ static char *
 daemon_default_state(const char *name, char **cause)
 {
 	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	char *top, *dir, c;
-	size_t i, len;
+	char *top, *dir;
 
 	if (geteuid() == 0)
 		top = xstrdup("/var/lib/agentd");
@@ -266,18 +266,9 @@ daemon_default_state(const char *name, char **cause)
 		nn_fail(cause, "--state: no default without HOME; give one");
 		return NULL;
 	}
-	for (i = 1, len = strlen(top); i <= len; i++) {
-		if (top[i] != '/' && top[i] != '\0')
-			continue;
-		c = top[i];
-		top[i] = '\0';
-		if (mkdir(top, 0700) != 0 && errno != EEXIST) {
-			nn_fail(cause, "--state: %s: %s", top,
-			    strerror(errno));
-			free(top);
-			return NULL;
-		}
-		top[i] = c;
+	if (nn_mkdirs(top, cause) != 0) {
+		free(top);
+		return NULL;
 	}
 	dir = xasprintf("%s/%s", top, name);
 	free(top);

@@ -254,16 +254,72 @@ worker_next_frame(struct agent *a, int timeout_ms, struct frame **f,
 	return client_read_frame(a->cl, timeout_ms, f, cause);
 }
 
+/* Whether f is the answer awaited (worker_await). */
+typedef int worker_match_fn(struct frame *f, const void *arg);
+
+/*
+ * The daemon's answer: the first frame match accepts, the others set
+ * aside for the next boundary. 1 with *f, or 0 when none came within
+ * WORKER_SPAWN_WAIT_MS. A broken socket ends the worker.
+ */
+static int
+worker_await(struct agent *a, worker_match_fn *match, const void *arg,
+    struct frame **f)
+{
+	uint64_t t0 = clock_ms(), now;
+	char *cause = NULL;
+	int r;
+
+	for (;;) {
+		now = clock_ms();
+		if (now - t0 >= WORKER_SPAWN_WAIT_MS)
+			return 0;
+		r = client_read_frame(a->cl, (int)(WORKER_SPAWN_WAIT_MS -
+		    (now - t0)), f, &cause);
+		if (r < 0) {
+			fprintf(stderr, "agentd worker %s: %s\n", a->id, cause);
+			_exit(1);
+		}
+		if (r > 0 && match(*f, arg))
+			return 1;
+		if (r > 0)
+			worker_defer(a, *f);
+	}
+}
+
+/* The frame's op is one of arg's (a NULL-terminated list). */
+static int
+worker_match_op(struct frame *f, const void *arg)
+{
+	const char *const *ops = arg;
+	const char *op = json_string_value(json_object_get(f->meta, "op"));
+
+	for (; op != NULL && *ops != NULL; ops++)
+		if (strcmp(op, *ops) == 0)
+			return 1;
+	return 0;
+}
+
+/* "spawned" with the seq at arg. */
+static int
+worker_match_spawned(struct frame *f, const void *arg)
+{
+	static const char *const spawned[] = { "spawned", NULL };
+
+	return worker_match_op(f, spawned) &&
+	    (uint64_t)json_integer_value(json_object_get(f->meta, "seq")) ==
+	    *(const uint64_t *)arg;
+}
+
 int
 agent_spawn(struct agent *a, const char *code, const char *host,
     const char *args, char *id, size_t id_len)
 {
 	struct frame *f = NULL;
-	char *cause = NULL;
-	const char *op, *got;
-	uint64_t seq, t0 = clock_ms(), now;
+	const char *got;
+	uint64_t seq;
 	json_t *reply = NULL;
-	int r, rc = -1;
+	int rc = -1;
 
 	if (code == NULL || strlen(code) != 64 || id == NULL || id_len == 0)
 		return worker_error(a, "agent_spawn: code must be a SHA-256 in "
@@ -272,28 +328,11 @@ agent_spawn(struct agent *a, const char *code, const char *host,
 	worker_send(a, json_pack("{s:s, s:s, s:s, s:s, s:I}", "op", "spawn",
 	    "code", code, "host", host != NULL ? host : "", "args",
 	    args != NULL ? args : "{}", "seq", (json_int_t)seq), NULL, 0);
-	while (reply == NULL) {
-		now = clock_ms();
-		if (now - t0 >= WORKER_SPAWN_WAIT_MS)
-			return worker_error(a, "agent_spawn: no answer from the "
-			    "daemon within %d s", WORKER_SPAWN_WAIT_MS / 1000);
-		r = client_read_frame(a->cl, (int)(WORKER_SPAWN_WAIT_MS -
-		    (now - t0)), &f, &cause);
-		if (r < 0) {
-			fprintf(stderr, "agentd worker %s: %s\n", a->id, cause);
-			_exit(1);
-		}
-		if (r == 0)
-			continue;
-		op = json_string_value(json_object_get(f->meta, "op"));
-		if (op != NULL && strcmp(op, "spawned") == 0 &&
-		    (uint64_t)json_integer_value(json_object_get(f->meta,
-		    "seq")) == seq) {
-			reply = json_incref(f->meta);
-			frame_free(f);
-		} else
-			worker_defer(a, f);
-	}
+	if (!worker_await(a, worker_match_spawned, &seq, &f))
+		return worker_error(a, "agent_spawn: no answer from the "
+		    "daemon within %d s", WORKER_SPAWN_WAIT_MS / 1000);
+	reply = json_incref(f->meta);
+	frame_free(f);
 	if ((got = json_string_value(json_object_get(reply, "agent"))) ==
 	    NULL) {
 		worker_error(a, "agent_spawn: %s", json_string_value(
@@ -563,12 +602,11 @@ worker_static_names(const struct agent_state *st)
 static void
 worker_commit_send(struct agent *a, json_t *meta, struct evbuffer *b)
 {
+	static const char *const answers[] = { "commit-read", "send-state",
+	    NULL };
 	json_t *iov = worker_state_iov(b);
 	struct frame *f = NULL;
-	char *cause = NULL;
 	const char *op;
-	uint64_t t0 = clock_ms(), now;
-	int r;
 
 	if (iov == NULL) {
 		worker_send_state(a, meta, b);
@@ -578,36 +616,19 @@ worker_commit_send(struct agent *a, json_t *meta, struct evbuffer *b)
 	json_object_set_new(meta, "state_len", json_integer((json_int_t)
 	    evbuffer_get_length(b)));
 	worker_send(a, json_incref(meta), NULL, 0);
-	for (;;) {
-		now = clock_ms();
-		if (now - t0 >= WORKER_SPAWN_WAIT_MS) {
-			fprintf(stderr, "agentd worker %s: the daemon did not "
-			    "take the commit within %d s\n", a->id,
-			    WORKER_SPAWN_WAIT_MS / 1000);
-			_exit(1);
-		}
-		r = client_read_frame(a->cl, (int)(WORKER_SPAWN_WAIT_MS -
-		    (now - t0)), &f, &cause);
-		if (r < 0) {
-			fprintf(stderr, "agentd worker %s: %s\n", a->id, cause);
-			_exit(1);
-		}
-		if (r == 0)
-			continue;
-		op = json_string_value(json_object_get(f->meta, "op"));
-		if (op != NULL && strcmp(op, "commit-read") == 0)
-			break;
-		if (op != NULL && strcmp(op, "send-state") == 0) {
-			frame_free(f);
-			json_object_del(meta, "state_iov");
-			json_object_del(meta, "state_len");
-			worker_send_state(a, meta, b);
-			return;
-		}
-		worker_defer(a, f);
+	if (!worker_await(a, worker_match_op, answers, &f)) {
+		fprintf(stderr, "agentd worker %s: the daemon did not take the "
+		    "commit within %d s\n", a->id, WORKER_SPAWN_WAIT_MS / 1000);
+		_exit(1);
 	}
+	op = json_string_value(json_object_get(f->meta, "op"));
+	if (strcmp(op, "send-state") == 0) {
+		json_object_del(meta, "state_iov");
+		json_object_del(meta, "state_len");
+		worker_send_state(a, meta, b);
+	} else
+		json_decref(meta);
 	frame_free(f);
-	json_decref(meta);
 }
 
 /*

@@ -213,6 +213,20 @@ wanderer_known(const char *key, const char **list)
 	return 0;
 }
 
+/* A boolean, false when absent; 0, or -1 logged. */
+static int
+wanderer_bool(struct agent *a, json_t *obj, const char *key, int *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = json_is_true(v);
+	if (v == NULL || json_is_boolean(v))
+		return 0;
+	agent_log(a, AGENT_LOG_ERROR, "wanderer: \"%s\": expected true or "
+	    "false", key);
+	return -1;
+}
+
 /* An integer in [lo, hi], or def when absent; 0, or -1 logged. */
 static int
 wanderer_int(struct agent *a, json_t *obj, const char *key, int64_t lo,
@@ -307,20 +321,9 @@ wanderer_load(struct agent *a, struct wanderer *w, json_t *obj, int packed)
 		return -1;
 	w->size = (size_t)bytes;
 
-	if ((v = json_object_get(obj, "undumpable")) != NULL &&
-	    !json_is_boolean(v)) {
-		agent_log(a, AGENT_LOG_ERROR, "wanderer: \"undumpable\": "
-		    "expected true or false");
+	if (wanderer_bool(a, obj, "undumpable", &w->undumpable) != 0 ||
+	    wanderer_bool(a, obj, "commit", &w->commit) != 0)
 		return -1;
-	}
-	w->undumpable = json_is_true(v);
-	if ((v = json_object_get(obj, "commit")) != NULL &&
-	    !json_is_boolean(v)) {
-		agent_log(a, AGENT_LOG_ERROR, "wanderer: \"commit\": "
-		    "expected true or false");
-		return -1;
-	}
-	w->commit = json_is_true(v);
 	if (w->undumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
 		agent_log(a, AGENT_LOG_ERROR, "wanderer: PR_SET_DUMPABLE: %s",
 		    strerror(errno));

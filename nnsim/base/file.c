@@ -83,3 +83,28 @@ fail:
 	close(fd);
 	return NULL;
 }
+
+int
+nn_mkdirs(const char *path, char **cause)
+{
+	char *p = xstrdup(path), *s;
+	int rc = -1;
+
+	for (s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) != 0 && errno != EEXIST)
+			goto fail;
+		*s = '/';
+	}
+	if (mkdir(p, 0700) != 0 && errno != EEXIST)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	nn_fail(cause, "%s: cannot create: %s", p, strerror(errno));
+out:
+	free(p);
+	return rc;
+}

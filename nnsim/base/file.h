@@ -11,5 +11,8 @@
  */
 char	*nn_read_file(const char *path, size_t limit, size_t *len,
 	    char **cause);
+/* mkdir -p, each folder it makes mode 0700 (its owner's alone): 0, or -1
+ * with a cause naming the folder that could not be made. */
+int	 nn_mkdirs(const char *path, char **cause);
 
 #endif

@@ -16,32 +16,6 @@
 
 #define JOBS_MAX_FILE	(1 << 20)
 
-/* mkdir -p, mode 0700: jobs name files and models of their owner. */
-static int
-jobs_mkdirs(const char *path, char **cause)
-{
-	char *p = xstrdup(path), *s;
-	int rc = -1;
-
-	for (s = p + 1; *s != '\0'; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0700) != 0 && errno != EEXIST)
-			goto fail;
-		*s = '/';
-	}
-	if (mkdir(p, 0700) != 0 && errno != EEXIST)
-		goto fail;
-	rc = 0;
-	goto out;
-fail:
-	nn_fail(cause, "%s: cannot create: %s", p, strerror(errno));
-out:
-	free(p);
-	return rc;
-}
-
 char *
 nn_jobs_dir(char **cause)
 {
@@ -129,7 +103,7 @@ nn_jobs_create(json_t *fields, char id[NN_JOBS_ID_LEN + 1], char **cause)
 	json_t *o = NULL;
 	int tries, rc = -1;
 
-	if ((dir = nn_jobs_dir(cause)) == NULL || jobs_mkdirs(dir, cause) != 0)
+	if ((dir = nn_jobs_dir(cause)) == NULL || nn_mkdirs(dir, cause) != 0)
 		goto out;
 	/* The id is taken by creating its folder: two jobs never share. */
 	for (tries = 0; ; tries++) {
