@@ -29,7 +29,7 @@ PERF		= -fvect-cost-model=dynamic -fno-math-errno
 CFLAGS		+= -std=c11 $(OPT) $(PERF) -g -fPIC -pthread $(WARNINGS) $(SAN) \
 		   -MMD -MP
 LDFLAGS		+= $(SAN) -pthread
-LDLIBS		= -levent -ljansson -lcrypto -ldl -lm
+LDLIBS		= -levent -ljansson -lcrypto -lseccomp -ldl -lm
 
 ifeq ($(V),1)
 Q =
@@ -41,7 +41,7 @@ endif
 
 # Debian packages: what building and testing need, and the bench references.
 DEPS_BUILD	= build-essential pkg-config libevent-dev libjansson-dev \
-		  libopenblas-dev libssl-dev libedit-dev valgrind iproute2 \
+		  libopenblas-dev libssl-dev libedit-dev libseccomp-dev valgrind iproute2 \
 		  python3 python3-cryptography spin
 DEPS_BENCH	= libfann-dev python3-torch
 

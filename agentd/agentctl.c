@@ -37,10 +37,13 @@ usage(FILE *f)
 	    "  commits [HOST]     list the commits a host (default: the\n"
 	    "                     daemon's) holds for agents elsewhere\n"
 	    "                     (docs/elastic.md)\n"
-	    "  spawn FILE.so [ARGS]  upload the agent's code unless the daemon\n"
-	    "                     has it, start it with ARGS (JSON), print its id\n"
-	    "                     once it started (exit 1 with the reason when\n"
-	    "                     its start failed)\n"
+	    "  spawn FILE.so [ARGS [LIMITS]]  upload the agent's code unless\n"
+	    "                     the daemon has it, start it with ARGS (JSON),\n"
+	    "                     print its id once it started (exit 1 with the\n"
+	    "                     reason when its start failed). LIMITS: its\n"
+	    "                     worker's, {\"memory\": BYTES, \"files\": N,\n"
+	    "                     \"cpu_seconds\": N, \"syscalls\": [NAME]}\n"
+	    "                     (docs/security.md)\n"
 	    "  kill|suspend|resume AGENT\n"
 	    "                     order an agent; prints whether the order was\n"
 	    "                     applied, goes to the agent at its next step,\n"
@@ -226,11 +229,22 @@ ctl_object_arg(struct ctl *c, const char *must)
 static json_t *
 ctl_request_spawn(struct ctl *c)
 {
-	json_t *args;
+	json_t *args, *limits;
 
 	if ((args = ctl_object_arg(c, "ARGS must be a JSON object")) == NULL)
 		return NULL;
-	return json_pack("{s:s, s:o}", "op", "spawn", "args", args);
+	if (c->argc < 4)
+		return json_pack("{s:s, s:o}", "op", "spawn", "args", args);
+	/* The daemon checks the keys and ranges (docs/security.md). */
+	if (!json_is_object(limits = json_loads(c->argv[3], 0, NULL))) {
+		fprintf(stderr, "agentctl: spawn: LIMITS must be a JSON object "
+		    "(memory, files, cpu_seconds, syscalls)\n");
+		json_decref(limits);
+		json_decref(args);
+		return NULL;
+	}
+	return json_pack("{s:s, s:o, s:o}", "op", "spawn", "args", args,
+	    "limits", limits);
 }
 
 /* request OP [JSON]: any request, as given. */
@@ -566,7 +580,7 @@ static const struct ctl_verb ctl_verbs[] = {
 	{ "send", 2, 1000, ctl_request_agent, ctl_send_text, NULL, NULL },
 	{ "result", 1, 3, ctl_request_result, ctl_send_result,
 	    ctl_print_result, NULL },
-	{ "spawn", 1, 2, ctl_request_spawn, ctl_send_spawn,
+	{ "spawn", 1, 3, ctl_request_spawn, ctl_send_spawn,
 	    ctl_print_spawned, NULL },
 	{ "request", 1, 2, ctl_request_raw, NULL, NULL, NULL },
 };

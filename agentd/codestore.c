@@ -1,4 +1,5 @@
 /* The content-addressed code store. */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -175,26 +176,73 @@ fail:
 	return -1;
 }
 
+/* A sealed memfd holding len bytes of buf: nothing can change it. */
+static int
+codestore_sealed(const void *buf, size_t len, char **cause)
+{
+	const unsigned char *p = buf;
+	ssize_t n;
+	int fd;
+
+	/* A kernel that wants memfds sealed non-executable (vm.memfd_noexec)
+	 * still maps them for dlopen. */
+	if ((fd = memfd_create("agent-code", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) < 0 && errno == EACCES)
+		fd = memfd_create("agent-code", MFD_CLOEXEC |
+		    MFD_ALLOW_SEALING | 0x0008U /* MFD_NOEXEC_SEAL */);
+	if (fd < 0)
+		return nn_fail(cause, "memfd_create: %s", strerror(errno));
+	while (len > 0) {
+		if ((n = write(fd, p, len)) < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			nn_fail(cause, "cannot copy the code: %s",
+			    strerror(errno));
+			close(fd);
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+		nn_fail(cause, "cannot seal the code: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int
-codestore_verify(const char *path, const char *sha, char **cause)
+codestore_verify(const char *path, const char *sha, int *fd, char **cause)
 {
 	char got[CODESTORE_HEX];
 	void *buf = NULL;
 	size_t len;
+	int rc = -1;
 
+	if (fd != NULL)
+		*fd = -1;
 	if (codestore_read_file(path, &buf, &len, got, cause) != 0)
 		return -1;
-	free(buf);
 	if (sha == NULL || strcmp(got, sha) != 0) {
 		/* Fetched or uploaded again the next time it is needed. */
 		(void)unlink(path);
 		log_warn("%s: its content hashes to %s: tampered with, removed",
 		    path, got);
-		return nn_fail(cause, "code %.12s... in the store does not match "
+		nn_fail(cause, "code %.12s... in the store does not match "
 		    "its hash (tampered with?); it was removed", sha != NULL ?
 		    sha : "?");
+		goto out;
 	}
-	return 0;
+	/* The bytes hashed are the bytes loaded: no window between the
+	 * check and the worker's dlopen. */
+	if (fd != NULL && (*fd = codestore_sealed(buf, len, cause)) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(buf);
+	return rc;
 }
 
 unsigned long

@@ -38,9 +38,11 @@ int		 codestore_private_dir(const char *path, char **cause);
 /*
  * Whether the file at path (a store's code) still hashes to sha: checked
  * each time code is loaded, not only when it arrived. A file that does
- * not is removed (and so fetched again when needed): -1 with cause.
+ * not is removed (and so fetched again when needed): -1 with cause. With
+ * fd, the bytes checked are left in a sealed memfd (close-on-exec) for a
+ * worker to load.
  */
-int		 codestore_verify(const char *path, const char *sha,
+int		 codestore_verify(const char *path, const char *sha, int *fd,
 		     char **cause);
 /* 1 when s is 64 lowercase hex digits. */
 int		 codestore_valid(const char *s);

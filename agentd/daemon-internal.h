@@ -83,6 +83,7 @@ struct daemon {
 	struct event		*sig_term, *sig_int, *sig_hup, *sig_chld;
 	struct codestore	*code;
 	struct runner		*runner;
+	struct sandbox		*sandbox;
 	unsigned long		 next_agent;	/* ids are NAME.N */
 	unsigned long		 next_serial;
 	struct pending		*pending;

@@ -280,6 +280,7 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 {
 	struct daemon *d = xcalloc(1, sizeof *d);
 	struct timeval tick = { 0, 0 };
+	struct sandbox_config sbc;
 	char *why = NULL;
 
 	d->cfg = *cfg;
@@ -321,8 +322,14 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 		free(why);
 		goto fail;
 	}
-	d->runner = runner_new(d->base, d->cfg.name, daemon_runner_event,
-	    daemon_runner_request, d);
+	/* Workers never read the key, nor the store they load from. */
+	sbc = d->cfg.sandbox;
+	sbc.hide[0] = d->cfg.key_path;
+	sbc.hide[1] = d->state_dir;
+	if ((d->sandbox = sandbox_new(&sbc, cause)) == NULL)
+		goto fail;
+	d->runner = runner_new(d->base, d->cfg.name, d->sandbox,
+	    daemon_runner_event, daemon_runner_request, d);
 	d->listener = evconnlistener_new_bind(d->base, daemon_accept_cb, d,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    64, (struct sockaddr *)&cfg->listen, (int)cfg->listen_len);
@@ -398,6 +405,7 @@ daemon_free(struct daemon *d)
 	free(d->state_dir);
 	daemon_free_peers(d);
 	runner_free(d->runner);
+	sandbox_free(d->sandbox);
 	bigbuf_trim(1);
 	if (d->listener != NULL)
 		evconnlistener_free(d->listener);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "agentd/auth.h"
+#include "agentd/sandbox.h"
 
 #define DAEMON_DEFAULT_PORT	7070
 #define DAEMON_DOWN_AFTER_MS	3000
@@ -23,6 +24,8 @@ struct daemon_config {
 	char			 name[64];	/* "" to take it from hosts */
 	int			 have_key;
 	unsigned char		 key[AUTH_KEY_SIZE];
+	const char		*key_path;	/* hidden from workers */
+	struct sandbox_config	 sandbox;	/* how workers are confined */
 	const char		*hosts_path;	/* NULL: a cluster of one */
 	const char		*state_dir;
 	int			 down_after_ms;

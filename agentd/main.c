@@ -1,4 +1,6 @@
 /* agentd: the daemon every host runs, and agentd keygen. */
+#include <sys/prctl.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -26,7 +28,10 @@ usage(FILE *f)
 	    "[--state DIR]\n"
 	    "              [--name NAME] [--log-level L] [--down-after MS] "
 	    "[--commit-mem MIB]\n"
-	    "              [--join ADDR:PORT] [--daemon]\n"
+	    "              [--join ADDR:PORT] [--daemon] [--worker-user USER]\n"
+	    "              [--worker-mem MIB] [--worker-files N] "
+	    "[--worker-cpu SECONDS]\n"
+	    "              [--worker-syscalls LIST] [--sandbox on|off]\n"
 	    "       agentd keygen FILE\n"
 	    "\n"
 	    "Runs the agent daemon of this host: it authenticates the other\n"
@@ -62,12 +67,41 @@ usage(FILE *f)
 	    "                      answers, and exits 2 if it is refused\n"
 	    "  --daemon            detach from the terminal (logs still go to\n"
 	    "                      stderr: redirect it)\n"
+	    "\n"
+	    "workers (docs/security.md):\n"
+	    "  --worker-user USER  when agentd runs as root, run workers as\n"
+	    "                      USER (default agentd-worker, else nobody)\n"
+	    "  --worker-mem MIB    an agent's data memory (default 3/4 of the\n"
+	    "                      host's); a spawn's limits may change it\n"
+	    "  --worker-files N    an agent's open files (default 1024)\n"
+	    "  --worker-cpu SECONDS  an agent's CPU time (default unlimited)\n"
+	    "  --worker-syscalls LIST  system calls to allow beyond the\n"
+	    "                      sandbox's list, comma-separated\n"
+	    "  --sandbox on|off    Landlock and seccomp for workers (default\n"
+	    "                      on; off only to diagnose an agent)\n"
 	    "  -h, --help          show this help\n"
 	    "\n"
 	    "Signals: SIGTERM and SIGINT stop the daemon cleanly; SIGHUP\n"
 	    "reloads the hosts file.\n"
 	    "Exit status: 0 after a clean stop, 1 on a runtime failure, 2 on\n"
 	    "bad usage or input.\n");
+}
+
+/* A whole number from min to max for opt, or -1 having said why. */
+static int
+opt_number(const char *opt, const char *arg, long min, long max, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || *out < min ||
+	    *out > max) {
+		fprintf(stderr, "agentd: %s: expected %ld to %ld, got \"%s\"\n",
+		    opt, min, max, arg);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -134,6 +168,12 @@ main(int argc, char **argv)
 		{ "commit-mem", required_argument, NULL, 'C' },
 		{ "join", required_argument, NULL, 'J' },
 		{ "daemon", no_argument, NULL, 'd' },
+		{ "worker-user", required_argument, NULL, 'U' },
+		{ "worker-mem", required_argument, NULL, 'M' },
+		{ "worker-files", required_argument, NULL, 'F' },
+		{ "worker-cpu", required_argument, NULL, 'P' },
+		{ "worker-syscalls", required_argument, NULL, 'S' },
+		{ "sandbox", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -211,6 +251,39 @@ main(int argc, char **argv)
 		case 'd':
 			background = 1;
 			break;
+		case 'U':
+			cfg.sandbox.user = optarg;
+			break;
+		case 'M':
+			if (opt_number("--worker-mem", optarg, 16, 1L << 30,
+			    &ms) != 0)
+				goto out;
+			cfg.sandbox.limits.mem = (uint64_t)ms << 20;
+			break;
+		case 'F':
+			if (opt_number("--worker-files", optarg, 16,
+			    SANDBOX_MAX_FILES, &ms) != 0)
+				goto out;
+			cfg.sandbox.limits.files = (uint64_t)ms;
+			break;
+		case 'P':
+			if (opt_number("--worker-cpu", optarg, 1, 1L << 40,
+			    &ms) != 0)
+				goto out;
+			cfg.sandbox.limits.cpu = (uint64_t)ms;
+			break;
+		case 'S':
+			cfg.sandbox.syscalls = optarg;
+			break;
+		case 'X':
+			if (strcmp(optarg, "on") != 0 &&
+			    strcmp(optarg, "off") != 0) {
+				fprintf(stderr, "agentd: --sandbox: expected on "
+				    "or off, got \"%s\"\n", optarg);
+				goto out;
+			}
+			cfg.sandbox.off = strcmp(optarg, "off") == 0;
+			break;
 		case 'h':
 			usage(stdout);
 			rc = 0;
@@ -263,10 +336,14 @@ main(int argc, char **argv)
 			goto out;
 		}
 		cfg.have_key = 1;
+		cfg.key_path = keyfile;
 	}
 	log_init(cfg.name[0] != '\0' ? cfg.name : "agentd", level);
 	cfg.state_dir = state;	/* NULL: daemon_new picks one by name */
 	signal(SIGPIPE, SIG_IGN);
+	/* Our memory holds the key: a process of our user (a worker) may
+	 * not read it through /proc or ptrace. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if ((d = daemon_new(&cfg, &cause)) == NULL) {
 		fprintf(stderr, "agentd: %s\n", cause);
 		goto out;

@@ -162,7 +162,8 @@ worker_request_clone(struct daemon *d, const char *agent, json_t *meta,
 	sp = (struct runner_spawn){ .id = aid, .code_sha = code,
 	    .state = payload, .len = len, .host = info,
 	    .step = (uint64_t)json_integer_value(json_object_get(meta,
-	    "step")), .progress = runner_progress(d->runner, agent) };
+	    "step")), .progress = runner_progress(d->runner, agent),
+	    .limits = runner_limits(d->runner, agent) };
 	if (code != NULL)
 		sp.code_path = codestore_path(d->code, code, path, sizeof path);
 	if (code == NULL || runner_start(d->runner, &sp, &cause) != 0) {
@@ -285,12 +286,12 @@ daemon_clone_remote(struct daemon *d, const char *agent, const char *host,
 	    ++d->next_agent);
 	snprintf(w->host, sizeof w->host, "%s", host);
 	req = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:{s:{}, s:{}, "
-	    "s:[]}}", "op", "agent-accept", "agent", w->clone, "code",
+	    "s:[]}, s:O*}", "op", "agent-accept", "agent", w->clone, "code",
 	    runner_code(d->runner, agent), "type", runner_type(d->runner,
 	    agent), "step", (json_int_t)step,
 	    "progress", runner_progress(d->runner, agent), "job",
 	    runner_job(d->runner, agent), "delivery", "next", "out",
-	    "pending");
+	    "pending", "limits", runner_limits(d->runner, agent));
 	peer_request(d, l, req, state, len, clone_accepted, w);
 }
 
@@ -397,13 +398,14 @@ daemon_migrate(struct daemon *d, const char *agent, const char *host,
 		free(mv);
 		return;
 	}
-	req = json_pack("{s:s, s:s, s:s, s:s, s:O, s:o, s:s, s:b, s:f}", "op",
-	    "agent-accept", "agent", agent, "code",
+	req = json_pack("{s:s, s:s, s:s, s:s, s:O, s:o, s:s, s:b, s:f, s:O*}",
+	    "op", "agent-accept", "agent", agent, "code",
 	    runner_code(d->runner, agent), "type", runner_type(d->runner,
 	    agent), "step", json_object_get(meta, "step"), "delivery",
 	    runner_delivery(d->runner, agent), "job", runner_job(d->runner,
 	    agent), "suspended", runner_packed_suspended(d->runner, agent),
-	    "progress", runner_progress(d->runner, agent));
+	    "progress", runner_progress(d->runner, agent), "limits",
+	    runner_limits(d->runner, agent));
 	log_debug("agent %s: agent-accept to %s", agent, host);
 	/* A large state is read, MAC'd and sent a slice at a time. */
 	if (runner_take_stream(d->runner, agent, &src, &len) == 0) {
@@ -466,7 +468,8 @@ arrival_start(struct daemon *d, struct arrival *a)
 	    .suspended = json_is_true(json_object_get(a->meta, "suspended")),
 	    .held_from = from != NULL && from->peer >= 0 ?
 	    d->peers[from->peer].name : NULL,
-	    .delivery = json_object_get(a->meta, "delivery") };
+	    .delivery = json_object_get(a->meta, "delivery"),
+	    .limits = json_object_get(a->meta, "limits") };
 
 	a->state = NULL;	/* the runner's now */
 	if (runner_start(d->runner, &sp, &cause) != 0) {

@@ -6,6 +6,7 @@
  * header that exposes the record to the daemon.
  */
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
@@ -25,6 +26,7 @@
 #include "agentd/lifecycle.h"
 #include "agentd/log.h"
 #include "agentd/runner.h"
+#include "agentd/sandbox.h"
 #include "agentd/state.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
@@ -62,6 +64,9 @@ struct ragent {
 	json_t		*load;		/* the load frame, sent when ready */
 	unsigned char	*state_buf;	/* its payload */
 	uint64_t	 state_len;
+	int		 code_sock;	/* where its code's memfd goes, or -1 */
+	struct sandbox_limits limits;
+	json_t		*limits_asked;	/* the spawn's, carried when it moves */
 	int		 state_fd;	/* state_buf's memfd, mapped by the
 					 * worker, or -1 */
 	struct message	*queue, **queue_tail;	/* not yet delivered */
@@ -93,6 +98,8 @@ struct ragent {
 struct runner {
 	struct event_base	*base;
 	char			 exe[4096];	/* agentd itself, for workers */
+	int			 exe_fd;	/* and opened, for another user */
+	const struct sandbox	*sb;
 	char			 host[64];
 	runner_event_fn		*event;
 	runner_request_fn	*request;
@@ -105,7 +112,8 @@ struct state_read;
 static void	state_read_detach(struct state_read *);
 
 struct runner *
-runner_new(struct event_base *base, const char *host, runner_event_fn *event,
+runner_new(struct event_base *base, const char *host,
+    const struct sandbox *sb, runner_event_fn *event,
     runner_request_fn *request, void *arg)
 {
 	struct runner *r = xcalloc(1, sizeof *r);
@@ -120,6 +128,9 @@ runner_new(struct event_base *base, const char *host, runner_event_fn *event,
 		snprintf(r->exe, sizeof r->exe, "/proc/self/exe");
 	else
 		r->exe[n] = '\0';
+	/* A worker user may not search the folders above it. */
+	r->exe_fd = open(r->exe, O_PATH | O_CLOEXEC);
+	r->sb = sb;
 	r->event = event;
 	r->request = request;
 	r->arg = arg;
@@ -180,6 +191,9 @@ ragent_remove(struct runner *r, struct ragent *a)
 		conn_free(a->conn);
 	}
 	queue_clear(a);
+	if (a->code_sock >= 0)
+		close(a->code_sock);
+	json_decref(a->limits_asked);
 	json_decref(a->load);
 	json_decref(a->expect);
 	json_decref(a->out);
@@ -1148,24 +1162,33 @@ static const struct conn_ops runner_conn_ops = {
 };
 
 /*
- * Forks a worker on a new socketpair (*sock, ours). A large state in a
- * pool buffer (buf, len bytes) goes to it as its memfd, fd 4, which it
- * maps uncopied and may keep as its memory: opened anew, and cut to the
- * state's pages, so nothing an earlier state left there shows. *lent
- * says whether it did (without /proc the state goes through the socket).
- * The pid, or -1 with cause.
+ * Forks a worker on a new socketpair (*sock, ours), with a second one
+ * (*code_sock, ours) for its code's memfd. A large state in a pool buffer
+ * (buf, len bytes) goes to it as its memfd, fd 4, which it maps uncopied
+ * and may keep as its memory: opened anew, and cut to the state's pages,
+ * so nothing an earlier state left there shows. *lent says whether it did
+ * (without /proc the state goes through the socket). The child takes the
+ * worker user and no_new_privs (sandbox_child) before it execs. The pid,
+ * or -1 with cause.
  */
 static pid_t
-runner_fork(struct runner *r, void *buf, uint64_t len, int *sock, int *lent,
-    char **cause)
+runner_fork(struct runner *r, void *buf, uint64_t len, int *sock,
+    int *code_sock, int *lent, char **cause)
 {
+	static char *const argv[] = { "agentd", "worker", "3", NULL };
 	char rd[64];
-	int sv[2], lend_fd = -1, pool_fd;
+	int sv[2], cv[2], lend_fd = -1, pool_fd;
 	pid_t pid;
 
 	*lent = 0;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 		nn_fail(cause, "socketpair: %s", strerror(errno));
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cv) != 0) {
+		nn_fail(cause, "socketpair: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
 		return -1;
 	}
 	if (buf != NULL && (pool_fd = bigbuf_fd(buf)) >= 0) {
@@ -1179,38 +1202,97 @@ runner_fork(struct runner *r, void *buf, uint64_t len, int *sock, int *lent,
 	if ((pid = fork()) < 0) {
 		close(sv[0]);
 		close(sv[1]);
+		close(cv[0]);
+		close(cv[1]);
 		if (lend_fd >= 0)
 			close(lend_fd);
 		nn_fail(cause, "fork: %s", strerror(errno));
 		return -1;
 	}
 	if (pid == 0) {
-		/* A fresh image: nothing of the daemon's loop survives. */
+		/* A fresh image: nothing of the daemon's loop survives.
+		 * Descriptors: 3 the socket, 4 the state, 5 the code's. */
 		int sfd = lend_fd >= 0 ? fcntl(lend_fd, F_DUPFD, 10) : -1;
+		int cfd = fcntl(cv[1], F_DUPFD, 10);
+		int efd = r->exe_fd >= 0 ? fcntl(r->exe_fd, F_DUPFD_CLOEXEC,
+		    10) : -1, nfd;
 
+		if (cfd < 0)
+			_exit(127);
 		/* dup2 onto itself keeps close-on-exec: clear it then. */
 		if (sv[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(sv[1], 3) < 0)
 			_exit(127);
-		if (lend_fd >= 0 && (sfd < 0 || dup2(sfd, 4) < 0))
+		if (sfd >= 0 ? dup2(sfd, 4) < 0 : dup2(cfd, 4) < 0)
 			_exit(127);
-		close_range(lend_fd >= 0 ? 5 : 4, ~0U, 0);
+		if (dup2(cfd, 5) < 0)
+			_exit(127);
+		if (sfd < 0)
+			close(4);
+		if (efd >= 0 && (efd = dup3(efd, 6, O_CLOEXEC)) < 0)
+			_exit(127);
+		close_range(efd >= 0 ? 7 : 6, ~0U, 0);
+		/* Nothing to read from the daemon's terminal. */
+		if ((nfd = open("/dev/null", O_RDONLY)) >= 0 &&
+		    nfd != STDIN_FILENO) {
+			dup2(nfd, STDIN_FILENO);
+			close(nfd);
+		}
+		if (r->sb != NULL && sandbox_child(r->sb) != 0)
+			_exit(126);
 		/* Large agent buffers in huge pages: a state that arrives
 		 * faults in 512 times fewer pages. The daemon has one thread,
 		 * so setenv is safe after fork. */
 		(void)setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 0);
-		execl(r->exe, "agentd", "worker", "3", (char *)NULL);
+		/* By descriptor: the worker user may not reach the path. */
+		if (efd >= 0)
+			(void)syscall(SYS_execveat, efd, "", argv, environ,
+			    AT_EMPTY_PATH);
+		execv(r->exe, argv);
 		_exit(127);
 	}
 	close(sv[1]);
+	close(cv[1]);
 	if (lend_fd >= 0)
 		close(lend_fd);
 	*sock = sv[0];
+	*code_sock = cv[0];
 	*lent = lend_fd >= 0;
 	return pid;
 }
 
+/* Hands the worker its code: a sealed memfd, over its code socket. */
+static int
+runner_send_code(struct ragent *a, int fd, char **cause)
+{
+	char byte = 'c', ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg;
+	struct cmsghdr *cm;
+
+	memset(&msg, 0, sizeof msg);
+	memset(ctl, 0, sizeof ctl);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl;
+	msg.msg_controllen = sizeof ctl;
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	/* One small message into an empty socket: it never blocks. */
+	if (a->code_sock < 0 || sendmsg(a->code_sock, &msg, MSG_DONTWAIT |
+	    MSG_NOSIGNAL) != 1)
+		return nn_fail(cause, "cannot hand the worker its code: %s",
+		    a->code_sock < 0 ? "handed already" : strerror(errno));
+	close(a->code_sock);
+	a->code_sock = -1;
+	return 0;
+}
+
 static struct ragent *
-ragent_new(struct runner *r, pid_t pid, int sock, const char *label)
+ragent_new(struct runner *r, pid_t pid, int sock, int code_sock,
+    const char *label)
 {
 	static const unsigned char zero[AUTH_KEY_SIZE];
 	struct conn_config cc = {
@@ -1227,6 +1309,7 @@ ragent_new(struct runner *r, pid_t pid, int sock, const char *label)
 	a->queue_tail = &a->queue;
 	a->state = LC_STARTING;
 	a->state_fd = -1;
+	a->code_sock = code_sock;
 	cc.arg = a;
 	a->conn = conn_pair(&cc, sock, 0, label);
 	a->next = r->agents;
@@ -1239,13 +1322,14 @@ runner_prepare(struct runner *r, void *buf, uint64_t len)
 {
 	struct ragent *a;
 	char *cause = NULL;
-	int sock, lent;
+	int sock, code_sock, lent;
 	pid_t pid;
 
 	for (a = r->agents; a != NULL; a = a->next)
 		if (a->spare_buf != NULL)
 			return -1;	/* one at a time */
-	if ((pid = runner_fork(r, buf, len, &sock, &lent, &cause)) < 0) {
+	if ((pid = runner_fork(r, buf, len, &sock, &code_sock, &lent,
+	    &cause)) < 0) {
 		log_debug("cannot prepare a worker: %s", cause);
 		free(cause);
 		return -1;
@@ -1253,10 +1337,11 @@ runner_prepare(struct runner *r, void *buf, uint64_t len)
 	if (!lent) {
 		kill(pid, SIGKILL);
 		close(sock);
+		close(code_sock);
 		waitpid(pid, NULL, 0);
 		return -1;
 	}
-	a = ragent_new(r, pid, sock, "worker (prepared)");
+	a = ragent_new(r, pid, sock, code_sock, "worker (prepared)");
 	snprintf(a->id, sizeof a->id, "(prepared)");
 	a->reported = 1;	/* not an agent until taken */
 	a->spare_buf = buf;
@@ -1313,8 +1398,9 @@ runner_start(struct runner *r, const struct runner_spawn *sp, char **cause)
 	unsigned char *data;
 	const char *hex;
 	struct ragent *a;
+	struct sandbox_limits limits = { 0, 0, 0 };
 	char label[96];
-	int sock, lent;
+	int sock, code_sock, lent, code_fd = -1;
 	pid_t pid;
 
 	if (ragent_find(r, id) != NULL) {
@@ -1322,9 +1408,14 @@ runner_start(struct runner *r, const struct runner_spawn *sp, char **cause)
 		bigbuf_free(owned);
 		return nn_fail(cause, "agent %s already runs here", id);
 	}
-	/* What the store holds may have changed since it arrived. */
-	if (sp->code_path != NULL && codestore_verify(sp->code_path,
-	    sp->code_sha, cause) != 0) {
+	/* What the store holds may have changed since it arrived: the
+	 * bytes checked now are those the worker loads. */
+	if ((r->sb != NULL && sandbox_limits_parse(r->sb, sp->limits, &limits,
+	    cause) != 0) || sp->code_path == NULL ||
+	    codestore_verify(sp->code_path, sp->code_sha, &code_fd,
+	    cause) != 0) {
+		if (sp->code_path == NULL)
+			nn_fail(cause, "no code for agent %s", id);
 		runner_unprepare(r, owned);
 		bigbuf_free(owned);
 		return -1;
@@ -1335,13 +1426,26 @@ runner_start(struct runner *r, const struct runner_spawn *sp, char **cause)
 		lent = 1;
 		conn_set_label(a->conn, label);
 	} else {
-		if ((pid = runner_fork(r, owned, owned_len, &sock, &lent,
-		    cause)) < 0) {
+		if ((pid = runner_fork(r, owned, owned_len, &sock, &code_sock,
+		    &lent, cause)) < 0) {
+			close(code_fd);
 			bigbuf_free(owned);
 			return -1;
 		}
-		a = ragent_new(r, pid, sock, label);
+		a = ragent_new(r, pid, sock, code_sock, label);
 	}
+	/* Sent before the load frame: the worker finds it waiting. A
+	 * failure here ends the worker, whose exit reports it. */
+	if (runner_send_code(a, code_fd, cause) != 0) {
+		log_warn("agent %s: %s", id, *cause);
+		free(*cause);
+		*cause = NULL;
+		kill(a->pid, SIGKILL);
+	}
+	close(code_fd);
+	a->limits = limits;
+	if (json_is_object(sp->limits))
+		a->limits_asked = json_deep_copy(sp->limits);
 	snprintf(a->id, sizeof a->id, "%s", id);
 	snprintf(a->code, sizeof a->code, "%s", sp->code_sha);
 	a->step = step;
@@ -1351,10 +1455,13 @@ runner_start(struct runner *r, const struct runner_spawn *sp, char **cause)
 	if (sp->held_from != NULL)
 		snprintf(a->held_from, sizeof a->held_from, "%s",
 		    sp->held_from);
-	a->load = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O, s:b, s:b}", "op",
-	    "load", "agent", id, "code_path", sp->code_path, "args", args != NULL ?
-	    args : "{}", "step", (json_int_t)step, "host", host, "hold",
-	    a->hold, "suspended", a->start_suspended);
+	a->load = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:O, s:b, s:b}",
+	    "op", "load", "agent", id, "code", sp->code_sha, "code_fd", 5,
+	    "args", args != NULL ? args : "{}", "step", (json_int_t)step,
+	    "host", host, "hold", a->hold, "suspended", a->start_suspended);
+	if (r->sb != NULL)
+		json_object_set_new(a->load, "sandbox", sandbox_spec(r->sb,
+		    &limits));
 	a->expect = json_object();
 	a->out = json_object();
 	if (delivery != NULL) {
@@ -1660,6 +1767,14 @@ runner_packed_suspended(struct runner *r, const char *id)
 	return a != NULL && a->packed_suspended;
 }
 
+json_t *
+runner_limits(struct runner *r, const char *id)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	return a != NULL ? a->limits_asked : NULL;
+}
+
 double
 runner_progress(struct runner *r, const char *id)
 {
@@ -1779,10 +1894,20 @@ runner_reap(struct runner *r)
 static void
 ragent_exit(struct runner *r, struct ragent *a)
 {
-	char reason[160];
+	char reason[256];
 	int status = a->wstatus;
 
-	if (WIFSIGNALED(status))
+	char limits[96];
+
+	sandbox_describe(&a->limits, limits, sizeof limits);
+	/* Over a limit shows as one of these: say which limits held. */
+	if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU ||
+	    WTERMSIG(status) == SIGABRT || WTERMSIG(status) == SIGSEGV ||
+	    WTERMSIG(status) == SIGBUS) && !a->killed)
+		snprintf(reason, sizeof reason, "worker killed by signal %d "
+		    "(%s); %s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+		    limits);
+	else if (WIFSIGNALED(status))
 		snprintf(reason, sizeof reason, "worker killed by signal %d "
 		    "(%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else if (a->killed)
@@ -1830,5 +1955,7 @@ runner_free(struct runner *r)
 	if (r == NULL)
 		return;
 	runner_clear(r);
+	if (r->exe_fd >= 0)
+		close(r->exe_fd);
 	free(r);
 }

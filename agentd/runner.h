@@ -23,8 +23,11 @@ typedef void runner_event_fn(void *arg, json_t *ev);
 typedef void runner_request_fn(void *arg, const char *agent, json_t *meta,
     const unsigned char *payload, uint64_t len);
 
+struct sandbox;
+/* Workers are confined as sb says (NULL: not at all). */
 struct runner	*runner_new(struct event_base *, const char *host,
-		     runner_event_fn *, runner_request_fn *, void *arg);
+		     const struct sandbox *sb, runner_event_fn *,
+		     runner_request_fn *, void *arg);
 /*
  * Stops every worker (SIGKILL), reaps it and reports its agent ended, if
  * not yet. The runner stays usable, and empty, for what the caller does
@@ -39,6 +42,8 @@ struct runner_spawn {
 	const char	*code_sha;
 	const char	*code_path;
 	const char	*args;		/* JSON text, when there is no state */
+	json_t		*limits;	/* the agent's limits (sandbox.h), or
+					 * NULL for the host's */
 	const void	*state;		/* len bytes of encoded state, copied */
 	uint64_t	 len;
 	void		*owned;		/* or owned_len bytes, taken: malloc'd
@@ -106,6 +111,8 @@ int		 runner_go(struct runner *, const char *id, json_t *orders,
 /* The source of the held agents from it went away before their go: their
  * copies here stop. The number stopped. */
 int		 runner_abandon(struct runner *, const char *source);
+/* The limits the agent was spawned with (borrowed), or NULL: the host's. */
+json_t		*runner_limits(struct runner *, const char *id);
 /* Sends meta (borrowed) to the agent's worker; -1 when it has none. */
 int		 runner_send(struct runner *, const char *id, json_t *meta);
 /* The source of a held arrival (its move not yet let go), or NULL. */

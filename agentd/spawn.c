@@ -90,12 +90,13 @@ daemon_pick_host(struct daemon *d)
 
 /*
  * Starts agent aid here from code with args (JSON text), or unpacked from
- * owned (len bytes, an encoded state, taken), in job. 0, or -1 with cause.
+ * owned (len bytes, an encoded state, taken), in job, within limits (NULL:
+ * the host's). 0, or -1 with cause.
  */
 static int
 spawn_start(struct daemon *d, const char *aid, const char *code,
-    const char *args, const char *job, unsigned char *owned, uint64_t len,
-    char **cause)
+    const char *args, const char *job, json_t *limits, unsigned char *owned,
+    uint64_t len, char **cause)
 {
 	char path[1024];
 	json_t *host;
@@ -110,7 +111,8 @@ spawn_start(struct daemon *d, const char *aid, const char *code,
 	host = daemon_host_info(d);
 	sp = (struct runner_spawn){ .id = aid, .code_sha = code,
 	    .code_path = codestore_path(d->code, code, path, sizeof path),
-	    .args = args, .owned = owned, .owned_len = len, .host = host };
+	    .args = args, .owned = owned, .owned_len = len, .host = host,
+	    .limits = limits };
 	if ((rc = runner_start(d->runner, &sp, cause)) == 0) {
 		runner_set_job(d->runner, aid, job);
 		directory_set(d->where, aid, d->cfg.name);
@@ -229,8 +231,8 @@ spawn_here(struct daemon *d, struct link *l, json_t *id, json_t *meta,
 	owned = len > 0 ? *state : NULL;
 	if (len > 0)
 		*state = NULL;
-	if (spawn_start(d, aid, code, text, str_field(meta, "job"), owned, len,
-	    &cause) != 0) {
+	if (spawn_start(d, aid, code, text, str_field(meta, "job"),
+	    json_object_get(meta, "limits"), owned, len, &cause) != 0) {
 		reply(l->conn, id, 0, cause, NULL);
 		free(cause);
 		free(text);
@@ -401,7 +403,8 @@ worker_request_spawn(struct daemon *d, const char *agent, json_t *meta,
 	    ++d->next_agent);
 	if (strcmp(host, d->cfg.name) == 0) {
 		if (spawn_start(d, s->agent, code, args != NULL ? args : "{}",
-		    runner_job(d->runner, agent), NULL, 0, &cause) != 0) {
+		    runner_job(d->runner, agent), runner_limits(d->runner,
+		    agent), NULL, 0, &cause) != 0) {
 			agent_spawn_answer(d, s, cause);
 			free(cause);
 		} else
@@ -413,8 +416,10 @@ worker_request_spawn(struct daemon *d, const char *agent, json_t *meta,
 		    "no such host" : "that host is down");
 		return;
 	}
-	req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "op", "spawn",
+	/* An agent's agents live within its limits. */
+	req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:O*}", "op", "spawn",
 	    "code", code, "args", args != NULL ? args : "{}", "agent",
-	    s->agent, "job", runner_job(d->runner, agent), "wait", 1);
+	    s->agent, "job", runner_job(d->runner, agent), "wait", 1,
+	    "limits", runner_limits(d->runner, agent));
 	peer_request(d, l, req, NULL, 0, agent_spawn_replied, s);
 }

@@ -4,11 +4,13 @@
  * itself and its state is whole whenever it is packed.
  */
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 #include "agentd/bigbuf.h"
 #include "agentd/client.h"
 #include "agentd/frame.h"
+#include "agentd/sandbox.h"
 #include "agentd/state.h"
 #include "agentd/worker.h"
 #include "base/alloc.h"
@@ -1063,23 +1066,54 @@ worker_load_code(struct agent *a, const char *path, const char *args,
 }
 
 /*
+ * The code's sealed memfd, which the daemon sent on fd 5 before the load
+ * frame; fd 5 is closed. The descriptor, or -1 with cause.
+ */
+static int
+worker_code_fd(char **cause)
+{
+	char byte, ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &byte, 1 };
+	struct pollfd pfd = { .fd = 5, .events = POLLIN };
+	struct cmsghdr *cm;
+	struct msghdr msg;
+	int fd = -1;
+
+	memset(&msg, 0, sizeof msg);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl;
+	msg.msg_controllen = sizeof ctl;
+	/* Sent before the load frame: a moment's wait is plenty. */
+	if (poll(&pfd, 1, 5000) == 1 && recvmsg(5, &msg, MSG_CMSG_CLOEXEC) ==
+	    1 && (cm = CMSG_FIRSTHDR(&msg)) != NULL &&
+	    cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+	close(5);
+	if (fd < 0)
+		return nn_fail(cause, "the daemon sent no code");
+	return fd;
+}
+
+/*
  * Loads the code and starts or unpacks the agent, as the load frame says.
  * What backs sections the agent kept stays for the life of the process.
  */
 static int
 worker_load(struct agent *a, struct frame *f, char **cause)
 {
-	const char *path, *id, *args;
+	const char *id, *args;
 	unsigned char *map = NULL;
 	size_t map_len = 0;
 	struct timespec now;
-	int rc, kept = 0;
+	char path[64];
+	int rc, kept = 0, code;
 
-	path = json_string_value(json_object_get(f->meta, "code_path"));
 	id = json_string_value(json_object_get(f->meta, "agent"));
 	args = json_string_value(json_object_get(f->meta, "args"));
-	if (path == NULL || id == NULL)
-		return nn_fail(cause, "load frame lacks code_path or agent");
+	if (id == NULL)
+		return nn_fail(cause, "load frame lacks agent");
 	snprintf(a->id, sizeof a->id, "%s", id);
 	/* This process's run: static sections are the same all through it. */
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -1102,6 +1136,17 @@ worker_load(struct agent *a, struct frame *f, char **cause)
 		}
 	} else if (worker_map_state(f, &map, &map_len, cause) != 0)
 		return -1;
+	/* Confined before any of the agent's code runs: dlopen runs its
+	 * constructors. The code is the memfd the daemon checked. */
+	if ((code = worker_code_fd(cause)) < 0 ||
+	    sandbox_enter(json_object_get(f->meta, "sandbox"), cause) != 0) {
+		if (code >= 0)
+			close(code);
+		if (map != NULL)
+			munmap(map, map_len);
+		return -1;
+	}
+	snprintf(path, sizeof path, "/proc/self/fd/%d", code);
 	if (map != NULL)
 		rc = worker_load_code(a, path, args, map, map_len, &kept,
 		    cause);
@@ -1118,6 +1163,7 @@ worker_load(struct agent *a, struct frame *f, char **cause)
 		f->payload = NULL;
 	} else if (map != NULL)
 		munmap(map, map_len);
+	close(code);
 	return rc;
 }
 

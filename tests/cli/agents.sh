@@ -20,15 +20,20 @@ stop_all() {
 }
 trap 'stop_all; rm -rf "$T"' EXIT
 
-# Run as root, the daemons drop CAP_SYS_PTRACE, as a daemon run by a user
-# lacks it: then they cannot read the memory of an undumpable worker.
-nocap=
-if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
-	nocap="setpriv --bounding-set -sys_ptrace --"
+# Run as root, the daemons run as nobody, as a daemon run by a user: its
+# workers are its own user's, whose memory it reads unless one is
+# undumpable. (A root daemon's workers run as another user, which it
+# reads with CAP_SYS_PTRACE, undumpable or not.) D holds what they own.
+asuser=
+D=$T
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
+    setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$AGENTD"; then
+	asuser="setpriv --reuid=65534 --regid=65534 --clear-groups --"
+	D=$T/u
 fi
 start() {
-	$nocap "$AGENTD" --listen "127.0.0.$1:$((base + $1))" --key "$T/key" \
-		--hosts "$T/hosts.json" --state "$T/state$1" 2>>"$T/log$1" &
+	$asuser "$AGENTD" --listen "127.0.0.$1:$((base + $1))" --key "$D/key" \
+		--hosts "$T/hosts.json" --state "$D/state$1" 2>>"$T/log$1" &
 	eval "pid_$1=$!"
 	pids="$pids $!"
 }
@@ -68,6 +73,12 @@ PY
 }
 
 "$AGENTD" keygen "$T/key"
+if [ "$D" != "$T" ]; then
+	chmod 711 "$T"
+	mkdir -p "$D"
+	cp "$T/key" "$D/key"
+	chown -R 65534:65534 "$D"
+fi
 cat >"$T/hosts.json" <<JSON
 {"hosts": [
   {"name": "h1", "address": "127.0.0.1:$((base + 1))"},
@@ -148,8 +159,8 @@ fi
 # (PR_SET_DUMPABLE 0) moves all the same, its state through the socket,
 # and so do its commits, which another host then holds whole.
 fb=$(cat "$T/log1" "$T/log2" "$T/log3" | grep -c "agent $w: .*comes through the socket")
-if [ "$(id -u)" = 0 ] && [ -z "$nocap" ]; then
-	skip state_from_memory_or_socket "root without setpriv: the daemons can read any worker"
+if [ "$(id -u)" = 0 ] && [ -z "$asuser" ]; then
+	skip state_from_memory_or_socket "root without setpriv, or nobody cannot run agentd here: the daemons can read any worker"
 else
 	u=$(ctl 1 spawn "$W" '{"mb": 4, "hosts": ["h1", "h2"], "laps": 3, "undumpable": true, "commit": true}')
 	wait_for 60 ended "$T/ev" "$u"

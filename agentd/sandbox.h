@@ -1,0 +1,67 @@
+/*
+ * What confines a worker (docs/security.md, "Workers"): the user it runs
+ * as, no_new_privs, its resource limits, the files it may reach
+ * (Landlock) and the system calls it may make (seccomp). The daemon
+ * decides; the worker applies it to itself before the agent's code loads.
+ */
+#ifndef AGENTD_SANDBOX_H
+#define AGENTD_SANDBOX_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* An agent's resource limits; 0 is "none" for mem and cpu. */
+struct sandbox_limits {
+	uint64_t	 mem;	/* bytes of data memory (RLIMIT_DATA) */
+	uint64_t	 files;	/* open descriptors (RLIMIT_NOFILE) */
+	uint64_t	 cpu;	/* CPU seconds (RLIMIT_CPU) */
+};
+
+struct sandbox_config {
+	int		 off;		/* --sandbox off: no Landlock, seccomp */
+	const char	*user;		/* --worker-user; NULL: the default */
+	struct sandbox_limits limits;	/* the host's defaults; 0: derived */
+	const char	*syscalls;	/* --worker-syscalls: more to allow */
+	const char	*hide[4];	/* paths workers must never read (the
+					 * key file, the state folder) */
+};
+
+#define SANDBOX_DEFAULT_USER	"agentd-worker"
+#define SANDBOX_DEFAULT_FILES	1024
+#define SANDBOX_MAX_FILES	65536
+
+struct sandbox;
+
+/*
+ * Resolves the worker user and checks what this host offers, saying once
+ * in the log what it lacks. NULL with cause (a named user that does not
+ * exist, a worker user without root, an unknown system call).
+ */
+struct sandbox	*sandbox_new(const struct sandbox_config *, char **cause);
+void		 sandbox_free(struct sandbox *);
+/*
+ * In a forked child, before it execs the worker: drops to the worker user
+ * and sets no_new_privs; async-signal-safe. -1 on failure (errno).
+ */
+int		 sandbox_child(const struct sandbox *);
+/* The host's limits for a worker, with an agent's overrides (NULL: none);
+ * -1 with cause when an override is out of range. */
+int		 sandbox_limits_parse(const struct sandbox *, json_t *obj,
+		     struct sandbox_limits *out, char **cause);
+/* What a worker applies to itself (sandbox_enter): a new object. */
+json_t		*sandbox_spec(const struct sandbox *,
+		     const struct sandbox_limits *);
+/* A one-line account of the limits, for a worker that died of them. */
+void		 sandbox_describe(const struct sandbox_limits *, char *buf,
+		     size_t len);
+/*
+ * In the worker, before the agent's code loads: applies spec (limits,
+ * Landlock, seccomp), for good. 0, or -1 with cause.
+ */
+int		 sandbox_enter(json_t *spec, char **cause);
+/* Whether name is a system call this build knows (for --worker-syscalls
+ * and a spawn's "syscalls"). */
+int		 sandbox_syscall_known(const char *name);
+
+#endif

@@ -1,0 +1,169 @@
+# Workers run with least privilege (docs/security.md, "Workers"). The
+# probe agent tries, from inside a worker, what a hostile agent would:
+# read the daemon's memory and key, write the code store, execve, ptrace,
+# process_vm_readv and signal the daemon, make a user namespace. Under a
+# root daemon it must run as the worker user with no capabilities,
+# no_new_privs, a seccomp filter and the host's limits; under a daemon run
+# by a user, as that user, and still reach none of it. A memory hog fails
+# alone with its reason; limits and extra system calls are asked for at
+# spawn and checked; bad options exit 2 with one line.
+GROUP=sandbox
+. "$(dirname "$0")/lib.sh"
+
+AGENTD=$NNSIM_BIN/agentd
+CTL=$NNSIM_BIN/agentctl
+P=$NNSIM_BIN/agents/probe.so
+C=$NNSIM_BIN/agents/counter.so
+two_hosts $((36000 + ($$ % 2000) * 3))
+
+# What this kernel offers: the checks that need a mechanism skip without.
+landlock=$(python3 -c 'import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print(max(libc.syscall(444, None, 0, 1), 0))')
+seccomp=0
+[ -e /proc/sys/kernel/seccomp/actions_avail ] && seccomp=1
+
+# start NAME [PREFIX...] -- [AGENTD OPTIONS]: a daemon on 127.0.0.1,
+# logging to $T/NAME.log; its pid in dpid.
+port=$((base + 1))
+start() {
+	_name=$1
+	shift
+	"$@" 2>>"$T/$_name.log" &
+	dpid=$!
+	pids="$pids $dpid"
+	wait_for 10 ctl hosts
+}
+ctl() { "$CTL" --connect "127.0.0.1:$port" --key "$KEY" "$@"; }
+# probe_result OUT ARGS [LIMITS]: spawns the probe and writes its result.
+probe_result() {
+	_a=$(ctl spawn "$P" "$2" ${3:+"$3"} 2>"$1.err") &&
+	    wait_for 10 sh -c "$CTL --connect 127.0.0.1:$port --key $KEY result $_a -o $1"
+}
+# field FILE KEY: one key of the probe's result.
+field() {
+	python3 -c 'import json,sys
+v = json.load(open(sys.argv[1])).get(sys.argv[2])
+print("null" if v is None else v)' "$1" "$2" 2>/dev/null
+}
+# all_denied FILE KEY...: the keys named all say "denied: ...".
+all_denied() {
+	_f=$1
+	shift
+	for _k in "$@"; do
+		case "$(field "$_f" "$_k")" in
+		denied:*) ;;
+		*) echo "$_k: $(field "$_f" "$_k")"; return 1 ;;
+		esac
+	done
+}
+
+# Bad options: one line, exit 2, nothing started.
+KEY=$T/key
+expect_error unknown_worker_user 2 '^agentd: --worker-user: no user "no-such-user-x" on this host$' \
+	"$AGENTD" --listen "127.0.0.1:$port" --state "$T/sx" --worker-user no-such-user-x
+if [ "$(id -u)" = 0 ]; then
+	expect_error root_worker_user_refused 2 '^agentd: --worker-user: root is root; workers need an unprivileged user$' \
+		"$AGENTD" --listen "127.0.0.1:$port" --state "$T/sx" --worker-user root
+else
+	skip root_worker_user_refused "not root"
+fi
+expect_error bad_sandbox_value 2 '^agentd: --sandbox: expected on or off, got "maybe"$' \
+	"$AGENTD" --listen "127.0.0.1:$port" --state "$T/sx" --sandbox maybe
+expect_error unknown_syscall 2 '^agentd: --worker-syscalls: unknown system call "no_such_call"$' \
+	"$AGENTD" --listen "127.0.0.1:$port" --state "$T/sx" --worker-syscalls unshare,no_such_call
+expect_error worker_mem_range 2 '^agentd: --worker-mem: expected 16 to [0-9]+, got "2"$' \
+	"$AGENTD" --listen "127.0.0.1:$port" --state "$T/sx" --worker-mem 2
+
+if [ "$(id -u)" != 0 ]; then
+	skip root_daemon "not root: the worker user needs a root daemon"
+else
+	# A root daemon: workers as the worker user (nobody on a host the
+	# install did not set up), 64 MiB of data memory.
+	start root "$AGENTD" --listen "127.0.0.1:$port" --key "$KEY" \
+	    --state "$T/s1" --worker-mem 64 --worker-syscalls unshare ||
+	    fail root_daemon "did not answer: $(tail -n 3 "$T/root.log")"
+	wuid=$(id -u agentd-worker 2>/dev/null || id -u nobody)
+	probe_result "$T/p1" "{\"key\": \"$KEY\", \"store\": \"$T/s1/code\"}"
+	if [ "$(field "$T/p1" uid)" = "$wuid" ] && [ "$(field "$T/p1" cap_eff)" = 0000000000000000 ] &&
+	    [ "$(field "$T/p1" no_new_privs)" = 1 ] && [ "$(field "$T/p1" rlimit_core)" = 0 ] &&
+	    why=$(all_denied "$T/p1" parent_mem key store_write ptrace process_vm_readv kill_parent); then
+		ok worker_runs_as_worker_user
+	else
+		fail worker_runs_as_worker_user "$why $(cat "$T/p1" "$T/p1.err" 2>/dev/null | head -c 600)"
+	fi
+	if [ "$seccomp" = 0 ]; then
+		skip seccomp_denies "no seccomp filters in this kernel"
+	elif [ "$(field "$T/p1" seccomp)" = 2 ] && why=$(all_denied "$T/p1" execve ptrace process_vm_readv) &&
+	    [ "$(field "$T/p1" unshare)" = allowed ]; then
+		# unshare is denied by default, allowed here by --worker-syscalls.
+		ok seccomp_denies
+	else
+		fail seccomp_denies "$why $(head -c 600 "$T/p1")"
+	fi
+	if grep -q "sandbox: workers run as .*no_new_privs.*limits: memory 64 MiB, 1024 files" "$T/root.log"; then
+		ok sandbox_logged_once
+	else
+		fail sandbox_logged_once "$(grep sandbox "$T/root.log" | head -c 400)"
+	fi
+
+	# A memory hog fails alone, with its reason; a counter beside it
+	# finishes and the daemon keeps answering.
+	c=$(ctl spawn "$C" '{"n": 200000}')
+	h=$(ctl spawn "$P" '{"hog_mb": 512}' 2>"$T/h.err")
+	wait_for 10 grep -q "agent $h (probe) failed" "$T/root.log"
+	wait_for 30 grep -q "agent $c (counter) finished" "$T/root.log"
+	if grep -q "agent $h (probe) failed: .*probe: out of memory after [0-9]* MiB (its limit)" "$T/root.log" &&
+	    grep -q "agent $c (counter) finished" "$T/root.log" && ctl hosts >/dev/null; then
+		ok memory_hog_fails_alone
+	else
+		fail memory_hog_fails_alone "$(grep "agent $h\|agent $c" "$T/root.log" | tail -n 3)"
+	fi
+
+	# Limits asked for at spawn: a smaller memory limit holds; a bad
+	# key, or a system call the host does not allow, is refused.
+	probe_result "$T/p2" '{}' '{"memory": 33554432, "files": 64}'
+	if [ "$(field "$T/p2" rlimit_data)" = 33554432 ] && [ "$(field "$T/p2" rlimit_nofile)" = 64 ]; then
+		ok spawn_limits_apply
+	else
+		fail spawn_limits_apply "$(head -c 400 "$T/p2" "$T/p2.err" 2>/dev/null)"
+	fi
+	expect_error spawn_limits_bad_key 1 'limits: unknown key "ram" \(expected memory, files, cpu_seconds, syscalls\)' \
+		"$CTL" --connect "127.0.0.1:$port" --key "$KEY" spawn "$P" '{}' '{"ram": 1}'
+	expect_error spawn_syscall_not_allowed 1 'limits.syscalls: this host does not allow "ptrace" \(agentd --worker-syscalls\)' \
+		"$CTL" --connect "127.0.0.1:$port" --key "$KEY" spawn "$P" '{}' '{"syscalls": ["unshare", "ptrace"]}'
+	kill "$dpid"
+	wait "$dpid" 2>/dev/null
+fi
+
+# A daemon run by a user: workers are its own user's, and still reach
+# neither its memory nor its key nor its store (Landlock, and the daemon
+# is not dumpable).
+if [ "$(id -u)" = 0 ] && ! setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$AGENTD" 2>/dev/null; then
+	skip user_daemon "nobody cannot run $AGENTD here"
+else
+	asuser=
+	D=$T
+	if [ "$(id -u)" = 0 ]; then
+		asuser="setpriv --reuid=65534 --regid=65534 --clear-groups --"
+		D=$T/u
+		chmod 711 "$T"
+		mkdir -p "$D"
+		cp "$T/key" "$D/key"
+		chown -R 65534:65534 "$D"
+	fi
+	KEY=$D/key
+	start user $asuser "$AGENTD" --listen "127.0.0.1:$port" --key "$KEY" \
+	    --state "$D/s2" || fail user_daemon "did not answer: $(tail -n 3 "$T/user.log")"
+	probe_result "$T/p3" "{\"key\": \"$KEY\", \"store\": \"$D/s2/code\"}"
+	if [ "$landlock" = 0 ]; then
+		skip user_worker_contained "no Landlock in this kernel: a worker of the daemon's user reaches its files"
+	elif [ "$(field "$T/p3" uid)" = "$(stat -c %u "$KEY")" ] &&
+	    why=$(all_denied "$T/p3" parent_mem key store_write kill_parent ptrace); then
+		ok user_worker_contained
+	else
+		fail user_worker_contained "$why $(cat "$T/p3" "$T/p3.err" 2>/dev/null | head -c 600)"
+	fi
+	kill "$dpid"
+	wait "$dpid" 2>/dev/null
+fi
