@@ -41,7 +41,7 @@ usage(FILE *f)
 	    "                     the daemon has it, start it with ARGS (JSON),\n"
 	    "                     print its id once it started (exit 1 with the\n"
 	    "                     reason when its start failed). LIMITS: its\n"
-	    "                     worker's, {\"memory\": BYTES, \"files\": N,\n"
+	    "                     worker's, {\"memory_mib\": N, \"files\": N,\n"
 	    "                     \"cpu_seconds\": N, \"syscalls\": [NAME]}\n"
 	    "                     (docs/security.md)\n"
 	    "  kill|suspend|resume AGENT\n"
@@ -238,7 +238,7 @@ ctl_request_spawn(struct ctl *c)
 	/* The daemon checks the keys and ranges (docs/security.md). */
 	if (!json_is_object(limits = json_loads(c->argv[3], 0, NULL))) {
 		fprintf(stderr, "agentctl: spawn: LIMITS must be a JSON object "
-		    "(memory, files, cpu_seconds, syscalls)\n");
+		    "(memory_mib, files, cpu_seconds, syscalls)\n");
 		json_decref(limits);
 		json_decref(args);
 		return NULL;

@@ -335,6 +335,7 @@ sandbox_limits_parse(const struct sandbox *sb, json_t *obj,
 {
 	const char *key, *name;
 	json_t *v, *have;
+	uint64_t mib = 0;
 	size_t i, j;
 
 	*out = sb->limits;
@@ -343,18 +344,21 @@ sandbox_limits_parse(const struct sandbox *sb, json_t *obj,
 	if (!json_is_object(obj))
 		return nn_fail(cause, "limits: expected an object");
 	json_object_foreach(obj, key, v) {
-		if (strcmp(key, "memory") != 0 && strcmp(key, "files") != 0 &&
+		if (strcmp(key, "memory_mib") != 0 &&
+		    strcmp(key, "files") != 0 &&
 		    strcmp(key, "cpu_seconds") != 0 &&
 		    strcmp(key, "syscalls") != 0)
 			return nn_fail(cause, "limits: unknown key \"%s\" "
-			    "(expected memory, files, cpu_seconds, syscalls)",
-			    key);
+			    "(expected memory_mib, files, cpu_seconds, "
+			    "syscalls)", key);
 	}
-	if (sandbox_limit(obj, "memory", (uint64_t)1 << 50, &out->mem,
+	if (sandbox_limit(obj, "memory_mib", (uint64_t)1 << 30, &mib,
 	    cause) != 0 || sandbox_limit(obj, "files", SANDBOX_MAX_FILES,
 	    &out->files, cause) != 0 || sandbox_limit(obj, "cpu_seconds",
 	    (uint64_t)1 << 40, &out->cpu, cause) != 0)
 		return -1;
+	if (mib > 0)
+		out->mem = mib << 20;
 	/* An agent that needs more system calls says so; the host's
 	 * operator decides (--worker-syscalls). */
 	v = json_object_get(obj, "syscalls");

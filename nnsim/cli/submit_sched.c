@@ -182,6 +182,8 @@ submit_spawn_state(struct submit *sb, int i, const char *host,
 		json_object_set_new(req, "commit", json_string(commit));
 	if (keep != NULL)
 		json_object_set(req, "keep", keep);
+	if (sb->job.limits != NULL)
+		json_object_set(req, "limits", sb->job.limits);
 	/* The console shows it as recovering until its first step. */
 	if (sb->s[i].recovery[0] != '\0')
 		json_object_set_new(req, "recovery",

@@ -13,7 +13,12 @@
 /* The keys of "parallel". */
 static const char *const job_par_keys[] = { "mode", "sessions", "grid",
     "select", "partitions", "deterministic", "retries", "replicas",
-    "commit_epochs", "commit_seconds", NULL };
+    "commit_epochs", "commit_seconds", "limits", NULL };
+
+/* The keys of parallel.limits: each worker's (docs/security.md); the
+ * daemons check the ranges against their own. */
+static const char *const job_limit_keys[] = { "memory_mib", "files",
+    "cpu_seconds", "syscalls", NULL };
 
 /* The integer keys of how agents recover (docs/elastic.md): session mode
  * has them all, data mode retries. */
@@ -51,6 +56,45 @@ static const struct nn_json_keys job_keys = {
 	.allowed = job_par_keys,
 	.last_or = 1,
 };
+static const struct nn_json_keys job_limits_keys = {
+	.allowed = job_limit_keys,
+	.last_or = 1,
+};
+
+/* parallel.limits, passed to every spawn as it is. */
+static int
+job_limits(struct nn_job *job, json_t *par, const char *path, char **cause)
+{
+	json_t *l = par != NULL ? json_object_get(par, "limits") : NULL, *v;
+	const char *key;
+	size_t i;
+
+	if (l == NULL)
+		return 0;
+	if (!json_is_object(l))
+		return nn_fail(cause, "%s: parallel.limits: expected an object, "
+		    "got %s", path, nn_json_type(l));
+	if (nn_json_check_keys(l, &job_limits_keys, path, "parallel.limits",
+	    cause) != 0)
+		return -1;
+	json_object_foreach(l, key, v) {
+		if (strcmp(key, "syscalls") == 0)
+			continue;
+		if (!json_is_integer(v) || json_integer_value(v) < 1)
+			return nn_fail(cause, "%s: parallel.limits.%s: expected "
+			    "a positive integer", path, key);
+	}
+	v = json_object_get(l, "syscalls");
+	if (v != NULL && !json_is_array(v))
+		return nn_fail(cause, "%s: parallel.limits.syscalls: expected "
+		    "an array of system call names", path);
+	for (i = 0; i < json_array_size(v); i++)
+		if (!json_is_string(json_array_get(v, i)))
+			return nn_fail(cause, "%s: parallel.limits.syscalls[%zu]: "
+			    "expected a name", path, i);
+	job->limits = json_incref(l);
+	return 0;
+}
 
 /* Overrides may not change what every session shares: the data. */
 static const char *job_shared[] = { "data", "split", "normalize", "input",
@@ -352,7 +396,8 @@ nn_job_parse(json_t *root, const char *path, int has_test,
 	if (par != NULL && !json_is_object(par))
 		return nn_fail(cause, "%s: parallel: expected an object, got "
 		    "%s", path, nn_json_type(par));
-	if (nn_json_check_keys(par, &job_keys, path, "parallel", cause) != 0)
+	if (nn_json_check_keys(par, &job_keys, path, "parallel", cause) != 0 ||
+	    job_limits(job, par, path, cause) != 0)
 		return -1;
 	/* Session mode unless said otherwise. */
 	mode = par != NULL && json_object_get(par, "mode") != NULL ?
@@ -450,5 +495,6 @@ nn_job_clear(struct nn_job *job)
 	free(job->roots);
 	free(job->labels);
 	free(job->select);
+	json_decref(job->limits);
 	memset(job, 0, sizeof *job);
 }

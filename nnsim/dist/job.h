@@ -31,6 +31,7 @@ struct nn_job {
 					 * commit (0: none) */
 	int		  commit_epochs;	/* commit every N epochs */
 	int		  commit_seconds;	/* and at least this often */
+	json_t		 *limits;	/* parallel.limits, or NULL */
 };
 
 #define NN_JOB_RETRIES		2	/* parallel.retries by default */

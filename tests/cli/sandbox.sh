@@ -122,13 +122,13 @@ else
 
 	# Limits asked for at spawn: a smaller memory limit holds; a bad
 	# key, or a system call the host does not allow, is refused.
-	probe_result "$T/p2" '{}' '{"memory": 33554432, "files": 64}'
+	probe_result "$T/p2" '{}' '{"memory_mib": 32, "files": 64}'
 	if [ "$(field "$T/p2" rlimit_data)" = 33554432 ] && [ "$(field "$T/p2" rlimit_nofile)" = 64 ]; then
 		ok spawn_limits_apply
 	else
 		fail spawn_limits_apply "$(head -c 400 "$T/p2" "$T/p2.err" 2>/dev/null)"
 	fi
-	expect_error spawn_limits_bad_key 1 'limits: unknown key "ram" \(expected memory, files, cpu_seconds, syscalls\)' \
+	expect_error spawn_limits_bad_key 1 'limits: unknown key "ram" \(expected memory_mib, files, cpu_seconds, syscalls\)' \
 		"$CTL" --connect "127.0.0.1:$port" --key "$KEY" spawn "$P" '{}' '{"ram": 1}'
 	expect_error spawn_syscall_not_allowed 1 'limits.syscalls: this host does not allow "ptrace" \(agentd --worker-syscalls\)' \
 		"$CTL" --connect "127.0.0.1:$port" --key "$KEY" spawn "$P" '{}' '{"syscalls": ["unshare", "ptrace"]}'
