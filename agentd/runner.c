@@ -100,6 +100,7 @@ struct runner {
 	char			 exe[4096];	/* agentd itself, for workers */
 	int			 exe_fd;	/* and opened, for another user */
 	const struct sandbox	*sb;
+	int			 said_landlock;
 	char			 host[64];
 	runner_event_fn		*event;
 	runner_request_fn	*request;
@@ -878,6 +879,14 @@ runner_frame_started(struct ragent *a, struct frame *f)
 		    json_object_get(f->meta, "kept_at"));
 	s = json_string_value(json_object_get(f->meta, "type"));
 	snprintf(a->type, sizeof a->type, "%s", s != NULL ? s : "?");
+	/* Workers probe Landlock themselves (the daemon may run under a
+	 * tool that does not know the call); the first to lack it says. */
+	if (json_integer_value(json_object_get(f->meta, "landlock")) < 0 &&
+	    !a->r->said_landlock) {
+		a->r->said_landlock = 1;
+		log_warn("sandbox: no Landlock in this kernel: workers reach "
+		    "the files their user may");
+	}
 	if (a->state != LC_STARTING && a->state != LC_DOOMED)
 		return;
 	if (a->hold)

@@ -73,7 +73,6 @@ struct sandbox {
 	gid_t		 gid;
 	char		 user[64];
 	struct sandbox_limits limits;
-	int		 landlock;	/* the kernel's ABI; 0: none */
 	int		 seccomp;
 	json_t		*syscalls;	/* names allowed beyond the list */
 	json_t		*hide;		/* real paths */
@@ -257,12 +256,8 @@ sandbox_new(const struct sandbox_config *cfg, char **cause)
 		    NULL)
 			json_array_append_new(sb->hide, json_string(real));
 	if (!sb->off) {
-		sb->landlock = sandbox_landlock_abi();
 		sb->seccomp = prctl(PR_GET_SECCOMP) >= 0 &&
 		    access("/proc/sys/kernel/seccomp/actions_avail", F_OK) == 0;
-		if (sb->landlock == 0)
-			log_warn("sandbox: no Landlock in this kernel: workers "
-			    "reach the files their user may");
 		if (!sb->seccomp)
 			log_warn("sandbox: no seccomp filters in this kernel: "
 			    "workers may make any system call");
@@ -276,7 +271,7 @@ sandbox_new(const struct sandbox_config *cfg, char **cause)
 #endif
 	log_info("sandbox: workers run as %s, no_new_privs%s%s; limits: "
 	    "memory %llu MiB, %llu files, cpu %s", sb->user,
-	    sb->landlock > 0 ? ", Landlock" : "", sb->seccomp ? ", seccomp" :
+	    sb->off ? "" : ", Landlock", sb->seccomp ? ", seccomp" :
 	    "", (unsigned long long)(sb->limits.mem >> 20),
 	    (unsigned long long)sb->limits.files, sb->limits.cpu > 0 ?
 	    "limited" : "unlimited");
@@ -391,10 +386,10 @@ sandbox_spec(const struct sandbox *sb, const struct sandbox_limits *l)
 	for (i = 0; i < nitems(sandbox_write_roots); i++)
 		json_array_append_new(write,
 		    json_string(sandbox_write_roots[i]));
-	spec = json_pack("{s:{s:I, s:I, s:I}, s:i, s:b, s:o, s:o, s:O, s:O}",
+	spec = json_pack("{s:{s:I, s:I, s:I}, s:b, s:b, s:o, s:o, s:O, s:O}",
 	    "limits", "memory", (json_int_t)l->mem, "files",
 	    (json_int_t)l->files, "cpu_seconds", (json_int_t)l->cpu,
-	    "landlock", sb->off ? 0 : sb->landlock, "seccomp", !sb->off &&
+	    "landlock", !sb->off, "seccomp", !sb->off &&
 	    sb->seccomp, "read", read, "write", write, "hide", sb->hide,
 	    "syscalls", sb->syscalls);
 	return spec;
@@ -643,10 +638,11 @@ out:
 }
 
 int
-sandbox_enter(json_t *spec, char **cause)
+sandbox_enter(json_t *spec, int *landlock, char **cause)
 {
 	int abi;
 
+	*landlock = 0;
 	if (!json_is_object(spec))
 		return 0;	/* a daemon that confines nothing */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -654,10 +650,14 @@ sandbox_enter(json_t *spec, char **cause)
 		    strerror(errno));
 	if (sandbox_apply_limits(json_object_get(spec, "limits"), cause) != 0)
 		return -1;
-	abi = (int)json_integer_value(json_object_get(spec, "landlock"));
-	if (abi > 0 && sandbox_landlock(spec, sandbox_landlock_abi(),
-	    cause) != 0)
-		return -1;
+	if (json_is_true(json_object_get(spec, "landlock"))) {
+		if ((abi = sandbox_landlock_abi()) == 0)
+			*landlock = -1;
+		else if (sandbox_landlock(spec, abi, cause) != 0)
+			return -1;
+		else
+			*landlock = abi;
+	}
 	if (json_is_true(json_object_get(spec, "seccomp")) &&
 	    sandbox_seccomp(spec, cause) != 0)
 		return -1;

@@ -57,9 +57,10 @@ void		 sandbox_describe(const struct sandbox_limits *, char *buf,
 		     size_t len);
 /*
  * In the worker, before the agent's code loads: applies spec (limits,
- * Landlock, seccomp), for good. 0, or -1 with cause.
+ * Landlock, seccomp), for good; *landlock: the Landlock ABI applied, 0
+ * when not asked, -1 when the kernel lacks it. 0, or -1 with cause.
  */
-int		 sandbox_enter(json_t *spec, char **cause);
+int		 sandbox_enter(json_t *spec, int *landlock, char **cause);
 /* Whether name is a system call this build knows (for --worker-syscalls
  * and a spawn's "syscalls"). */
 int		 sandbox_syscall_known(const char *name);

@@ -62,6 +62,7 @@ struct agent {
 	json_t		*commit_last_note;	/* to send again in full */
 	uint64_t	 commit_oneoff_seq;	/* the run's first full one */
 	int		 commit_changing;	/* agent_commit_changing */
+	int		 landlock;	/* its ABI, 0 unasked, -1 lacking */
 	long		 last_progress;
 	void		*result;	/* agent_result's copy */
 	size_t		 result_len;
@@ -1139,7 +1140,8 @@ worker_load(struct agent *a, struct frame *f, char **cause)
 	/* Confined before any of the agent's code runs: dlopen runs its
 	 * constructors. The code is the memfd the daemon checked. */
 	if ((code = worker_code_fd(cause)) < 0 ||
-	    sandbox_enter(json_object_get(f->meta, "sandbox"), cause) != 0) {
+	    sandbox_enter(json_object_get(f->meta, "sandbox"), &a->landlock,
+	    cause) != 0) {
 		if (code >= 0)
 			close(code);
 		if (map != NULL)
@@ -1220,9 +1222,10 @@ worker_main(int fd)
 	a.suspended = json_is_true(json_object_get(f->meta, "suspended"));
 	frame_free(f);
 	/* A state the agent keeps stays lent to us until we end. */
-	worker_send(&a, json_pack("{s:s, s:s, s:b, s:I}", "op", "started",
+	worker_send(&a, json_pack("{s:s, s:s, s:b, s:I, s:i}", "op", "started",
 	    "type", a.entry->name, "kept", a.kept_mapped, "kept_at",
-	    (json_int_t)(a.kept_mapped ? (uintptr_t)a.kept : 0)), NULL, 0);
+	    (json_int_t)(a.kept_mapped ? (uintptr_t)a.kept : 0), "landlock",
+	    a.landlock), NULL, 0);
 	/* An arriving agent waits, unpacked, until its move commits. */
 	while (hold) {
 		if (worker_next_frame(&a, -1, &f, &cause) <= 0) {

@@ -81,6 +81,7 @@ struct submit {
 	json_t			*addrs;		/* host name -> address */
 	json_t			*gone;		/* hosts we lost as our daemon */
 	int			 lost;		/* cl's daemon did not answer */
+	char			 refusal[512];	/* the last spawn a host refused */
 	struct submit_follower	 follow[SUBMIT_FOLLOW_MAX];
 	int			 nfollow;
 	struct nn_cluster	*cluster;	/* embedded, or NULL */

@@ -247,7 +247,9 @@ submit_fill(struct submit *sb, char **cause)
 		if (!refused)
 			return -1;
 		/* That host cannot take it now (it went down a moment ago,
-		 * or drains): not this round; the next look sees it again. */
+		 * or drains): not this round; the next look sees it again.
+		 * If none ever does, the last reason is the job's. */
+		snprintf(sb->refusal, sizeof sb->refusal, "%s", *cause);
 		free(*cause);
 		*cause = NULL;
 		json_object_del(sb->hosts, name);
@@ -540,9 +542,11 @@ submit_run(struct submit *sb, char **cause)
 		if (sb->running > 0 || idle == 0)
 			idle = sb->running > 0 ? 0 : nn_clock_s();
 		else if (nn_clock_s() - idle > SUBMIT_NO_HOST_S)
-			return nn_fail(cause, "%d sessions are waiting to start "
-			    "again, and no host has taken one for %.0f s",
-			    sb->queued, SUBMIT_NO_HOST_S);
+			return nn_fail(cause, "%d %s waiting to start, and "
+			    "no host has taken one for %.0f s%s%s", sb->queued,
+			    sb->queued == 1 ? "session is" : "sessions are",
+			    SUBMIT_NO_HOST_S, sb->refusal[0] != '\0' ?
+			    "; the last refusal: " : "", sb->refusal);
 	}
 	submit_draw(sb, 1);
 	sb->drawn = 0;

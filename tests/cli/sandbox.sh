@@ -132,6 +132,39 @@ else
 		"$CTL" --connect "127.0.0.1:$port" --key "$KEY" spawn "$P" '{}' '{"ram": 1}'
 	expect_error spawn_syscall_not_allowed 1 'limits.syscalls: this host does not allow "ptrace" \(agentd --worker-syscalls\)' \
 		"$CTL" --connect "127.0.0.1:$port" --key "$KEY" spawn "$P" '{}' '{"syscalls": ["unshare", "ptrace"]}'
+
+	# net.json's parallel.limits go with every spawn of a job: a small
+	# memory limit trains; a call the host does not allow fails the
+	# spawn with the daemon's line; a bad key is the file's error.
+	xor() {
+		cat >"$T/$1.json" <<JSON
+{"layers": [{"units": 8, "activation": "tanh"}, {"activation": "softmax"}],
+ "loss": "cross_entropy",
+ "data": {"train": {"generate": "xor", "n": 200, "seed": 1}, "split": 0.25},
+ "train": {"epochs": 5, "batch": 16, "seed": 1},
+ "parallel": {"limits": $2}}
+JSON
+	}
+	xor lim '{"memory_mib": 1024, "files": 128}'
+	NNSIM_NO_LIVE=1 timeout 120 "$NNSIM" submit "$T/lim.json" --connect "127.0.0.1:$port" \
+	    --key "$KEY" -o "$T/lim.nnm" >"$T/lim.out" 2>"$T/lim.err"
+	if [ $? -eq 0 ] && [ -s "$T/lim.nnm" ]; then
+		ok job_limits_train
+	else
+		fail job_limits_train "$(head -c 400 "$T/lim.err")"
+	fi
+	xor sys '{"syscalls": ["ptrace"]}'
+	NNSIM_NO_LIVE=1 timeout 90 "$NNSIM" submit "$T/sys.json" --connect "127.0.0.1:$port" \
+	    --key "$KEY" -o "$T/sys.nnm" >"$T/sys.out" 2>"$T/sys.err"
+	r=$?
+	if [ $r -eq 1 ] && grep -q 'limits.syscalls: this host does not allow "ptrace" (agentd --worker-syscalls)' "$T/sys.err" "$T/sys.out"; then
+		ok job_limits_syscall_refused
+	else
+		fail job_limits_syscall_refused "exit $r: $(head -c 400 "$T/sys.err")"
+	fi
+	xor bad '{"ram": 1}'
+	expect_error job_limits_bad_key 2 'bad.json: parallel.limits.ram: unknown key \(expected memory_mib, files, cpu_seconds or syscalls\)' \
+		"$NNSIM" submit "$T/bad.json" --connect "127.0.0.1:$port" --key "$KEY"
 	kill "$dpid"
 	wait "$dpid" 2>/dev/null
 fi
