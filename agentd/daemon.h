@@ -22,7 +22,10 @@ struct daemon_config {
 	char			 listen_text[80];
 	char			 name[64];	/* "" to take it from hosts */
 	int			 have_key;
-	unsigned char		 key[AUTH_KEY_SIZE];
+	unsigned char		 key[AUTH_KEY_SIZE];	/* the node key */
+	/* --client-key: keys with fewer rights, for clients alone */
+	struct auth_key		*client_keys;
+	size_t			 nclient_keys;
 	const char		*hosts_path;	/* NULL: a cluster of one */
 	const char		*state_dir;
 	int			 down_after_ms;
