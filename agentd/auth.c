@@ -211,11 +211,11 @@ auth_client_key_load(const char *spec, struct auth_key *k, char **cause)
 		    "read or run)", spec);
 		goto out;
 	}
-	if (strcmp(colon + 1, "read") == 0)
-		k->role = AUTH_READ;
-	else if (strcmp(colon + 1, "run") == 0)
-		k->role = AUTH_RUN;
-	else {
+	/* A client key's role is any but the node key's. */
+	for (k->role = AUTH_READ; k->role < AUTH_NODE; k->role++)
+		if (strcmp(colon + 1, auth_role_names[k->role]) == 0)
+			break;
+	if (k->role == AUTH_NODE) {
 		nn_fail(cause, "--client-key %s: unknown role \"%s\" "
 		    "(expected read or run; the node key is --key)", spec,
 		    colon + 1);
