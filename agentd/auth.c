@@ -168,9 +168,9 @@ auth_derive(const unsigned char *key, const char *label,
 	crypto_hmac(key, AUTH_KEY_SIZE, msg, len + 2 * AUTH_NONCE_SIZE, out);
 }
 
-/* The id hashes a derived value: whoever reads HELLOs learns nothing of
- * the key, not even a hash of it that it could test guesses against
- * without the HMAC. */
+/* The id hashes a value derived under its own label, not the key: it
+ * shares nothing with the proofs and session keys the key makes, nor with
+ * a plain SHA-256 of the key file someone may have published. */
 void
 auth_key_id(const unsigned char *key, char *id)
 {
