@@ -649,9 +649,11 @@ conn_established(struct conn *c, const unsigned char *nc,
 	OPENSSL_cleanse(r, sizeof r);
 	c->state = CONN_READY;
 	evtimer_del(c->timer);
+	/* A client key's holder is named as such in every line about it. */
 	snprintf(c->label + strlen(c->label), sizeof c->label -
-	    strlen(c->label), " (%s %s)", conn_role_name(c->peer_role),
-	    c->name);
+	    strlen(c->label), " (%s %s%s%s)", conn_role_name(c->peer_role),
+	    c->name, c->key_role != AUTH_NODE ? ", key " : "",
+	    c->key_role != AUTH_NODE ? auth_role_name(c->key_role) : "");
 	if (c->cfg.ops->ready != NULL)
 		c->cfg.ops->ready(c, c->cfg.arg);
 }

@@ -409,6 +409,7 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 	/* Refused, the connection stays: the key may still do less. */
 	if (auth_role_check(conn_key_role(l->conn), e->role, op,
 	    &cause) != 0) {
+		log_info("%s: refused %s: %s", conn_label(l->conn), op, cause);
 		reply(l->conn, id, 0, cause, NULL);
 		free(cause);
 		return;
