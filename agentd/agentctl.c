@@ -62,12 +62,23 @@ usage(FILE *f)
 	    "\n"
 	    "options:\n"
 	    "  --connect ADDR:PORT  the daemon (default 127.0.0.1:7070)\n"
-	    "  --key FILE           the cluster key (default: none, loopback)\n"
+	    "  --key FILE           the key we hold: the node key (every\n"
+	    "                       right) or a client key the daemon takes\n"
+	    "                       with --client-key, read (hosts, agents,\n"
+	    "                       logs, result...) or run (and spawn, kill,\n"
+	    "                       suspend, resume, migrate, clone, send for\n"
+	    "                       code already stored; never uploads code).\n"
+	    "                       Without it the daemon must be keyless, and\n"
+	    "                       it serves only processes of its own user\n"
+	    "                       (uid): others are told \"keyless daemon\n"
+	    "                       accepts only its own user\" (exit 1).\n"
+	    "                       docs/security.md\n"
 	    "  --json               print replies as JSON\n"
 	    "  -h, --help           show this help\n"
 	    "\n"
 	    "Exit status: 0 success, 1 failure (unreachable daemon, refused\n"
-	    "request), 2 bad usage.\n");
+	    "connection or request, a request above our key's role), 2 bad\n"
+	    "usage.\n");
 }
 
 static const struct client_column ctl_host_columns[] = {

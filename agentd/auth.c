@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -165,4 +166,95 @@ auth_derive(const unsigned char *key, const char *label,
 	memcpy(msg + len, a, AUTH_NONCE_SIZE);
 	memcpy(msg + len + AUTH_NONCE_SIZE, b, AUTH_NONCE_SIZE);
 	crypto_hmac(key, AUTH_KEY_SIZE, msg, len + 2 * AUTH_NONCE_SIZE, out);
+}
+
+/* The id hashes a value derived under its own label, not the key: it
+ * shares nothing with the proofs and session keys the key makes, nor with
+ * a plain SHA-256 of the key file someone may have published. */
+void
+auth_key_id(const unsigned char *key, char *id)
+{
+	static const char label[] = "agentd-key-id";
+	unsigned char derived[CRYPTO_HMAC_SIZE];
+	char hex[65];
+
+	crypto_hmac(key, AUTH_KEY_SIZE, label, sizeof label - 1, derived);
+	crypto_sha256_hex(derived, sizeof derived, hex);
+	memcpy(id, hex, AUTH_KEY_ID_LEN);
+	id[AUTH_KEY_ID_LEN] = '\0';
+	crypto_cleanse(derived, sizeof derived);
+}
+
+static const char *auth_role_names[] = {
+	[AUTH_READ] = "read",
+	[AUTH_RUN] = "run",
+	[AUTH_NODE] = "node",
+};
+
+const char *
+auth_role_name(enum auth_role r)
+{
+	return (size_t)r < sizeof auth_role_names / sizeof auth_role_names[0] ?
+	    auth_role_names[r] : "?";
+}
+
+/* FILE:ROLE, split at the last colon: a file name may hold one. */
+int
+auth_client_key_load(const char *spec, struct auth_key *k, char **cause)
+{
+	const char *colon = strrchr(spec, ':');
+	char *path = NULL, *why = NULL;
+	int rc = -1;
+
+	if (colon == NULL || colon == spec) {
+		nn_fail(cause, "--client-key %s: expected FILE:ROLE (ROLE "
+		    "read or run)", spec);
+		goto out;
+	}
+	/* A client key's role is any but the node key's. */
+	for (k->role = AUTH_READ; k->role < AUTH_NODE; k->role++)
+		if (strcmp(colon + 1, auth_role_names[k->role]) == 0)
+			break;
+	if (k->role == AUTH_NODE) {
+		nn_fail(cause, "--client-key %s: unknown role \"%s\" "
+		    "(expected read or run; the node key is --key)", spec,
+		    colon + 1);
+		goto out;
+	}
+	path = xasprintf("%.*s", (int)(colon - spec), spec);
+	if (auth_key_load(path, k->key, &why) != 0) {
+		nn_fail(cause, "--client-key: %s", why);
+		goto out;
+	}
+	auth_key_id(k->key, k->id);
+	rc = 0;
+out:
+	free(path);
+	free(why);
+	return rc;
+}
+
+/* What each role may do, as its refusals say it. */
+static const char *auth_role_may[] = {
+	[AUTH_READ] = "only read",
+	[AUTH_RUN] = "only read and run agents of stored code",
+	[AUTH_NODE] = "do anything",
+};
+
+static const char *auth_role_needs[] = {
+	[AUTH_READ] = "any key",
+	[AUTH_RUN] = "a run key",
+	[AUTH_NODE] = "the node key",
+};
+
+int
+auth_role_check(enum auth_role have, enum auth_role need, const char *op,
+    char **cause)
+{
+	if ((size_t)need >= sizeof auth_role_needs / sizeof auth_role_needs[0])
+		fatal("auth_role_check: role %d", (int)need);
+	if (have >= need)
+		return 0;
+	return nn_fail(cause, "this key may %s: '%s' needs %s",
+	    auth_role_may[have], op, auth_role_needs[need]);
 }

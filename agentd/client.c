@@ -107,14 +107,16 @@ client_read(struct client *c, long deadline, struct frame **f, char **cause)
 	}
 }
 
+/* The connector's handshake; with_id, the HELLO names the key by its id
+ * (without one the daemon takes it for its node key). */
 static int
-client_handshake(struct client *c, const unsigned char *key,
+client_handshake(struct client *c, const unsigned char *key, int with_id,
     const char *name, const char *role, char **cause)
 {
 	unsigned char nc[AUTH_NONCE_SIZE], na[AUTH_NONCE_SIZE], p[32], s[32];
 	char hex[65];
 	struct frame *f = NULL;
-	const char *proof, *nonce;
+	const char *proof, *nonce, *refused;
 	json_t *m;
 	int rc = -1, r;
 
@@ -122,6 +124,10 @@ client_handshake(struct client *c, const unsigned char *key,
 	crypto_hex(nc, sizeof nc, hex);
 	m = json_pack("{s:s, s:s, s:s}", "name", name, "role", role,
 	    "nonce", hex);
+	if (with_id) {
+		auth_key_id(key, hex);
+		json_object_set_new(m, "key", json_string(hex));
+	}
 	r = client_send(c, FRAME_HELLO, m, cause);
 	json_decref(m);
 	if (r != 0)
@@ -130,6 +136,12 @@ client_handshake(struct client *c, const unsigned char *key,
 	if (r <= 0) {
 		if (r == 0)
 			nn_fail(cause, "%s: no answer to HELLO", c->addr);
+		goto out;
+	}
+	/* A daemon that will not serve us says why in place of a proof. */
+	refused = json_string_value(json_object_get(f->meta, "refused"));
+	if (f->type == FRAME_HELLO && refused != NULL) {
+		nn_fail(cause, "%s refused us: %s", c->addr, refused);
 		goto out;
 	}
 	nonce = json_string_value(json_object_get(f->meta, "nonce"));
@@ -194,8 +206,8 @@ client_connect(const char *addr, const char *keyfile, const char *name,
 		nn_fail(cause, "%s: cannot connect: %s", addr, strerror(errno));
 		goto fail;
 	}
-	if (client_handshake(c, keyfile != NULL ? key : zero, name, "client",
-	    cause) != 0)
+	if (client_handshake(c, keyfile != NULL ? key : zero, keyfile != NULL,
+	    name, "client", cause) != 0)
 		goto fail;
 	return c;
 fail:
@@ -246,7 +258,7 @@ client_attach(int fd, const unsigned char *key, const char *name,
 	/* Handshake frames always use the zero key (frame.h). */
 	frame_key_init(&c->rx, zero);
 	frame_key_init(&c->tx, zero);
-	if (client_handshake(c, key, name, role, cause) != 0) {
+	if (client_handshake(c, key, 0, name, role, cause) != 0) {
 		client_free(c);
 		return NULL;
 	}

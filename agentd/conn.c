@@ -40,6 +40,7 @@ enum conn_state {
 	CONN_WAIT_HELLO,	/* acceptor: waiting for the connector's HELLO */
 	CONN_WAIT_REPLY,	/* connector: waiting for the acceptor's HELLO */
 	CONN_WAIT_AUTH,		/* acceptor: waiting for AUTH */
+	CONN_REFUSED,		/* acceptor: said why, waits for the close */
 	CONN_READY,
 	CONN_CLOSED,
 };
@@ -65,6 +66,9 @@ struct conn {
 	struct event		*timer;
 	enum conn_state		 state;
 	enum conn_role		 peer_role;
+	const unsigned char	*key;		/* the one its HELLO named */
+	enum auth_role		 key_role;
+	char			 refusal[128];	/* conn_refuse's, or "" */
 	char			 name[64];
 	char			 label[96];
 	unsigned char		 nonce[AUTH_NONCE_SIZE];	/* ours */
@@ -148,6 +152,8 @@ conn_new(const struct conn_config *cfg, struct bufferevent *bev,
 	struct timeval tv = { HANDSHAKE_TIMEOUT_S, 0 };
 
 	c->cfg = *cfg;
+	c->key = cfg->key;
+	c->key_role = AUTH_NODE;
 	c->bev = bev;
 	c->in = frame_reader_new(1);
 	c->connected = 1;
@@ -206,6 +212,10 @@ conn_send_hello(struct conn *c, const unsigned char *proof)
 	if (proof != NULL) {
 		crypto_hex(proof, AUTH_KEY_SIZE, hex);
 		json_object_set_new(m, "proof", json_string(hex));
+	} else {
+		/* The connector says which key it proves. */
+		auth_key_id(c->key, hex);
+		json_object_set_new(m, "key", json_string(hex));
 	}
 	rc = conn_send(c, FRAME_HELLO, m, NULL, 0);
 	json_decref(m);
@@ -551,6 +561,8 @@ conn_close(struct conn *c, const char *why)
 	 * its exit status tells. */
 	if (!c->connected)
 		log_debug("%s: cannot connect: %s", c->label, why);
+	else if (c->state == CONN_REFUSED || c->refusal[0] != '\0')
+		log_debug("%s: refused: %s", c->label, why);
 	else if (c->state != CONN_READY && c->pair)
 		log_debug("%s: closed during the handshake: %s", c->label,
 		    why);
@@ -629,19 +641,85 @@ conn_established(struct conn *c, const unsigned char *nc,
 	unsigned char s[AUTH_KEY_SIZE], r[AUTH_KEY_SIZE];
 
 	/* S keys connector-to-acceptor frames, R the other way. */
-	auth_derive(c->cfg.key, "agentd-S", nc, na, s);
-	auth_derive(c->cfg.key, "agentd-R", nc, na, r);
+	auth_derive(c->key, "agentd-S", nc, na, s);
+	auth_derive(c->key, "agentd-R", nc, na, r);
 	frame_key_init(&c->rx, c->state == CONN_WAIT_REPLY ? r : s);
 	frame_key_init(&c->tx, c->state == CONN_WAIT_REPLY ? s : r);
 	OPENSSL_cleanse(s, sizeof s);
 	OPENSSL_cleanse(r, sizeof r);
 	c->state = CONN_READY;
 	evtimer_del(c->timer);
+	/* A client key's holder is named as such in every line about it. */
 	snprintf(c->label + strlen(c->label), sizeof c->label -
-	    strlen(c->label), " (%s %s)", conn_role_name(c->peer_role),
-	    c->name);
+	    strlen(c->label), " (%s %s%s%s)", conn_role_name(c->peer_role),
+	    c->name, c->key_role != AUTH_NODE ? ", key " : "",
+	    c->key_role != AUTH_NODE ? auth_role_name(c->key_role) : "");
 	if (c->cfg.ops->ready != NULL)
 		c->cfg.ops->ready(c, c->cfg.arg);
+}
+
+void
+conn_refuse(struct conn *c, const char *why)
+{
+	snprintf(c->refusal, sizeof c->refusal, "%s", why);
+}
+
+/*
+ * Answers a HELLO with why instead of a proof. The connection stays until
+ * the client, having read it, closes (or the handshake times out): closed
+ * at once with its HELLO unread, it would be reset and the answer lost.
+ */
+static void
+conn_send_refusal(struct conn *c, const char *why)
+{
+	json_t *m;
+
+	if (why != c->refusal)
+		snprintf(c->refusal, sizeof c->refusal, "%s", why);
+	m = json_pack("{s:s, s:s, s:s}", "name", c->cfg.name, "role",
+	    conn_role_name(c->cfg.role), "refused", c->refusal);
+	conn_send(c, FRAME_HELLO, m, NULL, 0);
+	json_decref(m);
+	c->state = CONN_REFUSED;
+}
+
+/*
+ * The key a connector's HELLO names (none: the node key). -1 with why when
+ * we hold none with that id, or a client key's holder says it is a daemon
+ * or a worker: those are the node key's.
+ */
+static int
+conn_pick_key(struct conn *c, json_t *m, const char **why)
+{
+	json_t *v = json_object_get(m, "key");
+	const char *id = json_string_value(v);
+	char node[AUTH_KEY_ID_LEN + 1];
+	size_t i;
+
+	if (v == NULL)
+		return 0;
+	if (id == NULL) {
+		*why = "HELLO key must be a key id";
+		return -1;
+	}
+	auth_key_id(c->cfg.key, node);
+	if (strcmp(id, node) == 0)
+		return 0;
+	for (i = 0; i < c->cfg.nclient_keys; i++) {
+		if (strcmp(id, c->cfg.client_keys[i].id) != 0)
+			continue;
+		if (c->peer_role != CONN_CLIENT) {
+			*why = "a client key cannot be a daemon's key (only "
+			    "the node key, --key, joins the cluster)";
+			return -1;
+		}
+		c->key = c->cfg.client_keys[i].key;
+		c->key_role = c->cfg.client_keys[i].role;
+		return 0;
+	}
+	*why = "authentication failed: this daemon holds no key with that "
+	    "id (wrong --key?)";
+	return -1;
 }
 
 /* One handshake frame; returns -1 with why to close. */
@@ -660,23 +738,40 @@ conn_handshake(struct conn *c, struct frame *f, const char **why)
 				*why = "expected HELLO";
 			return -1;
 		}
-		auth_derive(c->cfg.key, "agentd-A", c->their, c->nonce, proof);
+		if (c->refusal[0] != '\0') {
+			conn_send_refusal(c, c->refusal);
+			return 0;
+		}
+		if (conn_pick_key(c, f->meta, why) != 0) {
+			log_warn("%s: %s; refused", c->label, *why);
+			conn_send_refusal(c, *why);
+			return 0;
+		}
+		auth_derive(c->key, "agentd-A", c->their, c->nonce, proof);
 		conn_send_hello(c, proof);
 		c->state = CONN_WAIT_AUTH;
 		return 0;
 	case CONN_WAIT_REPLY:
+		if (f->type == FRAME_HELLO && json_is_string(json_object_get(
+		    f->meta, "refused"))) {
+			snprintf(c->refusal, sizeof c->refusal, "refused us: "
+			    "%s", json_string_value(json_object_get(f->meta,
+			    "refused")));
+			*why = c->refusal;
+			return -1;
+		}
 		if (f->type != FRAME_HELLO || hello_fields(c, f->meta,
 		    why) != 0) {
 			if (f->type != FRAME_HELLO)
 				*why = "expected HELLO";
 			return -1;
 		}
-		auth_derive(c->cfg.key, "agentd-A", c->nonce, c->their, proof);
+		auth_derive(c->key, "agentd-A", c->nonce, c->their, proof);
 		if (!proof_matches(f->meta, proof)) {
 			*why = "authentication failed (wrong key?)";
 			return -1;
 		}
-		auth_derive(c->cfg.key, "agentd-C", c->their, c->nonce, proof);
+		auth_derive(c->key, "agentd-C", c->their, c->nonce, proof);
 		crypto_hex(proof, sizeof proof, hex);
 		m = json_pack("{s:s}", "proof", hex);
 		conn_send(c, FRAME_AUTH, m, NULL, 0);
@@ -688,7 +783,7 @@ conn_handshake(struct conn *c, struct frame *f, const char **why)
 			*why = "expected AUTH";
 			return -1;
 		}
-		auth_derive(c->cfg.key, "agentd-C", c->nonce, c->their, proof);
+		auth_derive(c->key, "agentd-C", c->nonce, c->their, proof);
 		if (!proof_matches(f->meta, proof)) {
 			*why = "authentication failed (wrong key?)";
 			return -1;
@@ -878,6 +973,12 @@ enum conn_role
 conn_peer_role(const struct conn *c)
 {
 	return c->peer_role;
+}
+
+enum auth_role
+conn_key_role(const struct conn *c)
+{
+	return c->key_role;
 }
 
 const char *

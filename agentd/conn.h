@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "agentd/auth.h"
 #include "agentd/frame.h"
 
 enum conn_role {
@@ -41,6 +42,9 @@ struct conn_config {
 	struct event_base	*base;
 	const char		*name;		/* ours, sent in HELLO */
 	const unsigned char	*key;		/* AUTH_KEY_SIZE bytes */
+	/* An acceptor's client keys, which a HELLO may name instead. */
+	const struct auth_key	*client_keys;
+	size_t			 nclient_keys;
 	enum conn_role		 role;		/* ours, sent in HELLO */
 	const struct conn_ops	*ops;
 	void			*arg;
@@ -88,6 +92,11 @@ struct conn_source {
  */
 int		 conn_send_stream(struct conn *, int type, json_t *meta,
 		     uint64_t len, const struct conn_source *src);
+/*
+ * An accepted connection that will not be served: its HELLO is answered
+ * with why (copied), which the client shows, and nothing else is taken.
+ */
+void		 conn_refuse(struct conn *, const char *why);
 /* Closes now; calls the closed callback once with why. */
 void		 conn_close(struct conn *, const char *why);
 /* Frees a closed connection; call from outside its own callbacks. */
@@ -100,6 +109,8 @@ uint64_t	 conn_last_read_ms(const struct conn *);
 /* The far side's name from its HELLO, or "" before it. */
 const char	*conn_name(const struct conn *);
 enum conn_role	 conn_peer_role(const struct conn *);
+/* What the far side's key lets it do (AUTH_NODE for the node key). */
+enum auth_role	 conn_key_role(const struct conn *);
 /* "client 127.0.0.1:40112" style label for log lines. */
 const char	*conn_label(const struct conn *);
 void		 conn_set_arg(struct conn *, void *arg);

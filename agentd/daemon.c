@@ -357,9 +357,16 @@ fail:
 int
 daemon_run(struct daemon *d)
 {
+	char keys[96];
+
+	if (d->cfg.have_key)
+		snprintf(keys, sizeof keys, "node key, %zu client key%s",
+		    d->cfg.nclient_keys, d->cfg.nclient_keys == 1 ? "" : "s");
+	else
+		snprintf(keys, sizeof keys, "no key: loopback connections "
+		    "only, from uid %lu", (unsigned long)geteuid());
 	log_info("%s listening on %s (%s), %d other hosts", d->cfg.name,
-	    d->cfg.listen_text, d->cfg.have_key ? "cluster key" :
-	    "no key: loopback connections only", d->npeers);
+	    d->cfg.listen_text, keys, d->npeers);
 	event_base_dispatch(d->base);
 	return d->exit_status;
 }

@@ -23,8 +23,11 @@ struct daemon_config {
 	char			 listen_text[80];
 	char			 name[64];	/* "" to take it from hosts */
 	int			 have_key;
-	unsigned char		 key[AUTH_KEY_SIZE];
+	unsigned char		 key[AUTH_KEY_SIZE];	/* the node key */
 	const char		*key_path;	/* hidden from workers */
+	/* --client-key: keys with fewer rights, for clients alone */
+	struct auth_key		*client_keys;
+	size_t			 nclient_keys;
 	struct sandbox_config	 sandbox;	/* how workers are confined */
 	const char		*hosts_path;	/* NULL: a cluster of one */
 	const char		*state_dir;

@@ -16,6 +16,7 @@
 #include "agentd/log.h"
 #include "agentd/worker.h"
 #include "base/alloc.h"
+#include "base/crypto.h"
 
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2
@@ -24,8 +25,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: agentd [--listen ADDR:PORT] [--key FILE] [--hosts FILE] "
-	    "[--state DIR]\n"
+	    "usage: agentd [--listen ADDR:PORT] [--key FILE] "
+	    "[--client-key FILE:ROLE]...\n"
+	    "              [--hosts FILE] [--state DIR]\n"
 	    "              [--name NAME] [--log-level L] [--down-after MS] "
 	    "[--commit-mem MIB]\n"
 	    "              [--join ADDR:PORT] [--daemon] [--worker-user USER]\n"
@@ -40,8 +42,23 @@ usage(FILE *f)
 	    "\n"
 	    "options:\n"
 	    "  --listen ADDR:PORT  where to listen (default 127.0.0.1:7070)\n"
-	    "  --key FILE          the cluster key (agentd keygen); without\n"
-	    "                      it only loopback connections are accepted\n"
+	    "  --key FILE          the node key (agentd keygen): the daemons'\n"
+	    "                      own, which gives its holder every right.\n"
+	    "                      Without it the daemon is keyless: it\n"
+	    "                      accepts loopback connections alone, and\n"
+	    "                      only from processes of its own user (the\n"
+	    "                      kernel's sock_diag names the uid that\n"
+	    "                      opened the connecting socket); others\n"
+	    "                      are refused with a line that says so\n"
+	    "  --client-key FILE:ROLE\n"
+	    "                      also accept clients holding this key\n"
+	    "                      (agentd keygen), with ROLE read (hosts,\n"
+	    "                      agents, logs, results: looking only) or\n"
+	    "                      run (read, and spawn, steer, message and\n"
+	    "                      kill agents whose code is already stored,\n"
+	    "                      never code-put); repeatable; needs --key.\n"
+	    "                      A client key never joins as a daemon\n"
+	    "                      (docs/security.md)\n"
 	    "  --hosts FILE        the host inventory (hosts/README.md); this\n"
 	    "                      host is the entry named --name, or the one\n"
 	    "                      whose address is --listen\n"
@@ -113,9 +130,10 @@ keygen(int argc, char **argv)
 	    strcmp(argv[1], "-h") == 0) {
 		if (argc == 2) {
 			printf("usage: agentd keygen FILE\n\nWrites a new "
-			    "random cluster key to FILE (mode 0600). Every\n"
-			    "daemon and client of a cluster uses the same key "
-			    "file.\n");
+			    "random key to FILE (mode 0600): a cluster's node\n"
+			    "key (--key), which every daemon holds, or a "
+			    "client key\n(--client-key FILE:ROLE) for clients "
+			    "with fewer rights.\n");
 			return 0;
 		}
 		fprintf(stderr, "agentd keygen: expected one FILE (usage: "
@@ -126,6 +144,36 @@ keygen(int argc, char **argv)
 		fprintf(stderr, "agentd keygen: %s\n", cause);
 		free(cause);
 		return EXIT_FAILED;
+	}
+	return 0;
+}
+
+/*
+ * Client keys come with a node key (keyless, there is no key to tell them
+ * from), and each is a key of its own: a HELLO names one by its id.
+ */
+static int
+client_keys_check(const struct daemon_config *cfg, char **cause)
+{
+	char node[AUTH_KEY_ID_LEN + 1];
+	size_t i, j;
+
+	if (cfg->nclient_keys == 0)
+		return 0;
+	if (!cfg->have_key)
+		return nn_fail(cause, "--client-key needs --key (the node "
+		    "key)");
+	auth_key_id(cfg->key, node);
+	for (i = 0; i < cfg->nclient_keys; i++) {
+		if (strcmp(cfg->client_keys[i].id, node) == 0)
+			return nn_fail(cause, "--client-key: key %zu is the "
+			    "node key (--key); a client key must be another "
+			    "(agentd keygen)", i + 1);
+		for (j = 0; j < i; j++)
+			if (strcmp(cfg->client_keys[i].id,
+			    cfg->client_keys[j].id) == 0)
+				return nn_fail(cause, "--client-key: keys %zu "
+				    "and %zu are the same key", j + 1, i + 1);
 	}
 	return 0;
 }
@@ -160,6 +208,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "key", required_argument, NULL, 'k' },
+		{ "client-key", required_argument, NULL, 'K' },
 		{ "hosts", required_argument, NULL, 'H' },
 		{ "state", required_argument, NULL, 's' },
 		{ "name", required_argument, NULL, 'n' },
@@ -198,6 +247,16 @@ main(int argc, char **argv)
 			break;
 		case 'k':
 			keyfile = optarg;
+			break;
+		case 'K':
+			cfg.client_keys = xreallocarray(cfg.client_keys,
+			    cfg.nclient_keys + 1, sizeof *cfg.client_keys);
+			if (auth_client_key_load(optarg, &cfg.client_keys[
+			    cfg.nclient_keys], &cause) != 0) {
+				fprintf(stderr, "agentd: %s\n", cause);
+				goto out;
+			}
+			cfg.nclient_keys++;
 			break;
 		case 'H':
 			cfg.hosts_path = optarg;
@@ -338,6 +397,10 @@ main(int argc, char **argv)
 		cfg.have_key = 1;
 		cfg.key_path = keyfile;
 	}
+	if (client_keys_check(&cfg, &cause) != 0) {
+		fprintf(stderr, "agentd: %s\n", cause);
+		goto out;
+	}
 	log_init(cfg.name[0] != '\0' ? cfg.name : "agentd", level);
 	cfg.state_dir = state;	/* NULL: daemon_new picks one by name */
 	signal(SIGPIPE, SIG_IGN);
@@ -356,6 +419,11 @@ main(int argc, char **argv)
 	rc = daemon_run(d);
 out:
 	daemon_free(d);
+	if (cfg.client_keys != NULL)
+		crypto_cleanse(cfg.client_keys, cfg.nclient_keys *
+		    sizeof *cfg.client_keys);
+	crypto_cleanse(cfg.key, sizeof cfg.key);
+	free(cfg.client_keys);
 	free(state);
 	free(cause);
 	return rc;

@@ -12,6 +12,7 @@
 #include "agentd/hosts.h"
 #include "agentd/log.h"
 #include "agentd/outbox.h"
+#include "agentd/peercred.h"
 #include "agentd/runner.h"
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -141,6 +142,8 @@ daemon_conn_config(struct daemon *d)
 		.base = d->base,
 		.name = d->cfg.name,
 		.key = d->cfg.have_key ? d->cfg.key : zero,
+		.client_keys = d->cfg.client_keys,
+		.nclient_keys = d->cfg.nclient_keys,
 		.role = CONN_PEER,
 		.ops = &daemon_conn_ops,
 	};
@@ -164,6 +167,49 @@ is_loopback(const struct sockaddr *sa)
 	return 0;
 }
 
+/* Refusals of other users are logged at most this often. */
+#define KEYLESS_LOG_MS	10000
+
+/*
+ * Keyless, a connection is served only when the process at its other end
+ * runs as our euid: a loopback address alone says nothing about who. NULL,
+ * or why not (static), which its HELLO is answered with.
+ */
+static const char *
+daemon_keyless_refusal(int fd, const char *addr)
+{
+	static char why[96];
+	static uint64_t last_log;
+	static unsigned long quiet;
+	char *cause = NULL, uidtext[32], more[64];
+	uid_t uid;
+	uint64_t now;
+
+	if (peercred_tcp_uid(fd, &uid, &cause) == 0 && uid == geteuid())
+		return NULL;
+	snprintf(why, sizeof why, "keyless daemon accepts only its own user "
+	    "(uid %lu)", (unsigned long)geteuid());
+	now = clock_ms();
+	if (last_log == 0 || now - last_log >= KEYLESS_LOG_MS) {
+		if (cause != NULL)
+			snprintf(uidtext, sizeof uidtext, "unknown");
+		else
+			snprintf(uidtext, sizeof uidtext, "%lu",
+			    (unsigned long)uid);
+		snprintf(more, sizeof more, " (%lu more since the last such "
+		    "line)", quiet);
+		log_warn("refusing %s: uid %s%s%s, and a keyless daemon "
+		    "serves its own user alone (uid %lu)%s", addr, uidtext,
+		    cause != NULL ? ": " : "", cause != NULL ? cause : "",
+		    (unsigned long)geteuid(), quiet > 0 ? more : "");
+		last_log = now;
+		quiet = 0;
+	} else
+		quiet++;
+	free(cause);
+	return why;
+}
+
 void
 daemon_accept_cb(struct evconnlistener *lst, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
@@ -171,6 +217,8 @@ daemon_accept_cb(struct evconnlistener *lst, evutil_socket_t fd,
 	struct daemon *d = arg;
 	struct conn_config cc = daemon_conn_config(d);
 	struct conn *c;
+	const char *why;
+	char addr[80];
 
 	(void)lst;
 	/* Without a key the only proof of trust is being on this host. */
@@ -180,6 +228,9 @@ daemon_accept_cb(struct evconnlistener *lst, evutil_socket_t fd,
 		return;
 	}
 	c = conn_accept(&cc, fd, sa, (socklen_t)len);
+	if (!d->cfg.have_key && (why = daemon_keyless_refusal(fd,
+	    hosts_format_addr(sa, addr, sizeof addr))) != NULL)
+		conn_refuse(c, why);
 	link_add(d, c, -1);
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agentd/agent.h"
+#include "agentd/auth.h"
 #include "agentd/bigbuf.h"
 #include "agentd/codestore.h"
 #include "agentd/conn.h"
@@ -342,39 +343,45 @@ op_undrain(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	daemon_drain(d, l, id, f, 0);
 }
 
-/* Every request a daemon takes (docs/protocol.md), by name. */
+/*
+ * Every request a daemon takes (docs/protocol.md), by name, with the
+ * lowest key role that may make it (docs/security.md): a read key only
+ * looks, a run key runs agents of code already stored, and shipping code,
+ * draining and what daemons ask each other need the node key.
+ */
 static const struct request_entry {
 	const char	*name;
 	request_fn	*fn;
 	int		 flags;
+	enum auth_role	 role;
 } requests[] = {
-	{ "agent-accept", op_accept, REQUEST_PEER },
-	{ "agents", op_agents, 0 },
-	{ "clone", op_control, 0 },
-	{ "code-get", op_code_get, REQUEST_PEER },
-	{ "commit-drop", op_commit_drop, 0 },
-	{ "commit-get", op_commit_get, 0 },
-	{ "commit-put", op_commit_put, REQUEST_PEER },
-	{ "commits", op_commits, 0 },
-	{ "code-has", op_code_has, 0 },
-	{ "code-put", op_code_put, 0 },
-	{ "code-stats", op_code_stats, 0 },
-	{ "drain", op_drain, 0 },
-	{ "hosts", op_hosts, 0 },
-	{ "join", op_join, 0 },
-	{ "kill", op_control, 0 },
-	{ "logs", op_logs, 0 },
-	{ "migrate", op_control, 0 },
-	{ "ping", op_ping, 0 },
-	{ "result", op_result, 0 },
-	{ "result-ack", op_result_ack, 0 },
-	{ "resume", op_control, 0 },
-	{ "send", op_send, 0 },
-	{ "spawn", op_spawn, 0 },
-	{ "subscribe", op_subscribe, 0 },
-	{ "suspend", op_control, 0 },
-	{ "undrain", op_undrain, 0 },
-	{ "where", op_where, 0 },
+	{ "agent-accept", op_accept, REQUEST_PEER, AUTH_NODE },
+	{ "agents", op_agents, 0, AUTH_READ },
+	{ "clone", op_control, 0, AUTH_RUN },
+	{ "code-get", op_code_get, REQUEST_PEER, AUTH_NODE },
+	{ "commit-drop", op_commit_drop, 0, AUTH_RUN },
+	{ "commit-get", op_commit_get, 0, AUTH_READ },
+	{ "commit-put", op_commit_put, REQUEST_PEER, AUTH_NODE },
+	{ "commits", op_commits, 0, AUTH_READ },
+	{ "code-has", op_code_has, 0, AUTH_READ },
+	{ "code-put", op_code_put, 0, AUTH_NODE },
+	{ "code-stats", op_code_stats, 0, AUTH_READ },
+	{ "drain", op_drain, 0, AUTH_NODE },
+	{ "hosts", op_hosts, 0, AUTH_READ },
+	{ "join", op_join, 0, AUTH_NODE },
+	{ "kill", op_control, 0, AUTH_RUN },
+	{ "logs", op_logs, 0, AUTH_READ },
+	{ "migrate", op_control, 0, AUTH_RUN },
+	{ "ping", op_ping, 0, AUTH_READ },
+	{ "result", op_result, 0, AUTH_READ },
+	{ "result-ack", op_result_ack, 0, AUTH_RUN },
+	{ "resume", op_control, 0, AUTH_RUN },
+	{ "send", op_send, 0, AUTH_RUN },
+	{ "spawn", op_spawn, 0, AUTH_RUN },
+	{ "subscribe", op_subscribe, 0, AUTH_READ },
+	{ "suspend", op_control, 0, AUTH_RUN },
+	{ "undrain", op_undrain, 0, AUTH_NODE },
+	{ "where", op_where, 0, AUTH_READ },
 };
 
 /* A client's request; malformed ones close the connection. An op that is
@@ -385,6 +392,7 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 	json_t *id = json_object_get(f->meta, "id");
 	const char *op = json_string_value(json_object_get(f->meta, "op"));
 	const struct request_entry *e;
+	char *cause = NULL;
 
 	if (!json_is_integer(id) || op == NULL) {
 		log_warn("%s: request needs an integer id and a string op; "
@@ -396,6 +404,14 @@ daemon_request(struct daemon *d, struct link *l, struct frame *f)
 	if (e == NULL || ((e->flags & REQUEST_PEER) &&
 	    (conn_peer_role(l->conn) != CONN_PEER || l->peer < 0))) {
 		reply(l->conn, id, 0, "unknown op", NULL);
+		return;
+	}
+	/* Refused, the connection stays: the key may still do less. */
+	if (auth_role_check(conn_key_role(l->conn), e->role, op,
+	    &cause) != 0) {
+		log_info("%s: refused %s: %s", conn_label(l->conn), op, cause);
+		reply(l->conn, id, 0, cause, NULL);
+		free(cause);
 		return;
 	}
 	e->fn(d, l, id, f);

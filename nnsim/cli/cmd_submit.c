@@ -38,9 +38,11 @@ const struct cmd_entry cmd_submit_entry = {
 	    "  --hosts FILE         use the cluster of this host inventory\n"
 	    "                       (hosts/README.md): the first host that\n"
 	    "                       answers\n"
-	    "  --key FILE           the cluster key (with --connect or\n"
+	    "  --key FILE           the key we hold (with --connect or\n"
 	    "                       --hosts; the embedded cluster makes its\n"
-	    "                       own)\n"
+	    "                       own): the node key, or a run key, which\n"
+	    "                       runs the job only if the daemon already\n"
+	    "                       stores its code (docs/security.md)\n"
 	    "  -o, --output MODEL   write the model here: the best session's,\n"
 	    "                       or the one a data job trained (default:\n"
 	    "                       NAME.nnm, NAME from net.json)\n"
@@ -81,6 +83,42 @@ const char *
 submit_kind(const struct submit *sb)
 {
 	return sb->data ? "partition" : "session";
+}
+
+/*
+ * Ships the job's code unless the daemon stores it: a run key may spawn
+ * stored code but not ship any (docs/security.md), so it asks first.
+ */
+int
+submit_ship_code(struct submit *sb, char **cause)
+{
+	json_t *rep;
+	char *why = NULL;
+	int rc = -1;
+
+	if ((rep = submit_ask(sb, json_pack("{s:s, s:s}", "op", "code-has",
+	    "sha256", sb->code), NULL, 0, NULL, NULL, cause)) == NULL)
+		return -1;
+	if (json_is_true(json_object_get(rep, "has"))) {
+		rc = 0;
+		goto out;
+	}
+	json_decref(rep);
+	if ((rep = submit_ask(sb, json_pack("{s:s, s:s}", "op", "code-put",
+	    "sha256", sb->code), sb->code_buf, sb->code_len, NULL, NULL,
+	    cause)) == NULL)
+		return -1;
+	if (client_reply_ok(rep, "code-put", &why) != 0) {
+		nn_fail(cause, "%s: the job's code (%.12s...) is not stored "
+		    "there, and shipping it was refused: %s", sb->addr,
+		    sb->code, why);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(why);
+	json_decref(rep);
+	return rc;
 }
 
 json_t *
@@ -332,7 +370,7 @@ submit_connect(struct submit *sb, const struct submit_options *o,
 
 	sb->keyfile = keyfile;
 	char *why = NULL;
-	int local = o->local, rc;
+	int local = o->local;
 
 	sb->addr = o->connect_to;
 	if (sb->addr == NULL && sb->inventory == NULL) {
@@ -363,15 +401,7 @@ submit_connect(struct submit *sb, const struct submit_options *o,
 	    NULL, 0, NULL, NULL, cause)) == NULL)
 		return -1;
 	json_decref(rep);
-	if ((rep = submit_ask(sb, json_pack("{s:s, s:s}", "op",
-	    "code-put", "sha256", sb->code), sb->code_buf, sb->code_len, NULL,
-	    NULL, cause)) == NULL)
-		return -1;
-	why = xasprintf("%s: code-put", sb->addr);
-	rc = client_reply_ok(rep, why, cause);
-	free(why);
-	json_decref(rep);
-	if (rc != 0 || submit_hosts(sb, cause) != 0)
+	if (submit_ship_code(sb, cause) != 0 || submit_hosts(sb, cause) != 0)
 		return -1;
 	if (json_object_size(sb->hosts) == 0)
 		return nn_fail(cause, "the cluster has no host up");

@@ -117,6 +117,8 @@ struct submit {
 	char			 id[NN_JOBS_ID_LEN + 1];	/* job id */
 };
 
+/* Ships the job's code to the daemon unless it stores it; -1 with cause. */
+int		 submit_ship_code(struct submit *, char **cause);
 /* What "session i" or "partition i" is called in messages. */
 const char	*submit_kind(const struct submit *);
 /* A request whose JSON (a new reference) this call consumes; NULL with

@@ -172,7 +172,7 @@ submit_reconnect(struct submit *sb, const char *why, char **cause)
 {
 	char lost[64], *err = NULL, tried[512] = "";
 	const char *name, *addr;
-	json_t *v, *m, *rep;
+	json_t *v, *m;
 	size_t n;
 	int rc;
 
@@ -216,11 +216,7 @@ submit_reconnect(struct submit *sb, const char *why, char **cause)
 	if (rc != 0)
 		return -1;
 	/* The resumed sessions start from here: it needs the code. */
-	rep = submit_ask(sb, json_pack("{s:s, s:s}", "op", "code-put",
-	    "sha256", sb->code), sb->code_buf, sb->code_len, NULL, NULL, cause);
-	rc = rep != NULL ? client_reply_ok(rep, "code-put", cause) : -1;
-	json_decref(rep);
-	if (rc != 0 || submit_hosts(sb, cause) != 0)
+	if (submit_ship_code(sb, cause) != 0 || submit_hosts(sb, cause) != 0)
 		return -1;
 	submit_follow_all(sb);
 	/* Its agents died with it; its orphans elsewhere go on. */

@@ -57,17 +57,29 @@ def derive(key, label, a, b):
     return hmac.new(key, label + a + b, hashlib.sha256).digest()
 
 
+def key_id(key):
+    """The id a HELLO names a key by: SHA-256 of HMAC(K, "agentd-key-id"),
+    16 hex digits."""
+    return hashlib.sha256(hmac.new(key, b"agentd-key-id",
+                                   hashlib.sha256).digest()).hexdigest()[:16]
+
+
 class Conn:
     """A client connection after the handshake."""
 
-    def __init__(self, addr, key=ZERO, name="pytest", role="client"):
+    def __init__(self, addr, key=ZERO, name="pytest", role="client",
+                 with_id=False):
         host, port = addr.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=5)
         nc = os.urandom(32)
-        self.sock.sendall(frame(HELLO, {"name": name, "role": role,
-                                        "nonce": nc.hex()}))
+        hello = {"name": name, "role": role, "nonce": nc.hex()}
+        if with_id:
+            hello["key"] = key_id(key)
+        self.sock.sendall(frame(HELLO, hello))
         t, m, _ = read_frame(self.sock)
         assert t == HELLO, t
+        if "refused" in m:
+            raise PermissionError("refused: " + m["refused"])
         na = bytes.fromhex(m["nonce"])
         if not hmac.compare_digest(bytes.fromhex(m["proof"]),
                                    derive(key, b"agentd-A", nc, na)):

@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #include "agentd/auth.h"
 #include "base/alloc.h"
@@ -357,6 +358,143 @@ end:
 	free(h);
 }
 
+/* The id is a prefix of SHA-256(HMAC(K, "agentd-key-id")): not of the key
+ * itself, different per key, and 16 lowercase hex digits. */
+static void
+test_key_id(void)
+{
+	static const char label[] = "agentd-key-id";
+	unsigned char key[AUTH_KEY_SIZE], mac[32], digest[32];
+	char id[AUTH_KEY_ID_LEN + 1], other[AUTH_KEY_ID_LEN + 1], hex[65];
+	unsigned int maclen = sizeof mac;
+	size_t i;
+
+	CHECK(crypto_unhex(HEX64, key, sizeof key) == 0);
+	auth_key_id(key, id);
+	CHECK(strlen(id) == AUTH_KEY_ID_LEN);
+	for (i = 0; i < AUTH_KEY_ID_LEN; i++)
+		CHECKF(strchr("0123456789abcdef", id[i]) != NULL, "id %s", id);
+	HMAC(EVP_sha256(), key, sizeof key, (const unsigned char *)label,
+	    sizeof label - 1, mac, &maclen);
+	SHA256(mac, sizeof mac, digest);
+	crypto_hex(digest, sizeof digest, hex);
+	CHECKF(strncmp(id, hex, AUTH_KEY_ID_LEN) == 0, "id %s, expected %.16s",
+	    id, hex);
+	/* Not the key's own hash, nor its text. */
+	SHA256(key, sizeof key, digest);
+	crypto_hex(digest, sizeof digest, hex);
+	CHECK(strncmp(id, hex, AUTH_KEY_ID_LEN) != 0);
+	CHECK(strncmp(id, HEX64, AUTH_KEY_ID_LEN) != 0);
+	key[31] ^= 1;
+	auth_key_id(key, other);
+	CHECK(strcmp(id, other) != 0);
+end:
+	;
+}
+
+/* FILE:ROLE: read and run, a path with a colon, and every bad form. */
+static void
+test_client_key_load(void)
+{
+	static const struct {
+		const char	*suffix;
+		const char	*want;
+	} bad[] = {
+		{ "", "expected FILE:ROLE (ROLE read or run)" },
+		{ ":node", "unknown role \"node\" (expected read or run" },
+		{ ":Read", "unknown role \"Read\"" },
+		{ ":", "unknown role \"\"" },
+	};
+	struct auth_key k;
+	char *path = NULL, *spec = NULL, *cause = NULL, id[AUTH_KEY_ID_LEN + 1];
+	size_t i;
+
+	path = put("client:1.key", HEX64 "\n", 0600);
+	spec = xasprintf("%s:run", path);
+	CHECKF(auth_client_key_load(spec, &k, &cause) == 0, "%s", cause);
+	CHECK(k.role == AUTH_RUN);
+	auth_key_id(k.key, id);
+	CHECK(strcmp(k.id, id) == 0);
+	free(spec);
+	spec = xasprintf("%s:read", path);
+	CHECKF(auth_client_key_load(spec, &k, &cause) == 0, "%s", cause);
+	CHECK(k.role == AUTH_READ);
+	/* Split at the last colon: these have none in the name. */
+	free(path);
+	path = put("client.key", HEX64 "\n", 0600);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		free(spec);
+		spec = xasprintf("%s%s", path, bad[i].suffix);
+		CHECK(auth_client_key_load(spec, &k, &cause) == -1);
+		CHECKF(strstr(cause, bad[i].want) != NULL &&
+		    strncmp(cause, "--client-key ", 13) == 0, "%s: %s", spec,
+		    cause);
+		free(cause);
+		cause = NULL;
+	}
+	free(spec);
+	spec = xasprintf("%s/missing.key:read", unit_tmpdir());
+	CHECK(auth_client_key_load(spec, &k, &cause) == -1);
+	CHECKF(strstr(cause, "missing.key: No such file") != NULL, "%s",
+	    cause);
+	free(cause);
+	cause = NULL;
+	chmod(path, 0644);
+	free(spec);
+	spec = xasprintf("%s:read", path);
+	CHECK(auth_client_key_load(spec, &k, &cause) == -1);
+	CHECKF(strstr(cause, "readable by others") != NULL, "%s", cause);
+end:
+	free(cause);
+	free(spec);
+	free(path);
+}
+
+/* Each role may do what the ones below it may; refusals name the op and
+ * the key it needs. */
+static void
+test_role_check(void)
+{
+	static const struct {
+		enum auth_role	 have, need;
+		const char	*want;	/* NULL: allowed */
+	} cases[] = {
+		{ AUTH_READ, AUTH_READ, NULL },
+		{ AUTH_READ, AUTH_RUN, "this key may only read: 'op' needs a "
+		    "run key" },
+		{ AUTH_READ, AUTH_NODE, "this key may only read: 'op' needs "
+		    "the node key" },
+		{ AUTH_RUN, AUTH_READ, NULL },
+		{ AUTH_RUN, AUTH_RUN, NULL },
+		{ AUTH_RUN, AUTH_NODE, "this key may only read and run agents "
+		    "of stored code: 'op' needs the node key" },
+		{ AUTH_NODE, AUTH_READ, NULL },
+		{ AUTH_NODE, AUTH_RUN, NULL },
+		{ AUTH_NODE, AUTH_NODE, NULL },
+	};
+	char *cause = NULL;
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		r = auth_role_check(cases[i].have, cases[i].need, "op", &cause);
+		if (cases[i].want == NULL)
+			CHECKF(r == 0 && cause == NULL, "case %zu refused: %s",
+			    i, cause);
+		else
+			CHECKF(r == -1 && cause != NULL &&
+			    strcmp(cause, cases[i].want) == 0, "case %zu: %s",
+			    i, cause != NULL ? cause : "allowed");
+		free(cause);
+		cause = NULL;
+	}
+	CHECK(strcmp(auth_role_name(AUTH_READ), "read") == 0);
+	CHECK(strcmp(auth_role_name(AUTH_RUN), "run") == 0);
+	CHECK(strcmp(auth_role_name(AUTH_NODE), "node") == 0);
+end:
+	free(cause);
+}
+
 static const struct unit_test tests[] = {
 	{ "keygen_mode", test_keygen_mode },
 	{ "keygen_refuses", test_keygen_refuses },
@@ -366,6 +504,9 @@ static const struct unit_test tests[] = {
 	{ "random", test_random },
 	{ "equal", test_equal },
 	{ "hex", test_hex },
+	{ "key_id", test_key_id },
+	{ "client_key_load", test_client_key_load },
+	{ "role_check", test_role_check },
 	{ NULL, NULL },
 };
 
