@@ -324,8 +324,8 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 	}
 	/* Workers never read the key, nor the store they load from. */
 	sbc = d->cfg.sandbox;
-	sbc.hide[0] = d->cfg.key_path;
-	sbc.hide[1] = d->state_dir;
+	sbc.hide[SANDBOX_HIDE_MAX - 2] = d->cfg.key_path;
+	sbc.hide[SANDBOX_HIDE_MAX - 1] = d->state_dir;
 	if ((d->sandbox = sandbox_new(&sbc, cause)) == NULL)
 		goto fail;
 	d->runner = runner_new(d->base, d->cfg.name, d->sandbox,

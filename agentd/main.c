@@ -230,6 +230,7 @@ main(int argc, char **argv)
 	struct daemon *d = NULL;
 	const char *listen = "127.0.0.1:7070", *keyfile = NULL, *join = NULL;
 	char *cause = NULL, *state = NULL, *end;
+	char *hidden[SANDBOX_HIDE_MAX] = { NULL };
 	int c, level = LOG_INFO, background = 0, rc = EXIT_USAGE;
 	long ms;
 
@@ -249,6 +250,11 @@ main(int argc, char **argv)
 			keyfile = optarg;
 			break;
 		case 'K':
+			if (cfg.nclient_keys >= SANDBOX_HIDE_MAX - 2) {
+				fprintf(stderr, "agentd: --client-key: at most "
+				    "%d keys\n", SANDBOX_HIDE_MAX - 2);
+				goto out;
+			}
 			cfg.client_keys = xreallocarray(cfg.client_keys,
 			    cfg.nclient_keys + 1, sizeof *cfg.client_keys);
 			if (auth_client_key_load(optarg, &cfg.client_keys[
@@ -256,6 +262,11 @@ main(int argc, char **argv)
 				fprintf(stderr, "agentd: %s\n", cause);
 				goto out;
 			}
+			/* FILE of FILE:ROLE, out of the workers' reach. */
+			hidden[cfg.nclient_keys] = xstrdup(optarg);
+			*strrchr(hidden[cfg.nclient_keys], ':') = '\0';
+			cfg.sandbox.hide[cfg.nclient_keys] =
+			    hidden[cfg.nclient_keys];
 			cfg.nclient_keys++;
 			break;
 		case 'H':
@@ -424,6 +435,8 @@ out:
 		    sizeof *cfg.client_keys);
 	crypto_cleanse(cfg.key, sizeof cfg.key);
 	free(cfg.client_keys);
+	for (c = 0; c < SANDBOX_HIDE_MAX; c++)
+		free(hidden[c]);
 	free(state);
 	free(cause);
 	return rc;

@@ -18,13 +18,15 @@ struct sandbox_limits {
 	uint64_t	 cpu;	/* CPU seconds (RLIMIT_CPU) */
 };
 
+#define SANDBOX_HIDE_MAX	16
+
 struct sandbox_config {
 	int		 off;		/* --sandbox off: no Landlock, seccomp */
 	const char	*user;		/* --worker-user; NULL: the default */
 	struct sandbox_limits limits;	/* the host's defaults; 0: derived */
 	const char	*syscalls;	/* --worker-syscalls: more to allow */
-	const char	*hide[4];	/* paths workers must never read (the
-					 * key file, the state folder) */
+	const char	*hide[SANDBOX_HIDE_MAX]; /* paths workers must never
+					 * read: the key files, the state */
 };
 
 #define SANDBOX_DEFAULT_USER	"agentd-worker"
