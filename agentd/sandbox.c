@@ -167,6 +167,29 @@ sandbox_landlock_abi(void)
 	return v > 0 ? (int)v : 0;
 }
 
+/* Whether a cgroup v2 hierarchy offers the memory controller. */
+static int
+sandbox_cgroup_memory(void)
+{
+	static const char *const paths[] = {
+		"/sys/fs/cgroup/cgroup.controllers",
+		"/sys/fs/cgroup/unified/cgroup.controllers",
+	};
+	char line[512];
+	size_t i;
+	FILE *f;
+	int found = 0;
+
+	for (i = 0; i < nitems(paths) && !found; i++) {
+		if ((f = fopen(paths[i], "r")) == NULL)
+			continue;
+		if (fgets(line, sizeof line, f) != NULL)
+			found = strstr(line, "memory") != NULL;
+		fclose(f);
+	}
+	return found;
+}
+
 /* The worker user when the daemon runs as root. */
 static int
 sandbox_user(struct sandbox *sb, const char *name, char **cause)
@@ -264,8 +287,13 @@ sandbox_new(const struct sandbox_config *cfg, char **cause)
 	} else
 		log_warn("sandbox: off (--sandbox off): workers run without "
 		    "Landlock or seccomp");
-	/* cgroup v2 would bound memory with the page cache counted; this
-	 * daemon uses rlimits, which need no delegated hierarchy. */
+	/* cgroup v2 would bound the sum of the workers' memory; rlimits
+	 * bound each, and need no delegated hierarchy. */
+	log_info("sandbox: %s: each worker's memory is bounded on its own "
+	    "(RLIMIT_DATA), not their sum (docs/security.md)",
+	    sandbox_cgroup_memory() ? "cgroup v2 has a memory controller "
+	    "here, which agentd does not set up" : "no cgroup v2 memory "
+	    "controller here");
 #ifdef SANDBOX_ASAN
 	log_warn("sandbox: built with AddressSanitizer: no memory limit");
 #endif
