@@ -15,10 +15,13 @@ for name in "$@"; do
 	new=$FUZZ_BUILD/new/$name
 	log=$FUZZ_BUILD/log/$name.log
 	mkdir -p "$new" "$corpus"
+	# tests/fuzz/NAME.dict: words the parser looks for, if there is one.
+	dict=
+	[ -f "tests/fuzz/$name.dict" ] && dict="-dict=tests/fuzz/$name.dict"
 	# -max_len: 64 KiB, the largest seed the corpus may hold.
 	"$bin" -max_total_time="$FUZZ_SECONDS" -max_len=65536 \
 	    -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-	    -artifact_prefix="$FUZZ_BUILD/crash/$name-" \
+	    -artifact_prefix="$FUZZ_BUILD/crash/$name-" $dict \
 	    "$new" "$corpus" >"$log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
