@@ -5,6 +5,7 @@
 #   make asan       the suite under AddressSanitizer and UBSan
 #   make bench      benchmarks (tests/bench/run.sh)
 #   make stress     the 5-minute lifecycle storm (tests/cli/storm.py)
+#   make fuzz       libFuzzer on each harness (tests/fuzz; needs clang)
 #   make deps       install missing Debian packages (apt-get, sudo if needed)
 #   make V=1        show full commands
 
@@ -171,5 +172,7 @@ deps-bench: deps
 
 clean:
 	rm -rf build bin
+
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

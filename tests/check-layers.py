@@ -26,6 +26,7 @@ LAYERS = {
     "tests/unit": ["base", "data", "nn", "dist", "cli", "agentd", "agents",
                    "."],
     "tests/bench": ["base", "data", "nn", "dist", "agentd", "."],
+    "tests/fuzz": ["base", "data", "nn", "agentd", "."],
 }
 KNOWN = {"base", "data", "nn", "dist", "cli", "agentd", "agents"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

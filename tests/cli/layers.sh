@@ -17,7 +17,7 @@ copy_tree() {
 	rm -rf "$T/tree"
 	mkdir -p "$T/tree/tests"
 	(cd "$SRC" && cp -r agentd agents nnsim "$T/tree/" &&
-	    cp -r tests/unit tests/bench "$T/tree/tests/")
+	    cp -r tests/unit tests/bench tests/fuzz "$T/tree/tests/")
 }
 
 # bad NAME FILE INCLUDE PATTERN: a copy of the tree with INCLUDE added to
