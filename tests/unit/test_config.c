@@ -1047,8 +1047,8 @@ test_job_keys(void)
 	CHECK(nn_job_parse(root, "net.json", 0, 1, &job, &cause) == -1);
 	CHECKF(strcmp(cause, "net.json: parallel.sesions: unknown key "
 	    "(expected mode, sessions, grid, select, partitions, "
-	    "deterministic, retries, replicas, commit_epochs or "
-	    "commit_seconds)") == 0, "%s", cause);
+	    "deterministic, retries, replicas, commit_epochs, "
+	    "commit_seconds or limits)") == 0, "%s", cause);
 	free(cause);
 	cause = NULL;
 	json_object_del(json_object_get(root, "parallel"), "sesions");
