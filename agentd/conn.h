@@ -42,6 +42,7 @@ struct conn_config {
 	const char		*name;		/* ours, sent in HELLO */
 	const unsigned char	*key;		/* AUTH_KEY_SIZE bytes */
 	enum conn_role		 role;		/* ours, sent in HELLO */
+	int			 encrypt;	/* frames enciphered (HELLO) */
 	const struct conn_ops	*ops;
 	void			*arg;
 };

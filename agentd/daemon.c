@@ -357,9 +357,10 @@ fail:
 int
 daemon_run(struct daemon *d)
 {
-	log_info("%s listening on %s (%s), %d other hosts", d->cfg.name,
+	log_info("%s listening on %s (%s), %d other hosts%s", d->cfg.name,
 	    d->cfg.listen_text, d->cfg.have_key ? "cluster key" :
-	    "no key: loopback connections only", d->npeers);
+	    "no key: loopback connections only", d->npeers,
+	    d->cfg.plaintext ? "; frames in clear (--encrypt off)" : "");
 	event_base_dispatch(d->base);
 	return d->exit_status;
 }

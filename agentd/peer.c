@@ -142,6 +142,7 @@ daemon_conn_config(struct daemon *d)
 		.name = d->cfg.name,
 		.key = d->cfg.have_key ? d->cfg.key : zero,
 		.role = CONN_PEER,
+		.encrypt = !d->cfg.plaintext,
 		.ops = &daemon_conn_ops,
 	};
 

@@ -996,8 +996,8 @@ static const char py_driver[] =
     "print('ok', conn.key_out.hex())\n";
 
 /*
- * The acceptor's side of the handshake, as the daemon does it, then one
- * echo request. Returns NULL, or what went wrong (static); fills session.
+ * The acceptor's side of the handshake, as the daemon does it (frames
+ * enciphered), then one echo request. Returns NULL, or what went wrong (static); fills session.
  */
 static const char *
 accept_one(int fd, const unsigned char *key, unsigned char *session)
@@ -1033,8 +1033,8 @@ accept_one(int fd, const unsigned char *key, unsigned char *session)
 	auth_derive(key, "agentd-A", nc, na, proof);
 	crypto_hex(na, sizeof na, nhex);
 	crypto_hex(proof, sizeof proof, phex);
-	meta = json_pack("{s:s,s:s,s:s,s:s}", "name", "acceptor", "role",
-	    "peer", "nonce", nhex, "proof", phex);
+	meta = json_pack("{s:s,s:s,s:s,s:s,s:b}", "name", "acceptor", "role",
+	    "peer", "nonce", nhex, "proof", phex, "encrypt", 1);
 	if (send_frame(fd, &out, FRAME_HELLO, meta, NULL, 0) != 0)
 		goto fail;
 	json_decref(meta);
@@ -1055,6 +1055,7 @@ accept_one(int fd, const unsigned char *key, unsigned char *session)
 	frame_key_init(&in, session);
 	auth_derive(key, "agentd-R", nc, na, proof);
 	frame_key_init(&out, proof);
+	in.encrypt = out.encrypt = 1;	/* the client follows our HELLO */
 
 	if (recv_frame(fd, b, &in, &f, &cause) != 1 ||
 	    f->type != FRAME_REQUEST || f->payload_len != 102400)
