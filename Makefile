@@ -79,6 +79,7 @@ BENCH_SRC	= tests/bench/mlp_bench.c
 BENCH_BIN	= $(BUILD)/bench/mlp_bench
 FANN_BENCH	= $(BUILD)/bench/fann_bench
 TCP_MAC_BENCH	= $(BUILD)/bench/tcp_mac_bench
+RING_BENCH	= $(BUILD)/bench/ring_bench
 
 .PHONY: all test asan bench stress deps deps-bench clean check-layers
 .SECONDARY:
@@ -154,13 +155,18 @@ $(TCP_MAC_BENCH): $(BUILD)/tests/bench/tcp_mac_bench.o
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcrypto
 
+$(RING_BENCH): $(BUILD)/tests/bench/ring_bench.o $(LIBS_SIM)
+	$(msg) LINK $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # FANN is optional: the bench reports it only when libfann-dev is there.
 $(FANN_BENCH): tests/bench/fann_bench.c
 	@mkdir -p $(@D)
 	$(Q)if [ -f /usr/include/fann.h ]; then \
 	    $(CC) -O2 -o $@ $< -lfann -lm; else rm -f $@; fi
 
-bench: all $(BENCH_BIN) $(TCP_MAC_BENCH)
+bench: all $(BENCH_BIN) $(TCP_MAC_BENCH) $(RING_BENCH)
 	$(Q)$(MAKE) --no-print-directory $(FANN_BENCH)
 	$(Q)BUILD=$(BUILD) BIN=$(BIN) sh tests/bench/run.sh
 

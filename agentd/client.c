@@ -169,12 +169,21 @@ client_handshake(struct client *c, const unsigned char *key, int with_id,
 	frame_key_init(&c->tx, s);
 	auth_derive(key, "agentd-R", nc, na, s);
 	frame_key_init(&c->rx, s);
+	/* Encryption is the cluster's setting: we follow the daemon's. */
+	c->tx.encrypt = c->rx.encrypt = json_is_true(json_object_get(f->meta,
+	    "encrypt"));
 	OPENSSL_cleanse(s, sizeof s);
 	c->ready = 1;
 	rc = 0;
 out:
 	frame_free(f);
 	return rc;
+}
+
+int
+client_encrypts(const struct client *c)
+{
+	return c->tx.encrypt;
 }
 
 struct client *

@@ -21,6 +21,8 @@ struct client;
 struct client	*client_connect(const char *addr, const char *keyfile,
 		     const char *name, char **cause);
 void		 client_free(struct client *);
+/* 1 when the daemon enciphers frames (its --encrypt, in its HELLO). */
+int		 client_encrypts(const struct client *);
 /*
  * Sends req (an object with "op"; an "id" is added) and waits for its
  * reply, keeping events that arrive meanwhile. Returns the reply (new

@@ -68,7 +68,8 @@ struct conn {
 	enum conn_role		 peer_role;
 	const unsigned char	*key;		/* the one its HELLO named */
 	enum auth_role		 key_role;
-	char			 refusal[128];	/* conn_refuse's, or "" */
+	char			 refusal[192];	/* conn_refuse's, or a why of
+						 * our own making; or "" */
 	char			 name[64];
 	char			 label[96];
 	unsigned char		 nonce[AUTH_NONCE_SIZE];	/* ours */
@@ -197,6 +198,16 @@ format_addr(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "local");
 }
 
+/*
+ * Whether frames after the handshake are enciphered: the cluster's
+ * setting, except on a worker's socketpair, which never leaves the host.
+ */
+static int
+conn_encrypts(const struct conn *c)
+{
+	return c->cfg.encrypt && !c->pair;
+}
+
 static int
 conn_send_hello(struct conn *c, const unsigned char *proof)
 {
@@ -209,6 +220,8 @@ conn_send_hello(struct conn *c, const unsigned char *proof)
 	    json_string(conn_role_name(c->cfg.role)));
 	crypto_hex(c->nonce, sizeof c->nonce, hex);
 	json_object_set_new(m, "nonce", json_string(hex));
+	/* Clients follow it; a daemon that differs refuses us. */
+	json_object_set_new(m, "encrypt", json_boolean(conn_encrypts(c)));
 	if (proof != NULL) {
 		crypto_hex(proof, AUTH_KEY_SIZE, hex);
 		json_object_set_new(m, "proof", json_string(hex));
@@ -620,6 +633,17 @@ hello_fields(struct conn *c, json_t *m, const char **why)
 		*why = "HELLO nonce must be 64 hex digits";
 		return -1;
 	}
+	/* Only daemons say it (clients follow ours): they must agree. */
+	if (json_is_boolean(json_object_get(m, "encrypt")) &&
+	    json_is_true(json_object_get(m, "encrypt")) != conn_encrypts(c)) {
+		snprintf(c->refusal, sizeof c->refusal, "peer %s: frame "
+		    "encryption is %s there and %s here (agentd --encrypt "
+		    "must be the same on every daemon)", name,
+		    conn_encrypts(c) ? "off" : "on",
+		    conn_encrypts(c) ? "on" : "off");
+		*why = c->refusal;
+		return -1;
+	}
 	snprintf(c->name, sizeof c->name, "%s", name);
 	return 0;
 }
@@ -645,6 +669,7 @@ conn_established(struct conn *c, const unsigned char *nc,
 	auth_derive(c->key, "agentd-R", nc, na, r);
 	frame_key_init(&c->rx, c->state == CONN_WAIT_REPLY ? r : s);
 	frame_key_init(&c->tx, c->state == CONN_WAIT_REPLY ? s : r);
+	c->rx.encrypt = c->tx.encrypt = conn_encrypts(c);
 	OPENSSL_cleanse(s, sizeof s);
 	OPENSSL_cleanse(r, sizeof r);
 	c->state = CONN_READY;

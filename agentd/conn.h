@@ -46,6 +46,7 @@ struct conn_config {
 	const struct auth_key	*client_keys;
 	size_t			 nclient_keys;
 	enum conn_role		 role;		/* ours, sent in HELLO */
+	int			 encrypt;	/* frames enciphered (HELLO) */
 	const struct conn_ops	*ops;
 	void			*arg;
 };

@@ -365,8 +365,9 @@ daemon_run(struct daemon *d)
 	else
 		snprintf(keys, sizeof keys, "no key: loopback connections "
 		    "only, from uid %lu", (unsigned long)geteuid());
-	log_info("%s listening on %s (%s), %d other hosts", d->cfg.name,
-	    d->cfg.listen_text, keys, d->npeers);
+	log_info("%s listening on %s (%s), %d other hosts%s", d->cfg.name,
+	    d->cfg.listen_text, keys, d->npeers, d->cfg.plaintext ?
+	    "; frames in clear (--encrypt off)" : "");
 	event_base_dispatch(d->base);
 	return d->exit_status;
 }

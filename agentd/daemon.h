@@ -23,6 +23,7 @@ struct daemon_config {
 	char			 listen_text[80];
 	char			 name[64];	/* "" to take it from hosts */
 	int			 have_key;
+	int			 plaintext;	/* --encrypt off */
 	unsigned char		 key[AUTH_KEY_SIZE];	/* the node key */
 	const char		*key_path;	/* hidden from workers */
 	/* --client-key: keys with fewer rights, for clients alone */

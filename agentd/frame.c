@@ -1,6 +1,7 @@
 /*
  * Frames (docs/protocol.md): a 32-byte little-endian header, JSON
- * metadata, a raw payload and a Poly1305 tag over all three (crypto.h).
+ * metadata, a raw payload and a Poly1305 tag over all three (crypto.h),
+ * meta and payload enciphered with ChaCha20 on an encrypting key.
  */
 #include <sys/mman.h>
 
@@ -131,6 +132,94 @@ frame_copy_mac(struct crypto_tag *t, unsigned char *dst,
 }
 
 /*
+ * The writers' copy: n bytes to dst in cache-sized pieces, enciphered on
+ * the way when cs is open, each piece MAC'd as it landed (the tag covers
+ * the ciphertext).
+ */
+static void
+frame_seal(struct crypto_tag *t, struct crypto_stream *cs, unsigned char *dst,
+    const unsigned char *src, size_t n)
+{
+	size_t step;
+
+	if (!crypto_stream_open(cs)) {
+		frame_copy_mac(t, dst, src, n);
+		return;
+	}
+	while (n > 0) {
+		step = n < FRAME_PIECE ? n : FRAME_PIECE;
+		crypto_stream_xor(cs, dst, src, step);
+		crypto_tag_update(t, dst, step);
+		dst += step;
+		src += step;
+		n -= step;
+	}
+}
+
+/*
+ * Appends n enciphered bytes of src to out, in one reservation of out's
+ * own: whatever src refers to is read, never changed.
+ */
+static void
+frame_seal_add(struct evbuffer *out, struct crypto_tag *t,
+    struct crypto_stream *cs, const void *src, size_t n)
+{
+	struct evbuffer_iovec v;
+
+	if (n == 0)
+		return;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)n, &v, 1) != 1 ||
+	    v.iov_len < n)
+		fatal("out of memory reserving %zu enciphered bytes", n);
+	frame_hugepages(v.iov_base, n);
+	frame_seal(t, cs, v.iov_base, src, n);
+	v.iov_len = n;
+	if (evbuffer_commit_space(out, &v, 1) != 0)
+		fatal("frame: evbuffer_commit_space failed");
+}
+
+/* Enciphers all of b onto the end of out, chain by chain, and empties b. */
+static void
+frame_seal_buffer(struct evbuffer *out, struct crypto_tag *t,
+    struct crypto_stream *cs, struct evbuffer *b)
+{
+	struct evbuffer_iovec v[64], d;
+	struct evbuffer_ptr pos;
+	size_t n = evbuffer_get_length(b);
+	unsigned char *p;
+	int i, nv;
+
+	if (n == 0)
+		return;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)n, &d, 1) != 1 ||
+	    d.iov_len < n)
+		fatal("out of memory reserving %zu enciphered bytes", n);
+	p = d.iov_base;
+	frame_hugepages(p, n);
+	if (evbuffer_ptr_set(b, &pos, 0, EVBUFFER_PTR_SET) != 0)
+		fatal("frame: evbuffer_ptr_set failed");
+	while ((size_t)(p - (unsigned char *)d.iov_base) < n) {
+		nv = evbuffer_peek(b, -1, &pos, v, 64);
+		if (nv <= 0)
+			fatal("frame: payload shorter than its length");
+		if (nv > 64)
+			nv = 64;
+		for (i = 0; i < nv; i++) {
+			frame_seal(t, cs, p, v[i].iov_base, v[i].iov_len);
+			p += v[i].iov_len;
+			if (evbuffer_ptr_set(b, &pos, v[i].iov_len,
+			    EVBUFFER_PTR_ADD) != 0)
+				break;	/* the end */
+		}
+	}
+	d.iov_len = n;
+	if (evbuffer_commit_space(out, &d, 1) != 0)
+		fatal("frame: evbuffer_commit_space failed");
+	if (evbuffer_drain(b, n) != 0)
+		fatal("frame: evbuffer_drain failed");
+}
+
+/*
  * Copies n bytes at pos out of in (without draining) into dst and MACs
  * them, walking the buffer's chains in place.
  */
@@ -206,6 +295,7 @@ frame_key_init(struct frame_key *k, const unsigned char *key)
 	else
 		memset(k->key, 0, FRAME_KEY_SIZE);
 	k->seq = 0;
+	k->encrypt = 0;
 }
 
 /* Frees a received frame, its meta and payload; NULL is a no-op. */
@@ -222,14 +312,15 @@ frame_free(struct frame *f)
 /*
  * Appends a frame's header and meta to out, with room for everything when
  * payload is to be copied: then the payload and tag follow in the same
- * reservation and *tag is closed. Otherwise *tag is open, fed so far, for
- * the payload to follow. Advances k->seq. Fails,
+ * reservation and *tag and *cs are closed. Otherwise *tag is open, fed so
+ * far, for the payload to follow, and *cs, on an encrypting key, is the
+ * keystream at the payload's first byte. Advances k->seq. Fails,
  * leaving out and k alone, when meta or a length is refused.
  */
 static int
 frame_head(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
     const void *payload, uint64_t payload_len, int copy,
-    struct crypto_tag *tag, char **cause)
+    struct crypto_tag *tag, struct crypto_stream *cs, char **cause)
 {
 	struct frame_header h;
 	struct evbuffer_iovec v;
@@ -239,6 +330,7 @@ frame_head(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
 	int rc = -1;
 
 	memset(tag, 0, sizeof *tag);
+	memset(cs, 0, sizeof *cs);
 	if (type < 1 || type > FRAME_TYPE_MAX)
 		fatal("frame_write: bad frame type %d", type);
 	if (copy && payload_len > 0 && payload == NULL)
@@ -284,16 +376,19 @@ frame_head(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
 	p = v.iov_base;
 	frame_hugepages(p, copied);
 	crypto_tag_init(tag, k->key, k->seq);
+	if (k->encrypt)
+		crypto_stream_init(cs, k->key, k->seq, 0);
 	frame_header_encode(p, &h);
 	crypto_tag_update(tag, p, FRAME_HEADER_SIZE);
 	p += FRAME_HEADER_SIZE;
-	frame_copy_mac(tag, p, (const unsigned char *)text, meta_len);
+	frame_seal(tag, cs, p, (const unsigned char *)text, meta_len);
 	p += meta_len;
 	if (copy) {
 		if (payload_len > 0)
-			frame_copy_mac(tag, p, payload, (size_t)payload_len);
+			frame_seal(tag, cs, p, payload, (size_t)payload_len);
 		p += payload_len;
 		crypto_tag_final(tag, p);
+		crypto_stream_clear(cs);
 	}
 	v.iov_len = copied;
 	if (evbuffer_commit_space(out, &v, 1) != 0)
@@ -319,7 +414,9 @@ frame_tail(struct evbuffer *out, struct crypto_tag *tag)
 /*
  * Appends one frame to out: the payload copied (cleanup NULL and byref 0),
  * referenced (byref 1, cleanup called once it has been sent) or moved from
- * pbuf.
+ * pbuf. On an encrypting key a referenced payload is enciphered into out
+ * like a copied one, since it is not ours to change, and a moved one
+ * chain by chain.
  */
 static int
 frame_put(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
@@ -327,17 +424,25 @@ frame_put(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
     evbuffer_ref_cleanup_cb cleanup, void *arg, struct evbuffer *pbuf,
     char **cause)
 {
+	struct crypto_stream cs;
 	struct crypto_tag tag;
+	int copy = !byref || (k->encrypt && pbuf == NULL);
 
 	if (byref && pbuf == NULL && payload_len > 0 && payload == NULL)
 		fatal("frame_write: %" PRIu64 " bytes of NULL payload",
 		    payload_len);
-	if (frame_head(out, k, type, meta, payload, payload_len, !byref, &tag,
-	    cause) != 0)
+	if (frame_head(out, k, type, meta, payload, payload_len, copy, &tag,
+	    &cs, cause) != 0)
 		return -1;
-	if (!byref)
+	if (copy) {
+		/* Enciphered into out: the caller may have its bytes back. */
+		if (byref && cleanup != NULL)
+			cleanup(payload, (size_t)payload_len, arg);
 		return 0;
-	if (pbuf != NULL) {
+	}
+	if (pbuf != NULL && crypto_stream_open(&cs))
+		frame_seal_buffer(out, &tag, &cs, pbuf);
+	else if (pbuf != NULL) {
 		frame_mac_buffer(&tag, pbuf);
 		if (evbuffer_add_buffer(out, pbuf) != 0)
 			fatal("out of memory moving a payload");
@@ -350,6 +455,7 @@ frame_put(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
 		    (size_t)payload_len, cleanup, arg) != 0)
 			fatal("out of memory adding a payload reference");
 	}
+	crypto_stream_clear(&cs);
 	frame_tail(out, &tag);
 	return 0;
 }
@@ -357,6 +463,8 @@ frame_put(struct evbuffer *out, struct frame_key *k, int type, json_t *meta,
 /* A frame whose payload comes in pieces (frame.h). */
 struct frame_stream {
 	struct crypto_tag tag;		/* closed once the tag is out */
+	struct crypto_stream cs;	/* open on an encrypting key */
+	struct evbuffer	*sealed;	/* the ciphertext of what is ahead */
 	uint64_t	 left;		/* bytes still to put */
 	uint64_t	 ahead;		/* MAC'd and not yet put */
 };
@@ -366,16 +474,23 @@ frame_stream_begin(struct evbuffer *out, struct frame_key *k, int type,
     json_t *meta, uint64_t payload_len, char **cause)
 {
 	struct frame_stream *fs;
+	struct crypto_stream cs;
 	struct crypto_tag tag;
 
-	if (frame_head(out, k, type, meta, NULL, payload_len, 0, &tag,
+	if (frame_head(out, k, type, meta, NULL, payload_len, 0, &tag, &cs,
 	    cause) != 0)
 		return NULL;
 	fs = xcalloc(1, sizeof *fs);
 	fs->tag = tag;
+	fs->cs = cs;
 	fs->left = payload_len;
-	if (payload_len == 0)
+	if (crypto_stream_open(&fs->cs) &&
+	    (fs->sealed = evbuffer_new()) == NULL)
+		fatal("out of memory for an evbuffer");
+	if (payload_len == 0) {
+		crypto_stream_clear(&fs->cs);
 		frame_tail(out, &fs->tag);
+	}
 	return fs;
 }
 
@@ -390,7 +505,11 @@ frame_stream_mac(struct frame_stream *fs, const void *p, size_t n)
 {
 	if (!crypto_tag_open(&fs->tag) || n > fs->left - fs->ahead)
 		fatal("frame_stream_mac: %zu bytes past the payload", n);
-	crypto_tag_update(&fs->tag, p, n);
+	/* The source's bytes may be a worker's memory: read, not changed. */
+	if (crypto_stream_open(&fs->cs))
+		frame_seal_add(fs->sealed, &fs->tag, &fs->cs, p, n);
+	else
+		crypto_tag_update(&fs->tag, p, n);
 	fs->ahead += n;
 }
 
@@ -402,12 +521,19 @@ frame_stream_put(struct frame_stream *fs, struct evbuffer *out,
 
 	if (n != fs->ahead)
 		return -1;
-	if (evbuffer_add_buffer(out, piece) != 0)
+	if (fs->sealed != NULL) {
+		/* The plaintext piece goes back to its source now. */
+		if (evbuffer_drain(piece, n) != 0 ||
+		    evbuffer_add_buffer(out, fs->sealed) != 0)
+			fatal("out of memory moving a payload piece");
+	} else if (evbuffer_add_buffer(out, piece) != 0)
 		fatal("out of memory moving a payload piece");
 	fs->left -= n;
 	fs->ahead = 0;
-	if (fs->left == 0 && crypto_tag_open(&fs->tag))
+	if (fs->left == 0 && crypto_tag_open(&fs->tag)) {
+		crypto_stream_clear(&fs->cs);
 		frame_tail(out, &fs->tag);
+	}
 	return 0;
 }
 
@@ -417,6 +543,9 @@ frame_stream_free(struct frame_stream *fs)
 	if (fs == NULL)
 		return;
 	crypto_tag_clear(&fs->tag);
+	crypto_stream_clear(&fs->cs);
+	if (fs->sealed != NULL)
+		evbuffer_free(fs->sealed);
 	free(fs);
 }
 
@@ -458,14 +587,18 @@ frame_read(struct evbuffer *in, struct frame_key *k, struct frame **out,
 }
 
 /*
- * The checks after the bytes are in: MAC, seq and JSON. Takes meta and
- * payload; on success *out owns them, otherwise they are freed.
+ * The checks after the bytes are in: MAC, seq and JSON, and on an
+ * encrypting key the deciphering in place between the first two and the
+ * last (meta_plain: the reader deciphered meta already, for its hint).
+ * Takes meta and payload; on success *out owns them, otherwise they are
+ * freed.
  */
 static int
 frame_finish(const struct frame_header *h, struct frame_key *k,
     const unsigned char *want, const unsigned char *mac, unsigned char *meta,
-    unsigned char *payload, struct frame **out, char **cause)
+    int meta_plain, unsigned char *payload, struct frame **out, char **cause)
 {
+	struct crypto_stream cs;
 	json_error_t jerr;
 	json_t *obj = NULL;
 	struct frame *f;
@@ -479,6 +612,17 @@ frame_finish(const struct frame_header *h, struct frame_key *k,
 		nn_fail(cause, "bad sequence number %" PRIu64 " (expected %"
 		    PRIu64 ")", h->seq, k->seq);
 		goto out;
+	}
+	if (k->encrypt) {
+		/* Only bytes that passed the tag are worth deciphering. */
+		crypto_stream_init(&cs, k->key, h->seq, meta_plain ?
+		    h->meta_len : 0);
+		if (!meta_plain)
+			crypto_stream_xor(&cs, meta, meta, h->meta_len);
+		if (h->payload_len > 0)
+			crypto_stream_xor(&cs, payload, payload,
+			    (size_t)h->payload_len);
+		crypto_stream_clear(&cs);
 	}
 	obj = json_loadb((const char *)meta, h->meta_len,
 	    JSON_REJECT_DUPLICATES, &jerr);
@@ -549,7 +693,7 @@ frame_read_body(struct evbuffer *in, struct frame_key *k,
 	if (evbuffer_copyout_from(in, &pos, mac, sizeof mac) !=
 	    (ev_ssize_t)sizeof mac)
 		fatal("frame_read: evbuffer_copyout_from failed");
-	rc = frame_finish(&h, k, want, mac, meta, payload, out, cause);
+	rc = frame_finish(&h, k, want, mac, meta, 0, payload, out, cause);
 	if (rc == 1 && evbuffer_drain(in, (size_t)total) != 0)
 		fatal("frame_read: evbuffer_drain failed");
 	return rc;
@@ -730,6 +874,10 @@ frame_reader_begin(struct frame_reader *r, const unsigned char *hb,
 		fatal("frame_reader: meta shorter than counted");
 	r->meta[r->h.meta_len] = '\0';
 	crypto_tag_update(&r->tag, r->meta, r->h.meta_len);
+	/* Deciphered now for frame_reader_started's hint, unchecked as ever. */
+	if (k->encrypt)
+		crypto_xor(k->key, r->h.seq, 0, r->meta, r->meta,
+		    r->h.meta_len);
 	have = evbuffer_get_length(r->in);
 	if (have > r->h.payload_len)
 		have = r->h.payload_len;
@@ -789,6 +937,6 @@ frame_reader_next(struct frame_reader *r, struct frame_key *k,
 	r->meta = NULL;
 	r->payload = NULL;
 	frame_reader_reset(r);
-	rc = frame_finish(&r->h, k, want, mac, meta, payload, out, cause);
+	rc = frame_finish(&r->h, k, want, mac, meta, 1, payload, out, cause);
 	return rc;
 }

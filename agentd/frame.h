@@ -17,6 +17,13 @@
  *            plaintext with nonce = 4 zero bytes || seq (u64) and
  *            associated data header || meta || payload
  *
+ * On an encrypting key (frame_key.encrypt) meta || payload go enciphered:
+ * XOR'd with the ChaCha20 keystream of the same key and nonce from block 1
+ * (block 0 is the tag's Poly1305 key; crypto_stream), and the tag covers
+ * the header and that ciphertext. A reader MACs the bytes as they come and
+ * deciphers only once the tag and seq have passed. meta_len and
+ * payload_len stay in clear.
+ *
  * Until authentication completes the key is 32 zero bytes; afterwards each
  * direction has its own session key (auth.h), so no nonce repeats. A receiver checks magic,
  * version, flags and both lengths against the limits before allocating,
@@ -55,10 +62,13 @@ enum frame_type {
 
 const char	*frame_type_name(int type);
 
-/* One direction's state: the key and the next sequence number. */
+/* One direction's state: the key, the next sequence number and whether
+ * meta and payload are enciphered (set by the owner after
+ * frame_key_init, which clears it). */
 struct frame_key {
 	unsigned char	key[FRAME_KEY_SIZE];
 	uint64_t	seq;
+	int		encrypt;
 };
 
 /* A received frame. */
@@ -87,7 +97,8 @@ int	frame_write(struct evbuffer *out, struct frame_key *k, int type,
  * arg) once (at once when payload_len is 0; cleanup may be NULL). The
  * payload must not change meanwhile. On -1 nothing was added and the
  * caller still owns the payload. For large states: it saves a copy and
- * the page faults of a fresh buffer.
+ * the page faults of a fresh buffer. On an encrypting key the payload is
+ * enciphered into out, never in place, and cleanup is called at once.
  */
 int	frame_write_ref(struct evbuffer *out, struct frame_key *k, int type,
 	    json_t *meta, const void *payload, uint64_t payload_len,
@@ -95,7 +106,7 @@ int	frame_write_ref(struct evbuffer *out, struct frame_key *k, int type,
 /*
  * A frame whose payload is everything in payload, which is moved to out
  * (emptied) rather than copied: chains that refer to memory elsewhere keep
- * referring to it.
+ * referring to it. On an encrypting key it is enciphered into out.
  */
 int	frame_write_buffer(struct evbuffer *out, struct frame_key *k, int type,
 	    json_t *meta, struct evbuffer *payload, char **cause);
@@ -105,8 +116,10 @@ int	frame_write_buffer(struct evbuffer *out, struct frame_key *k, int type,
  * takes the seq); for each piece, frame_stream_mac feeds its bytes to the
  * tag, in order, from wherever they are, and frame_stream_put moves the
  * piece (which may hold references or file segments) to out. The put that
- * completes payload_len bytes appends the tag. Nothing else may go into
- * out meanwhile. A frame freed before its end leaves out holding a frame
+ * completes payload_len bytes appends the tag. On an encrypting key
+ * frame_stream_mac enciphers the bytes into a buffer of the frame's own
+ * and frame_stream_put drains the piece (nothing it refers to changes) and
+ * moves that instead. Nothing else may go into out meanwhile. A frame freed before its end leaves out holding a frame
  * cut short: the connection must close.
  */
 struct frame_stream;

@@ -34,6 +34,7 @@ usage(FILE *f)
 	    "              [--worker-mem MIB] [--worker-files N] "
 	    "[--worker-cpu SECONDS]\n"
 	    "              [--worker-syscalls LIST] [--sandbox on|off]\n"
+	    "              [--encrypt on|off]\n"
 	    "       agentd keygen FILE\n"
 	    "\n"
 	    "Runs the agent daemon of this host: it authenticates the other\n"
@@ -84,6 +85,11 @@ usage(FILE *f)
 	    "                      answers, and exits 2 if it is refused\n"
 	    "  --daemon            detach from the terminal (logs still go to\n"
 	    "                      stderr: redirect it)\n"
+	    "  --encrypt on|off    encipher frames between daemons and with\n"
+	    "                      clients, and a data job's ring (default\n"
+	    "                      on); a cluster setting: a daemon that\n"
+	    "                      differs is refused, clients follow\n"
+	    "                      (docs/security.md, \"Frames\")\n"
 	    "\n"
 	    "workers (docs/security.md):\n"
 	    "  --worker-user USER  when agentd runs as root, run workers as\n"
@@ -223,6 +229,7 @@ main(int argc, char **argv)
 		{ "worker-cpu", required_argument, NULL, 'P' },
 		{ "worker-syscalls", required_argument, NULL, 'S' },
 		{ "sandbox", required_argument, NULL, 'X' },
+		{ "encrypt", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -353,6 +360,15 @@ main(int argc, char **argv)
 				goto out;
 			}
 			cfg.sandbox.off = strcmp(optarg, "off") == 0;
+			break;
+		case 'E':
+			if (strcmp(optarg, "on") != 0 &&
+			    strcmp(optarg, "off") != 0) {
+				fprintf(stderr, "agentd: --encrypt: expected on "
+				    "or off, got \"%s\"\n", optarg);
+				goto out;
+			}
+			cfg.plaintext = strcmp(optarg, "off") == 0;
 			break;
 		case 'h':
 			usage(stdout);

@@ -145,6 +145,7 @@ daemon_conn_config(struct daemon *d)
 		.client_keys = d->cfg.client_keys,
 		.nclient_keys = d->cfg.nclient_keys,
 		.role = CONN_PEER,
+		.encrypt = !d->cfg.plaintext,
 		.ops = &daemon_conn_ops,
 	};
 

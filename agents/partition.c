@@ -10,7 +10,8 @@
  * a session agent (nnsim/dist/session.h) plus
  *
  *   {"rank": R, "size": N, "total": ROWS, "secret": HEX, "deterministic":
- *    B, "step": S, "members": [ids] (once known), "next": {"ip", "port"}
+ *    B, "encrypt": B (the ring's, as the daemons' frames; absent is true),
+ *    "step": S, "members": [ids] (once known), "next": {"ip", "port"}
  *    (the successor's listener, once known), "told_done": B, "next_done":
  *    B, "epochs": [...] (rank 0)}
  *
@@ -65,6 +66,7 @@ struct part {
 	size_t			 total;
 	unsigned char		 secret[NN_RING_SECRET];
 	int			 deterministic;
+	int			 encrypt;	/* the ring enciphers */
 	uint64_t		 step;
 	json_t			*root;
 	json_t			*members;	/* ids by rank, or NULL */
@@ -277,6 +279,7 @@ part_unpack(struct agent *a, const struct agent_state *st)
 	p->total = (size_t)total;
 	p->step = (uint64_t)step;
 	p->deterministic = json_is_true(json_object_get(o, "deterministic"));
+	p->encrypt = !json_is_false(json_object_get(o, "encrypt"));
 	p->told_done = json_is_true(json_object_get(o, "told_done"));
 	p->control = json_integer_value(json_object_get(o, "control"));
 	p->next_done = json_is_true(json_object_get(o, "next_done"));
@@ -341,6 +344,7 @@ part_unpack(struct agent *a, const struct agent_state *st)
 	    nn_trainer_restore(p->tr, blob, len, &cause)) != 0)
 		goto fail_cause;
 	p->ring = nn_ring_new(p->rank, p->size, p->nparams + 2, p->secret);
+	nn_ring_set_encrypt(p->ring, p->encrypt);
 	if (part_buckets(p, &cause) != 0)
 		goto fail_cause;
 	nn_trainer_on_ready(p->tr, part_ready, p);
@@ -381,6 +385,7 @@ part_pack(struct agent *a, struct agent_state *st)
 	    (json_int_t)p->step, "told_done", p->told_done, "next_done",
 	    p->next_done, "epochs", p->epochs);
 	json_object_set_new(extra, "control", json_integer(p->control));
+	json_object_set_new(extra, "encrypt", json_boolean(p->encrypt));
 	if (p->members != NULL)
 		json_object_set(extra, "members", p->members);
 	if (p->next_port > 0)

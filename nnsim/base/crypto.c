@@ -113,6 +113,98 @@ crypto_tag(const unsigned char *key, uint64_t seq, const void *hdr,
 	crypto_tag_final(&t, tag);
 }
 
+/*
+ * Plain ChaCha20 for the keystream: the AEAD cipher would MAC what it
+ * encrypts, but the tag goes over the ciphertext and the header together
+ * (crypto.h), so a reader can MAC bytes as they arrive and decrypt only
+ * once the tag has passed.
+ */
+static const EVP_CIPHER *
+crypto_chacha20(void)
+{
+	static EVP_CIPHER *cipher;
+
+	if (cipher == NULL &&
+	    (cipher = EVP_CIPHER_fetch(NULL, "ChaCha20", NULL)) == NULL)
+		fatal("OpenSSL has no ChaCha20");
+	return cipher;
+}
+
+/* Opens the keystream of message seq at offset; OpenSSL failing is fatal. */
+void
+crypto_stream_init(struct crypto_stream *s, const unsigned char *key,
+    uint64_t seq, uint64_t offset)
+{
+	unsigned char iv[4 + CRYPTO_NONCE_SIZE], skip[64];
+	EVP_CIPHER_CTX *ctx;
+	int outl;
+
+	if (offset / 64 >= UINT32_MAX)
+		fatal("crypto_stream_init: offset %llu past the keystream",
+		    (unsigned long long)offset);
+	/* OpenSSL's IV is the block counter, then the RFC's nonce. */
+	memset(iv, 0, sizeof iv);
+	nn_le_put_u32(iv, (uint32_t)(1 + offset / 64));
+	nn_le_put_u64(iv + 8, seq);
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+		fatal("out of memory creating a cipher context");
+	if (!EVP_EncryptInit_ex2(ctx, crypto_chacha20(), key, iv, NULL))
+		fatal("ChaCha20 init failed");
+	/* Into the block: OpenSSL keeps the rest of it for the next call. */
+	if (offset % 64 != 0 && !EVP_EncryptUpdate(ctx, skip, &outl, skip,
+	    (int)(offset % 64)))
+		fatal("ChaCha20 update failed");
+	s->ctx = ctx;
+}
+
+/* dst = src XOR keystream, in EVP-sized steps; OpenSSL failing is fatal. */
+void
+crypto_stream_xor(struct crypto_stream *s, void *dst, const void *src,
+    size_t n)
+{
+	const unsigned char *p = src;
+	unsigned char *q = dst;
+	size_t step;
+	int outl;
+
+	if (s->ctx == NULL)
+		fatal("crypto_stream_xor: no keystream open");
+	while (n > 0) {
+		step = n < CRYPTO_STEP ? n : CRYPTO_STEP;
+		if (!EVP_EncryptUpdate(s->ctx, q, &outl, p, (int)step) ||
+		    (size_t)outl != step)
+			fatal("ChaCha20 update failed");
+		p += step;
+		q += step;
+		n -= step;
+	}
+}
+
+void
+crypto_stream_clear(struct crypto_stream *s)
+{
+	EVP_CIPHER_CTX_free(s->ctx);
+	s->ctx = NULL;
+}
+
+int
+crypto_stream_open(const struct crypto_stream *s)
+{
+	return s->ctx != NULL;
+}
+
+/* One message's keystream applied in one call. */
+void
+crypto_xor(const unsigned char *key, uint64_t seq, uint64_t offset,
+    void *dst, const void *src, size_t n)
+{
+	struct crypto_stream s;
+
+	crypto_stream_init(&s, key, seq, offset);
+	crypto_stream_xor(&s, dst, src, n);
+	crypto_stream_clear(&s);
+}
+
 /* out = HMAC-SHA256(key, msg): proofs and derived keys. */
 void
 crypto_hmac(const unsigned char *key, size_t key_len, const void *msg,

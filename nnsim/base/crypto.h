@@ -1,6 +1,6 @@
 /*
  * The cryptographic primitives of the wire, one of each: the message tag
- * of agentd's frames and the ring's links, HMAC-SHA256 for proofs and
+ * and keystream of agentd's frames and the ring's links, HMAC-SHA256 for proofs and
  * derived keys, random bytes, constant-time comparison and the hex text
  * of keys. OpenSSL failing to give an algorithm is fatal.
  */
@@ -40,6 +40,34 @@ int	crypto_tag_open(const struct crypto_tag *);
 void	crypto_tag(const unsigned char *key, uint64_t seq, const void *hdr,
 	    size_t hdr_len, const void *payload, size_t payload_len,
 	    unsigned char *tag);
+
+/*
+ * The ChaCha20 keystream (RFC 8439) of message seq, the same key and nonce
+ * as its tag: block 0 is the tag's Poly1305 key, so byte 0 of the
+ * plaintext takes block 1, as in the RFC's AEAD. Encrypting and decrypting
+ * are the same XOR, in any pieces, in place or not. A message may be up to
+ * CRYPTO_STREAM_MAX bytes (the 32-bit block counter). Kept by value; ctx
+ * is NULL while none is open.
+ */
+#define CRYPTO_STREAM_MAX	((((uint64_t)1 << 32) - 1) * 64)
+struct crypto_stream {
+	void		*ctx;		/* OpenSSL's cipher context */
+};
+
+/* Opens the keystream under key for message seq at byte offset of its
+ * plaintext; past CRYPTO_STREAM_MAX is fatal. */
+void	crypto_stream_init(struct crypto_stream *, const unsigned char *key,
+	    uint64_t seq, uint64_t offset);
+/* dst = src XOR the next n bytes of keystream; dst may be src. */
+void	crypto_stream_xor(struct crypto_stream *, void *dst, const void *src,
+	    size_t n);
+/* Closes a keystream; a closed one is left alone. */
+void	crypto_stream_clear(struct crypto_stream *);
+/* 1 between init and clear. */
+int	crypto_stream_open(const struct crypto_stream *);
+/* init, xor and clear in one call. */
+void	crypto_xor(const unsigned char *key, uint64_t seq, uint64_t offset,
+	    void *dst, const void *src, size_t n);
 
 /* out (CRYPTO_HMAC_SIZE bytes) = HMAC-SHA256(key, msg). */
 void	crypto_hmac(const unsigned char *key, size_t key_len, const void *msg,

@@ -397,6 +397,7 @@ submit_connect(struct submit *sb, const struct submit_options *o,
 	} else if ((sb->cl = client_connect(sb->addr, keyfile,
 	    "nnsim-submit", cause)) == NULL)
 		return -1;
+	sb->encrypt = client_encrypts(sb->cl);
 	if ((rep = submit_ask(sb, json_pack("{s:s}", "op", "subscribe"),
 	    NULL, 0, NULL, NULL, cause)) == NULL)
 		return -1;

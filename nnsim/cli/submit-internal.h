@@ -101,6 +101,8 @@ struct submit {
 	int			 queued;	/* S_QUEUED sessions */
 	int			 failures;	/* S_FAILED sessions */
 	int			 data;		/* data mode */
+	int			 encrypt;	/* data mode: the ring enciphers,
+						 * as our daemon's frames do */
 	int			 commit_warned;	/* a commit failure was shown */
 	double			 rebuild_at;	/* data mode: partitions lost
 						 * at (nn_clock_s), or 0 */

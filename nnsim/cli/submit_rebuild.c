@@ -149,6 +149,7 @@ submit_rebuilt_state(struct submit *sb, int k, const struct agent_state *peer,
 	    "secret", hex, "deterministic", sb->job.deterministic, "step",
 	    json_object_get(pj, "step"), "members", ids, "adopt", 1, "control",
 	    (json_int_t)sb->control);
+	json_object_set_new(extra, "encrypt", json_boolean(sb->encrypt));
 	ids = NULL;
 	shard = nn_data_shard(sb->prep.train, k, sb->n);
 	if (nn_session_state(st, k, sb->job.roots[0], shard, k == 0 ?

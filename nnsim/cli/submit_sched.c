@@ -53,10 +53,10 @@ submit_state(struct submit *sb, int i, size_t *len, char **cause)
 
 	if (sb->data) {
 		nn_ring_secret_hex(sb->secret, hex);
-		extra = json_pack("{s:i, s:i, s:I, s:s, s:b, s:i}", "rank", i,
-		    "size", sb->n, "total", (json_int_t)sb->prep.train->n,
+		extra = json_pack("{s:i, s:i, s:I, s:s, s:b, s:i, s:b}", "rank",
+		    i, "size", sb->n, "total", (json_int_t)sb->prep.train->n,
 		    "secret", hex, "deterministic", sb->job.deterministic,
-		    "step", 0);
+		    "step", 0, "encrypt", sb->encrypt);
 		shard = nn_data_shard(sb->prep.train, i, sb->n);
 		rc = nn_session_state(st, i, sb->job.roots[0], shard,
 		    i == 0 ? sb->prep.test : NULL, extra);

@@ -18,7 +18,11 @@
  * then messages: u64 step, u32 message, u32 bytes, payload, and the 16-byte
  * ChaCha20-Poly1305 tag (empty plaintext, header and payload as associated
  * data, nonce = 4 zero bytes || link message count) under the link key
- * HMAC(secret, "nnring-K" Ns Nr). Integers are little-endian.
+ * HMAC(secret, "nnring-E" Ns Nr). The payload is enciphered: XOR'd with
+ * the ChaCha20 keystream of the same key and nonce from block 1
+ * (crypto_stream), and the tag covers that ciphertext. A job with
+ * encryption off sends floats in clear under HMAC(secret, "nnring-K" Ns
+ * Nr). Integers are little-endian.
  *
  * Over 1,000 lines on purpose: the ring's links, buckets, slices, tags and
  * polling share one private struct and one state machine per step; split,
@@ -110,6 +114,7 @@ struct nn_ring {
 	char		 last_error[160];
 	uint64_t	 bytes_out, bytes_in;
 	uint64_t	 written;	/* steps whose messages all went out */
+	int		 encrypt;	/* payloads enciphered */
 
 	struct {
 		int		 fd;
@@ -125,6 +130,10 @@ struct nn_ring {
 		unsigned char	 hdr[RING_HDR], tag[RING_TAG];
 		const float	*data;
 		size_t		 bytes, done;
+		/* The message enciphered: the log keeps its plaintext for
+		 * resends, which go under another link's key. */
+		unsigned char	*sealed;
+		size_t		 sealed_cap;
 	} out;
 
 	struct {
@@ -253,6 +262,7 @@ nn_ring_new(int rank, int size, size_t n,
 	g->listen_fd = g->out.fd = g->in.fd = -1;
 	g->idle_ms = RING_IDLE_MS;
 	g->last_io = ring_now();
+	g->encrypt = 1;
 	return g;
 }
 
@@ -339,6 +349,7 @@ nn_ring_free(struct nn_ring *g)
 	if (g->listen_fd >= 0)
 		close(g->listen_fd);
 	crypto_cleanse(g->secret, sizeof g->secret);
+	free(g->out.sealed);
 	free(g->msg);
 	free(g->bucket_lo);
 	free(g->bucket_len);
@@ -348,6 +359,12 @@ nn_ring_free(struct nn_ring *g)
 	free(g->prev.ready);
 	free(g->tmp);
 	free(g);
+}
+
+void
+nn_ring_set_encrypt(struct nn_ring *g, int on)
+{
+	g->encrypt = on != 0;
 }
 
 void
@@ -735,7 +752,8 @@ out_reply(struct nn_ring *g)
 		out_close(g);
 		return;
 	}
-	ring_mac(g, "nnring-K", g->out.ns, nr, NULL, 0, g->out.key);
+	ring_mac(g, g->encrypt ? "nnring-E" : "nnring-K", g->out.ns, nr, NULL,
+	    0, g->out.key);
 	g->out.step = nn_le_get_u64(b + 8);
 	if (nn_le_get_u32(b + 16) >= (uint32_t)g->nmsg) {
 		ring_error(g, "ring: the successor asked for a message past "
@@ -775,8 +793,15 @@ out_write(struct nn_ring *g)
 			nn_le_put_u64(g->out.hdr, g->out.step);
 			nn_le_put_u32(g->out.hdr + 8, (uint32_t)g->out.msg);
 			nn_le_put_u32(g->out.hdr + 12, (uint32_t)g->out.bytes);
-			ring_tag(g->out.key, g->out.msgno, g->out.hdr, data,
-			    g->out.bytes, g->out.tag);
+			if (g->encrypt) {
+				crypto_xor(g->out.key, g->out.msgno, 0,
+				    xgrow((void **)&g->out.sealed,
+				    &g->out.sealed_cap, g->out.bytes), data,
+				    g->out.bytes);
+				g->out.data = (const float *)g->out.sealed;
+			}
+			ring_tag(g->out.key, g->out.msgno, g->out.hdr,
+			    g->out.data, g->out.bytes, g->out.tag);
 			g->out.done = 0;
 			g->out.active = 1;
 		}
@@ -926,7 +951,8 @@ in_handshake(struct nn_ring *g)
 		in_close(g);
 		return;
 	}
-	ring_mac(g, "nnring-K", g->in.ns, g->in.nr, NULL, 0, g->in.key);
+	ring_mac(g, g->encrypt ? "nnring-E" : "nnring-K", g->in.ns, g->in.nr,
+	    NULL, 0, g->in.key);
 	g->in.msgno = 0;
 	g->in.hgot = g->in.pgot = g->in.tgot = 0;
 	g->in.state = IN_READY;
@@ -1008,9 +1034,16 @@ in_read(struct nn_ring *g)
 		    g->in.bytes, tag);
 		if (!crypto_equal(tag, g->in.tag, RING_TAG)) {
 			ring_error(g, "ring: a message from the predecessor "
-			    "failed its tag");
+			    "failed its tag%s", g->encrypt ? " (or its "
+			    "encryption setting differs)" : "");
 			in_close(g);
 			return 0;
+		}
+		/* Our own slice buffer, and the tag has passed: in place. */
+		if (g->encrypt) {
+			crypto_xor(g->in.key, g->in.msgno, 0, g->tmp, g->tmp,
+			    g->in.bytes);
+			ring_vzeroupper();
 		}
 		g->in.msgno++;
 		g->in.hgot = 0;

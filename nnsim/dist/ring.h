@@ -12,7 +12,8 @@
  *
  * Links are authenticated with the job's secret (an HMAC-SHA256 challenge
  * both ways) and every message carries a ChaCha20-Poly1305 tag under a key
- * for that link.
+ * for that link; its floats go enciphered with ChaCha20 under the same key
+ * unless the job says otherwise (nn_ring_set_encrypt).
  */
 #ifndef NN_RING_H
 #define NN_RING_H
@@ -81,6 +82,13 @@ int		 nn_ring_flush(struct nn_ring *, int timeout_ms, char **cause);
  */
 int		 nn_ring_serve(struct nn_ring *, int timeout_ms, char **cause);
 void		 nn_ring_set_idle(struct nn_ring *, int idle_ms);
+/*
+ * Whether messages are enciphered (the default) or only tagged; the job's
+ * setting, the same on every rank, and set before the first link: the two
+ * kinds of link have different keys, so ranks that disagree fail every tag
+ * rather than sum ciphertext.
+ */
+void		 nn_ring_set_encrypt(struct nn_ring *, int on);
 /*
  * What a moving partition carries: the last finished step's messages,
  * which a successor that moved too may still need. save allocates *buf.

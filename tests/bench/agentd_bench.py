@@ -3,12 +3,13 @@ between two daemons for states from 1 KB to 256 MB, raw loopback TCP
 throughput in the same run, and the agent spawn rate.
 
 Usage: agentd_bench.py BIN_DIR [--sizes 1K,1M,...] [--quick]
-                        [--tcp-mac PATH]
+                        [--tcp-mac PATH] [--encrypt on|off]
 
 --tcp-mac names a built tcp_mac_bench (make bench passes it): then the
 run also measures loopback TCP of one 256 MiB buffer into another, plain
 and with a Poly1305 tag on both ends as agentd's frames have, and gives
-the largest state's move against those too."""
+the largest state's move against those too. --encrypt starts the daemons
+with that setting (agentd --encrypt; without it, their default)."""
 import json
 import os
 import shutil
@@ -33,6 +34,9 @@ if "--quick" in sys.argv:
 TCP_MAC = None
 if "--tcp-mac" in sys.argv:
     TCP_MAC = sys.argv[sys.argv.index("--tcp-mac") + 1]
+ENCRYPT = []
+if "--encrypt" in sys.argv:
+    ENCRYPT = ["--encrypt", sys.argv[sys.argv.index("--encrypt") + 1]]
 if "--sizes" in sys.argv:
     _units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     SIZES = [int(x[:-1]) * _units[x[-1].upper()] if x[-1].isalpha()
@@ -100,7 +104,7 @@ class Cluster:
                 [f"{BIN}/agentd", "--listen", a, "--key", self.key,
                  "--hosts", os.path.join(self.dir, "hosts.json"),
                  "--state", os.path.join(self.dir, f"s{i + 1}"),
-                 "--log-level", "warn"],
+                 "--log-level", "warn"] + ENCRYPT,
                 stderr=open(os.path.join(self.dir, f"log{i + 1}"), "w")))
         keyb = bytes.fromhex(open(self.key).read().strip())
         for _ in range(100):

@@ -96,7 +96,7 @@ def unknown_type():
 
 def unknown_type_after_auth():
     c = w.Conn(addr, key)
-    c.sock.sendall(w.frame(42, {}, c.key, c.tx))
+    c.sock.sendall(w.frame(42, {}, c.key, c.tx, encrypt=c.encrypt))
     return c.sock
 
 
@@ -108,7 +108,8 @@ def request_before_auth():
 
 def bad_mac():
     c = w.Conn(addr, key)
-    f = bytearray(w.frame(w.REQUEST, {"op": "hosts", "id": 1}, c.key, c.tx))
+    f = bytearray(w.frame(w.REQUEST, {"op": "hosts", "id": 1}, c.key, c.tx,
+                          encrypt=c.encrypt))
     f[-1] ^= 1
     c.sock.sendall(bytes(f))
     return c.sock
@@ -116,7 +117,8 @@ def bad_mac():
 
 def replayed_seq():
     c = w.Conn(addr, key)
-    f = w.frame(w.REQUEST, {"op": "ping", "id": 1}, c.key, 0)
+    f = w.frame(w.REQUEST, {"op": "ping", "id": 1}, c.key, 0,
+                encrypt=c.encrypt)
     c.sock.sendall(f + f)
     return c.sock
 

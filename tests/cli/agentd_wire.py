@@ -7,6 +7,7 @@ import os
 import socket
 import struct
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 MAGIC = 0x4741414E
@@ -20,15 +21,24 @@ def tag(key, seq, data):
                                          b"", data)
 
 
+def cipher(key, seq, data):
+    """meta || payload XOR the ChaCha20 keystream of frame seq from block
+    1 (block 0 is the tag's Poly1305 key): enciphers and deciphers."""
+    iv = struct.pack("<I", 1) + bytes(4) + struct.pack("<Q", seq)
+    return Cipher(algorithms.ChaCha20(key, iv), None).encryptor().update(
+        data)
+
+
 def frame(ftype, meta, key=ZERO, seq=0, payload=b"", magic=MAGIC,
-          version=1, meta_len=None, payload_len=None, raw_meta=None):
+          version=1, meta_len=None, payload_len=None, raw_meta=None,
+          encrypt=False):
     m = raw_meta if raw_meta is not None else json.dumps(meta).encode()
     hdr = struct.pack("<IBBHIQQI", magic, version, ftype, 0,
                       len(m) if meta_len is None else meta_len,
                       len(payload) if payload_len is None else payload_len,
                       seq, 0)
-    mac = tag(key, seq, hdr + m + payload)
-    return hdr + m + payload + mac
+    body = cipher(key, seq, m + payload) if encrypt else m + payload
+    return hdr + body + tag(key, seq, hdr + body)
 
 
 def recv_exact(sock, n):
@@ -41,7 +51,7 @@ def recv_exact(sock, n):
     return buf
 
 
-def read_frame(sock, key=ZERO, seq=0):
+def read_frame(sock, key=ZERO, seq=0, encrypt=False):
     hdr = recv_exact(sock, 32)
     magic, ver, ftype, flags, mlen, plen, fseq, _ = struct.unpack(
         "<IBBHIQQI", hdr)
@@ -50,6 +60,8 @@ def read_frame(sock, key=ZERO, seq=0):
     mac = recv_exact(sock, 16)
     want = tag(key, fseq, hdr + body)
     assert hmac.compare_digest(mac, want), "bad MAC from the daemon"
+    if encrypt:
+        body = cipher(key, fseq, body)
     return ftype, json.loads(body[:mlen]), body[mlen:]
 
 
@@ -88,16 +100,18 @@ class Conn:
             key, b"agentd-C", na, nc).hex()}, seq=1))
         self.key = derive(key, b"agentd-S", nc, na)     # we send with S
         self.rxkey = derive(key, b"agentd-R", nc, na)   # and read with R
+        self.encrypt = m.get("encrypt") is True   # the daemon's setting
         self.tx = 0
         self.rx = 0
 
     def send(self, ftype, meta=None, raw_meta=None, payload=b""):
         self.sock.sendall(frame(ftype, meta or {}, self.key, self.tx,
-                                payload, raw_meta=raw_meta))
+                                payload, raw_meta=raw_meta,
+                                encrypt=self.encrypt))
         self.tx += 1
 
     def read(self):
-        f = read_frame(self.sock, self.rxkey, self.rx)
+        f = read_frame(self.sock, self.rxkey, self.rx, self.encrypt)
         self.rx += 1
         return f
 

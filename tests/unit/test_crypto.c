@@ -1,7 +1,8 @@
 /*
  * The primitives of base/crypto.h: the message tag against OpenSSL's
  * ChaCha20-Poly1305 AEAD called directly, the same tag fed in pieces, an
- * RFC 4231 HMAC-SHA256 vector, and the hex text of keys.
+ * RFC 4231 HMAC-SHA256 vector, the ChaCha20 keystream against RFC 8439's
+ * vectors and in pieces, and the hex text of keys.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,92 @@ end:
 	;
 }
 
+/*
+ * RFC 8439, 2.4.2 (key 00..1f, nonce 00000000 0000004a 00000000, counter
+ * 1) and A.1 #2 (zero key and nonce, counter 1): the keystream's nonce is
+ * 4 zero bytes || seq, so the first is seq 0x4a000000, and byte 0 of a
+ * message takes block 1.
+ */
+static void
+test_stream_rfc8439(void)
+{
+	static const char text[] = "Ladies and Gentlemen of the class of "
+	    "'99: If I could offer you only one tip for the future, "
+	    "sunscreen would be it.";
+	static const char want1[] =
+	    "6e2e359a2568f98041ba0728dd0d6981e97e7aec1d4360c20a27afccfd9fae0b"
+	    "f91b65c5524733ab8f593dabcd62b3571639d624e65152ab8f530c359f0861d8"
+	    "07ca0dbf500d6a6156a38e088a22b65e52bc514d16ccf806818ce91ab7793736"
+	    "5af90bbf74a35be6b40b8eedf2785e42874d";
+	static const char want2[] =
+	    "9f07e7be5551387a98ba977c732d080dcb0f29a048e3656912c6533e32ee7aed"
+	    "29b721769ce64e43d57133b074d839d531ed1f28510afb45ace10a1f4b794d6f";
+	unsigned char key[32], buf[sizeof text - 1];
+	char hex[2 * sizeof buf + 1];
+	size_t i;
+
+	for (i = 0; i < sizeof key; i++)
+		key[i] = (unsigned char)i;
+	crypto_xor(key, 0x4a000000, 0, buf, text, sizeof buf);
+	crypto_hex(buf, sizeof buf, hex);
+	CHECK(strcmp(hex, want1) == 0);
+	/* The same XOR decrypts, in place. */
+	crypto_xor(key, 0x4a000000, 0, buf, buf, sizeof buf);
+	CHECK(memcmp(buf, text, sizeof buf) == 0);
+	memset(key, 0, sizeof key);
+	memset(buf, 0, 64);
+	crypto_xor(key, 0, 0, buf, buf, 64);
+	crypto_hex(buf, 64, hex);
+	CHECK(strcmp(hex, want2) == 0);
+end:
+	;
+}
+
+/* Pieces of odd sizes and a start at any offset give the one-call bytes. */
+static void
+test_stream_pieces(void)
+{
+	static const size_t cuts[] = { 1, 63, 64, 65, 127, 1000, 4096 };
+	unsigned char key[32], *src, *whole, *pieces, *tail;
+	struct crypto_stream s;
+	size_t n = 20000, at, k, i;
+
+	src = xmalloc(n);
+	whole = xmalloc(n);
+	pieces = xmalloc(n);
+	tail = xmalloc(n);
+	for (i = 0; i < n; i++)
+		src[i] = (unsigned char)(i * 7 + 3);
+	memset(key, 0x42, sizeof key);
+	crypto_xor(key, 9, 0, whole, src, n);
+	CHECK(memcmp(whole, src, n) != 0);
+	crypto_stream_init(&s, key, 9, 0);
+	CHECK(crypto_stream_open(&s));
+	for (at = 0, k = 0; at < n; at += i, k++) {
+		i = cuts[k % (sizeof cuts / sizeof cuts[0])];
+		if (i > n - at)
+			i = n - at;
+		crypto_stream_xor(&s, pieces + at, src + at, i);
+	}
+	crypto_stream_clear(&s);
+	CHECK(!crypto_stream_open(&s));
+	crypto_stream_clear(&s);
+	CHECK(memcmp(pieces, whole, n) == 0);
+	for (k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+		at = cuts[k] * 3;
+		crypto_xor(key, 9, at, tail, src + at, n - at);
+		CHECK(memcmp(tail, whole + at, n - at) == 0);
+	}
+	/* Another message number is another keystream. */
+	crypto_xor(key, 10, 0, tail, src, n);
+	CHECK(memcmp(tail, whole, 64) != 0);
+end:
+	free(src);
+	free(whole);
+	free(pieces);
+	free(tail);
+}
+
 static void
 test_random_equal(void)
 {
@@ -145,6 +232,8 @@ static const struct unit_test tests[] = {
 	{ "tag_reference", test_tag_reference },
 	{ "tag_pieces", test_tag_pieces },
 	{ "hmac_vector", test_hmac_vector },
+	{ "stream_rfc8439", test_stream_rfc8439 },
+	{ "stream_pieces", test_stream_pieces },
 	{ "hex", test_hex },
 	{ "random_equal", test_random_equal },
 	{ NULL, NULL },

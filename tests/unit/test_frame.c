@@ -996,8 +996,8 @@ static const char py_driver[] =
     "print('ok', conn.key_out.hex())\n";
 
 /*
- * The acceptor's side of the handshake, as the daemon does it, then one
- * echo request. Returns NULL, or what went wrong (static); fills session.
+ * The acceptor's side of the handshake, as the daemon does it (frames
+ * enciphered), then one echo request. Returns NULL, or what went wrong (static); fills session.
  */
 static const char *
 accept_one(int fd, const unsigned char *key, unsigned char *session)
@@ -1033,8 +1033,8 @@ accept_one(int fd, const unsigned char *key, unsigned char *session)
 	auth_derive(key, "agentd-A", nc, na, proof);
 	crypto_hex(na, sizeof na, nhex);
 	crypto_hex(proof, sizeof proof, phex);
-	meta = json_pack("{s:s,s:s,s:s,s:s}", "name", "acceptor", "role",
-	    "peer", "nonce", nhex, "proof", phex);
+	meta = json_pack("{s:s,s:s,s:s,s:s,s:b}", "name", "acceptor", "role",
+	    "peer", "nonce", nhex, "proof", phex, "encrypt", 1);
 	if (send_frame(fd, &out, FRAME_HELLO, meta, NULL, 0) != 0)
 		goto fail;
 	json_decref(meta);
@@ -1055,6 +1055,7 @@ accept_one(int fd, const unsigned char *key, unsigned char *session)
 	frame_key_init(&in, session);
 	auth_derive(key, "agentd-R", nc, na, proof);
 	frame_key_init(&out, proof);
+	in.encrypt = out.encrypt = 1;	/* the client follows our HELLO */
 
 	if (recv_frame(fd, b, &in, &f, &cause) != 1 ||
 	    f->type != FRAME_REQUEST || f->payload_len != 102400)
@@ -1428,6 +1429,218 @@ end:
 	buf_free(b);
 }
 
+/* A payload anyone would spot on the wire: the pattern over and over. */
+#define ENC_PATTERN	"PLAINTEXT-GRADIENTS-"
+#define ENC_META	"secret-agent-name"
+
+static void
+enc_fill(unsigned char *p, size_t n)
+{
+	size_t i, k = strlen(ENC_PATTERN);
+
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)ENC_PATTERN[i % k];
+}
+
+/* 1 when the k bytes of s occur in b. */
+static int
+enc_contains(struct evbuffer *b, const char *s)
+{
+	size_t n = evbuffer_get_length(b), k = strlen(s), i;
+	const unsigned char *p = evbuffer_pullup(b, -1);
+
+	for (i = 0; i + k <= n; i++) {
+		if (memcmp(p + i, s, k) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * An encrypting key: every way of writing a payload (copied, by
+ * reference, moved from a buffer of references, streamed) leaves neither
+ * the pattern nor the meta readable on the wire, never changes the
+ * caller's bytes, and reads back whole; the reference is given back at
+ * once. One flipped ciphertext byte fails the MAC.
+ */
+static void
+test_encrypt(void)
+{
+	size_t n = ((size_t)2 << 20) + 3, at, take, len;
+	unsigned char key[FRAME_KEY_SIZE], *payload = xmalloc(n), *orig = NULL;
+	unsigned char *all = NULL;
+	struct evbuffer *b = evbuffer_new(), *pbuf = evbuffer_new();
+	struct evbuffer *piece = evbuffer_new();
+	struct frame_key wk, rk;
+	struct frame_stream *fs = NULL;
+	struct frame *f = NULL;
+	json_t *meta = json_pack("{s:s}", "agent", ENC_META);
+	const char *why;
+	char *cause = NULL;
+	int way;
+
+	fill(key, sizeof key, 11);
+	enc_fill(payload, n);
+	orig = xmalloc(n);
+	memcpy(orig, payload, n);
+	frame_key_init(&wk, key);
+	frame_key_init(&rk, key);
+	wk.encrypt = rk.encrypt = 1;
+	for (way = 0; way < 4; way++) {
+		ref_calls = 0;
+		switch (way) {
+		case 0:
+			CHECK(frame_write(b, &wk, FRAME_AGENT, meta, payload,
+			    n, &cause) == 0);
+			break;
+		case 1:
+			CHECK(frame_write_ref(b, &wk, FRAME_AGENT, meta,
+			    payload, n, ref_cleanup, NULL, &cause) == 0);
+			CHECK(ref_calls == 1 && ref_len == n);
+			break;
+		case 2:
+			CHECK(evbuffer_add_reference(pbuf, payload, n / 2,
+			    ref_cleanup, NULL) == 0);
+			CHECK(evbuffer_add(pbuf, payload + n / 2,
+			    n - n / 2) == 0);
+			CHECK(frame_write_buffer(b, &wk, FRAME_AGENT, meta,
+			    pbuf, &cause) == 0);
+			CHECK(evbuffer_get_length(pbuf) == 0 &&
+			    ref_calls == 1);
+			break;
+		case 3:
+			CHECK((fs = frame_stream_begin(b, &wk, FRAME_AGENT,
+			    meta, n, &cause)) != NULL);
+			for (at = 0; at < n; at += take) {
+				take = n - at < 700000 ? n - at : 700000;
+				frame_stream_mac(fs, payload + at, take);
+				CHECK(evbuffer_add_reference(piece,
+				    payload + at, take, ref_cleanup,
+				    NULL) == 0);
+				CHECK(frame_stream_put(fs, b, piece) == 0);
+			}
+			CHECK(frame_stream_left(fs) == 0 &&
+			    ref_calls == (int)((n + 699999) / 700000));
+			frame_stream_free(fs);
+			fs = NULL;
+			break;
+		}
+		len = evbuffer_get_length(b);
+		CHECKF(len == FRAME_HEADER_SIZE + strlen("{\"agent\":\""
+		    ENC_META "\"}") + n + FRAME_MAC_SIZE, "way %d: %zu bytes",
+		    way, len);
+		CHECKF(!enc_contains(b, ENC_PATTERN), "way %d: plaintext "
+		    "on the wire", way);
+		CHECKF(!enc_contains(b, ENC_META), "way %d: meta in clear",
+		    way);
+		CHECK(memcmp(payload, orig, n) == 0);
+		CHECK(frame_read(b, &rk, &f, &cause) == 1);
+		CHECK(json_equal(f->meta, meta));
+		CHECK(f->payload_len == n && memcmp(f->payload, orig, n) == 0);
+		frame_free(f);
+		f = NULL;
+	}
+
+	/* Tampered ciphertext: the tag fails before anything is deciphered. */
+	CHECK(frame_write(b, &wk, FRAME_AGENT, meta, payload, 100,
+	    &cause) == 0);
+	len = evbuffer_get_length(b);
+	all = xmalloc(len);
+	memcpy(all, evbuffer_pullup(b, -1), len);
+	evbuffer_drain(b, len);
+	all[len - FRAME_MAC_SIZE - 50] ^= 0x01;
+	evbuffer_add(b, all, len);
+	why = expect_refused(b, &rk, "bad MAC");
+	CHECKF(why == NULL, "%s", why);
+
+	/* A key that does not encrypt reads no such frame as meta. */
+	evbuffer_drain(b, evbuffer_get_length(b));
+	frame_key_init(&rk, key);
+	rk.seq = wk.seq;
+	CHECK(frame_write(b, &wk, FRAME_AGENT, meta, payload, 10,
+	    &cause) == 0);
+	CHECK(frame_read(b, &rk, &f, &cause) == -1 &&
+	    strstr(cause, "bad JSON") != NULL);
+	free(cause);
+	cause = NULL;
+end:
+	if (cause != NULL)
+		fprintf(stderr, "cause: %s\n", cause);
+	frame_stream_free(fs);
+	free(cause);
+	frame_free(f);
+	free(payload);
+	free(orig);
+	free(all);
+	json_decref(meta);
+	buf_free(b);
+	buf_free(pbuf);
+	buf_free(piece);
+}
+
+/*
+ * The socket reader on an encrypting key: a large frame read straight
+ * into its buffer is deciphered once whole, and the early hint already
+ * has its meta in clear.
+ */
+static void
+test_encrypt_reader(void)
+{
+	size_t n = (size_t)3 << 20;
+	unsigned char key[FRAME_KEY_SIZE], *payload = xmalloc(n);
+	struct evbuffer *b = evbuffer_new();
+	struct frame_reader *r = frame_reader_new(0);
+	struct frame_key wk, rk;
+	struct frame *f = NULL;
+	json_t *meta = json_pack("{s:s}", "agent", ENC_META);
+	const char *text = NULL;
+	char *cause = NULL, *path = NULL;
+	void *buf;
+	uint64_t blen;
+	int fd = -1, type, told = 0, rc;
+
+	fill(key, sizeof key, 12);
+	enc_fill(payload, n);
+	frame_key_init(&wk, key);
+	frame_key_init(&rk, key);
+	wk.encrypt = rk.encrypt = 1;
+	CHECK(frame_write(b, &wk, FRAME_REQUEST, meta, payload, n,
+	    &cause) == 0);
+	CHECK(frame_write(b, &wk, FRAME_PING, meta, NULL, 0, &cause) == 0);
+	path = xasprintf("%s/encrypted", unit_tmpdir());
+	CHECK((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	CHECK(evbuffer_write(b, fd) > 0 && evbuffer_get_length(b) == 0);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	while ((rc = frame_reader_next(r, &rk, FRAME_MAX_PAYLOAD, &f,
+	    &cause)) == 0) {
+		if (frame_reader_started(r, &type, &text, &buf, &blen)) {
+			told = 1;
+			CHECKF(strstr(text, ENC_META) != NULL, "hint: %.40s",
+			    text);
+		}
+		CHECK(frame_reader_fill(r, fd, 65536) > 0);
+	}
+	CHECK(rc == 1 && told);
+	CHECK(json_equal(f->meta, meta));
+	CHECK(f->payload_len == n && memcmp(f->payload, payload, n) == 0);
+	frame_free(f);
+	f = NULL;
+	CHECK(frame_reader_next(r, &rk, FRAME_MAX_PAYLOAD, &f, &cause) == 1);
+	CHECK(f->type == FRAME_PING && json_equal(f->meta, meta));
+end:
+	if (cause != NULL)
+		fprintf(stderr, "cause: %s\n", cause);
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	free(cause);
+	frame_free(f);
+	frame_reader_free(r);
+	free(payload);
+	json_decref(meta);
+	buf_free(b);
+}
+
 static const struct unit_test tests[] = {
 	{ "type_names", test_type_names },
 	{ "doc_example", test_doc_example },
@@ -1447,6 +1660,8 @@ static const struct unit_test tests[] = {
 	{ "bad_mac", test_bad_mac },
 	{ "write_limits", test_write_limits },
 	{ "python_client", test_python_client },
+	{ "encrypt", test_encrypt },
+	{ "encrypt_reader", test_encrypt_reader },
 	{ NULL, NULL },
 };
 

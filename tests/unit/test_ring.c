@@ -1,8 +1,9 @@
 /*
  * The ring all-reduce over real loopback sockets, one thread per rank:
  * exact sums in the documented order, partitions that move in the middle
- * of a step (their own and adjacent ones at once), a wrong secret, and the
- * saved log's checks.
+ * of a step (their own and adjacent ones at once), a wrong secret, rings
+ * in clear and ranks that disagree on encryption, and the saved log's
+ * checks.
  */
 #include <sys/socket.h>
 
@@ -36,6 +37,7 @@ struct world {
 	size_t		 bucket_lo[4], bucket_len[4];
 	int		 overlap;	/* v is filled after begin, data
 					   moving in between */
+	int		 plain;		/* nn_ring_set_encrypt(g, 0) */
 	char		 error[MAXN][200];
 };
 
@@ -123,6 +125,7 @@ ring_for(struct world *w, int rank)
 	char *cause = NULL;
 
 	nn_ring_set_idle(g, 10000);
+	nn_ring_set_encrypt(g, !w->plain);
 	if (w->nbucket > 0 && nn_ring_set_buckets(g, w->bucket_lo,
 	    w->bucket_len, w->nbucket, &cause) != 0) {
 		snprintf(w->error[rank], sizeof w->error[0], "%s", cause);
@@ -307,8 +310,55 @@ test_sums(void)
 	w = world_new(3, 1000, 10);
 	w->split = 340;
 	CHECKF(run_world(w, why, sizeof why) == 0, "two pieces: %s", why);
+	free(w);
+	/* A job with encryption off: the same sums, in clear. */
+	w = world_new(3, 100003, 10);
+	w->plain = 1;
+	CHECKF(run_world(w, why, sizeof why) == 0, "in clear: %s", why);
 end:
 	free(w);
+}
+
+/* One rank enciphers, the other does not: every tag fails (their link
+ * keys differ), so nothing, ciphertext least of all, is summed. */
+static void
+test_encrypt_mismatch(void)
+{
+	unsigned char key[NN_RING_SECRET];
+	struct nn_ring *a = NULL, *b = NULL;
+	float va[64], vb[64];
+	char *cause = NULL, *ca = NULL, *cb = NULL;
+	int pa, pb, ra = 0, rb = 0, i;
+
+	memset(key, 1, sizeof key);
+	a = nn_ring_new(0, 2, 64, key);
+	b = nn_ring_new(1, 2, 64, key);
+	nn_ring_set_encrypt(b, 0);
+	nn_ring_set_idle(a, 600);
+	nn_ring_set_idle(b, 600);
+	pa = nn_ring_listen(a, "127.0.0.1", &cause);
+	pb = nn_ring_listen(b, "127.0.0.1", &cause);
+	CHECK(pa > 0 && pb > 0);
+	CHECK(nn_ring_set_next(a, "127.0.0.1", pb, &cause) == 0);
+	CHECK(nn_ring_set_next(b, "127.0.0.1", pa, &cause) == 0);
+	for (i = 0; i < 64; i++)
+		va[i] = vb[i] = 1;
+	nn_ring_start(a, 0, va);
+	nn_ring_start(b, 0, vb);
+	for (i = 0; i < 150 && ra == 0 && rb == 0; i++) {
+		ra = nn_ring_progress(a, 5, &ca);
+		rb = nn_ring_progress(b, 5, &cb);
+	}
+	/* Links come back and fail again, so neither side idles out. */
+	CHECKF(ra == 0 && rb == 0, "progress %d %d", ra, rb);
+	for (i = 0; i < 64; i++)
+		CHECK(va[i] == 1 && vb[i] == 1);
+end:
+	free(cause);
+	free(ca);
+	free(cb);
+	nn_ring_free(a);
+	nn_ring_free(b);
 }
 
 /* Buckets in the order a backward pass finishes them (the end of the
@@ -541,6 +591,7 @@ static const struct unit_test tests[] = {
 	{ "buckets_overlapped", test_buckets_overlapped },
 	{ "bad_buckets", test_bad_buckets },
 	{ "wrong_secret", test_wrong_secret },
+	{ "encrypt_mismatch", test_encrypt_mismatch },
 	{ "silent_stranger", test_silent_stranger },
 	{ "restore_checks", test_restore_checks },
 	{ NULL, NULL },
