@@ -26,7 +26,10 @@ usage(FILE *f)
 	    "[--state DIR]\n"
 	    "              [--name NAME] [--log-level L] [--down-after MS] "
 	    "[--commit-mem MIB]\n"
-	    "              [--join ADDR:PORT] [--daemon]\n"
+	    "              [--join ADDR:PORT] [--max-conns N] [--max-unauth N]\n"
+	    "              [--max-per-source N] [--idle-timeout S] "
+	    "[--stall-timeout S]\n"
+	    "              [--daemon]\n"
 	    "       agentd keygen FILE\n"
 	    "\n"
 	    "Runs the agent daemon of this host: it authenticates the other\n"
@@ -60,6 +63,24 @@ usage(FILE *f)
 	    "                      the others are (docs/elastic.md). It\n"
 	    "                      retries every second until a member\n"
 	    "                      answers, and exits 2 if it is refused\n"
+	    "  --max-conns N       accepted connections at most (default 1024,\n"
+	    "                      and at most half the open-file limit); when\n"
+	    "                      full, a newcomer takes the place of an\n"
+	    "                      unauthenticated one, or is refused\n"
+	    "  --max-unauth N      connections still in their handshake at\n"
+	    "                      most (default 64, at most half of\n"
+	    "                      --max-conns); the oldest one from the\n"
+	    "                      address with the most is dropped for a\n"
+	    "                      newcomer\n"
+	    "  --max-per-source N  connections from one address at most\n"
+	    "                      (default 256); more are refused\n"
+	    "  --idle-timeout S    close a client that sent nothing for S s\n"
+	    "                      (default 300; 0: never). Not one that\n"
+	    "                      subscribed to events, nor other daemons\n"
+	    "                      (they ping) or workers\n"
+	    "  --stall-timeout S   close a client that left its replies\n"
+	    "                      unread for S s (default 30; 0: never);\n"
+	    "                      past 16 MiB of them its requests wait\n"
 	    "  --daemon            detach from the terminal (logs still go to\n"
 	    "                      stderr: redirect it)\n"
 	    "  -h, --help          show this help\n"
@@ -120,6 +141,25 @@ detach(void)
 	return 0;
 }
 
+/* A whole number of lo to hi for option name, into *out; -1 after
+ * saying what was wrong. */
+static int
+number_arg(const char *name, const char *arg, long lo, long hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "agentd: --%s: expected %ld to %ld, got \"%s\"\n",
+		    name, lo, hi, arg);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -133,6 +173,11 @@ main(int argc, char **argv)
 		{ "down-after", required_argument, NULL, 'D' },
 		{ "commit-mem", required_argument, NULL, 'C' },
 		{ "join", required_argument, NULL, 'J' },
+		{ "max-conns", required_argument, NULL, 'M' },
+		{ "max-unauth", required_argument, NULL, 'U' },
+		{ "max-per-source", required_argument, NULL, 'P' },
+		{ "idle-timeout", required_argument, NULL, 'I' },
+		{ "stall-timeout", required_argument, NULL, 'T' },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -150,6 +195,8 @@ main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "worker") == 0)
 		return worker_main(atoi(argv[2]));
 	memset(&cfg, 0, sizeof cfg);
+	cfg.idle_ms = DAEMON_IDLE_MS;
+	cfg.stall_ms = DAEMON_STALL_MS;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -207,6 +254,33 @@ main(int argc, char **argv)
 			break;
 		case 'J':
 			join = optarg;
+			break;
+		case 'M':
+			if (number_arg("max-conns", optarg, 1, 1000000,
+			    &cfg.max_conns) != 0)
+				goto out;
+			break;
+		case 'U':
+			if (number_arg("max-unauth", optarg, 1, 1000000,
+			    &cfg.max_unauth) != 0)
+				goto out;
+			break;
+		case 'P':
+			if (number_arg("max-per-source", optarg, 1, 1000000,
+			    &cfg.max_per_source) != 0)
+				goto out;
+			break;
+		case 'I':
+			if (number_arg("idle-timeout", optarg, 0, 86400,
+			    &cfg.idle_ms) != 0)
+				goto out;
+			cfg.idle_ms *= 1000;
+			break;
+		case 'T':
+			if (number_arg("stall-timeout", optarg, 0, 86400,
+			    &cfg.stall_ms) != 0)
+				goto out;
+			cfg.stall_ms *= 1000;
 			break;
 		case 'd':
 			background = 1;

@@ -179,8 +179,12 @@ daemon_accept_cb(struct evconnlistener *lst, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
+	if (limits_admit(d, sa, (socklen_t)len) != 0) {
+		evutil_closesocket(fd);
+		return;
+	}
 	c = conn_accept(&cc, fd, sa, (socklen_t)len);
-	link_add(d, c, -1);
+	limits_accepted(d, link_add(d, c, -1), sa, (socklen_t)len);
 }
 
 int
@@ -333,6 +337,7 @@ daemon_ready(struct conn *c, void *arg)
 	struct daemon *d = l->d;
 
 	log_info("%s: authenticated", conn_label(c));
+	limits_link_ready(d, l);
 	if (members_join_ready(d, l) || conn_peer_role(c) != CONN_PEER)
 		return;
 	if (peer_find(d, conn_name(c)) < 0) {
