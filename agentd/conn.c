@@ -33,6 +33,9 @@
 /* Before the handshake a stranger gets reads of this size: HELLO and AUTH
  * fit (FRAME_HANDSHAKE_META). */
 #define CONN_HANDSHAKE_READ	FRAME_HANDSHAKE_META
+/* Frames handled per turn of the loop: a client that sends thousands of
+ * requests at once cannot keep the others waiting for answers. */
+#define CONN_TURN_FRAMES	64
 /* A streamed payload is produced this much at a time, and kept at most
  * CONN_STREAM_AHEAD ahead of the socket: each piece is MAC'd and sent
  * while it is still in cache. */
@@ -66,6 +69,10 @@ struct conn {
 	uint64_t		 last_write_ms;	/* output last drained */
 	uint64_t		 queue_max;	/* output that stops our reading */
 	int			 paused;	/* not reading: output is full */
+	int			 budget;	/* frames left this turn; 0: any */
+	int			 more;		/* whole frames may wait: the turn
+						 * ended first */
+	struct event		*turn;		/* their next turn */
 	int			 connected;	/* TCP is up */
 	int			 pair;		/* a socketpair: a worker */
 	struct event		*timer;
@@ -572,8 +579,14 @@ conn_release(struct conn *c)
 	frame_reader_free(c->in);
 	if (c->timer != NULL)
 		event_free(c->timer);
-	if (c->bev != NULL)
+	if (c->turn != NULL)
+		event_free(c->turn);
+	if (c->bev != NULL) {
+		/* The buffer may outlive us inside libevent. */
+		evbuffer_remove_cb(bufferevent_get_output(c->bev), conn_out_cb,
+		    c);
 		bufferevent_free(c->bev);
+	}
 	free(c);
 }
 
@@ -597,6 +610,8 @@ conn_close(struct conn *c, const char *why)
 	c->state = CONN_CLOSED;
 	conn_drop_out(c);
 	evtimer_del(c->timer);
+	if (c->turn != NULL)
+		evtimer_del(c->turn);
 	if (c->reader != NULL)
 		event_del(c->reader);
 	bufferevent_disable(c->bev, EV_READ);
@@ -759,6 +774,32 @@ conn_announce(struct conn *c)
 }
 
 static void
+conn_turn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	conn_raw_read_cb(bufferevent_getfd(c->bev), EV_READ, c);
+}
+
+/*
+ * The frames left in c->in wait for the next turn of the loop, after the
+ * other connections: a timer, as an event made active now would run
+ * again before the loop polls the others.
+ */
+static void
+conn_next_turn(struct conn *c)
+{
+	static const struct timeval now = { 0, 0 };
+
+	c->more = 1;
+	if (c->turn == NULL)
+		c->turn = evtimer_new(c->cfg.base, conn_turn_cb, c);
+	evtimer_add(c->turn, &now);
+}
+
+static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
@@ -782,6 +823,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		r = frame_reader_next(c->in, &c->rx,
 		    c->state == CONN_READY ? FRAME_MAX_PAYLOAD : 0, &f, &cause);
 		if (r == 0) {
+			c->more = 0;
 			conn_announce(c);
 			break;
 		}
@@ -804,6 +846,10 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			continue;
 		}
 		c->cfg.ops->frame(c, f, c->cfg.arg);
+		if (c->budget > 0 && --c->budget == 0) {
+			conn_next_turn(c);
+			break;
+		}
 	}
 	free(cause);
 	c->depth--;
@@ -856,9 +902,12 @@ conn_raw_read_cb(evutil_socket_t fd, short what, void *arg)
 	c->depth++;
 	for (rounds = 0; rounds < 16 && why == NULL &&
 	    c->state != CONN_CLOSED && !c->paused; rounds++) {
-		n = conn_fill(c, fd, 1, &why);
+		/* Nothing more is read while frames read already wait. */
+		n = c->more ? 0 : conn_fill(c, fd, 1, &why);
+		c->budget = CONN_TURN_FRAMES;
 		conn_read_cb(c->bev, c);
-		if (n < CONN_MAX_READ)
+		c->budget = 0;
+		if (c->more || n < CONN_MAX_READ)
 			break;
 	}
 	if (why != NULL && c->state != CONN_CLOSED)
@@ -922,6 +971,12 @@ uint64_t
 conn_queued(const struct conn *c)
 {
 	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+void
+conn_set_trusted(struct conn *c, int trusted)
+{
+	frame_reader_trust(c->in, trusted);
 }
 
 void

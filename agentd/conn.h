@@ -107,6 +107,9 @@ uint64_t	 conn_queued(const struct conn *);
  * never reads the replies cannot make them pile up.
  */
 void		 conn_set_queue_max(struct conn *, uint64_t max);
+/* Believes the payload lengths it claims: for another daemon of the
+ * cluster (frame_reader_trust). */
+void		 conn_set_trusted(struct conn *, int trusted);
 /* The far side's name from its HELLO, or "" before it. */
 const char	*conn_name(const struct conn *);
 enum conn_role	 conn_peer_role(const struct conn *);

@@ -592,6 +592,7 @@ frame_read_max(struct evbuffer *in, struct frame_key *k,
 struct frame_reader {
 	struct evbuffer	*in;
 	int		 pooled;
+	int		 trusted;	/* its claims: frame_reader_trust */
 	/* The large frame being read, when payload is not NULL. */
 	struct frame_header h;
 	unsigned char	*meta;
@@ -634,6 +635,12 @@ frame_reader_free(struct frame_reader *r)
 	frame_reader_reset(r);
 	evbuffer_free(r->in);
 	free(r);
+}
+
+void
+frame_reader_trust(struct frame_reader *r, int trusted)
+{
+	r->trusted = trusted;
 }
 
 uint64_t
@@ -769,7 +776,13 @@ frame_reader_begin(struct frame_reader *r, const unsigned char *hb,
 	 * buffer starts small and grows with what comes (frame_reader_fill),
 	 * so that a claimed 1 GiB sent a byte at a time takes little. */
 	have = evbuffer_get_length(r->in) - FRAME_HEADER_SIZE - r->h.meta_len;
-	if (r->pooled && (r->payload = bigbuf_idle((size_t)
+	if (r->trusted) {
+		r->cap = r->h.payload_len;
+		r->payload = r->pooled ? bigbuf_alloc((size_t)r->cap) :
+		    xmalloc((size_t)r->cap);
+		if (!r->pooled)
+			frame_hugepages(r->payload, (size_t)r->cap);
+	} else if (r->pooled && (r->payload = bigbuf_idle((size_t)
 	    r->h.payload_len)) != NULL)
 		r->cap = r->h.payload_len;
 	else {

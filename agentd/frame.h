@@ -176,6 +176,14 @@ int	frame_reader_next(struct frame_reader *, struct frame_key *k,
  */
 int	frame_reader_started(struct frame_reader *, int *type,
 	    const char **meta, void **payload, uint64_t *len);
+/*
+ * Believes the lengths that headers claim (trusted 1): a large payload's
+ * buffer then has its full length from the start, so frame_reader_started
+ * says so at once. For the daemons of the cluster, whose states are
+ * large and whose workers start on them while they arrive; not for
+ * anyone else (a claimed 1 GiB would cost 1 GiB).
+ */
+void	frame_reader_trust(struct frame_reader *, int trusted);
 /* Bytes read and not yet returned in frames. */
 uint64_t frame_reader_pending(const struct frame_reader *);
 

@@ -319,6 +319,8 @@ peer_link_up(struct daemon *d, struct link *l)
 		return;
 	p = &d->peers[i];
 	l->peer = i;
+	/* A member's states start their workers while they arrive. */
+	conn_set_trusted(c, 1);
 	if (p->conn != NULL && p->conn != c)
 		conn_close(p->conn, "replaced by a newer connection");
 	p->conn = c;
