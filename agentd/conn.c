@@ -878,9 +878,9 @@ conn_fill(struct conn *c, int fd, int max_rounds, const char **why)
 				*why = strerror(errno);
 			break;
 		}
+		/* Reads are sized by what is coming (frame.h): a short one
+		 * does not mean the socket is empty. */
 		total += (size_t)n;
-		if (n < CONN_MAX_READ)
-			break;
 	}
 	if (total > 0)
 		c->last_read_ms = clock_ms();

@@ -174,6 +174,14 @@ limits_link_ready(struct daemon *d, struct link *l)
 	(void)d;
 }
 
+/* Milliseconds from then to now; 0 when then is later (set during this
+ * tick, after now was read). */
+static uint64_t
+limits_since(uint64_t then, uint64_t now)
+{
+	return now > then ? now - then : 0;
+}
+
 /* Why a client breaks a limit at now, or NULL. */
 static const char *
 limits_broken(struct daemon *d, struct link *l, uint64_t now, char *why,
@@ -185,8 +193,8 @@ limits_broken(struct daemon *d, struct link *l, uint64_t now, char *why,
 	if (!conn_is_ready(c) || conn_peer_role(c) != CONN_CLIENT)
 		return NULL;
 	if (conn_queued(c) > 0) {
-		if (d->cfg.stall_ms > 0 && now - wrote > (uint64_t)
-		    d->cfg.stall_ms) {
+		if (d->cfg.stall_ms > 0 && limits_since(wrote, now) >
+		    (uint64_t)d->cfg.stall_ms) {
 			snprintf(why, len, "%llu bytes of replies unread for "
 			    "%.1f s (--stall-timeout)", (unsigned long long)
 			    conn_queued(c), (now - wrote) / 1000.0);
@@ -199,7 +207,7 @@ limits_broken(struct daemon *d, struct link *l, uint64_t now, char *why,
 		return NULL;
 	if (wrote > last)
 		last = wrote;
-	if (now - last > (uint64_t)d->cfg.idle_ms) {
+	if (limits_since(last, now) > (uint64_t)d->cfg.idle_ms) {
 		snprintf(why, len, "idle for %.1f s (--idle-timeout)",
 		    (now - last) / 1000.0);
 		return why;
