@@ -130,8 +130,9 @@ limits_admit(struct daemon *d, const struct sockaddr *sa, socklen_t len)
 	hosts_format_addr(sa, addr, sizeof addr);
 	if (source >= d->cfg.max_per_source) {
 		log_rated(&limits_refused_rate, LOG_WARN, "refused a "
-		    "connection from %s: it has %d (--max-per-source)", addr,
-		    source);
+		    "connection from %s: %d from that address "
+		    "(--max-per-source %d)", addr, source,
+		    d->cfg.max_per_source);
 		return -1;
 	}
 	if (total < d->cfg.max_conns && unauth < d->cfg.max_unauth)
@@ -140,8 +141,8 @@ limits_admit(struct daemon *d, const struct sockaddr *sa, socklen_t len)
 	 * connection that authenticated. */
 	if ((victim = limits_victim(d, unauth)) == NULL) {
 		log_rated(&limits_refused_rate, LOG_WARN, "refused a "
-		    "connection from %s: %d connections (--max-conns)", addr,
-		    total);
+		    "connection from %s: %d connections, all authenticated "
+		    "(--max-conns %d)", addr, total, d->cfg.max_conns);
 		return -1;
 	}
 	hosts_format_addr((struct sockaddr *)&victim->from, gone, sizeof gone);
