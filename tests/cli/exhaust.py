@@ -254,12 +254,12 @@ def main():
         return
     ok("alive", f"VmPeak {start[0] // 1024} -> {end[0] // 1024} MiB, VmRSS "
        f"{start[1] // 1024} -> {end[1] // 1024} MiB")
-    if end[0] > 512 * 1024 or end[1] > 128 * 1024:
-        fail("memory", f"VmPeak {end[0] // 1024} MiB (bound 512), VmRSS "
-             f"{end[1] // 1024} MiB (bound 128)")
+    if end[0] > 128 * 1024 or end[1] > 64 * 1024:
+        fail("memory", f"VmPeak {end[0] // 1024} MiB (bound 128), VmRSS "
+             f"{end[1] // 1024} MiB (bound 64)")
     else:
-        ok("memory", f"VmPeak {end[0] // 1024} MiB <= 512, VmRSS "
-           f"{end[1] // 1024} MiB <= 128")
+        ok("memory", f"VmPeak {end[0] // 1024} MiB <= 128, VmRSS "
+           f"{end[1] // 1024} MiB <= 64")
     if lines > 150:
         fail("log", f"{lines} lines (bound 150)")
     else:
