@@ -49,28 +49,52 @@ bigbuf_idle_bytes(void)
 	return n;
 }
 
-void *
-bigbuf_alloc(size_t len)
+/* The smallest idle buffer that fits len, or NULL; *empty: a free slot. */
+static struct bigbuf *
+bigbuf_fit(size_t len, struct bigbuf **empty)
 {
-	struct bigbuf *best = NULL, *empty = NULL;
-	size_t i, cap;
-	void *p;
-	int fd;
+	struct bigbuf *best = NULL;
+	size_t i;
 
-	if (len < BIGBUF_MIN)
-		return xmalloc(len > 0 ? len : 1);
+	*empty = NULL;
 	for (i = 0; i < BIGBUF_SLOTS; i++) {
 		struct bigbuf *b = &pool[i];
 
 		if (b->p == NULL) {
-			if (empty == NULL)
-				empty = b;
+			if (*empty == NULL)
+				*empty = b;
 		} else if (!b->busy && b->cap >= len &&
 		    (best == NULL || b->cap < best->cap))
 			best = b;
 	}
 	/* A much larger idle buffer would pin memory for a small payload. */
-	if (best != NULL && best->cap / 4 <= len) {
+	if (best != NULL && best->cap / 4 > len)
+		return NULL;
+	return best;
+}
+
+void *
+bigbuf_idle(size_t len)
+{
+	struct bigbuf *best, *empty;
+
+	if (len < BIGBUF_MIN || (best = bigbuf_fit(len, &empty)) == NULL)
+		return NULL;
+	best->busy = 1;
+	return best->p;
+}
+
+void *
+bigbuf_alloc(size_t len)
+{
+	struct bigbuf *best, *empty;
+	size_t cap;
+	void *p;
+	int fd;
+
+	if (len < BIGBUF_MIN)
+		return xmalloc(len > 0 ? len : 1);
+	if ((best = bigbuf_fit(len, &empty)) != NULL) {
 		best->busy = 1;
 		return best->p;
 	}
@@ -95,6 +119,41 @@ bigbuf_alloc(size_t len)
 	empty->cap = cap;
 	empty->busy = 1;
 	return p;
+}
+
+void *
+bigbuf_grow(void *p, size_t len)
+{
+	struct bigbuf *b = NULL;
+	size_t i, cap;
+	void *q;
+
+	for (i = 0; i < BIGBUF_SLOTS && p != NULL; i++)
+		if (pool[i].p == p)
+			b = &pool[i];
+	if (b == NULL)
+		return xreallocarray(p, 1, len > 0 ? len : 1);
+	if (b->busy != 1 || b->lent != 0)
+		fatal("bigbuf_grow: a buffer others hold");
+	if (len <= b->cap)
+		return p;
+	cap = (len + BIGBUF_ALIGN - 1) & ~(BIGBUF_ALIGN - 1);
+	if (ftruncate(b->fd, (off_t)cap) != 0 || (q = mremap(b->p, b->cap,
+	    cap, MREMAP_MAYMOVE)) == MAP_FAILED) {
+		/* Out of the pool: a copy, once. */
+		q = xmalloc(len);
+		memcpy(q, b->p, b->cap);
+		bigbuf_unmap(b);
+		return q;
+	}
+#ifdef MADV_POPULATE_WRITE
+	/* Faulted in at once, as bigbuf_alloc's MAP_POPULATE does. */
+	(void)madvise((unsigned char *)q + b->cap, cap - b->cap,
+	    MADV_POPULATE_WRITE);
+#endif
+	b->p = q;
+	b->cap = cap;
+	return q;
 }
 
 void

@@ -21,6 +21,15 @@
 
 /* len bytes (len > 0), from the pool when len >= BIGBUF_MIN. Never NULL. */
 void	*bigbuf_alloc(size_t len);
+/* An idle buffer of the pool that fits len, or NULL: never new memory.
+ * For a peer's frame, whose claimed length alone must not cost memory. */
+void	*bigbuf_idle(size_t len);
+/*
+ * p (from bigbuf_alloc or malloc, in use by the caller alone) made len
+ * bytes long, its contents kept; it may move. A pool buffer grows its
+ * memfd and moves its mapping, so nothing is copied. Never NULL.
+ */
+void	*bigbuf_grow(void *p, size_t len);
 /* Back to the pool once every holder has let go, or free() for a pointer
  * the pool does not know. */
 void	 bigbuf_free(void *p);

@@ -375,6 +375,16 @@ client_request_reply(struct client *c, json_t *req, const void *payload,
 	}
 }
 
+int
+client_closed(struct client *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 json_t *
 client_event(struct client *c, int timeout_ms, char **cause)
 {

@@ -37,6 +37,12 @@ json_t		*client_request_payload(struct client *, json_t *req,
 json_t		*client_request_reply(struct client *, json_t *req,
 		     const void *payload, uint64_t len, unsigned char **out,
 		     uint64_t *out_len, char **cause);
+/*
+ * 1 when the daemon has closed the connection (it closes a client silent
+ * for its --idle-timeout), else 0: a client that sat idle can reconnect
+ * before a request rather than wonder whether it ran.
+ */
+int		 client_closed(struct client *);
 /* The next event, waiting up to timeout_ms (-1: forever); NULL on timeout
  * (cause NULL) or error (cause set). */
 json_t		*client_event(struct client *, int timeout_ms, char **cause);

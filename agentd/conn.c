@@ -30,6 +30,12 @@
 
 #define HANDSHAKE_TIMEOUT_S	5
 #define CONN_MAX_READ		(4 << 20)
+/* Before the handshake a stranger gets reads of this size: HELLO and AUTH
+ * fit (FRAME_HANDSHAKE_META). */
+#define CONN_HANDSHAKE_READ	FRAME_HANDSHAKE_META
+/* Frames handled per turn of the loop: a client that sends thousands of
+ * requests at once cannot keep the others waiting for answers. */
+#define CONN_TURN_FRAMES	64
 /* A streamed payload is produced this much at a time, and kept at most
  * CONN_STREAM_AHEAD ahead of the socket: each piece is MAC'd and sent
  * while it is still in cache. */
@@ -61,6 +67,13 @@ struct conn {
 	struct event		*reader;	/* our own large reads */
 	struct frame_reader	*in;		/* what they fill */
 	uint64_t		 last_read_ms;	/* bytes last came in */
+	uint64_t		 last_write_ms;	/* output last drained */
+	uint64_t		 queue_max;	/* output that stops our reading */
+	int			 paused;	/* not reading: output is full */
+	int			 budget;	/* frames left this turn; 0: any */
+	int			 more;		/* whole frames may wait: the turn
+						 * ended first */
+	struct event		*turn;		/* their next turn */
 	int			 connected;	/* TCP is up */
 	int			 pair;		/* a socketpair: a worker */
 	struct event		*timer;
@@ -83,6 +96,9 @@ struct conn {
 	struct evbuffer		*piece;
 	struct conn_later	*later, **later_tail;
 };
+
+/* Lines a stranger can make us write, once a second at most. */
+static struct log_rate conn_stranger_rate, conn_refused_rate;
 
 static const char *role_names[] = {
 	[CONN_PEER] = "peer",
@@ -136,6 +152,18 @@ conn_nodelay(int fd)
 }
 static void conn_event_cb(struct bufferevent *, short, void *);
 
+/* Notes write progress: output drained, or queued where none waited. */
+static void
+conn_out_cb(struct evbuffer *b, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn *c = arg;
+
+	(void)b;
+	if (info->n_deleted > 0 || (info->orig_size == 0 && info->n_added > 0))
+		c->last_write_ms = clock_ms();
+}
+
 static void
 conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -166,6 +194,8 @@ conn_new(const struct conn_config *cfg, struct bufferevent *bev,
 	evtimer_add(c->timer, &tv);
 	c->later_tail = &c->later;
 	bufferevent_setcb(bev, NULL, conn_write_cb, conn_event_cb, c);
+	c->last_write_ms = clock_ms();
+	evbuffer_add_cb(bufferevent_get_output(bev), conn_out_cb, c);
 	bufferevent_setwatermark(bev, EV_WRITE, CONN_STREAM_AHEAD / 2, 0);
 	bufferevent_set_max_single_write(bev, CONN_MAX_READ);
 	/*
@@ -539,8 +569,21 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
-	if (c->stream == NULL)
+	if (c->paused && c->state != CONN_CLOSED && conn_queued(c) <=
+	    c->queue_max / 2) {
+		/* Its replies are going: its requests may come again. */
+		c->paused = 0;
+		if (c->reader != NULL)
+			event_add(c->reader, NULL);
+		c->depth++;
+		conn_read_cb(c->bev, c);
+		c->depth--;
+	}
+	if (c->stream == NULL || c->state == CONN_CLOSED) {
+		if (c->free_pending && c->depth == 0)
+			conn_release(c);
 		return;
+	}
 	c->depth++;
 	conn_pump(c);
 	c->depth--;
@@ -559,8 +602,14 @@ conn_release(struct conn *c)
 	frame_reader_free(c->in);
 	if (c->timer != NULL)
 		event_free(c->timer);
-	if (c->bev != NULL)
+	if (c->turn != NULL)
+		event_free(c->turn);
+	if (c->bev != NULL) {
+		/* The buffer may outlive us inside libevent. */
+		evbuffer_remove_cb(bufferevent_get_output(c->bev), conn_out_cb,
+		    c);
 		bufferevent_free(c->bev);
+	}
 	free(c);
 }
 
@@ -580,11 +629,14 @@ conn_close(struct conn *c, const char *why)
 		log_debug("%s: closed during the handshake: %s", c->label,
 		    why);
 	else if (c->state != CONN_READY)
-		log_warn("%s: authentication failed: %s during the handshake "
-		    "(does it hold the cluster key?)", c->label, why);
+		log_rated(&conn_stranger_rate, LOG_WARN, "%s: authentication "
+		    "failed: %s during the handshake (does it hold the "
+		    "cluster key?)", c->label, why);
 	c->state = CONN_CLOSED;
 	conn_drop_out(c);
 	evtimer_del(c->timer);
+	if (c->turn != NULL)
+		evtimer_del(c->turn);
 	if (c->reader != NULL)
 		event_del(c->reader);
 	bufferevent_disable(c->bev, EV_READ);
@@ -842,6 +894,32 @@ conn_announce(struct conn *c)
 }
 
 static void
+conn_turn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	conn_raw_read_cb(bufferevent_getfd(c->bev), EV_READ, c);
+}
+
+/*
+ * The frames left in c->in wait for the next turn of the loop, after the
+ * other connections: a timer, as an event made active now would run
+ * again before the loop polls the others.
+ */
+static void
+conn_next_turn(struct conn *c)
+{
+	static const struct timeval now = { 0, 0 };
+
+	c->more = 1;
+	if (c->turn == NULL)
+		c->turn = evtimer_new(c->cfg.base, conn_turn_cb, c);
+	evtimer_add(c->turn, &now);
+}
+
+static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
@@ -854,27 +932,44 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 	c->depth++;
 	while (c->state != CONN_CLOSED) {
+		/* Replies it does not read stop us reading its requests. */
+		if (c->queue_max > 0 && conn_queued(c) > c->queue_max) {
+			if (!c->paused && c->reader != NULL)
+				event_del(c->reader);
+			c->paused = 1;
+			break;
+		}
 		/* Before AUTH a stranger may not make us buffer a payload. */
 		r = frame_reader_next(c->in, &c->rx,
 		    c->state == CONN_READY ? FRAME_MAX_PAYLOAD : 0, &f, &cause);
 		if (r == 0) {
+			c->more = 0;
 			conn_announce(c);
 			break;
 		}
 		if (r < 0) {
-			log_warn("%s: %s; closing", c->label, cause);
+			if (c->state == CONN_READY)
+				log_warn("%s: %s; closing", c->label, cause);
+			else
+				log_rated(&conn_refused_rate, LOG_WARN,
+				    "%s: %s; closing", c->label, cause);
 			conn_close(c, cause);
 			break;
 		}
 		if (c->state != CONN_READY) {
 			if (conn_handshake(c, f, &why) != 0) {
-				log_warn("%s: %s; closing", c->label, why);
+				log_rated(&conn_refused_rate, LOG_WARN,
+				    "%s: %s; closing", c->label, why);
 				conn_close(c, why);
 			}
 			frame_free(f);
 			continue;
 		}
 		c->cfg.ops->frame(c, f, c->cfg.arg);
+		if (c->budget > 0 && --c->budget == 0) {
+			conn_next_turn(c);
+			break;
+		}
 	}
 	free(cause);
 	c->depth--;
@@ -894,7 +989,8 @@ conn_fill(struct conn *c, int fd, int max_rounds, const char **why)
 	int rounds;
 
 	for (rounds = 0; rounds < max_rounds; rounds++) {
-		n = frame_reader_fill(c->in, fd, CONN_MAX_READ);
+		n = frame_reader_fill(c->in, fd, c->state == CONN_READY ?
+		    CONN_MAX_READ : CONN_HANDSHAKE_READ);
 		if (n <= 0) {
 			if (n == 0)
 				*why = "connection closed";
@@ -902,9 +998,9 @@ conn_fill(struct conn *c, int fd, int max_rounds, const char **why)
 				*why = strerror(errno);
 			break;
 		}
+		/* Reads are sized by what is coming (frame.h): a short one
+		 * does not mean the socket is empty. */
 		total += (size_t)n;
-		if (n < CONN_MAX_READ)
-			break;
 	}
 	if (total > 0)
 		c->last_read_ms = clock_ms();
@@ -925,10 +1021,13 @@ conn_raw_read_cb(evutil_socket_t fd, short what, void *arg)
 	 * straight into its buffer. */
 	c->depth++;
 	for (rounds = 0; rounds < 16 && why == NULL &&
-	    c->state != CONN_CLOSED; rounds++) {
-		n = conn_fill(c, fd, 1, &why);
+	    c->state != CONN_CLOSED && !c->paused; rounds++) {
+		/* Nothing more is read while frames read already wait. */
+		n = c->more ? 0 : conn_fill(c, fd, 1, &why);
+		c->budget = CONN_TURN_FRAMES;
 		conn_read_cb(c->bev, c);
-		if (n < CONN_MAX_READ)
+		c->budget = 0;
+		if (c->more || n < CONN_MAX_READ)
 			break;
 	}
 	if (why != NULL && c->state != CONN_CLOSED)
@@ -980,6 +1079,30 @@ uint64_t
 conn_last_read_ms(const struct conn *c)
 {
 	return c->last_read_ms;
+}
+
+uint64_t
+conn_last_write_ms(const struct conn *c)
+{
+	return c->last_write_ms;
+}
+
+uint64_t
+conn_queued(const struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+void
+conn_set_trusted(struct conn *c, int trusted)
+{
+	frame_reader_trust(c->in, trusted);
+}
+
+void
+conn_set_queue_max(struct conn *c, uint64_t max)
+{
+	c->queue_max = max;
 }
 
 int

@@ -107,6 +107,19 @@ int		 conn_is_ready(const struct conn *);
 /* When bytes last came in (CLOCK_MONOTONIC ms), part of a frame or not;
  * 0 before any. */
 uint64_t	 conn_last_read_ms(const struct conn *);
+/* When its output last drained, or was queued where none waited (ms). */
+uint64_t	 conn_last_write_ms(const struct conn *);
+/* Bytes queued for it and not yet written to the socket. */
+uint64_t	 conn_queued(const struct conn *);
+/*
+ * Stops reading its frames while more than max bytes (0: no limit) wait to
+ * go out to it, until half have gone: a client that sends requests and
+ * never reads the replies cannot make them pile up.
+ */
+void		 conn_set_queue_max(struct conn *, uint64_t max);
+/* Believes the payload lengths it claims: for another daemon of the
+ * cluster (frame_reader_trust). */
+void		 conn_set_trusted(struct conn *, int trusted);
 /* The far side's name from its HELLO, or "" before it. */
 const char	*conn_name(const struct conn *);
 enum conn_role	 conn_peer_role(const struct conn *);

@@ -44,6 +44,9 @@ struct link {
 	json_int_t	 next_id;	/* our requests on this link */
 	void		*arriving;	/* a large frame's buffer, mapped by a
 					 * prepared worker until it is whole */
+	int		 inbound;	/* accepted, not dialled */
+	struct sockaddr_storage from;	/* where an inbound one came from */
+	uint64_t	 since;		/* ms: when it was accepted */
 	struct link	*prev, *next;
 };
 
@@ -79,6 +82,8 @@ struct daemon {
 	struct daemon_config	 cfg;
 	struct event_base	*base;
 	struct evconnlistener	*listener;
+	struct event		*accept_retry;	/* the listener rests */
+	int			 accept_delay_ms;	/* how long, now */
 	struct event		*tick;
 	struct event		*sig_term, *sig_int, *sig_hup, *sig_chld;
 	struct codestore	*code;
@@ -226,6 +231,24 @@ void	op_accept(struct daemon *d, struct link *l, json_t *id,
     struct frame *f);
 void	op_code_get(struct daemon *d, struct link *l, json_t *id,
     struct frame *f);
+
+/* limits.c: what one peer may take (docs/protocol.md, "Limits") */
+/* Output to a client past which its requests wait (conn_set_queue_max). */
+#define LIMITS_CLIENT_QUEUE	((uint64_t)16 << 20)
+/* Sets the defaults of the caps and the listener's backoff. */
+void	limits_init(struct daemon *d);
+void	limits_free(struct daemon *d);
+/* 0 when a connection from sa may be accepted, maybe after dropping an
+ * unauthenticated one; -1 (logged) when it is refused. */
+int	limits_admit(struct daemon *d, const struct sockaddr *sa,
+	    socklen_t len);
+/* l was accepted from sa. */
+void	limits_accepted(struct daemon *d, struct link *l,
+	    const struct sockaddr *sa, socklen_t len);
+/* l authenticated: a client's replies may only queue so far. */
+void	limits_link_ready(struct daemon *d, struct link *l);
+/* Closes the clients that are idle or do not read; flushes rated logs. */
+void	limits_tick(struct daemon *d, uint64_t now);
 
 /* daemon.c: lifecycle, events, log keeping */
 void	daemon_event(struct daemon *d, json_t *ev);

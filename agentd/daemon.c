@@ -170,6 +170,7 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	members_join_tick(d, t);
+	limits_tick(d, t);
 	outbox_due(d->outbox, t, daemon_resend, daemon_give_up, d);
 }
 
@@ -338,6 +339,7 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 		    strerror(errno));
 		goto fail;
 	}
+	limits_init(d);
 	d->tick = event_new(d->base, -1, EV_PERSIST, daemon_tick_cb, d);
 	event_add(d->tick, &tick);
 	d->sig_term = evsignal_new(d->base, SIGTERM, daemon_signal_cb, d);
@@ -368,6 +370,10 @@ daemon_run(struct daemon *d)
 	log_info("%s listening on %s (%s), %d other hosts%s", d->cfg.name,
 	    d->cfg.listen_text, keys, d->npeers, d->cfg.plaintext ?
 	    "; frames in clear (--encrypt off)" : "");
+	log_info("limits: %d connections, %d unauthenticated, %d from one "
+	    "address; clients idle %d s, replies unread %d s (0: never)",
+	    d->cfg.max_conns, d->cfg.max_unauth, d->cfg.max_per_source,
+	    d->cfg.idle_ms / 1000, d->cfg.stall_ms / 1000);
 	event_base_dispatch(d->base);
 	return d->exit_status;
 }
@@ -415,6 +421,7 @@ daemon_free(struct daemon *d)
 	runner_free(d->runner);
 	sandbox_free(d->sandbox);
 	bigbuf_trim(1);
+	limits_free(d);
 	if (d->listener != NULL)
 		evconnlistener_free(d->listener);
 	if (d->tick != NULL)

@@ -16,6 +16,13 @@
 #define DAEMON_DEFAULT_PORT	7070
 #define DAEMON_DOWN_AFTER_MS	3000
 #define DAEMON_HEARTBEAT_MS	1000
+/* Connection limits (docs/protocol.md, "Limits") by default: far above
+ * what a cluster or its tests use. */
+#define DAEMON_MAX_CONNS	1024	/* and at most half of RLIMIT_NOFILE */
+#define DAEMON_MAX_UNAUTH	64	/* and at most half of max_conns */
+#define DAEMON_MAX_PER_SOURCE	256
+#define DAEMON_IDLE_MS		(300 * 1000)
+#define DAEMON_STALL_MS		(30 * 1000)
 
 struct daemon_config {
 	struct sockaddr_storage	 listen;
@@ -34,6 +41,15 @@ struct daemon_config {
 	const char		*state_dir;
 	int			 down_after_ms;
 	uint64_t		 commit_mem;	/* bytes of commits held */
+	/* Accepted connections: in all, not yet authenticated, and from
+	 * one address; 0 for the defaults above. */
+	int			 max_conns;
+	int			 max_unauth;
+	int			 max_per_source;
+	/* A client's silence, and its replies unread, that close it (ms;
+	 * 0: never). */
+	int			 idle_ms;
+	int			 stall_ms;
 	/* agentd --join: a member's address, "" for none */
 	char			 join_text[80];
 	struct sockaddr_storage	 join;

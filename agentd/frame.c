@@ -62,7 +62,7 @@ frame_header_encode(unsigned char *p, const struct frame_header *h)
 /* Decodes and checks a header; fails on any field a receiver refuses. */
 static int
 frame_header_decode(const unsigned char *p, struct frame_header *h,
-    uint64_t max_payload, char **cause)
+    uint32_t max_meta, uint64_t max_payload, char **cause)
 {
 	h->magic = nn_le_get_u32(p + 0);
 	h->version = p[4];
@@ -87,9 +87,9 @@ frame_header_decode(const unsigned char *p, struct frame_header *h,
 	if (h->reserved != 0)
 		return nn_fail(cause, "reserved field is 0x%08" PRIx32
 		    " (expected 0)", h->reserved);
-	if (h->meta_len > FRAME_MAX_META)
-		return nn_fail(cause, "bad frame length %" PRIu32 " (limit %u)",
-		    h->meta_len, FRAME_MAX_META);
+	if (h->meta_len > max_meta)
+		return nn_fail(cause, "bad frame length %" PRIu32 " (limit %"
+		    PRIu32 ")", h->meta_len, max_meta);
 	if (h->payload_len > max_payload)
 		return nn_fail(cause, "bad payload length %" PRIu64 " (limit %"
 		    PRIu64 ")", h->payload_len, max_payload);
@@ -712,7 +712,9 @@ frame_peek_header(struct evbuffer *in, uint64_t max_payload,
 		fatal("frame_read: evbuffer_copyout failed");
 	if (max_payload > FRAME_MAX_PAYLOAD)
 		max_payload = FRAME_MAX_PAYLOAD;
-	return frame_header_decode(hb, h, max_payload, cause) != 0 ? -1 : 1;
+	return frame_header_decode(hb, h, max_payload == 0 ?
+	    FRAME_HANDSHAKE_META : FRAME_MAX_META, max_payload, cause) != 0 ?
+	    -1 : 1;
 }
 
 /* frame_read with a lower payload limit (frame.h). */
@@ -734,10 +736,12 @@ frame_read_max(struct evbuffer *in, struct frame_key *k,
 struct frame_reader {
 	struct evbuffer	*in;
 	int		 pooled;
+	int		 trusted;	/* its claims: frame_reader_trust */
 	/* The large frame being read, when payload is not NULL. */
 	struct frame_header h;
 	unsigned char	*meta;
 	unsigned char	*payload;
+	uint64_t	 cap;		/* its size so far: grows as bytes come */
 	uint64_t	 got;
 	struct crypto_tag tag;
 	int		 told;		/* frame_reader_started said so */
@@ -762,6 +766,7 @@ frame_reader_reset(struct frame_reader *r)
 	r->payload = NULL;
 	free(r->meta);
 	r->meta = NULL;
+	r->cap = 0;
 	r->got = 0;
 	r->told = 0;
 }
@@ -774,6 +779,12 @@ frame_reader_free(struct frame_reader *r)
 	frame_reader_reset(r);
 	evbuffer_free(r->in);
 	free(r);
+}
+
+void
+frame_reader_trust(struct frame_reader *r, int trusted)
+{
+	r->trusted = trusted;
 }
 
 uint64_t
@@ -797,6 +808,47 @@ frame_reader_mac(struct frame_reader *r, uint64_t n)
 	r->got += n;
 }
 
+/*
+ * Bytes to read into in next: what the frame at its front still lacks, but
+ * at most as much again as has come, so that a header's claim alone costs
+ * nothing; at least FRAME_READ_MIN, at most max.
+ */
+static size_t
+frame_reader_want(struct frame_reader *r, size_t max)
+{
+	unsigned char hb[FRAME_HEADER_SIZE];
+	uint64_t have = evbuffer_get_length(r->in), need, payload;
+	uint64_t want = FRAME_READ_MIN;
+
+	if (r->payload == NULL && have >= FRAME_HEADER_SIZE &&
+	    evbuffer_copyout(r->in, hb, sizeof hb) == (ev_ssize_t)sizeof hb) {
+		/* A large payload is read straight into its own buffer. */
+		payload = nn_le_get_u64(hb + 12);
+		if (payload >= FRAME_DIRECT)
+			payload = 0;
+		need = FRAME_HEADER_SIZE + (uint64_t)nn_le_get_u32(hb + 8) +
+		    payload + FRAME_MAC_SIZE;
+		if (need > have + want && have > want)
+			want = need - have < have ? need - have : have;
+	}
+	return want < max ? (size_t)want : max;
+}
+
+/* Doubles the large payload's buffer, up to its length: its bytes filled
+ * what there was. */
+static void
+frame_reader_grow(struct frame_reader *r)
+{
+	uint64_t cap = r->cap * 2;
+
+	if (cap > r->h.payload_len)
+		cap = r->h.payload_len;
+	r->payload = bigbuf_grow(r->payload, (size_t)cap);
+	if (!r->pooled)
+		frame_hugepages(r->payload, (size_t)cap);
+	r->cap = cap;
+}
+
 ssize_t
 frame_reader_fill(struct frame_reader *r, int fd, size_t max)
 {
@@ -808,7 +860,9 @@ frame_reader_fill(struct frame_reader *r, int fd, size_t max)
 
 	ni = nv = 0;
 	if (r->payload != NULL && r->got < r->h.payload_len) {
-		direct = r->h.payload_len - r->got;
+		if (r->got == r->cap)
+			frame_reader_grow(r);
+		direct = r->cap - r->got;
 		if (direct > max)
 			direct = max;
 		io[ni].iov_base = r->payload + r->got;
@@ -818,7 +872,8 @@ frame_reader_fill(struct frame_reader *r, int fd, size_t max)
 	/* What follows the payload (its MAC, the next frames) goes to in. */
 	if (direct == 0 || r->got + direct == r->h.payload_len) {
 		nv = evbuffer_reserve_space(r->in, (ev_ssize_t)(direct > 0 ?
-		    FRAME_DIRECT : max), v, 2);
+		    (max < FRAME_READ_MIN ? max : FRAME_READ_MIN) :
+		    frame_reader_want(r, max)), v, 2);
 		if (nv <= 0)
 			fatal("out of memory reserving read space");
 	}
@@ -859,12 +914,29 @@ static void
 frame_reader_begin(struct frame_reader *r, const unsigned char *hb,
     struct frame_key *k)
 {
-	uint64_t have;
+	uint64_t have, first;
 
-	r->payload = r->pooled ? bigbuf_alloc((size_t)r->h.payload_len) :
-	    xmalloc((size_t)r->h.payload_len);
-	if (!r->pooled)
-		frame_hugepages(r->payload, (size_t)r->h.payload_len);
+	/* A warm buffer of the pool costs nothing more; otherwise the
+	 * buffer starts small and grows with what comes (frame_reader_fill),
+	 * so that a claimed 1 GiB sent a byte at a time takes little. */
+	have = evbuffer_get_length(r->in) - FRAME_HEADER_SIZE - r->h.meta_len;
+	if (r->trusted) {
+		r->cap = r->h.payload_len;
+		r->payload = r->pooled ? bigbuf_alloc((size_t)r->cap) :
+		    xmalloc((size_t)r->cap);
+		if (!r->pooled)
+			frame_hugepages(r->payload, (size_t)r->cap);
+	} else if (r->pooled && (r->payload = bigbuf_idle((size_t)
+	    r->h.payload_len)) != NULL)
+		r->cap = r->h.payload_len;
+	else {
+		first = have > FRAME_GROW_FIRST ? have : FRAME_GROW_FIRST;
+		r->cap = first < r->h.payload_len ? first : r->h.payload_len;
+		r->payload = r->pooled ? bigbuf_alloc((size_t)r->cap) :
+		    xmalloc((size_t)r->cap);
+		if (!r->pooled)
+			frame_hugepages(r->payload, (size_t)r->cap);
+	}
 	r->meta = xmalloc((size_t)r->h.meta_len + 1);
 	crypto_tag_init(&r->tag, k->key, r->h.seq);
 	crypto_tag_update(&r->tag, hb, FRAME_HEADER_SIZE);
@@ -878,7 +950,6 @@ frame_reader_begin(struct frame_reader *r, const unsigned char *hb,
 	if (k->encrypt)
 		crypto_xor(k->key, r->h.seq, 0, r->meta, r->meta,
 		    r->h.meta_len);
-	have = evbuffer_get_length(r->in);
 	if (have > r->h.payload_len)
 		have = r->h.payload_len;
 	if (have > 0 && evbuffer_remove(r->in, r->payload, (size_t)have) !=
@@ -892,7 +963,8 @@ int
 frame_reader_started(struct frame_reader *r, int *type, const char **meta,
     void **payload, uint64_t *len)
 {
-	if (r->payload == NULL || r->told)
+	/* Only once its buffer has its full size: then it stays put. */
+	if (r->payload == NULL || r->told || r->cap < r->h.payload_len)
 		return 0;
 	r->told = 1;
 	*type = r->h.type;

@@ -47,6 +47,8 @@
 #define FRAME_KEY_SIZE		32
 #define FRAME_MAX_META		(1U << 20)		/* 1 MiB */
 #define FRAME_MAX_PAYLOAD	((uint64_t)1 << 30)	/* 1 GiB */
+/* HELLO and AUTH: a few hundred bytes of meta, no payload. */
+#define FRAME_HANDSHAKE_META	4096
 
 enum frame_type {
 	FRAME_HELLO = 1,	/* handshake: name, role, nonce */
@@ -148,8 +150,9 @@ int	frame_read(struct evbuffer *in, struct frame_key *k,
 /*
  * frame_read with payloads limited to max_payload (at most
  * FRAME_MAX_PAYLOAD), refused as soon as the header arrives. Before the
- * handshake completes, pass 0: otherwise a peer without the key could make
- * the daemon buffer a 1 GiB frame before its MAC fails.
+ * handshake completes, pass 0, which also limits meta to
+ * FRAME_HANDSHAKE_META: otherwise a peer without the key could make the
+ * daemon buffer a 1 GiB frame before its MAC fails.
  */
 int	frame_read_max(struct evbuffer *in, struct frame_key *k,
 	    uint64_t max_payload, struct frame **out, char **cause);
@@ -160,25 +163,40 @@ int	frame_read_max(struct evbuffer *in, struct frame_key *k,
  * buffer and MAC'd as it arrives, so a large state is copied once, by the
  * kernel, and checked while it is still in cache. With pooled set the
  * buffer comes from bigbuf.h (the daemon); frame_free gives it back.
+ *
+ * Nothing is reserved for what a header claims: reads into the evbuffer
+ * take FRAME_READ_MIN, or up to as much again as has come for the frame
+ * being read; a large payload's buffer starts at FRAME_GROW_FIRST (or an
+ * idle pooled buffer of its size) and doubles as it fills.
  */
 #define FRAME_DIRECT	((uint64_t)1 << 20)
+#define FRAME_READ_MIN	((size_t)64 << 10)
+#define FRAME_GROW_FIRST ((uint64_t)1 << 20)
 struct frame_reader;
 struct frame_reader *frame_reader_new(int pooled);
 void	frame_reader_free(struct frame_reader *);
-/* One readv of up to about max bytes from fd: the count, 0 at the end of
- * the stream, -1 with errno. */
+/* One readv of at most about max bytes from fd (less as above): the
+ * count, 0 at the end of the stream, -1 with errno. */
 ssize_t	frame_reader_fill(struct frame_reader *, int fd, size_t max);
 /* The next whole frame of what was read: as frame_read_max. */
 int	frame_reader_next(struct frame_reader *, struct frame_key *k,
 	    uint64_t max_payload, struct frame **out, char **cause);
 /*
  * Once per large frame, as soon as its header and meta are in and its
- * payload is being read into *payload: 1 with the type, the meta's JSON
+ * payload is being read into *payload, grown to its full length: 1 with the type, the meta's JSON
  * text (borrowed, NOT yet checked against the MAC) and the payload's
  * buffer and length (still filling; the frame will own it). Else 0.
  */
 int	frame_reader_started(struct frame_reader *, int *type,
 	    const char **meta, void **payload, uint64_t *len);
+/*
+ * Believes the lengths that headers claim (trusted 1): a large payload's
+ * buffer then has its full length from the start, so frame_reader_started
+ * says so at once. For the daemons of the cluster, whose states are
+ * large and whose workers start on them while they arrive; not for
+ * anyone else (a claimed 1 GiB would cost 1 GiB).
+ */
+void	frame_reader_trust(struct frame_reader *, int trusted);
 /* Bytes read and not yet returned in frames. */
 uint64_t frame_reader_pending(const struct frame_reader *);
 

@@ -34,7 +34,9 @@ usage(FILE *f)
 	    "              [--worker-mem MIB] [--worker-files N] "
 	    "[--worker-cpu SECONDS]\n"
 	    "              [--worker-syscalls LIST] [--sandbox on|off]\n"
-	    "              [--encrypt on|off]\n"
+	    "              [--encrypt on|off] [--max-conns N] [--max-unauth N]\n"
+	    "              [--max-per-source N] [--idle-timeout S] "
+	    "[--stall-timeout S]\n"
 	    "       agentd keygen FILE\n"
 	    "\n"
 	    "Runs the agent daemon of this host: it authenticates the other\n"
@@ -83,6 +85,24 @@ usage(FILE *f)
 	    "                      the others are (docs/elastic.md). It\n"
 	    "                      retries every second until a member\n"
 	    "                      answers, and exits 2 if it is refused\n"
+	    "  --max-conns N       accepted connections at most (default 1024,\n"
+	    "                      and at most half the open-file limit); when\n"
+	    "                      full, a newcomer takes the place of an\n"
+	    "                      unauthenticated one, or is refused\n"
+	    "  --max-unauth N      connections still in their handshake at\n"
+	    "                      most (default 64, at most half of\n"
+	    "                      --max-conns); the oldest one from the\n"
+	    "                      address with the most is dropped for a\n"
+	    "                      newcomer\n"
+	    "  --max-per-source N  connections from one address at most\n"
+	    "                      (default 256); more are refused\n"
+	    "  --idle-timeout S    close a client that sent nothing for S s\n"
+	    "                      (default 300; 0: never). Not one that\n"
+	    "                      subscribed to events, nor other daemons\n"
+	    "                      (they ping) or workers\n"
+	    "  --stall-timeout S   close a client that left its replies\n"
+	    "                      unread for S s (default 30; 0: never);\n"
+	    "                      past 16 MiB of them its requests wait\n"
 	    "  --daemon            detach from the terminal (logs still go to\n"
 	    "                      stderr: redirect it)\n"
 	    "  --encrypt on|off    encipher frames between daemons and with\n"
@@ -208,6 +228,21 @@ detach(void)
 	return 0;
 }
 
+/* A whole number of lo to hi for option name, into *out; -1 after
+ * saying what was wrong. */
+static int
+number_arg(const char *name, const char *arg, long lo, long hi, int *out)
+{
+	char opt[64];
+	long v;
+
+	snprintf(opt, sizeof opt, "--%s", name);
+	if (opt_number(opt, arg, lo, hi, &v) != 0)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -222,11 +257,16 @@ main(int argc, char **argv)
 		{ "down-after", required_argument, NULL, 'D' },
 		{ "commit-mem", required_argument, NULL, 'C' },
 		{ "join", required_argument, NULL, 'J' },
+		{ "max-conns", required_argument, NULL, 'M' },
+		{ "max-unauth", required_argument, NULL, 'U' },
+		{ "max-per-source", required_argument, NULL, 'P' },
+		{ "idle-timeout", required_argument, NULL, 'I' },
+		{ "stall-timeout", required_argument, NULL, 'T' },
 		{ "daemon", no_argument, NULL, 'd' },
-		{ "worker-user", required_argument, NULL, 'U' },
-		{ "worker-mem", required_argument, NULL, 'M' },
+		{ "worker-user", required_argument, NULL, 'u' },
+		{ "worker-mem", required_argument, NULL, 'm' },
 		{ "worker-files", required_argument, NULL, 'F' },
-		{ "worker-cpu", required_argument, NULL, 'P' },
+		{ "worker-cpu", required_argument, NULL, 'c' },
 		{ "worker-syscalls", required_argument, NULL, 'S' },
 		{ "sandbox", required_argument, NULL, 'X' },
 		{ "encrypt", required_argument, NULL, 'E' },
@@ -247,6 +287,8 @@ main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "worker") == 0)
 		return worker_main(atoi(argv[2]));
 	memset(&cfg, 0, sizeof cfg);
+	cfg.idle_ms = DAEMON_IDLE_MS;
+	cfg.stall_ms = DAEMON_STALL_MS;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -325,13 +367,40 @@ main(int argc, char **argv)
 		case 'J':
 			join = optarg;
 			break;
+		case 'M':
+			if (number_arg("max-conns", optarg, 1, 1000000,
+			    &cfg.max_conns) != 0)
+				goto out;
+			break;
+		case 'U':
+			if (number_arg("max-unauth", optarg, 1, 1000000,
+			    &cfg.max_unauth) != 0)
+				goto out;
+			break;
+		case 'P':
+			if (number_arg("max-per-source", optarg, 1, 1000000,
+			    &cfg.max_per_source) != 0)
+				goto out;
+			break;
+		case 'I':
+			if (number_arg("idle-timeout", optarg, 0, 86400,
+			    &cfg.idle_ms) != 0)
+				goto out;
+			cfg.idle_ms *= 1000;
+			break;
+		case 'T':
+			if (number_arg("stall-timeout", optarg, 0, 86400,
+			    &cfg.stall_ms) != 0)
+				goto out;
+			cfg.stall_ms *= 1000;
+			break;
 		case 'd':
 			background = 1;
 			break;
-		case 'U':
+		case 'u':
 			cfg.sandbox.user = optarg;
 			break;
-		case 'M':
+		case 'm':
 			if (opt_number("--worker-mem", optarg, 16, 1L << 30,
 			    &ms) != 0)
 				goto out;
@@ -343,7 +412,7 @@ main(int argc, char **argv)
 				goto out;
 			cfg.sandbox.limits.files = (uint64_t)ms;
 			break;
-		case 'P':
+		case 'c':
 			if (opt_number("--worker-cpu", optarg, 1, 1L << 40,
 			    &ms) != 0)
 				goto out;

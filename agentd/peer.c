@@ -228,11 +228,15 @@ daemon_accept_cb(struct evconnlistener *lst, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
+	if (limits_admit(d, sa, (socklen_t)len) != 0) {
+		evutil_closesocket(fd);
+		return;
+	}
 	c = conn_accept(&cc, fd, sa, (socklen_t)len);
 	if (!d->cfg.have_key && (why = daemon_keyless_refusal(fd,
 	    hosts_format_addr(sa, addr, sizeof addr))) != NULL)
 		conn_refuse(c, why);
-	link_add(d, c, -1);
+	limits_accepted(d, link_add(d, c, -1), sa, (socklen_t)len);
 }
 
 int
@@ -367,6 +371,8 @@ peer_link_up(struct daemon *d, struct link *l)
 		return;
 	p = &d->peers[i];
 	l->peer = i;
+	/* A member's states start their workers while they arrive. */
+	conn_set_trusted(c, 1);
 	if (p->conn != NULL && p->conn != c)
 		conn_close(p->conn, "replaced by a newer connection");
 	p->conn = c;
@@ -385,6 +391,7 @@ daemon_ready(struct conn *c, void *arg)
 	struct daemon *d = l->d;
 
 	log_info("%s: authenticated", conn_label(c));
+	limits_link_ready(d, l);
 	if (members_join_ready(d, l) || conn_peer_role(c) != CONN_PEER)
 		return;
 	if (peer_find(d, conn_name(c)) < 0) {

@@ -153,6 +153,12 @@ console_ask(struct console *c, json_t *req)
 	char *cause = NULL, *again = NULL;
 	json_t *rep = NULL;
 
+	/* A console left alone is closed by the daemon's --idle-timeout:
+	 * it reconnects before asking, so no request is in doubt. */
+	if (c->cl != NULL && client_closed(c->cl)) {
+		client_free(c->cl);
+		c->cl = NULL;
+	}
 	if (c->cl != NULL)
 		rep = client_request(c->cl, req, &cause);
 	if (rep == NULL) {

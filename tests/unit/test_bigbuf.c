@@ -132,11 +132,51 @@ end:
 	bigbuf_trim(1);
 }
 
+/*
+ * A buffer grows in place of a claim: its memfd follows, its bytes stay,
+ * and a worker may map it; bigbuf_idle hands out only what is idle.
+ */
+static void
+test_grow(void)
+{
+	size_t n = (size_t)1 << 20, big = (size_t)9 << 20;
+	unsigned char *a = NULL, *m = NULL;
+	struct stat sb;
+	int fd;
+
+	bigbuf_trim(1);
+	CHECK(bigbuf_idle(big) == NULL);
+	a = bigbuf_alloc(n);
+	CHECK((fd = bigbuf_fd(a)) >= 0);
+	memset(a, 0x5a, n);
+	a = bigbuf_grow(a, big);
+	CHECK(bigbuf_fd(a) == fd && fstat(fd, &sb) == 0 &&
+	    (size_t)sb.st_size >= big);
+	CHECK(a[0] == 0x5a && a[n - 1] == 0x5a);
+	memset(a + n, 0x33, big - n);
+	CHECK(bigbuf_lend(a, big) == fd);
+	bigbuf_free(a);
+	/* Idle now, and of the size: the next claim of it takes it. */
+	CHECK(bigbuf_idle(big - 5) == a);
+	a = bigbuf_grow(a, big - 5);
+	CHECK(a[big - 6] == 0x33);
+	/* A malloc'd one is realloc'd. */
+	m = malloc(16);
+	memcpy(m, "fifteen bytes..", 16);
+	m = bigbuf_grow(m, 1 << 16);
+	CHECK(memcmp(m, "fifteen bytes..", 16) == 0);
+end:
+	bigbuf_free(a);
+	bigbuf_free(m);
+	bigbuf_trim(1);
+}
+
 static const struct unit_test tests[] = {
 	{ "reuse", test_reuse },
 	{ "small_and_foreign", test_small_and_foreign },
 	{ "fit_and_trim", test_fit_and_trim },
 	{ "lend", test_lend },
+	{ "grow", test_grow },
 	{ NULL, NULL },
 };
 

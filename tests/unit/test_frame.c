@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <openssl/evp.h>
 
 #include "agentd/auth.h"
+#include "agentd/bigbuf.h"
 #include "agentd/frame.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
@@ -1369,7 +1371,8 @@ end:
 
 /*
  * The reader says once that a large frame has begun, with its meta, as
- * soon as the header and meta are in; small frames and the rest of the
+ * soon as the header and meta are in and its buffer has grown to the
+ * payload's length (half of it came); small frames and the rest of the
  * payload say nothing.
  */
 static void
@@ -1408,6 +1411,11 @@ test_reader_started(void)
 	CHECK(frame_reader_started(r, &type, &meta, &into, &len) == 0);
 	frame_free(f);
 	f = NULL;
+	CHECK(frame_reader_next(r, &rk, FRAME_MAX_PAYLOAD, &f, &cause) == 0);
+	/* Its buffer is still 1 MiB of 2: not yet. */
+	CHECK(frame_reader_started(r, &type, &meta, &into, &len) == 0);
+	CHECK(frame_reader_fill(r, fd, (size_t)1 << 20) > 0);
+	CHECK(frame_reader_fill(r, fd, 4096) == 4096);
 	CHECK(frame_reader_next(r, &rk, FRAME_MAX_PAYLOAD, &f, &cause) == 0);
 	CHECK(frame_reader_started(r, &type, &meta, &into, &len) == 1 &&
 	    type == FRAME_REQUEST && strcmp(meta, "{}") == 0 && len == n);
@@ -1641,6 +1649,89 @@ end:
 	buf_free(b);
 }
 
+/*
+ * A header that claims 1 GiB costs what has come, not what it claims: the
+ * payload's buffer starts at FRAME_GROW_FIRST and at most doubles per fill,
+ * and the frame still arrives whole. Before the handshake (max payload 0)
+ * a meta over FRAME_HANDSHAKE_META is refused from the header alone.
+ */
+static void
+test_reader_grows(void)
+{
+	uint64_t claim = FRAME_MAX_PAYLOAD, sent = 0;
+	size_t piece = (size_t)3 << 20, mapped0;
+	struct frame_reader *r = frame_reader_new(1);
+	struct evbuffer *b = evbuffer_new(), *p = evbuffer_new();
+	struct frame_stream *fs = NULL;
+	struct frame_key wk, rk;
+	struct frame *f = NULL;
+	unsigned char *bytes = xmalloc(piece);
+	char *cause = NULL, big[FRAME_HANDSHAKE_META + 64];
+	json_t *m = NULL;
+	int sv[2] = { -1, -1 };
+	ssize_t k;
+
+	fill(bytes, piece, 3);
+	frame_key_init(&wk, NULL);
+	frame_key_init(&rk, NULL);
+	bigbuf_trim(1);
+	mapped0 = bigbuf_mapped();
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+	CHECK((fs = frame_stream_begin(b, &wk, FRAME_REQUEST, NULL, claim,
+	    &cause)) != NULL);
+	frame_stream_mac(fs, bytes, 10);
+	CHECK(evbuffer_add(p, bytes, 10) == 0);
+	CHECK(frame_stream_put(fs, b, p) == 0);
+	sent = 10;
+	CHECK(evbuffer_write(b, sv[0]) > 0);
+	while (frame_reader_pending(r) < FRAME_HEADER_SIZE + 2 + sent)
+		CHECK(frame_reader_fill(r, sv[1], (size_t)4 << 20) > 0);
+	CHECK(frame_reader_next(r, &rk, FRAME_MAX_PAYLOAD, &f, &cause) == 0);
+	CHECKF(bigbuf_mapped() - mapped0 <= (size_t)2 << 20,
+	    "%zu bytes mapped for 10", bigbuf_mapped() - mapped0);
+	/* 3 MiB more: the buffer grows to 4 MiB, no further. */
+	frame_stream_mac(fs, bytes, piece);
+	CHECK(evbuffer_add(p, bytes, piece) == 0);
+	CHECK(frame_stream_put(fs, b, p) == 0);
+	sent += piece;
+	while (evbuffer_get_length(b) > 0 || frame_reader_pending(r) <
+	    FRAME_HEADER_SIZE + 2 + sent) {
+		if (evbuffer_get_length(b) > 0)
+			(void)evbuffer_write(b, sv[0]);
+		k = frame_reader_fill(r, sv[1], (size_t)4 << 20);
+		CHECK(k > 0 || (k < 0 && errno == EAGAIN));
+		CHECK(frame_reader_next(r, &rk, FRAME_MAX_PAYLOAD, &f,
+		    &cause) == 0);
+	}
+	CHECKF(bigbuf_mapped() - mapped0 <= (size_t)4 << 20,
+	    "%zu bytes mapped for %" PRIu64, bigbuf_mapped() - mapped0, sent);
+	frame_stream_free(fs);
+	fs = NULL;
+
+	/* Before the handshake: a meta of 4 KiB and more is cut off. */
+	memset(big, 'a', sizeof big);
+	big[sizeof big - 1] = '\0';
+	m = json_pack("{s:s}", "name", big);
+	evbuffer_drain(b, evbuffer_get_length(b));
+	frame_key_init(&wk, NULL);
+	CHECK(frame_write(b, &wk, FRAME_HELLO, m, NULL, 0, &cause) == 0);
+	CHECK(frame_read_max(b, &rk, 0, &f, &cause) == -1 && cause != NULL &&
+	    strstr(cause, "limit 4096") != NULL);
+end:
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	json_decref(m);
+	frame_stream_free(fs);
+	free(cause);
+	free(bytes);
+	frame_free(f);
+	frame_reader_free(r);
+	evbuffer_free(b);
+	evbuffer_free(p);
+}
+
 static const struct unit_test tests[] = {
 	{ "type_names", test_type_names },
 	{ "doc_example", test_doc_example },
@@ -1650,6 +1741,7 @@ static const struct unit_test tests[] = {
 	{ "stream", test_stream },
 	{ "reader_started", test_reader_started },
 	{ "reader", test_reader },
+	{ "reader_grows", test_reader_grows },
 	{ "several", test_several },
 	{ "byte_by_byte", test_byte_by_byte },
 	{ "fragmented", test_fragmented },
