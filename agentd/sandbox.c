@@ -330,6 +330,9 @@ sandbox_child(const struct sandbox *sb)
 		return -1;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		return -1;
+	/* No controlling terminal: TIOCSTI on the daemon's terminal (its
+	 * stderr, inherited) would type commands into the shell there. */
+	(void)setsid();
 	/* A core would hold the agent's state, written as its user. */
 	(void)setrlimit(RLIMIT_CORE, &none);
 	return chdir("/");
@@ -500,12 +503,17 @@ sandbox_allow(int ruleset, json_t *hide, const char *path, uint64_t access,
     int depth, char **cause)
 {
 	struct landlock_path_beneath_attr pb;
-	char sub[PATH_MAX];
+	char sub[PATH_MAX], real[PATH_MAX];
 	struct dirent *de;
 	struct stat sb;
 	DIR *dir;
 	int fd, within, n = 0, rc = 0;
 
+	/* By where it leads: /lib is /usr/lib on a merged system, and an
+	 * entry may be a link into a hidden folder. */
+	if (realpath(path, real) == NULL)
+		return 0;	/* not on this host */
+	path = real;
 	if (sandbox_hidden(hide, path, &within))
 		return 0;
 	if (within) {
