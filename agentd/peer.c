@@ -211,6 +211,9 @@ daemon_keyless_refusal(int fd, const char *addr)
 	return why;
 }
 
+/* Strangers knocking on a keyless daemon, said once a second at most. */
+static struct log_rate peer_remote_rate;
+
 void
 daemon_accept_cb(struct evconnlistener *lst, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
@@ -224,7 +227,9 @@ daemon_accept_cb(struct evconnlistener *lst, evutil_socket_t fd,
 	(void)lst;
 	/* Without a key the only proof of trust is being on this host. */
 	if (!d->cfg.have_key && !is_loopback(sa)) {
-		log_warn("refusing a non-loopback connection: no --key set");
+		log_rated(&peer_remote_rate, LOG_WARN, "refusing %s: not a "
+		    "loopback address, and a keyless daemon serves this host "
+		    "alone (--key)", hosts_format_addr(sa, addr, sizeof addr));
 		evutil_closesocket(fd);
 		return;
 	}
