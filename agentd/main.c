@@ -33,7 +33,8 @@ usage(FILE *f)
 	    "              [--join ADDR:PORT] [--daemon] [--worker-user USER]\n"
 	    "              [--worker-mem MIB] [--worker-files N] "
 	    "[--worker-cpu SECONDS]\n"
-	    "              [--worker-syscalls LIST] [--sandbox on|off]\n"
+	    "              [--worker-syscalls LIST] [--sandbox on|off] "
+	    "[--cgroup DIR]\n"
 	    "              [--encrypt on|off] [--max-conns N] [--max-unauth N]\n"
 	    "              [--max-per-source N] [--idle-timeout S] "
 	    "[--stall-timeout S]\n"
@@ -122,6 +123,10 @@ usage(FILE *f)
 	    "                      sandbox's list, comma-separated\n"
 	    "  --sandbox on|off    Landlock and seccomp for workers (default\n"
 	    "                      on; off only to diagnose an agent)\n"
+	    "  --cgroup DIR        a cgroup v2 folder given to agentd: each\n"
+	    "                      worker gets a cgroup in it whose\n"
+	    "                      memory.max is its memory limit (default:\n"
+	    "                      none; RLIMIT_DATA bounds each worker)\n"
 	    "  -h, --help          show this help\n"
 	    "\n"
 	    "Signals: SIGTERM and SIGINT stop the daemon cleanly; SIGHUP\n"
@@ -269,6 +274,7 @@ main(int argc, char **argv)
 		{ "worker-cpu", required_argument, NULL, 'c' },
 		{ "worker-syscalls", required_argument, NULL, 'S' },
 		{ "sandbox", required_argument, NULL, 'X' },
+		{ "cgroup", required_argument, NULL, 'G' },
 		{ "encrypt", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -420,6 +426,9 @@ main(int argc, char **argv)
 			break;
 		case 'S':
 			cfg.sandbox.syscalls = optarg;
+			break;
+		case 'G':
+			cfg.sandbox.cgroup = optarg;
 			break;
 		case 'X':
 			if (strcmp(optarg, "on") != 0 &&

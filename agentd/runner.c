@@ -65,6 +65,7 @@ struct ragent {
 	unsigned char	*state_buf;	/* its payload */
 	uint64_t	 state_len;
 	int		 code_sock;	/* where its code's memfd goes, or -1 */
+	char		 cgroup[64];	/* its cgroup (--cgroup), or "" */
 	struct sandbox_limits limits;
 	json_t		*limits_asked;	/* the spawn's, carried when it moves */
 	int		 state_fd;	/* state_buf's memfd, mapped by the
@@ -99,7 +100,7 @@ struct runner {
 	struct event_base	*base;
 	char			 exe[4096];	/* agentd itself, for workers */
 	int			 exe_fd;	/* and opened, for another user */
-	const struct sandbox	*sb;
+	struct sandbox		*sb;
 	int			 said_landlock;
 	char			 host[64];
 	runner_event_fn		*event;
@@ -108,13 +109,16 @@ struct runner {
 	struct ragent		*agents;
 };
 
+/* A worker's exit status when it could not enter its cgroup. */
+#define RUNNER_EXIT_CGROUP	125
+
 static const struct conn_ops runner_conn_ops;
 struct state_read;
 static void	state_read_detach(struct state_read *);
 
 struct runner *
 runner_new(struct event_base *base, const char *host,
-    const struct sandbox *sb, runner_event_fn *event,
+    struct sandbox *sb, runner_event_fn *event,
     runner_request_fn *request, void *arg)
 {
 	struct runner *r = xcalloc(1, sizeof *r);
@@ -194,6 +198,8 @@ ragent_remove(struct runner *r, struct ragent *a)
 	queue_clear(a);
 	if (a->code_sock >= 0)
 		close(a->code_sock);
+	if (a->cgroup[0] != '\0')
+		(void)sandbox_cgroup_end(a->r->sb, a->cgroup);
 	json_decref(a->limits_asked);
 	json_decref(a->load);
 	json_decref(a->expect);
@@ -1182,14 +1188,15 @@ static const struct conn_ops runner_conn_ops = {
  */
 static pid_t
 runner_fork(struct runner *r, void *buf, uint64_t len, int *sock,
-    int *code_sock, int *lent, char **cause)
+    int *code_sock, char *cgroup, size_t cglen, int *lent, char **cause)
 {
 	static char *const argv[] = { "agentd", "worker", "3", NULL };
 	char rd[64];
-	int sv[2], cv[2], lend_fd = -1, pool_fd;
+	int sv[2], cv[2], lend_fd = -1, pool_fd, cg_fd;
 	pid_t pid;
 
 	*lent = 0;
+	cgroup[0] = '\0';
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 		nn_fail(cause, "socketpair: %s", strerror(errno));
 		return -1;
@@ -1208,6 +1215,7 @@ runner_fork(struct runner *r, void *buf, uint64_t len, int *sock,
 			lend_fd = -1;
 		}
 	}
+	cg_fd = sandbox_cgroup_new(r->sb, cgroup, cglen);
 	if ((pid = fork()) < 0) {
 		close(sv[0]);
 		close(sv[1]);
@@ -1215,10 +1223,17 @@ runner_fork(struct runner *r, void *buf, uint64_t len, int *sock,
 		close(cv[1]);
 		if (lend_fd >= 0)
 			close(lend_fd);
+		if (cg_fd >= 0)
+			close(cg_fd);
+		(void)sandbox_cgroup_end(r->sb, cgroup);
 		nn_fail(cause, "fork: %s", strerror(errno));
 		return -1;
 	}
 	if (pid == 0) {
+		/* Into its cgroup first: all it allocates is counted. A
+		 * worker that cannot is not run unbounded. */
+		if (cg_fd >= 0 && write(cg_fd, "0", 1) != 1)
+			_exit(RUNNER_EXIT_CGROUP);
 		/* A fresh image: nothing of the daemon's loop survives.
 		 * Descriptors: 3 the socket, 4 the state, 5 the code's. */
 		int sfd = lend_fd >= 0 ? fcntl(lend_fd, F_DUPFD, 10) : -1;
@@ -1263,6 +1278,8 @@ runner_fork(struct runner *r, void *buf, uint64_t len, int *sock,
 	close(cv[1]);
 	if (lend_fd >= 0)
 		close(lend_fd);
+	if (cg_fd >= 0)
+		close(cg_fd);
 	*sock = sv[0];
 	*code_sock = cv[0];
 	*lent = lend_fd >= 0;
@@ -1331,14 +1348,15 @@ runner_prepare(struct runner *r, void *buf, uint64_t len)
 {
 	struct ragent *a;
 	char *cause = NULL;
+	char cgroup[64];
 	int sock, code_sock, lent;
 	pid_t pid;
 
 	for (a = r->agents; a != NULL; a = a->next)
 		if (a->spare_buf != NULL)
 			return -1;	/* one at a time */
-	if ((pid = runner_fork(r, buf, len, &sock, &code_sock, &lent,
-	    &cause)) < 0) {
+	if ((pid = runner_fork(r, buf, len, &sock, &code_sock, cgroup,
+	    sizeof cgroup, &lent, &cause)) < 0) {
 		log_debug("cannot prepare a worker: %s", cause);
 		free(cause);
 		return -1;
@@ -1348,9 +1366,11 @@ runner_prepare(struct runner *r, void *buf, uint64_t len)
 		close(sock);
 		close(code_sock);
 		waitpid(pid, NULL, 0);
+		(void)sandbox_cgroup_end(r->sb, cgroup);
 		return -1;
 	}
 	a = ragent_new(r, pid, sock, code_sock, "worker (prepared)");
+	snprintf(a->cgroup, sizeof a->cgroup, "%s", cgroup);
 	snprintf(a->id, sizeof a->id, "(prepared)");
 	a->reported = 1;	/* not an agent until taken */
 	a->spare_buf = buf;
@@ -1408,7 +1428,7 @@ runner_start(struct runner *r, const struct runner_spawn *sp, char **cause)
 	const char *hex;
 	struct ragent *a;
 	struct sandbox_limits limits = { 0, 0, 0 };
-	char label[96];
+	char label[96], cgroup[64];
 	int sock, code_sock, lent, code_fd = -1;
 	pid_t pid;
 
@@ -1436,16 +1456,19 @@ runner_start(struct runner *r, const struct runner_spawn *sp, char **cause)
 		conn_set_label(a->conn, label);
 	} else {
 		if ((pid = runner_fork(r, owned, owned_len, &sock, &code_sock,
-		    &lent, cause)) < 0) {
+		    cgroup, sizeof cgroup, &lent, cause)) < 0) {
 			close(code_fd);
 			bigbuf_free(owned);
 			return -1;
 		}
 		a = ragent_new(r, pid, sock, code_sock, label);
+		snprintf(a->cgroup, sizeof a->cgroup, "%s", cgroup);
 	}
-	/* Sent before the load frame: the worker finds it waiting. A
-	 * failure here ends the worker, whose exit reports it. */
-	if (runner_send_code(a, code_fd, cause) != 0) {
+	/* Its memory limit, then its code, before the load frame: the
+	 * worker finds them waiting. A failure ends the worker, whose exit
+	 * reports it. */
+	if (sandbox_cgroup_limit(r->sb, a->cgroup, &limits, cause) != 0 ||
+	    runner_send_code(a, code_fd, cause) != 0) {
 		log_warn("agent %s: %s", id, *cause);
 		free(*cause);
 		*cause = NULL;
@@ -1907,10 +1930,23 @@ ragent_exit(struct runner *r, struct ragent *a)
 	int status = a->wstatus;
 
 	char limits[96];
+	int oom = 0;
 
 	sandbox_describe(&a->limits, limits, sizeof limits);
+	if (a->cgroup[0] != '\0') {
+		oom = sandbox_cgroup_end(r->sb, a->cgroup);
+		a->cgroup[0] = '\0';
+	}
 	/* Over a limit shows as one of these: say which limits held. */
-	if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU ||
+	if (oom && !a->killed)
+		snprintf(reason, sizeof reason, "worker killed by the kernel: "
+		    "over its memory limit of %llu MiB (cgroup memory.max)",
+		    (unsigned long long)(a->limits.mem >> 20));
+	else if (WIFEXITED(status) && WEXITSTATUS(status) ==
+	    RUNNER_EXIT_CGROUP)
+		snprintf(reason, sizeof reason, "worker could not enter its "
+		    "cgroup (agentd --cgroup)");
+	else if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU ||
 	    WTERMSIG(status) == SIGABRT || WTERMSIG(status) == SIGSEGV ||
 	    WTERMSIG(status) == SIGBUS) && !a->killed)
 		snprintf(reason, sizeof reason, "worker killed by signal %d "

@@ -26,7 +26,7 @@ typedef void runner_request_fn(void *arg, const char *agent, json_t *meta,
 struct sandbox;
 /* Workers are confined as sb says (NULL: not at all). */
 struct runner	*runner_new(struct event_base *, const char *host,
-		     const struct sandbox *sb, runner_event_fn *,
+		     struct sandbox *sb, runner_event_fn *,
 		     runner_request_fn *, void *arg);
 /*
  * Stops every worker (SIGKILL), reaps it and reports its agent ended, if

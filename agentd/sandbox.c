@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 
@@ -76,7 +77,12 @@ struct sandbox {
 	int		 seccomp;
 	json_t		*syscalls;	/* names allowed beyond the list */
 	json_t		*hide;		/* real paths */
+	int		 cg_fd;		/* --cgroup's folder, or -1 */
+	char		 cg_path[PATH_MAX];
+	unsigned long	 cg_seq;	/* workers' cgroups made */
 };
+
+#define SANDBOX_CGROUP2_MAGIC	0x63677270	/* statfs: cgroup2 */
 
 /* Folders a worker may read: libraries, configuration, the kernel's
  * views. Never the daemon's state or key (carved out when beneath). */
@@ -190,6 +196,156 @@ sandbox_cgroup_memory(void)
 	return found;
 }
 
+/* Writes text to name beneath dir (a cgroup's control file). */
+static int
+sandbox_cg_write(int dir, const char *name, const char *text)
+{
+	ssize_t n;
+	int fd;
+
+	if ((fd = openat(dir, name, O_WRONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Whether name beneath dir holds word (whole: "memory", not "memoryx"). */
+static int
+sandbox_cg_has(int dir, const char *name, const char *word)
+{
+	char buf[4096], *p, *save = NULL;
+	ssize_t n;
+	int fd, found = 0;
+
+	if ((fd = openat(dir, name, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	for (p = strtok_r(buf, " \n", &save); p != NULL && !found;
+	    p = strtok_r(NULL, " \n", &save))
+		found = strcmp(p, word) == 0;
+	return found;
+}
+
+/*
+ * --cgroup DIR: a cgroup v2 folder given to agentd (systemd's Delegate=,
+ * or one an operator made). Its memory controller is handed down to a
+ * cgroup per worker; the daemon, when in DIR itself, moves to DIR/agentd
+ * (a cgroup with processes may not hand controllers down).
+ */
+static int
+sandbox_cgroup_open(struct sandbox *sb, const char *dir, char **cause)
+{
+	char pid[32];
+	struct statfs fs;
+	int sub;
+
+	if (realpath(dir, sb->cg_path) == NULL || statfs(sb->cg_path,
+	    &fs) != 0)
+		return nn_fail(cause, "--cgroup %s: %s", dir, strerror(errno));
+	if ((unsigned long)fs.f_type != SANDBOX_CGROUP2_MAGIC)
+		return nn_fail(cause, "--cgroup %s: not a cgroup v2 folder "
+		    "(expected one beneath the cgroup2 mount)", dir);
+	if ((sb->cg_fd = open(sb->cg_path, O_PATH | O_DIRECTORY |
+	    O_CLOEXEC)) < 0)
+		return nn_fail(cause, "--cgroup %s: %s", dir, strerror(errno));
+	if (!sandbox_cg_has(sb->cg_fd, "cgroup.controllers", "memory"))
+		return nn_fail(cause, "--cgroup %s: no memory controller "
+		    "there (write +memory to its parent's "
+		    "cgroup.subtree_control)", dir);
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	if (sandbox_cg_has(sb->cg_fd, "cgroup.procs", pid)) {
+		if ((mkdirat(sb->cg_fd, "agentd", 0755) != 0 &&
+		    errno != EEXIST) || (sub = openat(sb->cg_fd, "agentd",
+		    O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+			return nn_fail(cause, "--cgroup %s: cannot make "
+			    "agentd/ for the daemon: %s", dir,
+			    strerror(errno));
+		if (sandbox_cg_write(sub, "cgroup.procs", "0") != 0) {
+			nn_fail(cause, "--cgroup %s: cannot move the daemon "
+			    "into agentd/: %s", dir, strerror(errno));
+			close(sub);
+			return -1;
+		}
+		close(sub);
+	}
+	if (!sandbox_cg_has(sb->cg_fd, "cgroup.subtree_control", "memory") &&
+	    sandbox_cg_write(sb->cg_fd, "cgroup.subtree_control",
+	    "+memory") != 0)
+		return nn_fail(cause, "--cgroup %s: cannot enable its memory "
+		    "controller for workers: %s (other processes in it?)",
+		    dir, strerror(errno));
+	return 0;
+}
+
+int
+sandbox_cgroup_new(struct sandbox *sb, char *name, size_t len)
+{
+	char path[64];
+	int fd;
+
+	if (sb == NULL || sb->cg_fd < 0)
+		return -1;
+	snprintf(name, len, "worker-%ld-%lu", (long)getpid(), ++sb->cg_seq);
+	snprintf(path, sizeof path, "%s/cgroup.procs", name);
+	if (mkdirat(sb->cg_fd, name, 0755) != 0 ||
+	    (fd = openat(sb->cg_fd, path, O_WRONLY | O_CLOEXEC)) < 0) {
+		log_warn("sandbox: cannot make cgroup %s/%s: %s", sb->cg_path,
+		    name, strerror(errno));
+		(void)unlinkat(sb->cg_fd, name, AT_REMOVEDIR);
+		name[0] = '\0';
+		return -1;
+	}
+	return fd;
+}
+
+int
+sandbox_cgroup_limit(const struct sandbox *sb, const char *name,
+    const struct sandbox_limits *l, char **cause)
+{
+	char path[96], text[32];
+
+	if (sb == NULL || sb->cg_fd < 0 || name[0] == '\0' || l->mem == 0)
+		return 0;
+	snprintf(text, sizeof text, "%llu", (unsigned long long)l->mem);
+	snprintf(path, sizeof path, "%s/memory.max", name);
+	if (sandbox_cg_write(sb->cg_fd, path, text) != 0)
+		return nn_fail(cause, "cannot set %s/%s to %s: %s",
+		    sb->cg_path, path, text, strerror(errno));
+	/* Over the limit means killed, not paged out. */
+	snprintf(path, sizeof path, "%s/memory.swap.max", name);
+	(void)sandbox_cg_write(sb->cg_fd, path, "0");
+	return 0;
+}
+
+int
+sandbox_cgroup_end(const struct sandbox *sb, const char *name)
+{
+	char path[96], buf[1024], *p;
+	ssize_t n;
+	int fd, oom = 0;
+
+	if (sb == NULL || sb->cg_fd < 0 || name[0] == '\0')
+		return 0;
+	snprintf(path, sizeof path, "%s/memory.events", name);
+	if ((fd = openat(sb->cg_fd, path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		if ((n = read(fd, buf, sizeof buf - 1)) > 0) {
+			buf[n] = '\0';
+			if ((p = strstr(buf, "oom_kill ")) != NULL)
+				oom = atol(p + 9) > 0;
+		}
+		close(fd);
+	}
+	if (unlinkat(sb->cg_fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+		log_debug("sandbox: cannot remove cgroup %s/%s: %s",
+		    sb->cg_path, name, strerror(errno));
+	return oom;
+}
+
 /* The worker user when the daemon runs as root. */
 static int
 sandbox_user(struct sandbox *sb, const char *name, char **cause)
@@ -252,6 +408,7 @@ sandbox_new(const struct sandbox_config *cfg, char **cause)
 	sb->off = cfg->off;
 	sb->syscalls = json_array();
 	sb->hide = json_array();
+	sb->cg_fd = -1;
 	sb->limits = cfg->limits;
 	/* A worker may take most of the host, never all of it. */
 	if (sb->limits.mem == 0 && pages > 0 && psize > 0)
@@ -260,6 +417,9 @@ sandbox_new(const struct sandbox_config *cfg, char **cause)
 		sb->limits.files = SANDBOX_DEFAULT_FILES;
 	snprintf(sb->user, sizeof sb->user, "the daemon's user");
 	if (sandbox_extra(sb, cfg->syscalls, cause) != 0)
+		goto fail;
+	if (cfg->cgroup != NULL && sandbox_cgroup_open(sb, cfg->cgroup,
+	    cause) != 0)
 		goto fail;
 	if (geteuid() == 0) {
 		if (sandbox_user(sb, cfg->user, cause) != 0)
@@ -287,13 +447,16 @@ sandbox_new(const struct sandbox_config *cfg, char **cause)
 	} else
 		log_warn("sandbox: off (--sandbox off): workers run without "
 		    "Landlock or seccomp");
-	/* cgroup v2 would bound the sum of the workers' memory; rlimits
-	 * bound each, and need no delegated hierarchy. */
-	log_info("sandbox: %s: each worker's memory is bounded on its own "
-	    "(RLIMIT_DATA), not their sum (docs/security.md)",
-	    sandbox_cgroup_memory() ? "cgroup v2 has a memory controller "
-	    "here, which agentd does not set up" : "no cgroup v2 memory "
-	    "controller here");
+	/* A cgroup counts what a worker's memory really costs (pages,
+	 * caches) and kills it past the limit; rlimits need nothing
+	 * delegated but count only what it maps. */
+	if (cfg->cgroup != NULL)
+		log_info("sandbox: each worker in a cgroup of its own beneath "
+		    "%s, memory.max its memory limit", sb->cg_path);
+	else
+		log_info("sandbox: %s: each worker's memory is bounded by "
+		    "RLIMIT_DATA (docs/security.md)", sandbox_cgroup_memory() ?
+		    "without --cgroup" : "no cgroup v2 memory controller here");
 #ifdef SANDBOX_ASAN
 	log_warn("sandbox: built with AddressSanitizer: no memory limit");
 #endif
@@ -316,6 +479,8 @@ sandbox_free(struct sandbox *sb)
 		return;
 	json_decref(sb->syscalls);
 	json_decref(sb->hide);
+	if (sb->cg_fd >= 0)
+		close(sb->cg_fd);
 	free(sb);
 }
 
@@ -417,8 +582,10 @@ sandbox_spec(const struct sandbox *sb, const struct sandbox_limits *l)
 	for (i = 0; i < nitems(sandbox_write_roots); i++)
 		json_array_append_new(write,
 		    json_string(sandbox_write_roots[i]));
+	/* In a cgroup, memory.max is the limit: no RLIMIT_DATA besides. */
 	spec = json_pack("{s:{s:I, s:I, s:I}, s:b, s:b, s:o, s:o, s:O, s:O}",
-	    "limits", "memory", (json_int_t)l->mem, "files",
+	    "limits", "memory", (json_int_t)(sb->cg_fd >= 0 ? 0 : l->mem),
+	    "files",
 	    (json_int_t)l->files, "cpu_seconds", (json_int_t)l->cpu,
 	    "landlock", !sb->off, "seccomp", !sb->off &&
 	    sb->seccomp, "read", read, "write", write, "hide", sb->hide,

@@ -25,6 +25,8 @@ struct sandbox_config {
 	const char	*user;		/* --worker-user; NULL: the default */
 	struct sandbox_limits limits;	/* the host's defaults; 0: derived */
 	const char	*syscalls;	/* --worker-syscalls: more to allow */
+	const char	*cgroup;	/* --cgroup: a cgroup v2 folder of
+					 * ours, for the workers' memory */
 	const char	*hide[SANDBOX_HIDE_MAX]; /* paths workers must never
 					 * read: the key files, the state */
 };
@@ -54,6 +56,18 @@ int		 sandbox_limits_parse(const struct sandbox *, json_t *obj,
 /* What a worker applies to itself (sandbox_enter): a new object. */
 json_t		*sandbox_spec(const struct sandbox *,
 		     const struct sandbox_limits *);
+/*
+ * With --cgroup, a worker's own cgroup, made before it forks: the child
+ * writes "0" to the returned descriptor (its cgroup.procs) to move in,
+ * and name (len bytes) names it for the calls below. -1 without --cgroup,
+ * or when it cannot be made (logged; the worker runs without one).
+ */
+int		 sandbox_cgroup_new(struct sandbox *, char *name, size_t len);
+/* Sets its memory.max to the agent's limit; -1 with cause. */
+int		 sandbox_cgroup_limit(const struct sandbox *, const char *name,
+		     const struct sandbox_limits *, char **cause);
+/* Its worker gone: 1 when the kernel killed it for memory; removes it. */
+int		 sandbox_cgroup_end(const struct sandbox *, const char *name);
 /* A one-line account of the limits, for a worker that died of them. */
 void		 sandbox_describe(const struct sandbox_limits *, char *buf,
 		     size_t len);

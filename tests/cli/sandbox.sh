@@ -75,6 +75,50 @@ expect_error unknown_syscall 2 '^agentd: --worker-syscalls: unknown system call 
 expect_error worker_mem_range 2 '^agentd: --worker-mem: expected 16 to [0-9]+, got "2"$' \
 	"$AGENTD" --listen "127.0.0.1:$port" --state "$T/sx" --worker-mem 2
 
+# --cgroup: a folder that is not cgroup v2, or one without the memory
+# controller, is refused with one line.
+expect_error cgroup_not_cgroup2 2 '^agentd: --cgroup /tmp: not a cgroup v2 folder' \
+	"$AGENTD" --listen "127.0.0.1:$port" --state "$T/sx" --cgroup /tmp
+cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+if [ -z "$cg2" ]; then
+	skip cgroup_without_memory "no cgroup v2 mount here"
+elif grep -qw memory "$cg2/cgroup.controllers"; then
+	skip cgroup_without_memory "cgroup v2 here has the memory controller"
+else
+	expect_error cgroup_without_memory 2 "^agentd: --cgroup $cg2: no memory controller there" \
+		"$AGENTD" --listen "127.0.0.1:$port" --state "$T/sx" --cgroup "$cg2"
+fi
+# With the memory controller (a root daemon, a cgroup made for the test
+# and removed after): a hog is killed by the kernel at its memory.max,
+# and its owner is told so; a counter beside it finishes.
+if [ "$(id -u)" != 0 ] || [ -z "$cg2" ] ||
+    ! grep -qw memory "$cg2/cgroup.subtree_control" 2>/dev/null; then
+	skip cgroup_memory_limit "no cgroup v2 memory controller to give agentd here (needs root and memory in $cg2/cgroup.subtree_control)"
+else
+	cgt=$cg2/nnsim-sandbox-$$
+	KEY=$T/key
+	if mkdir "$cgt" && start cg "$AGENTD" --listen "127.0.0.1:$port" --key "$KEY" \
+	    --state "$T/scg" --cgroup "$cgt" --worker-mem 64; then
+		c=$(ctl spawn "$C" '{"n": 200000}')
+		h=$(ctl spawn "$P" '{"hog_mb": 512}' 2>"$T/hc.err")
+		wait_for 20 grep -q "agent $h (probe) failed" "$T/cg.log"
+		wait_for 30 grep -q "agent $c (counter) finished" "$T/cg.log"
+		if grep -q "agent $h (probe) failed: worker killed by the kernel: over its memory limit of 64 MiB (cgroup memory.max)" "$T/cg.log" &&
+		    grep -q "agent $c (counter) finished" "$T/cg.log"; then
+			ok cgroup_memory_limit
+		else
+			fail cgroup_memory_limit "$(grep "agent $h\|agent $c\|sandbox" "$T/cg.log" | tail -n 4)"
+		fi
+	else
+		fail cgroup_memory_limit "$(tail -n 3 "$T/cg.log" 2>/dev/null)"
+	fi
+	kill "$dpid" 2>/dev/null
+	wait "$dpid" 2>/dev/null
+	# The daemon moved into agentd/; its workers' cgroups are gone.
+	for d in "$cgt"/*/; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+	rmdir "$cgt" 2>/dev/null
+fi
+
 if [ "$(id -u)" != 0 ]; then
 	skip root_daemon "not root: the worker user needs a root daemon"
 else
