@@ -271,7 +271,15 @@ crash_run() {
 		i=$((i + 1))
 	done
 	sleep 0.5
-	[ -n "$victim" ] && kill -9 "$victim"
+	# A worker that moved away meanwhile (the balancer) dies for
+	# nothing: kill the one there is now, until the job notices.
+	i=0
+	while [ $i -lt 5 ] && [ -n "$victim" ]; do
+		kill -9 "$victim" 2>/dev/null
+		wait_for 3 sh -c "grep -q '\"event\":\"rebuilt\"' '$T/$1.jsonl' || ! ps -o stat= -p $sub | grep -q '^[^Z]'" && break
+		victim=$(workers | head -n 1)
+		i=$((i + 1))
+	done
 	wait "$sub"
 	rs=$?
 }
