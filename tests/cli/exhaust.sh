@@ -20,7 +20,14 @@ fi
 
 # Caps by default from 128 descriptors (64 connections, 32 in their
 # handshake), and a few per address so that the flood's sources hit it.
-prlimit --as=2147483648 --nofile=128 -- "$AGENTD" --listen "127.0.0.1:$base" \
+# AddressSanitizer's shadow alone is terabytes of address space: there,
+# no --as, and exhaust.py bounds the resident memory only.
+as="--as=2147483648"
+if ldd "$AGENTD" 2>/dev/null | grep -q libasan; then
+	as=
+	export EXHAUST_ASAN=1
+fi
+prlimit $as --nofile=128 -- "$AGENTD" --listen "127.0.0.1:$base" \
 	--key "$T/key" --state "$T/state" --max-per-source 24 \
 	--stall-timeout 2 --idle-timeout 3 2>"$T/log" &
 pid=$!
