@@ -228,7 +228,7 @@ ctl_object_arg(struct ctl *c, const char *must)
 	json_error_t jerr;
 	json_t *o;
 
-	o = c->argc == 3 ? json_loads(c->argv[2], 0, &jerr) : json_object();
+	o = c->argc >= 3 ? json_loads(c->argv[2], 0, &jerr) : json_object();
 	if (!json_is_object(o)) {
 		fprintf(stderr, "agentctl: %s: %s\n", c->argv[0], must);
 		json_decref(o);

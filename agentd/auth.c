@@ -16,6 +16,12 @@
 
 /* 64 hex digits and a newline. */
 #define AUTH_KEY_TEXT	(2 * AUTH_KEY_SIZE + 1)
+const char *
+auth_proof_label(int encrypt)
+{
+	return encrypt ? "agentd-A" : "agentd-A-clear";
+}
+
 /* Labels are short constants ("agentd-A"); this bounds the MAC input. */
 #define AUTH_LABEL_MAX	64
 

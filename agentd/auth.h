@@ -50,6 +50,8 @@ int	auth_keygen(const char *path, char **cause);
 int	auth_key_load(const char *path, unsigned char *key, char **cause);
 /* HMAC(K, label || a || b), each nonce AUTH_NONCE_SIZE bytes. Random
  * bytes, comparison and hex are base/crypto.h's. */
+/* The acceptor's proof's label, which binds its encryption setting. */
+const char *auth_proof_label(int encrypt);
 void	auth_derive(const unsigned char *key, const char *label,
 	    const unsigned char *a, const unsigned char *b, unsigned char *out);
 /*

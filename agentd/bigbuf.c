@@ -198,6 +198,21 @@ bigbuf_free(void *p)
 }
 
 void
+bigbuf_discard(void *p)
+{
+	size_t i;
+
+	for (i = 0; i < BIGBUF_SLOTS; i++) {
+		if (p != NULL && pool[i].p == p && pool[i].busy == 1 &&
+		    pool[i].lent != 0) {
+			bigbuf_unmap(&pool[i]);
+			return;
+		}
+	}
+	bigbuf_free(p);
+}
+
+void
 bigbuf_trim(int all)
 {
 	double now = nn_clock_s();

@@ -46,6 +46,11 @@ int	 bigbuf_fd(const void *p);
  * when p is not the pool's. bigbuf_free makes it whole again.
  */
 int	 bigbuf_lend(void *p, size_t len);
+/*
+ * bigbuf_free for a lent buffer whose worker lives on: it is not kept for
+ * another payload, which the worker could see through a mapping it made.
+ */
+void	 bigbuf_discard(void *p);
 /* Unmaps idle buffers: all of them, or those idle for BIGBUF_IDLE_S. */
 void	 bigbuf_trim(int all);
 /* Bytes mapped by the pool, in use and idle: for tests and logs. */

@@ -118,7 +118,7 @@ client_handshake(struct client *c, const unsigned char *key, int with_id,
 	struct frame *f = NULL;
 	const char *proof, *nonce, *refused;
 	json_t *m;
-	int rc = -1, r;
+	int rc = -1, r, enc;
 
 	crypto_random(nc, sizeof nc);
 	crypto_hex(nc, sizeof nc, hex);
@@ -152,7 +152,10 @@ client_handshake(struct client *c, const unsigned char *key, int with_id,
 		nn_fail(cause, "%s: bad HELLO from the daemon", c->addr);
 		goto out;
 	}
-	auth_derive(key, "agentd-A", nc, na, s);
+	/* The daemon's proof covers its encryption setting: a HELLO whose
+	 * "encrypt" was changed on the way fails here. Absent is on. */
+	enc = !json_is_false(json_object_get(f->meta, "encrypt"));
+	auth_derive(key, auth_proof_label(enc), nc, na, s);
 	if (!crypto_equal(p, s, sizeof s)) {
 		nn_fail(cause, "%s: the daemon does not hold our key "
 		    "(authentication failed)", c->addr);
@@ -170,8 +173,7 @@ client_handshake(struct client *c, const unsigned char *key, int with_id,
 	auth_derive(key, "agentd-R", nc, na, s);
 	frame_key_init(&c->rx, s);
 	/* Encryption is the cluster's setting: we follow the daemon's. */
-	c->tx.encrypt = c->rx.encrypt = json_is_true(json_object_get(f->meta,
-	    "encrypt"));
+	c->tx.encrypt = c->rx.encrypt = enc;
 	OPENSSL_cleanse(s, sizeof s);
 	c->ready = 1;
 	rc = 0;

@@ -824,7 +824,8 @@ conn_handshake(struct conn *c, struct frame *f, const char **why)
 			conn_send_refusal(c, *why);
 			return 0;
 		}
-		auth_derive(c->key, "agentd-A", c->their, c->nonce, proof);
+		auth_derive(c->key, auth_proof_label(conn_encrypts(c)),
+		    c->their, c->nonce, proof);
 		conn_send_hello(c, proof);
 		c->state = CONN_WAIT_AUTH;
 		return 0;
@@ -843,7 +844,9 @@ conn_handshake(struct conn *c, struct frame *f, const char **why)
 				*why = "expected HELLO";
 			return -1;
 		}
-		auth_derive(c->key, "agentd-A", c->nonce, c->their, proof);
+		/* Ours, not the flag it sent: a peer differing is refused. */
+		auth_derive(c->key, auth_proof_label(conn_encrypts(c)),
+		    c->nonce, c->their, proof);
 		if (!proof_matches(f->meta, proof)) {
 			*why = "authentication failed (wrong key?)";
 			return -1;

@@ -360,7 +360,7 @@ static const struct request_entry {
 	{ "clone", op_control, 0, AUTH_RUN },
 	{ "code-get", op_code_get, REQUEST_PEER, AUTH_NODE },
 	{ "commit-drop", op_commit_drop, 0, AUTH_RUN },
-	{ "commit-get", op_commit_get, 0, AUTH_READ },
+	{ "commit-get", op_commit_get, 0, AUTH_RUN },
 	{ "commit-put", op_commit_put, REQUEST_PEER, AUTH_NODE },
 	{ "commits", op_commits, 0, AUTH_READ },
 	{ "code-has", op_code_has, 0, AUTH_READ },

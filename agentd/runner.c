@@ -66,6 +66,7 @@ struct ragent {
 	uint64_t	 state_len;
 	int		 code_sock;	/* where its code's memfd goes, or -1 */
 	char		 cgroup[64];	/* its cgroup (--cgroup), or "" */
+	char		 start_error[160]; /* why it was stopped at start */
 	struct sandbox_limits limits;
 	json_t		*limits_asked;	/* the spawn's, carried when it moves */
 	int		 state_fd;	/* state_buf's memfd, mapped by the
@@ -425,7 +426,11 @@ ragent_state_done(struct ragent *a)
 {
 	if (a->state_fd < 0)
 		return;
-	bigbuf_free(a->state_buf);
+	/* The worker lives on, and might have mapped it again. */
+	if (a->exited)
+		bigbuf_free(a->state_buf);
+	else
+		bigbuf_discard(a->state_buf);
 	a->state_buf = NULL;
 	a->state_len = 0;
 	a->state_fd = -1;
@@ -1215,7 +1220,18 @@ runner_fork(struct runner *r, void *buf, uint64_t len, int *sock,
 			lend_fd = -1;
 		}
 	}
-	cg_fd = sandbox_cgroup_new(r->sb, cgroup, cglen);
+	/* Unbounded is not a fallback for a worker that should have one. */
+	if ((cg_fd = sandbox_cgroup_new(r->sb, cgroup, cglen)) < 0 &&
+	    sandbox_cgroup_on(r->sb)) {
+		close(sv[0]);
+		close(sv[1]);
+		close(cv[0]);
+		close(cv[1]);
+		if (lend_fd >= 0)
+			close(lend_fd);
+		nn_fail(cause, "cannot make the worker's cgroup (see the log)");
+		return -1;
+	}
 	if ((pid = fork()) < 0) {
 		close(sv[0]);
 		close(sv[1]);
@@ -1245,6 +1261,8 @@ runner_fork(struct runner *r, void *buf, uint64_t len, int *sock,
 			_exit(127);
 		/* dup2 onto itself keeps close-on-exec: clear it then. */
 		if (sv[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(sv[1], 3) < 0)
+			_exit(127);
+		if (lend_fd >= 0 && sfd < 0)
 			_exit(127);
 		if (sfd >= 0 ? dup2(sfd, 4) < 0 : dup2(cfd, 4) < 0)
 			_exit(127);
@@ -1470,6 +1488,7 @@ runner_start(struct runner *r, const struct runner_spawn *sp, char **cause)
 	if (sandbox_cgroup_limit(r->sb, a->cgroup, &limits, cause) != 0 ||
 	    runner_send_code(a, code_fd, cause) != 0) {
 		log_warn("agent %s: %s", id, *cause);
+		snprintf(a->start_error, sizeof a->start_error, "%s", *cause);
 		free(*cause);
 		*cause = NULL;
 		kill(a->pid, SIGKILL);
@@ -1938,7 +1957,9 @@ ragent_exit(struct runner *r, struct ragent *a)
 		a->cgroup[0] = '\0';
 	}
 	/* Over a limit shows as one of these: say which limits held. */
-	if (oom && !a->killed)
+	if (a->start_error[0] != '\0')
+		snprintf(reason, sizeof reason, "%s", a->start_error);
+	else if (oom && !a->killed)
 		snprintf(reason, sizeof reason, "worker killed by the kernel: "
 		    "over its memory limit of %llu MiB (cgroup memory.max)",
 		    (unsigned long long)(a->limits.mem >> 20));

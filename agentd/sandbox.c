@@ -107,9 +107,9 @@ static const char *const sandbox_allowed[] = {
 	/* threads, scheduling, exit */
 	"futex", "futex_waitv", "set_robust_list", "get_robust_list",
 	"set_tid_address", "rseq", "sched_yield", "sched_getaffinity",
-	"sched_setaffinity", "sched_getparam", "sched_getscheduler",
+	"sched_getparam", "sched_getscheduler",
 	"sched_get_priority_max", "sched_get_priority_min", "sched_getattr",
-	"getpriority", "setpriority", "getcpu", "exit", "exit_group",
+	"getpriority", "getcpu", "exit", "exit_group",
 	"wait4", "waitid", "arch_prctl", "prctl", "restart_syscall",
 	/* signals (kill and tgkill: only this process, below) */
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack",
@@ -123,7 +123,7 @@ static const char *const sandbox_allowed[] = {
 	/* descriptors */
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv",
 	"pwritev", "preadv2", "pwritev2", "lseek", "close", "close_range",
-	"dup", "dup2", "dup3", "fcntl", "ioctl", "pipe", "pipe2", "eventfd2",
+	"dup", "dup2", "dup3", "ioctl", "pipe", "pipe2", "eventfd2",
 	"poll", "ppoll", "select", "pselect6", "epoll_create",
 	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
 	"epoll_pwait2", "sendfile", "splice", "tee", "fsync", "fdatasync",
@@ -141,7 +141,7 @@ static const char *const sandbox_allowed[] = {
 	/* who and where */
 	"getpid", "gettid", "getppid", "getuid", "geteuid", "getgid",
 	"getegid", "getgroups", "getresuid", "getresgid", "getpgrp",
-	"getpgid", "getsid", "getrlimit", "prlimit64", "getrusage",
+	"getpgid", "getsid", "getrlimit", "getrusage",
 	"sysinfo", "uname", "getrandom",
 #ifdef SANDBOX_ASAN
 	/* LeakSanitizer stops the worker's threads with ptrace at exit;
@@ -150,9 +150,18 @@ static const char *const sandbox_allowed[] = {
 #endif
 };
 
-/* clone may make threads and children, never namespaces. */
+/* clone may make threads, never processes (which would escape the
+ * worker's limits and its end) nor namespaces. */
 #define SANDBOX_CLONE_NS	(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | \
 	CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP)
+#ifdef SANDBOX_ASAN
+/* LeakSanitizer's tracer is a clone without CLONE_THREAD. */
+#define SANDBOX_CLONE_MASK	SANDBOX_CLONE_NS
+#define SANDBOX_CLONE_WANT	0
+#else
+#define SANDBOX_CLONE_MASK	(SANDBOX_CLONE_NS | CLONE_THREAD)
+#define SANDBOX_CLONE_WANT	CLONE_THREAD
+#endif
 
 static const int sandbox_families[] = {
 	AF_UNIX, AF_INET, AF_INET6, AF_NETLINK,
@@ -301,6 +310,12 @@ sandbox_cgroup_new(struct sandbox *sb, char *name, size_t len)
 		return -1;
 	}
 	return fd;
+}
+
+int
+sandbox_cgroup_on(const struct sandbox *sb)
+{
+	return sb != NULL && sb->cg_fd >= 0;
 }
 
 int
@@ -515,7 +530,8 @@ sandbox_limit(json_t *obj, const char *key, uint64_t max, uint64_t *out,
 	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 	    (uint64_t)json_integer_value(v) > max)
 		return nn_fail(cause, "limits.%s: expected an integer from 1 "
-		    "to %llu", key, (unsigned long long)max);
+		    "to %llu (this host's limit, agentd --worker-*)", key,
+		    (unsigned long long)max);
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -543,10 +559,13 @@ sandbox_limits_parse(const struct sandbox *sb, json_t *obj,
 			    "(expected memory_mib, files, cpu_seconds, "
 			    "syscalls)", key);
 	}
-	if (sandbox_limit(obj, "memory_mib", (uint64_t)1 << 30, &mib,
-	    cause) != 0 || sandbox_limit(obj, "files", SANDBOX_MAX_FILES,
+	/* The host's limits are the most a spawn may ask: the operator's
+	 * --worker-* bound every agent, whoever sends it. */
+	if (sandbox_limit(obj, "memory_mib", sb->limits.mem >> 20, &mib,
+	    cause) != 0 || sandbox_limit(obj, "files", sb->limits.files,
 	    &out->files, cause) != 0 || sandbox_limit(obj, "cpu_seconds",
-	    (uint64_t)1 << 40, &out->cpu, cause) != 0)
+	    sb->limits.cpu > 0 ? sb->limits.cpu : (uint64_t)1 << 40,
+	    &out->cpu, cause) != 0)
 		return -1;
 	if (mib > 0)
 		out->mem = mib << 20;
@@ -791,6 +810,36 @@ sandbox_rule(scmp_filter_ctx ctx, uint32_t action, const char *name,
 	return 0;
 }
 
+/*
+ * Calls that name a process act on this one alone: another of the same
+ * user (the daemon, a worker) is not theirs to limit, pin or renice.
+ * fcntl may not route signals (F_SETOWN, F_SETSIG, F_SETOWN_EX: 8-16).
+ */
+static int
+sandbox_self_rules(scmp_filter_ctx ctx, scmp_datum_t self, char **cause)
+{
+	scmp_datum_t who[2] = { 0, self };
+	struct scmp_arg_cmp one, prio[2];
+	size_t i;
+
+	for (i = 0; i < nitems(who); i++) {
+		one = SCMP_A0(SCMP_CMP_EQ, who[i]);
+		prio[0] = SCMP_A0(SCMP_CMP_EQ, PRIO_PROCESS);
+		prio[1] = SCMP_A1(SCMP_CMP_EQ, who[i]);
+		if (sandbox_rule(ctx, SCMP_ACT_ALLOW, "prlimit64", 1, &one,
+		    cause) != 0 || sandbox_rule(ctx, SCMP_ACT_ALLOW,
+		    "sched_setaffinity", 1, &one, cause) != 0 ||
+		    sandbox_rule(ctx, SCMP_ACT_ALLOW, "setpriority", 2, prio,
+		    cause) != 0)
+			return -1;
+	}
+	one = SCMP_A1(SCMP_CMP_LE, F_SETLKW);
+	if (sandbox_rule(ctx, SCMP_ACT_ALLOW, "fcntl", 1, &one, cause) != 0)
+		return -1;
+	one = SCMP_A1(SCMP_CMP_GE, F_GETOWN_EX + 1);
+	return sandbox_rule(ctx, SCMP_ACT_ALLOW, "fcntl", 1, &one, cause);
+}
+
 static int
 sandbox_seccomp(json_t *spec, char **cause)
 {
@@ -811,8 +860,11 @@ sandbox_seccomp(json_t *spec, char **cause)
 		if (json_is_string(v) && sandbox_rule(ctx, SCMP_ACT_ALLOW,
 		    json_string_value(v), 0, NULL, cause) != 0)
 			goto out;
-	cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, SANDBOX_CLONE_NS, 0);
+	cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, SANDBOX_CLONE_MASK,
+	    SANDBOX_CLONE_WANT);
 	if (sandbox_rule(ctx, SCMP_ACT_ALLOW, "clone", 1, &cmp, cause) != 0)
+		goto out;
+	if (sandbox_self_rules(ctx, self, cause) != 0)
 		goto out;
 	/* Its flags are behind a pointer: glibc falls back to clone. */
 	if (sandbox_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL,
@@ -854,8 +906,12 @@ sandbox_enter(json_t *spec, int *landlock, char **cause)
 	if (sandbox_apply_limits(json_object_get(spec, "limits"), cause) != 0)
 		return -1;
 	if (json_is_true(json_object_get(spec, "landlock"))) {
-		if ((abi = sandbox_landlock_abi()) == 0)
+		if ((abi = sandbox_landlock_abi()) == 0) {
 			*landlock = -1;
+			/* Without Landlock's ptrace scope, undumpable keeps
+			 * other workers of this user out of our memory. */
+			(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		}
 		else if (sandbox_landlock(spec, abi, cause) != 0)
 			return -1;
 		else

@@ -63,6 +63,8 @@ json_t		*sandbox_spec(const struct sandbox *,
  * or when it cannot be made (logged; the worker runs without one).
  */
 int		 sandbox_cgroup_new(struct sandbox *, char *name, size_t len);
+/* Whether workers get cgroups (--cgroup): one that cannot is not run. */
+int		 sandbox_cgroup_on(const struct sandbox *);
 /* Sets its memory.max to the agent's limit; -1 with cause. */
 int		 sandbox_cgroup_limit(const struct sandbox *, const char *name,
 		     const struct sandbox_limits *, char **cause);

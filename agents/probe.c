@@ -7,8 +7,8 @@
  *   {"store": DIR}    try to create a file in the code store
  *   {"hog_mb": N}     then allocate and touch N MiB, failing (alone, with
  *                     a reason) when the worker's limit stops it
- * It always tries /proc/PPID/mem, ptrace, process_vm_readv and kill on
- * its daemon, and execve.
+ * It always tries /proc/PPID/mem, ptrace, process_vm_readv, kill and
+ * prlimit on its daemon, execve, unshare and fork.
  */
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -137,6 +137,27 @@ probe_exec(void)
 	return execve("/bin/true", argv, envp);
 }
 
+/* A process of its own would outlive the worker's limits and its end. */
+static long
+probe_fork(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	return pid < 0 ? -1 : 0;
+}
+
+static long
+probe_prlimit_parent(pid_t ppid)
+{
+	struct rlimit rl;
+
+	return prlimit(ppid, RLIMIT_NOFILE, NULL, &rl);
+}
+
 static long
 probe_vm_read(pid_t ppid)
 {
@@ -227,6 +248,8 @@ probe_step(struct agent *a)
 	probe_note(out, "kill_parent", kill(ppid, 0));
 	probe_note(out, "execve", probe_exec());
 	probe_note(out, "unshare", unshare(CLONE_NEWUSER));
+	probe_note(out, "fork", probe_fork());
+	probe_note(out, "prlimit_parent", probe_prlimit_parent(ppid));
 	if (p->key != NULL)
 		probe_note(out, "key", probe_read(p->key));
 	if (p->store != NULL)

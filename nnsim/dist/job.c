@@ -382,8 +382,8 @@ job_data(struct nn_job *job, json_t *root, json_t *par, const char *path,
 	return 0;
 }
 
-int
-nn_job_parse(json_t *root, const char *path, int has_test,
+static int
+job_parse(json_t *root, const char *path, int has_test,
     int classification, struct nn_job *job, char **cause)
 {
 	json_t *par = json_object_get(root, "parallel"), *v, *sessions, *grid;
@@ -481,6 +481,20 @@ nn_job_parse(json_t *root, const char *path, int has_test,
 fail:
 	nn_job_clear(job);
 	return -1;
+}
+
+int
+nn_job_parse(json_t *root, const char *path, int has_test,
+    int classification, struct nn_job *job, char **cause)
+{
+	int rc = job_parse(root, path, has_test, classification, job, cause);
+
+	/* What failed is not cleared by the caller: the limits taken. */
+	if (rc != 0) {
+		json_decref(job->limits);
+		job->limits = NULL;
+	}
+	return rc;
 }
 
 void

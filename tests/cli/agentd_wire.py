@@ -94,13 +94,15 @@ class Conn:
             raise PermissionError("refused: " + m["refused"])
         na = bytes.fromhex(m["nonce"])
         if not hmac.compare_digest(bytes.fromhex(m["proof"]),
-                                   derive(key, b"agentd-A", nc, na)):
+                                   derive(key, b"agentd-A" if
+                                          m.get("encrypt") is not False
+                                          else b"agentd-A-clear", nc, na)):
             raise PermissionError("daemon proof does not match our key")
         self.sock.sendall(frame(AUTH, {"proof": derive(
             key, b"agentd-C", na, nc).hex()}, seq=1))
         self.key = derive(key, b"agentd-S", nc, na)     # we send with S
         self.rxkey = derive(key, b"agentd-R", nc, na)   # and read with R
-        self.encrypt = m.get("encrypt") is True   # the daemon's setting
+        self.encrypt = m.get("encrypt") is not False  # the daemon's
         self.tx = 0
         self.rx = 0
 

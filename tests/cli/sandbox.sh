@@ -123,9 +123,9 @@ if [ "$(id -u)" != 0 ]; then
 	skip root_daemon "not root: the worker user needs a root daemon"
 else
 	# A root daemon: workers as the worker user (nobody on a host the
-	# install did not set up), 64 MiB of data memory.
+	# install did not set up), 2 GiB of data memory at most.
 	start root "$AGENTD" --listen "127.0.0.1:$port" --key "$KEY" \
-	    --state "$T/s1" --worker-mem 64 --worker-syscalls unshare ||
+	    --state "$T/s1" --worker-mem 2048 --worker-syscalls unshare ||
 	    fail root_daemon "did not answer: $(tail -n 3 "$T/root.log")"
 	wuid=$(id -u agentd-worker 2>/dev/null || id -u nobody)
 	probe_result "$T/p1" "{\"key\": \"$KEY\", \"store\": \"$T/s1/code\"}"
@@ -138,14 +138,14 @@ else
 	fi
 	if [ "$seccomp" = 0 ]; then
 		skip seccomp_denies "no seccomp filters in this kernel"
-	elif [ "$(field "$T/p1" seccomp)" = 2 ] && why=$(all_denied "$T/p1" execve ptrace process_vm_readv) &&
+	elif [ "$(field "$T/p1" seccomp)" = 2 ] && why=$(all_denied "$T/p1" execve ptrace process_vm_readv fork prlimit_parent) &&
 	    [ "$(field "$T/p1" unshare)" = allowed ]; then
 		# unshare is denied by default, allowed here by --worker-syscalls.
 		ok seccomp_denies
 	else
 		fail seccomp_denies "$why $(head -c 600 "$T/p1")"
 	fi
-	if grep -q "sandbox: workers run as .*no_new_privs.*limits: memory 64 MiB, 1024 files" "$T/root.log"; then
+	if grep -q "sandbox: workers run as .*no_new_privs.*limits: memory 2048 MiB, 1024 files" "$T/root.log"; then
 		ok sandbox_logged_once
 	else
 		fail sandbox_logged_once "$(grep sandbox "$T/root.log" | head -c 400)"
@@ -154,7 +154,7 @@ else
 	# A memory hog fails alone, with its reason; a counter beside it
 	# finishes and the daemon keeps answering.
 	c=$(ctl spawn "$C" '{"n": 200000}')
-	h=$(ctl spawn "$P" '{"hog_mb": 512}' 2>"$T/h.err")
+	h=$(ctl spawn "$P" '{"hog_mb": 512}' '{"memory_mib": 64}' 2>"$T/h.err")
 	wait_for 10 grep -q "agent $h (probe) failed" "$T/root.log"
 	wait_for 30 grep -q "agent $c (counter) finished" "$T/root.log"
 	if grep -q "agent $h (probe) failed: .*probe: out of memory after [0-9]* MiB (its limit)" "$T/root.log" &&
@@ -172,6 +172,8 @@ else
 	else
 		fail spawn_limits_apply "$(head -c 400 "$T/p2" "$T/p2.err" 2>/dev/null)"
 	fi
+	expect_error spawn_limits_above_host 1 'limits.memory_mib: expected an integer from 1 to 2048 \(this host.s limit, agentd --worker-\*\)' \
+		"$CTL" --connect "127.0.0.1:$port" --key "$KEY" spawn "$P" '{}' '{"memory_mib": 4096}'
 	expect_error spawn_limits_bad_key 1 'limits: unknown key "ram" \(expected memory_mib, files, cpu_seconds, syscalls\)' \
 		"$CTL" --connect "127.0.0.1:$port" --key "$KEY" spawn "$P" '{}' '{"ram": 1}'
 	expect_error spawn_syscall_not_allowed 1 'limits.syscalls: this host does not allow "ptrace" \(agentd --worker-syscalls\)' \
@@ -236,7 +238,7 @@ else
 	if [ "$landlock" = 0 ]; then
 		skip user_worker_contained "no Landlock in this kernel: a worker of the daemon's user reaches its files"
 	elif [ "$(field "$T/p3" uid)" = "$(stat -c %u "$KEY")" ] &&
-	    why=$(all_denied "$T/p3" parent_mem key store_write kill_parent ptrace); then
+	    why=$(all_denied "$T/p3" parent_mem key store_write kill_parent ptrace prlimit_parent fork); then
 		ok user_worker_contained
 	else
 		fail user_worker_contained "$why $(cat "$T/p3" "$T/p3.err" 2>/dev/null | head -c 600)"
