@@ -240,7 +240,7 @@ ctl_object_arg(struct ctl *c, const char *must)
 static json_t *
 ctl_request_spawn(struct ctl *c)
 {
-	json_t *args, *limits;
+	json_t *args, *limits, *req;
 
 	if ((args = ctl_object_arg(c, "ARGS must be a JSON object")) == NULL)
 		return NULL;
@@ -254,8 +254,9 @@ ctl_request_spawn(struct ctl *c)
 		json_decref(args);
 		return NULL;
 	}
-	return json_pack("{s:s, s:o, s:o}", "op", "spawn", "args", args,
-	    "limits", limits);
+	req = json_pack("{s:s, s:o}", "op", "spawn", "args", args);
+	json_object_set_new(req, "limits", limits);
+	return req;
 }
 
 /* request OP [JSON]: any request, as given. */
