@@ -247,7 +247,9 @@ ctl_request_spawn(struct ctl *c)
 	if (c->argc < 4)
 		return json_pack("{s:s, s:o}", "op", "spawn", "args", args);
 	/* The daemon checks the keys and ranges (docs/security.md). */
-	if (!json_is_object(limits = json_loads(c->argv[3], 0, NULL))) {
+	/* json_is_object evaluates its argument twice: load first. */
+	limits = json_loads(c->argv[3], 0, NULL);
+	if (!json_is_object(limits)) {
 		fprintf(stderr, "agentctl: spawn: LIMITS must be a JSON object "
 		    "(memory_mib, files, cpu_seconds, syscalls)\n");
 		json_decref(limits);
