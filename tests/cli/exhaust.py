@@ -93,20 +93,6 @@ class Fast(w.Conn):
         return hdr + body + mac
 
 
-def closed(sock, timeout):
-    """The daemon closed sock (EOF or reset) within timeout; reads what
-    comes meanwhile."""
-    sock.settimeout(timeout)
-    try:
-        while True:
-            if not sock.recv(65536):
-                return True
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except socket.timeout:
-        return False
-
-
 def flood():
     """1000 connections from 127.0.0.2 to .11 in batches, one byte each,
     held open; agentctl and the memory checked after each batch."""
@@ -242,9 +228,9 @@ def main():
     # Silent clients: the idle one is gone, the subscribed one is not,
     # and neither is the one cut off in its 1 GiB frame held for long.
     left = IDLE_S + 2 - (time.monotonic() - t_idle)
-    idle_gone = closed(idle.sock, max(left, 0.1))
-    sub_open = not closed(waiting.sock, 0.5)
-    claim_gone = closed(claim.sock, IDLE_S + 2)
+    idle_gone = w.closed_by_peer(idle.sock, max(left, 0.1))
+    sub_open = not w.closed_by_peer(waiting.sock, 0.5)
+    claim_gone = w.closed_by_peer(claim.sock, IDLE_S + 2)
     if idle_gone and sub_open and claim_gone:
         ok("idle_timeout", f"silent client closed after {IDLE_S:g} s, the "
            f"subscribed one kept")
