@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,7 +67,22 @@ nn_data_free(struct nn_data *d)
 		free(d->x);
 		free(d->y);
 	}
+	free(d->cache_set);
 	free(d);
+}
+
+struct nn_data *
+nn_data_cached(const char *set, const char *table, size_t n, int in, int out)
+{
+	struct nn_data *d = xcalloc(1, sizeof *d);
+
+	d->n = n;
+	d->in = in;
+	d->out = out;
+	d->borrowed = 1;
+	d->cache_set = xstrdup(set);
+	snprintf(d->cache_table, sizeof d->cache_table, "%s", table);
+	return d;
 }
 
 struct nn_data *
@@ -803,11 +819,17 @@ nn_data_shard(const struct nn_data *d, int part, int n)
 
 	for (i = (size_t)part; i < d->n; i += (size_t)n)
 		rows++;
-	s = nn_data_new(rows, d->in, d->out);
+	if (d->cache_set != NULL) {
+		s = nn_data_cached(d->cache_set, d->cache_table, rows, d->in,
+		    d->out);
+		s->cache_shard = part;
+		s->cache_shards = n;
+	} else
+		s = nn_data_new(rows, d->in, d->out);
 	s->task = d->task;
 	s->lo = d->lo;
 	s->hi = d->hi;
-	for (i = 0; i < rows; i++) {
+	for (i = 0; d->cache_set == NULL && i < rows; i++) {
 		r = (size_t)part + i * (size_t)n;
 		memcpy(s->x + i * (size_t)d->in, d->x + r * (size_t)d->in,
 		    (size_t)d->in * sizeof *d->x);

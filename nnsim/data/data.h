@@ -29,6 +29,16 @@ struct nn_data {
 	int		 nclasses;	/* names when labels had them */
 	char		**classes;
 	int		 borrowed;	/* x and y are not ours to free */
+	/*
+	 * Rows that live in the cluster's data cache (docs/data-cache.md):
+	 * table cache_table of set cache_set, all of it (cache_shards 0)
+	 * or shard cache_shard of cache_shards. The submitter's copy has no
+	 * rows (x and y NULL); an agent maps them from its daemon.
+	 */
+	char		*cache_set;
+	char		 cache_table[8];	/* "train" or "test" */
+	int		 cache_shard;
+	int		 cache_shards;
 };
 
 /* New data set with zeroed storage for n rows; free with nn_data_free. */
@@ -37,6 +47,9 @@ void		 nn_data_free(struct nn_data *);
 /* A data set of n rows over x and y, which stay the caller's: an agent's
  * data used where it arrived (agent_state_keep). */
 struct nn_data	*nn_data_borrow(size_t n, int in, int out, float *x, float *y);
+/* A cached table's reference: n rows of set's table, none here. */
+struct nn_data	*nn_data_cached(const char *set, const char *table, size_t n,
+		     int in, int out);
 /*
  * Classification when every target is one of two values and each row of a
  * multi-output set has exactly one high value; sets task, lo and hi.
@@ -50,7 +63,8 @@ struct nn_data	*nn_data_split(struct nn_data *d, double fraction,
 		     uint64_t seed, char **cause);
 /*
  * Shard part of n of a data-parallel job: rows part, part+n, ... of d in
- * order (docs/net-json.md, "Data mode"), with d's task and targets.
+ * order (docs/net-json.md, "Data mode"), with d's task and targets. Of a
+ * cached d, the shard's reference, without rows.
  */
 struct nn_data	*nn_data_shard(const struct nn_data *d, int part, int n);
 
