@@ -107,6 +107,13 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 		goto out;
 	if ((cfg = nn_config_load(argv[optind], &cause)) == NULL)
 		goto fail_input;
+	/* The rows of a cached set are in the daemons, not here. */
+	if (cfg->train_src.format == NN_FORMAT_CACHE) {
+		nn_fail(&cause, "%s: data.train: the cached set \"%s\" is read "
+		    "by nnsim submit; nnsim data get %s -o FILE fetches it",
+		    cfg->path, cfg->train_src.name, cfg->train_src.name);
+		goto fail_input;
+	}
 	if (nn_prepare(cfg, NULL, 0, &prep, &cause) != 0)
 		goto fail_input;
 	if (output == NULL)

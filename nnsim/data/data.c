@@ -252,6 +252,7 @@ nn_source_clear(struct nn_source *s)
 	free(s->labels);
 	free(s->targets);
 	free(s->inputs);
+	free(s->name);
 	memset(s, 0, sizeof *s);
 }
 
@@ -287,6 +288,18 @@ nn_source_copy(struct nn_source *dst, const struct nn_source *src)
 	dst->labels = data_strdup(src->labels);
 	dst->targets = data_intsdup(src->targets, src->ntargets);
 	dst->inputs = data_intsdup(src->inputs, src->ninputs);
+	dst->name = data_strdup(src->name);
+}
+
+int
+nn_data_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > NN_DATA_NAME_MAX || s[0] == '.' || s[0] == '-')
+		return 0;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._-") == n;
 }
 
 /* Opens path for nn_lines_next; -1 with cause when it cannot be read. */
@@ -725,6 +738,12 @@ data_load_part(struct nn_part *p, const struct nn_source *src,
 		    cause);
 	case NN_FORMAT_GENERATE:
 		return nn_generate(src, &p->d, cause);
+	case NN_FORMAT_CACHE:
+		/* Its rows are in the daemons' memory, not here. */
+		return nn_fail(cause, "%s: the cached set \"%s\" is read by "
+		    "nnsim submit (nnsim data get %s -o FILE fetches it)",
+		    what, src->name != NULL ? src->name : "", src->name !=
+		    NULL ? src->name : "NAME");
 	}
 	return nn_fail(cause, "%s: unknown format %d", what, (int)src->format);
 }

@@ -73,6 +73,7 @@ enum nn_format {
 	NN_FORMAT_CSV,
 	NN_FORMAT_IDX,
 	NN_FORMAT_GENERATE,
+	NN_FORMAT_CACHE,	/* a set in the cluster's data cache */
 };
 
 enum nn_generator {
@@ -104,6 +105,8 @@ struct nn_source {
 	int		 gen_classes;
 	uint64_t	 gen_seed;
 	double		 gen_noise;
+	/* cache: the set's name (docs/data-cache.md) */
+	char		*name;
 };
 
 void		 nn_source_clear(struct nn_source *);
@@ -111,6 +114,12 @@ void		 nn_source_copy(struct nn_source *dst, const struct nn_source *);
 const char	*nn_generator_name(enum nn_generator);
 int		 nn_generator_parse(const char *, enum nn_generator *);
 extern const char nn_generator_names[];
+/*
+ * 1 when s names a cached set (docs/data-cache.md): 1 to NN_DATA_NAME_MAX
+ * characters of A-Z a-z 0-9 . _ -, not starting with . or -.
+ */
+#define NN_DATA_NAME_MAX	64
+int		 nn_data_name_ok(const char *s);
 
 /*
  * Loads a source. For class labels, classes (when nclasses > 0) fixes the
@@ -128,6 +137,12 @@ int	 nn_load_fann(const char *path, struct nn_data **, char **cause);
 int	 nn_load_idx(const char *images, const char *labels,
 	     struct nn_data **, char **cause);
 int	 nn_generate(const struct nn_source *, struct nn_data **,
+	     char **cause);
+/*
+ * Writes d in FANN's text format, each value with %.9g so that a float
+ * reads back to the same bits. -1 with a cause naming path.
+ */
+int	 nn_save_fann(const char *path, const struct nn_data *d,
 	     char **cause);
 
 enum nn_norm_kind {

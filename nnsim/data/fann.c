@@ -5,6 +5,7 @@
  * across lines; only the count has to match the header.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,4 +162,38 @@ out:
 	free(x);
 	free(y);
 	return rc;
+}
+
+/* One row of n values on a line, each with %.9g (exact for a float). */
+static void
+fann_write_row(FILE *f, const float *v, int n)
+{
+	int j;
+
+	for (j = 0; j < n; j++)
+		fprintf(f, "%s%.9g", j > 0 ? " " : "", (double)v[j]);
+	fputc('\n', f);
+}
+
+int
+nn_save_fann(const char *path, const struct nn_data *d, char **cause)
+{
+	FILE *f;
+	size_t i;
+	int failed;
+
+	if (d->x == NULL || d->y == NULL)
+		return nn_fail(cause, "%s: the data has no rows here", path);
+	if ((f = fopen(path, "w")) == NULL)
+		return nn_fail(cause, "%s: %s", path, strerror(errno));
+	fprintf(f, "%zu %d %d\n", d->n, d->in, d->out);
+	for (i = 0; i < d->n; i++) {
+		fann_write_row(f, d->x + i * (size_t)d->in, d->in);
+		fann_write_row(f, d->y + i * (size_t)d->out, d->out);
+	}
+	failed = ferror(f);
+	if (fclose(f) != 0 || failed)
+		return nn_fail(cause, "%s: write failed: %s", path,
+		    strerror(errno != 0 ? errno : EIO));
+	return 0;
 }

@@ -70,9 +70,11 @@ static const char *const cfg_keys_idx[] = {
 static const char *const cfg_keys_gen[] = {
 	"generate", "n", "inputs", "classes", "seed", "noise", NULL
 };
+static const char *const cfg_keys_cache[] = { "cache", NULL };
 static const char *const cfg_keys_src[] = {
 	"path", "format", "header", "label", "targets", "inputs", "rows",
-	"images", "labels", "generate", "n", "classes", "seed", "noise", NULL
+	"images", "labels", "generate", "n", "classes", "seed", "noise",
+	"cache", NULL
 };
 static const char cfg_format_names[] = "fann, csv, idx";
 
@@ -432,6 +434,10 @@ cfg_src_format(struct cfg_ctx *c, json_t *obj, const char *jp,
 		*f = NN_FORMAT_GENERATE;
 		return 0;
 	}
+	if (json_object_get(obj, "cache") != NULL) {
+		*f = NN_FORMAT_CACHE;
+		return 0;
+	}
 	if ((v = json_object_get(obj, "format")) != NULL) {
 		cfg_jp_key(kp, jp, "format");
 		if (cfg_string(c, v, kp, &s) != 0)
@@ -458,7 +464,7 @@ cfg_src_format(struct cfg_ctx *c, json_t *obj, const char *jp,
 		    cfg_format_names);
 	}
 	return cfg_error(c, jp, "no data (expected \"path\", \"images\" and "
-	    "\"labels\", or \"generate\")");
+	    "\"labels\", \"generate\", or \"cache\")");
 }
 
 /*
@@ -665,6 +671,25 @@ cfg_src_gen(struct cfg_ctx *c, json_t *obj, const char *jp,
 	return 0;
 }
 
+/* The name of a cached set (docs/data-cache.md). */
+static int
+cfg_src_cache(struct cfg_ctx *c, json_t *obj, const char *jp,
+    struct nn_source *src)
+{
+	char kp[CFG_JPATH_MAX], q[NN_QUOTE_BUF];
+	const char *s;
+
+	cfg_jp_key(kp, jp, "cache");
+	if (cfg_string(c, json_object_get(obj, "cache"), kp, &s) != 0)
+		return -1;
+	if (!nn_data_name_ok(s))
+		return cfg_error(c, kp, "bad set name %s (expected 1 to %d "
+		    "characters of A-Z a-z 0-9 . _ -, not starting with . "
+		    "or -)", nn_quote(q, s, CFG_QUOTE_PATH), NN_DATA_NAME_MAX);
+	src->name = xstrdup(s);
+	return 0;
+}
+
 /* Reads data.train or data.test into src. */
 static int
 cfg_source(struct cfg_ctx *c, json_t *obj, const char *jp,
@@ -693,6 +718,10 @@ cfg_source(struct cfg_ctx *c, json_t *obj, const char *jp,
 		keys = cfg_keys_idx;
 		what = "format idx";
 		break;
+	case NN_FORMAT_CACHE:
+		keys = cfg_keys_cache;
+		what = "a cached set";
+		break;
 	case NN_FORMAT_GENERATE:
 	default:
 		keys = cfg_keys_gen;
@@ -717,6 +746,8 @@ cfg_source(struct cfg_ctx *c, json_t *obj, const char *jp,
 		    &src->labels);
 	case NN_FORMAT_GENERATE:
 		return cfg_src_gen(c, obj, jp, src);
+	case NN_FORMAT_CACHE:
+		return cfg_src_cache(c, obj, jp, src);
 	}
 	return 0;
 }
@@ -740,6 +771,21 @@ cfg_data(struct cfg_ctx *c, json_t *obj, struct nn_config *cfg)
 	if (cfg_source(c, v, "data.train", &cfg->train_src) != 0)
 		return -1;
 	test = json_object_get(obj, "test");
+	/* A set was split and normalised when it was put. */
+	if (cfg->train_src.format == NN_FORMAT_CACHE) {
+		if (json_object_get(obj, "split") != NULL)
+			return cfg_error(c, "data.split", "cannot be used with "
+			    "a cached data.train (the set was split when it "
+			    "was put)");
+		if (json_object_get(obj, "normalize") != NULL)
+			return cfg_error(c, "data.normalize", "cannot be used "
+			    "with a cached data.train (the set was normalised "
+			    "when it was put)");
+		if (test != NULL)
+			return cfg_error(c, "data.test", "cannot be used with "
+			    "a cached data.train (the set's own test table is "
+			    "used when it has one)");
+	}
 	if ((v = json_object_get(obj, "split")) != NULL) {
 		if (test != NULL)
 			return cfg_error(c, "data.split", "cannot be used with "
@@ -754,6 +800,9 @@ cfg_data(struct cfg_ctx *c, json_t *obj, struct nn_config *cfg)
 	if (test != NULL) {
 		if (cfg_source(c, test, "data.test", &cfg->test_src) != 0)
 			return -1;
+		if (cfg->test_src.format == NN_FORMAT_CACHE)
+			return cfg_error(c, "data.test", "a cached set goes in "
+			    "data.train (its test table comes with it)");
 		cfg->has_test = 1;
 	}
 	if ((v = json_object_get(obj, "normalize")) != NULL) {

@@ -72,6 +72,7 @@ nn_source_layout(const struct nn_source *s)
 		[NN_FORMAT_CSV] = "csv",
 		[NN_FORMAT_IDX] = "idx",
 		[NN_FORMAT_GENERATE] = "generate",
+		[NN_FORMAT_CACHE] = "cache",
 	};
 	json_t *o = json_object();
 
@@ -89,6 +90,8 @@ nn_source_layout(const struct nn_source *s)
 	} else if (s->format == NN_FORMAT_GENERATE)
 		json_object_set_new(o, "generate",
 		    json_string(nn_generator_name(s->gen)));
+	else if (s->format == NN_FORMAT_CACHE)
+		json_object_set_new(o, "cache", json_string(s->name));
 	return o;
 }
 
