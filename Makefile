@@ -125,6 +125,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_LIB) $(LIBS_ALL)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%.o: CPPFLAGS += -Itests/unit
+# The data cache's blocks, key and manifest live with the command line.
+$(BUILD)/tests/test_datacache: $(BUILD)/tests/unit/test_datacache.o \
+    $(BUILD)/nnsim/cli/datacache.o $(UNIT_LIB) $(LIBS_ALL)
+	$(msg) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 check-layers:
 	$(Q)python3 tests/check-layers.py
