@@ -26,6 +26,7 @@ extern const struct cmd_entry cmd_submit_entry;
 extern const struct cmd_entry cmd_jobs_entry;
 extern const struct cmd_entry cmd_attach_entry;
 extern const struct cmd_entry cmd_console_entry;
+extern const struct cmd_entry cmd_data_entry;
 
 /* Prints "nnsim: NAME: message" on one line; returns EXIT_USAGE. */
 int	cmd_usage_error(const struct cmd_entry *, const char *, ...)

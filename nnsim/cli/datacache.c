@@ -414,6 +414,16 @@ datacache_set_bytes(const struct datacache_set *s)
 	return s->bytes;
 }
 
+size_t
+datacache_set_blocks(const struct datacache_set *s)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->nblocks; i++)
+		n += s->blocks[i].first;
+	return n;
+}
+
 /* A request whose "ok": false is a failure; the reply (new) or NULL. */
 static json_t *
 datacache_ask(struct client *cl, json_t *req, const void *payload,

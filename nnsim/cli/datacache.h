@@ -89,6 +89,8 @@ void	 datacache_set_free(struct datacache_set *);
 /* Its manifest (borrowed) and the bytes of its blocks. */
 json_t	*datacache_set_manifest(const struct datacache_set *);
 uint64_t datacache_set_bytes(const struct datacache_set *);
+/* Its distinct blocks. */
+size_t	 datacache_set_blocks(const struct datacache_set *);
 
 /*
  * Puts the set: asks which blocks the cluster lacks, checks that they fit

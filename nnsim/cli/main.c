@@ -18,6 +18,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_jobs_entry,
 	&cmd_attach_entry,
 	&cmd_console_entry,
+	&cmd_data_entry,
 	&cmd_eval_entry,
 	&cmd_predict_entry,
 	NULL,
