@@ -32,6 +32,7 @@
 #include "base/clock.h"
 #include "base/table.h"
 #include "cli/cmd.h"
+#include "cli/datacache.h"
 #include "cli/jobs.h"
 
 #define CONSOLE_MAX_WORDS	64
@@ -132,7 +133,7 @@ static int
 console_read_only(json_t *req)
 {
 	static const char *ops[] = { "hosts", "agents", "where", "logs",
-	    "ping" };
+	    "ping", "data-sets", "data-set" };
 	const char *op = json_string_value(json_object_get(req, "op"));
 	size_t i;
 
@@ -314,7 +315,8 @@ static const struct client_column console_host_columns[] = {
 	{ "CORES", "cores", 5, CLIENT_COLUMN_INT },
 	{ "AGENTS", "agents", 6, CLIENT_COLUMN_INT },
 	{ "LOAD", "load", 5, CLIENT_COLUMN_LOAD },
-	{ "DRAINING", "draining", 0, CLIENT_COLUMN_YES_NO },
+	{ "DRAINING", "draining", -8, CLIENT_COLUMN_YES_NO },
+	{ "CACHE", "cache_text", 0, CLIENT_COLUMN_TEXT_OR_DASH },
 };
 
 static const struct client_column console_agent_columns[] = {
@@ -327,9 +329,19 @@ static const struct client_column console_agent_columns[] = {
 	{ "JOB", "job", 0, CLIENT_COLUMN_TEXT_OR_DASH },
 };
 
+/* The hosts' table; each host's data cache as used/limit MiB. */
 static void
 print_hosts(json_t *hosts)
 {
+	char text[64];
+	json_t *h;
+	size_t i;
+
+	json_array_foreach(hosts, i, h) {
+		datacache_host_text(json_object_get(h, "cache"), text,
+		    sizeof text);
+		json_object_set_new(h, "cache_text", json_string(text));
+	}
 	client_print_table(hosts, console_host_columns,
 	    sizeof console_host_columns / sizeof console_host_columns[0]);
 }
@@ -458,6 +470,103 @@ c_jobs(struct console *c, int argc, char **argv)
 	return 0;
 }
 
+static const struct client_column console_data_columns[] = {
+	{ "SET", "name", -24, CLIENT_COLUMN_TEXT },
+	{ "ROWS", "rows", 10, CLIENT_COLUMN_INT },
+	{ "SIZE_MB", "bytes", 8, CLIENT_COLUMN_MB },
+	{ "BLOCKS", "blocks", 6, CLIENT_COLUMN_INT },
+	{ "REPLICAS", "replicas", 8, CLIENT_COLUMN_INT },
+	{ "COMPLETE", "complete", -8, CLIENT_COLUMN_YES_NO },
+	{ "IN_USE", "in_use_text", 0, CLIENT_COLUMN_TEXT },
+};
+
+/* data: the sets of the cluster's data cache (docs/data-cache.md). */
+static int
+c_data(struct console *c, int argc, char **argv)
+{
+	json_t *rep, *sets, *s;
+	char use[32];
+	size_t i;
+
+	(void)argc;
+	(void)argv;
+	if ((rep = console_ask_ok(c, json_pack("{s:s}", "op", "data-sets"),
+	    "data-sets")) == NULL)
+		return -1;
+	sets = json_object_get(rep, "sets");
+	if (c->json)
+		console_print_json(sets != NULL ? sets : json_array());
+	else {
+		json_array_foreach(sets, i, s) {
+			datacache_in_use_text(json_object_get(s, "in_use"),
+			    use, sizeof use);
+			json_object_set_new(s, "in_use_text",
+			    json_string(use));
+		}
+		client_print_table(sets, console_data_columns,
+		    sizeof console_data_columns /
+		    sizeof console_data_columns[0]);
+	}
+	json_decref(rep);
+	return 0;
+}
+
+/*
+ * show NAME of a data set: its manifest and the hosts that hold each
+ * block. 1 when shown, 0 when there is no such set, -1 on error.
+ */
+static int
+console_show_set(struct console *c, const char *name)
+{
+	json_t *rep, *m, *holders, *t, *p, *b;
+	const char *table;
+	char *text;
+	size_t i, k;
+
+	if (!nn_data_name_ok(name))
+		return 0;
+	rep = console_ask(c, json_pack("{s:s, s:s}", "op", "data-set", "name",
+	    name));
+	if (rep == NULL)
+		return -1;
+	m = json_object_get(rep, "manifest");
+	holders = json_object_get(rep, "holders");
+	if (!json_is_true(json_object_get(rep, "ok")) || m == NULL) {
+		json_decref(rep);
+		return 0;
+	}
+	if (c->json) {
+		console_print_new(json_pack("{s:s, s:O, s:O}", "data_set", name,
+		    "manifest", m, "holders", holders != NULL ? holders :
+		    json_object()));
+		json_decref(rep);
+		return 1;
+	}
+	printf("data set %s: %lld inputs, %lld outputs, %s, %.2f MiB, "
+	    "%lld replicas\n", name, json_integer_value(json_object_get(m,
+	    "in")), json_integer_value(json_object_get(m, "out")), str(m,
+	    "task"), (double)json_integer_value(json_object_get(m, "bytes")) /
+	    (1024.0 * 1024.0), json_integer_value(json_object_get(m,
+	    "replicas")));
+	json_object_foreach(json_object_get(m, "tables"), table, t) {
+		printf("table %s: %lld rows\n", table, json_integer_value(
+		    json_object_get(t, "rows")));
+		json_array_foreach(json_object_get(t, "parts"), i, p) {
+			printf("  part %zu: %lld rows\n", i, json_integer_value(
+			    json_object_get(p, "rows")));
+			json_array_foreach(json_object_get(p, "blocks"), k, b) {
+				text = json_dumps(json_object_get(holders,
+				    json_string_value(b)), JSON_COMPACT);
+				printf("    %.16s  on %s\n", json_string_value(b),
+				    text != NULL ? text : "[]");
+				free(text);
+			}
+		}
+	}
+	json_decref(rep);
+	return 1;
+}
+
 static int
 c_show(struct console *c, int argc, char **argv)
 {
@@ -481,7 +590,14 @@ c_show(struct console *c, int argc, char **argv)
 		o = json_pack("{s:s, s:O, s:[]}", "job", argv[1], "details",
 		    v, "agents");
 	if (o == NULL) {
-		console_error("show: no agent, host or job \"%s\"", argv[1]);
+		/* Agents, hosts and jobs first: then a data set. */
+		if ((rc = console_show_set(c, argv[1])) != 0) {
+			rc = rc > 0 ? 0 : -1;
+			goto out;
+		}
+		rc = -1;
+		console_error("show: no agent, host, job or data set \"%s\"",
+		    argv[1]);
 		goto out;
 	}
 	json_array_foreach(agents, i, v)
@@ -1036,8 +1152,10 @@ static const struct console_cmd console_cmds[] = {
 	{ "agents", "[JOB|HOST]", "list agents, of one job or host",
 	    c_agents, 0, 1 },
 	{ "jobs", "", "list jobs", c_jobs, 0, 0 },
-	{ "show", "AGENT|HOST|JOB", "details of one agent, host or job",
-	    c_show, 1, 1 },
+	{ "show", "AGENT|HOST|JOB|SET", "details of one agent, host, job or "
+	    "data set", c_show, 1, 1 },
+	{ "data", "", "list the data sets of the cluster's cache", c_data,
+	    0, 0 },
 	{ "top", "", "a live view of hosts and agents until a key is pressed",
 	    c_top, 0, 0 },
 	{ "migrate", "AGENT HOST", "move an agent to a host", c_migrate,

@@ -356,18 +356,6 @@ data_sets(struct data_ctx *c)
 	return sets != NULL ? sets : json_array();
 }
 
-/* "yes", "no", or the count of what in_use lists. */
-static void
-data_in_use(json_t *v, char *buf, size_t len)
-{
-	if (json_is_array(v))
-		snprintf(buf, len, "%zu", json_array_size(v));
-	else if (json_is_integer(v))
-		snprintf(buf, len, "%lld", json_integer_value(v));
-	else
-		snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
-}
-
 static int
 data_ls(struct data_ctx *c, char **argv)
 {
@@ -389,7 +377,7 @@ data_ls(struct data_ctx *c, char **argv)
 	printf("%-24s %10s %10s %6s %8s %8s %6s\n", "NAME", "ROWS", "MIB",
 	    "BLOCKS", "REPLICAS", "COMPLETE", "IN_USE");
 	json_array_foreach(sets, i, s) {
-		data_in_use(json_object_get(s, "in_use"), use, sizeof use);
+		datacache_in_use_text(json_object_get(s, "in_use"), use, sizeof use);
 		printf("%-24s %10lld %10.1f %6lld %8lld %8s %6s\n",
 		    json_string_value(json_object_get(s, "name")) != NULL ?
 		    json_string_value(json_object_get(s, "name")) : "?",
@@ -512,7 +500,7 @@ data_show(struct data_ctx *c, char **argv)
 		json_decref(o);
 		goto out;
 	}
-	data_in_use(json_object_get(mine, "in_use"), use, sizeof use);
+	datacache_in_use_text(json_object_get(mine, "in_use"), use, sizeof use);
 	created = (time_t)json_integer_value(json_object_get(m, "created"));
 	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S",
 	    localtime(&created));

@@ -1036,3 +1036,27 @@ datacache_held(json_t *m, json_t *holders, int part)
 	}
 	return held;
 }
+
+void
+datacache_in_use_text(json_t *v, char *buf, size_t len)
+{
+	if (json_is_array(v))
+		snprintf(buf, len, "%zu", json_array_size(v));
+	else if (json_is_integer(v))
+		snprintf(buf, len, "%lld", json_integer_value(v));
+	else
+		snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
+}
+
+void
+datacache_host_text(json_t *cache, char *buf, size_t len)
+{
+	if (!json_is_object(cache)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	snprintf(buf, len, "%.0f/%.0fM", (double)json_integer_value(
+	    json_object_get(cache, "bytes")) / DATACACHE_MIB,
+	    (double)json_integer_value(json_object_get(cache, "limit")) /
+	    DATACACHE_MIB);
+}

@@ -132,5 +132,9 @@ int	 datacache_get(struct client *, json_t *manifest, const char *table,
  * (all parts when part < 0). An object host -> bytes (new reference).
  */
 json_t	*datacache_held(json_t *manifest, json_t *holders, int part);
+/* A data-sets row's in_use as text: "yes", "no", or how many use it. */
+void	 datacache_in_use_text(json_t *in_use, char *buf, size_t len);
+/* A host's cache (its info's "cache") as "USED/LIMIT" MiB, or "-". */
+void	 datacache_host_text(json_t *cache, char *buf, size_t len);
 
 #endif
