@@ -20,6 +20,7 @@
 #include "base/crypto.h"
 #include "cli/cluster.h"
 #include "cli/cmd.h"
+#include "cli/datacache.h"
 #include "cli/submit-internal.h"
 
 static int	cmd_submit_exec(const struct cmd_entry *, int, char **);
@@ -27,7 +28,8 @@ static int	cmd_submit_exec(const struct cmd_entry *, int, char **);
 const struct cmd_entry cmd_submit_entry = {
 	.name = "submit",
 	.usage = "NET.JSON [--local N | --connect ADDR:PORT | --hosts FILE] "
-	    "[--key FILE] [-o MODEL] [--metrics FILE] [--detach] [--quiet]",
+	    "[--key FILE] [-o MODEL] [--metrics FILE] [--no-cache] [--detach] "
+	    "[--quiet]",
 	.summary = "train NET.JSON as agents on a cluster of agentd daemons",
 	.help =
 	    "options:\n"
@@ -51,6 +53,10 @@ const struct cmd_entry cmd_submit_entry = {
 	    "                       agent and host), a line per move, per\n"
 	    "                       session or partition at the end, and a\n"
 	    "                       last line with \"event\": \"done\"\n"
+	    "                       (its data_bytes_sent: the block bytes\n"
+	    "                       put in the data cache)\n"
+	    "  --no-cache           ship the data in each agent's state, not\n"
+	    "                       through the cluster's data cache\n"
 	    "  --detach             run in the background: print the job id\n"
 	    "                       and return; nnsim attach JOB follows it,\n"
 	    "                       nnsim jobs lists jobs\n"
@@ -58,8 +64,12 @@ const struct cmd_entry cmd_submit_entry = {
 	    "  -h, --help           show this help\n"
 	    "\nThe \"parallel\" section of net.json says how the job becomes\n"
 	    "agents (docs/net-json.md): sessions, or partitions of the data\n"
-	    "(docs/data-parallel.md). The submitter reads and normalises the\n"
-	    "data and ships it with the agents. On a terminal it shows a\n"
+	    "(docs/data-parallel.md). The data goes through the cluster's\n"
+	    "data cache (docs/data-cache.md): the submitter names the set by\n"
+	    "its files' contents and load options, and loads, normalises and\n"
+	    "puts it only when the cache lacks it; the agents map their rows\n"
+	    "from their daemons. {\"cache\": NAME} as data.train trains from\n"
+	    "a set put with nnsim data put. On a terminal it shows a\n"
 	    "live table, a row per agent (NNSIM_NO_LIVE=1: plain lines);\n"
 	    "otherwise one line per session and epoch. Exit status: 0 done,\n"
 	    "1 an agent or the cluster failed, 2 bad usage or input.\n",
@@ -76,6 +86,7 @@ struct submit_options {
 	int		 local;		/* --local N; 0: one per core */
 	int		 quiet;
 	int		 detach;
+	int		 no_cache;
 	int		 threads;
 };
 
@@ -153,6 +164,7 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "detach", no_argument, NULL, 'D' },
+		{ "no-cache", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -189,6 +201,9 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 		case 'D':
 			o->detach = 1;
 			break;
+		case 'N':
+			o->no_cache = 1;
+			break;
 		case CMD_OPT_EXIT:
 			return rc;
 		}
@@ -207,11 +222,12 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 }
 
 /*
- * Reads the inventory, net.json and its data, and the job it describes;
- * every session must keep the network's shape. -1 with cause: bad input.
+ * The job net.json describes, once its data is prepared (loaded, or the
+ * cache's references); every session must keep the network's shape. -1
+ * with cause: bad input.
  */
 static int
-submit_load(struct submit *sb, struct submit_options *o, const char *net,
+submit_setup(struct submit *sb, const struct submit_options *o,
     char **cause)
 {
 	struct nn_config *ci;
@@ -219,12 +235,7 @@ submit_load(struct submit *sb, struct submit_options *o, const char *net,
 	size_t nparams;
 	int i;
 
-	if (o->hosts_path != NULL && (sb->inventory = hosts_load(o->hosts_path,
-	    cause)) == NULL)
-		return -1;
-	if ((sb->cfg = nn_config_load(net, cause)) == NULL ||
-	    nn_prepare(sb->cfg, NULL, 0, &sb->prep, cause) != 0 ||
-	    nn_job_parse(sb->cfg->root, sb->cfg->path, sb->prep.test != NULL,
+	if (nn_job_parse(sb->cfg->root, sb->cfg->path, sb->prep.test != NULL,
 	    sb->prep.train->task == NN_TASK_CLASSIFICATION, &sb->job,
 	    cause) != 0)
 		return -1;
@@ -246,14 +257,135 @@ submit_load(struct submit *sb, struct submit_options *o, const char *net,
 			    "shape", sb->cfg->path);
 		sb->nparams = nparams;
 	}
-	if (o->output == NULL)
-		o->output = xasprintf("%s.nnm", sb->cfg->name);
 	if (o->metrics_path != NULL && (sb->metrics = nn_metrics_open(
 	    o->metrics_path, cause)) == NULL)
 		return -1;
 	sb->data = sb->job.mode == NN_JOB_DATA;
 	sb->n = sb->data ? sb->job.partitions : sb->job.nsessions;
 	return 0;
+}
+
+/*
+ * Reads the inventory and net.json. Without the cache, its data and the
+ * job too; with it, the key of its files (the data waits for the
+ * cluster: submit_data). -1 with cause: bad input.
+ */
+static int
+submit_load(struct submit *sb, struct submit_options *o, const char *net,
+    char **cause)
+{
+	struct datacache_options dco;
+
+	if (o->hosts_path != NULL && (sb->inventory = hosts_load(o->hosts_path,
+	    cause)) == NULL)
+		return -1;
+	if ((sb->cfg = nn_config_load(net, cause)) == NULL)
+		return -1;
+	if (o->output == NULL)
+		o->output = xasprintf("%s.nnm", sb->cfg->name);
+	sb->no_cache = o->no_cache;
+	if (sb->cfg->train_src.format == NN_FORMAT_CACHE && o->no_cache)
+		return nn_fail(cause, "%s: data.train is the cached set \"%s\": "
+		    "--no-cache needs data files", sb->cfg->path,
+		    sb->cfg->train_src.name);
+	if (o->no_cache)
+		return nn_prepare(sb->cfg, NULL, 0, &sb->prep, cause) != 0 ||
+		    submit_setup(sb, o, cause) != 0 ? -1 : 0;
+	/* The mode picks the agents' code now; whether the data has a test
+	 * table and classes (which only change the default "select") is
+	 * known once the data is: submit_setup parses the job again. */
+	if (nn_job_parse(sb->cfg->root, sb->cfg->path, 1, 1, &sb->job,
+	    cause) != 0)
+		return -1;
+	sb->data = sb->job.mode == NN_JOB_DATA;
+	nn_job_clear(&sb->job);
+	if (sb->cfg->train_src.format == NN_FORMAT_CACHE)
+		return 0;
+	/* Hashing the files checks them without reading their rows. */
+	datacache_options_of(sb->cfg, &dco);
+	return datacache_key(&dco, sb->key, cause);
+}
+
+/*
+ * The job's data through the cache: the set named in net.json, or the
+ * one its files make (put now when the cache lacks it). prep then holds
+ * row-less references, the set's normalisation and classes. -1 with
+ * cause; *bad for bad input.
+ */
+static int
+submit_data(struct submit *sb, int *bad, char **cause)
+{
+	const struct nn_source *src = &sb->cfg->train_src;
+	struct datacache_set_spec spec;
+	struct datacache_set *set = NULL;
+	char name[NN_DATA_NAME_MAX + 1];
+	json_t *layout = NULL, *parts;
+	uint64_t sent = 0;
+	int found, rc = -1;
+
+	if (src->format == NN_FORMAT_CACHE)
+		snprintf(name, sizeof name, "%s", src->name);
+	else
+		datacache_auto_name(sb->key, name, sizeof name);
+	if ((found = datacache_lookup(sb->cl, name, &sb->set_manifest,
+	    &sb->set_holders, cause)) < 0)
+		return -1;
+	if (found == 0 && src->format == NN_FORMAT_CACHE)
+		return nn_fail(cause, "no data set %s on the cluster (nnsim "
+		    "data put makes one)", name);
+	if (found == 0) {
+		*bad = 1;
+		if (nn_prepare(sb->cfg, NULL, 0, &sb->prep, cause) != 0)
+			goto out;
+		*bad = 0;
+		layout = nn_source_layout(src);
+		memset(&spec, 0, sizeof spec);
+		spec.prep = &sb->prep;
+		spec.name = name;
+		spec.key = sb->key;
+		spec.parts = sb->cfg->train.shards > 1 ? sb->cfg->train.shards :
+		    1;
+		spec.replicas = DATACACHE_REPLICAS;
+		spec.source = layout;
+		if ((set = datacache_set_new(&spec, cause)) == NULL ||
+		    datacache_put(sb->cl, set, 0, &sent, cause) != 0)
+			goto out;
+		sb->data_sent = sent;
+		/* The rows stay in the cache: only references from here. */
+		nn_prepared_clear(&sb->prep);
+		if (datacache_lookup(sb->cl, name, &sb->set_manifest,
+		    &sb->set_holders, cause) != 1) {
+			if (*cause == NULL)
+				nn_fail(cause, "data set %s: gone right after "
+				    "it was put", name);
+			goto out;
+		}
+	}
+	parts = json_object_get(json_object_get(json_object_get(
+	    sb->set_manifest, "tables"), "train"), "parts");
+	*bad = 1;
+	/* A partition maps its part: the set must be cut as the job is. */
+	if ((int)json_array_size(parts) != (sb->cfg->train.shards > 1 ?
+	    sb->cfg->train.shards : 1)) {
+		nn_fail(cause, "%s: data.train: the set %s has %zu parts, the "
+		    "job needs %d (put it from a net.json with the job's "
+		    "parallel section)", sb->cfg->path, name,
+		    json_array_size(parts), sb->cfg->train.shards > 1 ?
+		    sb->cfg->train.shards : 1);
+		goto out;
+	}
+	if (datacache_prepared(sb->set_manifest, &sb->prep, cause) != 0 ||
+	    nn_config_fit_data(sb->cfg, sb->prep.train, cause) != 0)
+		goto out;
+	*bad = 0;
+	if (!sb->quiet)
+		printf("data: set %s, %s, %llu bytes shipped\n", name, found ?
+		    "in the cache" : "put in the cache", sb->data_sent);
+	rc = 0;
+out:
+	datacache_set_free(set);
+	json_decref(layout);
+	return rc;
 }
 
 /* The agents' code: agents/session.so or agents/partition.so. */
@@ -431,6 +563,8 @@ submit_clear(struct submit *sb)
 	}
 	free(sb->s);
 	json_decref(sb->hosts);
+	json_decref(sb->set_manifest);
+	json_decref(sb->set_holders);
 	nn_job_clear(&sb->job);
 	nn_prepared_clear(&sb->prep);
 	nn_config_free(sb->cfg);
@@ -443,7 +577,7 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	struct submit_options o;
 	struct submit sb;
 	char *cause = NULL;
-	int rc, r, detached = 0;
+	int rc, r, detached = 0, bad = 0;
 
 	memset(&o, 0, sizeof o);
 	memset(&sb, 0, sizeof sb);
@@ -472,8 +606,16 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	} else if (nn_jobs_new_id(sb.id, &cause) != 0)
 		goto fail;
 	submit_catch_signals();
-	if (submit_connect(&sb, &o, &cause) != 0 ||
-	    submit_run(&sb, &cause) != 0 ||
+	if (submit_connect(&sb, &o, &cause) != 0)
+		goto fail;
+	if (!sb.no_cache && (submit_data(&sb, &bad, &cause) != 0 ||
+	    (bad = 1, submit_setup(&sb, &o, &cause)) != 0)) {
+		if (!bad)
+			goto fail;
+		rc = EXIT_USAGE;
+		goto report;
+	}
+	if (submit_run(&sb, &cause) != 0 ||
 	    submit_report(&sb, o.output, &cause) != 0)
 		goto fail;
 	rc = 0;

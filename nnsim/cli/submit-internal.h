@@ -89,6 +89,13 @@ struct submit {
 	struct nn_job		 job;
 	struct nn_prepared	 prep;
 	struct nn_config	*cfg;
+	/* The data cache (docs/data-cache.md): the set the job reads, its
+	 * manifest and holders ({block: [host]}), NULL with --no-cache. */
+	int			 no_cache;
+	char			 key[65];	/* of file sources */
+	json_t			*set_manifest;
+	json_t			*set_holders;
+	unsigned long long	 data_sent;	/* block bytes we put */
 	struct nn_metrics	*metrics;
 	struct sess		*s;
 	char			 code[CODESTORE_HEX];
@@ -179,8 +186,13 @@ int		 submit_spawn(struct submit *, int, const char *host,
 int		 submit_spawn_state(struct submit *, int, const char *host,
 		     const char *commit, unsigned char *state, size_t len,
 		     json_t *keep, int *refused, char **cause);
-/* The host with the most free cores (any when all), or NULL. */
-const char	*submit_pick(struct submit *, int all);
+/*
+ * A host for agent i (-1: any): among those with free cores, the one that
+ * holds most of its data in the cache (partition i's part, or a session's
+ * train table), then the most free cores; NULL when every core is busy
+ * (when all, any host at all, the most free cores first).
+ */
+const char	*submit_pick(struct submit *, int i, int all);
 /* Sends every running partition the ring's members. */
 int		 submit_members(struct submit *, char **cause);
 

@@ -297,7 +297,7 @@ submit_rebuild_one(struct submit *sb, int i, int j, const char *holder,
 		    NULL)
 			goto out;
 	}
-	if ((host = submit_pick(sb, 1)) == NULL) {
+	if ((host = submit_pick(sb, i, 1)) == NULL) {
 		nn_fail(cause, "partition %d: no host is up to rebuild it on",
 		    i);
 		goto out;

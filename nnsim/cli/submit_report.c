@@ -53,6 +53,13 @@ submit_write_model(struct submit *sb, int best, const char *output,
 		json_object_set_new(figures, "session", json_integer(best));
 	model = nn_prepare_model(cfg, &sb->prep, net, figures);
 	json_decref(figures);
+	/* A set's rows were read when it was put: how is in its manifest. */
+	if (cfg->train_src.format == NN_FORMAT_CACHE &&
+	    json_is_object(json_object_get(sb->set_manifest, "source"))) {
+		json_decref(model->layout);
+		model->layout = json_deep_copy(json_object_get(
+		    sb->set_manifest, "source"));
+	}
 	rc = nn_model_save(model, output, cause);
 out:
 	nn_model_free(model);
@@ -97,16 +104,18 @@ submit_done_line(struct submit *sb, int best, const char *output)
 	if (sb->data) {
 		crypto_sha256_hex(sb->s[0].params, sb->nparams * sizeof (float),
 		    sha);
-		return json_pack("{s:s, s:i, s:b, s:O, s:s, s:s}", "event",
-		    "done", "partitions", sb->n, "deterministic",
+		return json_pack("{s:s, s:i, s:b, s:O, s:s, s:s, s:I}",
+		    "event", "done", "partitions", sb->n, "deterministic",
 		    sb->job.deterministic, "final", json_object_get(
 		    sb->s[0].result, "final"), "model", output,
-		    "params_sha256", sha);
+		    "params_sha256", sha, "data_bytes_sent",
+		    (json_int_t)sb->data_sent);
 	}
-	return json_pack("{s:s, s:i, s:i, s:i, s:s, s:f, s:s, s:s}", "event",
-	    "done", "sessions", sb->n, "failed", sb->failures, "best", best,
-	    "select", sb->job.select, "score", sb->s[best].score, "label",
-	    sb->job.labels[best], "model", output);
+	return json_pack("{s:s, s:i, s:i, s:i, s:s, s:f, s:s, s:s, s:I}",
+	    "event", "done", "sessions", sb->n, "failed", sb->failures, "best",
+	    best, "select", sb->job.select, "score", sb->s[best].score,
+	    "label", sb->job.labels[best], "model", output, "data_bytes_sent",
+	    (json_int_t)sb->data_sent);
 }
 
 int

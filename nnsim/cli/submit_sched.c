@@ -13,6 +13,7 @@
 #include "agentd/client.h"
 #include "agentd/state.h"
 #include "base/clock.h"
+#include "cli/datacache.h"
 #include "cli/submit-internal.h"
 #include "dist/session.h"
 
@@ -131,23 +132,42 @@ submit_hosts(struct submit *sb, char **cause)
 	return 0;
 }
 
-/*
- * The host with the most free cores, or NULL when every core is busy (any
- * host at all when all must run at once).
- */
+/* 1 when a host with slots free cores and bytes of the agent's data
+ * beats the best so far (free cores first, then data, then cores). */
+static int
+submit_better(json_int_t slots, json_int_t bytes, json_int_t best_slots,
+    json_int_t best_bytes)
+{
+	if ((slots > 0) != (best_slots > 0))
+		return slots > 0;
+	if (slots > 0 && bytes != best_bytes)
+		return bytes > best_bytes;
+	return slots > best_slots;
+}
+
 const char *
-submit_pick(struct submit *sb, int all)
+submit_pick(struct submit *sb, int i, int all)
 {
 	const char *key, *best = NULL;
-	json_int_t most = 0;
-	json_t *v;
+	json_int_t slots, bytes, best_slots = 0, best_bytes = 0;
+	json_t *v, *held = NULL;
 
+	if (i >= 0 && sb->set_manifest != NULL)
+		held = datacache_held(sb->set_manifest, sb->set_holders,
+		    sb->data ? i : -1);
 	json_object_foreach(sb->hosts, key, v) {
-		if (json_integer_value(v) > most || (all && best == NULL)) {
-			most = json_integer_value(v);
+		slots = json_integer_value(v);
+		bytes = json_integer_value(json_object_get(held, key));
+		if (slots <= 0 && !all)
+			continue;
+		if (best == NULL || submit_better(slots, bytes, best_slots,
+		    best_bytes)) {
 			best = key;
+			best_slots = slots;
+			best_bytes = bytes;
 		}
 	}
+	json_decref(held);
 	return best;
 }
 
@@ -231,7 +251,7 @@ submit_fill(struct submit *sb, char **cause)
 		if (sb->s[i].state != S_QUEUED || (sb->data &&
 		    sb->s[i].agent[0] != '\0'))
 			continue;
-		host = submit_pick(sb, sb->data);
+		host = submit_pick(sb, i, sb->data);
 		if (host == NULL && sb->running > 0)
 			break;
 		if (host == NULL)
