@@ -152,6 +152,27 @@ int		 agent_result(struct agent *, const void *data, size_t len);
 void		 agent_log(struct agent *, int level, const char *fmt, ...)
 		     __attribute__((format(printf, 3, 4)));
 
+/*
+ * One part of a table ("train" or "test") of a data set in the cluster's
+ * data cache (nnsim data put; docs/data-cache.md), mapped read-only from
+ * the memory of this host's daemon, which fetches the blocks it lacks
+ * first: agents on one host share one copy. x is rows x in floats, y
+ * rows x out, row-major; both stay valid for as long as the agent runs in
+ * this process. parts is the number of parts of the table.
+ */
+struct agent_data_part {
+	size_t		 rows;
+	int		 in;
+	int		 out;
+	int		 parts;
+	const float	*x;
+	const float	*y;
+};
+/* 0, or -1 with agent_last_error saying why (no such set, part or
+ * table; a block on no host that is up; the cache full). */
+int		 agent_data_map(struct agent *, const char *set,
+		     const char *table, int part, struct agent_data_part *);
+
 struct agent_host_info {
 	char		name[64];	/* the host the agent runs on now */
 	int		cores;

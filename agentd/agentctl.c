@@ -90,6 +90,7 @@ static const struct client_column ctl_host_columns[] = {
 	{ "LOAD", "load", 5, CLIENT_COLUMN_LOAD },
 	{ "AGENTS", "agents", 6, CLIENT_COLUMN_INT },
 	{ "COMMIT_MB", "commit_bytes", 9, CLIENT_COLUMN_MB },
+	{ "CACHE_MB", "cache_bytes", 8, CLIENT_COLUMN_MB },
 };
 
 static const struct client_column ctl_commit_columns[] = {

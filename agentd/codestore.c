@@ -14,6 +14,7 @@
 #include "agentd/codestore.h"
 #include "agentd/log.h"
 #include "base/alloc.h"
+#include "base/file.h"
 #include "base/crypto.h"
 
 struct codestore {
@@ -177,42 +178,6 @@ fail:
 }
 
 /* A sealed memfd holding len bytes of buf: nothing can change it. */
-static int
-codestore_sealed(const void *buf, size_t len, char **cause)
-{
-	const unsigned char *p = buf;
-	ssize_t n;
-	int fd;
-
-	/* A kernel that wants memfds sealed non-executable (vm.memfd_noexec)
-	 * still maps them for dlopen. */
-	if ((fd = memfd_create("agent-code", MFD_CLOEXEC |
-	    MFD_ALLOW_SEALING)) < 0 && errno == EACCES)
-		fd = memfd_create("agent-code", MFD_CLOEXEC |
-		    MFD_ALLOW_SEALING | 0x0008U /* MFD_NOEXEC_SEAL */);
-	if (fd < 0)
-		return nn_fail(cause, "memfd_create: %s", strerror(errno));
-	while (len > 0) {
-		if ((n = write(fd, p, len)) < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			nn_fail(cause, "cannot copy the code: %s",
-			    strerror(errno));
-			close(fd);
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
-	    F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
-		nn_fail(cause, "cannot seal the code: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int
 codestore_verify(const char *path, const char *sha, int *fd, char **cause)
 {
@@ -237,7 +202,7 @@ codestore_verify(const char *path, const char *sha, int *fd, char **cause)
 	}
 	/* The bytes hashed are the bytes loaded: no window between the
 	 * check and the worker's dlopen. */
-	if (fd != NULL && (*fd = codestore_sealed(buf, len, cause)) < 0)
+	if (fd != NULL && (*fd = nn_memfd_sealed("agent-code", buf, len, cause)) < 0)
 		goto out;
 	rc = 0;
 out:

@@ -124,6 +124,20 @@ struct daemon {
 	uint64_t		 join_next;	/* ms: next --join attempt */
 	int			 join_done;	/* our --join was answered */
 	int			 join_failures;	/* attempts that failed */
+	/* data.c: the data cache (docs/data-cache.md) */
+	struct datacache	*cache;		/* the blocks here */
+	json_t			*data_sets;	/* name -> manifest */
+	json_t			*data_removed;	/* name -> when (unix s) */
+	json_t			*data_inv;	/* host -> {version, blocks} */
+	json_t			*data_asking;	/* host -> true: inventory */
+	json_t			*data_uses;	/* agent -> [{set, table,
+						 * part}] it maps here */
+	json_t			*data_pinned;	/* sha -> true: in use */
+	json_t			*data_repairing;	/* sha -> host */
+	struct data_fetch	*data_fetches;
+	uint64_t		 data_received;	/* block bytes from clients */
+	uint64_t		 data_fetched;	/* from peers, for agents */
+	uint64_t		 data_next_tick;	/* ms */
 };
 
 #define DAEMON_LOG_LINES	200	/* kept per agent */
@@ -231,6 +245,55 @@ void	op_accept(struct daemon *d, struct link *l, json_t *id,
     struct frame *f);
 void	op_code_get(struct daemon *d, struct link *l, json_t *id,
     struct frame *f);
+
+/* data.c: the data cache (docs/data-cache.md) */
+int	data_init(struct daemon *d, char **cause);
+void	data_free(struct daemon *d);
+/* The heartbeat's "cache" object (new reference). */
+json_t *data_host_info(struct daemon *d);
+/* A peer's heartbeat came: learn what it holds if that changed. */
+void	data_peer_info(struct daemon *d, int peer);
+void	data_peer_down(struct daemon *d, const char *host);
+/* A peer's link is up: merge its manifests. */
+void	data_link_up(struct daemon *d, struct link *l);
+void	data_tick(struct daemon *d, uint64_t now);
+/* The parts an agent maps here (borrowed, or NULL), for its move. */
+json_t *data_agent_uses(struct daemon *d, const char *agent);
+/* An arriving agent maps uses: fetch what is missing, remember them. */
+void	data_prefetch(struct daemon *d, json_t *uses);
+void	data_agent_arrived(struct daemon *d, const char *agent, json_t *uses);
+void	data_prefetched(struct daemon *d, const char *sha, const char *error,
+	    void *arg);
+void	worker_request_data_map(struct daemon *d, const char *agent,
+	    json_t *meta, const unsigned char *payload, uint64_t len);
+void	op_data_block_fetch(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_block_get(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_block_put(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_block_store(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_drop(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_has(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_inventory(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_manifests(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_rm(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_set(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_set_drop(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_set_put(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_set_store(struct daemon *, struct link *, json_t *,
+	    struct frame *);
+void	op_data_sets(struct daemon *, struct link *, json_t *,
+	    struct frame *);
 
 /* limits.c: what one peer may take (docs/protocol.md, "Limits") */
 /* Output to a client past which its requests wait (conn_set_queue_max). */

@@ -170,6 +170,7 @@ daemon_tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	members_join_tick(d, t);
+	data_tick(d, t);
 	limits_tick(d, t);
 	outbox_due(d->outbox, t, daemon_resend, daemon_give_up, d);
 }
@@ -308,6 +309,7 @@ daemon_new(const struct daemon_config *cfg, char **cause)
 	d->commits = commitstore_new(d->cfg.commit_mem);
 	d->commits_busy = json_object();
 	d->commit_bases = json_object();
+	data_init(d, NULL);
 	if (daemon_load_hosts(d, cause) != 0)
 		goto fail;
 	/* The default needs the name, which the hosts file may give. */
@@ -390,6 +392,8 @@ daemon_free(struct daemon *d)
 	spawn_free_waits(d);
 	while (d->links != NULL)
 		conn_close(d->links->conn, "daemon shutting down");
+	if (d->cache != NULL)
+		data_free(d);
 	codestore_free(d->code);
 	while (d->pending != NULL) {
 		struct pending *p = d->pending;

@@ -41,6 +41,8 @@ struct daemon_config {
 	const char		*state_dir;
 	int			 down_after_ms;
 	uint64_t		 commit_mem;	/* bytes of commits held */
+	uint64_t		 cache_mem;	/* bytes of the data cache;
+						 * 0: a quarter of memory */
 	/* Accepted connections: in all, not yet authenticated, and from
 	 * one address; 0 for the defaults above. */
 	int			 max_conns;

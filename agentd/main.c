@@ -36,6 +36,7 @@ usage(FILE *f)
 	    "              [--worker-syscalls LIST] [--sandbox on|off] "
 	    "[--cgroup DIR]\n"
 	    "              [--encrypt on|off] [--max-conns N] [--max-unauth N]\n"
+	    "              [--cache-mem SIZE]\n"
 	    "              [--max-per-source N] [--idle-timeout S] "
 	    "[--stall-timeout S]\n"
 	    "       agentd keygen FILE\n"
@@ -80,6 +81,10 @@ usage(FILE *f)
 	    "                      hosts' agents may take here (default a\n"
 	    "                      quarter of the host's memory;\n"
 	    "                      docs/elastic.md)\n"
+	    "  --cache-mem SIZE    the most memory the data cache may take\n"
+	    "                      here: bytes, or with K, M or G (default a\n"
+	    "                      quarter of the host's memory;\n"
+	    "                      docs/data-cache.md)\n"
 	    "  --join ADDR:PORT    join the cluster that the daemon at\n"
 	    "                      ADDR:PORT belongs to, as --name; without\n"
 	    "                      --hosts the members tell this host who\n"
@@ -248,6 +253,38 @@ number_arg(const char *name, const char *arg, long lo, long hi, int *out)
 	return 0;
 }
 
+/* A size in bytes, or with K, M or G, of 1 MiB to 1 TiB, for option
+ * name; -1 after saying what was wrong. */
+static int
+size_arg(const char *name, const char *arg, uint64_t *out)
+{
+	static const struct { char c; int shift; } units[] = {
+		{ 'K', 10 }, { 'M', 20 }, { 'G', 30 }, { 'k', 10 },
+		{ 'm', 20 }, { 'g', 30 },
+	};
+	char *end;
+	unsigned long long v;
+	size_t i;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (end != arg && *end != '\0' && end[1] == '\0')
+		for (i = 0; i < sizeof units / sizeof units[0]; i++)
+			if (*end == units[i].c) {
+				shift = units[i].shift;
+				end++;
+			}
+	if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' ||
+	    v > (1ULL << 40) >> shift || (v << shift) < (1ULL << 20)) {
+		fprintf(stderr, "agentd: --%s: expected a size of 1M to 1024G "
+		    "(bytes, or with K, M or G), got \"%s\"\n", name, arg);
+		return -1;
+	}
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -261,6 +298,7 @@ main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "down-after", required_argument, NULL, 'D' },
 		{ "commit-mem", required_argument, NULL, 'C' },
+		{ "cache-mem", required_argument, NULL, 'Z' },
 		{ "join", required_argument, NULL, 'J' },
 		{ "max-conns", required_argument, NULL, 'M' },
 		{ "max-unauth", required_argument, NULL, 'U' },
@@ -369,6 +407,10 @@ main(int argc, char **argv)
 				goto out;
 			}
 			cfg.commit_mem = (uint64_t)ms << 20;
+			break;
+		case 'Z':
+			if (size_arg("cache-mem", optarg, &cfg.cache_mem) != 0)
+				goto out;
 			break;
 		case 'J':
 			join = optarg;

@@ -213,6 +213,7 @@ static const struct worker_request_entry {
 } worker_requests[] = {
 	{ "clone", worker_request_clone },
 	{ "commit", worker_request_commit },
+	{ "data-map", worker_request_data_map },
 	{ "done", worker_request_done },
 	{ "moving", worker_request_moving },
 	{ "send", worker_request_send },
@@ -398,14 +399,15 @@ daemon_migrate(struct daemon *d, const char *agent, const char *host,
 		free(mv);
 		return;
 	}
-	req = json_pack("{s:s, s:s, s:s, s:s, s:O, s:o, s:s, s:b, s:f, s:O*}",
-	    "op", "agent-accept", "agent", agent, "code",
+	req = json_pack("{s:s, s:s, s:s, s:s, s:O, s:o, s:s, s:b, s:f, s:O*, "
+	    "s:O*}", "op", "agent-accept", "agent", agent, "code",
 	    runner_code(d->runner, agent), "type", runner_type(d->runner,
 	    agent), "step", json_object_get(meta, "step"), "delivery",
 	    runner_delivery(d->runner, agent), "job", runner_job(d->runner,
 	    agent), "suspended", runner_packed_suspended(d->runner, agent),
 	    "progress", runner_progress(d->runner, agent), "limits",
-	    runner_limits(d->runner, agent));
+	    runner_limits(d->runner, agent), "data", data_agent_uses(d,
+	    agent));
 	log_debug("agent %s: agent-accept to %s", agent, host);
 	/* A large state is read, MAC'd and sent a slice at a time. */
 	if (runner_take_stream(d->runner, agent, &src, &len) == 0) {
@@ -541,6 +543,11 @@ op_accept(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	f->payload = NULL;
 	a->next = d->arrivals;
 	d->arrivals = a;
+	/* Its rows come while its state does (docs/data-cache.md). */
+	if (json_is_array(json_object_get(f->meta, "data"))) {
+		data_agent_arrived(d, agent, json_object_get(f->meta, "data"));
+		data_prefetch(d, json_object_get(f->meta, "data"));
+	}
 	if (codestore_has(d->code, code)) {
 		arrival_start(d, a);
 		return;

@@ -8,6 +8,7 @@
 #include "agentd/codestore.h"
 #include "agentd/commitstore.h"
 #include "agentd/conn.h"
+#include "agentd/datacache.h"
 #include "agentd/daemon-internal.h"
 #include "agentd/hosts.h"
 #include "agentd/log.h"
@@ -44,14 +45,17 @@ daemon_host_info(struct daemon *d)
 				gpus++;
 		closedir(dev);
 	}
-	return json_pack("{s:s, s:s, s:i, s:I, s:f, s:i, s:i, s:b, s:I}",
+	return json_pack("{s:s, s:s, s:i, s:I, s:f, s:i, s:i, s:b, s:I, s:I, "
+	    "s:o}",
 	    "name", d->cfg.name, "address", d->cfg.listen_text,
 	    "cores", (int)(cores > 0 ? cores : 1),
 	    "mem_bytes", (json_int_t)pages * psize, "load", load[0],
 	    "gpus", gpus, "agents", d->runner != NULL ?
 	    runner_count(d->runner) : 0, "draining", d->draining,
 	    "commit_bytes", (json_int_t)(d->commits != NULL ?
-	    commitstore_bytes(d->commits) : 0));
+	    commitstore_bytes(d->commits) : 0), "cache_bytes", (json_int_t)
+	    (d->cache != NULL ? datacache_used(d->cache) : 0), "cache",
+	    d->cache != NULL ? data_host_info(d) : json_object());
 }
 
 /*
@@ -95,8 +99,10 @@ peer_set_up(struct daemon *d, struct peer *p, int up, const char *why)
 		log_info("host %s (%s) up", p->name, p->address);
 		/* What it missed goes at the next tick, not after backoff. */
 		outbox_retry_now(d->outbox);
-	} else
+	} else {
 		log_warn("host %s (%s) down: %s", p->name, p->address, why);
+		data_peer_down(d, p->name);
+	}
 	daemon_event(d, json_pack("{s:s, s:s, s:s}", "event",
 	    up ? "host-up" : "host-down", "host", p->name, "reason",
 	    up ? "" : why));
@@ -387,6 +393,7 @@ peer_link_up(struct daemon *d, struct link *l)
 	conn_send(c, FRAME_PING, info, NULL, 0);
 	json_decref(info);
 	members_link_up(d, l);
+	data_link_up(d, l);
 }
 
 static void
@@ -481,6 +488,7 @@ daemon_frame(struct conn *c, struct frame *f, void *arg)
 		if (f->type == FRAME_PING) {
 			json_decref(p->info);
 			p->info = json_incref(f->meta);
+			data_peer_info(d, l->peer);
 		}
 	}
 	switch (f->type) {

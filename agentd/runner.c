@@ -64,7 +64,9 @@ struct ragent {
 	json_t		*load;		/* the load frame, sent when ready */
 	unsigned char	*state_buf;	/* its payload */
 	uint64_t	 state_len;
-	int		 code_sock;	/* where its code's memfd goes, or -1 */
+	int		 code_sock;	/* where its code's memfd goes, then its
+					 * data's (runner_send_fds), or -1 */
+	int		 code_sent;
 	char		 cgroup[64];	/* its cgroup (--cgroup), or "" */
 	char		 start_error[160]; /* why it was stopped at start */
 	struct sandbox_limits limits;
@@ -1134,6 +1136,7 @@ static const struct runner_frame_entry {
 } runner_frames[] = {
 	{ "clone", runner_frame_request },
 	{ "commit", runner_frame_commit },
+	{ "data-map", runner_frame_request },
 	{ "done", runner_frame_done },
 	{ "failed", runner_frame_failed },
 	{ "log", runner_frame_log },
@@ -1304,33 +1307,68 @@ runner_fork(struct runner *r, void *buf, uint64_t len, int *sock,
 	return pid;
 }
 
-/* Hands the worker its code: a sealed memfd, over its code socket. */
+#define RUNNER_FDS_PER_MSG	64
+
+/* Passes n descriptors over a worker's control socket, a message of at
+ * most RUNNER_FDS_PER_MSG at a time; 0 or -1 (errno). */
 static int
-runner_send_code(struct ragent *a, int fd, char **cause)
+runner_pass_fds(int sock, const int *fds, size_t n)
 {
-	char byte = 'c', ctl[CMSG_SPACE(sizeof(int))];
+	char byte = 'f', ctl[CMSG_SPACE(RUNNER_FDS_PER_MSG * sizeof(int))];
 	struct iovec iov = { &byte, 1 };
 	struct msghdr msg;
 	struct cmsghdr *cm;
+	size_t k;
 
-	memset(&msg, 0, sizeof msg);
-	memset(ctl, 0, sizeof ctl);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = ctl;
-	msg.msg_controllen = sizeof ctl;
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-	/* One small message into an empty socket: it never blocks. */
-	if (a->code_sock < 0 || sendmsg(a->code_sock, &msg, MSG_DONTWAIT |
-	    MSG_NOSIGNAL) != 1)
+	while (n > 0) {
+		k = n < RUNNER_FDS_PER_MSG ? n : RUNNER_FDS_PER_MSG;
+		memset(&msg, 0, sizeof msg);
+		memset(ctl, 0, sizeof ctl);
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = ctl;
+		msg.msg_controllen = CMSG_SPACE(k * sizeof(int));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(k * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, k * sizeof(int));
+		/* Small messages the worker reads at once: never blocks long;
+		 * a full socket is an error, not a wait. */
+		if (sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+			return -1;
+		fds += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* Hands the worker its code: a sealed memfd, over its control socket,
+ * which stays open for the data it maps (runner_send_fds). */
+static int
+runner_send_code(struct ragent *a, int fd, char **cause)
+{
+	if (a->code_sock < 0 || a->code_sent)
+		return nn_fail(cause, "cannot hand the worker its code: "
+		    "handed already");
+	if (runner_pass_fds(a->code_sock, &fd, 1) != 0)
 		return nn_fail(cause, "cannot hand the worker its code: %s",
-		    a->code_sock < 0 ? "handed already" : strerror(errno));
-	close(a->code_sock);
-	a->code_sock = -1;
+		    strerror(errno));
+	a->code_sent = 1;
+	return 0;
+}
+
+int
+runner_send_fds(struct runner *r, const char *id, const int *fds, size_t n,
+    char **cause)
+{
+	struct ragent *a = ragent_find(r, id);
+
+	if (a == NULL || a->code_sock < 0 || !a->code_sent)
+		return nn_fail(cause, "the agent's worker is not running");
+	if (runner_pass_fds(a->code_sock, fds, n) != 0)
+		return nn_fail(cause, "cannot hand the worker its data: %s",
+		    strerror(errno));
 	return 0;
 }
 

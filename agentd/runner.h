@@ -77,6 +77,10 @@ int		 runner_prepare(struct runner *, void *buf, uint64_t len);
 /* The state arriving into buf will not start: stop its worker. The
  * number stopped (0 or 1). */
 int		 runner_unprepare(struct runner *, void *buf);
+/* Hands agent id's worker n descriptors (the blocks it maps, agentd/
+ * data.c), which stay the caller's; 0 or -1 with cause. */
+int		 runner_send_fds(struct runner *, const char *id,
+		     const int *fds, size_t n, char **cause);
 /* Takes the packed state of a moving agent (caller frees), or NULL. */
 void		*runner_take_state(struct runner *, const char *id,
 		     uint64_t *len);

@@ -84,6 +84,10 @@ struct agent {
 
 /* How long agent_spawn waits for the new agent to start. */
 #define WORKER_SPAWN_WAIT_MS	60000
+/* A part's blocks may come from far: 600 s at least 1 GB at 1 Gbit/s. */
+#define WORKER_DATA_WAIT_MS	600000
+/* The daemon's socket for descriptors: the code's, then the data's. */
+#define WORKER_CONTROL_FD	5
 
 /* Sends op with extra fields; a broken link to the daemon ends us. */
 static void
@@ -264,11 +268,11 @@ typedef int worker_match_fn(struct frame *f, const void *arg);
 /*
  * The daemon's answer: the first frame match accepts, the others set
  * aside for the next boundary. 1 with *f, or 0 when none came within
- * WORKER_SPAWN_WAIT_MS. A broken socket ends the worker.
+ * wait_ms. A broken socket ends the worker.
  */
 static int
-worker_await(struct agent *a, worker_match_fn *match, const void *arg,
-    struct frame **f)
+worker_await_ms(struct agent *a, worker_match_fn *match, const void *arg,
+    struct frame **f, uint64_t wait_ms)
 {
 	uint64_t t0 = clock_ms(), now;
 	char *cause = NULL;
@@ -276,10 +280,10 @@ worker_await(struct agent *a, worker_match_fn *match, const void *arg,
 
 	for (;;) {
 		now = clock_ms();
-		if (now - t0 >= WORKER_SPAWN_WAIT_MS)
+		if (now - t0 >= wait_ms)
 			return 0;
-		r = client_read_frame(a->cl, (int)(WORKER_SPAWN_WAIT_MS -
-		    (now - t0)), f, &cause);
+		r = client_read_frame(a->cl, (int)(wait_ms - (now - t0)), f,
+		    &cause);
 		if (r < 0) {
 			fprintf(stderr, "agentd worker %s: %s\n", a->id, cause);
 			_exit(1);
@@ -289,6 +293,13 @@ worker_await(struct agent *a, worker_match_fn *match, const void *arg,
 		if (r > 0)
 			worker_defer(a, *f);
 	}
+}
+
+static int
+worker_await(struct agent *a, worker_match_fn *match, const void *arg,
+    struct frame **f)
+{
+	return worker_await_ms(a, match, arg, f, WORKER_SPAWN_WAIT_MS);
 }
 
 /* The frame's op is one of arg's (a NULL-terminated list). */
@@ -354,6 +365,193 @@ agent_spawn(struct agent *a, const char *code, const char *host,
 	rc = 0;
 out:
 	json_decref(reply);
+	return rc;
+}
+
+/* "data-mapped" with the seq at arg. */
+static int
+worker_match_mapped(struct frame *f, const void *arg)
+{
+	static const char *const mapped[] = { "data-mapped", NULL };
+
+	return worker_match_op(f, mapped) &&
+	    (uint64_t)json_integer_value(json_object_get(f->meta, "seq")) ==
+	    *(const uint64_t *)arg;
+}
+
+/* n descriptors from the control socket, as the daemon sent them
+ * (runner_send_fds); 0, or -1 with those received closed. */
+static int
+worker_recv_fds(int *fds, size_t n)
+{
+	char byte, ctl[CMSG_SPACE(64 * sizeof(int))];
+	struct iovec iov = { &byte, 1 };
+	struct pollfd pfd = { .fd = WORKER_CONTROL_FD, .events = POLLIN };
+	struct cmsghdr *cm;
+	struct msghdr msg;
+	size_t got = 0, k, i;
+
+	while (got < n) {
+		memset(&msg, 0, sizeof msg);
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = ctl;
+		msg.msg_controllen = sizeof ctl;
+		/* Sent before the answer: they are there already. */
+		if (poll(&pfd, 1, 5000) != 1 || recvmsg(WORKER_CONTROL_FD,
+		    &msg, MSG_CMSG_CLOEXEC) != 1 ||
+		    (cm = CMSG_FIRSTHDR(&msg)) == NULL ||
+		    cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len <
+		    CMSG_LEN(sizeof(int)))
+			break;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (k > n - got) {
+			int extra;
+
+			for (i = n - got; i < k; i++) {
+				memcpy(&extra, CMSG_DATA(cm) + i * sizeof(int),
+				    sizeof extra);
+				close(extra);
+			}
+			k = n - got;
+		}
+		memcpy(fds + got, CMSG_DATA(cm), k * sizeof(int));
+		got += k;
+	}
+	if (got == n)
+		return 0;
+	for (i = 0; i < got; i++)
+		close(fds[i]);
+	return -1;
+}
+
+static size_t
+worker_page_up(size_t n)
+{
+	return (n + 4095) / 4096 * 4096;
+}
+
+/*
+ * Maps the blocks' inputs side by side at x and their targets at y
+ * (docs/data-cache.md, "Sets, tables, parts and blocks"): block i's rows
+ * start at row i * block_rows, on a page boundary since block_rows is a
+ * multiple of 1024.
+ */
+static int
+worker_map_blocks(struct agent *a, const int *fds, size_t n, size_t rows,
+    size_t in, size_t out, size_t block_rows, unsigned char *x,
+    unsigned char *y)
+{
+	size_t i, r, xlen, ylen;
+	struct stat sb;
+
+	for (i = 0; i < n; i++) {
+		r = rows - i * block_rows < block_rows ? rows - i * block_rows :
+		    block_rows;
+		xlen = r * in * sizeof (float);
+		ylen = r * out * sizeof (float);
+		/* A short memfd would fault when read: checked first. */
+		if (fstat(fds[i], &sb) != 0 || (size_t)sb.st_size <
+		    worker_page_up(xlen) + ylen)
+			return worker_error(a, "agent_data_map: block %zu "
+			    "holds %lld bytes, expected %zu", i,
+			    (long long)sb.st_size, worker_page_up(xlen) +
+			    ylen);
+		if (mmap(x + i * block_rows * in * sizeof (float), xlen,
+		    PROT_READ, MAP_SHARED | MAP_FIXED, fds[i], 0) ==
+		    MAP_FAILED || mmap(y + i * block_rows * out *
+		    sizeof (float), ylen, PROT_READ, MAP_SHARED | MAP_FIXED,
+		    fds[i], (off_t)worker_page_up(xlen)) == MAP_FAILED)
+			return worker_error(a, "agent_data_map: mmap: %s",
+			    strerror(errno));
+	}
+	return 0;
+}
+
+int
+agent_data_map(struct agent *a, const char *set, const char *table,
+    int part, struct agent_data_part *out)
+{
+	struct frame *f = NULL;
+	json_t *rep = NULL;
+	uint64_t seq;
+	json_int_t rows, in, nout, brows, parts, n;
+	size_t xlen, ylen;
+	unsigned char *x = MAP_FAILED, *y = MAP_FAILED;
+	int *fds = NULL, rc = -1;
+	size_t i;
+
+	if (set == NULL || table == NULL || out == NULL || part < 0)
+		return worker_error(a, "agent_data_map: a set, a table, a part "
+		    "and a result are needed");
+	seq = ++a->spawn_seq;
+	worker_send(a, json_pack("{s:s, s:s, s:s, s:i, s:I}", "op", "data-map",
+	    "set", set, "table", table, "part", part, "seq", (json_int_t)seq),
+	    NULL, 0);
+	if (!worker_await_ms(a, worker_match_mapped, &seq, &f,
+	    WORKER_DATA_WAIT_MS))
+		return worker_error(a, "agent_data_map: no answer from the "
+		    "daemon within %d s", WORKER_DATA_WAIT_MS / 1000);
+	rep = json_incref(f->meta);
+	frame_free(f);
+	if (json_string_value(json_object_get(rep, "error")) != NULL) {
+		worker_error(a, "%s", json_string_value(json_object_get(rep,
+		    "error")));
+		goto out;
+	}
+	rows = json_integer_value(json_object_get(rep, "rows"));
+	in = json_integer_value(json_object_get(rep, "in"));
+	nout = json_integer_value(json_object_get(rep, "out"));
+	brows = json_integer_value(json_object_get(rep, "block_rows"));
+	parts = json_integer_value(json_object_get(rep, "parts"));
+	n = json_integer_value(json_object_get(rep, "blocks"));
+	if (rows < 1 || in < 1 || nout < 1 || brows < 1024 || brows % 1024 ||
+	    n != (rows + brows - 1) / brows || parts < 1 ||
+	    in > (1 << 20) || nout > (1 << 20) || rows > ((json_int_t)1 << 31)) {
+		worker_error(a, "agent_data_map: the daemon's answer is not "
+		    "a part's layout");
+		goto out;
+	}
+	fds = xcalloc((size_t)n, sizeof *fds);
+	if (worker_recv_fds(fds, (size_t)n) != 0) {
+		free(fds);
+		fds = NULL;
+		worker_error(a, "agent_data_map: the daemon sent fewer blocks "
+		    "than it said");
+		goto out;
+	}
+	/* Address space for the whole part, then the blocks over it. */
+	xlen = worker_page_up((size_t)rows * (size_t)in * sizeof (float));
+	ylen = worker_page_up((size_t)rows * (size_t)nout * sizeof (float));
+	x = mmap(NULL, xlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	y = mmap(NULL, ylen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (x == MAP_FAILED || y == MAP_FAILED) {
+		worker_error(a, "agent_data_map: cannot reserve %zu bytes: %s",
+		    xlen + ylen, strerror(errno));
+		goto out;
+	}
+	if (worker_map_blocks(a, fds, (size_t)n, (size_t)rows, (size_t)in,
+	    (size_t)nout, (size_t)brows, x, y) != 0)
+		goto out;
+	out->rows = (size_t)rows;
+	out->in = (int)in;
+	out->out = (int)nout;
+	out->parts = (int)parts;
+	out->x = (const float *)(void *)x;
+	out->y = (const float *)(void *)y;
+	/* Mapped for the life of the process, as agent.h says. */
+	x = y = MAP_FAILED;
+	rc = 0;
+out:
+	if (x != MAP_FAILED)
+		munmap(x, xlen);
+	if (y != MAP_FAILED)
+		munmap(y, ylen);
+	for (i = 0; fds != NULL && i < (size_t)n; i++)
+		close(fds[i]);
+	free(fds);
+	json_decref(rep);
 	return rc;
 }
 
@@ -1068,14 +1266,15 @@ worker_load_code(struct agent *a, const char *path, const char *args,
 
 /*
  * The code's sealed memfd, which the daemon sent on fd 5 before the load
- * frame; fd 5 is closed. The descriptor, or -1 with cause.
+ * frame; fd 5 stays open for the data the agent maps. The descriptor, or
+ * -1 with cause.
  */
 static int
 worker_code_fd(char **cause)
 {
 	char byte, ctl[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { &byte, 1 };
-	struct pollfd pfd = { .fd = 5, .events = POLLIN };
+	struct pollfd pfd = { .fd = WORKER_CONTROL_FD, .events = POLLIN };
 	struct cmsghdr *cm;
 	struct msghdr msg;
 	int fd = -1;
@@ -1086,12 +1285,11 @@ worker_code_fd(char **cause)
 	msg.msg_control = ctl;
 	msg.msg_controllen = sizeof ctl;
 	/* Sent before the load frame: a moment's wait is plenty. */
-	if (poll(&pfd, 1, 5000) == 1 && recvmsg(5, &msg, MSG_CMSG_CLOEXEC) ==
-	    1 && (cm = CMSG_FIRSTHDR(&msg)) != NULL &&
+	if (poll(&pfd, 1, 5000) == 1 && recvmsg(WORKER_CONTROL_FD, &msg,
+	    MSG_CMSG_CLOEXEC) == 1 && (cm = CMSG_FIRSTHDR(&msg)) != NULL &&
 	    cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
 	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
 		memcpy(&fd, CMSG_DATA(cm), sizeof fd);
-	close(5);
 	if (fd < 0)
 		return nn_fail(cause, "the daemon sent no code");
 	return fd;

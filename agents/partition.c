@@ -303,10 +303,10 @@ part_unpack(struct agent *a, const struct agent_state *st)
 	if ((p->cfg = nn_config_parse(p->root, "net.json", NULL, &cause)) ==
 	    NULL)
 		goto fail_cause;
-	if ((p->train = nn_session_data(st, o, "train", (size_t)ntrain,
+	if ((p->train = nn_session_data(a, st, o, "train", (size_t)ntrain,
 	    (int)in, (int)out, &cause)) == NULL)
 		goto fail_cause;
-	if (ntest > 0 && (p->test = nn_session_data(st, o, "test",
+	if (ntest > 0 && (p->test = nn_session_data(a, st, o, "test",
 	    (size_t)ntest, (int)in, (int)out, &cause)) == NULL)
 		goto fail_cause;
 	if (nn_config_fit_data(p->cfg, p->train, &cause) != 0)

@@ -137,9 +137,9 @@ session_unpack(struct agent *a, const struct agent_state *st)
 		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
 		goto fail;
 	}
-	if ((s->train = nn_session_data(st, o, "train", (size_t)ntrain,
+	if ((s->train = nn_session_data(a, st, o, "train", (size_t)ntrain,
 	    (int)in, (int)out, &cause)) == NULL || (ntest > 0 &&
-	    (s->test = nn_session_data(st, o, "test", (size_t)ntest, (int)in,
+	    (s->test = nn_session_data(a, st, o, "test", (size_t)ntest, (int)in,
 	    (int)out, &cause)) == NULL)) {
 		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
 		goto fail;

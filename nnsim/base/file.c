@@ -1,4 +1,5 @@
 /* Whole small files (net.json, host inventories), read with a size limit. */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -107,4 +108,40 @@ fail:
 out:
 	free(p);
 	return rc;
+}
+
+int
+nn_memfd_sealed(const char *name, const void *buf, size_t len, char **cause)
+{
+	const unsigned char *p = buf;
+	ssize_t n;
+	int fd;
+
+	/* A kernel that wants memfds sealed non-executable (vm.memfd_noexec)
+	 * still maps them for dlopen. */
+	if ((fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0 &&
+	    errno == EACCES)
+		fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING |
+		    0x0008U /* MFD_NOEXEC_SEAL */);
+	if (fd < 0)
+		return nn_fail(cause, "memfd_create: %s", strerror(errno));
+	while (len > 0) {
+		if ((n = write(fd, p, len)) < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			nn_fail(cause, "cannot copy into memory: %s",
+			    n < 0 ? strerror(errno) : "short write");
+			close(fd);
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+		nn_fail(cause, "cannot seal: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

@@ -14,5 +14,12 @@ char	*nn_read_file(const char *path, size_t limit, size_t *len,
 /* mkdir -p, each folder it makes mode 0700 (its owner's alone): 0, or -1
  * with a cause naming the folder that could not be made. */
 int	 nn_mkdirs(const char *path, char **cause);
+/*
+ * A memfd named name holding len bytes of buf, sealed so that nobody can
+ * change it (agents' code, cached data): the descriptor (close-on-exec),
+ * or -1 with cause.
+ */
+int	 nn_memfd_sealed(const char *name, const void *buf, size_t len,
+	     char **cause);
 
 #endif

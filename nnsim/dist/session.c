@@ -19,6 +19,15 @@ session_add_data(struct agent_state *st, const char *x, const char *y,
 	    (size_t)d->out * sizeof (float)) != 0 ? -1 : 0;
 }
 
+/* A cached table's reference, as nn_session_data reads it. */
+static void
+session_add_ref(json_t *o, const char *key, const struct nn_data *d)
+{
+	json_object_set_new(o, key, json_pack("{s:s, s:s, s:i, s:i}", "set",
+	    d->cache_set, "table", d->cache_table, "shard", d->cache_shard,
+	    "shards", d->cache_shards));
+}
+
 int
 nn_session_state(struct agent_state *st, int index, json_t *config,
     const struct nn_data *train, const struct nn_data *test,
@@ -37,12 +46,17 @@ nn_session_state(struct agent_state *st, int index, json_t *config,
 	    (json_int_t)(test != NULL ? test->n : 0));
 	if (extra != NULL)
 		json_object_update(o, extra);
+	if (train->cache_set != NULL)
+		session_add_ref(o, "train_cache", train);
+	if (test != NULL && test->cache_set != NULL)
+		session_add_ref(o, "test_cache", test);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (text != NULL && agent_state_set_json(st, text) == 0 &&
-	    session_add_data(st, "train.x", "train.y", train) == 0 &&
-	    (test == NULL || session_add_data(st, "test.x", "test.y",
-	    test) == 0))
+	    (train->cache_set != NULL || session_add_data(st, "train.x",
+	    "train.y", train) == 0) && (test == NULL ||
+	    test->cache_set != NULL || session_add_data(st, "test.x",
+	    "test.y", test) == 0))
 		rc = 0;
 	free(text);
 	return rc;
@@ -136,15 +150,107 @@ session_kept_floats(const struct agent_state *st, const char *name,
 	    (uintptr_t)p % sizeof (float) == 0 ? p : NULL;
 }
 
+/*
+ * Rows of a cached table (a reference of nn_session_state): mapped from
+ * the daemon when the set's parts are the rows asked for (the whole
+ * table of one part, or shard p of N kept as N parts), which shares the
+ * host's one copy; else gathered from its parts, in the order the rows
+ * had when the set was put (docs/data-cache.md).
+ */
+static struct nn_data *
+session_cached(struct agent *a, json_t *ref, const char *key, size_t n,
+    int in, int out, char **cause)
+{
+	const char *set = json_string_value(json_object_get(ref, "set"));
+	const char *table = json_string_value(json_object_get(ref, "table"));
+	json_int_t shard = json_integer_value(json_object_get(ref, "shard"));
+	json_int_t shards = json_integer_value(json_object_get(ref, "shards"));
+	struct agent_data_part first, *parts = NULL;
+	struct nn_data *d = NULL;
+	size_t i, r, total = 0, p, P;
+
+	if (set == NULL || table == NULL || shards < 0 || shards > 65536 ||
+	    (shards > 0 && (shard < 0 || shard >= shards))) {
+		nn_fail(cause, "state: %s: expected set, table, shard and "
+		    "shards", key);
+		return NULL;
+	}
+	if (agent_data_map(a, set, table, 0, &first) != 0) {
+		nn_fail(cause, "data set %s: %s", set, agent_last_error(a));
+		return NULL;
+	}
+	if (first.in != in || first.out != out) {
+		nn_fail(cause, "data set %s: rows of %d inputs and %d targets, "
+		    "expected %d and %d", set, first.in, first.out, in, out);
+		return NULL;
+	}
+	P = (size_t)first.parts;
+	parts = xcalloc(P, sizeof *parts);
+	parts[0] = first;
+	for (p = 1; p < P; p++)
+		if (agent_data_map(a, set, table, (int)p, &parts[p]) != 0) {
+			nn_fail(cause, "data set %s: %s", set,
+			    agent_last_error(a));
+			goto out;
+		}
+	for (p = 0; p < P; p++)
+		total += parts[p].rows;
+	/* Mapped as it is: one part that is the whole table or the shard. */
+	if ((shards == 0 && P == 1) || (shards > 0 && (size_t)shards == P)) {
+		p = shards == 0 ? 0 : (size_t)shard;
+		if (parts[p].rows != n) {
+			nn_fail(cause, "data set %s: %s part %zu has %zu rows, "
+			    "expected %zu", set, table, p, parts[p].rows, n);
+			goto out;
+		}
+		d = nn_data_borrow(n, in, out, (float *)(uintptr_t)parts[p].x,
+		    (float *)(uintptr_t)parts[p].y);
+		goto out;
+	}
+	/* Row r of the table is row r / P of part r % P. */
+	d = nn_data_new(n, in, out);
+	for (i = 0; i < n; i++) {
+		r = shards == 0 ? i : (size_t)shard + i * (size_t)shards;
+		if (r >= total || r / P >= parts[r % P].rows) {
+			nn_fail(cause, "data set %s: %s has %zu rows, fewer "
+			    "than this agent's", set, table, total);
+			nn_data_free(d);
+			d = NULL;
+			goto out;
+		}
+		memcpy(d->x + i * (size_t)in, parts[r % P].x + (r / P) *
+		    (size_t)in, (size_t)in * sizeof (float));
+		memcpy(d->y + i * (size_t)out, parts[r % P].y + (r / P) *
+		    (size_t)out, (size_t)out * sizeof (float));
+	}
+out:
+	free(parts);
+	if (d != NULL) {
+		d->cache_set = xstrdup(set);
+		snprintf(d->cache_table, sizeof d->cache_table, "%s", table);
+		d->cache_shard = (int)shard;
+		d->cache_shards = (int)shards;
+	}
+	return d;
+}
+
 struct nn_data *
-nn_session_data(const struct agent_state *st, json_t *o, const char *prefix,
-    size_t n, int in, int out, char **cause)
+nn_session_data(struct agent *a, const struct agent_state *st, json_t *o,
+    const char *prefix, size_t n, int in, int out, char **cause)
 {
 	struct nn_data *d;
 	const char *task = json_string_value(json_object_get(o, "task"));
 	char xname[32], yname[32];
+	json_t *ref;
 	float *x, *y;
 
+	snprintf(xname, sizeof xname, "%s_cache", prefix);
+	if ((ref = json_object_get(o, xname)) != NULL) {
+		if ((d = session_cached(a, ref, xname, n, in, out, cause)) ==
+		    NULL)
+			return NULL;
+		goto done;
+	}
 	snprintf(xname, sizeof xname, "%s.x", prefix);
 	snprintf(yname, sizeof yname, "%s.y", prefix);
 	/* Used in place: an arrival copies none of its data. */
@@ -158,6 +264,7 @@ nn_session_data(const struct agent_state *st, json_t *o, const char *prefix,
 		    n * (size_t)out, cause) != 0)
 			goto fail;
 	}
+done:
 	d->task = task != NULL && strcmp(task, "classification") == 0 ?
 	    NN_TASK_CLASSIFICATION : NN_TASK_REGRESSION;
 	d->lo = (float)json_number_value(json_object_get(o, "lo"));

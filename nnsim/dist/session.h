@@ -14,6 +14,7 @@
 #define NN_SESSION_RESULT_MAGIC		"NNSRES1"	/* and its NUL: 8 */
 #define NN_SESSION_RESULT_PREFIX	((size_t)16)
 
+struct agent;
 struct agent_state;
 struct nn_data;
 
@@ -22,7 +23,9 @@ struct nn_data;
  * the JSON {"session", "config", "input", "output", "task", "lo", "hi",
  * "train_n", "test_n"} plus the keys of extra when it is not NULL (the
  * epochs so far, a partition's place in its ring), and the data sections
- * train.x, train.y, test.x, test.y (test may be NULL). Uses the
+ * train.x, train.y, test.x, test.y (test may be NULL); of a table in the
+ * data cache (nn_data's cache_set), its reference instead, train_cache
+ * or test_cache: {"set", "table", "shard", "shards"}. Uses the
  * agent_state functions of agentd/agent.h. 0 or -1.
  */
 int	nn_session_state(struct agent_state *st, int index, json_t *config,
@@ -46,11 +49,13 @@ int	nn_session_int(json_t *o, const char *key, long long lo, long long hi,
 int	nn_session_floats(const struct agent_state *st, const char *name,
 	    float *dst, size_t count, char **cause);
 /*
- * The data set of sections PREFIX.x and PREFIX.y (n rows), with the task
- * and targets of the state's JSON o; NULL with cause.
+ * The data set of sections PREFIX.x and PREFIX.y (n rows), or mapped from
+ * the data cache by agent a when o has PREFIX_cache, with the task and
+ * targets of the state's JSON o; NULL with cause.
  */
-struct nn_data *nn_session_data(const struct agent_state *st, json_t *o,
-	    const char *prefix, size_t n, int in, int out, char **cause);
+struct nn_data *nn_session_data(struct agent *a, const struct agent_state *st,
+	    json_t *o, const char *prefix, size_t n, int in, int out,
+	    char **cause);
 /*
  * Splits a result into its JSON (new reference) and nparams floats copied
  * into params. -1 with a cause naming what is wrong.
