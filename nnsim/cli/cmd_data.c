@@ -22,7 +22,6 @@
 
 #define DATA_DEFAULT_ADDR	"127.0.0.1:7070"
 #define DATA_MIB		(1024.0 * 1024.0)
-#define DATA_REPLICAS_MAX	64
 #define DATA_CSV_PROBE		(1 << 20)	/* bytes of a CSV's first line */
 
 static int	cmd_data_exec(const struct cmd_entry *, int, char **);
@@ -52,7 +51,8 @@ const struct cmd_entry cmd_data_entry = {
 	    "  --name NAME          put: the set's name (default: auto- and 16\n"
 	    "                       hex digits of its key, as nnsim submit\n"
 	    "                       names the sets it puts)\n"
-	    "  --replicas R         put: copies of each block (default 2)\n"
+	    "  --replicas R         put: copies of each block (1 to 8,\n"
+	    "                       default 2)\n"
 	    "  --replace            put: over a set of that name with other\n"
 	    "                       data\n"
 	    "  -o, --output FILE    get: where to write\n"
@@ -643,7 +643,7 @@ data_options(const struct cmd_entry *self, int argc, char **argv,
 			break;
 		case 'r':
 			if (cmd_parse_int(self, "--replicas", optarg, 1,
-			    DATA_REPLICAS_MAX, &c->replicas) != 0)
+			    DATACACHE_REPLICAS_MAX, &c->replicas) != 0)
 				return EXIT_USAGE;
 			c->given |= DATA_OPT_REPLICAS;
 			break;

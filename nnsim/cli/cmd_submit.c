@@ -316,10 +316,11 @@ static int
 submit_data(struct submit *sb, int *bad, char **cause)
 {
 	const struct nn_source *src = &sb->cfg->train_src;
+	struct datacache_options dco;
 	struct datacache_set_spec spec;
 	struct datacache_set *set = NULL;
 	char name[NN_DATA_NAME_MAX + 1];
-	json_t *layout = NULL, *parts;
+	json_t *layout = NULL;
 	uint64_t sent = 0;
 	int found, rc = -1;
 
@@ -343,8 +344,8 @@ submit_data(struct submit *sb, int *bad, char **cause)
 		spec.prep = &sb->prep;
 		spec.name = name;
 		spec.key = sb->key;
-		spec.parts = sb->cfg->train.shards > 1 ? sb->cfg->train.shards :
-		    1;
+		datacache_options_of(sb->cfg, &dco);
+		spec.parts = dco.parts;
 		spec.replicas = DATACACHE_REPLICAS;
 		spec.source = layout;
 		if ((set = datacache_set_new(&spec, cause)) == NULL ||
@@ -361,19 +362,7 @@ submit_data(struct submit *sb, int *bad, char **cause)
 			goto out;
 		}
 	}
-	parts = json_object_get(json_object_get(json_object_get(
-	    sb->set_manifest, "tables"), "train"), "parts");
 	*bad = 1;
-	/* A partition maps its part: the set must be cut as the job is. */
-	if ((int)json_array_size(parts) != (sb->cfg->train.shards > 1 ?
-	    sb->cfg->train.shards : 1)) {
-		nn_fail(cause, "%s: data.train: the set %s has %zu parts, the "
-		    "job needs %d (put it from a net.json with the job's "
-		    "parallel section)", sb->cfg->path, name,
-		    json_array_size(parts), sb->cfg->train.shards > 1 ?
-		    sb->cfg->train.shards : 1);
-		goto out;
-	}
 	if (datacache_prepared(sb->set_manifest, &sb->prep, cause) != 0 ||
 	    nn_config_fit_data(sb->cfg, sb->prep.train, cause) != 0)
 		goto out;
@@ -386,6 +375,26 @@ out:
 	datacache_set_free(set);
 	json_decref(layout);
 	return rc;
+}
+
+/*
+ * The agents' net.json names the set, not the files: its rows come from
+ * the cache, already split and normalised, and the files are neither on
+ * the agents' hosts nor open to their sandbox.
+ */
+static int
+submit_cache_roots(struct submit *sb, char **cause)
+{
+	const char *name = json_string_value(json_object_get(sb->set_manifest,
+	    "name"));
+	int i;
+
+	if (name == NULL)
+		return nn_fail(cause, "the data set has no name");
+	for (i = 0; i < sb->job.nsessions; i++)
+		json_object_set_new(sb->job.roots[i], "data", json_pack(
+		    "{s:{s:s}}", "train", "cache", name));
+	return 0;
 }
 
 /* The agents' code: agents/session.so or agents/partition.so. */
@@ -609,7 +618,8 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 	if (submit_connect(&sb, &o, &cause) != 0)
 		goto fail;
 	if (!sb.no_cache && (submit_data(&sb, &bad, &cause) != 0 ||
-	    (bad = 1, submit_setup(&sb, &o, &cause)) != 0)) {
+	    (bad = 1, submit_setup(&sb, &o, &cause)) != 0 ||
+	    submit_cache_roots(&sb, &cause) != 0)) {
 		if (!bad)
 			goto fail;
 		rc = EXIT_USAGE;

@@ -61,7 +61,8 @@ datacache_options_of(const struct nn_config *cfg,
 	o->split = cfg->split;
 	o->seed = cfg->train.seed;
 	o->normalize = cfg->normalize;
-	o->parts = cfg->train.shards > 1 ? cfg->train.shards : 1;
+	o->parts = cfg->train.shards > 1 && cfg->train.shards <=
+	    DATACACHE_PARTS_MAX ? cfg->train.shards : 1;
 }
 
 /* The SHA-256 of a file's bytes, read in chunks, as hex into out. */
@@ -352,6 +353,12 @@ datacache_set_new(const struct datacache_set_spec *spec, char **cause)
 		    DATACACHE_PARTS_MAX);
 		return NULL;
 	}
+	/* agentd takes no empty part. */
+	if ((size_t)spec->parts > d->n) {
+		nn_fail(cause, "%zu rows cannot make %d parts of at least one "
+		    "row", d->n, spec->parts);
+		return NULL;
+	}
 	s = xcalloc(1, sizeof *s);
 	s->prep = spec->prep;
 	snprintf(s->name, sizeof s->name, "%s", spec->name);
@@ -628,7 +635,8 @@ out:
 	return rc;
 }
 
-/* 1 when a refused data-set says that there is no such set. */
+/* 1 when a refused data-set's error says that there is no such set
+ * (agentd marks it "missing" too). */
 static int
 datacache_no_such_set(json_t *rep)
 {
@@ -657,7 +665,8 @@ datacache_lookup(struct client *cl, const char *name, json_t **manifest,
 	if (rep == NULL)
 		return -1;
 	if (client_reply_ok(rep, "data-set", &why) != 0) {
-		if (datacache_no_such_set(rep))
+		if (json_is_true(json_object_get(rep, "missing")) ||
+		    datacache_no_such_set(rep))
 			rc = 0;
 		else
 			nn_fail(cause, "%s", why);

@@ -22,9 +22,10 @@
 #define DATACACHE_BLOCK_MAX	((size_t)64 << 20)
 #define DATACACHE_PAGE		4096
 #define DATACACHE_HAS_MAX	65536		/* names per data-has */
-#define DATACACHE_PARTS_MAX	65536
+#define DATACACHE_PARTS_MAX	64		/* as agentd takes */
 #define DATACACHE_MANIFEST_MAX	((size_t)4 << 20)
 #define DATACACHE_REPLICAS	2		/* default copies of a block */
+#define DATACACHE_REPLICAS_MAX	8
 #define DATACACHE_AUTO_PREFIX	"auto-"
 
 struct client;
@@ -39,7 +40,11 @@ struct datacache_options {
 	int			 parts;		/* of the train table */
 };
 
-/* The options of cfg's data as nn_prepare loads them, cut in parts. */
+/*
+ * The options of cfg's data as nn_prepare loads them, cut in a part per
+ * partition (one part beyond DATACACHE_PARTS_MAX: agents gather their
+ * rows then).
+ */
 void	 datacache_options_of(const struct nn_config *,
 	     struct datacache_options *);
 /*

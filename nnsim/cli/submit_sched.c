@@ -152,9 +152,12 @@ submit_pick(struct submit *sb, int i, int all)
 	json_int_t slots, bytes, best_slots = 0, best_bytes = 0;
 	json_t *v, *held = NULL;
 
+	/* A partition maps its own part when the set is cut as the job. */
 	if (i >= 0 && sb->set_manifest != NULL)
 		held = datacache_held(sb->set_manifest, sb->set_holders,
-		    sb->data ? i : -1);
+		    sb->data && (int)json_array_size(json_object_get(
+		    json_object_get(json_object_get(sb->set_manifest,
+		    "tables"), "train"), "parts")) == sb->n ? i : -1);
 	json_object_foreach(sb->hosts, key, v) {
 		slots = json_integer_value(v);
 		bytes = json_integer_value(json_object_get(held, key));
