@@ -315,8 +315,8 @@ static const struct client_column console_host_columns[] = {
 	{ "CORES", "cores", 5, CLIENT_COLUMN_INT },
 	{ "AGENTS", "agents", 6, CLIENT_COLUMN_INT },
 	{ "LOAD", "load", 5, CLIENT_COLUMN_LOAD },
-	{ "DRAINING", "draining", -8, CLIENT_COLUMN_YES_NO },
-	{ "CACHE", "cache_text", 0, CLIENT_COLUMN_TEXT_OR_DASH },
+	{ "CACHE", "cache_text", -12, CLIENT_COLUMN_TEXT_OR_DASH },
+	{ "DRAINING", "draining", 0, CLIENT_COLUMN_YES_NO },
 };
 
 static const struct client_column console_agent_columns[] = {

@@ -211,7 +211,7 @@ con "bogus; migrate nosuch.1 h1; migrate $w1 nohost; show nothing; hosts"
 if [ "$rc" -eq 1 ] && grep -q 'unknown command "bogus"' "$T/err" &&
     grep -q 'migrate: no agent "nosuch.1"' "$T/err" &&
     grep -q 'migrate: no host "nohost"' "$T/err" &&
-    grep -q 'show: no agent, host or job "nothing"' "$T/err" &&
+    grep -q 'show: no agent, host, job or data set "nothing"' "$T/err" &&
     grep -q '^h1 ' "$T/out"; then
 	ok errors_carry_on
 else

@@ -123,7 +123,7 @@ expect_error get_no_test_table 1 'data set rt.set_1 has no test table' \
 # The console: hosts with their caches, the sets, and a set by its name.
 run_cmd "$NNSIM" console $C -c "hosts; data; show rt.set_1"
 if [ "$rc" -eq 0 ] && grep -q "CACHE" "$T/out" &&
-    grep -Eq '^h1 .* [0-9]+/1M$' "$T/out" &&
+    grep -Eq '^h1 .* [0-9]+/1M +no$' "$T/out" &&
     grep -Eq '^rt\.set_1 +2500 ' "$T/out" &&
     grep -q "data set rt.set_1: 3 inputs, 2 outputs" "$T/out"; then
 	ok console
