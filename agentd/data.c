@@ -154,6 +154,19 @@ data_referenced(struct daemon *d)
 	return refs;
 }
 
+/* Forgets the uses of agents that no longer run here. */
+static void
+data_prune_uses(struct daemon *d)
+{
+	const char *agent;
+	json_t *u;
+	void *tmp;
+
+	json_object_foreach_safe(d->data_uses, tmp, agent, u)
+		if (!runner_has(d->runner, agent))
+			json_object_del(d->data_uses, agent);
+}
+
 /* The names of the sets this host's agents map (new reference). */
 static json_t *
 data_in_use_here(struct daemon *d)
@@ -162,6 +175,7 @@ data_in_use_here(struct daemon *d)
 	const char *agent, *k;
 	size_t i;
 
+	data_prune_uses(d);
 	json_object_foreach(d->data_uses, agent, uses)
 		json_array_foreach(uses, i, u)
 			json_object_set_new(names, str_field(u, "set"),
@@ -578,10 +592,12 @@ data_check_manifest(json_t *m, char **cause)
 static void
 data_drop_unnamed(struct daemon *d, json_t *list)
 {
-	json_t *refs = data_referenced(d), *all, *b;
+	json_t *refs, *all, *b;
 	const char *sha;
 	size_t i;
 
+	data_pins_update(d);
+	refs = data_referenced(d);
 	all = list != NULL ? json_incref(list) : datacache_list(d->cache);
 	json_array_foreach(all, i, b) {
 		sha = json_string_value(b);
@@ -633,12 +649,24 @@ data_set_store(struct daemon *d, json_t *m)
 	json_object_del(d->data_removed, name);
 }
 
+/* Removes a set, and its blocks that no other set names. */
 static void
 data_set_remove(struct daemon *d, const char *name)
 {
+	json_t *m = json_object_get(d->data_sets, name), *blocks, *t, *p, *b;
+	const char *tname;
+	size_t i, j;
+
+	blocks = json_array();
+	json_object_foreach(json_object_get(m, "tables"), tname, t)
+		json_array_foreach(json_object_get(t, "parts"), i, p)
+			json_array_foreach(json_object_get(p, "blocks"), j, b)
+				json_array_append(blocks, b);
 	json_object_del(d->data_sets, name);
 	json_object_set_new(d->data_removed, name, json_integer(
 	    (json_int_t)time(NULL)));
+	data_drop_unnamed(d, blocks);
+	json_decref(blocks);
 }
 
 /* ---- client requests ---- */
@@ -1012,7 +1040,6 @@ op_data_rm(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	}
 	json_decref(in_use);
 	data_set_remove(d, name);
-	data_drop_unnamed(d, NULL);
 	log_info("%s: data set %s removed", conn_label(l->conn), name);
 	data_broadcast(d, json_pack("{s:s, s:s}", "op", "data-set-drop",
 	    "name", name));
@@ -1030,7 +1057,6 @@ op_data_set_drop(struct daemon *d, struct link *l, json_t *id,
 		return;
 	}
 	data_set_remove(d, name);
-	data_drop_unnamed(d, NULL);
 	reply(l->conn, id, 1, NULL, NULL);
 }
 
@@ -1336,19 +1362,6 @@ data_repair(struct daemon *d)
 	}
 	json_decref(up);
 	json_decref(refs);
-}
-
-/* Forgets the uses of agents that no longer run here. */
-static void
-data_prune_uses(struct daemon *d)
-{
-	const char *agent;
-	json_t *u;
-	void *tmp;
-
-	json_object_foreach_safe(d->data_uses, tmp, agent, u)
-		if (!runner_has(d->runner, agent))
-			json_object_del(d->data_uses, agent);
 }
 
 void
