@@ -1515,6 +1515,22 @@ data_prefetched(struct daemon *d, const char *sha, const char *error,
 		log_warn("block %.12s: prefetch: %s", sha, error);
 }
 
+size_t
+data_blocks_held(struct daemon *d, const char *host, json_t *uses)
+{
+	json_t *u, *p, *t, *b;
+	char msg[200];
+	size_t i, j, n = 0;
+
+	json_array_foreach(uses, i, u) {
+		if ((p = data_part(d, u, &t, msg, sizeof msg)) == NULL)
+			continue;
+		json_array_foreach(json_object_get(p, "blocks"), j, b)
+			n += data_held_by(d, host, json_string_value(b));
+	}
+	return n;
+}
+
 json_t *
 data_agent_uses(struct daemon *d, const char *agent)
 {

@@ -201,6 +201,31 @@ def test_put_and_place(c, code):
            "there" % (home1, away, info[away]["bytes_fetched"]))
     else:
         fail("read_after_move", "%s %s %s" % (mv, r, info.get(away)))
+    # A move with no host named goes, among the hosts with as many free
+    # cores, to the one that holds the part.
+    man3, blocks3, _ = make_set("three-parts", 3000, 4, 2, 3, 1024, 11)
+    put_set(c, man3, blocks3)
+    hs3 = holders(c, "three-parts")
+    # Peers are tried in the hosts file's order: a part on h3 and one
+    # other host, read there, has the host without it tried first.
+    pairs = [sorted(hs3[p["blocks"][0]])
+             for p in man3["tables"]["train"]["parts"]]
+    k = [i for i, pr in enumerate(pairs) if "h3" in pr]
+    if not k:
+        fail("move_goes_to_data", "no part on h3: %s" % pairs)
+        return man, expect
+    pair = pairs[k[0]]
+    m = read_part(c, code, pair[0], {"set": "three-parts", "part": k[0],
+                                     "hold_s": 2.0})
+    agent = m.get("agent", "?")
+    time.sleep(0.5)
+    mv = c.request("migrate", agent=agent)
+    r = result(c, agent, 30)
+    if mv.get("ok") and r and r["hosts"] == pair:
+        ok("move_goes_to_data", "%s -> %s, which holds the part" %
+           tuple(pair))
+    else:
+        fail("move_goes_to_data", "%s %s, holders %s" % (mv, r, pair))
     return man, expect
 
 
