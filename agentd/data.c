@@ -390,8 +390,9 @@ fetch_got(struct daemon *d, json_t *rep, struct frame *fr, void *arg)
 	else if (datacache_put(d->cache, fa->sha, fr->payload,
 	    fr->payload_len, &cause) != 0) {
 		/* A lying or broken peer: never used, asked elsewhere. */
-		log_warn("block %.12s from %s: %s; asking another holder",
-		    fa->sha, fa->host, cause);
+		log_rated(&data_peer_rate, LOG_WARN, "fetched from %s: %s; "
+		    "never used, asking another "
+		    "holder", fa->host, cause);
 		if (strstr(cause, "cache full") != NULL) {
 			fetch_finish(d, f, cause);
 			free(cause);
