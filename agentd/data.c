@@ -389,16 +389,16 @@ fetch_got(struct daemon *d, json_t *rep, struct frame *fr, void *arg)
 		log_debug("block %.12s: %s has it not", fa->sha, fa->host);
 	else if (datacache_put(d->cache, fa->sha, fr->payload,
 	    fr->payload_len, &cause) != 0) {
-		/* A lying or broken peer: never used, asked elsewhere. */
-		log_rated(&data_peer_rate, LOG_WARN, "fetched from %s: %s; "
-		    "never used, asking another "
-		    "holder", fa->host, cause);
+		/* No room here: asking elsewhere would not help. */
 		if (strstr(cause, "cache full") != NULL) {
 			fetch_finish(d, f, cause);
 			free(cause);
 			free(fa);
 			return;
 		}
+		/* A lying or broken peer: never used, asked elsewhere. */
+		log_rated(&data_peer_rate, LOG_WARN, "fetched from %s: %s; "
+		    "never used, asking another holder", fa->host, cause);
 		free(cause);
 		cause = NULL;
 	} else {
