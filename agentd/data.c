@@ -28,7 +28,9 @@
 #define DATA_REPLICAS_MAX	8
 #define DATA_TABLE_ROWS_MAX	((json_int_t)1 << 31)
 #define DATA_UNITS_MAX		(1 << 20)
-#define DATA_ORPHAN_S		60.0	/* unnamed blocks go after this */
+#define DATA_ORPHAN_S		600.0	/* unnamed blocks go after this: a
+					 * put of many gigabytes is still
+					 * sending */
 #define DATA_REPAIRS_MAX	4	/* copies on their way at once */
 #define DATA_TICK_MS		1000
 #define DATA_SETTLE_S		5.0	/* a new block's copies are its
