@@ -233,7 +233,8 @@ int	daemon_give_up(void *arg, const char *to, const char *from,
 void	daemon_peer_agent(struct daemon *d, struct link *l, struct frame *f);
 
 /* move.c: moves, arrivals, clones, draining */
-const char *daemon_pick_away(struct daemon *d, long *free_cores);
+const char *daemon_pick_away(struct daemon *d, const char *agent,
+    long *free_cores);
 int	daemon_shed(struct daemon *d);
 void	daemon_drain(struct daemon *d, struct link *l, json_t *id,
     struct frame *f, int drain);
@@ -257,6 +258,8 @@ void	data_peer_down(struct daemon *d, const char *host);
 /* A peer's link is up: merge its manifests. */
 void	data_link_up(struct daemon *d, struct link *l);
 void	data_tick(struct daemon *d, uint64_t now);
+/* How many blocks of the parts in uses host holds, as far as we know. */
+size_t	data_blocks_held(struct daemon *d, const char *host, json_t *uses);
 /* The parts an agent maps here (borrowed, or NULL), for its move. */
 json_t *data_agent_uses(struct daemon *d, const char *agent);
 /* An arriving agent maps uses: fetch what is missing, remember them. */

@@ -28,7 +28,9 @@
 #define DATA_REPLICAS_MAX	8
 #define DATA_TABLE_ROWS_MAX	((json_int_t)1 << 31)
 #define DATA_UNITS_MAX		(1 << 20)
-#define DATA_ORPHAN_S		60.0	/* unnamed blocks go after this */
+#define DATA_ORPHAN_S		600.0	/* unnamed blocks go after this: a
+					 * put of many gigabytes is still
+					 * sending */
 #define DATA_REPAIRS_MAX	4	/* copies on their way at once */
 #define DATA_TICK_MS		1000
 #define DATA_SETTLE_S		5.0	/* a new block's copies are its
@@ -154,6 +156,19 @@ data_referenced(struct daemon *d)
 	return refs;
 }
 
+/* Forgets the uses of agents that no longer run here. */
+static void
+data_prune_uses(struct daemon *d)
+{
+	const char *agent;
+	json_t *u;
+	void *tmp;
+
+	json_object_foreach_safe(d->data_uses, tmp, agent, u)
+		if (!runner_has(d->runner, agent))
+			json_object_del(d->data_uses, agent);
+}
+
 /* The names of the sets this host's agents map (new reference). */
 static json_t *
 data_in_use_here(struct daemon *d)
@@ -162,6 +177,7 @@ data_in_use_here(struct daemon *d)
 	const char *agent, *k;
 	size_t i;
 
+	data_prune_uses(d);
 	json_object_foreach(d->data_uses, agent, uses)
 		json_array_foreach(uses, i, u)
 			json_object_set_new(names, str_field(u, "set"),
@@ -375,15 +391,16 @@ fetch_got(struct daemon *d, json_t *rep, struct frame *fr, void *arg)
 		log_debug("block %.12s: %s has it not", fa->sha, fa->host);
 	else if (datacache_put(d->cache, fa->sha, fr->payload,
 	    fr->payload_len, &cause) != 0) {
-		/* A lying or broken peer: never used, asked elsewhere. */
-		log_warn("block %.12s from %s: %s; asking another holder",
-		    fa->sha, fa->host, cause);
+		/* No room here: asking elsewhere would not help. */
 		if (strstr(cause, "cache full") != NULL) {
 			fetch_finish(d, f, cause);
 			free(cause);
 			free(fa);
 			return;
 		}
+		/* A lying or broken peer: never used, asked elsewhere. */
+		log_rated(&data_peer_rate, LOG_WARN, "fetched from %s: %s; "
+		    "never used, asking another holder", fa->host, cause);
 		free(cause);
 		cause = NULL;
 	} else {
@@ -578,10 +595,12 @@ data_check_manifest(json_t *m, char **cause)
 static void
 data_drop_unnamed(struct daemon *d, json_t *list)
 {
-	json_t *refs = data_referenced(d), *all, *b;
+	json_t *refs, *all, *b;
 	const char *sha;
 	size_t i;
 
+	data_pins_update(d);
+	refs = data_referenced(d);
 	all = list != NULL ? json_incref(list) : datacache_list(d->cache);
 	json_array_foreach(all, i, b) {
 		sha = json_string_value(b);
@@ -633,12 +652,24 @@ data_set_store(struct daemon *d, json_t *m)
 	json_object_del(d->data_removed, name);
 }
 
+/* Removes a set, and its blocks that no other set names. */
 static void
 data_set_remove(struct daemon *d, const char *name)
 {
+	json_t *m = json_object_get(d->data_sets, name), *blocks, *t, *p, *b;
+	const char *tname;
+	size_t i, j;
+
+	blocks = json_array();
+	json_object_foreach(json_object_get(m, "tables"), tname, t)
+		json_array_foreach(json_object_get(t, "parts"), i, p)
+			json_array_foreach(json_object_get(p, "blocks"), j, b)
+				json_array_append(blocks, b);
 	json_object_del(d->data_sets, name);
 	json_object_set_new(d->data_removed, name, json_integer(
 	    (json_int_t)time(NULL)));
+	data_drop_unnamed(d, blocks);
+	json_decref(blocks);
 }
 
 /* ---- client requests ---- */
@@ -1012,7 +1043,6 @@ op_data_rm(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	}
 	json_decref(in_use);
 	data_set_remove(d, name);
-	data_drop_unnamed(d, NULL);
 	log_info("%s: data set %s removed", conn_label(l->conn), name);
 	data_broadcast(d, json_pack("{s:s, s:s}", "op", "data-set-drop",
 	    "name", name));
@@ -1030,7 +1060,6 @@ op_data_set_drop(struct daemon *d, struct link *l, json_t *id,
 		return;
 	}
 	data_set_remove(d, name);
-	data_drop_unnamed(d, NULL);
 	reply(l->conn, id, 1, NULL, NULL);
 }
 
@@ -1338,19 +1367,6 @@ data_repair(struct daemon *d)
 	json_decref(refs);
 }
 
-/* Forgets the uses of agents that no longer run here. */
-static void
-data_prune_uses(struct daemon *d)
-{
-	const char *agent;
-	json_t *u;
-	void *tmp;
-
-	json_object_foreach_safe(d->data_uses, tmp, agent, u)
-		if (!runner_has(d->runner, agent))
-			json_object_del(d->data_uses, agent);
-}
-
 void
 data_tick(struct daemon *d, uint64_t now)
 {
@@ -1500,6 +1516,22 @@ data_prefetched(struct daemon *d, const char *sha, const char *error,
 	(void)arg;
 	if (error != NULL)
 		log_warn("block %.12s: prefetch: %s", sha, error);
+}
+
+size_t
+data_blocks_held(struct daemon *d, const char *host, json_t *uses)
+{
+	json_t *u, *p, *t, *b;
+	char msg[200];
+	size_t i, j, n = 0;
+
+	json_array_foreach(uses, i, u) {
+		if ((p = data_part(d, u, &t, msg, sizeof msg)) == NULL)
+			continue;
+		json_array_foreach(json_object_get(p, "blocks"), j, b)
+			n += data_held_by(d, host, json_string_value(b));
+	}
+	return n;
 }
 
 json_t *

@@ -19,14 +19,18 @@ static void	daemon_migrate(struct daemon *d, const char *agent,
     const char *host, json_t *meta);
 
 /*
- * The best other host for an agent leaving this one: up, not draining,
- * most free cores (in *free_cores when not NULL). NULL when there is none.
+ * The best other host for agent (NULL: any) leaving this one: up, not
+ * draining, most free cores (in *free_cores when not NULL), and among
+ * those the one that holds most of the data the agent maps
+ * (docs/data-cache.md, "Placement"). NULL when there is none.
  */
 const char *
-daemon_pick_away(struct daemon *d, long *free_cores)
+daemon_pick_away(struct daemon *d, const char *agent, long *free_cores)
 {
+	json_t *uses = agent != NULL ? data_agent_uses(d, agent) : NULL;
 	const char *best = NULL;
 	long free_best = 0, f;
+	size_t held_best = 0, held;
 	int i;
 
 	for (i = 0; i < d->npeers; i++) {
@@ -37,8 +41,12 @@ daemon_pick_away(struct daemon *d, long *free_cores)
 		f = (long)json_integer_value(json_object_get(d->peers[i].info,
 		    "cores")) - (long)json_integer_value(json_object_get(
 		    d->peers[i].info, "agents"));
-		if (best == NULL || f > free_best) {
+		held = uses != NULL ? data_blocks_held(d, d->peers[i].name,
+		    uses) : 0;
+		if (best == NULL || f > free_best || (f == free_best &&
+		    held > held_best)) {
 			free_best = f;
+			held_best = held;
 			best = d->peers[i].name;
 		}
 	}
@@ -60,7 +68,8 @@ daemon_shed(struct daemon *d)
 	json_array_foreach(list, i, a) {
 		state = str_field(a, "state");
 		if (state == NULL || strcmp(state, "running") != 0 ||
-		    (to = daemon_pick_away(d, NULL)) == NULL)
+		    (to = daemon_pick_away(d, str_field(a, "id"), NULL)) ==
+		    NULL)
 			continue;
 		if (runner_order(d->runner, str_field(a, "id"), "migrate", to,
 		    &rep, &cause) == 0)
@@ -149,7 +158,7 @@ worker_request_clone(struct daemon *d, const char *agent, json_t *meta,
 		return;
 	}
 	if (host == NULL || host[0] == '\0')
-		host = daemon_pick_away(d, NULL);
+		host = daemon_pick_away(d, agent, NULL);
 	if (host != NULL && strcmp(host, d->cfg.name) != 0) {
 		daemon_clone_remote(d, agent, host, (uint64_t)
 		    json_integer_value(json_object_get(meta, "step")),

@@ -187,7 +187,7 @@ op_control(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 	/* A move with no host goes where the most cores are free. */
 	if (strcmp(op, "migrate") == 0 && (host == NULL || host[0] == '\0') &&
 	    runner_has(d->runner, agent) &&
-	    (host = daemon_pick_away(d, NULL)) == NULL) {
+	    (host = daemon_pick_away(d, agent, NULL)) == NULL) {
 		reply(l->conn, id, 0, "migrate: no other host is up to take "
 		    "the agent", NULL);
 		return;

@@ -82,7 +82,7 @@ daemon_pick_host(struct daemon *d)
 	here = (long)json_integer_value(json_object_get(info, "cores")) -
 	    runner_count(d->runner);
 	json_decref(info);
-	away = daemon_pick_away(d, &free_away);
+	away = daemon_pick_away(d, NULL, &free_away);
 	if (away != NULL && (d->draining || free_away > here))
 		return away;
 	return d->cfg.name;
