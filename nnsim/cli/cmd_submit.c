@@ -306,6 +306,17 @@ submit_load(struct submit *sb, struct submit_options *o, const char *net,
 	return datacache_key(&dco, sb->key, cause);
 }
 
+/* A put that failed: the job may still run with its data in the states. */
+static void
+submit_no_cache_hint(char **cause)
+{
+	char *was = *cause;
+
+	*cause = xasprintf("%s (nnsim submit --no-cache ships the data in the "
+	    "agents' states instead)", was);
+	free(was);
+}
+
 /*
  * The job's data through the cache: the set named in net.json, or the
  * one its files make (put now when the cache lacks it). prep then holds
@@ -348,9 +359,12 @@ submit_data(struct submit *sb, int *bad, char **cause)
 		spec.parts = dco.parts;
 		spec.replicas = DATACACHE_REPLICAS;
 		spec.source = layout;
-		if ((set = datacache_set_new(&spec, cause)) == NULL ||
-		    datacache_put(sb->cl, set, 0, &sent, cause) != 0)
+		if ((set = datacache_set_new(&spec, cause)) == NULL)
 			goto out;
+		if (datacache_put(sb->cl, set, 0, &sent, cause) != 0) {
+			submit_no_cache_hint(cause);
+			goto out;
+		}
 		sb->data_sent = sent;
 		/* The rows stay in the cache: only references from here. */
 		nn_prepared_clear(&sb->prep);
