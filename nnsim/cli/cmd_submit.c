@@ -345,6 +345,12 @@ submit_data(struct submit *sb, int *bad, char **cause)
 	if (found == 0 && src->format == NN_FORMAT_CACHE)
 		return nn_fail(cause, "no data set %s on the cluster (nnsim "
 		    "data put makes one)", name);
+	/* 16 hex digits of the key name it: check the whole key. */
+	if (found && src->format != NN_FORMAT_CACHE && strcmp(sb->key,
+	    json_string_value(json_object_get(sb->set_manifest, "key"))) != 0)
+		return nn_fail(cause, "data set %s holds other data than %s "
+		    "names (nnsim data rm %s, or submit --no-cache)", name,
+		    sb->cfg->path, name);
 	if (found == 0) {
 		*bad = 1;
 		if (nn_prepare(sb->cfg, NULL, 0, &sb->prep, cause) != 0)
@@ -362,7 +368,9 @@ submit_data(struct submit *sb, int *bad, char **cause)
 		if ((set = datacache_set_new(&spec, cause)) == NULL)
 			goto out;
 		if (datacache_put(sb->cl, set, 0, &sent, cause) != 0) {
-			submit_no_cache_hint(cause);
+			/* A daemon gone is not the cache's fault. */
+			if (!client_closed(sb->cl))
+				submit_no_cache_hint(cause);
 			goto out;
 		}
 		sb->data_sent = sent;

@@ -642,9 +642,7 @@ datacache_no_such_set(json_t *rep)
 {
 	const char *e = json_string_value(json_object_get(rep, "error"));
 
-	return e != NULL && (strstr(e, "no data set") != NULL ||
-	    strstr(e, "no such") != NULL || strstr(e, "not found") != NULL ||
-	    strstr(e, "unknown") != NULL);
+	return e != NULL && strncmp(e, "no data set ", 12) == 0;
 }
 
 int
