@@ -20,9 +20,10 @@ on3() {
 
 # Six sessions of a few seconds each, two per host, committing every
 # epoch to the next host (parallel.replicas 1, the default). Their state
-# (1.3 MB, mostly data) arrives in a buffer the session keeps, so its
-# commits are read from the worker's memory and its data sent from the
-# daemon's mapping (docs/protocol.md).
+# (1.3 MB, mostly data: --no-cache ships it in the state) arrives in a
+# buffer the session keeps, so its commits are read from the worker's
+# memory and its data sent from the daemon's mapping (docs/protocol.md).
+# The later runs read the data from the cache, and match it bit for bit.
 cat >"$T/sweep.json" <<'JSON'
 {
   "name": "sweep",
@@ -58,7 +59,7 @@ deltas() {
 }
 # The same sweep without a failure: what every run must give, bit for bit.
 NNSIM_NO_LIVE=1 "$NNSIM" submit "$T/sweep.json" --connect "$addr1" --key "$T/key" \
-    -o "$T/q.nnm" --metrics "$T/q.jsonl" >"$T/q.out" 2>"$T/q.err"
+    -o "$T/q.nnm" --metrics "$T/q.jsonl" --no-cache >"$T/q.out" 2>"$T/q.err"
 shas "$T/q.jsonl" >"$T/q.sha"
 if [ "$(wc -l <"$T/q.sha")" -eq 6 ] && once "$T/q.jsonl"; then
 	ok quiet_sweep
