@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agentd/auth.h"
+#include "agentd/bigbuf.h"
 #include "agentd/conn.h"
 #include "agentd/daemon-internal.h"
 #include "agentd/datacache.h"
@@ -751,7 +752,7 @@ put_next(struct daemon *d, struct put_job *j)
 	json_decref(j->id);
 	json_decref(j->order);
 	json_decref(j->stored);
-	free(j->data);
+	bigbuf_free(j->data);	/* a frame's payload */
 	free(j);
 }
 

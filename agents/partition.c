@@ -300,7 +300,7 @@ part_unpack(struct agent *a, const struct agent_state *st)
 		    "port"));
 	}
 	p->root = json_incref(json_object_get(o, "config"));
-	if ((p->cfg = nn_config_parse(p->root, "net.json", NULL, &cause)) ==
+	if ((p->cfg = nn_config_parse_shipped(p->root, "net.json", &cause)) ==
 	    NULL)
 		goto fail_cause;
 	if ((p->train = nn_session_data(a, st, o, "train", (size_t)ntrain,

@@ -132,7 +132,7 @@ session_unpack(struct agent *a, const struct agent_state *st)
 	}
 	s->last_commit = nn_clock_s();
 	s->root = json_incref(json_object_get(o, "config"));
-	if ((s->cfg = nn_config_parse(s->root, "net.json", NULL, &cause)) ==
+	if ((s->cfg = nn_config_parse_shipped(s->root, "net.json", &cause)) ==
 	    NULL) {
 		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
 		goto fail;

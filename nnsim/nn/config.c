@@ -43,6 +43,7 @@ struct cfg_ctx {
 	const char	*path;
 	const char	*dir;
 	char		**cause;
+	int		 shipped;	/* the data came with the agent */
 };
 
 static const char *const cfg_top_keys[] = {
@@ -365,8 +366,11 @@ cfg_file(struct cfg_ctx *c, json_t *obj, const char *jp, const char *key,
 		return cfg_error(c, kp, "empty (expected the path of %s)",
 		    what);
 	path = cfg_resolve(c->dir, s);
-	/* A missing file is the user's mistake: say so now, not mid-run. */
-	if ((fd = open(path, O_RDONLY|O_CLOEXEC)) == -1)
+	/* A missing file is the user's mistake: say so now, not mid-run.
+	 * An agent's rows came with it: its sandbox may not reach the file. */
+	if (c->shipped)
+		error = 0;
+	else if ((fd = open(path, O_RDONLY|O_CLOEXEC)) == -1)
 		error = errno;
 	else {
 		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
@@ -1123,8 +1127,24 @@ cfg_stem(const char *path)
  * own reference to root; the caller keeps (and drops) its own. Relative data
  * paths are resolved against dir, or left as they are when dir is NULL.
  */
+static struct nn_config *cfg_parse(json_t *, const char *, const char *,
+    int, char **);
+
 struct nn_config *
 nn_config_parse(json_t *root, const char *path, const char *dir,
+    char **cause)
+{
+	return cfg_parse(root, path, dir, 0, cause);
+}
+
+struct nn_config *
+nn_config_parse_shipped(json_t *root, const char *path, char **cause)
+{
+	return cfg_parse(root, path, NULL, 1, cause);
+}
+
+static struct nn_config *
+cfg_parse(json_t *root, const char *path, const char *dir, int shipped,
     char **cause)
 {
 	struct nn_config *cfg;
@@ -1140,6 +1160,7 @@ nn_config_parse(json_t *root, const char *path, const char *dir,
 	c.path = path;
 	c.dir = dir;
 	c.cause = cause;
+	c.shipped = shipped;
 	cfg = xcalloc(1, sizeof *cfg);
 	cfg->path = xstrdup(path);
 	cfg->dir = dir != NULL ? xstrdup(dir) : NULL;

@@ -52,6 +52,13 @@ struct nn_config *nn_config_load(const char *path, char **cause);
  */
 struct nn_config *nn_config_parse(json_t *root, const char *path,
 		     const char *dir, char **cause);
+/*
+ * nn_config_parse of a net.json that an agent carries (agents/session.c,
+ * agents/partition.c): its rows came with it, so the data files it names
+ * are not opened (the worker's sandbox may not reach them).
+ */
+struct nn_config *nn_config_parse_shipped(json_t *root, const char *path,
+		     char **cause);
 void		 nn_config_free(struct nn_config *);
 /*
  * Fills arch.input and the last layer's units from the data when net.json

@@ -157,6 +157,21 @@ def holders(c, name):
     return c.request("data-set", name=name)["holders"]
 
 
+def test_big_block(c):
+    """A block of more than 1 MiB arrives in a pool buffer, not malloc's:
+    stored on two hosts, and the daemon lives on."""
+    man, blocks, _ = make_set("wide", 4096, 100, 2, 1, 4096, 5)
+    puts, rep = put_set(c, man, blocks)
+    size = len(blocks[0][1])
+    if rep.get("ok") and all(len(m.get("hosts", [])) == 2
+                             for m in puts.values()) and \
+            c.request("ping").get("ok") and size > (1 << 20):
+        ok("big_block", "%.1f MiB on 2 hosts" % (size / 1048576.0))
+    else:
+        fail("big_block", "%s %s" % (puts, rep))
+    c.request("data-rm", name="wide")
+
+
 def test_put_and_place(c, code):
     man, blocks, expect = make_set("two-parts", 3000, 4, 2, 2, 1024, 7)
     puts, rep = put_set(c, man, blocks)
@@ -473,6 +488,7 @@ def _try_conn(n, base):
 def main():
     c = conn(1)
     code = code_put(c)
+    test_big_block(c)
     got = test_put_and_place(c, code)
     test_bad_input(c)
     if got:
