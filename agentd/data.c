@@ -28,7 +28,9 @@
 #define DATA_REPLICAS_MAX	8
 #define DATA_TABLE_ROWS_MAX	((json_int_t)1 << 31)
 #define DATA_UNITS_MAX		(1 << 20)
-#define DATA_ORPHAN_S		60.0	/* unnamed blocks go after this */
+#define DATA_ORPHAN_S		600.0	/* unnamed blocks go after this: a
+					 * put of many gigabytes is still
+					 * sending */
 #define DATA_REPAIRS_MAX	4	/* copies on their way at once */
 #define DATA_TICK_MS		1000
 #define DATA_SETTLE_S		5.0	/* a new block's copies are its
@@ -389,15 +391,16 @@ fetch_got(struct daemon *d, json_t *rep, struct frame *fr, void *arg)
 		log_debug("block %.12s: %s has it not", fa->sha, fa->host);
 	else if (datacache_put(d->cache, fa->sha, fr->payload,
 	    fr->payload_len, &cause) != 0) {
-		/* A lying or broken peer: never used, asked elsewhere. */
-		log_warn("block %.12s from %s: %s; asking another holder",
-		    fa->sha, fa->host, cause);
+		/* No room here: asking elsewhere would not help. */
 		if (strstr(cause, "cache full") != NULL) {
 			fetch_finish(d, f, cause);
 			free(cause);
 			free(fa);
 			return;
 		}
+		/* A lying or broken peer: never used, asked elsewhere. */
+		log_rated(&data_peer_rate, LOG_WARN, "fetched from %s: %s; "
+		    "never used, asking another holder", fa->host, cause);
 		free(cause);
 		cause = NULL;
 	} else {

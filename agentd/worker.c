@@ -476,8 +476,8 @@ agent_data_map(struct agent *a, const char *set, const char *table,
 	struct frame *f = NULL;
 	json_t *rep = NULL;
 	uint64_t seq;
-	json_int_t rows, in, nout, brows, parts, n;
-	size_t xlen, ylen;
+	json_int_t rows, in, nout, brows, parts, n = 0;
+	size_t xlen = 0, ylen = 0;
 	unsigned char *x = MAP_FAILED, *y = MAP_FAILED;
 	int *fds = NULL, rc = -1;
 	size_t i;

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import select
 import signal
 import struct
 import subprocess
@@ -351,6 +352,117 @@ def test_small_cache(code_so):
         logf.close()
 
 
+def start_daemon(n, base, *extra, hosts=None):
+    logf = open(os.path.join(T, "log%d" % n), "a")
+    cmd = [os.path.join(BIN, "agentd"), "--listen", addr(n, base), "--key",
+           os.path.join(T, "key"), "--state", os.path.join(T, "s%d" % n)]
+    if hosts:
+        cmd += ["--hosts", hosts]
+    p = subprocess.Popen(cmd + list(extra), stderr=logf)
+    logf.close()
+    return p
+
+
+class LyingPeer:
+    """Host h2 of a hosts file, played by this process over the wire: it
+    says it holds block sha and serves other bytes for it."""
+
+    def __init__(self, to, sha):
+        self.c = w.Conn(to, KEY, name="h2", role="peer")
+        self.sha = sha
+        self.asked = 0
+
+    def ping(self):
+        self.c.send(w.PING, {"name": "h2", "address": "127.0.0.2:1",
+                             "cores": 1, "agents": 1, "mem_bytes": 1 << 30,
+                             "load": 0.0, "gpus": 0, "draining": False,
+                             "cache": {"version": 1, "in_use": [],
+                                       "bytes": 0, "limit": 1 << 30}})
+
+    def serve(self, seconds):
+        end = time.time() + seconds
+        self.ping()
+        last = time.time()
+        while time.time() < end:
+            if time.time() - last > 0.3:
+                self.ping()
+                last = time.time()
+            r, _, _ = select.select([self.c.sock], [], [], 0.1)
+            if not r:
+                continue
+            t, m, _ = self.c.read()
+            if t == w.PING:
+                self.c.send(w.PONG, {})
+            if t != w.REQUEST:
+                continue
+            reply, payload = {"id": m["id"], "ok": True}, b""
+            if m.get("op") == "data-inventory":
+                reply.update(version=1, blocks=[self.sha])
+            elif m.get("op") == "data-block-fetch":
+                self.asked += 1
+                payload = b"not the block" * 100
+            elif m.get("op") == "data-manifests":
+                reply.update(sets={}, removed={})
+            self.c.send(w.REPLY, reply, payload=payload)
+
+
+def test_lying_peer(code_so):
+    """A peer that serves other bytes for a block: they are never used,
+    the daemon says so and fetches the block from an honest holder."""
+    base = BASE + 30
+    hosts = os.path.join(T, "hosts-lie.json")
+    with open(hosts, "w") as f:
+        json.dump({"hosts": [{"name": "h%d" % n, "address": addr(n, base)}
+                             for n in (1, 2, 3)]}, f)
+    d1 = start_daemon(1, base, hosts=hosts)
+    d3 = start_daemon(3, base, hosts=hosts)
+    try:
+        c1 = wait_for(10, lambda: _try_conn(1, base))
+        c3 = wait_for(10, lambda: _try_conn(3, base))
+        man, blocks, expect = make_set("lies", 1500, 3, 2, 1, 1024, 21,
+                                       replicas=1)
+        # Blocks on h3 alone: a group that ranks h3 before h1.
+        for i, (h, b, _) in enumerate(blocks):
+            g = next(hashlib.sha256(b"%d %d" % (i, k)).hexdigest()
+                     for k in range(1000) if _rank(hashlib.sha256(
+                         b"%d %d" % (i, k)).hexdigest(), ["h1", "h3"])[0]
+                     == "h3")
+            blocks[i] = (h, b, g)
+        wait_for(10, lambda: len([x for x in c3.request("hosts")["hosts"]
+                                  if x["state"] in ("up", "self")]) == 2)
+        puts, rep = put_set(c3, man, blocks)
+        liar = LyingPeer(addr(1, base), blocks[0][0])
+        code = ask(c1, "code-put", code_so)[0]["sha256"]
+        liar.serve(2.0)
+        c1.send(w.REQUEST, {"op": "spawn", "id": c1.tx, "code": code,
+                            "host": "h1", "args": json.dumps(
+                                {"set": "lies"}), "wait": True})
+        liar.serve(3.0)
+        m = None
+        while m is None:
+            t, mm, _ = c1.read()
+            m = mm if t == w.REPLY else None
+        r = result(c1, m.get("agent", "?"))
+        log = open(os.path.join(T, "log1")).read()
+        if rep.get("ok") and liar.asked > 0 and r and \
+                (r["fnv_x"], r["fnv_y"]) == expect[0] and \
+                any("from h2" in x and "hash to" in x
+                    for x in log.splitlines()):
+            ok("lying_peer", "h2 asked %d times; its bytes refused, the "
+               "block read from h3" % liar.asked)
+        else:
+            fail("lying_peer", "%s %s asked %d %s" % (rep, m, liar.asked, r))
+    finally:
+        for p in (d1, d3):
+            p.kill()
+            p.wait()
+
+
+def _rank(group, hosts):
+    return sorted(hosts, key=lambda h: hashlib.sha256(
+        (group + "\n" + h).encode()).hexdigest())
+
+
 def _try_conn(n, base):
     try:
         return conn(n, base)
@@ -366,6 +478,7 @@ def main():
     if got:
         test_host_death(c, code, *got)
     test_small_cache(open(READER, "rb").read())
+    test_lying_peer(open(READER, "rb").read())
     return 1 if failed else 0
 
 
