@@ -2,7 +2,8 @@
 (docs/data-cache.md, "Reading: agents map their rows").
 
 One sweep of 6 sessions (6 seeds) on a generated set of 65,536 rows x
-(240 inputs + 10 classes) float32 (65.5 MB) is submitted twice to the
+(240 inputs + 10 classes) float32 (98.3 MB: large against what a
+worker costs without data, a few MB) is submitted twice to the
 daemons h1 and h2: through the data cache, then with --no-cache. While
 it runs, each host's memory is sampled every 0.2 s: the sum of Pss
 (/proc/PID/smaps_rollup) of its daemon and of the daemon's children, the
@@ -15,8 +16,10 @@ Checks, for each host:
   or more sessions run there at once, and its cache holds the set once
   (cache.bytes < 1.1 x the set);
 - with --no-cache, the peak growth is at least 0.75 x the set per session
-  running there at its peak count, which shows that the measure sees a
-  copy per session when there is one.
+  running there at its peak count, with two or more at once on some
+  host, which shows that the measure sees a copy per session when there
+  is one. (A state arrives whole before its session starts, so with
+  --no-cache sessions overlap less: one host may run them one by one.)
 
 usage: cacheshare.py T BASE BIN PID1 PID2: daemons h1 and h2 of lib.sh's
 two_hosts on 127.0.0.1-2:BASE+1-2 with the key T/key, pids PID1, PID2.
@@ -32,7 +35,7 @@ T, BASE, BIN = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 PIDS = {"h1": int(sys.argv[4]), "h2": int(sys.argv[5])}
 KEY = os.path.join(T, "key")
 ADDR = "127.0.0.1:%d" % (BASE + 1)
-ROWS, INPUTS, CLASSES = 65536, 240, 10
+ROWS, INPUTS, CLASSES = 98304, 240, 10
 SET = ROWS * (INPUTS + CLASSES) * 4
 MB = 1e6
 CACHE_BOUND = 1.5       # x the set, whatever the sessions on the host
@@ -169,7 +172,7 @@ def main():
             "data": {"train": {"generate": "blobs", "n": ROWS,
                                "inputs": INPUTS, "classes": CLASSES,
                                "seed": 1}},
-            "train": {"epochs": 12, "batch": 256, "seed": 1,
+            "train": {"epochs": 10, "batch": 256, "seed": 1,
                       "optimizer": {"type": "sgd", "lr": 0.001}},
             # No commits: a commit puts each session's state on another
             # host, which is not what is measured here.
@@ -211,14 +214,15 @@ def main():
         ok("share_one_copy_per_host", figures)
 
     desc, bad = [], []
+    if max(peak(plain[name])[1] for name in PIDS) < 2:
+        bad.append("no host ran 2 sessions at once")
     for name in sorted(PIDS):
         g, k = peak(plain[name])
         per = g / SET / k if k else 0
         desc.append("%s: %d sessions at once, +%.1f MB = %.2fx, %.2fx a "
                     "session" % (name, k, g / MB, g / SET, per))
-        if k < 2:
-            bad.append("%s ran %d session(s) at once, expected 2 or more"
-                       % (name, k))
+        if k < 1:
+            bad.append("%s ran no session" % name)
         elif per < NO_CACHE_FLOOR:
             bad.append("%s grew by %.1f MB with %d sessions: %.2fx the set "
                        "a session (expected >= %.2fx)" % (

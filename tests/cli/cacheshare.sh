@@ -1,7 +1,7 @@
 # Six sessions on two hosts hold one copy of the set per host: a sweep of
-# 6 sessions on a 65.5 MB generated set, through the data cache and with
+# 6 sessions on a 98.3 MB generated set, through the data cache and with
 # --no-cache, with each host's Pss (daemon and workers) sampled while it
-# runs (tests/cli/cacheshare.py). About 25 s.
+# runs (tests/cli/cacheshare.py). About 20 s.
 GROUP=cache
 . "$(dirname "$0")/lib.sh"
 
