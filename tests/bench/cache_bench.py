@@ -33,7 +33,8 @@ Measured for each run:
   counter on its eth0: data blocks, agent states with any data in them,
   requests), and of it the block bytes the daemons received from
   clients (the sum of the hosts' cache.bytes_received, docs/data-cache.md)
-  and submit's data_bytes_sent (its --metrics "done" line);
+  and submit's data_bytes_sent (its --metrics "done" line); and between
+  the daemons, the block bytes fetched for agents (cache.bytes_fetched);
 - peak memory per host: the peak over samples every 0.25 s of the sum
   of Pss (/proc/PID/smaps_rollup) of the daemon and its workers, that
   peak above the same sum at rest before the submit, the most agents
@@ -388,6 +389,8 @@ def submit(cl, top, workload, way):
     after = cl.caches()
     received = sum(after[h].get("bytes_received", 0) -
                    before[h].get("bytes_received", 0) for h in HOSTS)
+    fetched = sum(after[h].get("bytes_fetched", 0) -
+                  before[h].get("bytes_fetched", 0) for h in HOSTS)
     done = {}
     for line in open(metrics):
         if line.strip():
@@ -401,6 +404,7 @@ def submit(cl, top, workload, way):
         "link_bytes": link,
         "data_bytes_received": received,
         "data_bytes_sent": done.get("data_bytes_sent"),
+        "bytes_fetched": fetched,
         "peak_pss": {h: sampler.peak[h] for h in HOSTS},
         "peak_growth": {h: sampler.peak[h] - sampler.rest[h]
                         for h in HOSTS},
@@ -422,19 +426,21 @@ def fmt_s(v):
 
 def report(name, res):
     print("  %s:" % name)
-    print("    %-7s %9s %8s %11s %11s %11s  %s" % (
+    print("    %-7s %9s %8s %9s %9s %9s %9s  %s" % (
         "way", "1st step", "total", "link MB", "data MB", "sent MB",
+        "fetch MB",
         "h1 / h2 / h3: Pss peak MB, +above rest (agents; cache MB)"))
     for way in ("today", "cold", "warm"):
         r = res[way]
         mem = " / ".join("%.0f +%.0f (%d; %.0f)" % (
             r["peak_pss"][h] / MB, r["peak_growth"][h] / MB,
             r["agents"][h], r["cache_bytes"][h] / MB) for h in HOSTS)
-        print("    %-7s %8ss %7.2fs %11.1f %11.1f %11s  %s" % (
+        print("    %-7s %8ss %7.2fs %9.1f %9.1f %9s %9.1f  %s" % (
             way, fmt_s(r["first_step_s"]), r["total_s"],
             r["link_bytes"] / MB, r["data_bytes_received"] / MB,
             "%.1f" % (r["data_bytes_sent"] / MB)
-            if r["data_bytes_sent"] is not None else "-", mem))
+            if r["data_bytes_sent"] is not None else "-",
+            r["bytes_fetched"] / MB, mem))
     t, c, w = res["today"], res["cold"], res["warm"]
     print("    speedup of total time vs today: cold %.2fx, warm %.2fx; "
           "first step: cold %sx, warm %sx" % (
@@ -540,7 +546,8 @@ def main():
     print("  (1st step: submit's start to the first progress event with a "
           "step; link: tc bytes out of the submitter's eth0; data: block "
           "bytes the daemons received; sent: submit's data_bytes_sent; "
-          "Pss: peak of daemon + workers)")
+          "fetch: block bytes the daemons fetched from each other for "
+          "agents; Pss: peak of daemon + workers)")
     for w in ("sweep", "data"):
         report(w, res[w])
     tg, lines = targets(res)
