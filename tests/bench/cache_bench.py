@@ -534,7 +534,8 @@ def main():
                 if res[w][way]["said"]:
                     print("    " + res[w][way]["said"])
     except (Exception, KeyboardInterrupt) as e:
-        print("bench: cache_bench: %s" % e, file=sys.stderr)
+        print("bench: cache_bench: %s" % (e if str(e) else "interrupted"),
+              file=sys.stderr)
         return 1
     finally:
         cl.close()
