@@ -1,8 +1,10 @@
 #!/bin/sh
 # make bench: nnsim's trainer against the sgemm limit, PyTorch and FANN on a
-# 784-1024-1024-10 MLP, batch 128. Prints a table and ends with one JSON line
-# {"bench": "mlp", ...}. Fails only when mlp_bench fails; a missing torch or
-# FANN is reported and skipped. BENCH_SECONDS sets the timed seconds.
+# 784-1024-1024-10 MLP, batch 128. Prints a table and one JSON line
+# {"bench": "mlp", ...}, then the platform, data-parallel, elastic and data
+# cache benches, each ending with its own JSON line. Fails only when
+# mlp_bench or one of those benches fails; a missing torch or FANN is
+# reported and skipped. BENCH_SECONDS sets the timed seconds.
 BUILD=${BUILD:-build}
 BIN=${BIN:-bin}
 SECS=${BENCH_SECONDS:-5}
@@ -306,5 +308,15 @@ fi
 echo
 if ! python3 tests/bench/elastic_bench.py "$BIN"; then
 	echo "bench: elastic_bench failed" >&2
+	exit 1
+fi
+
+# The data cache: a sweep and a data job from a 200 MB CSV behind a
+# 1 Gbit/s link, --no-cache against a cold and a warm cache, on 3 hosts in
+# network namespaces (skipped, with a line, without root).
+echo
+if ! env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+    python3 tests/bench/cache_bench.py "$BIN"; then
+	echo "bench: cache_bench failed" >&2
 	exit 1
 fi

@@ -1,0 +1,12 @@
+# Six sessions on two hosts hold one copy of the set per host: a sweep of
+# 6 sessions on a 98.3 MB generated set, through the data cache and with
+# --no-cache, with each host's Pss (daemon and workers) sampled while it
+# runs (tests/cli/cacheshare.py). About 20 s.
+GROUP=cache
+. "$(dirname "$0")/lib.sh"
+
+two_hosts $((43000 + ($$ % 1000) * 20))
+start_host 1
+start_host 2
+python3 "$(dirname "$0")/cacheshare.py" "$T" "$base" \
+    "${NNSIM_BIN:-$(pwd)/bin}" "$pid_1" "$pid_2"
