@@ -95,6 +95,7 @@ struct part {
 	size_t			 nparams;
 	json_t			*epochs;
 	double			 last_progress;
+	int			 progressed;	/* a first report was made here */
 	uint64_t		 rows_since;
 	double			 loss_since;
 	/* The trainer's and the ring's states as last packed: reused, so a
@@ -453,8 +454,11 @@ part_progress(struct agent *a, struct part *p)
 	char status[320];
 	int epoch;
 
-	if (dt < PROGRESS_S)
+	/* The first step here is reported at once: schedulers and people
+	 * see the agent train without waiting a period. */
+	if (dt < PROGRESS_S && p->progressed)
 		return;
+	p->progressed = 1;
 	nn_trainer_position(p->tr, &epoch, &done, &total, &loss, &acc);
 	snprintf(status, sizeof status, "{\"rank\":%d,\"epoch\":%d,"
 	    "\"step\":%llu,\"loss\":%.6g,\"samples_per_s\":%.1f}", p->rank,

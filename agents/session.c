@@ -52,7 +52,8 @@ struct session {
 	struct nn_net		*net;
 	struct nn_trainer	*tr;
 	json_t			*epochs;	/* metrics of each epoch */
-	double			 last_progress;
+	double			 last_progress;	/* since unpack: rates */
+	int			 progressed;	/* a first report was made here */
 	long long		 steps;		/* mini-batches trained here */
 	long long		 steps_since;
 	long long		 commit_replicas;
@@ -131,6 +132,7 @@ session_unpack(struct agent *a, const struct agent_state *st)
 		goto fail;
 	}
 	s->last_commit = nn_clock_s();
+	s->last_progress = s->last_commit;
 	s->root = json_incref(json_object_get(o, "config"));
 	if ((s->cfg = nn_config_parse_shipped(s->root, "net.json", &cause)) ==
 	    NULL) {
@@ -304,7 +306,10 @@ session_step(struct agent *a)
 	}
 	session_commit(a, s, r == 1);
 	t = nn_clock_s();
-	if (t - s->last_progress >= 0.5) {
+	/* The first step here at once, its rate over the time since the
+	 * unpack, not since a zero clock. */
+	if (t - s->last_progress >= 0.5 || !s->progressed) {
+		s->progressed = 1;
 		nn_trainer_position(s->tr, &epoch, &done, &total, &loss, &acc);
 		snprintf(status, sizeof status, "{\"session\":%d,\"epoch\":%d,"
 		    "\"done\":%zu,\"total\":%zu,\"loss\":%.6g,\"step\":%lld,"

@@ -342,7 +342,7 @@ def test_small_cache(code_so):
         else:
             fail("evicts_unused", "%s %s %s" % (pa, pb, ls))
         # b in use: c does not fit, and is refused with the reason.
-        m = read_part(c, code, "h4", {"set": "b", "hold_s": 4})
+        m = read_part(c, code, "h4", {"set": "b", "hold_s": 2})
         time.sleep(0.5)
         pc, _ = put_set(c, *sets["c"][:2])
         errs = [v.get("error", "") for v in pc.values() if not v.get("ok")]
@@ -386,6 +386,7 @@ class LyingPeer:
         self.c = w.Conn(to, KEY, name="h2", role="peer")
         self.sha = sha
         self.asked = 0
+        self.listed = False
 
     def ping(self):
         self.c.send(w.PING, {"name": "h2", "address": "127.0.0.2:1",
@@ -394,11 +395,12 @@ class LyingPeer:
                              "cache": {"version": 1, "in_use": [],
                                        "bytes": 0, "limit": 1 << 30}})
 
-    def serve(self, seconds):
+    def serve(self, seconds, until=None):
+        """Answers for at most seconds, or until until() holds."""
         end = time.time() + seconds
         self.ping()
         last = time.time()
-        while time.time() < end:
+        while time.time() < end and not (until and until()):
             if time.time() - last > 0.3:
                 self.ping()
                 last = time.time()
@@ -412,6 +414,7 @@ class LyingPeer:
                 continue
             reply, payload = {"id": m["id"], "ok": True}, b""
             if m.get("op") == "data-inventory":
+                self.listed = True
                 reply.update(version=1, blocks=[self.sha])
             elif m.get("op") == "data-block-fetch":
                 self.asked += 1
@@ -448,11 +451,13 @@ def test_lying_peer(code_so):
         puts, rep = put_set(c3, man, blocks)
         liar = LyingPeer(addr(1, base), blocks[0][0])
         code = ask(c1, "code-put", code_so)[0]["sha256"]
-        liar.serve(2.0)
+        # h1 knows what h2 "holds" once it has asked for the list.
+        liar.serve(5.0, lambda: liar.listed)
         c1.send(w.REQUEST, {"op": "spawn", "id": c1.tx, "code": code,
                             "host": "h1", "args": json.dumps(
                                 {"set": "lies"}), "wait": True})
-        liar.serve(3.0)
+        liar.serve(5.0, lambda: liar.asked > 0)
+        liar.serve(0.5)
         m = None
         while m is None:
             t, mm, _ = c1.read()

@@ -269,6 +269,22 @@ else
 	fail data_job_chaos "seed $seed, $events kills, exit $rc: $(head -c 300 "$T/d.err") $(grep -v '^{"epoch"' "$T/d.jsonl" | cut -c1-200 | head -12) $(grep -v 'epoch [0-9]* loss' "$T/d.out" | tail -6)"
 fi
 
+# The job read its shards from the data cache: after the kills (each host
+# came back with an empty cache) every block of its set is on 2 up hosts
+# again.
+dset=$(sed -n 's/^data: set \([^ ,]*\),.*/\1/p' "$T/d.out" | head -1)
+two_copies() {
+	"$CTL" --connect "$addr1" --key "$T/key" --json request data-set \
+	    "{\"name\": \"$dset\"}" | python3 -c 'import json,sys
+h=json.load(sys.stdin)["holders"]
+sys.exit(0 if h and all(len(v) >= 2 for v in h.values()) else 1)'
+}
+if [ -n "$dset" ] && wait_for 20 two_copies; then
+	ok "cache_copies_restored ($dset: every block on 2 up hosts after $events kills)"
+else
+	fail cache_copies_restored "set '$dset': $("$CTL" --connect "$addr1" --key "$T/key" --json request data-set "{\"name\": \"$dset\"}" | head -c 400)"
+fi
+
 # A host that joins mid-job is put to work: the same deterministic data job
 # starts on h1 and h2 alone (h3 left the hosts file), then h3 is added to
 # the file, started, and the others reload it (SIGHUP). A partition moves
