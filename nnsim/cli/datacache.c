@@ -538,20 +538,93 @@ out:
 	return rc;
 }
 
+/* The names of the up hosts, sorted (new reference), or NULL. */
+static json_t *
+datacache_up_names(struct client *cl)
+{
+	json_t *rep, *h, *names = json_array();
+	const char *st, *name;
+	char *why = NULL;
+	size_t i, j;
+
+	if ((rep = datacache_ask(cl, json_pack("{s:s}", "op", "hosts"), NULL,
+	    0, NULL, NULL, &why)) == NULL) {
+		free(why);
+		return names;
+	}
+	json_array_foreach(json_object_get(rep, "hosts"), i, h) {
+		st = json_string_value(json_object_get(h, "state"));
+		name = json_string_value(json_object_get(h, "name"));
+		if (st == NULL || name == NULL || (strcmp(st, "up") != 0 &&
+		    strcmp(st, "self") != 0))
+			continue;
+		for (j = 0; j < json_array_size(names) && strcmp(
+		    json_string_value(json_array_get(names, j)), name) < 0; j++)
+			;
+		json_array_insert_new(names, j, json_string(name));
+	}
+	json_decref(rep);
+	return names;
+}
+
+/* The host that agentd's rendezvous hashing ranks first for group. */
+static const char *
+datacache_first(const char *group, json_t *names)
+{
+	char hex[DATACACHE_HEX], best[DATACACHE_HEX] = "", *text;
+	const char *first = NULL;
+	size_t i;
+
+	for (i = 0; i < json_array_size(names); i++) {
+		text = xasprintf("%s\n%s", group, json_string_value(
+		    json_array_get(names, i)));
+		crypto_sha256_hex(text, strlen(text), hex);
+		free(text);
+		if (first == NULL || strcmp(hex, best) < 0) {
+			memcpy(best, hex, sizeof best);
+			first = json_string_value(json_array_get(names, i));
+		}
+	}
+	return first;
+}
+
+/*
+ * The group of part p of a table in parts: one that agentd ranks the
+ * (p mod H)th up host first for, so that a job's partitions, one a host,
+ * each find its own part where it runs (docs/data-cache.md, "Where
+ * blocks go"). A salt is searched for; without hosts, the plain one.
+ */
+static void
+datacache_part_group(const struct datacache_set *s, int p, json_t *names,
+    char *group)
+{
+	const char *want = json_string_value(json_array_get(names,
+	    (size_t)p % (json_array_size(names) > 0 ?
+	    json_array_size(names) : 1)));
+	char *text;
+	int salt;
+
+	for (salt = 0; salt < 1024; salt++) {
+		text = salt == 0 ? xasprintf("%s:%d", s->key, p) :
+		    xasprintf("%s:%d:%d", s->key, p, salt);
+		crypto_sha256_hex(text, strlen(text), group);
+		free(text);
+		if (want == NULL || strcmp(datacache_first(group, names),
+		    want) == 0)
+			return;
+	}
+}
+
 /* The group a block is placed by: its part's, or its own. */
 static void
 datacache_group(const struct datacache_set *s,
-    const struct datacache_block *k, char *group)
+    const struct datacache_block *k, json_t *names, char *group)
 {
-	char *text;
-
 	if (s->parts[k->table] <= 1) {
 		snprintf(group, DATACACHE_HEX, "%s", k->name);
 		return;
 	}
-	text = xasprintf("%s:%d", s->key, k->part);
-	crypto_sha256_hex(text, strlen(text), group);
-	free(text);
+	datacache_part_group(s, k->part, names, group);
 }
 
 /* Asks the daemons to drop blocks this put sent; errors are left. */
@@ -585,6 +658,7 @@ datacache_put(struct client *cl, struct datacache_set *s, int replace,
 	const struct nn_data *d;
 	unsigned char *buf = NULL;
 	json_t *missing = json_object(), *shipped = json_array(), *rep;
+	json_t *names = NULL;
 	char group[DATACACHE_HEX];
 	uint64_t need = 0;
 	size_t i;
@@ -601,6 +675,8 @@ datacache_put(struct client *cl, struct datacache_set *s, int replace,
 		goto out;
 	buf = xmalloc(datacache_block_size(s->block_rows, s->prep->train->in,
 	    s->prep->train->out));
+	if (s->parts[0] > 1)
+		names = datacache_up_names(cl);
 	for (i = 0; i < s->nblocks; i++) {
 		k = &s->blocks[i];
 		if (!k->first || json_object_get(missing, k->name) == NULL)
@@ -608,7 +684,7 @@ datacache_put(struct client *cl, struct datacache_set *s, int replace,
 		d = k->table == 0 ? s->prep->train : s->prep->test;
 		datacache_block_fill(d, k->part, s->parts[k->table],
 		    s->block_rows, k->index, buf);
-		datacache_group(s, k, group);
+		datacache_group(s, k, names, group);
 		rep = datacache_ask(cl, json_pack("{s:s, s:s, s:s, s:i}", "op",
 		    "data-block-put", "sha256", k->name, "group", group,
 		    "replicas", s->replicas), buf, k->size, NULL, NULL, cause);
@@ -630,6 +706,7 @@ out:
 	if (rc != 0 && json_array_size(shipped) > 0)
 		datacache_drop(cl, shipped);
 	free(buf);
+	json_decref(names);
 	json_decref(missing);
 	json_decref(shipped);
 	return rc;

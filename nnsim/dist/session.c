@@ -175,6 +175,22 @@ session_cached(struct agent *a, json_t *ref, const char *key, size_t n,
 		    "shards", key);
 		return NULL;
 	}
+	/* The part asked for first: when the set is cut as the job, it is
+	 * all this agent maps (and fetches). */
+	if (agent_data_map(a, set, table, shards > 0 ? (int)shard : 0,
+	    &first) == 0 && ((shards == 0 && first.parts == 1) ||
+	    (shards > 0 && first.parts == shards))) {
+		if (first.in != in || first.out != out || first.rows != n) {
+			nn_fail(cause, "data set %s: %s part %lld: %zu rows of %d "
+			    "inputs and %d targets, expected %zu of %d and %d",
+			    set, table, (long long)(shards > 0 ? shard : 0),
+			    first.rows, first.in, first.out, n, in, out);
+			return NULL;
+		}
+		d = nn_data_borrow(n, in, out, (float *)(uintptr_t)first.x,
+		    (float *)(uintptr_t)first.y);
+		goto out;
+	}
 	if (agent_data_map(a, set, table, 0, &first) != 0) {
 		nn_fail(cause, "data set %s: %s", set, agent_last_error(a));
 		return NULL;
@@ -195,18 +211,6 @@ session_cached(struct agent *a, json_t *ref, const char *key, size_t n,
 		}
 	for (p = 0; p < P; p++)
 		total += parts[p].rows;
-	/* Mapped as it is: one part that is the whole table or the shard. */
-	if ((shards == 0 && P == 1) || (shards > 0 && (size_t)shards == P)) {
-		p = shards == 0 ? 0 : (size_t)shard;
-		if (parts[p].rows != n) {
-			nn_fail(cause, "data set %s: %s part %zu has %zu rows, "
-			    "expected %zu", set, table, p, parts[p].rows, n);
-			goto out;
-		}
-		d = nn_data_borrow(n, in, out, (float *)(uintptr_t)parts[p].x,
-		    (float *)(uintptr_t)parts[p].y);
-		goto out;
-	}
 	/* Row r of the table is row r / P of part r % P. */
 	d = nn_data_new(n, in, out);
 	for (i = 0; i < n; i++) {

@@ -5,7 +5,7 @@ state).
 
 Hosts: four network namespaces made with hosts/netns.sh (bridge in a hub
 namespace, removed on any exit): h1, h2 and h3 run agentd (unpinned, so
-each offers the machine's cores; --sandbox off, see below), and the
+each offers the machine's cores, sandboxed as by default), and the
 submitter runs nnsim submit from the fourth, whose link is limited by tc
 tbf to 1 Gbit/s both ways, a realistic rate for reading a data set from
 storage.
@@ -54,13 +54,6 @@ most the set's and its workers' Pss under 1.5x the set).
 Published anchors printed beside the results: Fluid/Alluxio cut ResNet-50
 training time by 23-31% against NFS; Hoard 2.1x over NFS; CoorDL up to
 5.7x for hyperparameter search.
-
---sandbox off: today's session and partition agents read net.json again,
-which opens its data files, and a worker's Landlock rules do not let it
-open a file outside /usr, /etc, /opt... ("data.train.path: cannot open
-...: Permission denied"): --no-cache with a data file fails in a
-sandboxed worker. The bench's folder is made readable by the workers'
-user for the same reason.
 
 Usage: cache_bench.py BIN_DIR [--quick]. Needs root (network namespaces)
 and tc; without them it says so, prints {"bench": "cache", "skipped": ...}
@@ -218,7 +211,7 @@ class Cluster:
                     os.path.join(BIN, "agentd"), "--listen", addr(i + 1),
                     "--key", self.key, "--hosts", hosts, "--state",
                     os.path.join(self.top, "state-" + h), "--name", h,
-                    "--log-level", "warn", "--sandbox", "off"]),
+                    "--log-level", "warn"]),
                     stdout=subprocess.DEVNULL, stderr=log, env=ENV))
         end = time.time() + 20
         while time.time() < end:
@@ -507,8 +500,6 @@ def main():
           "at %s%s" % (ROWS, INPUTS, CLASSES, SET_BYTES / MB, RATE,
                        " (--quick)" if QUICK else ""))
     top = tempfile.mkdtemp(prefix="cache-bench.")
-    # The workers run as another user (agentd-worker) and open the file.
-    os.chmod(top, 0o755)
     cl = Cluster(top)
     res = {}
 

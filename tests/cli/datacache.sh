@@ -217,6 +217,24 @@ else
 	fail submit_named_set "exit $rc: $(cat "$T/out" "$T/err" | head -c 600)"
 fi
 
+# The session gathered its rows from the set's 2 parts in their first
+# order: its weights are those of the same run from the files.
+psha() { sed -n 's/.*"event":"session".*"params_sha256":"\([0-9a-f]*\)".*/\1/p' "$1"; }
+python3 - "$T/job.json" "$T/files.json" <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+del cfg["parallel"]
+json.dump(cfg, open(sys.argv[2], "w"))
+PY
+run_cmd "$NNSIM" submit "$T/files.json" $H --no-cache -o "$T/m4.nnm" \
+    --metrics "$T/m4.jsonl"
+if [ "$rc" -eq 0 ] && [ -n "$(psha "$T/m3.jsonl")" ] &&
+    [ "$(psha "$T/m3.jsonl")" = "$(psha "$T/m4.jsonl")" ]; then
+	ok gathered_rows_train_as_files
+else
+	fail gathered_rows_train_as_files "exit $rc: '$(psha "$T/m3.jsonl")' vs '$(psha "$T/m4.jsonl")' $(head -c 300 "$T/err")"
+fi
+
 # The models record what nnsim train's does: task, classes, norm, layout.
 python3 - "$T/job.json" "$T/local.json" <<'PY'
 import json, sys
