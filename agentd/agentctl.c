@@ -8,6 +8,7 @@
 #include "agentd/client.h"
 #include "agentd/codestore.h"
 #include "agentd/frame.h"
+#include "agentd/version.h"
 #include "base/alloc.h"
 #include "base/table.h"
 
@@ -24,6 +25,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: agentctl [--connect ADDR:PORT] [--key FILE] [--json] "
 	    "COMMAND\n"
+	    "       agentctl --version\n"
 	    "\n"
 	    "commands:\n"
 	    "  hosts              list the hosts the daemon knows, with state\n"
@@ -646,6 +648,7 @@ main(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct ctl_verb *v;
@@ -667,6 +670,9 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'v':
+			printf("agentctl %s\n", AGENTD_VERSION);
 			return 0;
 		default:
 			fprintf(stderr, "agentctl: %s \"%s\" (see agentctl "

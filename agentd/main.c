@@ -14,6 +14,7 @@
 #include "agentd/daemon.h"
 #include "agentd/hosts.h"
 #include "agentd/log.h"
+#include "agentd/version.h"
 #include "agentd/worker.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
@@ -36,7 +37,7 @@ usage(FILE *f)
 	    "              [--worker-syscalls LIST] [--sandbox on|off] "
 	    "[--cgroup DIR]\n"
 	    "              [--encrypt on|off] [--max-conns N] [--max-unauth N]\n"
-	    "              [--cache-mem SIZE]\n"
+	    "              [--cache-mem SIZE] [--version]\n"
 	    "              [--max-per-source N] [--idle-timeout S] "
 	    "[--stall-timeout S]\n"
 	    "       agentd keygen FILE\n"
@@ -315,6 +316,7 @@ main(int argc, char **argv)
 		{ "cgroup", required_argument, NULL, 'G' },
 		{ "encrypt", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon_config cfg;
@@ -492,6 +494,10 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			rc = 0;
+			goto out;
+		case 'v':
+			printf("agentd %s\n", AGENTD_VERSION);
 			rc = 0;
 			goto out;
 		case ':':

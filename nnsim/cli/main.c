@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentd/version.h"
 #include "cli/cmd.h"
 #include "nn/metrics.h"
 
-#define NNSIM_VERSION "0.1.0"
+#define NNSIM_VERSION AGENTD_VERSION
 
 static const struct cmd_entry *cmd_table[] = {
 	&cmd_train_entry,
@@ -222,7 +223,17 @@ main(int argc, char **argv)
 		if (strcmp((*e)->name, argv[1]) == 0)
 			return (*e)->exec(*e, argc - 1, argv + 1);
 	}
-	cmd_error("unknown command \"%s\" (expected train, eval or predict; "
-	    "see nnsim --help)", argv[1]);
+	{
+		/* Every command, from the table: a list that cannot fall
+		 * behind it. */
+		char list[256] = "";
+		size_t used = 0;
+
+		for (e = cmd_table; *e != NULL && used < sizeof list; e++)
+			used += (size_t)snprintf(list + used, sizeof list - used,
+			    "%s%s", used > 0 ? ", " : "", (*e)->name);
+		cmd_error("unknown command \"%s\" (expected one of %s; see "
+		    "nnsim --help)", argv[1], list);
+	}
 	return EXIT_USAGE;
 }

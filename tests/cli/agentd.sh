@@ -93,6 +93,14 @@ echo '{"hosts": [{"name": "h1", "adress": "x"}]}' >"$T/badhosts.json"
 expect_error bad_down_after 2 '--down-after: expected 100 to 3600000 ms, got "5"' "$AGENTD" --down-after 5
 expect_error keygen_usage 2 'agentd keygen: expected one FILE' "$AGENTD" keygen
 expect_error ctl_unknown_command 2 'unknown command "frobnicate"' "$CTL" frobnicate
+# --version: the one release of the three programs, exit 0.
+v=$("$NNSIM_BIN/nnsim" --version | sed -n 's/^nnsim \([0-9][0-9.]*\)$/\1/p')
+if [ -n "$v" ] && [ "$("$AGENTD" --version)" = "agentd $v" ] &&
+    [ "$("$CTL" --version)" = "agentctl $v" ]; then
+	ok "version (agentd, agentctl and nnsim $v)"
+else
+	fail version "nnsim '$v', $("$AGENTD" --version 2>&1), $("$CTL" --version 2>&1)"
+fi
 expect_error ctl_spawn_args 2 'spawn: ARGS must be a JSON object' "$CTL" spawn x.so '[1]'
 expect_error ctl_no_daemon 1 'cannot connect' "$CTL" --connect 127.0.0.1:1 ping
 expect_error bad_hosts_file 2 'badhosts.json: hosts\[0\]' "$AGENTD" --hosts "$T/badhosts.json"
