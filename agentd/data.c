@@ -275,17 +275,21 @@ data_held_by(struct daemon *d, const char *host, const char *sha)
 	    host), "blocks"), sha) != NULL;
 }
 
-/* The up hosts that hold sha (new reference). */
+/* The up hosts that hold sha (new reference), ourselves first: asked
+ * per block, so without building the list of up hosts each time. */
 static json_t *
 data_holders(struct daemon *d, const char *sha)
 {
-	json_t *up = data_up_hosts(d), *out = json_array(), *h;
-	size_t i;
+	json_t *out = json_array();
+	int k;
 
-	json_array_foreach(up, i, h)
-		if (data_held_by(d, json_string_value(h), sha))
-			json_array_append(out, h);
-	json_decref(up);
+	if (datacache_has(d->cache, sha))
+		json_array_append_new(out, json_string(d->cfg.name));
+	for (k = 0; k < d->npeers; k++)
+		if (d->peers[k].up && data_held_by(d, d->peers[k].name, sha) &&
+		    link_of_peer(d, d->peers[k].name) != NULL)
+			json_array_append_new(out, json_string(
+			    d->peers[k].name));
 	return out;
 }
 
@@ -368,7 +372,8 @@ fetch_finish(struct daemon *d, struct data_fetch *f, const char *error)
 	free(f);
 }
 
-struct fetch_ask {
+/* A block asked of, or sent to, a host: a peer request's argument. */
+struct block_host {
 	char	sha[DATACACHE_HEX];
 	char	host[64];
 };
@@ -376,7 +381,7 @@ struct fetch_ask {
 static void
 fetch_got(struct daemon *d, json_t *rep, struct frame *fr, void *arg)
 {
-	struct fetch_ask *fa = arg;
+	struct block_host *fa = arg;
 	struct data_fetch *f;
 	char *cause = NULL;
 
@@ -421,7 +426,7 @@ fetch_next(struct daemon *d, struct data_fetch *f)
 {
 	json_t *up = data_up_hosts(d), *h, *req;
 	const char *host = NULL, *name;
-	struct fetch_ask *fa;
+	struct block_host *fa;
 	char msg[160];
 	size_t i;
 	int pass;
@@ -1253,15 +1258,10 @@ data_link_up(struct daemon *d, struct link *l)
 
 /* ---- copies made again, blocks no set names dropped ---- */
 
-struct repair {
-	char	sha[DATACACHE_HEX];
-	char	host[64];
-};
-
 static void
 repair_done(struct daemon *d, json_t *rep, struct frame *f, void *arg)
 {
-	struct repair *r = arg;
+	struct block_host *r = arg;
 
 	(void)f;
 	json_object_del(d->data_repairing, r->sha);
@@ -1311,7 +1311,7 @@ data_repair(struct daemon *d)
 	json_t *refs = data_referenced(d), *up = data_up_hosts(d), *holders,
 	    *order, *h, *v;
 	const char *sha, *host, *first;
-	struct repair *r;
+	struct block_host *r;
 	struct link *l;
 	const void *p;
 	uint64_t len;
@@ -1378,9 +1378,8 @@ data_tick(struct daemon *d, uint64_t now)
 	if (now < d->data_next_tick)
 		return;
 	d->data_next_tick = now + DATA_TICK_MS;
-	data_prune_uses(d);
-	data_pins_update(d);
 	data_repair(d);
+	/* Also forgets ended agents' uses and renews the pins. */
 	data_drop_unnamed(d, NULL);
 	json_object_foreach_safe(d->data_removed, tmp, name, t)
 		if (json_integer_value(t) + DATA_TOMBSTONE_S < (json_int_t)
