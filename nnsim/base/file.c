@@ -145,3 +145,51 @@ nn_memfd_sealed(const char *name, const void *buf, size_t len, char **cause)
 	}
 	return fd;
 }
+
+/* Checks that path can be written before any work goes into it. */
+int
+nn_output_check(const char *path, int force, char **cause)
+{
+	struct stat st;
+	char *dir = NULL, *slash;
+	int rc = -1;
+
+	if (strcmp(path, "-") == 0)
+		return 0;
+	if (*path == '\0') {
+		nn_fail(cause, "output: empty file name");
+		return -1;
+	}
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			nn_fail(cause, "%s: is a folder, expected a file name",
+			    path);
+			return -1;
+		}
+		if (!force) {
+			nn_fail(cause, "%s: exists (use --force to overwrite)",
+			    path);
+			return -1;
+		}
+	}
+	dir = xstrdup(path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		nn_fail(cause, "%s: folder %s does not exist", path, dir);
+		goto out;
+	}
+	if (access(dir, W_OK) == -1) {
+		nn_fail(cause, "%s: folder %s is not writable: %s", path, dir,
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(dir);
+	return rc;
+}

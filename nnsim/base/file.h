@@ -11,6 +11,14 @@
  */
 char	*nn_read_file(const char *path, size_t limit, size_t *len,
 	    char **cause);
+/*
+ * Checks, before any work is done, that an output file can be made at
+ * path: its folder exists and may be written, path is not a folder, and
+ * path does not exist unless force (outputs are never overwritten
+ * silently). "-" (stdout) always passes. 0, or -1 with a cause naming
+ * path, e.g. "x.nnm: exists (use --force to overwrite)".
+ */
+int	 nn_output_check(const char *path, int force, char **cause);
 /* mkdir -p, each folder it makes mode 0700 (its owner's alone): 0, or -1
  * with a cause naming the folder that could not be made. */
 int	 nn_mkdirs(const char *path, char **cause);
