@@ -4,17 +4,17 @@
 # ok, FAIL or skip. Filter with TESTS=pattern.
 #
 # The suite mostly waits (daemons' heartbeats, timeouts), so test files run
-# NNSIM_JOBS at a time (default 2), the longest first. Files in SERIAL run
-# alone afterwards: they measure memory or load, pin cores, or make network
-# namespaces and cgroups. A new test file runs in parallel by default, so it
+# NNSIM_JOBS at a time (default 2), the longest first (SLOW). Files in
+# SERIAL run alone afterwards: they pin cores and measure load or memory. A new test file runs in parallel by default, so it
 # must use its own temporary folder (lib.sh's $T) and take its ports from
 # its pid (see tests/README.md).
 BUILD=${BUILD:-build}
 BIN=${BIN:-bin}
 JOBS=${NNSIM_JOBS:-2}
-SERIAL='balance.sh cacheshare.sh exhaust.sh netns.sh sandbox.sh valgrind.sh'
-SLOW='elastic.sh data.sh agents.sh join.sh console.sh storm.sh lifecycle.sh
-    cachehosts.sh agentd.sh model.sh'
+SERIAL='balance.sh cacheshare.sh'
+SLOW='elastic.sh data.sh netns.sh agents.sh sandbox.sh valgrind.sh join.sh
+    console.sh storm.sh lifecycle.sh cachehosts.sh agentd.sh model.sh
+    exhaust.sh'
 
 # xargs hands the file last.
 [ "$1" = --one-of ] && set -- --one "$3" "$2"
