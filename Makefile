@@ -43,7 +43,7 @@ endif
 # Debian packages: what building and testing need, and the bench references.
 DEPS_BUILD	= build-essential pkg-config libevent-dev libjansson-dev \
 		  libopenblas-dev libssl-dev libedit-dev libseccomp-dev valgrind iproute2 \
-		  python3 python3-cryptography spin
+		  python3 python3-cryptography spin libcairo2-dev
 DEPS_BENCH	= libfann-dev python3-torch
 
 # Layers, lowest first; each may use only those before it (docs/design.md,
@@ -60,6 +60,10 @@ LIBS_SIM	= $(LIB_DIST) $(LIB_NN) $(LIB_DATA) $(LIB_BASE)
 LIBS_ALL	= $(LIB_DIST) $(LIB_NN) $(LIB_DATA) $(LIB_AGENTD) $(LIB_BASE)
 
 CLI_OBJ		= $(patsubst %.c,$(BUILD)/%.o,$(wildcard nnsim/cli/*.c))
+# nnsim plot draws with cairo; nothing else links it.
+CAIRO_CFLAGS	= $(shell pkg-config --cflags cairo 2>/dev/null)
+CAIRO_LIBS	= $(shell pkg-config --libs cairo 2>/dev/null || echo -lcairo)
+$(BUILD)/nnsim/cli/plot.o: CPPFLAGS += $(CAIRO_CFLAGS)
 
 AGENTD_MAIN	= agentd/main.c agentd/agentctl.c
 AGENTD_SRC	= $(filter-out $(AGENTD_MAIN),$(wildcard agentd/*.c))
@@ -102,7 +106,7 @@ $(BUILD)/lib%.a:
 $(BIN)/nnsim: $(CLI_OBJ) $(LIBS_ALL)
 	$(msg) LINK $@
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ledit
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ledit $(CAIRO_LIBS)
 
 # -rdynamic: agents resolve the runtime API (agent.h) against the worker.
 $(BIN)/agentd: $(BUILD)/agentd/main.o $(LIB_AGENTD) $(LIB_BASE)
