@@ -269,9 +269,16 @@ plot_events(cairo_t *cr, const struct plotdata *pd, const struct plot_box *in,
 		cairo_line_to(cr, px, in->y + in->h);
 		cairo_stroke(cr);
 		cairo_set_dash(cr, NULL, 0, 0);
+		/* The label on a light ground: curves pass behind it. */
 		cairo_save(cr);
-		cairo_move_to(cr, px + 3, in->y + 4);
+		cairo_translate(cr, px + 3, in->y + 4);
 		cairo_rotate(cr, M_PI / 2);
+		cairo_set_source_rgba(cr, 1, 1, 1, 0.8);
+		cairo_rectangle(cr, -1, -9, plot_text_width(cr,
+		    pd->events[i].label) + 2, 11);
+		cairo_fill(cr);
+		cairo_set_source_rgb(cr, 0.35, 0.35, 0.35);
+		cairo_move_to(cr, 0, 0);
 		cairo_show_text(cr, pd->events[i].label);
 		cairo_restore(cr);
 	}

@@ -328,6 +328,17 @@ plotdata_file_name(const char *path)
 	return xasprintf("%.*s", (int)(dot - base), base);
 }
 
+/* Orders runs by file, then session. */
+static int
+plotdata_by_run(const void *a, const void *b)
+{
+	const struct plot_run *x = a, *y = b;
+
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
+	return x->session < y->session ? -1 : x->session > y->session;
+}
+
 void
 plotdata_finish(struct plotdata *pd)
 {
@@ -370,6 +381,7 @@ plotdata_finish(struct plotdata *pd)
 		pd->runs[kept++] = *r;
 	}
 	pd->nruns = kept;
+	qsort(pd->runs, pd->nruns, sizeof *pd->runs, plotdata_by_run);
 }
 
 /* The numeric fields of the epoch lines that are figures, as the keys of
