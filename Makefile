@@ -135,6 +135,12 @@ $(BUILD)/tests/test_datacache: $(BUILD)/tests/unit/test_datacache.o \
 	$(msg) LINK $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# nnsim plot's reading of metrics files, without cairo.
+$(BUILD)/tests/test_plotdata: $(BUILD)/tests/unit/test_plotdata.o \
+    $(BUILD)/nnsim/cli/plotdata.o $(UNIT_LIB) $(LIBS_ALL)
+	$(msg) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 check-layers:
 	$(Q)python3 tests/check-layers.py
 
