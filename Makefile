@@ -60,9 +60,11 @@ LIBS_SIM	= $(LIB_DIST) $(LIB_NN) $(LIB_DATA) $(LIB_BASE)
 LIBS_ALL	= $(LIB_DIST) $(LIB_NN) $(LIB_DATA) $(LIB_AGENTD) $(LIB_BASE)
 
 CLI_OBJ		= $(patsubst %.c,$(BUILD)/%.o,$(wildcard nnsim/cli/*.c))
-# nnsim plot draws with cairo; nothing else links it.
-CAIRO_CFLAGS	= $(shell pkg-config --cflags cairo 2>/dev/null)
-CAIRO_LIBS	= $(shell pkg-config --libs cairo 2>/dev/null || echo -lcairo)
+# nnsim plot draws with cairo (fontconfig: its caches are freed at the
+# end); nothing else links them.
+CAIRO_CFLAGS	= $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
+CAIRO_LIBS	= $(shell pkg-config --libs cairo fontconfig 2>/dev/null || \
+		    echo -lcairo -lfontconfig)
 $(BUILD)/nnsim/cli/plot.o: CPPFLAGS += $(CAIRO_CFLAGS)
 
 AGENTD_MAIN	= agentd/main.c agentd/agentctl.c
