@@ -106,6 +106,23 @@ cmd_plot_default_metrics(const struct plotdata *pd, const char **metrics,
 	}
 }
 
+/* The line saying what was drawn: panels, runs by name, markers. */
+static void
+cmd_plot_summary(const struct plotdata *pd, const struct plot_opts *o)
+{
+	size_t k;
+
+	printf("%s: %zu panel%s (", o->path, o->nmetrics, o->nmetrics > 1 ?
+	    "s" : "");
+	for (k = 0; k < o->nmetrics; k++)
+		printf("%s%s", k > 0 ? ", " : "", o->metrics[k]);
+	printf("), %zu run%s (", pd->nruns, pd->nruns > 1 ? "s" : "");
+	for (k = 0; k < pd->nruns; k++)
+		printf("%s%s", k > 0 ? "; " : "", pd->runs[k].label);
+	printf("), %zu event marker%s, epochs 1 to %d\n", pd->nevents,
+	    pd->nevents != 1 ? "s" : "", pd->max_epoch);
+}
+
 static int
 cmd_plot_exec(const struct cmd_entry *self, int argc, char **argv)
 {
@@ -124,7 +141,6 @@ cmd_plot_exec(const struct cmd_entry *self, int argc, char **argv)
 	const char *metrics[PLOT_MAX_METRICS];
 	char *cause = NULL, *path = NULL, *list = NULL;
 	int c, i, force = 0, threads = 0, rc = EXIT_USAGE;
-	size_t k;
 
 	optind = 1;
 	while ((c = cmd_getopt(self, argc, argv, ":o:fh", longopts, &threads,
@@ -196,15 +212,7 @@ cmd_plot_exec(const struct cmd_entry *self, int argc, char **argv)
 		rc = EXIT_FAILED;
 		goto fail;
 	}
-	printf("%s: %zu panel%s (", path, o.nmetrics, o.nmetrics > 1 ? "s" :
-	    "");
-	for (k = 0; k < o.nmetrics; k++)
-		printf("%s%s", k > 0 ? ", " : "", metrics[k]);
-	printf("), %zu run%s (", pd->nruns, pd->nruns > 1 ? "s" : "");
-	for (k = 0; k < pd->nruns; k++)
-		printf("%s%s", k > 0 ? "; " : "", pd->runs[k].label);
-	printf("), %zu event marker%s, epochs 1 to %d\n", pd->nevents,
-	    pd->nevents != 1 ? "s" : "", pd->max_epoch);
+	cmd_plot_summary(pd, &o);
 	rc = 0;
 	goto out;
 fail:
