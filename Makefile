@@ -43,7 +43,7 @@ endif
 # Debian packages: what building and testing need, and the bench references.
 DEPS_BUILD	= build-essential pkg-config libevent-dev libjansson-dev \
 		  libopenblas-dev libssl-dev libedit-dev libseccomp-dev valgrind iproute2 \
-		  python3 python3-cryptography spin
+		  python3 python3-cryptography spin libcairo2-dev
 DEPS_BENCH	= libfann-dev python3-torch
 
 # Layers, lowest first; each may use only those before it (docs/design.md,
@@ -60,6 +60,12 @@ LIBS_SIM	= $(LIB_DIST) $(LIB_NN) $(LIB_DATA) $(LIB_BASE)
 LIBS_ALL	= $(LIB_DIST) $(LIB_NN) $(LIB_DATA) $(LIB_AGENTD) $(LIB_BASE)
 
 CLI_OBJ		= $(patsubst %.c,$(BUILD)/%.o,$(wildcard nnsim/cli/*.c))
+# nnsim plot draws with cairo (fontconfig: its caches are freed at the
+# end); nothing else links them.
+CAIRO_CFLAGS	= $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
+CAIRO_LIBS	= $(shell pkg-config --libs cairo fontconfig 2>/dev/null || \
+		    echo -lcairo -lfontconfig)
+$(BUILD)/nnsim/cli/plot.o: CPPFLAGS += $(CAIRO_CFLAGS)
 
 AGENTD_MAIN	= agentd/main.c agentd/agentctl.c
 AGENTD_SRC	= $(filter-out $(AGENTD_MAIN),$(wildcard agentd/*.c))
@@ -102,7 +108,7 @@ $(BUILD)/lib%.a:
 $(BIN)/nnsim: $(CLI_OBJ) $(LIBS_ALL)
 	$(msg) LINK $@
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ledit
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ledit $(CAIRO_LIBS)
 
 # -rdynamic: agents resolve the runtime API (agent.h) against the worker.
 $(BIN)/agentd: $(BUILD)/agentd/main.o $(LIB_AGENTD) $(LIB_BASE)
@@ -128,6 +134,12 @@ $(BUILD)/tests/unit/%.o: CPPFLAGS += -Itests/unit
 # The data cache's blocks, key and manifest live with the command line.
 $(BUILD)/tests/test_datacache: $(BUILD)/tests/unit/test_datacache.o \
     $(BUILD)/nnsim/cli/datacache.o $(UNIT_LIB) $(LIBS_ALL)
+	$(msg) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# nnsim plot's reading of metrics files, without cairo.
+$(BUILD)/tests/test_plotdata: $(BUILD)/tests/unit/test_plotdata.o \
+    $(BUILD)/nnsim/cli/plotdata.o $(UNIT_LIB) $(LIBS_ALL)
 	$(msg) LINK $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -27,6 +27,7 @@ extern const struct cmd_entry cmd_jobs_entry;
 extern const struct cmd_entry cmd_attach_entry;
 extern const struct cmd_entry cmd_console_entry;
 extern const struct cmd_entry cmd_data_entry;
+extern const struct cmd_entry cmd_plot_entry;
 
 /* Prints "nnsim: NAME: message" on one line; returns EXIT_USAGE. */
 int	cmd_usage_error(const struct cmd_entry *, const char *, ...)
