@@ -22,6 +22,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_data_entry,
 	&cmd_eval_entry,
 	&cmd_predict_entry,
+	&cmd_info_entry,
 	NULL,
 };
 
