@@ -43,7 +43,8 @@ endif
 # Debian packages: what building and testing need, and the bench references.
 DEPS_BUILD	= build-essential pkg-config libevent-dev libjansson-dev \
 		  libopenblas-dev libssl-dev libedit-dev libseccomp-dev valgrind iproute2 \
-		  python3 python3-cryptography spin
+		  python3 python3-cryptography spin \
+		  protobuf-c-compiler libprotobuf-c-dev python3-onnx python3-numpy
 DEPS_BENCH	= libfann-dev python3-torch
 
 # Layers, lowest first; each may use only those before it (docs/design.md,
@@ -60,6 +61,10 @@ LIBS_SIM	= $(LIB_DIST) $(LIB_NN) $(LIB_DATA) $(LIB_BASE)
 LIBS_ALL	= $(LIB_DIST) $(LIB_NN) $(LIB_DATA) $(LIB_AGENTD) $(LIB_BASE)
 
 CLI_OBJ		= $(patsubst %.c,$(BUILD)/%.o,$(wildcard nnsim/cli/*.c))
+# ONNX's schema, the part nnsim export writes, compiled by protoc-c at build
+# time into $(GEN)/cli (nnsim/cli/README.md says why).
+GEN		= $(BUILD)/gen
+ONNX_OBJ	= $(GEN)/cli/onnx.pb-c.o
 
 AGENTD_MAIN	= agentd/main.c agentd/agentctl.c
 AGENTD_SRC	= $(filter-out $(AGENTD_MAIN),$(wildcard agentd/*.c))
@@ -99,10 +104,20 @@ $(BUILD)/lib%.a:
 	$(msg) AR $@
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN)/nnsim: $(CLI_OBJ) $(LIBS_ALL)
+$(BIN)/nnsim: $(CLI_OBJ) $(ONNX_OBJ) $(LIBS_ALL)
 	$(msg) LINK $@
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ledit
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ledit -lprotobuf-c
+
+$(GEN)/cli/%.pb-c.c $(GEN)/cli/%.pb-c.h: nnsim/cli/%.proto
+	$(msg) PROTOC $<
+	@mkdir -p $(GEN)
+	$(Q)protoc-c --proto_path=nnsim --c_out=$(GEN) $<
+$(GEN)/cli/%.pb-c.o: $(GEN)/cli/%.pb-c.c
+	$(msg) CC $<
+	$(Q)$(CC) $(CPPFLAGS) -I$(GEN) $(CFLAGS) -c -o $@ $<
+$(BUILD)/nnsim/cli/cmd_export.o: CPPFLAGS += -I$(GEN)
+$(BUILD)/nnsim/cli/cmd_export.o: $(GEN)/cli/onnx.pb-c.h
 
 # -rdynamic: agents resolve the runtime API (agent.h) against the worker.
 $(BIN)/agentd: $(BUILD)/agentd/main.o $(LIB_AGENTD) $(LIB_BASE)
