@@ -12,6 +12,9 @@
 #include "data/loader.h"
 #include "nn/blas.h"
 
+/* Standard input is read whole first; this much at most. */
+#define PREDICT_STDIN_MAX	((size_t)1 << 31)
+
 static int	cmd_predict_exec(const struct cmd_entry *, int, char **);
 
 const struct cmd_entry cmd_predict_entry = {
@@ -254,8 +257,8 @@ predict_stdin(char **path, char **cause)
 	size_t len;
 	int fd;
 
-	if ((buf = nn_read_file("/dev/stdin", NN_MAX_ROWS, &len, cause)) ==
-	    NULL)
+	buf = nn_read_file("/dev/stdin", PREDICT_STDIN_MAX, &len, cause);
+	if (buf == NULL)
 		return -1;
 	fd = nn_memfd_sealed("nnsim-predict-stdin", buf, len, cause);
 	free(buf);

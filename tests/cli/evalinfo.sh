@@ -195,3 +195,6 @@ cp "$T/cls.nnm" "$T/corrupt.nnm"
 printf 'X' | dd of="$T/corrupt.nnm" bs=1 seek=40 conv=notrunc 2>/dev/null
 expect_error info_corrupt 2 '^nnsim info: .*corrupt.nnm: checksum mismatch' "$NNSIM" info "$T/corrupt.nnm"
 expect_error info_usage 2 'missing MODEL' "$NNSIM" info
+run_cmd "$NNSIM" info --help
+if [ "$rc" -eq 0 ] && grep -q '^usage: nnsim info MODEL' "$T/out"; then ok info_help; else fail info_help "rc $rc"; fi
+expect_error info_bad_option 2 'unknown option "--bogus"' "$NNSIM" info "$T/cls.nnm" --bogus

@@ -89,3 +89,7 @@ head -c 200 "$T/soft.nnm" >"$T/cut.nnm"
 expect_error corrupt_model 2 'cut.nnm: truncated' \
 	"$NNSIM" export "$T/cut.nnm" -o "$T/cut.onnx"
 if [ ! -e "$T/cut.onnx" ] && [ ! -e "$T/nope.onnx" ]; then ok no_output_on_error; else fail no_output_on_error "an output was written"; fi
+run_cmd "$NNSIM" export --help
+if [ "$rc" -eq 0 ] && grep -q '^usage: nnsim export MODEL' "$T/out" &&
+    grep -q -- '--force' "$T/out"; then ok export_help; else fail export_help "rc $rc"; fi
+expect_error export_no_model 2 'missing MODEL' "$NNSIM" export
