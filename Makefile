@@ -43,7 +43,8 @@ endif
 # Debian packages: what building and testing need, and the bench references.
 DEPS_BUILD	= build-essential pkg-config libevent-dev libjansson-dev \
 		  libopenblas-dev libssl-dev libedit-dev libseccomp-dev valgrind iproute2 \
-		  python3 python3-cryptography spin libcairo2-dev
+		  python3 python3-cryptography spin libcairo2-dev \
+		  protobuf-c-compiler libprotobuf-c-dev python3-onnx python3-numpy
 DEPS_BENCH	= libfann-dev python3-torch
 
 # Layers, lowest first; each may use only those before it (docs/design.md,
@@ -66,6 +67,10 @@ CAIRO_CFLAGS	= $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
 CAIRO_LIBS	= $(shell pkg-config --libs cairo fontconfig 2>/dev/null || \
 		    echo -lcairo -lfontconfig)
 $(BUILD)/nnsim/cli/plot.o: CPPFLAGS += $(CAIRO_CFLAGS)
+# ONNX's schema, the part nnsim export writes, compiled by protoc-c at build
+# time into $(GEN)/cli (nnsim/cli/README.md says why).
+GEN		= $(BUILD)/gen
+ONNX_OBJ	= $(GEN)/cli/onnx.pb-c.o
 
 AGENTD_MAIN	= agentd/main.c agentd/agentctl.c
 AGENTD_SRC	= $(filter-out $(AGENTD_MAIN),$(wildcard agentd/*.c))
@@ -105,10 +110,20 @@ $(BUILD)/lib%.a:
 	$(msg) AR $@
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN)/nnsim: $(CLI_OBJ) $(LIBS_ALL)
+$(BIN)/nnsim: $(CLI_OBJ) $(ONNX_OBJ) $(LIBS_ALL)
 	$(msg) LINK $@
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ledit $(CAIRO_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ledit -lprotobuf-c $(CAIRO_LIBS)
+
+$(GEN)/cli/%.pb-c.c $(GEN)/cli/%.pb-c.h: nnsim/cli/%.proto
+	$(msg) PROTOC $<
+	@mkdir -p $(GEN)
+	$(Q)protoc-c --proto_path=nnsim --c_out=$(GEN) $<
+$(GEN)/cli/%.pb-c.o: $(GEN)/cli/%.pb-c.c
+	$(msg) CC $<
+	$(Q)$(CC) $(CPPFLAGS) -I$(GEN) $(CFLAGS) -c -o $@ $<
+$(BUILD)/nnsim/cli/cmd_export.o: CPPFLAGS += -I$(GEN)
+$(BUILD)/nnsim/cli/cmd_export.o: $(GEN)/cli/onnx.pb-c.h
 
 # -rdynamic: agents resolve the runtime API (agent.h) against the worker.
 $(BIN)/agentd: $(BUILD)/agentd/main.o $(LIB_AGENTD) $(LIB_BASE)

@@ -22,6 +22,8 @@ struct cmd_entry {
 extern const struct cmd_entry cmd_train_entry;
 extern const struct cmd_entry cmd_eval_entry;
 extern const struct cmd_entry cmd_predict_entry;
+extern const struct cmd_entry cmd_info_entry;
+extern const struct cmd_entry cmd_export_entry;
 extern const struct cmd_entry cmd_submit_entry;
 extern const struct cmd_entry cmd_jobs_entry;
 extern const struct cmd_entry cmd_attach_entry;

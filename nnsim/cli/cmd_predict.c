@@ -4,27 +4,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/file.h"
 #include "cli/cmd.h"
 #include "cli/model_io.h"
 #include "data/loader.h"
 #include "nn/blas.h"
 
+/* Standard input is read whole first; this much at most. */
+#define PREDICT_STDIN_MAX	((size_t)1 << 31)
+
 static int	cmd_predict_exec(const struct cmd_entry *, int, char **);
 
 const struct cmd_entry cmd_predict_entry = {
 	.name = "predict",
-	.usage = "MODEL INPUT [-o FILE] [--threads N]",
+	.usage = "MODEL INPUT|- [-o FILE] [--threads N]",
 	.summary = "write a model's outputs for each row of INPUT",
 	.help =
-	    "INPUT is a FANN file (.data, .train, .test: its inputs are\n"
-	    "used) or a text file of numbers separated by commas or\n"
-	    "whitespace, one row per line, with either the model's number of\n"
-	    "inputs or every column of its training CSV (the label or target\n"
-	    "columns are then ignored). A first line that is not numeric is\n"
-	    "a header and is skipped.\n\n"
+	    "INPUT is a text file of any name, or - for standard input. Its\n"
+	    "first line says what it is: three integers separated by blanks\n"
+	    "(N INPUTS OUTPUTS) make it a FANN file, whose inputs are used;\n"
+	    "otherwise it holds numbers separated by commas or whitespace,\n"
+	    "one row per line, with either the model's number of inputs or\n"
+	    "every column of its training CSV (the label or target columns\n"
+	    "are then ignored). A first line that is not numeric is a header\n"
+	    "and is skipped.\n\n"
 	    "The output is CSV: for classification the predicted class and\n"
-	    "the output of every class, otherwise the outputs.\n\n"
+	    "the output of every class (p_CLASS), otherwise the outputs,\n"
+	    "named as the training CSV's target columns (y0, y1, ... when\n"
+	    "it had no header).\n\n"
 	    "options:\n"
 	    "  -o, --output FILE   write here instead of standard output\n"
 	    "  --threads N         BLAS threads (default: one per core)\n"
@@ -108,7 +117,7 @@ read_rows(const struct nn_model *m, const char *path, size_t *nrows,
 
 	memset(&layout, 0, sizeof layout);
 	memset(&lines, 0, sizeof lines);
-	if (model_io_source(m, path, &layout, NULL) != 0)
+	if (model_io_csv_source(m, path, &layout, NULL) != 0)
 		layout.format = NN_FORMAT_FANN;
 	if (nn_lines_open(&lines, path, cause) != 0)
 		goto out;
@@ -166,10 +175,12 @@ out:
 static void
 write_header(FILE *f, const struct nn_model *m, int k)
 {
-	int j;
+	char **names;
+	int j, nnames;
 
 	if (m->task == NN_TASK_CLASSIFICATION && k > 1)
 		fputs("class", f);
+	names = model_io_output_names(m, &nnames);
 	for (j = 0; j < k; j++) {
 		if (j > 0 || (m->task == NN_TASK_CLASSIFICATION && k > 1))
 			fputc(',', f);
@@ -178,10 +189,13 @@ write_header(FILE *f, const struct nn_model *m, int k)
 			fprintf(f, "p_%s", m->classes[j]);
 		else if (m->task == NN_TASK_CLASSIFICATION && k > 1)
 			fprintf(f, "p_%d", j);
+		else if (m->task == NN_TASK_REGRESSION && nnames == k)
+			fputs(names[j], f);
 		else
 			fprintf(f, "y%d", j);
 	}
 	fputc('\n', f);
+	free(names);
 }
 
 static void
@@ -203,6 +217,70 @@ write_row(FILE *f, const struct nn_model *m, const float *y, int k)
 	fputc('\n', f);
 }
 
+/*
+ * Whether path is a FANN file: its first line that is not blank holds
+ * three integers separated by blanks. 1, 0, or -1 with cause.
+ */
+static int
+predict_is_fann(const char *path, char **cause)
+{
+	struct nn_lines lines;
+	char *line, *cells[4];
+	size_t len;
+	long long v;
+	int r, n, i, fann = 0;
+
+	if (nn_lines_open(&lines, path, cause) != 0)
+		return -1;
+	while ((r = nn_lines_next(&lines, &line, &len, cause)) == 1) {
+		if (strchr(line, ',') != NULL)
+			break;
+		if ((n = split_cells(line, cells, 4)) == 0)
+			continue;
+		fann = n == 3;
+		for (i = 0; i < n && i < 3; i++)
+			fann &= nn_parse_long(cells[i], &v) == 0 && v >= 0;
+		break;
+	}
+	nn_lines_close(&lines);
+	return r < 0 ? -1 : fann;
+}
+
+/*
+ * Standard input read whole into a sealed memfd, which the loaders open by
+ * its /proc path, twice if need be. The descriptor, or -1 with cause.
+ */
+static int
+predict_stdin(char **path, char **cause)
+{
+	char *buf;
+	size_t len;
+	int fd;
+
+	buf = nn_read_file("/dev/stdin", PREDICT_STDIN_MAX, &len, cause);
+	if (buf == NULL)
+		return -1;
+	fd = nn_memfd_sealed("nnsim-predict-stdin", buf, len, cause);
+	free(buf);
+	if (fd != -1)
+		*path = xasprintf("/proc/self/fd/%d", fd);
+	return fd;
+}
+
+/* Names standard input rather than the memfd in a message. */
+static void
+predict_rename(char **cause, const char *path)
+{
+	size_t n = strlen(path);
+	char *s;
+
+	if (*cause == NULL || strncmp(*cause, path, n) != 0)
+		return;
+	s = xasprintf("standard input%s", *cause + n);
+	free(*cause);
+	*cause = s;
+}
+
 static int
 cmd_predict_exec(const struct cmd_entry *self, int argc, char **argv)
 {
@@ -217,11 +295,11 @@ cmd_predict_exec(const struct cmd_entry *self, int argc, char **argv)
 	struct nn_net *net = NULL;
 	const char *output = NULL, *input;
 	const float *y;
-	char *cause = NULL;
+	char *cause = NULL, *stdin_path = NULL;
 	float *x = NULL;
 	FILE *f = stdout;
 	size_t n, i;
-	int c, b, k, in, threads = 0, rc = EXIT_USAGE;
+	int c, b, k, in, fann, stdin_fd = -1, threads = 0, rc = EXIT_USAGE;
 
 	optind = 1;
 	while ((c = cmd_getopt(self, argc, argv, ":o:h", longopts, &threads,
@@ -241,8 +319,14 @@ cmd_predict_exec(const struct cmd_entry *self, int argc, char **argv)
 		goto fail;
 	in = nn_net_arch(model->net)->input;
 	k = nn_arch_outputs(nn_net_arch(model->net));
-	if (model_io_suffix(input, ".data") || model_io_suffix(input,
-	    ".train") || model_io_suffix(input, ".test")) {
+	if (strcmp(input, "-") == 0) {
+		if ((stdin_fd = predict_stdin(&stdin_path, &cause)) == -1)
+			goto fail;
+		input = stdin_path;
+	}
+	if ((fann = predict_is_fann(input, &cause)) == -1)
+		goto fail;
+	if (fann) {
 		if (nn_load_fann(input, &d, &cause) != 0)
 			goto fail;
 		if (d->in != in) {
@@ -281,6 +365,8 @@ cmd_predict_exec(const struct cmd_entry *self, int argc, char **argv)
 	rc = 0;
 	goto out;
 fail:
+	if (stdin_path != NULL)
+		predict_rename(&cause, stdin_path);
 	fprintf(stderr, "nnsim predict: %s\n", cause);
 out:
 	if (f != stdout && f != NULL && fclose(f) != 0 && rc == 0) {
@@ -293,6 +379,9 @@ out:
 	nn_data_free(d);
 	nn_net_free(net);
 	nn_model_free(model);
+	if (stdin_fd != -1)
+		close(stdin_fd);
+	free(stdin_path);
 	free(cause);
 	return rc;
 }

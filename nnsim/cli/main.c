@@ -23,6 +23,8 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_eval_entry,
 	&cmd_predict_entry,
 	&cmd_plot_entry,
+	&cmd_info_entry,
+	&cmd_export_entry,
 	NULL,
 };
 

@@ -14,6 +14,82 @@ model_io_suffix(const char *path, const char *suffix)
 	return n >= m && strcmp(path + n - m, suffix) == 0;
 }
 
+char **
+model_io_output_names(const struct nn_model *m, int *n)
+{
+	json_t *columns = json_object_get(m->layout, "columns"), *targets, *v;
+	char **names;
+	size_t j;
+
+	*n = 0;
+	if (m->task == NN_TASK_CLASSIFICATION) {
+		if (m->classes == NULL)
+			return NULL;
+		names = xcalloc((size_t)m->nclasses, sizeof *names);
+		memcpy(names, m->classes, (size_t)m->nclasses * sizeof *names);
+		*n = m->nclasses;
+		return names;
+	}
+	targets = json_object_get(m->layout, "targets");
+	if (!json_is_array(columns) || json_array_size(targets) == 0)
+		return NULL;
+	names = xcalloc(json_array_size(targets), sizeof *names);
+	json_array_foreach(targets, j, v) {
+		names[j] = (char *)json_string_value(json_array_get(columns,
+		    (size_t)json_integer_value(v)));
+		if (names[j] == NULL) {
+			free(names);
+			return NULL;
+		}
+	}
+	*n = (int)json_array_size(targets);
+	return names;
+}
+
+char **
+model_io_input_names(const struct nn_model *m, int *n)
+{
+	json_t *columns = json_object_get(m->layout, "columns"), *v;
+	json_t *inputs = json_object_get(m->layout, "inputs");
+	json_t *label = json_object_get(m->layout, "label");
+	json_t *targets = json_object_get(m->layout, "targets");
+	int in = nn_net_arch(m->net)->input, k = 0, skip;
+	size_t c, j, ncols = json_array_size(columns);
+	char **names;
+
+	*n = 0;
+	if (!json_is_array(columns))
+		return NULL;
+	names = xcalloc((size_t)in, sizeof *names);
+	if (json_array_size(inputs) > 0) {
+		json_array_foreach(inputs, j, v)
+			if (k < in)
+				names[k++] = (char *)json_string_value(
+				    json_array_get(columns,
+				    (size_t)json_integer_value(v)));
+	} else {
+		for (c = 0; c < ncols; c++) {
+			skip = label != NULL &&
+			    (json_int_t)c == json_integer_value(label);
+			json_array_foreach(targets, j, v)
+				skip |= (json_int_t)c == json_integer_value(v);
+			if (!skip && k < in)
+				names[k++] = (char *)json_string_value(
+				    json_array_get(columns, c));
+		}
+	}
+	/* A layout that does not fit the net names nothing. */
+	for (j = 0; j < (size_t)in; j++)
+		if (names[j] == NULL)
+			k = -1;
+	if (k != in) {
+		free(names);
+		return NULL;
+	}
+	*n = in;
+	return names;
+}
+
 static int *
 layout_ints(json_t *a, int *n)
 {
@@ -33,9 +109,6 @@ int
 model_io_source(const struct nn_model *m, const char *path,
     struct nn_source *s, char **cause)
 {
-	const char *format;
-	json_t *label;
-
 	memset(s, 0, sizeof *s);
 	s->label = -1;
 	s->row_lo = s->row_hi = -1;
@@ -50,6 +123,22 @@ model_io_source(const struct nn_model *m, const char *path,
 		return nn_fail(cause, "%s: unknown data format (expected "
 		    "net.json, a FANN .data/.train/.test file or a .csv "
 		    "file)", path);
+	nn_source_clear(s);
+	return model_io_csv_source(m, path, s, cause);
+}
+
+int
+model_io_csv_source(const struct nn_model *m, const char *path,
+    struct nn_source *s, char **cause)
+{
+	const char *format;
+	json_t *label;
+
+	memset(s, 0, sizeof *s);
+	s->label = -1;
+	s->row_lo = s->row_hi = -1;
+	s->jpath = xstrdup(path);
+	s->path = xstrdup(path);
 	format = json_string_value(json_object_get(m->layout, "format"));
 	if (format == NULL || strcmp(format, "csv") != 0)
 		return nn_fail(cause, "%s: the model was not trained on CSV "

@@ -425,3 +425,30 @@ out:
 	free(c.y);
 	return rc;
 }
+
+char **
+nn_csv_header(const char *path, int *n)
+{
+	struct nn_lines lines;
+	char *line, *cause = NULL, **cells = NULL, **names = NULL;
+	size_t len;
+	int i;
+
+	*n = 0;
+	if (nn_lines_open(&lines, path, &cause) != 0)
+		goto out;
+	if (nn_lines_next(&lines, &line, &len, &cause) == 1 &&
+	    csv_count(line, len) <= NN_MAX_COLUMNS) {
+		*n = (int)csv_count(line, len);
+		cells = xcalloc((size_t)*n, sizeof *cells);
+		csv_split(line, cells, *n);
+		names = xcalloc((size_t)*n, sizeof *names);
+		for (i = 0; i < *n; i++)
+			names[i] = xstrdup(cells[i]);
+	}
+	nn_lines_close(&lines);
+out:
+	free(cells);
+	free(cause);
+	return names;
+}

@@ -139,6 +139,12 @@ int	 nn_load_idx(const char *images, const char *labels,
 int	 nn_generate(const struct nn_source *, struct nn_data **,
 	     char **cause);
 /*
+ * The cells of a CSV file's first line (its header), as new strings in a
+ * new array of *n (caller frees both), or NULL when the file cannot be
+ * read or has no first line.
+ */
+char	**nn_csv_header(const char *path, int *n);
+/*
  * Writes d in FANN's text format, each value with %.9g so that a float
  * reads back to the same bits. -1 with a cause naming path.
  */

@@ -1,5 +1,6 @@
 /* JSON-lines metrics, flushed per line so a follower sees each epoch. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +76,158 @@ nn_metrics_write(struct nn_metrics *m, json_t *obj, char **cause)
 		return nn_fail(cause, "%s: write failed: %s", m->path,
 		    strerror(errno));
 	return 0;
+}
+
+/* The class of one row: argmax of several outputs, one output above mid. */
+static int
+row_class(const float *v, int nout, float mid)
+{
+	int j, best = 0;
+
+	if (nout == 1)
+		return v[0] > mid;
+	for (j = 1; j < nout; j++)
+		if (v[j] > v[best])
+			best = j;
+	return best;
+}
+
+static double
+ratio(double num, double den)
+{
+	return den > 0 ? num / den : 0;
+}
+
+static json_t *
+eval_classification(struct nn_net *net, const struct nn_data *d,
+    char *const *names, int nnames)
+{
+	json_t *o = json_object(), *classes = json_array(), *conf = json_array();
+	json_t *per = json_array(), *row, *macro;
+	const float *y;
+	char *name;
+	float mid = (d->lo + d->hi) / 2;
+	size_t i, *m, tp, pred, actual;
+	double p, r, f, sum_p = 0, sum_r = 0, sum_f = 0;
+	int k = d->out > 1 ? d->out : 2, b, c, j, rows = nn_net_max_batch(net);
+
+	m = xcalloc((size_t)k * k, sizeof *m);
+	for (i = 0; i < d->n; i += (size_t)b) {
+		b = d->n - i < (size_t)rows ? (int)(d->n - i) : rows;
+		y = nn_net_forward(net, d->x + i * (size_t)d->in, b);
+		for (c = 0; c < b; c++)
+			m[(size_t)row_class(d->y + (i + c) * (size_t)d->out,
+			    d->out, mid) * k + row_class(y + (size_t)c * d->out,
+			    d->out, mid)]++;
+	}
+	for (c = 0; c < k; c++) {
+		if (names != NULL && nnames == k)
+			name = xstrdup(names[c]);
+		else
+			name = xasprintf("%d", c);
+		json_array_append_new(classes, json_string(name));
+		free(name);
+		row = json_array();
+		tp = m[(size_t)c * k + c];
+		pred = actual = 0;
+		for (j = 0; j < k; j++) {
+			json_array_append_new(row,
+			    json_integer((json_int_t)m[(size_t)c * k + j]));
+			actual += m[(size_t)c * k + j];
+			pred += m[(size_t)j * k + c];
+		}
+		json_array_append_new(conf, row);
+		p = ratio((double)tp, (double)pred);
+		r = ratio((double)tp, (double)actual);
+		f = ratio(2 * p * r, p + r);
+		sum_p += p;
+		sum_r += r;
+		sum_f += f;
+		json_array_append_new(per, json_pack("{s:O,s:f,s:f,s:f,s:I}",
+		    "class", json_array_get(classes, (size_t)c), "precision", p,
+		    "recall", r, "f1", f, "support", (json_int_t)actual));
+	}
+	macro = json_pack("{s:f,s:f,s:f}", "precision", sum_p / k, "recall",
+	    sum_r / k, "f1", sum_f / k);
+	json_object_set_new(o, "classes", classes);
+	json_object_set_new(o, "confusion", conf);
+	json_object_set_new(o, "per_class", per);
+	json_object_set_new(o, "macro", macro);
+	free(m);
+	return o;
+}
+
+/* Sums of one output's errors: |e|, e^2 and the targets' spread. */
+struct eval_sums {
+	double	mean, abs, sq, tot;
+};
+
+static json_t *
+eval_regression(struct nn_net *net, const struct nn_data *d,
+    char *const *names, int nnames)
+{
+	json_t *o = json_object(), *per = json_array(), *r2;
+	char *name;
+	struct eval_sums *s, all;
+	const float *y;
+	double e, r2_sum = 0, n = (double)d->n;
+	size_t i, rows = (size_t)nn_net_max_batch(net);
+	int b, c, j, r2_ok = 1;
+
+	s = xcalloc((size_t)d->out, sizeof *s);
+	for (i = 0; i < d->n; i++)
+		for (j = 0; j < d->out; j++)
+			s[j].mean += d->y[i * d->out + j];
+	for (j = 0; j < d->out; j++)
+		s[j].mean /= n;
+	for (i = 0; i < d->n; i += (size_t)b) {
+		b = d->n - i < rows ? (int)(d->n - i) : (int)rows;
+		y = nn_net_forward(net, d->x + i * (size_t)d->in, b);
+		for (c = 0; c < b; c++)
+			for (j = 0; j < d->out; j++) {
+				e = (double)y[(size_t)c * d->out + j] -
+				    d->y[(i + c) * d->out + j];
+				s[j].abs += fabs(e);
+				s[j].sq += e * e;
+				e = d->y[(i + c) * d->out + j] - s[j].mean;
+				s[j].tot += e * e;
+			}
+	}
+	memset(&all, 0, sizeof all);
+	for (j = 0; j < d->out; j++) {
+		all.abs += s[j].abs;
+		all.sq += s[j].sq;
+		/* R^2 means nothing for a constant target. */
+		if (s[j].tot > 0) {
+			r2 = json_real(1 - s[j].sq / s[j].tot);
+			r2_sum += json_real_value(r2);
+		} else {
+			r2 = json_null();
+			r2_ok = 0;
+		}
+		name = names != NULL && nnames == d->out ? xstrdup(names[j]) :
+		    xasprintf("y%d", j);
+		json_array_append_new(per, json_pack("{s:s,s:f,s:f,s:o}",
+		    "name", name, "mae", s[j].abs / n, "rmse",
+		    sqrt(s[j].sq / n), "r2", r2));
+		free(name);
+	}
+	json_object_set_new(o, "mae", json_real(all.abs / (n * d->out)));
+	json_object_set_new(o, "rmse", json_real(sqrt(all.sq / (n * d->out))));
+	json_object_set_new(o, "r2", r2_ok ? json_real(r2_sum / d->out) :
+	    json_null());
+	json_object_set_new(o, "per_output", per);
+	free(s);
+	return o;
+}
+
+json_t *
+nn_metrics_eval(struct nn_net *net, const struct nn_data *d,
+    char *const *names, int nnames)
+{
+	if (d->n == 0)
+		return json_object();
+	if (d->task == NN_TASK_CLASSIFICATION)
+		return eval_classification(net, d, names, nnames);
+	return eval_regression(net, d, names, nnames);
 }

@@ -95,6 +95,34 @@ nn_source_layout(const struct nn_source *s)
 	return o;
 }
 
+/*
+ * The training CSV's header names as layout "columns", so that predict and
+ * eval name targets as training did; left out when unreadable.
+ */
+static void
+layout_add_columns(json_t *layout, const struct nn_source *s)
+{
+	json_t *a;
+	char **names;
+	int i, n, ok = 1;
+
+	if (s->format != NN_FORMAT_CSV || !s->header ||
+	    (names = nn_csv_header(s->path, &n)) == NULL)
+		return;
+	a = json_array();
+	for (i = 0; i < n; i++) {
+		/* json_string refuses what is not UTF-8: no names then. */
+		if (json_array_append_new(a, json_string(names[i])) != 0)
+			ok = 0;
+		free(names[i]);
+	}
+	free(names);
+	if (ok)
+		json_object_set_new(layout, "columns", a);
+	else
+		json_decref(a);
+}
+
 struct nn_model *
 nn_prepare_model(const struct nn_config *cfg, const struct nn_prepared *p,
     struct nn_net *net, json_t *metrics)
@@ -126,6 +154,7 @@ nn_prepare_model(const struct nn_config *cfg, const struct nn_prepared *p,
 	}
 	m->train = nn_train_spec_json(&cfg->train);
 	m->layout = nn_source_layout(&cfg->train_src);
+	layout_add_columns(m->layout, &cfg->train_src);
 	m->metrics = metrics != NULL ? json_incref(metrics) : NULL;
 	return m;
 }

@@ -111,7 +111,7 @@ for c in train eval predict; do
 done
 run_cmd "$NNSIM" --help
 if [ "$rc" -eq 0 ] && grep -q "train" "$T/out"; then ok help_main; else fail help_main "rc $rc"; fi
-expect_error unknown_command 2 'unknown command "trian" .expected one of train, submit, jobs, attach, console, data, eval, predict; see nnsim --help.' "$NNSIM" trian
+expect_error unknown_command 2 'unknown command "trian" .expected one of train, submit, jobs, attach, console, data, eval, predict, plot, info, export; see nnsim --help.' "$NNSIM" trian
 expect_error unknown_option 2 'unknown option "--bogus"' "$NNSIM" train "$X" --bogus
 expect_error bad_threads 2 '--threads: expected an integer from 1 to 1024, got "0"' \
 	"$NNSIM" train "$X" --threads 0
