@@ -21,6 +21,7 @@
 #include "cli/cluster.h"
 #include "cli/cmd.h"
 #include "cli/datacache.h"
+#include "cli/override.h"
 #include "cli/submit-internal.h"
 
 static int	cmd_submit_exec(const struct cmd_entry *, int, char **);
@@ -29,7 +30,7 @@ const struct cmd_entry cmd_submit_entry = {
 	.name = "submit",
 	.usage = "NET.JSON [--local N | --connect ADDR:PORT | --hosts FILE] "
 	    "[--key FILE] [-o MODEL] [--metrics FILE] [--no-cache] [--detach] "
-	    "[--quiet]",
+	    "[--set KEY=VALUE]... [--epochs N] [--quiet]",
 	.summary = "train NET.JSON as agents on a cluster of agentd daemons",
 	.help =
 	    "options:\n"
@@ -60,6 +61,7 @@ const struct cmd_entry cmd_submit_entry = {
 	    "  --detach             run in the background: print the job id\n"
 	    "                       and return; nnsim attach JOB follows it,\n"
 	    "                       nnsim jobs lists jobs\n"
+	    OVERRIDE_HELP
 	    "  -q, --quiet          print nothing but errors\n"
 	    "  -h, --help           show this help\n"
 	    "\nThe \"parallel\" section of net.json says how the job becomes\n"
@@ -88,6 +90,7 @@ struct submit_options {
 	int		 detach;
 	int		 no_cache;
 	int		 threads;
+	struct override_list over;	/* --set, --epochs */
 };
 
 const char *
@@ -166,6 +169,7 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 		{ "detach", no_argument, NULL, 'D' },
 		{ "no-cache", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
+		OVERRIDE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, rc;
@@ -206,6 +210,9 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 			break;
 		case CMD_OPT_EXIT:
 			return rc;
+		default:
+			if (override_option(&o->over, self, c, optarg) < 0)
+				return EXIT_USAGE;
 		}
 	}
 	if (cmd_check_args(self, argc - optind, 1, "NET.JSON") != 0)
@@ -279,7 +286,7 @@ submit_load(struct submit *sb, struct submit_options *o, const char *net,
 	if (o->hosts_path != NULL && (sb->inventory = hosts_load(o->hosts_path,
 	    cause)) == NULL)
 		return -1;
-	if ((sb->cfg = nn_config_load(net, cause)) == NULL)
+	if ((sb->cfg = override_load(&o->over, net, cause)) == NULL)
 		return -1;
 	if (o->output == NULL)
 		o->output = xasprintf("%s.nnm", sb->cfg->name);
@@ -664,6 +671,7 @@ out:
 		submit_detached_end(sb.id, rc, cause);
 	submit_clear(&sb);
 	free(o.output);
+	override_clear(&o.over);
 	free(cause);
 	return rc;
 }

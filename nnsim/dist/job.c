@@ -100,59 +100,91 @@ job_limits(struct nn_job *job, json_t *par, const char *path, char **cause)
 static const char *job_shared[] = { "data", "split", "normalize", "input",
     "parallel", NULL };
 
+/*
+ * The next step of a JSON path at *p ("train.optimizer.lr",
+ * "layers[1].units", "layers.1.units"): a key up to '.' or '[', or the
+ * index inside "[N]". 1 with the step in buf (*index when bracketed) and
+ * *last when nothing follows, or -1 with cause.
+ */
+static int
+job_path_step(const char *path, const char **p, char *buf, size_t size,
+    int *index, int *last, char **cause)
+{
+	const char *s = *p, *end;
+	size_t n;
+
+	*index = *s == '[';
+	if (*index) {
+		if ((end = strchr(s, ']')) == NULL)
+			return nn_fail(cause, "\"%s\": \"[\" without \"]\"",
+			    path);
+		s++;
+		n = (size_t)(end - s);
+		end++;
+	} else {
+		n = strcspn(s, ".[");
+		end = s + n;
+	}
+	if (n == 0)
+		return nn_fail(cause, "\"%s\": empty step in the path", path);
+	if (n >= size)
+		return nn_fail(cause, "\"%s\": a step longer than %zu bytes",
+		    path, size - 1);
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (*end != '\0' && *end != '.' && *end != '[')
+		return nn_fail(cause, "\"%s\": \"%c\" after \"]\" (expected "
+		    "\".\" or \"[\")", path, *end);
+	*last = *end == '\0';
+	*p = *end == '.' ? end + 1 : end;
+	if (*end == '.' && end[1] == '\0')
+		return nn_fail(cause, "\"%s\": empty step in the path", path);
+	return 1;
+}
+
 int
-nn_job_override(json_t *root, const char *dotted, json_t *value,
+nn_job_override(json_t *root, const char *path, json_t *value,
     char **cause)
 {
-	char *copy = xstrdup(dotted), *p = copy, *dot;
+	const char *p = path;
 	json_t *node = root, *next;
-	char *end;
+	char step[256], *end;
+	int index, last = 0;
 	long idx;
-	int rc = -1;
 
-	for (;;) {
-		dot = strchr(p, '.');
-		if (dot != NULL)
-			*dot = '\0';
-		if (*p == '\0') {
-			nn_fail(cause, "\"%s\": empty step in the path", dotted);
-			goto out;
-		}
+	while (!last) {
+		if (job_path_step(path, &p, step, sizeof step, &index, &last,
+		    cause) != 1)
+			return -1;
 		if (json_is_array(node)) {
-			idx = strtol(p, &end, 10);
-			if (*end != '\0' || idx < 0 ||
-			    (size_t)idx >= json_array_size(node)) {
-				nn_fail(cause, "\"%s\": \"%s\" is not an index "
-				    "of an array of %zu", dotted, p,
+			idx = strtol(step, &end, 10);
+			if (!isdigit((unsigned char)step[0]) || *end != '\0' ||
+			    idx < 0 || (size_t)idx >= json_array_size(node))
+				return nn_fail(cause, "\"%s\": \"%s\" is not an "
+				    "index of an array of %zu", path, step,
 				    json_array_size(node));
-				goto out;
-			}
-			if (dot == NULL) {
+			if (last)
 				json_array_set(node, (size_t)idx, value);
-				break;
-			}
-			node = json_array_get(node, (size_t)idx);
-		} else if (json_is_object(node)) {
-			if (dot == NULL) {
-				json_object_set(node, p, value);
-				break;
-			}
-			if ((next = json_object_get(node, p)) == NULL) {
+			else
+				node = json_array_get(node, (size_t)idx);
+		} else if (json_is_object(node) && !index) {
+			if (last)
+				json_object_set(node, step, value);
+			else if ((next = json_object_get(node, step)) != NULL)
+				node = next;
+			else {
 				next = json_object();
-				json_object_set_new(node, p, next);
+				json_object_set_new(node, step, next);
+				node = next;
 			}
-			node = next;
-		} else {
-			nn_fail(cause, "\"%s\": \"%s\" is inside a %s, not an "
-			    "object", dotted, p, nn_json_type(node));
-			goto out;
-		}
-		p = dot + 1;
+		} else
+			return nn_fail(cause, "\"%s\": step \"%s\" needs %s, "
+			    "but the value there is %s %s", path, step, index ?
+			    "an array" : "an object or array",
+			    json_is_object(node) || json_is_array(node) ?
+			    "an" : "a", nn_json_type(node));
 	}
-	rc = 0;
-out:
-	free(copy);
-	return rc;
+	return 0;
 }
 
 /* The figures that may pick a session. */
@@ -182,7 +214,7 @@ job_check_key(const char *path, const char *where, const char *key,
 	for (i = 0; job_shared[i] != NULL; i++) {
 		n = strlen(job_shared[i]);
 		if (strncmp(key, job_shared[i], n) == 0 &&
-		    (key[n] == '\0' || key[n] == '.'))
+		    (key[n] == '\0' || key[n] == '.' || key[n] == '['))
 			return nn_fail(cause, "%s: %s: \"%s\": sessions share "
 			    "the data; override train, layers or loss",
 			    path, where, key);
