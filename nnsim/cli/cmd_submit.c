@@ -230,8 +230,8 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 
 /*
  * The job net.json describes, once its data is prepared (loaded, or the
- * cache's references); every session must keep the network's shape. -1
- * with cause: bad input.
+ * cache's references); sessions may differ in their layers. -1 with
+ * cause: bad input.
  */
 static int
 submit_setup(struct submit *sb, const struct submit_options *o,
@@ -239,13 +239,14 @@ submit_setup(struct submit *sb, const struct submit_options *o,
 {
 	struct nn_config *ci;
 	struct nn_net *probe;
-	size_t nparams;
 	int i;
 
 	if (nn_job_parse(sb->cfg->root, sb->cfg->path, sb->prep.test != NULL,
 	    sb->prep.train->task == NN_TASK_CLASSIFICATION, &sb->job,
 	    cause) != 0)
 		return -1;
+	free(sb->nparams);
+	sb->nparams = xcalloc((size_t)sb->job.nsessions, sizeof *sb->nparams);
 	for (i = 0; i < sb->job.nsessions; i++) {
 		ci = nn_config_parse(sb->job.roots[i], sb->cfg->path, NULL,
 		    cause);
@@ -255,14 +256,9 @@ submit_setup(struct submit *sb, const struct submit_options *o,
 			return -1;
 		}
 		probe = nn_net_new(&ci->arch, 1);
-		nn_net_params(probe, &nparams);
+		nn_net_params(probe, &sb->nparams[i]);
 		nn_net_free(probe);
 		nn_config_free(ci);
-		if (i > 0 && nparams != sb->nparams)
-			return nn_fail(cause, "%s: parallel: sessions differ "
-			    "in their layers; a sweep keeps the network's "
-			    "shape", sb->cfg->path);
-		sb->nparams = nparams;
 	}
 	if (o->metrics_path != NULL && (sb->metrics = nn_metrics_open(
 	    o->metrics_path, cause)) == NULL)
@@ -607,6 +603,7 @@ submit_clear(struct submit *sb)
 	nn_prepared_clear(&sb->prep);
 	nn_config_free(sb->cfg);
 	free(sb->code_buf);
+	free(sb->nparams);
 }
 
 static int
