@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "base/crypto.h"
+#include "base/file.h"
 #include "cli/cmd.h"
 #include "cli/override.h"
 #include "cli/progress.h"
@@ -161,6 +162,10 @@ train_start_config(struct train_start *ts, const struct cmd_entry *self,
 		cmd_usage_error(self, "--every goes with --checkpoint");
 		return NULL;
 	}
+	/* A checkpoint is rewritten by design; its folder must take it. */
+	if (ts->checkpoint != NULL && nn_output_check(ts->checkpoint, 1,
+	    cause) != 0)
+		return NULL;
 	if (ts->resume == NULL) {
 		if (cmd_check_args(self, nargs, 1, "NET.JSON") != 0)
 			return NULL;

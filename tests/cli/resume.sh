@@ -108,6 +108,8 @@ expect_error resume_and_net 2 "give NET.JSON or --resume FILE, not both" \
     "$NNSIM" train "$T/net.json" --resume "$T/b.ck"
 expect_error every_alone 2 "--every goes with --checkpoint" \
     "$NNSIM" train "$T/net.json" --every 2
+expect_error checkpoint_no_folder 2 "$T/none/x.ck: " \
+    "$NNSIM" train "$T/net.json" --checkpoint "$T/none/x.ck"
 # A changed data set is refused rather than trained on as if the same.
 sed 's/"seed": 1}/"seed": 2}/' "$T/net.json" >"$T/other.json"
 train "$T/other.json" -q -o "$T/o.nnm" --epochs 2 --checkpoint "$T/o.ck"
