@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -191,5 +192,75 @@ nn_output_check(const char *path, int force, char **cause)
 	rc = 0;
 out:
 	free(dir);
+	return rc;
+}
+
+/* Flushes the folder holding path so that a rename survives a crash. */
+static void
+file_sync_dir(const char *path)
+{
+	const char	*slash = strrchr(path, '/');
+	char		*dir;
+	int		 fd;
+
+	if (slash == NULL)
+		dir = xstrdup(".");
+	else if (slash == path)
+		dir = xstrdup("/");
+	else
+		dir = xasprintf("%.*s", (int)(slash - path), path);
+	/* Best effort: some file systems refuse to sync a folder. */
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
+int
+nn_write_file_atomic(const char *path, const void *buf, size_t len,
+    char **cause)
+{
+	const unsigned char *p = buf;
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	size_t off = 0;
+	ssize_t w;
+	int fd, rc = -1;
+
+	/* A stale file from a crashed run with our pid is ours to replace. */
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0666)) == -1) {
+		nn_fail(cause, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	while (off < len) {
+		w = write(fd, p + off, len - off);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1) {
+			nn_fail(cause, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) != 0) {
+		nn_fail(cause, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	w = close(fd);
+	fd = -1;
+	if (w != 0 || rename(tmp, path) != 0) {
+		nn_fail(cause, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	file_sync_dir(path);
+	rc = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	if (rc != 0)
+		(void)unlink(tmp);
+	free(tmp);
 	return rc;
 }

@@ -19,6 +19,14 @@ char	*nn_read_file(const char *path, size_t limit, size_t *len,
  * path, e.g. "x.nnm: exists (use --force to overwrite)".
  */
 int	 nn_output_check(const char *path, int force, char **cause);
+/*
+ * Writes len bytes of buf to path through "path.tmp.PID", fsync and
+ * rename (and a sync of the folder), so that a reader, or a run killed
+ * mid-write, sees the old file whole or the new one. -1 with a cause
+ * naming path; the temporary file is removed then.
+ */
+int	 nn_write_file_atomic(const char *path, const void *buf, size_t len,
+	     char **cause);
 /* mkdir -p, each folder it makes mode 0700 (its owner's alone): 0, or -1
  * with a cause naming the folder that could not be made. */
 int	 nn_mkdirs(const char *path, char **cause);

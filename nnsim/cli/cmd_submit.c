@@ -21,6 +21,7 @@
 #include "cli/cluster.h"
 #include "cli/cmd.h"
 #include "cli/datacache.h"
+#include "cli/override.h"
 #include "cli/submit-internal.h"
 
 static int	cmd_submit_exec(const struct cmd_entry *, int, char **);
@@ -29,7 +30,7 @@ const struct cmd_entry cmd_submit_entry = {
 	.name = "submit",
 	.usage = "NET.JSON [--local N | --connect ADDR:PORT | --hosts FILE] "
 	    "[--key FILE] [-o MODEL] [--metrics FILE] [--no-cache] [--detach] "
-	    "[--quiet]",
+	    "[--set KEY=VALUE]... [--epochs N] [--quiet]",
 	.summary = "train NET.JSON as agents on a cluster of agentd daemons",
 	.help =
 	    "options:\n"
@@ -60,6 +61,7 @@ const struct cmd_entry cmd_submit_entry = {
 	    "  --detach             run in the background: print the job id\n"
 	    "                       and return; nnsim attach JOB follows it,\n"
 	    "                       nnsim jobs lists jobs\n"
+	    OVERRIDE_HELP
 	    "  -q, --quiet          print nothing but errors\n"
 	    "  -h, --help           show this help\n"
 	    "\nThe \"parallel\" section of net.json says how the job becomes\n"
@@ -88,6 +90,7 @@ struct submit_options {
 	int		 detach;
 	int		 no_cache;
 	int		 threads;
+	struct override_list over;	/* --set, --epochs */
 };
 
 const char *
@@ -166,6 +169,7 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 		{ "detach", no_argument, NULL, 'D' },
 		{ "no-cache", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
+		OVERRIDE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, rc;
@@ -206,6 +210,9 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 			break;
 		case CMD_OPT_EXIT:
 			return rc;
+		default:
+			if (override_option(&o->over, self, c, optarg) < 0)
+				return EXIT_USAGE;
 		}
 	}
 	if (cmd_check_args(self, argc - optind, 1, "NET.JSON") != 0)
@@ -223,8 +230,8 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 
 /*
  * The job net.json describes, once its data is prepared (loaded, or the
- * cache's references); every session must keep the network's shape. -1
- * with cause: bad input.
+ * cache's references); sessions may differ in their layers. -1 with
+ * cause: bad input.
  */
 static int
 submit_setup(struct submit *sb, const struct submit_options *o,
@@ -232,13 +239,14 @@ submit_setup(struct submit *sb, const struct submit_options *o,
 {
 	struct nn_config *ci;
 	struct nn_net *probe;
-	size_t nparams;
 	int i;
 
 	if (nn_job_parse(sb->cfg->root, sb->cfg->path, sb->prep.test != NULL,
 	    sb->prep.train->task == NN_TASK_CLASSIFICATION, &sb->job,
 	    cause) != 0)
 		return -1;
+	free(sb->nparams);
+	sb->nparams = xcalloc((size_t)sb->job.nsessions, sizeof *sb->nparams);
 	for (i = 0; i < sb->job.nsessions; i++) {
 		ci = nn_config_parse(sb->job.roots[i], sb->cfg->path, NULL,
 		    cause);
@@ -248,14 +256,9 @@ submit_setup(struct submit *sb, const struct submit_options *o,
 			return -1;
 		}
 		probe = nn_net_new(&ci->arch, 1);
-		nn_net_params(probe, &nparams);
+		nn_net_params(probe, &sb->nparams[i]);
 		nn_net_free(probe);
 		nn_config_free(ci);
-		if (i > 0 && nparams != sb->nparams)
-			return nn_fail(cause, "%s: parallel: sessions differ "
-			    "in their layers; a sweep keeps the network's "
-			    "shape", sb->cfg->path);
-		sb->nparams = nparams;
 	}
 	if (o->metrics_path != NULL && (sb->metrics = nn_metrics_open(
 	    o->metrics_path, cause)) == NULL)
@@ -279,7 +282,7 @@ submit_load(struct submit *sb, struct submit_options *o, const char *net,
 	if (o->hosts_path != NULL && (sb->inventory = hosts_load(o->hosts_path,
 	    cause)) == NULL)
 		return -1;
-	if ((sb->cfg = nn_config_load(net, cause)) == NULL)
+	if ((sb->cfg = override_load(&o->over, net, cause)) == NULL)
 		return -1;
 	if (o->output == NULL)
 		o->output = xasprintf("%s.nnm", sb->cfg->name);
@@ -600,6 +603,7 @@ submit_clear(struct submit *sb)
 	nn_prepared_clear(&sb->prep);
 	nn_config_free(sb->cfg);
 	free(sb->code_buf);
+	free(sb->nparams);
 }
 
 static int
@@ -664,6 +668,7 @@ out:
 		submit_detached_end(sb.id, rc, cause);
 	submit_clear(&sb);
 	free(o.output);
+	override_clear(&o.over);
 	free(cause);
 	return rc;
 }

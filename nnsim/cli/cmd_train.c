@@ -5,9 +5,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/crypto.h"
+#include "base/file.h"
 #include "cli/cmd.h"
+#include "cli/override.h"
 #include "cli/progress.h"
 #include "nn/blas.h"
+#include "nn/checkpoint.h"
 #include "nn/metrics.h"
 #include "nn/prepare.h"
 
@@ -15,8 +19,9 @@ static int	cmd_train_exec(const struct cmd_entry *, int, char **);
 
 const struct cmd_entry cmd_train_entry = {
 	.name = "train",
-	.usage = "NET.JSON [-o MODEL] [--metrics FILE] [--threads N] "
-	    "[--quiet]",
+	.usage = "NET.JSON|--resume FILE [-o MODEL] [--metrics FILE] "
+	    "[--threads N] [--checkpoint FILE [--every N]] [--init MODEL] "
+	    "[--set KEY=VALUE]... [--epochs N] [--quiet]",
 	.summary = "train the network NET.JSON describes, in this process",
 	.help =
 	    "options:\n"
@@ -25,11 +30,23 @@ const struct cmd_entry cmd_train_entry = {
 	    "  --metrics FILE       write one JSON line per epoch and a last\n"
 	    "                       line with \"event\": \"done\"\n"
 	    "  --threads N          BLAS threads (default: one per core)\n"
+	    "  --checkpoint FILE    write the whole training state here every\n"
+	    "                       N epochs and at the end (atomically: a\n"
+	    "                       killed run leaves the last one whole)\n"
+	    "  --every N            checkpoint every N epochs (default 1)\n"
+	    "  --resume FILE        go on from a checkpoint instead of\n"
+	    "                       NET.JSON, bit for bit as if never stopped,\n"
+	    "                       checkpointing to FILE unless --checkpoint\n"
+	    "                       says otherwise; --epochs N trains on to N\n"
+	    "  --init MODEL         start from MODEL's weights (its layers'\n"
+	    "                       sizes must match net.json's)\n"
+	    OVERRIDE_HELP
 	    "  -q, --quiet          print nothing but errors\n"
 	    "  -h, --help           show this help\n"
 	    "\nOn a terminal a live progress bar is shown; otherwise one line\n"
 	    "per epoch. Exit status: 0 done, 1 runtime failure, 2 bad usage or\n"
-	    "bad input (net.json or data).\n",
+	    "bad input (net.json, data, a model or checkpoint that is corrupt\n"
+	    "or does not fit).\n",
 	.exec = cmd_train_exec,
 };
 
@@ -59,6 +76,278 @@ done_json(const struct nn_epoch_stats *last, int epochs, double elapsed,
 	return o;
 }
 
+/*
+ * Checkpoints, resuming, --init and the net.json overrides: what a run
+ * starts from and what it leaves behind besides the model.
+ */
+#define TRAIN_OPT_CHECKPOINT	0x300
+#define TRAIN_OPT_EVERY		0x301
+#define TRAIN_OPT_RESUME	0x302
+#define TRAIN_OPT_INIT		0x303
+
+struct train_start {
+	struct override_list	 over;
+	const char		*checkpoint;	/* --checkpoint FILE */
+	int			 every;		/* --every N; 0: not given */
+	const char		*resume;	/* --resume FILE */
+	const char		*init;		/* --init MODEL */
+	struct nn_checkpoint	*ck;		/* the one resumed from */
+	json_t			*data;		/* digests of the data */
+	int			 quiet;
+};
+
+/* Takes option c when it is one of these: 1, 0 not ours, -1 usage error. */
+static int
+train_start_option(struct train_start *ts, const struct cmd_entry *self,
+    int c, const char *arg)
+{
+	switch (c) {
+	case TRAIN_OPT_CHECKPOINT:
+		ts->checkpoint = arg;
+		return 1;
+	case TRAIN_OPT_EVERY:
+		return cmd_parse_int(self, "--every", arg, 1, NN_MAX_EPOCHS,
+		    &ts->every) != 0 ? -1 : 1;
+	case TRAIN_OPT_RESUME:
+		ts->resume = arg;
+		return 1;
+	case TRAIN_OPT_INIT:
+		ts->init = arg;
+		return 1;
+	}
+	return override_option(&ts->over, self, c, arg);
+}
+
+/* The net.json the checkpoint carries, as trained, with the overrides. */
+static struct nn_config *
+train_resume_config(struct train_start *ts, char **cause)
+{
+	const char *path, *dir;
+	struct nn_config *cfg = NULL;
+	json_t *root = NULL;
+	char *why = NULL;
+
+	if ((ts->ck = nn_checkpoint_load(ts->resume, cause)) == NULL)
+		return NULL;
+	path = json_string_value(json_object_get(ts->ck->header, "path"));
+	dir = json_string_value(json_object_get(ts->ck->header, "dir"));
+	if (path == NULL || dir == NULL || !json_is_object(json_object_get(
+	    ts->ck->header, "net")) || !json_is_integer(json_object_get(
+	    ts->ck->header, "epoch"))) {
+		nn_fail(cause, "%s: header: expected net, path, dir and epoch",
+		    ts->resume);
+		return NULL;
+	}
+	root = json_deep_copy(json_object_get(ts->ck->header, "net"));
+	ts->over.file = ts->resume;
+	if (override_apply(root, &ts->over, cause) != 0)
+		goto out;
+	if ((cfg = nn_config_parse(root, path, dir, &why)) == NULL)
+		nn_fail(cause, "%s (in %s)", why, ts->resume);
+out:
+	free(why);
+	json_decref(root);
+	return cfg;
+}
+
+/*
+ * net.json, or the checkpoint's: NULL with cause (bad input), or NULL
+ * with no cause after a usage error.
+ */
+static struct nn_config *
+train_start_config(struct train_start *ts, const struct cmd_entry *self,
+    int nargs, char **args, char **cause)
+{
+	if (ts->every > 0 && ts->checkpoint == NULL && ts->resume == NULL) {
+		cmd_usage_error(self, "--every goes with --checkpoint");
+		return NULL;
+	}
+	/* A checkpoint is rewritten by design; its folder must take it. */
+	if (ts->checkpoint != NULL && nn_output_check(ts->checkpoint, 1,
+	    cause) != 0)
+		return NULL;
+	if (ts->resume == NULL) {
+		if (cmd_check_args(self, nargs, 1, "NET.JSON") != 0)
+			return NULL;
+		return override_load(&ts->over, args[0], cause);
+	}
+	if (nargs != 0) {
+		cmd_usage_error(self, "give NET.JSON or --resume FILE, not "
+		    "both (the checkpoint holds its net.json)");
+		return NULL;
+	}
+	if (ts->init != NULL) {
+		cmd_usage_error(self, "give --init or --resume, not both");
+		return NULL;
+	}
+	/* A resumed run goes on checkpointing where it was. */
+	if (ts->checkpoint == NULL)
+		ts->checkpoint = ts->resume;
+	return train_resume_config(ts, cause);
+}
+
+/* SHA-256 of a set's rows as trained (normalised), in hex (new ref). */
+static json_t *
+train_rows_digest(const struct nn_data *d)
+{
+	char x[65], y[65], both[130];
+
+	crypto_sha256_hex(d->x, d->n * (size_t)d->in * sizeof (float), x);
+	crypto_sha256_hex(d->y, d->n * (size_t)d->out * sizeof (float), y);
+	snprintf(both, sizeof both, "%s%s", x, y);
+	crypto_sha256_hex(both, strlen(both), x);
+	return json_pack("{s:I, s:s}", "rows", (json_int_t)d->n, "sha256", x);
+}
+
+/* What a resumed run must find again: the data as it was trained on. */
+static json_t *
+train_data_digest(const struct nn_prepared *prep)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "train", train_rows_digest(prep->train));
+	if (prep->test != NULL)
+		json_object_set_new(o, "test", train_rows_digest(prep->test));
+	return o;
+}
+
+/* --init: MODEL's weights into net, whose layers' sizes must match. */
+static int
+train_init_from(const char *path, const struct nn_config *cfg,
+    struct nn_net *net, char **cause)
+{
+	const struct nn_arch *a = &cfg->arch, *m;
+	struct nn_model *model;
+	size_t n, nm;
+	float *dst;
+	int l, rc = -1;
+
+	if ((model = nn_model_load(path, cause)) == NULL)
+		return -1;
+	m = nn_net_arch(model->net);
+	if (m->input != a->input) {
+		nn_fail(cause, "%s: input of %d, but %s's is %d (--init needs "
+		    "the same layer sizes)", path, m->input, cfg->path,
+		    a->input);
+		goto out;
+	}
+	if (m->nlayers != a->nlayers) {
+		nn_fail(cause, "%s: %d layers, but %s has %d (--init needs "
+		    "the same layer sizes)", path, m->nlayers, cfg->path,
+		    a->nlayers);
+		goto out;
+	}
+	for (l = 0; l < a->nlayers; l++) {
+		if (m->layer[l].units != a->layer[l].units) {
+			nn_fail(cause, "%s: layers[%d] has %d units, but %s's "
+			    "has %d (--init needs the same layer sizes)", path,
+			    l, m->layer[l].units, cfg->path,
+			    a->layer[l].units);
+			goto out;
+		}
+	}
+	dst = nn_net_params(net, &n);
+	memcpy(dst, nn_net_params(model->net, &nm), n * sizeof (float));
+	rc = 0;
+out:
+	nn_model_free(model);
+	return rc;
+}
+
+/*
+ * Where training starts: the checkpoint's parameters and trainer state
+ * (the data must be the same), MODEL's weights, or net as initialised.
+ * *trained counts the rows the resumed epochs saw. -1 with cause.
+ */
+static int
+train_start_apply(struct train_start *ts, const struct nn_config *cfg,
+    const struct nn_prepared *prep, struct nn_net *net,
+    struct nn_trainer *tr, size_t *trained, char **cause)
+{
+	json_t *was;
+	size_t n;
+	float *params;
+	int epoch;
+
+	ts->data = train_data_digest(prep);
+	if (ts->init != NULL)
+		return train_init_from(ts->init, cfg, net, cause);
+	if (ts->ck == NULL)
+		return 0;
+	was = json_object_get(ts->ck->header, "data");
+	if (!json_equal(was, ts->data))
+		return nn_fail(cause, "%s: the data differs from what it was "
+		    "trained on (%s: data)", ts->resume, cfg->path);
+	params = nn_net_params(net, &n);
+	if (ts->ck->nparams != n)
+		return nn_fail(cause, "%s: %zu parameters, but the network has "
+		    "%zu", ts->resume, ts->ck->nparams, n);
+	if (nn_trainer_restore(tr, ts->ck->state, ts->ck->state_len,
+	    cause) != 0)
+		return -1;
+	memcpy(params, ts->ck->params, n * sizeof (float));
+	epoch = (int)json_integer_value(json_object_get(ts->ck->header,
+	    "epoch"));
+	if (nn_trainer_done(tr))
+		return nn_fail(cause, "%s: all %d epochs are done (--epochs N "
+		    "trains on to N)", ts->resume, epoch);
+	*trained = (size_t)epoch * prep->train->n;
+	if (!ts->quiet)
+		printf("resuming %s at epoch %d of %d\n", ts->resume, epoch,
+		    cfg->train.epochs);
+	return 0;
+}
+
+/* Whether the epoch just done ends with a checkpoint. */
+static int
+train_checkpoint_due(const struct train_start *ts, int epoch, int epochs)
+{
+	return ts->checkpoint != NULL && (epoch == epochs ||
+	    epoch % (ts->every > 0 ? ts->every : 1) == 0);
+}
+
+/* Writes the checkpoint after epoch; -1 with cause. */
+static int
+train_checkpoint(struct train_start *ts, const struct nn_config *cfg,
+    struct nn_net *net, struct nn_trainer *tr, int epoch, char **cause)
+{
+	struct nn_checkpoint ck;
+	int rc;
+
+	memset(&ck, 0, sizeof ck);
+	ck.header = json_pack("{s:s, s:O, s:s, s:s, s:i, s:O}", "format",
+	    "nnsim checkpoint", "net", cfg->root, "path", cfg->path, "dir",
+	    cfg->dir != NULL ? cfg->dir : ".", "epoch", epoch, "data",
+	    ts->data);
+	ck.params = nn_net_params(net, &ck.nparams);
+	nn_trainer_save(tr, &ck.state, &ck.state_len);
+	rc = nn_checkpoint_save(&ck, ts->checkpoint, cause);
+	json_decref(ck.header);
+	free(ck.state);
+	return rc;
+}
+
+static void
+train_start_clear(struct train_start *ts)
+{
+	override_clear(&ts->over);
+	nn_checkpoint_free(ts->ck);
+	json_decref(ts->data);
+}
+
+/* The final weights' digest in the done line: runs compare bitwise. */
+static void
+train_params_digest(json_t *done, struct nn_net *net)
+{
+	const float *p;
+	size_t n;
+	char sha[65];
+
+	p = nn_net_params(net, &n);
+	crypto_sha256_hex(p, n * sizeof (float), sha);
+	json_object_set_new(done, "params_sha256", json_string(sha));
+}
+
 static int
 cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 {
@@ -68,8 +357,14 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "checkpoint", required_argument, NULL, TRAIN_OPT_CHECKPOINT },
+		{ "every", required_argument, NULL, TRAIN_OPT_EVERY },
+		{ "resume", required_argument, NULL, TRAIN_OPT_RESUME },
+		{ "init", required_argument, NULL, TRAIN_OPT_INIT },
+		OVERRIDE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
+	struct train_start ts = { .every = 0 };
 	struct nn_config *cfg = NULL;
 	struct nn_prepared prep = { 0 };
 	struct nn_net *net = NULL;
@@ -101,12 +396,18 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 			break;
 		case CMD_OPT_EXIT:
 			goto out;
+		default:
+			if (train_start_option(&ts, self, c, optarg) < 0)
+				goto out;
 		}
 	}
-	if (cmd_check_args(self, argc - optind, 1, "NET.JSON") != 0)
-		goto out;
-	if ((cfg = nn_config_load(argv[optind], &cause)) == NULL)
+	ts.quiet = quiet;
+	if ((cfg = train_start_config(&ts, self, argc - optind, argv + optind,
+	    &cause)) == NULL) {
+		if (cause == NULL)
+			goto out;
 		goto fail_input;
+	}
 	/* The rows of a cached set are in the daemons, not here. */
 	if (cfg->train_src.format == NN_FORMAT_CACHE) {
 		nn_fail(&cause, "%s: data.train: the cached set \"%s\" is read "
@@ -129,6 +430,9 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 	net = nn_net_new(&cfg->arch, nn_prepare_max_batch(cfg));
 	nn_net_init(net, cfg->train.seed);
 	tr = nn_trainer_new(net, &cfg->train, prep.train, prep.test);
+	if (train_start_apply(&ts, cfg, &prep, net, tr, &trained,
+	    &cause) != 0)
+		goto fail_input;
 	progress = nn_progress_new(stdout, isatty(STDOUT_FILENO), quiet,
 	    cfg->train.epochs, prep.train->n);
 	memset(&last, 0, sizeof last);
@@ -150,6 +454,11 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 		}
 		json_decref(obj);
 		obj = NULL;
+		if (train_checkpoint_due(&ts, st.epoch, cfg->train.epochs) &&
+		    train_checkpoint(&ts, cfg, net, tr, st.epoch, &cause) != 0) {
+			rc = EXIT_FAILED;
+			goto fail;
+		}
 	}
 	nn_progress_free(progress);
 	progress = NULL;
@@ -157,6 +466,7 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 	obj = done_json(&last, cfg->train.epochs, last.elapsed_s, trained,
 	    output);
 	figures = cmd_model_figures(obj);
+	train_params_digest(obj, net);
 	model = nn_prepare_model(cfg, &prep, net, figures);
 	net = NULL;
 	if (nn_model_save(model, output, &cause) != 0 ||
@@ -196,6 +506,7 @@ out:
 	nn_net_free(net);
 	nn_prepared_clear(&prep);
 	nn_config_free(cfg);
+	train_start_clear(&ts);
 	free(output);
 	free(cause);
 	return rc;

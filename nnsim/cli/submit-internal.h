@@ -102,7 +102,8 @@ struct submit {
 	void			*code_buf;	/* the agent's .so */
 	size_t			 code_len;
 	json_t			*hosts;		/* name -> free slots */
-	size_t			 nparams;
+	size_t			*nparams;	/* each session's parameter
+						 * count; data mode: one */
 	int			 quiet;
 	int			 running;
 	int			 queued;	/* S_QUEUED sessions */
@@ -125,6 +126,13 @@ struct submit {
 	unsigned char		 secret[NN_RING_SECRET];
 	char			 id[NN_JOBS_ID_LEN + 1];	/* job id */
 };
+
+/* Agent i's parameter count: its session's network, or the data job's. */
+static inline size_t
+submit_nparams(const struct submit *sb, int i)
+{
+	return sb->nparams[sb->data ? 0 : i];
+}
 
 /* Ships the job's code to the daemon unless it stores it; -1 with cause. */
 int		 submit_ship_code(struct submit *, char **cause);

@@ -62,9 +62,10 @@ submit_result(struct submit *sb, int i, char **cause)
 	    i, s->agent, s->host);
 	if (client_reply_ok(rep, what, cause) != 0)
 		goto out;
-	s->params = xreallocarray(NULL, sb->nparams > 0 ? sb->nparams : 1,
-	    sizeof (float));
-	if (nn_session_result_parse(buf, (size_t)len, s->params, sb->nparams,
+	s->params = xreallocarray(NULL, submit_nparams(sb, i) > 0 ?
+	    submit_nparams(sb, i) : 1, sizeof (float));
+	if (nn_session_result_parse(buf, (size_t)len, s->params,
+	    submit_nparams(sb, i),
 	    &s->result, cause) != 0)
 		goto out;
 	v = json_object_get(json_object_get(s->result, "final"),

@@ -43,7 +43,7 @@ submit_write_model(struct submit *sb, int best, const char *output,
 		goto out;
 	net = nn_net_new(&cfg->arch, nn_prepare_max_batch(cfg));
 	memcpy(nn_net_params(net, &n), sb->s[best].params,
-	    sb->nparams * sizeof (float));
+	    submit_nparams(sb, best) * sizeof (float));
 	figures = cmd_model_figures(json_object_get(sb->s[best].result,
 	    "final"));
 	if (sb->data)
@@ -83,12 +83,14 @@ submit_agent_line(struct submit *sb, int i, int best)
 		    "agent", sb->s[i].agent, "host", sb->s[i].host, "failed",
 		    sb->s[i].reason, "retries", sb->s[i].retries);
 	/* The weights' digest: runs compare bitwise without the model. */
-	crypto_sha256_hex(sb->s[i].params, sb->nparams * sizeof (float), sha);
-	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:b, s:i, s:s, s:i, "
-	    "s:I, s:i, s:I}", "event", "session", "session", i, "label",
+	crypto_sha256_hex(sb->s[i].params, submit_nparams(sb, i) *
+	    sizeof (float), sha);
+	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:O, s:b, s:i, s:s, s:I, "
+	    "s:i, s:I, s:i, s:I}", "event", "session", "session", i, "label",
 	    sb->job.labels[i], "agent", sb->s[i].agent, "host", sb->s[i].host,
 	    "final", json_object_get(sb->s[i].result, "final"), "best",
 	    i == best, "retries", sb->s[i].retries, "params_sha256", sha,
+	    "params", (json_int_t)submit_nparams(sb, i),
 	    "commits", sb->s[i].commits, "commit_ms",
 	    (json_int_t)sb->s[i].commit_ms, "commits_full",
 	    sb->s[i].commits_full, "commit_full_ms",
@@ -102,8 +104,8 @@ submit_done_line(struct submit *sb, int best, const char *output)
 	char sha[65];
 
 	if (sb->data) {
-		crypto_sha256_hex(sb->s[0].params, sb->nparams * sizeof (float),
-		    sha);
+		crypto_sha256_hex(sb->s[0].params, submit_nparams(sb, 0) *
+		    sizeof (float), sha);
 		return json_pack("{s:s, s:i, s:b, s:O, s:s, s:s, s:I}",
 		    "event", "done", "partitions", sb->n, "deterministic",
 		    sb->job.deterministic, "final", json_object_get(

@@ -1,18 +1,21 @@
 /* The "parallel" section of net.json (job.h). */
 #include <ctype.h>
+#include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
 #include "base/jsonmsg.h"
+#include "base/rng.h"
 #include "base/table.h"
 #include "dist/job.h"
 #include "nn/config.h"
 
 /* The keys of "parallel". */
 static const char *const job_par_keys[] = { "mode", "sessions", "grid",
-    "select", "partitions", "deterministic", "retries", "replicas",
+    "search", "select", "partitions", "deterministic", "retries", "replicas",
     "commit_epochs", "commit_seconds", "limits", NULL };
 
 /* The keys of parallel.limits: each worker's (docs/security.md); the
@@ -100,59 +103,91 @@ job_limits(struct nn_job *job, json_t *par, const char *path, char **cause)
 static const char *job_shared[] = { "data", "split", "normalize", "input",
     "parallel", NULL };
 
+/*
+ * The next step of a JSON path at *p ("train.optimizer.lr",
+ * "layers[1].units", "layers.1.units"): a key up to '.' or '[', or the
+ * index inside "[N]". 1 with the step in buf (*index when bracketed) and
+ * *last when nothing follows, or -1 with cause.
+ */
+static int
+job_path_step(const char *path, const char **p, char *buf, size_t size,
+    int *index, int *last, char **cause)
+{
+	const char *s = *p, *end;
+	size_t n;
+
+	*index = *s == '[';
+	if (*index) {
+		if ((end = strchr(s, ']')) == NULL)
+			return nn_fail(cause, "\"%s\": \"[\" without \"]\"",
+			    path);
+		s++;
+		n = (size_t)(end - s);
+		end++;
+	} else {
+		n = strcspn(s, ".[");
+		end = s + n;
+	}
+	if (n == 0)
+		return nn_fail(cause, "\"%s\": empty step in the path", path);
+	if (n >= size)
+		return nn_fail(cause, "\"%s\": a step longer than %zu bytes",
+		    path, size - 1);
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (*end != '\0' && *end != '.' && *end != '[')
+		return nn_fail(cause, "\"%s\": \"%c\" after \"]\" (expected "
+		    "\".\" or \"[\")", path, *end);
+	*last = *end == '\0';
+	*p = *end == '.' ? end + 1 : end;
+	if (*end == '.' && end[1] == '\0')
+		return nn_fail(cause, "\"%s\": empty step in the path", path);
+	return 1;
+}
+
 int
-nn_job_override(json_t *root, const char *dotted, json_t *value,
+nn_job_override(json_t *root, const char *path, json_t *value,
     char **cause)
 {
-	char *copy = xstrdup(dotted), *p = copy, *dot;
+	const char *p = path;
 	json_t *node = root, *next;
-	char *end;
+	char step[256], *end;
+	int index, last = 0;
 	long idx;
-	int rc = -1;
 
-	for (;;) {
-		dot = strchr(p, '.');
-		if (dot != NULL)
-			*dot = '\0';
-		if (*p == '\0') {
-			nn_fail(cause, "\"%s\": empty step in the path", dotted);
-			goto out;
-		}
+	while (!last) {
+		if (job_path_step(path, &p, step, sizeof step, &index, &last,
+		    cause) != 1)
+			return -1;
 		if (json_is_array(node)) {
-			idx = strtol(p, &end, 10);
-			if (*end != '\0' || idx < 0 ||
-			    (size_t)idx >= json_array_size(node)) {
-				nn_fail(cause, "\"%s\": \"%s\" is not an index "
-				    "of an array of %zu", dotted, p,
+			idx = strtol(step, &end, 10);
+			if (!isdigit((unsigned char)step[0]) || *end != '\0' ||
+			    idx < 0 || (size_t)idx >= json_array_size(node))
+				return nn_fail(cause, "\"%s\": \"%s\" is not an "
+				    "index of an array of %zu", path, step,
 				    json_array_size(node));
-				goto out;
-			}
-			if (dot == NULL) {
+			if (last)
 				json_array_set(node, (size_t)idx, value);
-				break;
-			}
-			node = json_array_get(node, (size_t)idx);
-		} else if (json_is_object(node)) {
-			if (dot == NULL) {
-				json_object_set(node, p, value);
-				break;
-			}
-			if ((next = json_object_get(node, p)) == NULL) {
+			else
+				node = json_array_get(node, (size_t)idx);
+		} else if (json_is_object(node) && !index) {
+			if (last)
+				json_object_set(node, step, value);
+			else if ((next = json_object_get(node, step)) != NULL)
+				node = next;
+			else {
 				next = json_object();
-				json_object_set_new(node, p, next);
+				json_object_set_new(node, step, next);
+				node = next;
 			}
-			node = next;
-		} else {
-			nn_fail(cause, "\"%s\": \"%s\" is inside a %s, not an "
-			    "object", dotted, p, nn_json_type(node));
-			goto out;
-		}
-		p = dot + 1;
+		} else
+			return nn_fail(cause, "\"%s\": step \"%s\" needs %s, "
+			    "but the value there is %s %s", path, step, index ?
+			    "an array" : "an object or array",
+			    json_is_object(node) || json_is_array(node) ?
+			    "an" : "a", nn_json_type(node));
 	}
-	rc = 0;
-out:
-	free(copy);
-	return rc;
+	return 0;
 }
 
 /* The figures that may pick a session. */
@@ -182,7 +217,7 @@ job_check_key(const char *path, const char *where, const char *key,
 	for (i = 0; job_shared[i] != NULL; i++) {
 		n = strlen(job_shared[i]);
 		if (strncmp(key, job_shared[i], n) == 0 &&
-		    (key[n] == '\0' || key[n] == '.'))
+		    (key[n] == '\0' || key[n] == '.' || key[n] == '['))
 			return nn_fail(cause, "%s: %s: \"%s\": sessions share "
 			    "the data; override train, layers or loss",
 			    path, where, key);
@@ -312,6 +347,241 @@ out:
 	return rc;
 }
 
+/*
+ * Random search (parallel.search): each axis of the space draws its value
+ * one way, a row each. check says what is wrong with the axis's argument
+ * (NULL: nothing); draw returns a new reference.
+ */
+struct job_draw {
+	const char	*name;
+	const char	*(*check)(json_t *arg);
+	json_t		*(*draw)(struct nn_rng *, json_t *arg);
+};
+
+/* Two numbers lo < hi (lo > 0 when positive is set). */
+static const char *
+job_check_range(json_t *arg, int positive)
+{
+	double lo, hi;
+
+	if (!json_is_array(arg) || json_array_size(arg) != 2 ||
+	    !json_is_number(json_array_get(arg, 0)) ||
+	    !json_is_number(json_array_get(arg, 1)))
+		return "expected [LOW, HIGH], two numbers";
+	lo = json_number_value(json_array_get(arg, 0));
+	hi = json_number_value(json_array_get(arg, 1));
+	if (!(lo < hi))
+		return "expected LOW below HIGH";
+	if (positive && !(lo > 0))
+		return "expected LOW above 0 (a logarithmic scale)";
+	return NULL;
+}
+
+static const char *
+job_check_uniform(json_t *arg)
+{
+	return job_check_range(arg, 0);
+}
+
+static const char *
+job_check_log_uniform(json_t *arg)
+{
+	return job_check_range(arg, 1);
+}
+
+static const char *
+job_check_randint(json_t *arg)
+{
+	if (!json_is_array(arg) || json_array_size(arg) != 2 ||
+	    !json_is_integer(json_array_get(arg, 0)) ||
+	    !json_is_integer(json_array_get(arg, 1)))
+		return "expected [LOW, HIGH], two integers";
+	if (json_integer_value(json_array_get(arg, 0)) >
+	    json_integer_value(json_array_get(arg, 1)))
+		return "expected LOW at most HIGH";
+	if (json_integer_value(json_array_get(arg, 1)) -
+	    json_integer_value(json_array_get(arg, 0)) > (1LL << 40))
+		return "expected a range of at most 2^40";
+	return NULL;
+}
+
+static const char *
+job_check_choice(json_t *arg)
+{
+	if (!json_is_array(arg) || json_array_size(arg) == 0)
+		return "expected a non-empty array of values";
+	return NULL;
+}
+
+/* Four significant digits: labels stay short and say the exact value. */
+static json_t *
+job_real4(double v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof buf, "%.4g", v);
+	return json_real(strtod(buf, NULL));
+}
+
+static json_t *
+job_draw_uniform(struct nn_rng *rng, json_t *arg)
+{
+	double lo = json_number_value(json_array_get(arg, 0));
+	double hi = json_number_value(json_array_get(arg, 1));
+
+	return job_real4(lo + (hi - lo) * nn_rng_double(rng));
+}
+
+static json_t *
+job_draw_log_uniform(struct nn_rng *rng, json_t *arg)
+{
+	double lo = log(json_number_value(json_array_get(arg, 0)));
+	double hi = log(json_number_value(json_array_get(arg, 1)));
+
+	return job_real4(exp(lo + (hi - lo) * nn_rng_double(rng)));
+}
+
+static json_t *
+job_draw_randint(struct nn_rng *rng, json_t *arg)
+{
+	json_int_t lo = json_integer_value(json_array_get(arg, 0));
+	json_int_t hi = json_integer_value(json_array_get(arg, 1));
+
+	return json_integer(lo + (json_int_t)nn_rng_below(rng,
+	    (uint64_t)(hi - lo) + 1));
+}
+
+static json_t *
+job_draw_choice(struct nn_rng *rng, json_t *arg)
+{
+	return json_incref(json_array_get(arg, (size_t)nn_rng_below(rng,
+	    json_array_size(arg))));
+}
+
+static const struct job_draw job_draws[] = {
+	{ "uniform", job_check_uniform, job_draw_uniform },
+	{ "log_uniform", job_check_log_uniform, job_draw_log_uniform },
+	{ "randint", job_check_randint, job_draw_randint },
+	{ "choice", job_check_choice, job_draw_choice },
+};
+
+static const char *const job_search_keys[] = { "samples", "space", "seed",
+    NULL };
+static const struct nn_json_keys job_search_keyset = {
+	.allowed = job_search_keys,
+	.last_or = 1,
+};
+
+/* The draw of one axis of the space ({"uniform": [a, b]}), or NULL. */
+static const struct job_draw *
+job_axis(json_t *axis, const char *path, const char *key, char **cause)
+{
+	const struct job_draw *d = NULL;
+	const char *kind, *why;
+	json_t *arg;
+	size_t i;
+
+	if (!json_is_object(axis) || json_object_size(axis) != 1) {
+		nn_fail(cause, "%s: parallel.search.space.%s: expected one of "
+		    "{\"uniform\": [a, b]}, {\"log_uniform\": [a, b]}, "
+		    "{\"randint\": [a, b]} or {\"choice\": [...]}", path, key);
+		return NULL;
+	}
+	json_object_foreach(axis, kind, arg) {
+		for (i = 0; i < sizeof job_draws / sizeof job_draws[0]; i++)
+			if (strcmp(kind, job_draws[i].name) == 0)
+				d = &job_draws[i];
+		if (d == NULL) {
+			nn_fail(cause, "%s: parallel.search.space.%s: unknown "
+			    "\"%s\" (expected uniform, log_uniform, randint "
+			    "or choice)", path, key, kind);
+			return NULL;
+		}
+		if ((why = d->check(arg)) != NULL) {
+			nn_fail(cause, "%s: parallel.search.space.%s.%s: %s",
+			    path, key, kind, why);
+			return NULL;
+		}
+	}
+	return d;
+}
+
+/*
+ * samples sessions, each with a value drawn for every key of the space in
+ * the order written, from one stream seeded by search.seed (else
+ * train.seed): the same file gives the same sessions.
+ */
+static int
+job_search(struct nn_job *job, json_t *root, json_t *search,
+    const char *path, char **cause)
+{
+	const struct job_draw **draws = NULL;
+	json_t *space, *v, *over = NULL;
+	struct nn_rng rng;
+	const char *key;
+	char where[64], *label;
+	long long samples, seed = 1;
+	size_t k, nkeys;
+	int i, rc = -1;
+
+	if (!json_is_object(search))
+		return nn_fail(cause, "%s: parallel.search: expected an object "
+		    "{\"samples\": N, \"space\": {...}}, got %s", path,
+		    nn_json_type(search));
+	if (nn_json_check_keys(search, &job_search_keyset, path,
+	    "parallel.search", cause) != 0)
+		return -1;
+	v = json_object_get(search, "samples");
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > NN_JOB_MAX_SESSIONS)
+		return nn_fail(cause, "%s: parallel.search.samples: expected "
+		    "an integer from 1 to %d", path, NN_JOB_MAX_SESSIONS);
+	samples = json_integer_value(v);
+	if ((v = json_object_get(json_object_get(root, "train"),
+	    "seed")) != NULL && json_is_integer(v))
+		seed = json_integer_value(v);
+	if ((v = json_object_get(search, "seed")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			return nn_fail(cause, "%s: parallel.search.seed: "
+			    "expected an integer >= 0", path);
+		seed = json_integer_value(v);
+	}
+	space = json_object_get(search, "space");
+	if (!json_is_object(space) || json_object_size(space) == 0)
+		return nn_fail(cause, "%s: parallel.search.space: expected an "
+		    "object of at least one key", path);
+	nkeys = json_object_size(space);
+	draws = xcalloc(nkeys, sizeof *draws);
+	k = 0;
+	json_object_foreach(space, key, v)
+		if ((draws[k++] = job_axis(v, path, key, cause)) == NULL)
+			goto out;
+	nn_rng_seed(&rng, (uint64_t)seed);
+	for (i = 0; i < samples; i++) {
+		over = json_object();
+		k = 0;
+		json_object_foreach(space, key, v)
+			json_object_set_new(over, key, draws[k++]->draw(&rng,
+			    json_object_iter_value(json_object_iter(v))));
+		snprintf(where, sizeof where, "parallel.search (sample %d)",
+		    i);
+		if (job_add(job, root, over, path, where, cause) != 0)
+			goto out;
+		/* The sample's number first: two draws may look alike. */
+		label = xasprintf("sample %d: %s", i,
+		    job->labels[job->nsessions - 1]);
+		free(job->labels[job->nsessions - 1]);
+		job->labels[job->nsessions - 1] = label;
+		json_decref(over);
+		over = NULL;
+	}
+	rc = 0;
+out:
+	json_decref(over);
+	free(draws);
+	return rc;
+}
+
 /* The figure that picks a session when net.json names none. */
 static const char *
 job_default_select(int has_test, int classification)
@@ -330,7 +600,7 @@ job_data(struct nn_job *job, json_t *root, json_t *par, const char *path,
     int has_test, int classification, char **cause)
 {
 	static const char *const session_keys[] = { "sessions", "grid",
-	    "select", NULL };
+	    "search", "select", NULL };
 	struct nn_config *cfg;
 	const char *sel;
 	json_t *v;
@@ -387,6 +657,7 @@ job_parse(json_t *root, const char *path, int has_test,
     int classification, struct nn_job *job, char **cause)
 {
 	json_t *par = json_object_get(root, "parallel"), *v, *sessions, *grid;
+	json_t *search;
 	const char *mode, *sel;
 	char where[64];
 	size_t i;
@@ -438,10 +709,16 @@ job_parse(json_t *root, const char *path, int has_test,
 
 	sessions = par != NULL ? json_object_get(par, "sessions") : NULL;
 	grid = par != NULL ? json_object_get(par, "grid") : NULL;
-	if (sessions != NULL && grid != NULL) {
-		nn_fail(cause, "%s: parallel: give sessions or grid, not both",
-		    path);
+	search = par != NULL ? json_object_get(par, "search") : NULL;
+	if ((sessions != NULL) + (grid != NULL) + (search != NULL) > 1) {
+		nn_fail(cause, "%s: parallel: give one of sessions, grid and "
+		    "search", path);
 		goto fail;
+	}
+	if (search != NULL) {
+		if (job_search(job, root, search, path, cause) != 0)
+			goto fail;
+		return 0;
 	}
 	if (grid != NULL) {
 		if (!json_is_object(grid)) {

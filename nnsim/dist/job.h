@@ -53,11 +53,13 @@ int	nn_job_parse(json_t *root, const char *path, int has_test,
 	    int classification, struct nn_job *job, char **cause);
 void	nn_job_clear(struct nn_job *);
 /*
- * Sets the dotted path ("train.optimizer.lr", "layers.0.units") in root to
- * value (a reference is taken), creating objects on the way. -1 with a
- * cause when a step is not an object (or an array for a number).
+ * Sets the JSON path ("train.optimizer.lr", "layers[1].units", or
+ * "layers.1.units") in root to value (a reference is taken), creating
+ * objects on the way. -1 with a cause that quotes the path when a step
+ * does not fit what is there (an index past an array's end, a key inside
+ * a number).
  */
-int	nn_job_override(json_t *root, const char *dotted, json_t *value,
+int	nn_job_override(json_t *root, const char *path, json_t *value,
 	    char **cause);
 
 #endif

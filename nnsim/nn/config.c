@@ -1277,12 +1277,23 @@ cfg_dir_of(const char *path)
 struct nn_config *
 nn_config_load(const char *path, char **cause)
 {
+	return nn_config_load_edit(path, NULL, NULL, cause);
+}
+
+struct nn_config *
+nn_config_load_edit(const char *path, nn_config_edit_fn *edit, void *arg,
+    char **cause)
+{
 	struct nn_config *cfg;
 	json_t *root;
 	char *dir;
 
 	if ((root = nn_json_load_file(path, NN_MAX_CONFIG, cause)) == NULL)
 		return NULL;
+	if (edit != NULL && edit(root, arg, cause) != 0) {
+		json_decref(root);
+		return NULL;
+	}
 	dir = cfg_dir_of(path);
 	cfg = nn_config_parse(root, path, dir, cause);
 	json_decref(root);

@@ -45,6 +45,14 @@ struct nn_config {
 
 /* Reads and validates path. Returns NULL with cause on any error. */
 struct nn_config *nn_config_load(const char *path, char **cause);
+/* An edit of the parsed document before it is checked; 0 or -1 with cause. */
+typedef int	 nn_config_edit_fn(json_t *root, void *arg, char **cause);
+/*
+ * nn_config_load with edit applied to the document first (command-line
+ * overrides), so that what they break is reported at its JSON path.
+ */
+struct nn_config *nn_config_load_edit(const char *path,
+		     nn_config_edit_fn *edit, void *arg, char **cause);
 /*
  * Validates an already parsed document. Takes its own reference to root (the
  * caller keeps and releases its own). With dir NULL, relative data paths

@@ -452,8 +452,9 @@ trainer_end_step(struct nn_trainer *t, size_t rows, struct nn_epoch_stats *st)
 	t->loss_sum = 0;
 	t->correct = 0;
 	t->busy = 0;
-	if (!nn_trainer_done(t))
-		trainer_shuffle(t);
+	/* The last epoch's too: a state saved at the end trains on (nnsim
+	 * train --resume --epochs) as the longer run would have. */
+	trainer_shuffle(t);
 	return 1;
 }
 
@@ -832,7 +833,7 @@ nn_trainer_adopt(struct nn_trainer *t, const unsigned char *buf, size_t len,
 	if (nn_optim_restore(t->optim, sv.optim, (size_t)sv.olen, cause) != 0)
 		return -1;
 	/* This shard's order, as every epoch's end before reshuffled it. */
-	for (e = 1; e <= sv.epoch && e < (uint64_t)t->spec.epochs; e++)
+	for (e = 1; e <= sv.epoch; e++)
 		trainer_shuffle(t);
 	train_apply(t, &sv);
 	return 0;

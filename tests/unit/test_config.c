@@ -1046,7 +1046,7 @@ test_job_keys(void)
 	CHECK(root != NULL);
 	CHECK(nn_job_parse(root, "net.json", 0, 1, &job, &cause) == -1);
 	CHECKF(strcmp(cause, "net.json: parallel.sesions: unknown key "
-	    "(expected mode, sessions, grid, select, partitions, "
+	    "(expected mode, sessions, grid, search, select, partitions, "
 	    "deterministic, retries, replicas, commit_epochs, "
 	    "commit_seconds or limits)") == 0, "%s", cause);
 	free(cause);
