@@ -19,6 +19,7 @@
 #include "agentd/hosts.h"
 #include "base/crypto.h"
 #include "cli/cluster.h"
+#include "base/file.h"
 #include "cli/cmd.h"
 #include "cli/datacache.h"
 #include "cli/override.h"
@@ -29,7 +30,8 @@ static int	cmd_submit_exec(const struct cmd_entry *, int, char **);
 const struct cmd_entry cmd_submit_entry = {
 	.name = "submit",
 	.usage = "NET.JSON [--local N | --connect ADDR:PORT | --hosts FILE] "
-	    "[--key FILE] [-o MODEL] [--metrics FILE] [--no-cache] [--detach] "
+	    "[--key FILE] [-o MODEL] [--force] [--metrics FILE] [--no-cache] "
+	    "[--detach] "
 	    "[--set KEY=VALUE]... [--epochs N] [--quiet]",
 	.summary = "train NET.JSON as agents on a cluster of agentd daemons",
 	.help =
@@ -48,7 +50,9 @@ const struct cmd_entry cmd_submit_entry = {
 	    "                       stores its code (docs/security.md)\n"
 	    "  -o, --output MODEL   write the model here: the best session's,\n"
 	    "                       or the one a data job trained (default:\n"
-	    "                       NAME.nnm, NAME from net.json)\n"
+	    "                       NAME.nnm, NAME from net.json); an existing\n"
+	    "                       file is refused before the job starts\n"
+	    "  -f, --force          overwrite an existing model file\n"
 	    "  --metrics FILE       one JSON line per epoch (the lines of\n"
 	    "                       nnsim train plus session or partitions,\n"
 	    "                       agent and host), a line per move, per\n"
@@ -90,6 +94,7 @@ struct submit_options {
 	int		 detach;
 	int		 no_cache;
 	int		 threads;
+	int		 force;
 	struct override_list over;	/* --set, --epochs */
 };
 
@@ -168,6 +173,7 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "detach", no_argument, NULL, 'D' },
 		{ "no-cache", no_argument, NULL, 'N' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		OVERRIDE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -175,7 +181,7 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 	int c, rc;
 
 	optind = 1;
-	while ((c = cmd_getopt(self, argc, argv, ":o:qh", longopts,
+	while ((c = cmd_getopt(self, argc, argv, ":o:fqh", longopts,
 	    &o->threads, &rc)) != -1) {
 		switch (c) {
 		case 'l':
@@ -207,6 +213,9 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 			break;
 		case 'N':
 			o->no_cache = 1;
+			break;
+		case 'f':
+			o->force = 1;
 			break;
 		case CMD_OPT_EXIT:
 			return rc;
@@ -286,6 +295,9 @@ submit_load(struct submit *sb, struct submit_options *o, const char *net,
 		return -1;
 	if (o->output == NULL)
 		o->output = xasprintf("%s.nnm", sb->cfg->name);
+	/* Refused before any agent runs, not after the job. */
+	if (nn_output_check(o->output, o->force, cause) != 0)
+		return -1;
 	sb->no_cache = o->no_cache;
 	if (sb->cfg->train_src.format == NN_FORMAT_CACHE && o->no_cache)
 		return nn_fail(cause, "%s: data.train is the cached set \"%s\": "

@@ -19,14 +19,16 @@ static int	cmd_train_exec(const struct cmd_entry *, int, char **);
 
 const struct cmd_entry cmd_train_entry = {
 	.name = "train",
-	.usage = "NET.JSON|--resume FILE [-o MODEL] [--metrics FILE] "
+	.usage = "NET.JSON|--resume FILE [-o MODEL] [--force] [--metrics FILE] "
 	    "[--threads N] [--checkpoint FILE [--every N]] [--init MODEL] "
 	    "[--set KEY=VALUE]... [--epochs N] [--quiet]",
 	.summary = "train the network NET.JSON describes, in this process",
 	.help =
 	    "options:\n"
 	    "  -o, --output MODEL   write the model here (default: NAME.nnm,\n"
-	    "                       NAME from net.json)\n"
+	    "                       NAME from net.json); an existing file is\n"
+	    "                       refused before training starts\n"
+	    "  -f, --force          overwrite an existing model file\n"
 	    "  --metrics FILE       write one JSON line per epoch and a last\n"
 	    "                       line with \"event\": \"done\"\n"
 	    "  --threads N          BLAS threads (default: one per core)\n"
@@ -356,6 +358,7 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "checkpoint", required_argument, NULL, TRAIN_OPT_CHECKPOINT },
 		{ "every", required_argument, NULL, TRAIN_OPT_EVERY },
@@ -378,10 +381,10 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 	json_t *obj = NULL, *figures = NULL;
 	double loss, acc;
 	size_t done, total, trained = 0;
-	int c, threads = 0, quiet = 0, rc = EXIT_USAGE, epoch, r;
+	int c, threads = 0, quiet = 0, force = 0, rc = EXIT_USAGE, epoch, r;
 
 	optind = 1;
-	while ((c = cmd_getopt(self, argc, argv, ":o:qh", longopts, &threads,
+	while ((c = cmd_getopt(self, argc, argv, ":o:fqh", longopts, &threads,
 	    &rc)) != -1) {
 		switch (c) {
 		case 'o':
@@ -393,6 +396,9 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case 'f':
+			force = 1;
 			break;
 		case CMD_OPT_EXIT:
 			goto out;
@@ -415,10 +421,13 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 		    cfg->path, cfg->train_src.name, cfg->train_src.name);
 		goto fail_input;
 	}
-	if (nn_prepare(cfg, NULL, 0, &prep, &cause) != 0)
-		goto fail_input;
 	if (output == NULL)
 		output = xasprintf("%s.nnm", cfg->name);
+	/* A model that cannot be written is refused before any epoch. */
+	if (nn_output_check(output, force, &cause) != 0)
+		goto fail_input;
+	if (nn_prepare(cfg, NULL, 0, &prep, &cause) != 0)
+		goto fail_input;
 	if (metrics_path != NULL &&
 	    (metrics = nn_metrics_open(metrics_path, &cause)) == NULL)
 		goto fail_input;

@@ -99,8 +99,10 @@ fi
 run_cmd "$NNSIM" plot "$T/sweep.jsonl" "$T/data.jsonl" "$T/xor.jsonl" \
     -o "$T/all.svg" --metric loss,test_accuracy
 runs="sweep: train.optimizer.lr=0.01; sweep: train.optimizer.lr=0.003; data; xor"
-if [ $rc -eq 0 ] && grep -q "2 panels (loss, test_accuracy), 4 runs ($runs), 1 event marker" "$T/out" &&
-    $CHECK svg "$T/all.svg" 2 1 "sweep: train.optimizer.lr=0.01" \
+# The scheduler may move the session back: at least the one move is marked.
+nev=$(sed -n 's/.*), \([0-9]*\) event markers*,.*/\1/p' "$T/out")
+if [ $rc -eq 0 ] && grep -q "2 panels (loss, test_accuracy), 4 runs ($runs), [1-9][0-9]* event marker" "$T/out" &&
+    $CHECK svg "$T/all.svg" 2 "$nev" "sweep: train.optimizer.lr=0.01" \
     "sweep: train.optimizer.lr=0.003" data xor 2>"$T/why"; then
 	ok svg_runs_legend_event
 else

@@ -47,7 +47,7 @@ if [ "$rc" -eq 0 ] && [ -s "$T/b.ck" ] &&
 else
 	fail checkpoint_written "exit $rc: $(cat "$T/err")"
 fi
-run_cmd train --resume "$T/b.ck" --epochs 6 -o "$T/b.nnm" \
+run_cmd train --resume "$T/b.ck" --epochs 6 -o "$T/b.nnm" --force \
     --metrics "$T/b2.jsonl"
 if [ "$rc" -eq 0 ] && grep -q "^resuming $T/b.ck at epoch 3 of 6" "$T/out"
 then
