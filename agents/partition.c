@@ -469,6 +469,9 @@ part_progress(struct agent *a, struct part *p, int final)
 		p->rate = dt > 0 ? (double)p->rows_since / dt : 0;
 	p->progressed = 1;
 	nn_trainer_position(p->tr, &epoch, &done, &total, &loss, &acc);
+	/* Past the end the position is the next epoch's: the last one. */
+	if (final && epoch > p->cfg->train.epochs)
+		epoch = p->cfg->train.epochs;
 	snprintf(status, sizeof status, "{\"rank\":%d,\"epoch\":%d,"
 	    "\"step\":%llu,\"loss\":%.6g,\"samples_per_s\":%.1f}", p->rank,
 	    epoch, (unsigned long long)p->step, p->rows_since > 0 ?

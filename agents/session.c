@@ -300,6 +300,14 @@ session_progress(struct agent *a, struct session *s, int final)
 		    s->cfg->train.batch / dt : 0;
 	s->progressed = 1;
 	nn_trainer_position(s->tr, &epoch, &done, &total, &loss, &acc);
+	/* Past the end the position is the next epoch's, empty: the last
+	 * epoch's figures. */
+	if (final && json_array_size(s->epochs) > 0) {
+		epoch = (int)json_array_size(s->epochs);
+		done = total;
+		loss = json_number_value(json_object_get(json_array_get(
+		    s->epochs, json_array_size(s->epochs) - 1), "loss"));
+	}
 	snprintf(status, sizeof status, "{\"session\":%d,\"epoch\":%d,"
 	    "\"done\":%zu,\"total\":%zu,\"loss\":%.6g,\"step\":%lld,"
 	    "\"samples_per_s\":%.1f}", s->index, epoch, done, total,

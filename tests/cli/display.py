@@ -246,7 +246,7 @@ class Submit(Pty):
                 rows.append(row)
 
 
-def table_checks(p, st, cols, kind, n, steps, what):
+def table_checks(p, st, cols, kind, n, steps, epochs, what):
     lines = p.screen.lines()
     headers = [l for l in lines if HEADER.match(l)]
     rows = [ROW_ANY.match(l) for l in lines if ROW_ANY.match(l)]
@@ -263,10 +263,10 @@ def table_checks(p, st, cols, kind, n, steps, what):
                                         lines[-(n + 4):]))
     full = [ROW.match(l) for l in lines if ROW.match(l)]
     done = [r for r in full if r.group(4) == "done" and
-            int(r.group(6)) == steps]
+            int(r.group(5)) == epochs and int(r.group(6)) == steps]
     report("%s_done_rows_final_step" % what, len(done) == n,
-           "expected %d done rows at step %d: %s" %
-           (n, steps, [r.group(0) for r in full]))
+           "expected %d done rows at epoch %d, step %d: %s" %
+           (n, epochs, steps, [r.group(0) for r in full]))
 
 
 def redraws(p, n):
@@ -318,7 +318,8 @@ def submit(cols, agentctl, metrics, argv):
            "the job ended before two redraws at 50 columns")
     ms = [json.loads(l) for l in open(metrics) if l.strip()]
     nsess = len([o for o in ms if o.get("event") == "session"])
-    table_checks(p, st, cols, "SESSION", nsess, steps, "submit")
+    table_checks(p, st, cols, "SESSION", nsess, steps,
+                 int(os.environ["DISPLAY_EPOCHS"]), "submit")
     rows = p.rows_seen.get(moved["i"], [])
     before = [r[2] for r in rows if r[0] == "h1"]
     after = [r[2] for r in rows if r[0] == "h2"]
@@ -348,7 +349,8 @@ def attach(cols, steps, argv):
     p = Submit(argv, cols)
     st = p.finish(90)
     n = len(p.rows_seen)
-    table_checks(p, st, cols, "PARTITION", max(n, 2), steps, "attach")
+    table_checks(p, st, cols, "PARTITION", max(n, 2), steps,
+                 int(os.environ["DISPLAY_EPOCHS"]), "attach")
 
 
 def main():

@@ -45,7 +45,7 @@ if ! wait_for 10 up2; then
 	exit 0
 fi
 C="$NNSIM_BIN/agentctl --connect 127.0.0.1:$((base + 1)) --key $T/key"
-DISPLAY_STEPS=$((600 * 50)) python3 "$PY" submit 70 "$C" "$T/s.jsonl" \
+DISPLAY_EPOCHS=50 DISPLAY_STEPS=$((600 * 50)) python3 "$PY" submit 70 "$C" "$T/s.jsonl" \
     "$NNSIM" submit "$T/s.json" --connect "127.0.0.1:$((base + 1))" \
     --key "$T/key" -o "$T/s.nnm" --metrics "$T/s.jsonl"
 
@@ -56,7 +56,7 @@ id=$(cat "$T/out")
 if [ "$rc" -ne 0 ]; then
 	fail attach "submit --detach: exit $rc: $(head -c 300 "$T/err")"
 else
-	python3 "$PY" attach 70 $((600 * 6)) "$NNSIM" attach "$id"
+	DISPLAY_EPOCHS=6 python3 "$PY" attach 70 $((600 * 6)) "$NNSIM" attach "$id"
 fi
 
 # One schema: train's final keys, top-level in every done line.
