@@ -98,6 +98,8 @@ struct part {
 	int			 progressed;	/* a first report was made here */
 	uint64_t		 rows_since;
 	double			 loss_since;
+	double			 last_loss;	/* as last reported */
+	double			 rate;		/* samples/s, as last reported */
 	/* The trainer's and the ring's states as last packed: reused, so a
 	 * move or commit writes warm memory (agent_state_add_ref: the
 	 * runtime has read them before the next pack). */
@@ -446,27 +448,39 @@ part_listen(struct agent *a, struct part *p)
 	return 0;
 }
 
+/*
+ * The live figures for the submitter's table: the first step here at
+ * once (schedulers and people see the agent train without waiting a
+ * period), then every PROGRESS_S, and the last (final) whatever the time,
+ * so that a done row shows the last step.
+ */
 static void
-part_progress(struct agent *a, struct part *p)
+part_progress(struct agent *a, struct part *p, int final)
 {
 	double t = nn_clock_s(), loss, acc, dt = t - p->last_progress;
 	size_t done, total;
 	char status[320];
 	int epoch;
 
-	/* The first step here is reported at once: schedulers and people
-	 * see the agent train without waiting a period. */
-	if (dt < PROGRESS_S && p->progressed)
+	if (!final && dt < PROGRESS_S && p->progressed)
 		return;
+	/* A remainder too short to time keeps the last rate. */
+	if (!final || dt >= 0.1 || p->rate == 0)
+		p->rate = dt > 0 ? (double)p->rows_since / dt : 0;
 	p->progressed = 1;
 	nn_trainer_position(p->tr, &epoch, &done, &total, &loss, &acc);
+	/* Past the end the position is the next epoch's: the last one. */
+	if (final && epoch > p->cfg->train.epochs)
+		epoch = p->cfg->train.epochs;
 	snprintf(status, sizeof status, "{\"rank\":%d,\"epoch\":%d,"
 	    "\"step\":%llu,\"loss\":%.6g,\"samples_per_s\":%.1f}", p->rank,
 	    epoch, (unsigned long long)p->step, p->rows_since > 0 ?
-	    p->loss_since / (double)p->rows_since : 0.0,
-	    (double)p->rows_since / dt);
-	agent_progress(a, ((epoch - 1) + (total > 0 ? (double)done /
-	    (double)total : 0)) / p->cfg->train.epochs, status);
+	    p->loss_since / (double)p->rows_since : p->last_loss, p->rate);
+	if (p->rows_since > 0)
+		p->last_loss = p->loss_since / (double)p->rows_since;
+	agent_progress(a, final ? 1.0 : ((epoch - 1) + (total > 0 ?
+	    (double)done / (double)total : 0)) / p->cfg->train.epochs,
+	    status);
 	p->last_progress = t;
 	p->rows_since = 0;
 	p->loss_since = 0;
@@ -558,6 +572,7 @@ part_step(struct agent *a)
 				    p->size, json_pack("{s:b}", "done", 1));
 			p->told_done = 1;
 			p->phase = P_LEAVE;
+			part_progress(a, p, 1);
 			return AGENT_CONTINUE;
 		}
 		/* The sum lands in the net's own gradient; the last
@@ -577,7 +592,7 @@ part_step(struct agent *a)
 		if ((r = nn_ring_progress(p->ring, POLL_MS, &cause)) < 0)
 			goto fail;
 		if (r == 0) {
-			part_progress(a, p);
+			part_progress(a, p, 0);
 			return AGENT_CONTINUE;
 		}
 		sums[0] = p->sums[0];
@@ -595,7 +610,7 @@ part_step(struct agent *a)
 		p->phase = P_COMPUTE;
 		if (r == 1 && part_epoch(a, p, &es) != 0)
 			return AGENT_FAILED;
-		part_progress(a, p);
+		part_progress(a, p, 0);
 		return AGENT_CONTINUE;
 	case P_LEAVE:
 		/* The successor may still need this partition's last

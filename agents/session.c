@@ -7,7 +7,8 @@
  *   {"session": I, "config": {net.json with the session's overrides},
  *    "input": IN, "output": OUT, "task": "classification"|"regression",
  *    "lo": LO, "hi": HI, "train_n": N, "test_n": M, "epochs": [{...}],
- *    "commit": {"replicas": R, "epochs": E, "seconds": S}}
+ *    "steps": S (mini-batches trained), "commit": {"replicas": R,
+ *    "epochs": E, "seconds": S}}
  *
  * and its sections: train.x, train.y (N rows, normalised by the
  * submitter), test.x, test.y (M rows, when M > 0), and once training has
@@ -19,7 +20,9 @@
  * epochs and at least every S seconds (E or S 0: not by that measure), so
  * that its owner can resume it there if its host dies (docs/elastic.md).
  *
- * Each finished epoch goes to the owner as a "metrics" event; the result
+ * Each finished epoch goes to the owner as a "metrics" event, and every
+ * half second, and once at the end, a progress status {"session",
+ * "epoch", "done", "total", "loss", "step", "samples_per_s"}; the result
  * (agent_result) is an encoded state of {"session", "epochs", "final"} and
  * the section params, from which the submitter writes the model.
  */
@@ -54,7 +57,9 @@ struct session {
 	json_t			*epochs;	/* metrics of each epoch */
 	double			 last_progress;	/* since unpack: rates */
 	int			 progressed;	/* a first report was made here */
-	long long		 steps;		/* mini-batches trained here */
+	double			 rate;		/* samples/s, as last reported */
+	long long		 steps;		/* mini-batches trained, carried
+						 * across moves and commits */
 	long long		 steps_since;
 	long long		 commit_replicas;
 	long long		 commit_epochs;
@@ -122,6 +127,12 @@ session_unpack(struct agent *a, const struct agent_state *st)
 		goto fail;
 	}
 	s->index = (int)idx;
+	/* Absent in a state from before steps were packed: from zero. */
+	if (json_object_get(o, "steps") != NULL && nn_session_int(o, "steps",
+	    0, 1LL << 50, &s->steps, &cause) != 0) {
+		agent_log(a, AGENT_LOG_ERROR, "session: state: %s", cause);
+		goto fail;
+	}
 	if (json_is_object(c = json_object_get(o, "commit")) &&
 	    (nn_session_int(c, "replicas", 0, 8, &s->commit_replicas,
 	    &cause) != 0 || nn_session_int(c, "epochs", 0, 100000,
@@ -188,8 +199,8 @@ session_pack(struct agent *a, struct agent_state *st)
 	struct session *s = agent_data(a);
 	size_t len, nparams;
 	const float *params;
-	json_t *extra = json_pack("{s:O, s:{s:I, s:I, s:I}}", "epochs",
-	    s->epochs, "commit", "replicas", (json_int_t)s->commit_replicas,
+	json_t *extra = json_pack("{s:O, s:I, s:{s:I, s:I, s:I}}", "epochs",
+	    s->epochs, "steps", (json_int_t)s->steps, "commit", "replicas", (json_int_t)s->commit_replicas,
 	    "epochs", (json_int_t)s->commit_epochs, "seconds",
 	    (json_int_t)s->commit_seconds);
 	int rc = -1;
@@ -268,21 +279,67 @@ session_commit(struct agent *a, struct session *s, int epoch_ended)
 		    agent_last_error(a));
 }
 
+/*
+ * The live figures for the submitter's table, every half second; the
+ * first here at once, its rate over the first step, and the
+ * last (final) whatever the time, with the last rate when the remainder
+ * is too short to time.
+ */
+static void
+session_progress(struct agent *a, struct session *s, int final)
+{
+	double t = nn_clock_s(), loss, acc, dt = t - s->last_progress;
+	size_t done, total;
+	char status[256];
+	int epoch;
+
+	if (!final && dt < 0.5 && s->progressed)
+		return;
+	if (!final || dt >= 0.1 || s->rate == 0)
+		s->rate = dt > 0 ? (double)s->steps_since *
+		    s->cfg->train.batch / dt : 0;
+	s->progressed = 1;
+	nn_trainer_position(s->tr, &epoch, &done, &total, &loss, &acc);
+	/* Past the end the position is the next epoch's, empty: the last
+	 * epoch's figures. */
+	if (final && json_array_size(s->epochs) > 0) {
+		epoch = (int)json_array_size(s->epochs);
+		done = total;
+		loss = json_number_value(json_object_get(json_array_get(
+		    s->epochs, json_array_size(s->epochs) - 1), "loss"));
+	}
+	snprintf(status, sizeof status, "{\"session\":%d,\"epoch\":%d,"
+	    "\"done\":%zu,\"total\":%zu,\"loss\":%.6g,\"step\":%lld,"
+	    "\"samples_per_s\":%.1f}", s->index, epoch, done, total,
+	    isfinite(loss) ? loss : -1.0, s->steps, s->rate);
+	s->last_progress = t;
+	s->steps_since = 0;
+	agent_progress(a, final ? 1.0 : ((epoch - 1) + (total > 0 ?
+	    (double)done / (double)total : 0)) / s->cfg->train.epochs,
+	    status);
+}
+
 static int
 session_step(struct agent *a)
 {
 	struct session *s = agent_data(a);
 	struct nn_epoch_stats es;
-	double start = nn_clock_s(), loss, acc, t;
-	size_t done, total;
-	char *text, status[256];
+	double start = nn_clock_s();
+	char *text;
 	json_t *o;
-	int r = 0, epoch;
+	int r = 0;
 
+	/* The first report's rate is timed from here: not over the unpack,
+	 * nor over a wait for a core. */
+	if (!s->progressed && s->steps_since == 0)
+		s->last_progress = start;
 	while (nn_clock_s() - start < STEP_MS / 1000.0) {
-		if ((r = nn_trainer_step(s->tr, &es)) < 0)
+		if ((r = nn_trainer_step(s->tr, &es)) < 0) {
+			/* The table's done row shows the last step. */
+			session_progress(a, s, 1);
 			return session_finish(a, s) == 0 ? AGENT_DONE :
 			    AGENT_FAILED;
+		}
 		s->steps++;
 		s->steps_since++;
 		if (r == 1) {
@@ -305,23 +362,7 @@ session_step(struct agent *a)
 		}
 	}
 	session_commit(a, s, r == 1);
-	t = nn_clock_s();
-	/* The first step here at once, its rate over the time since the
-	 * unpack, not since a zero clock. */
-	if (t - s->last_progress >= 0.5 || !s->progressed) {
-		s->progressed = 1;
-		nn_trainer_position(s->tr, &epoch, &done, &total, &loss, &acc);
-		snprintf(status, sizeof status, "{\"session\":%d,\"epoch\":%d,"
-		    "\"done\":%zu,\"total\":%zu,\"loss\":%.6g,\"step\":%lld,"
-		    "\"samples_per_s\":%.1f}", s->index, epoch, done, total,
-		    isfinite(loss) ? loss : -1.0, s->steps, (double)
-		    s->steps_since * s->cfg->train.batch / (t -
-		    s->last_progress));
-		s->last_progress = t;
-		s->steps_since = 0;
-		agent_progress(a, ((epoch - 1) + (total > 0 ? (double)done /
-		    (double)total : 0)) / s->cfg->train.epochs, status);
-	}
+	session_progress(a, s, 0);
 	return AGENT_CONTINUE;
 }
 

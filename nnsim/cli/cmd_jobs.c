@@ -13,6 +13,7 @@
 
 #include "cli/cmd.h"
 #include "cli/jobs.h"
+#include "cli/progress.h"
 
 static int	cmd_jobs_exec(const struct cmd_entry *, int, char **);
 static int	cmd_attach_exec(const struct cmd_entry *, int, char **);
@@ -40,8 +41,9 @@ const struct cmd_entry cmd_attach_entry = {
 	    "  -h, --help  show this help\n"
 	    "\nPrints the job's output from its start, then as it comes, and\n"
 	    "ends with the job: exit status 0 when it succeeded, 1 when it\n"
-	    "failed or its process died, 2 for an unknown job. Interrupting\n"
-	    "attach leaves the job running.\n",
+	    "failed or its process died, 2 for an unknown job. On a terminal\n"
+	    "the job's live table (as nnsim submit shows it) is redrawn below\n"
+	    "its lines. Interrupting attach leaves the job running.\n",
 	.exec = cmd_attach_exec,
 };
 
@@ -124,32 +126,109 @@ cmd_jobs_exec(const struct cmd_entry *self, int argc, char **argv)
 	return 0;
 }
 
-/* Copies what the log has beyond *off to stdout. */
-static void
-attach_copy(FILE *log, long *off)
+/*
+ * Copies what the log has beyond *off to stdout; whole lines only when
+ * lines is set (a live table is drawn below them). 1 when it copied some.
+ */
+static int
+attach_copy(FILE *log, long *off, int lines)
 {
 	char buf[8192];
-	size_t n;
+	size_t n, keep;
+	int copied = 0;
 
 	clearerr(log);
 	fseek(log, *off, SEEK_SET);
 	while ((n = fread(buf, 1, sizeof buf, log)) > 0) {
-		fwrite(buf, 1, n, stdout);
-		*off += (long)n;
+		keep = n;
+		while (lines && keep > 0 && buf[keep - 1] != '\n')
+			keep--;
+		/* A line longer than the buffer goes out as it is. */
+		if (keep == 0 && n == sizeof buf)
+			keep = n;
+		fwrite(buf, 1, keep, stdout);
+		*off += (long)keep;
+		copied |= keep > 0;
+		if (keep < n)
+			break;
 	}
 	fflush(stdout);
+	return copied;
+}
+
+/* The live table of a job on a terminal, as nnsim submit draws it. */
+struct attach_table {
+	json_t	*view;		/* as last drawn */
+	int	 drawn;		/* its lines on screen */
+	int	 cols, rows;
+};
+
+static void
+attach_erase(struct attach_table *t)
+{
+	if (t->drawn > 0)
+		printf("\033[%dA\033[J", t->drawn);
+	t->drawn = 0;
+}
+
+/* Redraws the table when it, the terminal's size, or the lines above it
+ * (erased: the table is gone) changed. */
+static void
+attach_draw(struct attach_table *t, const char *id)
+{
+	json_t *view = nn_jobs_table(id);
+	int cols, rows;
+
+	nn_progress_size(STDOUT_FILENO, &cols, &rows);
+	if (view == NULL || (t->drawn > 0 && json_equal(view, t->view) &&
+	    cols == t->cols && rows == t->rows)) {
+		json_decref(view);
+		return;
+	}
+	attach_erase(t);
+	t->drawn = nn_progress_table(stdout, view, cols, rows);
+	t->cols = cols;
+	t->rows = rows;
+	json_decref(t->view);
+	t->view = view;
+	fflush(stdout);
+}
+
+/* New log lines go above the table: erased first, redrawn after. */
+static void
+attach_follow(FILE *log, long *off, struct attach_table *t, int live,
+    const char *id)
+{
+	long at = *off;
+	char c;
+
+	if (!live) {
+		attach_copy(log, off, 0);
+		return;
+	}
+	/* Erase only when a whole line waits. */
+	clearerr(log);
+	fseek(log, at, SEEK_SET);
+	while (fread(&c, 1, 1, log) == 1 && c != '\n')
+		;
+	if (!feof(log) && !ferror(log)) {
+		attach_erase(t);
+		attach_copy(log, off, 1);
+	}
+	attach_draw(t, id);
 }
 
 static int
 cmd_attach_exec(const struct cmd_entry *self, int argc, char **argv)
 {
 	struct timespec pause = { 0, 200 * 1000000 };
+	struct attach_table table = { NULL, 0, 0, 0 };
 	const char *id, *st;
 	char *cause = NULL, *path = NULL;
 	FILE *log = NULL;
 	json_t *o = NULL;
 	long off = 0;
-	int rc;
+	int rc, live;
 
 	if ((rc = jobs_options(self, argc, argv, NULL)) != -1)
 		return rc;
@@ -169,8 +248,9 @@ cmd_attach_exec(const struct cmd_entry *self, int argc, char **argv)
 		rc = EXIT_FAILED;
 		goto out;
 	}
+	live = isatty(STDOUT_FILENO) && getenv("NNSIM_NO_LIVE") == NULL;
 	for (;;) {
-		attach_copy(log, &off);
+		attach_follow(log, &off, &table, live, id);
 		st = jobs_status(o);
 		if (strcmp(st, "running") != 0)
 			break;
@@ -182,8 +262,12 @@ cmd_attach_exec(const struct cmd_entry *self, int argc, char **argv)
 			goto out;
 		}
 	}
-	/* The last words, written just before the status. */
-	attach_copy(log, &off);
+	/* The last words, written just before the status, then the last
+	 * table, left on the screen. */
+	attach_erase(&table);
+	attach_copy(log, &off, 0);
+	if (live)
+		attach_draw(&table, id);
 	if (strcmp(st, "done") == 0)
 		rc = 0;
 	else {
@@ -196,6 +280,7 @@ cmd_attach_exec(const struct cmd_entry *self, int argc, char **argv)
 out:
 	if (log != NULL)
 		fclose(log);
+	json_decref(table.view);
 	json_decref(o);
 	free(path);
 	free(cause);

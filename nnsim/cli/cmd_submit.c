@@ -649,7 +649,7 @@ cmd_submit_exec(const struct cmd_entry *self, int argc, char **argv)
 			rc = 0;
 			goto out;
 		}
-		detached = 1;	/* the job's own process */
+		detached = sb.detached = 1;	/* the job's own process */
 	} else if (nn_jobs_new_id(sb.id, &cause) != 0)
 		goto fail;
 	submit_catch_signals();

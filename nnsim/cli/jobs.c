@@ -51,10 +51,11 @@ jobs_path(const char *id, const char *file, char **cause)
 	return p;
 }
 
+/* Writes the job's file name whole, then renames it into place. */
 static int
-jobs_write(const char *id, json_t *o, char **cause)
+jobs_write_file(const char *id, const char *name, json_t *o, char **cause)
 {
-	char *path = jobs_path(id, "job.json", cause), *tmp = NULL;
+	char *path = jobs_path(id, name, cause), *tmp = NULL;
 	int rc = -1;
 
 	if (path == NULL)
@@ -71,6 +72,12 @@ out:
 	free(tmp);
 	free(path);
 	return rc;
+}
+
+static int
+jobs_write(const char *id, json_t *o, char **cause)
+{
+	return jobs_write_file(id, "job.json", o, cause);
 }
 
 static void
@@ -267,4 +274,29 @@ char *
 nn_jobs_log(const char *id, char **cause)
 {
 	return jobs_path(id, "log", cause);
+}
+
+int
+nn_jobs_put_table(const char *id, json_t *view, char **cause)
+{
+	return jobs_write_file(id, "table.json", view, cause);
+}
+
+json_t *
+nn_jobs_table(const char *id)
+{
+	char *path = jobs_path(id, "table.json", NULL), *text = NULL;
+	json_t *o = NULL;
+	size_t len;
+
+	if (path != NULL && access(path, F_OK) == 0 && (text =
+	    nn_read_file(path, JOBS_MAX_FILE, &len, NULL)) != NULL)
+		o = json_loadb(text, len, 0, NULL);
+	if (o != NULL && !json_is_object(o)) {
+		json_decref(o);
+		o = NULL;
+	}
+	free(text);
+	free(path);
+	return o;
 }

@@ -1,7 +1,8 @@
 /*
  * Detached jobs (nnsim submit --detach): each has a folder under the jobs
- * directory with job.json (what and where, its status) and log (what the
- * submitter printed). nnsim jobs lists them, nnsim attach follows one.
+ * directory with job.json (what and where, its status), log (what the
+ * submitter printed) and table.json (its live table, cli/progress.h).
+ * nnsim jobs lists them, nnsim attach follows one.
  *
  * The jobs directory is $NNSIM_JOBS, else $XDG_STATE_HOME/nnsim/jobs, else
  * ~/.local/state/nnsim/jobs.
@@ -38,5 +39,10 @@ json_t	*nn_jobs_list(char **cause);
 int	 nn_jobs_alive(json_t *job);
 /* The job's log file (new string). */
 char	*nn_jobs_log(const char *id, char **cause);
+
+/* Replaces the job's live table (written whole, then renamed). */
+int	 nn_jobs_put_table(const char *id, json_t *view, char **cause);
+/* The job's live table (new reference), or NULL while it has none. */
+json_t	*nn_jobs_table(const char *id);
 
 #endif

@@ -1,11 +1,15 @@
 /*
  * Training progress for people: on a terminal, a live bar redrawn at most
- * ten times a second; otherwise one plain line per epoch.
+ * ten times a second; otherwise one plain line per epoch. And the live
+ * table of nnsim submit and nnsim attach. What is redrawn is cut to the
+ * terminal's width, never wrapped.
  */
 #ifndef NN_PROGRESS_H
 #define NN_PROGRESS_H
 
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "nn/train.h"
 
@@ -24,5 +28,18 @@ void		 nn_progress_epoch(struct nn_progress *,
 /* Formats one epoch line without a newline into buf. */
 void		 nn_progress_format(char *buf, size_t len, int epochs,
 		     const struct nn_epoch_stats *);
+
+/* The terminal's size of fd, read now (it follows a resize); 0 and 0
+ * when fd is no terminal. */
+void		 nn_progress_size(int fd, int *cols, int *rows);
+/* Writes line cut to width characters (0: whole), without a newline. */
+void		 nn_progress_put(FILE *, const char *line, int width);
+/*
+ * The live table of view {"kind": "SESSION"|"PARTITION", "rows":
+ * [{"index", "agent", "host", "state", "epoch", "step", "loss",
+ * "samples_per_s"}]}, each line cut to cols; a table taller than rows
+ * shows its first rows and a count of the rest. Returns the lines drawn.
+ */
+int		 nn_progress_table(FILE *, json_t *view, int cols, int rows);
 
 #endif

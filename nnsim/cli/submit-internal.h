@@ -120,6 +120,8 @@ struct submit {
 						 * partition's figures */
 	double			 balanced;	/* last look, monotonic s */
 	int			 tty;		/* a live table on stdout */
+	int			 detached;	/* the table goes to the job's
+						 * folder, for nnsim attach */
 	int			 drawn;		/* its lines on screen */
 	double			 redrawn;
 	int			 n;		/* agents: sessions or partitions */

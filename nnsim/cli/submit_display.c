@@ -1,11 +1,16 @@
 /*
  * nnsim submit's output for people: on a terminal a live table, a row per
- * agent redrawn in place; otherwise, and for events, one line each.
+ * agent redrawn in place (cli/progress.h draws it, cut to the width);
+ * otherwise, and for events, one line each. A detached job publishes the
+ * table in its folder for nnsim attach to draw the same.
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "base/clock.h"
+#include "cli/progress.h"
 #include "cli/submit-internal.h"
 
 static void
@@ -44,32 +49,55 @@ submit_announce(struct submit *sb)
 		    nhosts, nhosts > 1 ? "s" : "", sb->job.select, sb->id);
 }
 
+/* The table's rows (new reference): nn_progress_table's view. */
+static json_t *
+submit_view(struct submit *sb)
+{
+	json_t *rows = json_array();
+	struct sess *s;
+	int i;
+
+	for (i = 0; i < sb->n; i++) {
+		s = &sb->s[i];
+		json_array_append_new(rows, json_pack("{s:i, s:s, s:s, s:s, "
+		    "s:i, s:I, s:f, s:f}", "index", i, "agent", s->agent,
+		    "host", s->host, "state", submit_state_name(s), "epoch",
+		    s->epoch, "step", (json_int_t)s->step, "loss",
+		    s->live_loss, "samples_per_s", s->sps));
+	}
+	return json_pack("{s:s, s:o}", "kind", sb->data ? "PARTITION" :
+	    "SESSION", "rows", rows);
+}
+
 /*
  * On a terminal: one row per agent (host, state, epoch, step, loss,
- * samples/s), redrawn in place at most twice a second.
+ * samples/s), redrawn in place at most twice a second, to the width the
+ * terminal has now. A detached job writes the rows to its folder as
+ * often.
  */
 void
 submit_draw(struct submit *sb, int force)
 {
-	struct sess *s;
-	int i;
+	json_t *view;
+	char *ignored = NULL;
+	int cols, rows;
 
-	if (!sb->tty || sb->quiet || (!force && nn_clock_s() - sb->redrawn <
-	    0.5))
+	if ((!sb->tty && !sb->detached) || (sb->quiet && !sb->detached) ||
+	    (!force && nn_clock_s() - sb->redrawn < 0.5))
 		return;
 	sb->redrawn = nn_clock_s();
-	submit_erase(sb);
-	printf("%-10s %-14s %-10s %-8s %6s %9s %10s %12s\n",
-	    sb->data ? "PARTITION" : "SESSION", "AGENT", "HOST", "STATE",
-	    "EPOCH", "STEP", "LOSS", "SAMPLES/S");
-	for (i = 0; i < sb->n; i++) {
-		s = &sb->s[i];
-		printf("%-10d %-14s %-10s %-8s %6d %9lld %10.6f %12.0f\n", i,
-		    s->agent[0] != '\0' ? s->agent : "-",
-		    s->host[0] != '\0' ? s->host : "-", submit_state_name(s),
-		    s->epoch, s->step, s->live_loss, s->sps);
+	view = submit_view(sb);
+	if (sb->detached) {
+		/* Only attach's table misses it: the log has the lines. */
+		if (nn_jobs_put_table(sb->id, view, &ignored) != 0)
+			free(ignored);
+		json_decref(view);
+		return;
 	}
-	sb->drawn = sb->n + 1;
+	submit_erase(sb);
+	nn_progress_size(STDOUT_FILENO, &cols, &rows);
+	sb->drawn = nn_progress_table(stdout, view, cols, rows);
+	json_decref(view);
 	fflush(stdout);
 }
 

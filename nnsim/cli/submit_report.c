@@ -97,27 +97,67 @@ submit_agent_line(struct submit *sb, int i, int best)
 	    (json_int_t)sb->s[i].commit_full_ms);
 }
 
-/* The metrics' "done" line (new reference): its figures under "final". */
+/*
+ * The "done" line's final figures, the keys nnsim train's has (docs/
+ * metrics.md), from the last epoch of the result: "epochs", its loss,
+ * accuracy, test_loss and test_accuracy, "samples_per_sec" over the whole
+ * run and its "elapsed_s", and "model". New reference.
+ */
+static json_t *
+submit_done_figures(struct submit *sb, json_t *final, const char *output)
+{
+	static const char *same[] = { "loss", "accuracy", "test_loss",
+	    "test_accuracy" };
+	json_t *o = json_object(), *v;
+	double elapsed = json_number_value(json_object_get(final,
+	    "elapsed_s"));
+	json_int_t epochs = json_integer_value(json_object_get(final,
+	    "epoch"));
+	size_t i;
+
+	json_object_set_new(o, "event", json_string("done"));
+	json_object_set_new(o, "epochs", json_integer(epochs));
+	for (i = 0; i < sizeof same / sizeof same[0]; i++)
+		if ((v = json_object_get(final, same[i])) != NULL)
+			json_object_set(o, same[i], v);
+	json_object_set_new(o, "samples_per_sec", json_real(elapsed > 0 ?
+	    (double)sb->prep.train->n * (double)epochs / elapsed : 0));
+	json_object_set_new(o, "elapsed_s", json_real(elapsed));
+	json_object_set_new(o, "model", json_string(output));
+	return o;
+}
+
+/*
+ * The metrics' "done" line (new reference): the final figures of the
+ * model written (the best session's, or the data job's), then what the
+ * job adds.
+ */
 static json_t *
 submit_done_line(struct submit *sb, int best, const char *output)
 {
 	char sha[65];
+	json_t *o;
 
 	if (sb->data) {
+		o = submit_done_figures(sb, json_object_get(sb->s[0].result,
+		    "final"), output);
 		crypto_sha256_hex(sb->s[0].params, submit_nparams(sb, 0) *
-		    sizeof (float), sha);
-		return json_pack("{s:s, s:i, s:b, s:O, s:s, s:s, s:I}",
-		    "event", "done", "partitions", sb->n, "deterministic",
-		    sb->job.deterministic, "final", json_object_get(
-		    sb->s[0].result, "final"), "model", output,
-		    "params_sha256", sha, "data_bytes_sent",
-		    (json_int_t)sb->data_sent);
+		    sizeof (float),
+		    sha);
+		json_object_update_new(o, json_pack("{s:i, s:b, s:s, s:I}",
+		    "partitions", sb->n, "deterministic",
+		    sb->job.deterministic, "params_sha256", sha,
+		    "data_bytes_sent", (json_int_t)sb->data_sent));
+		return o;
 	}
-	return json_pack("{s:s, s:i, s:i, s:i, s:s, s:f, s:s, s:s, s:I}",
-	    "event", "done", "sessions", sb->n, "failed", sb->failures, "best",
-	    best, "select", sb->job.select, "score", sb->s[best].score,
-	    "label", sb->job.labels[best], "model", output, "data_bytes_sent",
-	    (json_int_t)sb->data_sent);
+	o = submit_done_figures(sb, json_object_get(sb->s[best].result,
+	    "final"), output);
+	json_object_update_new(o, json_pack("{s:i, s:i, s:i, s:s, s:f, s:s, "
+	    "s:I}", "sessions", sb->n, "failed", sb->failures, "best", best,
+	    "select", sb->job.select, "score", sb->s[best].score, "label",
+	    sb->job.labels[best], "data_bytes_sent",
+	    (json_int_t)sb->data_sent));
+	return o;
 }
 
 int
