@@ -117,7 +117,8 @@ struct nn_cluster *
 nn_cluster_start(int n, char **cause)
 {
 	struct nn_cluster *c = xcalloc(1, sizeof *c);
-	char tmpl[] = "/tmp/nnsim-cluster.XXXXXX", *agentd = NULL;
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl = NULL, *agentd = NULL;
 	char *hosts = NULL, *state = NULL, *log = NULL, name[24];
 	json_t *inv = json_array(), *file;
 	int i, port, fd, status;
@@ -128,11 +129,16 @@ nn_cluster_start(int n, char **cause)
 		    NN_CLUSTER_MAX);
 		goto fail;
 	}
+	/* The daemons' folders go where the user keeps temporary files. */
+	if (tmp == NULL || *tmp != '/')
+		tmp = "/tmp";
+	tmpl = xasprintf("%s/nnsim-cluster.XXXXXX", tmp);
 	if (mkdtemp(tmpl) == NULL) {
 		nn_fail(cause, "mkdtemp %s: %s", tmpl, strerror(errno));
 		goto fail;
 	}
-	c->dir = xstrdup(tmpl);
+	c->dir = tmpl;
+	tmpl = NULL;
 	c->key = xasprintf("%s/key", c->dir);
 	if (auth_keygen(c->key, cause) != 0)
 		goto fail;
@@ -210,6 +216,7 @@ fail:
 	c = NULL;
 out:
 	json_decref(inv);
+	free(tmpl);
 	free(agentd);
 	free(hosts);
 	free(state);

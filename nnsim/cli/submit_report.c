@@ -152,11 +152,13 @@ submit_done_line(struct submit *sb, int best, const char *output)
 	}
 	o = submit_done_figures(sb, json_object_get(sb->s[best].result,
 	    "final"), output);
+	crypto_sha256_hex(sb->s[best].params, submit_nparams(sb, best) *
+	    sizeof (float), sha);
 	json_object_update_new(o, json_pack("{s:i, s:i, s:i, s:s, s:f, s:s, "
-	    "s:I}", "sessions", sb->n, "failed", sb->failures, "best", best,
-	    "select", sb->job.select, "score", sb->s[best].score, "label",
-	    sb->job.labels[best], "data_bytes_sent",
-	    (json_int_t)sb->data_sent));
+	    "s:s, s:I}", "sessions", sb->n, "failed", sb->failures, "best",
+	    best, "select", sb->job.select, "score", sb->s[best].score,
+	    "label", sb->job.labels[best], "params_sha256", sha,
+	    "data_bytes_sent", (json_int_t)sb->data_sent));
 	return o;
 }
 

@@ -69,6 +69,7 @@ for path in sys.argv[1:]:
     done.append((lines, lines[-1]))
 keys = set(done[0][1])
 assert keys == {"event", "epochs", "loss", "accuracy", "test_loss",
+                "params_sha256",
                 "test_accuracy", "samples_per_sec", "elapsed_s",
                 "model"}, keys
 for lines, d in done[1:]:

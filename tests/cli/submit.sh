@@ -2,12 +2,21 @@
 GROUP=submit
 . "$(dirname "$0")/lib.sh"
 
-# No daemon, worker or cluster folder of ours may outlive a job.
+# Embedded clusters go in TMPDIR, here $T: other test files may run
+# theirs at the same time.
+export TMPDIR="$T"
+
+# No daemon, worker or cluster folder of ours may outlive a job. Workers
+# are found by the TMPDIR their daemon passed on.
+ours() {
+	for p in $(pgrep -f "$1"); do
+		tr '\0' '\n' 2>/dev/null <"/proc/$p/environ" |
+		    grep -qxF "TMPDIR=$T" && echo "$p"
+	done
+}
 leftovers() {
-	pgrep -f "nnsim-cluster\.[A-Za-z0-9]*/" >/dev/null 2>&1 && return 0
-	ls -d /tmp/nnsim-cluster.* 2>/dev/null | while read -r d; do
-		[ "$d" -nt "$T" ] && echo "$d"
-	done | grep -q .
+	[ -n "$(ours "$T/nnsim-cluster\.")$(ours "agentd worker")" ] && return 0
+	ls -d "$T"/nnsim-cluster.* >/dev/null 2>&1
 }
 
 cat >"$T/sweep.json" <<'JSON'
@@ -182,7 +191,8 @@ if [ "$rc" -eq 0 ] && [ -s "$T/div.nnm" ] &&
 else
 	fail diverged_session_reported_sweep_goes_on "exit $rc: $(head -c 300 "$T/div.err") $(grep -v epoch "$T/div.out" | head -c 400)"
 fi
-if wait_for 10 sh -c '! pgrep -f "[a]gentd worker" && ! pgrep -f "[n]nsim-cluster\."'; then
+if wait_for 10 sh -c "! ls -d '$T'/nnsim-cluster.* && ! pgrep -f '$T/nnsim-cluster\\.'" &&
+    [ -z "$(ours "agentd worker")" ]; then
 	ok crash_leaves_nothing
 else
 	fail crash_leaves_nothing "processes left: $(pgrep -af 'agentd' | head -3)"
