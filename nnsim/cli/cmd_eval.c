@@ -40,7 +40,7 @@ cmd_eval_exec(const struct cmd_entry *self, int argc, char **argv)
 	struct nn_model *model = NULL;
 	struct nn_data *d = NULL;
 	struct nn_net *net = NULL;
-	char *cause = NULL, *what = NULL;
+	char *cause = NULL, *what = NULL, *why = NULL;
 	double loss, acc;
 	int c, json = 0, threads = 0, rc = EXIT_USAGE;
 
@@ -66,7 +66,11 @@ cmd_eval_exec(const struct cmd_entry *self, int argc, char **argv)
 		goto fail;
 	}
 	net = model_io_net(model, MODEL_IO_BATCH);
-	nn_evaluate(net, d, &loss, &acc);
+	if (nn_evaluate_finite(net, d, &loss, &acc, &why) != 0) {
+		nn_fail(&cause, "%s: %s: %s", argv[optind], what, why);
+		rc = EXIT_FAILED;
+		goto fail;
+	}
 	if (json) {
 		printf("{\"data\": \"%s\", \"samples\": %zu, \"loss\": %.9g",
 		    what, d->n, loss);
@@ -88,6 +92,7 @@ out:
 	nn_data_free(d);
 	nn_model_free(model);
 	free(what);
+	free(why);
 	free(cause);
 	return rc;
 }

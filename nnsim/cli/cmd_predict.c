@@ -9,6 +9,7 @@
 #include "cli/model_io.h"
 #include "data/loader.h"
 #include "nn/blas.h"
+#include "nn/train.h"
 
 static int	cmd_predict_exec(const struct cmd_entry *, int, char **);
 
@@ -217,7 +218,7 @@ cmd_predict_exec(const struct cmd_entry *self, int argc, char **argv)
 	struct nn_net *net = NULL;
 	const char *output = NULL, *input;
 	const float *y;
-	char *cause = NULL;
+	char *cause = NULL, *why = NULL;
 	float *x = NULL;
 	FILE *f = stdout;
 	size_t n, i;
@@ -259,12 +260,24 @@ cmd_predict_exec(const struct cmd_entry *self, int argc, char **argv)
 		rc = EXIT_FAILED;
 		goto fail;
 	}
+	net = model_io_net(model, MODEL_IO_BATCH);
+	/* Every output checked before the first is written: a model that
+	 * gives no numbers leaves no half-written file. */
+	for (i = 0; i < n; i += (size_t)b) {
+		b = n - i < MODEL_IO_BATCH ? (int)(n - i) : MODEL_IO_BATCH;
+		y = nn_net_forward(net, x + i * in, b);
+		if (nn_outputs_finite(y, (size_t)b, k, i, &why) != 0) {
+			nn_fail(&cause, "%s: %s: %s", argv[optind],
+			    argv[optind + 1], why);
+			rc = EXIT_FAILED;
+			goto fail;
+		}
+	}
 	if (output != NULL && (f = fopen(output, "w")) == NULL) {
 		nn_fail(&cause, "%s: cannot open for writing: %s", output,
 		    strerror(errno));
 		goto fail;
 	}
-	net = model_io_net(model, MODEL_IO_BATCH);
 	write_header(f, model, k);
 	for (i = 0; i < n; i += (size_t)b) {
 		b = n - i < MODEL_IO_BATCH ? (int)(n - i) : MODEL_IO_BATCH;
@@ -294,5 +307,6 @@ out:
 	nn_net_free(net);
 	nn_model_free(model);
 	free(cause);
+	free(why);
 	return rc;
 }

@@ -283,6 +283,15 @@ submit_load(struct submit *sb, struct submit_options *o, const char *net,
 		return -1;
 	if (o->output == NULL)
 		o->output = xasprintf("%s.nnm", sb->cfg->name);
+	/* The cache holds a train and a test table: validation rows go in
+	 * the agents' states, and with them the rest (docs/data-cache.md). */
+	if (nn_config_has_validation(sb->cfg) && !o->no_cache) {
+		o->no_cache = 1;
+		if (!o->quiet)
+			fprintf(stderr, "nnsim submit: %s: validation data: the "
+			    "data goes in the agents' states, not through the "
+			    "data cache\n", sb->cfg->path);
+	}
 	sb->no_cache = o->no_cache;
 	if (sb->cfg->train_src.format == NN_FORMAT_CACHE && o->no_cache)
 		return nn_fail(cause, "%s: data.train is the cached set \"%s\": "

@@ -91,21 +91,23 @@ nn_prepare_check_targets(const struct nn_config *cfg,
 		sum = 0;
 		for (j = 0; j < d->out; j++) {
 			if (!(y[j] >= 0 && y[j] <= 1))
-				return nn_fail(cause, "%s: layers[%d]."
-				    "activation: %s with cross-entropy needs "
-				    "targets in [0, 1]; %s row %zu has %g "
-				    "(for regression use a linear output and "
-				    "\"loss\": \"mse\")", cfg->path, last,
-				    nn_act_name(act), jpath, i + 1,
-				    (double)y[j]);
+				break;
 			sum += y[j];
 		}
-		if (act == NN_ACT_SOFTMAX && fabs(sum - 1) > ONEHOT_EPS)
+		if (act == NN_ACT_SOFTMAX && (j < d->out ||
+		    fabs(sum - 1) > ONEHOT_EPS))
 			return nn_fail(cause, "%s: layers[%d].activation: "
-			    "softmax needs one-hot targets; %s row %zu sums "
-			    "to %g (for regression use a linear output and "
-			    "\"loss\": \"mse\"; for independent labels, "
-			    "sigmoid)", cfg->path, last, jpath, i + 1, sum);
+			    "softmax needs one-hot targets; %s row %zu %s %g "
+			    "(for regression use a linear output and \"loss\": "
+			    "\"mse\"; for independent labels, sigmoid)",
+			    cfg->path, last, jpath, i + 1, j < d->out ? "has" :
+			    "sums to", j < d->out ? (double)y[j] : sum);
+		if (j < d->out)
+			return nn_fail(cause, "%s: layers[%d].activation: %s "
+			    "with cross-entropy needs targets in [0, 1]; %s row "
+			    "%zu has %g (for regression use a linear output "
+			    "and \"loss\": \"mse\")", cfg->path, last,
+			    nn_act_name(act), jpath, i + 1, (double)y[j]);
 	}
 	return 0;
 }
