@@ -157,6 +157,14 @@ session_unpack(struct agent *a, const struct agent_state *st)
 		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
 		goto fail;
 	}
+	/* Rows from the data cache were never seen by the submitter: the
+	 * pairing of loss and targets is checked here, once, at the start. */
+	if (agent_state_get(st, "params", &len) == NULL &&
+	    s->train->cache_set != NULL && nn_prepare_check_targets(s->cfg,
+	    s->train, "data.train", &cause) != 0) {
+		agent_log(a, AGENT_LOG_ERROR, "session %d: %s", s->index, cause);
+		goto fail;
+	}
 	/* One thread: the scheduler gives each agent a core. */
 	if (nn_blas_init(1, &cause) != 0) {
 		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);

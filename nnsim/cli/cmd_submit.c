@@ -226,6 +226,25 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
  * cache's references); every session must keep the network's shape. -1
  * with cause: bad input.
  */
+/* A session's overrides may change the loss, output or monitor: each is
+ * checked against the data, naming the session. */
+static int
+submit_check_session(struct submit *sb, struct nn_config *ci, int i,
+    char **cause)
+{
+	char *was;
+
+	if (nn_prepare_check(ci, &sb->prep, cause) == 0)
+		return 0;
+	if (sb->job.nsessions > 1) {
+		was = *cause;
+		*cause = xasprintf("%s (session %d, %s)", was, i,
+		    sb->job.labels[i]);
+		free(was);
+	}
+	return -1;
+}
+
 static int
 submit_setup(struct submit *sb, const struct submit_options *o,
     char **cause)
@@ -243,6 +262,7 @@ submit_setup(struct submit *sb, const struct submit_options *o,
 		ci = nn_config_parse(sb->job.roots[i], sb->cfg->path, NULL,
 		    cause);
 		if (ci == NULL || nn_config_fit_data(ci, sb->prep.train,
+		    cause) != 0 || submit_check_session(sb, ci, i,
 		    cause) != 0) {
 			nn_config_free(ci);
 			return -1;

@@ -86,7 +86,20 @@ nn_prepare_check_targets(const struct nn_config *cfg,
 
 	if (a->loss != NN_LOSS_CROSS_ENTROPY || d == NULL)
 		return 0;
-	for (i = 0; i < d->n; i++) {
+	/* Rows in the data cache: what the set's manifest tells. */
+	if (d->y == NULL && d->task == NN_TASK_REGRESSION &&
+	    act == NN_ACT_SOFTMAX)
+		return nn_fail(cause, "%s: layers[%d].activation: softmax "
+		    "needs one-hot targets; %s has regression targets (for "
+		    "regression use a linear output and \"loss\": \"mse\")",
+		    cfg->path, last, jpath);
+	if (d->y == NULL && d->task == NN_TASK_CLASSIFICATION &&
+	    (d->lo < 0 || d->hi > 1))
+		return nn_fail(cause, "%s: layers[%d].activation: %s with "
+		    "cross-entropy needs targets in [0, 1]; %s has class "
+		    "targets %g and %g", cfg->path, last, nn_act_name(act),
+		    jpath, (double)d->lo, (double)d->hi);
+	for (i = 0; d->y != NULL && i < d->n; i++) {
 		y = d->y + i * (size_t)d->out;
 		sum = 0;
 		for (j = 0; j < d->out; j++) {
@@ -129,6 +142,22 @@ prepare_check_monitor(const struct nn_config *cfg, const struct nn_data *d,
 }
 
 int
+nn_prepare_check(const struct nn_config *cfg, const struct nn_prepared *p,
+    char **cause)
+{
+	const char *train = cfg->train_src.jpath != NULL ?
+	    cfg->train_src.jpath : "data.train";
+
+	if (nn_prepare_check_targets(cfg, p->train, train, cause) != 0 ||
+	    nn_prepare_check_targets(cfg, p->val, cfg->has_val ?
+	    "data.validation" : "data.validation_split", cause) != 0 ||
+	    nn_prepare_check_targets(cfg, p->test, cfg->has_test ?
+	    "data.test" : "data.split", cause) != 0)
+		return -1;
+	return prepare_check_monitor(cfg, p->train, cause);
+}
+
+int
 nn_prepare(struct nn_config *cfg, char **classes, int nclasses,
     struct nn_prepared *out, char **cause)
 {
@@ -152,14 +181,14 @@ nn_prepare(struct nn_config *cfg, char **classes, int nclasses,
 		goto out;
 	if (nn_config_fit_data(cfg, train, cause) != 0)
 		goto out;
-	/* Before normalising: the targets are as the files have them. */
-	if (nn_prepare_check_targets(cfg, train, cfg->train_src.jpath,
-	    cause) != 0 || nn_prepare_check_targets(cfg, val, cfg->has_val ?
-	    "data.validation" : "data.validation_split", cause) != 0 ||
-	    nn_prepare_check_targets(cfg, test, cfg->has_test ? "data.test" :
-	    "data.split", cause) != 0 ||
-	    prepare_check_monitor(cfg, train, cause) != 0)
+	out->train = train;
+	out->test = test;
+	out->val = val;
+	rc = nn_prepare_check(cfg, out, cause);
+	memset(out, 0, sizeof *out);
+	if (rc != 0)
 		goto out;
+	rc = -1;
 	nn_norm_fit(&out->norm, cfg->normalize, train);
 	nn_norm_apply(&out->norm, train);
 	if (test != NULL)

@@ -38,6 +38,14 @@ void	 nn_prepared_clear(struct nn_prepared *);
  */
 int	 nn_prepare_check_targets(const struct nn_config *,
 	     const struct nn_data *d, const char *jpath, char **cause);
+/*
+ * nn_prepare_check_targets on each set of p, and that an accuracy that
+ * train.early_stopping watches has classes: what a session's overrides
+ * may change (nnsim submit checks each). Sets without rows (the data
+ * cache's) are checked by their task and class targets. 0 or -1.
+ */
+int	 nn_prepare_check(const struct nn_config *,
+	     const struct nn_prepared *p, char **cause);
 /* How a source's columns are read, for the model file (new reference). */
 json_t	*nn_source_layout(const struct nn_source *);
 /*

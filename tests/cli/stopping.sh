@@ -201,6 +201,27 @@ PY
 	then ok submit_sweep; else fail submit_sweep "$(tail -c 400 "$T/why")"; fi
 fi
 
+# A sweep whose override of the loss makes a bad pairing: refused before
+# any agent starts, naming the session; from the data cache, whose rows
+# the submitter does not hold, the session's agent refuses at its start.
+cat >"$T/swp.json" <<JSON
+{"layers": [{"units": 4}, {"activation": "sigmoid"}],
+ "data": {"train": {"path": "$T/reg.csv", "header": true, "targets": [1, 2]}},
+ "train": {"epochs": 2},
+ "parallel": {"grid": {"loss": ["mse", "cross_entropy"]}, "retries": 0}}
+JSON
+expect_error submit_pairing 2 \
+    'swp.json: layers\[1\]\.activation: sigmoid with cross-entropy needs targets in \[0, 1\]; data.train row 1 has 2 .*\(session 1, loss="cross_entropy"\)$' \
+    "$NNSIM" submit "$T/swp.json" $C --no-cache -o "$T/swp.nnm"
+run_cmd "$NNSIM" submit "$T/swp.json" $C -o "$T/swp.nnm" \
+    --metrics "$T/swp.jsonl"
+if [ "$rc" -eq 0 ] && grep -q '^failed: session 1 (loss="cross_entropy"): .*sigmoid with cross-entropy needs targets in \[0, 1\]' "$T/out" &&
+    [ "$(json_field "$T/swp.jsonl" failed)" = 1 ]; then
+	ok submit_pairing_cached
+else
+	fail submit_pairing_cached "exit $rc: $(tail -c 300 "$T/out" "$T/err")"
+fi
+
 # Data mode: validation figures from partition 0; a diverged job fails
 # with the reason, exit 1.
 $PY - "$T/es.json" "$T/data.json" "$T/datadiv.json" <<'PY'
