@@ -201,6 +201,65 @@ PY
 	then ok submit_sweep; else fail submit_sweep "$(tail -c 400 "$T/why")"; fi
 fi
 
+# A session moved in the middle of training keeps its early-stopping
+# state: it stops at the same epoch, with the same best epoch and the
+# same figures, bit for bit, as nnsim train on one thread.
+cat >"$T/mv.json" <<'JSON'
+{"name": "mv",
+ "layers": [{"units": 64, "activation": "relu"},
+            {"units": 64, "activation": "relu"}, {"activation": "softmax"}],
+ "data": {"train": {"generate": "spiral", "n": 12000, "classes": 3, "seed": 1},
+          "split": 0.2, "validation_split": 0.2},
+ "train": {"epochs": 300, "batch": 32, "seed": 1,
+           "optimizer": {"type": "adam", "lr": 0.001},
+           "early_stopping": {"patience": 4, "restore_best": true}}}
+JSON
+CTL="${NNSIM_BIN:-$(pwd)/bin}/agentctl"
+"$NNSIM" submit "$T/mv.json" $C -q -o "$T/mv.nnm" --metrics "$T/mv.jsonl" \
+    2>"$T/mv.err" &
+sub=$!
+moved=
+i=0
+while [ $i -lt 300 ] && [ -z "$moved" ] && kill -0 "$sub" 2>/dev/null; do
+	for n in 1 2; do
+		a=$("$CTL" --connect "127.0.0.$n:$((7640 + n))" --key "$T/key" \
+		    agents 2>/dev/null |
+		    awk '$2 == "session" && $5 + 0 > 3 { print $1; exit }')
+		if [ -n "$a" ] && "$CTL" $C migrate "$a" "h$((3 - n))" \
+		    >/dev/null 2>&1; then
+			moved=$a
+			break
+		fi
+	done
+	sleep 0.1
+	i=$((i + 1))
+done
+wait "$sub"
+rs=$?
+"$NNSIM" train "$T/mv.json" --threads 1 -q -o "$T/mv1.nnm" \
+    --metrics "$T/mv1.jsonl"
+if [ -n "$moved" ] && [ $rs -eq 0 ] && $PY - "$T/mv.jsonl" "$T/mv1.jsonl" \
+    >"$T/why" 2>&1 <<'PY'
+import json, sys
+sub = [json.loads(l) for l in open(sys.argv[1])]
+one = [json.loads(l) for l in open(sys.argv[2])]
+assert any(o.get("event") == "moved" for o in sub), "no move"
+es = [o for o in sub if "epoch" in o and "event" not in o]
+e1 = [o for o in one if "epoch" in o and "event" not in o]
+assert len(es) == len(e1) < 300 and es[-1]["stopped"], (len(es), len(e1))
+for a, b in zip(es, e1):
+    assert (a["epoch"], a["val_loss"], a["best_epoch"]) == \
+        (b["epoch"], b["val_loss"], b["best_epoch"]), (a, b)
+sess = [o for o in sub if o.get("event") == "session"][0]
+assert sess["final"]["epoch"] == one[-1]["best_epoch"], sess
+assert sess["final"]["test_loss"] == one[-1]["test_loss"], (sess, one[-1])
+PY
+then
+	ok moved_keeps_stopping_state
+else
+	fail moved_keeps_stopping_state "moved '$moved', exit $rs: $(head -c 200 "$T/mv.err") $(tail -c 300 "$T/why")"
+fi
+
 # A sweep whose override of the loss makes a bad pairing: refused before
 # any agent starts, naming the session; from the data cache, whose rows
 # the submitter does not hold, the session's agent refuses at its start.
