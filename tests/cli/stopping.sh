@@ -281,6 +281,16 @@ else
 	fail submit_pairing_cached "exit $rc: $(tail -c 300 "$T/out" "$T/err")"
 fi
 
+# The same rows, now in the cache: a softmax output is refused from what
+# the set's manifest says (regression targets), before any agent starts.
+cat >"$T/smx.json" <<JSON
+{"layers": [{"units": 4}, {"activation": "softmax"}],
+ "data": {"train": {"path": "$T/reg.csv", "header": true, "targets": [1, 2]}}}
+JSON
+expect_error submit_pairing_cached_set 2 \
+    'smx.json: layers\[1\]\.activation: softmax needs one-hot targets; data.train has regression targets' \
+    "$NNSIM" submit "$T/smx.json" $C -q -o "$T/smx.nnm"
+
 # Data mode: validation figures from partition 0; a diverged job fails
 # with the reason, exit 1.
 $PY - "$T/es.json" "$T/data.json" "$T/datadiv.json" <<'PY'
