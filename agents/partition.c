@@ -87,6 +87,7 @@ struct part {
 	struct nn_config	*cfg;
 	struct nn_data		*train;
 	struct nn_data		*test;
+	struct nn_data		*val;	/* rank 0: validation rows */
 	struct nn_net		*net;
 	struct nn_trainer	*tr;
 	struct nn_ring		*ring;
@@ -167,6 +168,7 @@ part_free(struct part *p)
 	nn_net_free(p->net);
 	nn_data_free(p->train);
 	nn_data_free(p->test);
+	nn_data_free(p->val);
 	nn_config_free(p->cfg);
 	json_decref(p->root);
 	json_decref(p->members);
@@ -245,7 +247,7 @@ part_unpack(struct agent *a, const struct agent_state *st)
 	const unsigned char *blob;
 	json_error_t jerr;
 	json_t *o = NULL, *v;
-	long long rank, size, total, step, in, out, ntrain, ntest;
+	long long rank, size, total, step, in, out, ntrain, ntest, nval;
 	size_t len;
 	char *cause = NULL;
 	int threads = 1;
@@ -312,6 +314,14 @@ part_unpack(struct agent *a, const struct agent_state *st)
 	if (ntest > 0 && (p->test = nn_session_data(a, st, o, "test",
 	    (size_t)ntest, (int)in, (int)out, &cause)) == NULL)
 		goto fail_cause;
+	/* Rank 0 evaluates, so it alone holds validation rows. */
+	nval = 0;
+	if (json_object_get(o, "val_n") != NULL && nn_session_int(o, "val_n",
+	    0, (long long)NN_MAX_ROWS, &nval, &cause) != 0)
+		goto fail_cause;
+	if (nval > 0 && (p->val = nn_session_data(a, st, o, "val",
+	    (size_t)nval, (int)in, (int)out, &cause)) == NULL)
+		goto fail_cause;
 	if (nn_config_fit_data(p->cfg, p->train, &cause) != 0)
 		goto fail_cause;
 	if (p->cfg->train.shards != p->size) {
@@ -339,6 +349,7 @@ part_unpack(struct agent *a, const struct agent_state *st)
 		goto fail_cause;
 	p->tr = nn_trainer_new_part(p->net, &p->cfg->train, p->train,
 	    p->test, p->rank, p->total);
+	nn_trainer_set_validation(p->tr, p->val);
 	/* Rebuilt: a peer's position and optimizer, our own shard's order. */
 	p->adopted = json_is_true(json_object_get(o, "adopt"));
 	if ((blob = agent_state_get(st, "trainer", &len)) != NULL &&
@@ -398,8 +409,12 @@ part_pack(struct agent *a, struct agent_state *st)
 	    tlen));
 	nn_ring_save_to(p->ring, xgrow(&p->packed_ring, &p->packed_ring_cap,
 	    rlen));
+	if (p->val != NULL)
+		json_object_set_new(extra, "val_n",
+		    json_integer((json_int_t)p->val->n));
 	if (nn_session_state(st, p->rank, p->root, p->train, p->test,
-	    extra) == 0 && agent_state_add_ref(st, "params",
+	    extra) == 0 && nn_session_add_val(st, p->val) == 0 &&
+	    agent_state_add_ref(st, "params",
 	    nn_net_params(p->net, NULL), p->nparams * sizeof (float)) == 0 &&
 	    agent_state_add_ref(st, "trainer", p->packed_tr, tlen) == 0 &&
 	    agent_state_add_ref(st, "ring", p->packed_ring, rlen) == 0)
@@ -518,14 +533,22 @@ part_epoch(struct agent *a, struct part *p, const struct nn_epoch_stats *es)
 static int
 part_finish(struct agent *a, struct part *p)
 {
+	json_t *extra = NULL;
+	char *why = NULL;
 	unsigned char *buf;
 	size_t len;
 	int rc;
 
 	if (p->rank != 0)
 		return AGENT_DONE;
+	/* Every partition stopped at the diverged step; rank 0 says why. */
+	if (nn_trainer_diverged(p->tr, &why)) {
+		extra = json_pack("{s:s}", "diverged", why);
+		free(why);
+	}
 	buf = nn_session_result_build(0, p->epochs, nn_net_params(p->net,
-	    NULL), p->nparams, &len);
+	    NULL), p->nparams, extra, &len);
+	json_decref(extra);
 	rc = buf != NULL ? agent_result(a, buf, len) : -1;
 	free(buf);
 	if (rc != 0) {

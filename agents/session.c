@@ -11,7 +11,8 @@
  *    "epochs": E, "seconds": S}}
  *
  * and its sections: train.x, train.y (N rows, normalised by the
- * submitter), test.x, test.y (M rows, when M > 0), and once training has
+ * submitter), test.x, test.y (M rows, when M > 0), val.x, val.y (the
+ * validation rows, when "val_n" is above 0), and once training has
  * begun, params (the network's floats) and trainer (nn_trainer_save). A
  * step trains mini-batches for about STEP_MS, so the agent can be packed,
  * moved or suspended at any time and carry on bitwise where it stopped.
@@ -52,6 +53,7 @@ struct session {
 	struct nn_config	*cfg;
 	struct nn_data		*train;
 	struct nn_data		*test;
+	struct nn_data		*val;		/* validation rows, or NULL */
 	struct nn_net		*net;
 	struct nn_trainer	*tr;
 	json_t			*epochs;	/* metrics of each epoch */
@@ -82,6 +84,7 @@ session_free(struct session *s)
 	nn_net_free(s->net);
 	nn_data_free(s->train);
 	nn_data_free(s->test);
+	nn_data_free(s->val);
 	nn_config_free(s->cfg);
 	json_decref(s->root);
 	json_decref(s->epochs);
@@ -104,7 +107,7 @@ session_unpack(struct agent *a, const struct agent_state *st)
 	const unsigned char *blob;
 	json_error_t jerr;
 	json_t *o = NULL, *c;
-	long long idx, in, out, ntrain, ntest;
+	long long idx, in, out, ntrain, ntest, nval = 0;
 	size_t nparams, len;
 	char *cause = NULL;
 	float *params;
@@ -122,7 +125,9 @@ session_unpack(struct agent *a, const struct agent_state *st)
 	    nn_session_int(o, "train_n", 1, (long long)NN_MAX_ROWS, &ntrain,
 	    &cause) != 0 ||
 	    nn_session_int(o, "test_n", 0, (long long)NN_MAX_ROWS, &ntest,
-	    &cause) != 0) {
+	    &cause) != 0 || (json_object_get(o, "val_n") != NULL &&
+	    nn_session_int(o, "val_n", 0, (long long)NN_MAX_ROWS, &nval,
+	    &cause) != 0)) {
 		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
 		goto fail;
 	}
@@ -153,12 +158,22 @@ session_unpack(struct agent *a, const struct agent_state *st)
 	if ((s->train = nn_session_data(a, st, o, "train", (size_t)ntrain,
 	    (int)in, (int)out, &cause)) == NULL || (ntest > 0 &&
 	    (s->test = nn_session_data(a, st, o, "test", (size_t)ntest, (int)in,
+	    (int)out, &cause)) == NULL) || (nval > 0 &&
+	    (s->val = nn_session_data(a, st, o, "val", (size_t)nval, (int)in,
 	    (int)out, &cause)) == NULL)) {
 		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
 		goto fail;
 	}
 	if (nn_config_fit_data(s->cfg, s->train, &cause) != 0) {
 		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
+		goto fail;
+	}
+	/* Rows from the data cache were never seen by the submitter: the
+	 * pairing of loss and targets is checked here, once, at the start. */
+	if (agent_state_get(st, "params", &len) == NULL &&
+	    s->train->cache_set != NULL && nn_prepare_check_targets(s->cfg,
+	    s->train, "data.train", &cause) != 0) {
+		agent_log(a, AGENT_LOG_ERROR, "session %d: %s", s->index, cause);
 		goto fail;
 	}
 	/* One thread: the scheduler gives each agent a core. */
@@ -178,6 +193,7 @@ session_unpack(struct agent *a, const struct agent_state *st)
 		goto fail;
 	}
 	s->tr = nn_trainer_new(s->net, &s->cfg->train, s->train, s->test);
+	nn_trainer_set_validation(s->tr, s->val);
 	if ((blob = agent_state_get(st, "trainer", &len)) != NULL &&
 	    nn_trainer_restore(s->tr, blob, len, &cause) != 0) {
 		agent_log(a, AGENT_LOG_ERROR, "session: %s", cause);
@@ -199,17 +215,20 @@ session_pack(struct agent *a, struct agent_state *st)
 	struct session *s = agent_data(a);
 	size_t len, nparams;
 	const float *params;
-	json_t *extra = json_pack("{s:O, s:I, s:{s:I, s:I, s:I}}", "epochs",
-	    s->epochs, "steps", (json_int_t)s->steps, "commit", "replicas", (json_int_t)s->commit_replicas,
+	json_t *extra = json_pack("{s:O, s:I, s:{s:I, s:I, s:I}, s:I}",
+	    "epochs", s->epochs, "steps", (json_int_t)s->steps, "commit",
+	    "replicas", (json_int_t)s->commit_replicas,
 	    "epochs", (json_int_t)s->commit_epochs, "seconds",
-	    (json_int_t)s->commit_seconds);
+	    (json_int_t)s->commit_seconds, "val_n", (json_int_t)(s->val !=
+	    NULL ? s->val->n : 0));
 	int rc = -1;
 
 	params = nn_net_params(s->net, &nparams);
 	len = nn_trainer_save_size(s->tr);
 	nn_trainer_save_to(s->tr, xgrow(&s->packed, &s->packed_cap, len));
 	if (nn_session_state(st, s->index, s->root, s->train, s->test,
-	    extra) == 0 && agent_state_add_ref(st, "params", params, nparams *
+	    extra) == 0 && nn_session_add_val(st, s->val) == 0 &&
+	    agent_state_add_ref(st, "params", params, nparams *
 	    sizeof (float)) == 0 && agent_state_add_ref(st, "trainer",
 	    s->packed, len) == 0)
 		rc = 0;
@@ -228,10 +247,30 @@ session_finish(struct agent *a, struct session *s)
 	size_t nparams, len;
 	const float *params = nn_net_params(s->net, &nparams);
 	unsigned char *buf;
+	char *why = NULL;
+	json_t *extra = json_object();
 	int rc = -1;
 
+	/* Not a failure of the agent: a retry would diverge again, so the
+	 * result says why and nnsim submit fails the session for good. */
+	if (nn_trainer_diverged(s->tr, &why)) {
+		json_object_set_new(extra, "diverged", json_string(why));
+		agent_log(a, AGENT_LOG_WARN, "session %d: %s", s->index, why);
+	}
+	/* The model holds the best epoch's parameters: its figures decide
+	 * the sweep's select. */
+	if (s->cfg->train.stop.restore_best &&
+	    nn_trainer_best_epoch(s->tr) > 0)
+		json_object_set_new(extra, "best_epoch",
+		    json_integer(nn_trainer_best_epoch(s->tr)));
+	if (s->cfg->train.stop.on)
+		json_object_set_new(extra, "stopped_early", json_boolean(
+		    (long long)json_array_size(s->epochs) <
+		    s->cfg->train.epochs && why == NULL));
+	free(why);
 	buf = nn_session_result_build(s->index, s->epochs, params, nparams,
-	    &len);
+	    extra, &len);
+	json_decref(extra);
 	if (buf != NULL)
 		rc = agent_result(a, buf, len);
 	if (rc != 0)

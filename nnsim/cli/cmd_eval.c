@@ -124,7 +124,7 @@ cmd_eval_exec(const struct cmd_entry *self, int argc, char **argv)
 	struct nn_data *d = NULL;
 	struct nn_net *net = NULL;
 	json_t *report = NULL;
-	char *cause = NULL, *what = NULL, **names;
+	char *cause = NULL, *what = NULL, *why = NULL, **names;
 	int nnames;
 	double loss, acc;
 	int c, json = 0, threads = 0, rc = EXIT_USAGE;
@@ -151,7 +151,11 @@ cmd_eval_exec(const struct cmd_entry *self, int argc, char **argv)
 		goto fail;
 	}
 	net = model_io_net(model, MODEL_IO_BATCH);
-	nn_evaluate(net, d, &loss, &acc);
+	if (nn_evaluate_finite(net, d, &loss, &acc, &why) != 0) {
+		nn_fail(&cause, "%s: %s: %s", argv[optind], what, why);
+		rc = EXIT_FAILED;
+		goto fail;
+	}
 	names = model_io_output_names(model, &nnames);
 	report = nn_metrics_eval(net, d, names, nnames);
 	free(names);
@@ -186,6 +190,7 @@ out:
 	nn_data_free(d);
 	nn_model_free(model);
 	free(what);
+	free(why);
 	free(cause);
 	return rc;
 }

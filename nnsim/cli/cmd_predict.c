@@ -11,6 +11,7 @@
 #include "cli/model_io.h"
 #include "data/loader.h"
 #include "nn/blas.h"
+#include "nn/train.h"
 
 /* Standard input is read whole first; this much at most. */
 #define PREDICT_STDIN_MAX	((size_t)1 << 31)
@@ -295,7 +296,7 @@ cmd_predict_exec(const struct cmd_entry *self, int argc, char **argv)
 	struct nn_net *net = NULL;
 	const char *output = NULL, *input;
 	const float *y;
-	char *cause = NULL, *stdin_path = NULL;
+	char *cause = NULL, *stdin_path = NULL, *why = NULL;
 	float *x = NULL;
 	FILE *f = stdout;
 	size_t n, i;
@@ -343,12 +344,24 @@ cmd_predict_exec(const struct cmd_entry *self, int argc, char **argv)
 		rc = EXIT_FAILED;
 		goto fail;
 	}
+	net = model_io_net(model, MODEL_IO_BATCH);
+	/* Every output checked before the first is written: a model that
+	 * gives no numbers leaves no half-written file. */
+	for (i = 0; i < n; i += (size_t)b) {
+		b = n - i < MODEL_IO_BATCH ? (int)(n - i) : MODEL_IO_BATCH;
+		y = nn_net_forward(net, x + i * in, b);
+		if (nn_outputs_finite(y, (size_t)b, k, i, &why) != 0) {
+			nn_fail(&cause, "%s: %s: %s", argv[optind],
+			    argv[optind + 1], why);
+			rc = EXIT_FAILED;
+			goto fail;
+		}
+	}
 	if (output != NULL && (f = fopen(output, "w")) == NULL) {
 		nn_fail(&cause, "%s: cannot open for writing: %s", output,
 		    strerror(errno));
 		goto fail;
 	}
-	net = model_io_net(model, MODEL_IO_BATCH);
 	write_header(f, model, k);
 	for (i = 0; i < n; i += (size_t)b) {
 		b = n - i < MODEL_IO_BATCH ? (int)(n - i) : MODEL_IO_BATCH;
@@ -383,5 +396,6 @@ out:
 		close(stdin_fd);
 	free(stdin_path);
 	free(cause);
+	free(why);
 	return rc;
 }

@@ -237,6 +237,25 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 	return -1;
 }
 
+/* A session's overrides may change the loss, output or monitor: each is
+ * checked against the data, naming the session. */
+static int
+submit_check_session(struct submit *sb, struct nn_config *ci, int i,
+    char **cause)
+{
+	char *was;
+
+	if (nn_prepare_check(ci, &sb->prep, cause) == 0)
+		return 0;
+	if (sb->job.nsessions > 1) {
+		was = *cause;
+		*cause = xasprintf("%s (session %d, %s)", was, i,
+		    sb->job.labels[i]);
+		free(was);
+	}
+	return -1;
+}
+
 /*
  * The job net.json describes, once its data is prepared (loaded, or the
  * cache's references); sessions may differ in their layers. -1 with
@@ -260,6 +279,7 @@ submit_setup(struct submit *sb, const struct submit_options *o,
 		ci = nn_config_parse(sb->job.roots[i], sb->cfg->path, NULL,
 		    cause);
 		if (ci == NULL || nn_config_fit_data(ci, sb->prep.train,
+		    cause) != 0 || submit_check_session(sb, ci, i,
 		    cause) != 0) {
 			nn_config_free(ci);
 			return -1;
@@ -298,6 +318,15 @@ submit_load(struct submit *sb, struct submit_options *o, const char *net,
 	/* Refused before any agent runs, not after the job. */
 	if (nn_output_check(o->output, o->force, cause) != 0)
 		return -1;
+	/* The cache holds a train and a test table: validation rows go in
+	 * the agents' states, and with them the rest (docs/data-cache.md). */
+	if (nn_config_has_validation(sb->cfg) && !o->no_cache) {
+		o->no_cache = 1;
+		if (!o->quiet)
+			fprintf(stderr, "nnsim submit: %s: validation data: the "
+			    "data goes in the agents' states, not through the "
+			    "data cache\n", sb->cfg->path);
+	}
 	sb->no_cache = o->no_cache;
 	if (sb->cfg->train_src.format == NN_FORMAT_CACHE && o->no_cache)
 		return nn_fail(cause, "%s: data.train is the cached set \"%s\": "

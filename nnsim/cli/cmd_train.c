@@ -1,5 +1,6 @@
 /* nnsim train: one training run in this process, the reference. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,10 @@ const struct cmd_entry cmd_train_entry = {
 	.exec = cmd_train_exec,
 };
 
+/*
+ * The closing line: the figures of the epoch whose parameters the model
+ * holds (with early stopping's restore_best, the best epoch's).
+ */
 static json_t *
 done_json(const struct nn_epoch_stats *last, int epochs, double elapsed,
     size_t samples, const char *model)
@@ -60,6 +65,15 @@ done_json(const struct nn_epoch_stats *last, int epochs, double elapsed,
 
 	json_object_set_new(o, "event", json_string("done"));
 	json_object_set_new(o, "epochs", json_integer(epochs));
+	if (last->best_epoch > 0)
+		json_object_set_new(o, "best_epoch",
+		    json_integer(last->best_epoch));
+	if (last->has_val) {
+		json_object_set_new(o, "val_loss", json_real(last->val_loss));
+		if (last->has_accuracy)
+			json_object_set_new(o, "val_accuracy",
+			    json_real(last->val_accuracy));
+	}
 	json_object_set_new(o, "loss", json_real(last->loss));
 	if (last->has_accuracy)
 		json_object_set_new(o, "accuracy", json_real(last->accuracy));
@@ -350,6 +364,15 @@ train_params_digest(json_t *done, struct nn_net *net)
 	json_object_set_new(done, "params_sha256", json_string(sha));
 }
 
+/* Figure f of an epoch, or NaN when it has none. */
+static double
+figure_of(const struct nn_epoch_stats *st, enum nn_figure f)
+{
+	double v;
+
+	return nn_epoch_figure(st, f, &v) == 0 ? v : NAN;
+}
+
 static int
 cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 {
@@ -375,7 +398,7 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 	struct nn_model *model = NULL;
 	struct nn_metrics *metrics = NULL;
 	struct nn_progress *progress = NULL;
-	struct nn_epoch_stats st, last;
+	struct nn_epoch_stats st, last, kept;
 	const char *metrics_path = NULL;
 	char *output = NULL, *cause = NULL, line[512];
 	json_t *obj = NULL, *figures = NULL;
@@ -439,12 +462,14 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 	net = nn_net_new(&cfg->arch, nn_prepare_max_batch(cfg));
 	nn_net_init(net, cfg->train.seed);
 	tr = nn_trainer_new(net, &cfg->train, prep.train, prep.test);
+	nn_trainer_set_validation(tr, prep.val);
 	if (train_start_apply(&ts, cfg, &prep, net, tr, &trained,
 	    &cause) != 0)
 		goto fail_input;
 	progress = nn_progress_new(stdout, isatty(STDOUT_FILENO), quiet,
 	    cfg->train.epochs, prep.train->n);
 	memset(&last, 0, sizeof last);
+	memset(&kept, 0, sizeof kept);
 	while ((r = nn_trainer_step(tr, &st)) >= 0) {
 		if (r == 0) {
 			nn_trainer_position(tr, &epoch, &done, &total, &loss,
@@ -455,6 +480,8 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 		}
 		trained += prep.train->n;
 		last = st;
+		if (st.best_epoch == st.epoch)
+			kept = st;
 		nn_progress_epoch(progress, &st);
 		obj = nn_metrics_epoch_json(&st);
 		if (nn_metrics_write(metrics, obj, &cause) != 0) {
@@ -471,9 +498,17 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 	}
 	nn_progress_free(progress);
 	progress = NULL;
-
-	obj = done_json(&last, cfg->train.epochs, last.elapsed_s, trained,
-	    output);
+	if (nn_trainer_diverged(tr, &cause)) {
+		rc = EXIT_FAILED;
+		goto fail;
+	}
+	/* restore_best put the best epoch's parameters back. */
+	if (!cfg->train.stop.restore_best || kept.epoch == 0)
+		kept = last;
+	kept.best_epoch = last.best_epoch;
+	obj = done_json(&kept, last.epoch, last.elapsed_s, trained, output);
+	if (last.stopped)
+		json_object_set_new(obj, "stopped_early", json_true());
 	figures = cmd_model_figures(obj);
 	train_params_digest(obj, net);
 	model = nn_prepare_model(cfg, &prep, net, figures);
@@ -485,16 +520,24 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 		goto fail;
 	}
 	if (!quiet) {
-		if (last.has_test && last.has_accuracy)
+		if (kept.has_test && kept.has_accuracy)
 			snprintf(line, sizeof line, ", test_accuracy %.4f",
-			    last.test_accuracy);
-		else if (last.has_test)
+			    kept.test_accuracy);
+		else if (kept.has_test)
 			snprintf(line, sizeof line, ", test_loss %.6f",
-			    last.test_loss);
+			    kept.test_loss);
 		else
 			line[0] = '\0';
-		printf("done: %d epochs in %.1fs%s, model %s\n",
-		    cfg->train.epochs, last.elapsed_s, line, output);
+		printf("done: %d epochs in %.1fs%s, model %s\n", last.epoch,
+		    last.elapsed_s, line, output);
+		if (last.best_epoch > 0)
+			printf("early stopping: %s, best %s %.6g in epoch %d%s\n",
+			    last.stopped ? "stopped" : "ran every epoch",
+			    nn_figure_name(cfg->train.stop.monitor),
+			    figure_of(&kept, cfg->train.stop.monitor),
+			    last.best_epoch, cfg->train.stop.restore_best ?
+			    " (the model holds that epoch's parameters)" :
+			    "");
 	}
 	rc = 0;
 	goto out;

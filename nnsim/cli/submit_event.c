@@ -43,7 +43,8 @@ submit_find(struct submit *sb, const char *agent)
 	return -1;
 }
 
-/* Fetches and checks a finished session's result. */
+/* Fetches and checks a finished session's result: 0, or 1 when its
+ * training diverged (the result's "diverged" says where). */
 static int
 submit_result(struct submit *sb, int i, char **cause)
 {
@@ -68,6 +69,11 @@ submit_result(struct submit *sb, int i, char **cause)
 	    submit_nparams(sb, i),
 	    &s->result, cause) != 0)
 		goto out;
+	/* Training diverged: a result, but no model (submit_diverged). */
+	if (json_is_string(json_object_get(s->result, "diverged"))) {
+		rc = 1;
+		goto ack;
+	}
 	v = json_object_get(json_object_get(s->result, "final"),
 	    sb->job.select);
 	if (!json_is_number(v)) {
@@ -77,6 +83,7 @@ submit_result(struct submit *sb, int i, char **cause)
 	}
 	s->score = json_number_value(v);
 	rc = 0;
+ack:
 	/* Parsed and kept: the daemon may delete it now. A lost ack costs
 	 * only the disk until the daemon expires it. */
 	json_decref(rep);
@@ -288,11 +295,45 @@ submit_ev_move_failed(struct submit *sb, int i, json_t *ev, char **cause)
 	return 0;
 }
 
+/*
+ * Training diverged: the same run would diverge again, so no retry. A
+ * data job fails with the reason; a sweep goes on without the session.
+ */
+static int
+submit_diverged(struct submit *sb, int i, char **cause)
+{
+	struct sess *s = &sb->s[i];
+	const char *why = json_string_value(json_object_get(s->result,
+	    "diverged"));
+	json_t *m;
+	int r;
+
+	submit_drop_commit(sb, i);
+	if (sb->data)
+		return nn_fail(cause, "%s", why);
+	s->state = S_FAILED;
+	sb->failures++;
+	snprintf(s->reason, sizeof s->reason, "%s", why);
+	submit_say(sb, i, "failed: %s", why);
+	m = json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:i}", "event",
+	    "session-failed", "session", i, "agent", s->agent, "host",
+	    s->host, "reason", why, "retry", s->retries, "retries",
+	    sb->job.retries);
+	r = nn_metrics_write(sb->metrics, m, cause);
+	json_decref(m);
+	if (r != 0)
+		return -1;
+	json_object_set_new(sb->hosts, s->host, json_integer(
+	    json_integer_value(json_object_get(sb->hosts, s->host)) + 1));
+	return submit_fill(sb, cause);
+}
+
 /* The result of a session (or partition 0) is fetched; its core is free. */
 static int
 submit_ev_finished(struct submit *sb, int i, json_t *ev, char **cause)
 {
 	const char *host = submit_ev_str(ev, "host");
+	int r;
 
 	if (host != NULL)
 		snprintf(sb->s[i].host, sizeof sb->s[i].host, "%s", host);
@@ -303,8 +344,9 @@ submit_ev_finished(struct submit *sb, int i, json_t *ev, char **cause)
 		submit_say(sb, i, "done");
 		return 0;
 	}
-	if (submit_result(sb, i, cause) != 0 ||
-	    submit_missed_epochs(sb, i, cause) != 0 ||
+	if ((r = submit_result(sb, i, cause)) == 1)
+		return submit_diverged(sb, i, cause);
+	if (r != 0 || submit_missed_epochs(sb, i, cause) != 0 ||
 	    (sb->data && submit_backups_before(sb, INT_MAX - 1, cause) != 0))
 		return -1;
 	submit_drop_commit(sb, i);

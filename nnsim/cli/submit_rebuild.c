@@ -151,9 +151,13 @@ submit_rebuilt_state(struct submit *sb, int k, const struct agent_state *peer,
 	    (json_int_t)sb->control);
 	json_object_set_new(extra, "encrypt", json_boolean(sb->encrypt));
 	ids = NULL;
+	if (k == 0 && sb->prep.val != NULL)
+		json_object_set_new(extra, "val_n",
+		    json_integer((json_int_t)sb->prep.val->n));
 	shard = nn_data_shard(sb->prep.train, k, sb->n);
 	if (nn_session_state(st, k, sb->job.roots[0], shard, k == 0 ?
-	    sb->prep.test : NULL, extra) != 0 || (peer != NULL &&
+	    sb->prep.test : NULL, extra) != 0 || (k == 0 &&
+	    nn_session_add_val(st, sb->prep.val) != 0) || (peer != NULL &&
 	    (agent_state_add_ref(st, "params", params, plen) != 0 ||
 	    agent_state_add_ref(st, "trainer", trainer, tlen) != 0))) {
 		json_decref(extra);

@@ -58,17 +58,27 @@ submit_state(struct submit *sb, int i, size_t *len, char **cause)
 		    i, "size", sb->n, "total", (json_int_t)sb->prep.train->n,
 		    "secret", hex, "deterministic", sb->job.deterministic,
 		    "step", 0, "encrypt", sb->encrypt);
+		if (i == 0 && sb->prep.val != NULL)
+			json_object_set_new(extra, "val_n",
+			    json_integer((json_int_t)sb->prep.val->n));
 		shard = nn_data_shard(sb->prep.train, i, sb->n);
 		rc = nn_session_state(st, i, sb->job.roots[0], shard,
 		    i == 0 ? sb->prep.test : NULL, extra);
+		if (rc == 0 && i == 0)
+			rc = nn_session_add_val(st, sb->prep.val);
 		json_decref(extra);
 	} else {
 		/* How the session commits (agents/session.c). */
 		extra = json_pack("{s:{s:i, s:i, s:i}}", "commit", "replicas",
 		    sb->job.replicas, "epochs", sb->job.commit_epochs,
 		    "seconds", sb->job.commit_seconds);
+		if (sb->prep.val != NULL)
+			json_object_set_new(extra, "val_n",
+			    json_integer((json_int_t)sb->prep.val->n));
 		rc = nn_session_state(st, i, sb->job.roots[i], sb->prep.train,
 		    sb->prep.test, extra);
+		if (rc == 0)
+			rc = nn_session_add_val(st, sb->prep.val);
 		json_decref(extra);
 	}
 	if (rc != 0) {

@@ -192,7 +192,7 @@ nn_job_override(json_t *root, const char *path, json_t *value,
 
 /* The figures that may pick a session. */
 static const char *const job_selects[] = { "test_accuracy", "accuracy",
-    "test_loss", "loss", NULL };
+    "test_loss", "loss", "val_accuracy", "val_loss", NULL };
 
 /* Whether s names one of job_selects. */
 static int
@@ -582,10 +582,22 @@ out:
 	return rc;
 }
 
+/* Whether root holds validation rows: then they pick, not the test set. */
+static int
+job_has_val(json_t *root)
+{
+	json_t *data = json_object_get(root, "data");
+
+	return json_object_get(data, "validation") != NULL ||
+	    json_object_get(data, "validation_split") != NULL;
+}
+
 /* The figure that picks a session when net.json names none. */
 static const char *
-job_default_select(int has_test, int classification)
+job_default_select(int has_val, int has_test, int classification)
 {
+	if (has_val)
+		return classification ? "val_accuracy" : "val_loss";
 	if (has_test)
 		return classification ? "test_accuracy" : "test_loss";
 	return classification ? "accuracy" : "loss";
@@ -641,7 +653,7 @@ job_data(struct nn_job *job, json_t *root, json_t *par, const char *path,
 	job->deterministic = v != NULL && json_is_true(v);
 	nn_config_free(cfg);
 	/* What the one model is judged by, as a session would be. */
-	sel = job_default_select(has_test, classification);
+	sel = job_default_select(job_has_val(root), has_test, classification);
 	job->select = xstrdup(sel);
 	job->maximize = strstr(sel, "accuracy") != NULL;
 	job->roots = xcalloc(1, sizeof *job->roots);
@@ -691,10 +703,16 @@ job_parse(json_t *root, const char *path, int has_test,
 		return nn_fail(cause, "%s: parallel.select: expected a string",
 		    path);
 	if (sel == NULL)
-		sel = job_default_select(has_test, classification);
+		sel = job_default_select(job_has_val(root), has_test,
+		    classification);
 	if (!job_is_select(sel))
 		return nn_fail(cause, "%s: parallel.select: \"%s\" (expected "
-		    "test_accuracy, test_loss, accuracy or loss)", path, sel);
+		    "val_accuracy, val_loss, test_accuracy, test_loss, accuracy "
+		    "or loss)", path, sel);
+	if (strncmp(sel, "val_", 4) == 0 && !job_has_val(root))
+		return nn_fail(cause, "%s: parallel.select: \"%s\" needs "
+		    "validation data (data.validation or "
+		    "data.validation_split)", path, sel);
 	if ((strstr(sel, "test") != NULL && !has_test) ||
 	    (strstr(sel, "accuracy") != NULL && !classification))
 		return nn_fail(cause, "%s: parallel.select: \"%s\" needs %s",

@@ -62,18 +62,33 @@ nn_session_state(struct agent_state *st, int index, json_t *config,
 	return rc;
 }
 
+int
+nn_session_add_val(struct agent_state *st, const struct nn_data *val)
+{
+	if (val == NULL)
+		return 0;
+	return session_add_data(st, "val.x", "val.y", val);
+}
+
 unsigned char *
 nn_session_result_build(int index, json_t *epochs, const float *params,
-    size_t nparams, size_t *len)
+    size_t nparams, json_t *extra, size_t *len)
 {
 	json_t *last = json_array_get(epochs, json_array_size(epochs) - 1);
-	json_t *o;
+	json_t *best = json_object_get(extra, "best_epoch"), *e, *o;
 	unsigned char *buf;
-	size_t jlen;
+	size_t jlen, i;
 	char *text;
 
+	json_array_foreach(epochs, i, e) {
+		if (json_is_integer(best) && json_equal(json_object_get(e,
+		    "epoch"), best))
+			last = e;
+	}
 	o = json_pack("{s:i, s:O, s:o}", "session", index, "epochs", epochs,
 	    "final", last != NULL ? json_incref(last) : json_object());
+	if (extra != NULL)
+		json_object_update(o, extra);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (text == NULL)

@@ -32,12 +32,20 @@ int	nn_session_state(struct agent_state *st, int index, json_t *config,
 	    const struct nn_data *train, const struct nn_data *test,
 	    json_t *extra);
 /*
+ * The validation rows (data.validation) as sections val.x and val.y of a
+ * state nn_session_state wrote; the caller puts "val_n" in its extra
+ * JSON. Always shipped in the state, never from the data cache. 0 or -1.
+ */
+int	nn_session_add_val(struct agent_state *st, const struct nn_data *val);
+/*
  * A finished run's result, as above, from its epochs (the last is
- * "final") and parameters; *len bytes, caller frees; NULL if the JSON
- * cannot be written.
+ * "final", or the one extra's "best_epoch" names) and parameters, with
+ * the keys of extra (may be NULL): "diverged" (why training stopped),
+ * "best_epoch", "stopped_early". *len bytes, caller frees; NULL if the
+ * JSON cannot be written.
  */
 unsigned char *nn_session_result_build(int index, json_t *epochs,
-	    const float *params, size_t nparams, size_t *len);
+	    const float *params, size_t nparams, json_t *extra, size_t *len);
 
 /* The state's integer field key, in [lo, hi]; -1 with a cause naming it. */
 int	nn_session_int(json_t *o, const char *key, long long lo, long long hi,

@@ -54,11 +54,28 @@ static const char *const cfg_layer_keys[] = {
 	"units", "activation", "init", NULL
 };
 static const char *const cfg_data_keys[] = {
-	"train", "test", "split", "normalize", NULL
+	"train", "test", "split", "normalize", "validation",
+	"validation_split", NULL
 };
 static const char *const cfg_train_keys[] = {
-	"epochs", "batch", "seed", "shuffle", "optimizer", NULL
+	"epochs", "batch", "seed", "shuffle", "optimizer", "early_stopping",
+	NULL
 };
+static const char *const cfg_stop_keys[] = {
+	"monitor", "patience", "min_delta", "restore_best", NULL
+};
+
+/* The figures of an epoch that early stopping may watch. */
+static const char *const cfg_figures[] = {
+	[NN_FIG_LOSS] = "loss",
+	[NN_FIG_ACCURACY] = "accuracy",
+	[NN_FIG_VAL_LOSS] = "val_loss",
+	[NN_FIG_VAL_ACCURACY] = "val_accuracy",
+	[NN_FIG_TEST_LOSS] = "test_loss",
+	[NN_FIG_TEST_ACCURACY] = "test_accuracy",
+};
+const char nn_figure_names[] = "val_loss, val_accuracy, test_loss, "
+    "test_accuracy, loss, accuracy";
 
 /* The keys of a source object, by format; cfg_keys_src is their union. */
 static const char *const cfg_keys_fann[] = { "path", "format", NULL };
@@ -756,6 +773,46 @@ cfg_source(struct cfg_ctx *c, json_t *obj, const char *jp,
 	return 0;
 }
 
+/*
+ * Reads data.validation (a source) or data.validation_split (a fraction of
+ * the training rows): the rows early stopping and a sweep's select may
+ * look at, kept apart from the test set.
+ */
+static int
+cfg_validation(struct cfg_ctx *c, json_t *obj, struct nn_config *cfg)
+{
+	json_t *v = json_object_get(obj, "validation");
+	json_t *f = json_object_get(obj, "validation_split");
+
+	if (v == NULL && f == NULL)
+		return 0;
+	if (v != NULL && f != NULL)
+		return cfg_error(c, "data.validation_split", "cannot be used "
+		    "with data.validation (expected one of them)");
+	/* The cached rows were split and normalised when they were put. */
+	if (cfg->train_src.format == NN_FORMAT_CACHE)
+		return cfg_error(c, v != NULL ? "data.validation" :
+		    "data.validation_split", "cannot be used with a cached "
+		    "data.train (give the data files)");
+	if (f != NULL) {
+		if (cfg_number(c, f, "data.validation_split",
+		    &cfg->val_split) != 0)
+			return -1;
+		if (!(cfg->val_split > 0 && cfg->val_split < 1))
+			return cfg_error(c, "data.validation_split", "expected "
+			    "a number between 0 and 1 (the fraction of the "
+			    "training rows held out), got %g", cfg->val_split);
+		return 0;
+	}
+	if (cfg_source(c, v, "data.validation", &cfg->val_src) != 0)
+		return -1;
+	if (cfg->val_src.format == NN_FORMAT_CACHE)
+		return cfg_error(c, "data.validation", "a cached set goes in "
+		    "data.train (expected a file or generated data)");
+	cfg->has_val = 1;
+	return 0;
+}
+
 /* Reads the "data" section. */
 static int
 cfg_data(struct cfg_ctx *c, json_t *obj, struct nn_config *cfg)
@@ -816,7 +873,7 @@ cfg_data(struct cfg_ctx *c, json_t *obj, struct nn_config *cfg)
 			return cfg_unknown(c, "data.normalize", s,
 			    nn_norm_names);
 	}
-	return 0;
+	return cfg_validation(c, obj, cfg);
 }
 
 /* Reads one numeric optimizer key and checks its range. */
@@ -936,6 +993,113 @@ cfg_optim(struct cfg_ctx *c, json_t *v, struct nn_optim_spec *spec)
 	return 0;
 }
 
+/* Reads train.early_stopping; every key has a default. */
+static int
+cfg_stop(struct cfg_ctx *c, json_t *obj, struct nn_stop_spec *sp)
+{
+	const char *jp = "train.early_stopping", *s;
+	char kp[CFG_JPATH_MAX];
+	json_t *v;
+
+	sp->on = 1;
+	sp->monitor = NN_FIG_VAL_LOSS;
+	sp->patience = 5;
+	sp->min_delta = 0;
+	sp->restore_best = 0;
+	if (cfg_object(c, obj, jp) != 0 ||
+	    cfg_check_keys(c, obj, jp, cfg_stop_keys, NULL, NULL) != 0)
+		return -1;
+	if ((v = json_object_get(obj, "monitor")) != NULL) {
+		cfg_jp_key(kp, jp, "monitor");
+		if (cfg_string(c, v, kp, &s) != 0)
+			return -1;
+		if (nn_figure_parse(s, &sp->monitor) != 0)
+			return cfg_unknown(c, kp, s, nn_figure_names);
+	}
+	if ((v = json_object_get(obj, "patience")) != NULL &&
+	    cfg_int32(c, v, cfg_jp_key(kp, jp, "patience"), 1, NN_MAX_EPOCHS,
+	    &sp->patience) != 0)
+		return -1;
+	if ((v = json_object_get(obj, "min_delta")) != NULL) {
+		cfg_jp_key(kp, jp, "min_delta");
+		if (cfg_number(c, v, kp, &sp->min_delta) != 0)
+			return -1;
+		if (!(sp->min_delta >= 0))
+			return cfg_error(c, kp, "expected a number >= 0, got "
+			    "%g", sp->min_delta);
+	}
+	if ((v = json_object_get(obj, "restore_best")) != NULL &&
+	    cfg_bool(c, v, cfg_jp_key(kp, jp, "restore_best"),
+	    &sp->restore_best) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The monitored figure must exist in every epoch: validation or test rows
+ * for those figures, one network for the whole run (data mode's
+ * partitions would each decide alone). Accuracy needs classes, which
+ * only the data tells (nn_prepare checks it).
+ */
+static int
+cfg_stop_check(struct cfg_ctx *c, const struct nn_config *cfg)
+{
+	const struct nn_stop_spec *sp = &cfg->train.stop;
+	const char *kp = "train.early_stopping.monitor", *mode;
+
+	if (!sp->on)
+		return 0;
+	mode = json_string_value(json_object_get(json_object_get(cfg->root,
+	    "parallel"), "mode"));
+	if (mode != NULL && strcmp(mode, "data") == 0)
+		return cfg_error(c, "train.early_stopping", "not used in data "
+		    "mode (use session mode, or drop it)");
+	if ((sp->monitor == NN_FIG_VAL_LOSS ||
+	    sp->monitor == NN_FIG_VAL_ACCURACY) && !nn_config_has_validation(cfg))
+		return cfg_error(c, kp, "\"%s\" needs validation data "
+		    "(data.validation or data.validation_split)",
+		    nn_figure_name(sp->monitor));
+	if ((sp->monitor == NN_FIG_TEST_LOSS ||
+	    sp->monitor == NN_FIG_TEST_ACCURACY) && !cfg->has_test &&
+	    !(cfg->split > 0) && cfg->train_src.format != NN_FORMAT_CACHE)
+		return cfg_error(c, kp, "\"%s\" needs test data (data.test or "
+		    "data.split)", nn_figure_name(sp->monitor));
+	return 0;
+}
+
+const char *
+nn_figure_name(enum nn_figure f)
+{
+	return (size_t)f < CFG_NELEM(cfg_figures) ? cfg_figures[f] : "?";
+}
+
+int
+nn_figure_parse(const char *s, enum nn_figure *f)
+{
+	size_t i;
+
+	for (i = 0; i < CFG_NELEM(cfg_figures); i++) {
+		if (strcmp(s, cfg_figures[i]) == 0) {
+			*f = (enum nn_figure)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+nn_figure_maximize(enum nn_figure f)
+{
+	return f == NN_FIG_ACCURACY || f == NN_FIG_VAL_ACCURACY ||
+	    f == NN_FIG_TEST_ACCURACY;
+}
+
+int
+nn_config_has_validation(const struct nn_config *cfg)
+{
+	return cfg->has_val || cfg->val_split > 0;
+}
+
 /* Reads the "train" section; every key has a default. */
 static int
 cfg_train(struct cfg_ctx *c, json_t *obj, struct nn_train_spec *ts)
@@ -971,6 +1135,9 @@ cfg_train(struct cfg_ctx *c, json_t *obj, struct nn_train_spec *ts)
 		return -1;
 	if ((v = json_object_get(obj, "optimizer")) != NULL &&
 	    cfg_optim(c, v, &ts->optim) != 0)
+		return -1;
+	if ((v = json_object_get(obj, "early_stopping")) != NULL &&
+	    cfg_stop(c, v, &ts->stop) != 0)
 		return -1;
 	return 0;
 }
@@ -1223,6 +1390,8 @@ cfg_parse(json_t *root, const char *path, const char *dir, int shipped,
 	if (cfg_parallel(&c, json_object_get(root, "parallel"),
 	    &cfg->train) != 0)
 		goto fail;
+	if (cfg_stop_check(&c, cfg) != 0)
+		goto fail;
 
 	/*
 	 * Check the pairing of loss and output now. Stand-ins for what the
@@ -1312,6 +1481,7 @@ nn_config_free(struct nn_config *cfg)
 	free(cfg->name);
 	nn_source_clear(&cfg->train_src);
 	nn_source_clear(&cfg->test_src);
+	nn_source_clear(&cfg->val_src);
 	json_decref(cfg->root);
 	free(cfg);
 }
@@ -1378,7 +1548,15 @@ nn_json_real32(float f)
 	return json_real((double)f);
 }
 
-/* A JSON array of n floats; new reference. */
+/* train.early_stopping with every key (new reference). */
+static json_t *
+cfg_stop_json(const struct nn_stop_spec *sp)
+{
+	return json_pack("{s:s, s:i, s:f, s:b}", "monitor",
+	    nn_figure_name(sp->monitor), "patience", sp->patience,
+	    "min_delta", sp->min_delta, "restore_best", sp->restore_best);
+}
+
 /*
  * The effective train section, with every optimizer key that applies to its
  * type; nn_config_parse reads it back to the same values. New reference.
@@ -1409,5 +1587,8 @@ nn_train_spec_json(const struct nn_train_spec *ts)
 	json_object_set_new(train, "seed", json_integer((json_int_t)ts->seed));
 	json_object_set_new(train, "shuffle", json_boolean(ts->shuffle));
 	json_object_set_new(train, "optimizer", opt);
+	if (ts->stop.on)
+		json_object_set_new(train, "early_stopping",
+		    cfg_stop_json(&ts->stop));
 	return train;
 }

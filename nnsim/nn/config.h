@@ -18,6 +18,27 @@
 #define NN_MAX_CONFIG	(16 << 20)	/* bytes of net.json */
 #define NN_MAX_PARTITIONS	64	/* parallel.partitions in data mode */
 
+/*
+ * train.early_stopping: stop when the monitored figure has not improved
+ * by more than min_delta for patience epochs (docs/net-json.md).
+ */
+enum nn_figure {
+	NN_FIG_LOSS,
+	NN_FIG_ACCURACY,
+	NN_FIG_VAL_LOSS,
+	NN_FIG_VAL_ACCURACY,
+	NN_FIG_TEST_LOSS,
+	NN_FIG_TEST_ACCURACY,
+};
+
+struct nn_stop_spec {
+	int			on;		/* the key was given */
+	enum nn_figure		monitor;	/* val_loss */
+	int			patience;	/* 5 */
+	double			min_delta;	/* 0 */
+	int			restore_best;	/* false */
+};
+
 struct nn_train_spec {
 	int			epochs;		/* 10 */
 	int			batch;		/* 32 */
@@ -25,6 +46,7 @@ struct nn_train_spec {
 	int			shuffle;	/* 1 */
 	struct nn_optim_spec	optim;		/* sgd, lr 0.01 */
 	int			shards;		/* 1; data mode: partitions */
+	struct nn_stop_spec	stop;		/* off */
 };
 
 struct nn_config {
@@ -38,6 +60,9 @@ struct nn_config {
 	struct nn_source	 test_src;
 	int			 has_test;
 	double			 split;		/* 0 when unused */
+	struct nn_source	 val_src;	/* data.validation */
+	int			 has_val;
+	double			 val_split;	/* data.validation_split, or 0 */
 	enum nn_norm_kind	 normalize;	/* none */
 	struct nn_train_spec	 train;
 	json_t			*root;		/* the parsed document */
@@ -74,6 +99,14 @@ void		 nn_config_free(struct nn_config *);
  */
 int		 nn_config_fit_data(struct nn_config *, const struct nn_data *,
 		     char **cause);
+/* A figure's name ("val_loss") and back; -1 for an unknown name. */
+const char	*nn_figure_name(enum nn_figure);
+int		 nn_figure_parse(const char *, enum nn_figure *);
+extern const char nn_figure_names[];
+/* 1 when higher is better (accuracies). */
+int		 nn_figure_maximize(enum nn_figure);
+/* Whether the configuration holds validation rows (either key). */
+int		 nn_config_has_validation(const struct nn_config *);
 /* The "train" section as JSON, for the model file (new reference). */
 json_t		*nn_train_spec_json(const struct nn_train_spec *);
 

@@ -53,12 +53,23 @@ nn_metrics_epoch_json(const struct nn_epoch_stats *st)
 	json_object_set_new(o, "loss", json_real(st->loss));
 	if (st->has_accuracy)
 		json_object_set_new(o, "accuracy", json_real(st->accuracy));
+	if (st->has_val) {
+		json_object_set_new(o, "val_loss", json_real(st->val_loss));
+		if (st->has_accuracy)
+			json_object_set_new(o, "val_accuracy",
+			    json_real(st->val_accuracy));
+	}
 	if (st->has_test) {
 		json_object_set_new(o, "test_loss", json_real(st->test_loss));
 		if (st->has_accuracy)
 			json_object_set_new(o, "test_accuracy",
 			    json_real(st->test_accuracy));
 	}
+	if (st->best_epoch > 0)
+		json_object_set_new(o, "best_epoch",
+		    json_integer(st->best_epoch));
+	if (st->stopped)
+		json_object_set_new(o, "stopped", json_true());
 	json_object_set_new(o, "samples_per_sec",
 	    json_real(st->samples_per_sec));
 	json_object_set_new(o, "elapsed_s", json_real(st->elapsed_s));

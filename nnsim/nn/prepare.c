@@ -1,4 +1,5 @@
 /* From net.json to data ready for training. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,21 +7,161 @@
 #include "nn/prepare.h"
 
 #define EVAL_BATCH	256
+/* The validation split's stream differs from the test split's. */
+#define VAL_STREAM	0xbb67ae8584caa73bULL
+/* How far a softmax target row's sum may be from 1 (text rounding). */
+#define ONEHOT_EPS	1e-4
 
 void
 nn_prepared_clear(struct nn_prepared *p)
 {
 	nn_data_free(p->train);
 	nn_data_free(p->test);
+	nn_data_free(p->val);
 	nn_norm_clear(&p->norm);
 	memset(p, 0, sizeof *p);
+}
+
+/*
+ * The validation rows: data.validation, loaded with train's classes, or
+ * data.validation_split of train's rows (after the test split), from the
+ * seed. *val stays NULL without either.
+ */
+static int
+prepare_validation(struct nn_config *cfg, struct nn_data *train,
+    struct nn_data **val, char **cause)
+{
+	char *why = NULL;
+	size_t n;
+
+	*val = NULL;
+	if (cfg->has_val) {
+		if (nn_data_load(&cfg->val_src, NULL, train->classes,
+		    train->nclasses, val, NULL, cause) != 0)
+			return -1;
+		if ((*val)->in != train->in || (*val)->out != train->out) {
+			nn_fail(cause, "%s: data.validation: %d inputs and %d "
+			    "targets, expected %d and %d as data.train",
+			    cfg->path, (*val)->in, (*val)->out, train->in,
+			    train->out);
+			goto fail;
+		}
+		/* Scored as the training rows are: their task and targets. */
+		(*val)->task = train->task;
+		(*val)->lo = train->lo;
+		(*val)->hi = train->hi;
+		return 0;
+	}
+	if (!(cfg->val_split > 0))
+		return 0;
+	n = (size_t)floor(cfg->val_split * (double)train->n + 0.5);
+	if (n == 0 || n >= train->n)
+		return nn_fail(cause, "%s: data.validation_split: %g of %zu "
+		    "training rows leaves the %s set empty", cfg->path,
+		    cfg->val_split, train->n, n == 0 ? "validation" :
+		    "training");
+	if ((*val = nn_data_split(train, cfg->val_split, cfg->train.seed ^
+	    VAL_STREAM, &why)) == NULL) {
+		nn_fail(cause, "%s: data.validation_split: %s", cfg->path, why);
+		free(why);
+		return -1;
+	}
+	return 0;
+fail:
+	nn_data_free(*val);
+	*val = NULL;
+	return -1;
+}
+
+int
+nn_prepare_check_targets(const struct nn_config *cfg,
+    const struct nn_data *d, const char *jpath, char **cause)
+{
+	const struct nn_arch *a = &cfg->arch;
+	int last = a->nlayers - 1, j;
+	enum nn_act act = a->layer[last].act;
+	const float *y;
+	double sum;
+	size_t i;
+
+	if (a->loss != NN_LOSS_CROSS_ENTROPY || d == NULL)
+		return 0;
+	/* Rows in the data cache: what the set's manifest tells. */
+	if (d->y == NULL && d->task == NN_TASK_REGRESSION &&
+	    act == NN_ACT_SOFTMAX)
+		return nn_fail(cause, "%s: layers[%d].activation: softmax "
+		    "needs one-hot targets; %s has regression targets (for "
+		    "regression use a linear output and \"loss\": \"mse\")",
+		    cfg->path, last, jpath);
+	if (d->y == NULL && d->task == NN_TASK_CLASSIFICATION &&
+	    (d->lo < 0 || d->hi > 1))
+		return nn_fail(cause, "%s: layers[%d].activation: %s with "
+		    "cross-entropy needs targets in [0, 1]; %s has class "
+		    "targets %g and %g", cfg->path, last, nn_act_name(act),
+		    jpath, (double)d->lo, (double)d->hi);
+	for (i = 0; d->y != NULL && i < d->n; i++) {
+		y = d->y + i * (size_t)d->out;
+		sum = 0;
+		for (j = 0; j < d->out; j++) {
+			if (!(y[j] >= 0 && y[j] <= 1))
+				break;
+			sum += y[j];
+		}
+		if (act == NN_ACT_SOFTMAX && (j < d->out ||
+		    fabs(sum - 1) > ONEHOT_EPS))
+			return nn_fail(cause, "%s: layers[%d].activation: "
+			    "softmax needs one-hot targets; %s row %zu %s %g "
+			    "(for regression use a linear output and \"loss\": "
+			    "\"mse\"; for independent labels, sigmoid)",
+			    cfg->path, last, jpath, i + 1, j < d->out ? "has" :
+			    "sums to", j < d->out ? (double)y[j] : sum);
+		if (j < d->out)
+			return nn_fail(cause, "%s: layers[%d].activation: %s "
+			    "with cross-entropy needs targets in [0, 1]; %s row "
+			    "%zu has %g (for regression use a linear output "
+			    "and \"loss\": \"mse\")", cfg->path, last,
+			    nn_act_name(act), jpath, i + 1, (double)y[j]);
+	}
+	return 0;
+}
+
+/* An accuracy to watch needs classes, which only the data tells. */
+static int
+prepare_check_monitor(const struct nn_config *cfg, const struct nn_data *d,
+    char **cause)
+{
+	const struct nn_stop_spec *sp = &cfg->train.stop;
+
+	if (sp->on && nn_figure_maximize(sp->monitor) &&
+	    d->task != NN_TASK_CLASSIFICATION)
+		return nn_fail(cause, "%s: train.early_stopping.monitor: \"%s\""
+		    " needs a classification task (%s has regression "
+		    "targets; watch a loss)", cfg->path,
+		    nn_figure_name(sp->monitor), cfg->train_src.jpath);
+	return 0;
+}
+
+int
+nn_prepare_check(const struct nn_config *cfg, const struct nn_prepared *p,
+    char **cause)
+{
+	const char *train = cfg->train_src.jpath != NULL ?
+	    cfg->train_src.jpath : "data.train";
+
+	if (nn_prepare_check_targets(cfg, p->train, train, cause) != 0 ||
+	    nn_prepare_check_targets(cfg, p->val, cfg->has_val ?
+	    "data.validation" : "data.validation_split", cause) != 0 ||
+	    nn_prepare_check_targets(cfg, p->test, cfg->has_test ?
+	    "data.test" : "data.split", cause) != 0)
+		return -1;
+	return prepare_check_monitor(cfg, p->train, cause);
 }
 
 int
 nn_prepare(struct nn_config *cfg, char **classes, int nclasses,
     struct nn_prepared *out, char **cause)
 {
-	struct nn_data *train = NULL, *test = NULL;
+	struct nn_data *train = NULL, *test = NULL, *val = NULL;
 	char *why = NULL;
 	int rc = -1;
 
@@ -36,20 +177,34 @@ nn_prepare(struct nn_config *cfg, char **classes, int nclasses,
 			goto out;
 		}
 	}
+	if (prepare_validation(cfg, train, &val, cause) != 0)
+		goto out;
 	if (nn_config_fit_data(cfg, train, cause) != 0)
 		goto out;
+	out->train = train;
+	out->test = test;
+	out->val = val;
+	rc = nn_prepare_check(cfg, out, cause);
+	memset(out, 0, sizeof *out);
+	if (rc != 0)
+		goto out;
+	rc = -1;
 	nn_norm_fit(&out->norm, cfg->normalize, train);
 	nn_norm_apply(&out->norm, train);
 	if (test != NULL)
 		nn_norm_apply(&out->norm, test);
+	if (val != NULL)
+		nn_norm_apply(&out->norm, val);
 	out->train = train;
 	out->test = test;
-	train = test = NULL;
+	out->val = val;
+	train = test = val = NULL;
 	rc = 0;
 out:
 	free(why);
 	nn_data_free(train);
 	nn_data_free(test);
+	nn_data_free(val);
 	return rc;
 }
 

@@ -22,6 +22,16 @@
 #include "base/rng.h"
 #include "nn/train.h"
 
+/* Early stopping's state: all of it is saved with the trainer. */
+struct nn_stopper {
+	double		 best;		/* the monitored figure's best */
+	int		 best_epoch;	/* 0: none yet */
+	int		 bad;		/* epochs since it improved */
+	int		 stopped;	/* patience ran out */
+	float		*best_params;	/* restore_best: the best epoch's */
+	size_t		 nparams;
+};
+
 struct nn_trainer {
 	struct nn_net		*net;
 	struct nn_train_spec	 spec;
@@ -49,6 +59,12 @@ struct nn_trainer {
 	nn_part_ready_fn	*ready;	/* nn_trainer_on_ready */
 	void			*ready_arg;
 	double			 ready_sums[2];
+	const struct nn_data	*val;	/* nn_trainer_set_validation */
+	struct nn_stopper	 stop;	/* train.early_stopping */
+	int			 diverged;	/* a step's loss was not finite */
+	int			 div_epoch;
+	size_t			 div_step;
+	double			 div_loss;
 };
 
 /* The shuffle stream differs from the init stream of the same seed. */
@@ -204,6 +220,11 @@ trainer_new(struct nn_net *net, const struct nn_train_spec *spec,
 
 	t->xb = xreallocarray(NULL, rows * (size_t)train->in, sizeof (float));
 	t->yb = xreallocarray(NULL, rows * (size_t)train->out, sizeof (float));
+	if (t->spec.stop.on && t->spec.stop.restore_best) {
+		nn_net_params(net, &t->stop.nparams);
+		t->stop.best_params = xreallocarray(NULL, t->stop.nparams,
+		    sizeof (float));
+	}
 	t->started = t->step_started = nn_clock_s();
 	/* The first epoch's order, as each epoch's end makes the next. */
 	if (!nn_trainer_done(t))
@@ -242,6 +263,7 @@ nn_trainer_free(struct nn_trainer *t)
 	free(t->order);
 	free(t->xb);
 	free(t->yb);
+	free(t->stop.best_params);
 	free(t);
 }
 
@@ -254,7 +276,113 @@ nn_trainer_optim(struct nn_trainer *t)
 int
 nn_trainer_done(const struct nn_trainer *t)
 {
-	return t->epoch >= t->spec.epochs;
+	return t->epoch >= t->spec.epochs || t->stop.stopped || t->diverged;
+}
+
+void
+nn_trainer_set_validation(struct nn_trainer *t, const struct nn_data *val)
+{
+	t->val = val;
+}
+
+int
+nn_trainer_diverged(const struct nn_trainer *t, char **cause)
+{
+	if (!t->diverged)
+		return 0;
+	nn_fail(cause, "training diverged in epoch %d, step %zu: the loss is "
+	    "%g (lower the learning rate, train.optimizer.lr)", t->div_epoch,
+	    t->div_step, t->div_loss);
+	return 1;
+}
+
+int
+nn_trainer_best_epoch(const struct nn_trainer *t)
+{
+	return t->stop.best_epoch;
+}
+
+int
+nn_epoch_figure(const struct nn_epoch_stats *st, enum nn_figure f,
+    double *v)
+{
+	switch (f) {
+	case NN_FIG_LOSS:
+		*v = st->loss;
+		return 0;
+	case NN_FIG_ACCURACY:
+		*v = st->accuracy;
+		return st->has_accuracy ? 0 : -1;
+	case NN_FIG_VAL_LOSS:
+		*v = st->val_loss;
+		return st->has_val ? 0 : -1;
+	case NN_FIG_VAL_ACCURACY:
+		*v = st->val_accuracy;
+		return st->has_val && st->has_accuracy ? 0 : -1;
+	case NN_FIG_TEST_LOSS:
+		*v = st->test_loss;
+		return st->has_test ? 0 : -1;
+	case NN_FIG_TEST_ACCURACY:
+		*v = st->test_accuracy;
+		return st->has_test && st->has_accuracy ? 0 : -1;
+	}
+	return -1;
+}
+
+/*
+ * Early stopping at the end of an epoch: keeps the best figure (and with
+ * restore_best its parameters), counts epochs without improvement, and
+ * when training ends puts the best parameters back into the net.
+ */
+static void
+trainer_stop_update(struct nn_trainer *t, struct nn_epoch_stats *st)
+{
+	const struct nn_stop_spec *sp = &t->spec.stop;
+	struct nn_stopper *s = &t->stop;
+	double v;
+	int better;
+
+	if (!sp->on)
+		return;
+	if (nn_epoch_figure(st, sp->monitor, &v) != 0 || !isfinite(v))
+		better = 0;
+	else if (s->best_epoch == 0)
+		better = 1;
+	else if (nn_figure_maximize(sp->monitor))
+		better = v > s->best + sp->min_delta;
+	else
+		better = v < s->best - sp->min_delta;
+	if (better) {
+		s->best = v;
+		s->best_epoch = st->epoch;
+		s->bad = 0;
+		if (s->best_params != NULL)
+			memcpy(s->best_params, nn_net_params(t->net, NULL),
+			    s->nparams * sizeof (float));
+	} else if (++s->bad >= sp->patience)
+		s->stopped = 1;
+	st->best_epoch = s->best_epoch;
+	st->stopped = s->stopped;
+	if (nn_trainer_done(t) && s->best_params != NULL &&
+	    s->best_epoch > 0 && s->best_epoch != st->epoch)
+		memcpy(nn_net_params(t->net, NULL), s->best_params,
+		    s->nparams * sizeof (float));
+}
+
+/*
+ * A step whose loss is not finite ends the run before its update: the
+ * parameters stay those of the last finite step. 1 when it diverged.
+ */
+static int
+trainer_check_loss(struct nn_trainer *t, double step_loss)
+{
+	if (isfinite(step_loss))
+		return 0;
+	t->diverged = 1;
+	t->div_epoch = t->epoch + 1;
+	t->div_step = t->step + 1;
+	t->div_loss = step_loss;
+	return 1;
 }
 
 void
@@ -274,9 +402,13 @@ data_mid(const struct nn_data *d)
 	return (d->lo + d->hi) / 2;
 }
 
-void
-nn_evaluate(struct nn_net *net, const struct nn_data *d, double *loss,
-    double *accuracy)
+/*
+ * nn_evaluate's pass; with cause, the first output that is not a finite
+ * number stops it with -1 (its row and column in cause).
+ */
+static int
+evaluate_rows(struct nn_net *net, const struct nn_data *d, double *loss,
+    double *accuracy, char **cause)
 {
 	const float *x, *y, *out;
 	size_t i, correct = 0;
@@ -288,6 +420,9 @@ nn_evaluate(struct nn_net *net, const struct nn_data *d, double *loss,
 		x = d->x + i * (size_t)d->in;
 		y = d->y + i * (size_t)d->out;
 		out = nn_net_forward(net, x, b);
+		if (cause != NULL && nn_outputs_finite(out, (size_t)b, d->out,
+		    i, cause) != 0)
+			return -1;
 		if (d->task == NN_TASK_CLASSIFICATION)
 			correct += (size_t)nn_count_correct(out, y, b, d->out,
 			    data_mid(d));
@@ -295,6 +430,38 @@ nn_evaluate(struct nn_net *net, const struct nn_data *d, double *loss,
 	}
 	*loss = d->n > 0 ? sum / (double)d->n : 0;
 	*accuracy = d->n > 0 ? (double)correct / (double)d->n : 0;
+	return 0;
+}
+
+void
+nn_evaluate(struct nn_net *net, const struct nn_data *d, double *loss,
+    double *accuracy)
+{
+	evaluate_rows(net, d, loss, accuracy, NULL);
+}
+
+int
+nn_evaluate_finite(struct nn_net *net, const struct nn_data *d,
+    double *loss, double *accuracy, char **cause)
+{
+	return evaluate_rows(net, d, loss, accuracy, cause);
+}
+
+int
+nn_outputs_finite(const float *out, size_t rows, int cols, size_t first,
+    char **cause)
+{
+	size_t k;
+
+	for (k = 0; k < rows * (size_t)cols; k++) {
+		if (!isfinite(out[k]))
+			return nn_fail(cause, "row %zu: output %zu is %g (the "
+			    "model's outputs are not finite numbers; retrain "
+			    "it with a lower learning rate)", first + k /
+			    (size_t)cols + 1, k % (size_t)cols + 1,
+			    (double)out[k]);
+	}
+	return 0;
 }
 
 /* The net's layer hook, passing the step's sums along. */
@@ -446,6 +613,12 @@ trainer_end_step(struct nn_trainer *t, size_t rows, struct nn_epoch_stats *st)
 		nn_evaluate(t->net, t->test, &st->test_loss,
 		    &st->test_accuracy);
 	}
+	if (t->val != NULL && t->val->n > 0) {
+		st->has_val = 1;
+		nn_evaluate(t->net, t->val, &st->val_loss,
+		    &st->val_accuracy);
+	}
+	trainer_stop_update(t, st);
 	st->elapsed_s = nn_clock_s() - t->started;
 	t->step = 0;
 	t->cursor = 0;
@@ -463,6 +636,7 @@ nn_trainer_step(struct nn_trainer *t, struct nn_epoch_stats *st)
 {
 	const float *x, *y;
 	size_t rows;
+	double before;
 	int b;
 
 	if (t->part >= 0)
@@ -471,6 +645,7 @@ nn_trainer_step(struct nn_trainer *t, struct nn_epoch_stats *st)
 	if (nn_trainer_done(t))
 		return -1;
 	trainer_begin_step(t);
+	before = t->loss_sum;
 	if (trainer_rprop(t)) {
 		trainer_full_pass(t, 1.0f / (float)t->train->n, &t->loss_sum,
 		    &t->correct);
@@ -481,6 +656,8 @@ nn_trainer_step(struct nn_trainer *t, struct nn_epoch_stats *st)
 		    &t->correct, 0);
 		rows = (size_t)b;
 	}
+	if (trainer_check_loss(t, t->loss_sum - before))
+		return -1;
 	trainer_update(t);
 	return trainer_end_step(t, rows, st);
 }
@@ -528,6 +705,9 @@ nn_trainer_part_apply(struct nn_trainer *t, const double sums[2],
 
 	if (t->part < 0 || nn_trainer_done(t))
 		fatal("nn_trainer_part_apply: no step to apply");
+	/* Every partition sees the same sums, so all stop at this step. */
+	if (trainer_check_loss(t, sums[0]))
+		return 0;
 	t->loss_sum += sums[0];
 	t->correct += sums[1] > 0 ? (size_t)sums[1] : 0;
 	trainer_update(t);
@@ -569,6 +749,25 @@ train_get_f64(const unsigned char *p)
 }
 
 static void
+train_put_f32(unsigned char *p, float v)
+{
+	uint32_t bits;
+
+	memcpy(&bits, &v, sizeof bits);
+	nn_le_put_u32(p, bits);
+}
+
+static float
+train_get_f32(const unsigned char *p)
+{
+	uint32_t bits = nn_le_get_u32(p);
+	float v;
+
+	memcpy(&v, &bits, sizeof v);
+	return v;
+}
+
+static void
 train_put_rng(unsigned char *p, const struct nn_rng *rng)
 {
 	int i;
@@ -586,12 +785,84 @@ train_get_rng(const unsigned char *p, struct nn_rng *rng)
 		rng->s[i] = nn_le_get_u64(p + 8 * i);
 }
 
+/*
+ * Early stopping's section, only when it is on: u32 magic "NNES", u32
+ * epochs without improvement, u32 stopped, u32 best epoch, f64 best
+ * figure, then with restore_best the best epoch's parameters as f32.
+ */
+#define TRAIN_STOP_MAGIC	0x53454e4eU	/* "NNES" */
+#define TRAIN_STOP_HEADER	24
+
+static size_t
+train_stop_size(const struct nn_trainer *t)
+{
+	if (!t->spec.stop.on)
+		return 0;
+	return TRAIN_STOP_HEADER + t->stop.nparams * 4;
+}
+
+static void
+train_stop_save(const struct nn_trainer *t, unsigned char *p)
+{
+	size_t i;
+
+	if (!t->spec.stop.on)
+		return;
+	nn_le_put_u32(p, TRAIN_STOP_MAGIC);
+	nn_le_put_u32(p + 4, (uint32_t)t->stop.bad);
+	nn_le_put_u32(p + 8, (uint32_t)t->stop.stopped);
+	nn_le_put_u32(p + 12, (uint32_t)t->stop.best_epoch);
+	train_put_f64(p + 16, t->stop.best);
+	for (i = 0; i < t->stop.nparams; i++)
+		train_put_f32(p + TRAIN_STOP_HEADER + 4 * i,
+		    t->stop.best_params[i]);
+}
+
+/* Checks the section at p (train_stop_size bytes) against t's run. */
+static int
+train_stop_check(const struct nn_trainer *t, const unsigned char *p,
+    uint64_t epoch, char **cause)
+{
+	uint32_t bad, stopped, best;
+
+	if (!t->spec.stop.on)
+		return 0;
+	bad = nn_le_get_u32(p + 4);
+	stopped = nn_le_get_u32(p + 8);
+	best = nn_le_get_u32(p + 12);
+	if (nn_le_get_u32(p) != TRAIN_STOP_MAGIC)
+		return nn_fail(cause, "trainer state: early stopping: bad "
+		    "magic 0x%08" PRIx32, nn_le_get_u32(p));
+	if (best > epoch || bad > epoch || stopped > 1 ||
+	    (best == 0 && epoch > 0 && bad != epoch))
+		return nn_fail(cause, "trainer state: early stopping: best "
+		    "epoch %" PRIu32 ", %" PRIu32 " epochs without "
+		    "improvement after %" PRIu64 " epochs", best, bad, epoch);
+	return 0;
+}
+
+static void
+train_stop_restore(struct nn_trainer *t, const unsigned char *p)
+{
+	size_t i;
+
+	if (!t->spec.stop.on)
+		return;
+	t->stop.bad = (int)nn_le_get_u32(p + 4);
+	t->stop.stopped = (int)nn_le_get_u32(p + 8);
+	t->stop.best_epoch = (int)nn_le_get_u32(p + 12);
+	t->stop.best = train_get_f64(p + 16);
+	for (i = 0; i < t->stop.nparams; i++)
+		t->stop.best_params[i] = train_get_f32(p +
+		    TRAIN_STOP_HEADER + 4 * i);
+}
+
 size_t
 nn_trainer_save_size(const struct nn_trainer *t)
 {
 	return TRAIN_STATE_HEADER + t->train->n * 4 +
 	    nn_optim_save_size(t->optim) + (size_t)(t->held - 1) *
-	    TRAIN_STATE_RNG;
+	    TRAIN_STATE_RNG + train_stop_size(t);
 }
 
 void
@@ -631,6 +902,7 @@ nn_trainer_save_to(const struct nn_trainer *t, unsigned char *p)
 	for (h = 1; h < t->held; h++)
 		train_put_rng(p + (size_t)(h - 1) * TRAIN_STATE_RNG,
 		    &t->rng[h]);
+	train_stop_save(t, p + (size_t)(t->held - 1) * TRAIN_STATE_RNG);
 }
 
 /* A duration from a state: finite and not negative. */
@@ -699,7 +971,7 @@ struct train_saved {
 	uint64_t		 rows, olen, epoch, cursor, correct;
 	double			 loss_sum, elapsed, epoch_elapsed, busy;
 	size_t			 step;
-	const unsigned char	*order, *optim, *rngs;
+	const unsigned char	*order, *optim, *rngs, *stop;
 };
 
 /*
@@ -735,7 +1007,7 @@ train_parse(const struct nn_trainer *t, const unsigned char *buf, size_t len,
 		    shard_rows(t->total, t->nshards, 0));
 	/* rows fits in memory as order[], so rows * 4 cannot overflow. */
 	sv->olen = nn_le_get_u64(buf + 16);
-	extra = (size_t)(t->held - 1) * TRAIN_STATE_RNG;
+	extra = (size_t)(t->held - 1) * TRAIN_STATE_RNG + train_stop_size(t);
 	if (len - TRAIN_STATE_HEADER < sv->rows * 4 + extra ||
 	    sv->olen != len - TRAIN_STATE_HEADER - sv->rows * 4 - extra)
 		return nn_fail(cause, "trainer state: %zu bytes, expected %zu "
@@ -769,7 +1041,8 @@ train_parse(const struct nn_trainer *t, const unsigned char *buf, size_t len,
 	sv->order = buf + TRAIN_STATE_HEADER;
 	sv->optim = sv->order + sv->rows * 4;
 	sv->rngs = sv->optim + sv->olen;
-	return 0;
+	sv->stop = sv->rngs + (size_t)(t->held - 1) * TRAIN_STATE_RNG;
+	return train_stop_check(t, sv->stop, sv->epoch, cause);
 }
 
 /* What every partition of a job shares: its place in the schedule. */
@@ -811,6 +1084,7 @@ nn_trainer_restore(struct nn_trainer *t, const unsigned char *buf,
 		    &t->rng[h]);
 	for (i = 0; i < rows; i++)
 		t->order[i] = nn_le_get_u32(sv.order + 4 * i);
+	train_stop_restore(t, sv.stop);
 	train_apply(t, &sv);
 	return 0;
 }

@@ -22,6 +22,11 @@ struct nn_epoch_stats {
 	double	test_accuracy;
 	int	has_accuracy;
 	int	has_test;
+	double	val_loss;	/* on the validation rows */
+	double	val_accuracy;
+	int	has_val;
+	int	best_epoch;	/* early stopping: the best so far, or 0 */
+	int	stopped;	/* early stopping ended training here */
 	double	samples_per_sec;
 	double	elapsed_s;	/* since training started */
 };
@@ -86,7 +91,28 @@ int		 nn_trainer_part_apply(struct nn_trainer *,
 /* Progress within the current epoch, in rows of the whole training set. */
 void		 nn_trainer_position(const struct nn_trainer *, int *epoch,
 		     size_t *done, size_t *total, double *loss, double *acc);
+/* 1 once every epoch is done, early stopping stopped it, or it diverged. */
 int		 nn_trainer_done(const struct nn_trainer *);
+/*
+ * The validation rows (borrowed; NULL: none), evaluated at the end of each
+ * epoch into val_loss and val_accuracy, for early stopping to watch.
+ */
+void		 nn_trainer_set_validation(struct nn_trainer *,
+		     const struct nn_data *val);
+/*
+ * 1 with a one-line cause naming the epoch and step when a step's loss
+ * was not finite (the run stopped there, before that step's update); 0
+ * otherwise.
+ */
+int		 nn_trainer_diverged(const struct nn_trainer *, char **cause);
+/*
+ * Early stopping's best epoch so far (0 when off or none yet); once
+ * training is done with restore_best, the net holds its parameters.
+ */
+int		 nn_trainer_best_epoch(const struct nn_trainer *);
+/* Figure f of an epoch into *v; -1 when the epoch does not have it. */
+int		 nn_epoch_figure(const struct nn_epoch_stats *, enum nn_figure f,
+		     double *v);
 struct nn_optim	*nn_trainer_optim(struct nn_trainer *);
 /*
  * The trainer's resumable state: epoch, cursor, each held shard's shuffle
@@ -127,5 +153,17 @@ int		 nn_trainer_adopt(struct nn_trainer *t,
 /* Mean loss and accuracy of net over d, in batches of the net's size. */
 void		 nn_evaluate(struct nn_net *, const struct nn_data *d,
 		     double *loss, double *accuracy);
+/*
+ * nn_evaluate that stops at the first output that is not a finite number:
+ * -1 with a cause naming its row and column (1-based).
+ */
+int		 nn_evaluate_finite(struct nn_net *, const struct nn_data *d,
+		     double *loss, double *accuracy, char **cause);
+/*
+ * -1 with cause when one of rows x cols outputs is not finite; first is
+ * the 0-based number of the first row, for the message.
+ */
+int		 nn_outputs_finite(const float *out, size_t rows, int cols,
+		     size_t first, char **cause);
 
 #endif

@@ -164,9 +164,9 @@ if [ "$rc" -eq 0 ] && grep -Eq '^failed: session [01] \(.*\): failed on local[12
 else
 	fail crash_reported_sweep_goes_on "exit $rc: $(head -c 300 "$T/failed.err") $(grep -v epoch "$T/failed.out" | head -c 300)"
 fi
-# A session that diverges (its loss turns NaN) is retried like a crashed
-# one, then reported failed with the reason, and the sweep ends with the
-# other session's model, exit 0.
+# A session that diverges (its loss turns NaN) is reported failed with the
+# epoch and step at once: a retry would diverge again. The sweep ends with
+# the other session's model, exit 0.
 cat >"$T/div.json" <<'JSON'
 {
   "name": "div",
@@ -182,9 +182,9 @@ NNSIM_NO_LIVE=1 timeout 120 "$NNSIM" submit "$T/div.json" --local 2 -o "$T/div.n
     --metrics "$T/div.jsonl" >"$T/div.out" 2>"$T/div.err"
 rc=$?
 if [ "$rc" -eq 0 ] && [ -s "$T/div.nnm" ] &&
-    grep -Eq '^failed: session 1 \(.*\): .*training diverged' "$T/div.out" &&
-    grep -q '"event":"session-failed","session":1,.*diverged.*"retry":2' "$T/div.jsonl" &&
-    [ "$(grep -c '"event":"\(resumed\|retried\)","session":1' "$T/div.jsonl")" -eq 2 ] &&
+    grep -Eq '^failed: session 1 \(.*\): training diverged in epoch [0-9]+, step [0-9]+: .*lower the learning rate' "$T/div.out" &&
+    grep -q '"event":"session-failed","session":1,.*diverged.*"retry":0' "$T/div.jsonl" &&
+    [ "$(grep -c '"event":"\(resumed\|retried\)","session":1' "$T/div.jsonl")" -eq 0 ] &&
     grep -q '"event":"done".*"failed":1' "$T/div.jsonl" &&
     grep -q '"event":"session","session":0,.*"final"' "$T/div.jsonl"; then
 	ok diverged_session_reported_sweep_goes_on

@@ -646,7 +646,7 @@ test_errors(void)
 	    "\"zscore\"");
 	EXPECT_ERR("{" ONE_LAYER ", 'data': {'train': {'generate': 'xor'}, "
 	    "'valid': {}}}", "net.json: data.valid: unknown key (expected "
-	    "train, test, split, normalize)");
+	    "train, test, split, normalize, validation, validation_split)");
 
 	/* The pairing of loss and output is checked as soon as it is known. */
 	EXPECT_ERR("{'layers': [{'units': 2}], 'loss': 'cross_entropy', "
@@ -681,7 +681,7 @@ test_train_errors(void)
 	    "expected true or false, got string");
 	EXPECT_ERR(TRAIN("'weight_decay': 0.1"), "net.json: "
 	    "train.weight_decay: unknown key (expected epochs, batch, seed, "
-	    "shuffle, optimizer)");
+	    "shuffle, optimizer, early_stopping)");
 	EXPECT_ERR("{" ONE_LAYER ", " XOR_DATA ", 'train': 3}",
 	    "net.json: train: expected an object, got number");
 
@@ -1143,6 +1143,80 @@ end:
 	json_decref(root);
 }
 
+/* data.validation(_split) and train.early_stopping, by JSON path. */
+static void
+test_stopping(void)
+{
+	struct nn_config *cfg = NULL;
+	char *cause = NULL;
+	json_t *t = NULL;
+
+#define VAL_DATA "'data': {'train': {'generate': 'xor'}, " \
+	"'validation_split': 0.25}"
+#define STOP(rest) "{" ONE_LAYER ", " VAL_DATA ", 'train': " \
+	"{'early_stopping': {" rest "}}}"
+	EXPECT_OK(STOP(""));
+	CHECK(cfg->val_split == 0.25 && nn_config_has_validation(cfg));
+	CHECK(cfg->train.stop.on && cfg->train.stop.monitor ==
+	    NN_FIG_VAL_LOSS && cfg->train.stop.patience == 5 &&
+	    cfg->train.stop.min_delta == 0 && !cfg->train.stop.restore_best);
+	EXPECT_OK(STOP("'monitor': 'val_accuracy', 'patience': 2, "
+	    "'min_delta': 0.01, 'restore_best': true"));
+	CHECK(cfg->train.stop.monitor == NN_FIG_VAL_ACCURACY &&
+	    cfg->train.stop.patience == 2 && cfg->train.stop.restore_best);
+	/* The model's train section reads back to the same. */
+	t = nn_train_spec_json(&cfg->train);
+	CHECK(json_is_true(json_object_get(json_object_get(t,
+	    "early_stopping"), "restore_best")));
+	CHECK(strcmp(json_string_value(json_object_get(json_object_get(t,
+	    "early_stopping"), "monitor")), "val_accuracy") == 0);
+	EXPECT_OK("{" ONE_LAYER ", 'data': {'train': {'generate': 'xor'}, "
+	    "'validation': {'generate': 'xor', 'seed': 3}}}");
+	CHECK(cfg->has_val && cfg->val_src.format == NN_FORMAT_GENERATE);
+
+	EXPECT_ERR(STOP("'monitor': 'val_los'"), "net.json: "
+	    "train.early_stopping.monitor: unknown \"val_los\" (expected "
+	    "val_loss, val_accuracy, test_loss, test_accuracy, loss, "
+	    "accuracy)");
+	EXPECT_ERR(STOP("'patience': 0"), "net.json: "
+	    "train.early_stopping.patience: expected an integer from 1 to");
+	EXPECT_ERR(STOP("'min_delta': -1"), "net.json: "
+	    "train.early_stopping.min_delta: expected a number >= 0, got -1");
+	EXPECT_ERR(STOP("'restore_best': 1"), "net.json: "
+	    "train.early_stopping.restore_best: expected true or false");
+	EXPECT_ERR(STOP("'wait': 1"), "net.json: train.early_stopping.wait: "
+	    "unknown key (expected monitor, patience, min_delta, "
+	    "restore_best)");
+	EXPECT_ERR("{" ONE_LAYER ", " XOR_DATA ", 'train': {'early_stopping': "
+	    "{}}}", "net.json: train.early_stopping.monitor: \"val_loss\" "
+	    "needs validation data (data.validation or "
+	    "data.validation_split)");
+	EXPECT_ERR(STOP("'monitor': 'test_loss'"), "net.json: "
+	    "train.early_stopping.monitor: \"test_loss\" needs test data");
+	EXPECT_ERR("{" ONE_LAYER ", " VAL_DATA ", 'train': {'early_stopping': "
+	    "{}}, 'parallel': {'mode': 'data', 'partitions': 2}}",
+	    "net.json: train.early_stopping: not used in data mode");
+	EXPECT_ERR("{" ONE_LAYER ", 'data': {'train': {'generate': 'xor'}, "
+	    "'validation_split': 1}}", "net.json: data.validation_split: "
+	    "expected a number between 0 and 1");
+	EXPECT_ERR("{" ONE_LAYER ", 'data': {'train': {'generate': 'xor'}, "
+	    "'validation_split': 0.2, 'validation': {'generate': 'xor'}}}",
+	    "net.json: data.validation_split: cannot be used with "
+	    "data.validation");
+	EXPECT_ERR("{" ONE_LAYER ", 'data': {'train': {'cache': 'set1'}, "
+	    "'validation_split': 0.2}}", "net.json: data.validation_split: "
+	    "cannot be used with a cached data.train");
+	EXPECT_ERR("{" ONE_LAYER ", 'data': {'train': {'generate': 'xor'}, "
+	    "'validation': {'generate': 'xor', 'n': 0}}}",
+	    "net.json: data.validation.n: ");
+#undef STOP
+#undef VAL_DATA
+end:
+	json_decref(t);
+	nn_config_free(cfg);
+	free(cause);
+}
+
 static const struct unit_test tests[] = {
 	{ "letters", test_letters },
 	{ "defaults", test_defaults },
@@ -1154,6 +1228,7 @@ static const struct unit_test tests[] = {
 	{ "generate", test_generate },
 	{ "errors", test_errors },
 	{ "train_errors", test_train_errors },
+	{ "stopping", test_stopping },
 	{ "optimizers", test_optimizers },
 	{ "load_errors", test_load_errors },
 	{ "fit_data", test_fit_data },
