@@ -106,8 +106,8 @@ submit_agent_line(struct submit *sb, int i, int best)
 static json_t *
 submit_done_figures(struct submit *sb, json_t *final, const char *output)
 {
-	static const char *same[] = { "loss", "accuracy", "test_loss",
-	    "test_accuracy" };
+	static const char *same[] = { "best_epoch", "val_loss",
+	    "val_accuracy", "loss", "accuracy", "test_loss", "test_accuracy" };
 	json_t *o = json_object(), *v;
 	double elapsed = json_number_value(json_object_get(final,
 	    "elapsed_s"));
