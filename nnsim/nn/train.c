@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "base/le.h"
 #include "base/rng.h"
+#include "nn/schedule.h"
 #include "nn/train.h"
 
 struct nn_trainer {
@@ -46,6 +47,7 @@ struct nn_trainer {
 	double			 epoch_started;
 	double			 step_started;
 	double			 busy;	/* seconds of training this epoch */
+	struct nn_schedule_state sched;	/* plateau's, saved with the rest */
 	nn_part_ready_fn	*ready;	/* nn_trainer_on_ready */
 	void			*ready_arg;
 	double			 ready_sums[2];
@@ -181,6 +183,7 @@ trainer_new(struct nn_net *net, const struct nn_train_spec *spec,
 		    "room for %zu rows", t->spec.batch, t->nshards, rows);
 	nn_net_params(net, &n);
 	t->optim = nn_optim_new(&spec->optim, n);
+	nn_schedule_start(&t->sched, spec->optim.lr);
 
 	t->rng = xreallocarray(NULL, (size_t)t->held, sizeof *t->rng);
 	t->order = xreallocarray(NULL, train->n, sizeof *t->order);
@@ -339,15 +342,38 @@ nn_trainer_on_ready(struct nn_trainer *t, nn_part_ready_fn *fn, void *arg)
 	t->ready_arg = arg;
 }
 
+/*
+ * The update from the step's whole gradient (in data mode the sum, the
+ * same in every partition): clip, L2 decay (adamw decays in its step),
+ * then the optimizer at the schedule's rate.
+ */
 static void
 trainer_update(struct nn_trainer *t)
 {
+	const struct nn_optim_spec *o = &t->spec.optim;
 	float *params, *grads;
+	size_t n;
 
-	params = nn_net_params(t->net, NULL);
+	params = nn_net_params(t->net, &n);
 	grads = nn_net_grads(t->net, NULL);
-	nn_net_decay(t->net, t->spec.optim.weight_decay);
+	if (o->clip_norm > 0)
+		nn_optim_clip(grads, n, o->clip_norm);
+	if (o->type != NN_OPTIM_ADAMW)
+		nn_net_decay(t->net, o->weight_decay);
+	nn_optim_set_lr(t->optim, nn_schedule_lr(&t->spec.schedule,
+	    &t->sched, o->lr, t->epoch, t->step, t->steps, t->spec.epochs));
 	nn_optim_step(t->optim, params, grads);
+}
+
+/*
+ * The loss plateau watches: the test loss in one process, the training
+ * loss in data mode, where only one partition holds the test set and
+ * every partition must cut the rate at the same epoch.
+ */
+static double
+trainer_monitor(const struct nn_trainer *t, const struct nn_epoch_stats *st)
+{
+	return t->nshards == 1 && st->has_test ? st->test_loss : st->loss;
 }
 
 /* Gradient over every row held, in chunks the net has room for. */
@@ -447,6 +473,8 @@ trainer_end_step(struct nn_trainer *t, size_t rows, struct nn_epoch_stats *st)
 		    &st->test_accuracy);
 	}
 	st->elapsed_s = nn_clock_s() - t->started;
+	nn_schedule_epoch_end(&t->spec.schedule, &t->sched,
+	    trainer_monitor(t, st));
 	t->step = 0;
 	t->cursor = 0;
 	t->loss_sum = 0;
@@ -539,12 +567,13 @@ nn_trainer_part_apply(struct nn_trainer *t, const double sums[2],
  * optimizer bytes, u64 rng[4], u64 epoch, u64 cursor, u64 correct, f64
  * loss_sum, f64 elapsed, f64 epoch_elapsed, f64 busy, u32 order[rows],
  * then the optimizer's own section (nn_optim_save), then u64 rng[4] of
- * each further shard held. Rows are the rows held, the cursor counts rows
+ * each further shard held, then the schedule's state (nn_schedule_save).
+ * Rows are the rows held, the cursor counts rows
  * of the whole set, and the first rng is the first held shard's; so one
  * shard has the layout of plain training.
  */
 #define TRAIN_STATE_MAGIC	0x53544e4eU	/* "NNTS" */
-#define TRAIN_STATE_VERSION	1
+#define TRAIN_STATE_VERSION	2
 #define TRAIN_STATE_HEADER	112
 #define TRAIN_STATE_RNG		32
 
@@ -590,7 +619,7 @@ nn_trainer_save_size(const struct nn_trainer *t)
 {
 	return TRAIN_STATE_HEADER + t->train->n * 4 +
 	    nn_optim_save_size(t->optim) + (size_t)(t->held - 1) *
-	    TRAIN_STATE_RNG;
+	    TRAIN_STATE_RNG + NN_SCHEDULE_SAVE_SIZE;
 }
 
 void
@@ -630,6 +659,8 @@ nn_trainer_save_to(const struct nn_trainer *t, unsigned char *p)
 	for (h = 1; h < t->held; h++)
 		train_put_rng(p + (size_t)(h - 1) * TRAIN_STATE_RNG,
 		    &t->rng[h]);
+	p += (size_t)(t->held - 1) * TRAIN_STATE_RNG;
+	nn_schedule_save(&t->sched, p);
 }
 
 /* A duration from a state: finite and not negative. */
@@ -698,7 +729,8 @@ struct train_saved {
 	uint64_t		 rows, olen, epoch, cursor, correct;
 	double			 loss_sum, elapsed, epoch_elapsed, busy;
 	size_t			 step;
-	const unsigned char	*order, *optim, *rngs;
+	const unsigned char	*order, *optim, *rngs, *sched;
+	struct nn_schedule_state sched_state;
 };
 
 /*
@@ -734,7 +766,8 @@ train_parse(const struct nn_trainer *t, const unsigned char *buf, size_t len,
 		    shard_rows(t->total, t->nshards, 0));
 	/* rows fits in memory as order[], so rows * 4 cannot overflow. */
 	sv->olen = nn_le_get_u64(buf + 16);
-	extra = (size_t)(t->held - 1) * TRAIN_STATE_RNG;
+	extra = (size_t)(t->held - 1) * TRAIN_STATE_RNG +
+	    NN_SCHEDULE_SAVE_SIZE;
 	if (len - TRAIN_STATE_HEADER < sv->rows * 4 + extra ||
 	    sv->olen != len - TRAIN_STATE_HEADER - sv->rows * 4 - extra)
 		return nn_fail(cause, "trainer state: %zu bytes, expected %zu "
@@ -768,7 +801,8 @@ train_parse(const struct nn_trainer *t, const unsigned char *buf, size_t len,
 	sv->order = buf + TRAIN_STATE_HEADER;
 	sv->optim = sv->order + sv->rows * 4;
 	sv->rngs = sv->optim + sv->olen;
-	return 0;
+	sv->sched = sv->rngs + (size_t)(t->held - 1) * TRAIN_STATE_RNG;
+	return nn_schedule_restore(&sv->sched_state, sv->sched, cause);
 }
 
 /* What every partition of a job shares: its place in the schedule. */
@@ -786,6 +820,7 @@ train_apply(struct nn_trainer *t, const struct train_saved *sv)
 	t->epoch_started = at - sv->epoch_elapsed;
 	t->step_started = at;
 	t->busy = sv->busy;
+	t->sched = sv->sched_state;
 }
 
 int
