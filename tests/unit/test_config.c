@@ -703,7 +703,7 @@ test_train_errors(void)
 	    "sgd");
 	EXPECT_ERR(TRAIN("'optimizer': {'type': 'sgd', 'lr2': 0.1}"),
 	    "net.json: train.optimizer.lr2: unknown key (expected type, "
-	    "nesterov, lr, momentum, weight_decay)");
+	    "nesterov, lr, momentum, weight_decay, clip_norm)");
 	EXPECT_ERR(TRAIN("'optimizer': {'type': 'sgd', 'lr': 0}"),
 	    "net.json: train.optimizer.lr: expected a number > 0, got 0");
 	EXPECT_ERR(TRAIN("'optimizer': {'type': 'sgd', 'lr': '0.1'}"),
