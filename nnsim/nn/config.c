@@ -51,7 +51,7 @@ static const char *const cfg_top_keys[] = {
 	"parallel", NULL
 };
 static const char *const cfg_layer_keys[] = {
-	"units", "activation", "init", NULL
+	"units", "activation", "init", "dropout", NULL
 };
 static const char *const cfg_data_keys[] = {
 	"train", "test", "split", "normalize", NULL
@@ -1149,6 +1149,25 @@ cfg_parallel(struct cfg_ctx *c, json_t *obj, struct nn_train_spec *ts)
 	return 0;
 }
 
+/* Reads a layer's "dropout": a rate, and none on the output layer. */
+static int
+cfg_dropout(struct cfg_ctx *c, json_t *v, const char *jp, int last,
+    float *out)
+{
+	double d = 0;
+
+	if (cfg_number(c, v, jp, &d) != 0)
+		return -1;
+	if (!(d >= 0 && d < 1))
+		return cfg_error(c, jp, "expected a number from 0 to below 1, "
+		    "got %g", d);
+	if (last && d > 0)
+		return cfg_error(c, jp, "the output layer drops nothing "
+		    "(expected 0 or no dropout on the last layer)");
+	*out = (float)d;
+	return 0;
+}
+
 /* Reads "layers"; the last layer may leave its units to the data. */
 static int
 cfg_layers(struct cfg_ctx *c, json_t *arr, struct nn_config *cfg)
@@ -1207,6 +1226,10 @@ cfg_layers(struct cfg_ctx *c, json_t *arr, struct nn_config *cfg)
 			if (nn_init_parse(s, &ls->init) != 0)
 				return cfg_unknown(c, kp, s, nn_init_names);
 		}
+		if ((v = json_object_get(obj, "dropout")) != NULL &&
+		    cfg_dropout(c, v, cfg_jp_key(kp, jp, "dropout"), last,
+		    &ls->dropout) != 0)
+			return -1;
 	}
 	cfg->arch.nlayers = (int)n;
 	return 0;

@@ -38,6 +38,8 @@ struct nn_trainer {
 	uint32_t		*order;	/* each held shard's order in turn */
 	float			*xb;	/* gathered batch inputs */
 	float			*yb;	/* gathered batch targets */
+	uint64_t		*rowid;	/* their rows in the whole set */
+	int			 drops;	/* some layer has dropout */
 	int			 epoch;	/* epochs finished */
 	size_t			 step;	/* steps done this epoch */
 	size_t			 cursor;	/* rows of those steps */
@@ -207,6 +209,9 @@ trainer_new(struct nn_net *net, const struct nn_train_spec *spec,
 
 	t->xb = xreallocarray(NULL, rows * (size_t)train->in, sizeof (float));
 	t->yb = xreallocarray(NULL, rows * (size_t)train->out, sizeof (float));
+	t->rowid = xreallocarray(NULL, rows, sizeof *t->rowid);
+	for (h = 0; h < nn_net_arch(net)->nlayers; h++)
+		t->drops |= nn_net_arch(net)->layer[h].dropout > 0;
 	t->started = t->step_started = nn_clock_s();
 	/* The first epoch's order, as each epoch's end makes the next. */
 	if (!nn_trainer_done(t))
@@ -245,6 +250,7 @@ nn_trainer_free(struct nn_trainer *t)
 	free(t->order);
 	free(t->xb);
 	free(t->yb);
+	free(t->rowid);
 	free(t);
 }
 
@@ -319,9 +325,13 @@ trainer_pass(struct nn_trainer *t, const float *x, const float *y, int b,
     float scale, int accumulate, double *loss, size_t *correct, int hook)
 {
 	const struct nn_data *d = t->train;
+	const struct nn_dropout drop = {
+		.key = nn_dropout_key(t->spec.seed, t->epoch),
+		.rows = t->rowid,
+	};
 	const float *out;
 
-	out = nn_net_forward(t->net, x, b);
+	out = nn_net_forward_train(t->net, x, b, t->drops ? &drop : NULL);
 	if (d->task == NN_TASK_CLASSIFICATION)
 		*correct += (size_t)nn_count_correct(out, y, b, d->out,
 		    data_mid(d));
@@ -376,6 +386,24 @@ trainer_monitor(const struct nn_trainer *t, const struct nn_epoch_stats *st)
 	return t->nshards == 1 && st->has_test ? st->test_loss : st->loss;
 }
 
+/* The whole set's index of the held row at local position pos of shard q. */
+static uint64_t
+trainer_row_id(const struct nn_trainer *t, int q, size_t pos)
+{
+	return (uint64_t)q + (uint64_t)t->nshards * pos;
+}
+
+/* Row ids of n rows held in data order from row i (rprop's chunks). */
+static void
+trainer_row_ids(struct nn_trainer *t, size_t i, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		t->rowid[k] = t->part >= 0 ?
+		    trainer_row_id(t, t->part, i + k) : i + k;
+}
+
 /* Gradient over every row held, in chunks the net has room for. */
 static void
 trainer_full_pass(struct nn_trainer *t, float scale, double *loss,
@@ -387,6 +415,7 @@ trainer_full_pass(struct nn_trainer *t, float scale, double *loss,
 
 	for (i = 0; i < d->n; i += (size_t)b) {
 		b = d->n - i < (size_t)rows ? (int)(d->n - i) : rows;
+		trainer_row_ids(t, i, (size_t)b);
 		trainer_pass(t, d->x + i * (size_t)d->in,
 		    d->y + i * (size_t)d->out, b, scale, i > 0, loss, correct,
 		    0);
@@ -409,6 +438,9 @@ trainer_gather(struct nn_trainer *t, size_t s, const float **x,
 	/* One shard in data order is already a contiguous run of rows. */
 	if (!t->spec.shuffle && t->held == 1) {
 		shard_slice(t, trainer_shard(t, 0), s, &lo, &hi);
+		for (j = lo; j < hi; j++)
+			t->rowid[j - lo] = trainer_row_id(t,
+			    trainer_shard(t, 0), j);
 		*x = d->x + lo * (size_t)d->in;
 		*y = d->y + lo * (size_t)d->out;
 		return (int)(hi - lo);
@@ -421,6 +453,7 @@ trainer_gather(struct nn_trainer *t, size_t s, const float **x,
 			pos = t->spec.shuffle ? order[j] : j;
 			r = t->part >= 0 ? pos : (size_t)q +
 			    (size_t)t->nshards * pos;
+			t->rowid[b] = trainer_row_id(t, q, pos);
 			memcpy(t->xb + b * (size_t)d->in,
 			    d->x + r * (size_t)d->in,
 			    (size_t)d->in * sizeof (float));

@@ -137,8 +137,8 @@ test_gradcheck_single_output(void)
 		memset(&a, 0, sizeof a);
 		a.input = GC_IN;
 		a.nlayers = 2;
-		a.layer[0] = (struct nn_layer_spec){ 6, NN_ACT_TANH, 0 };
-		a.layer[1] = (struct nn_layer_spec){ 1, (enum nn_act)o, 0 };
+		a.layer[0] = (struct nn_layer_spec){ 6, NN_ACT_TANH, 0, 0 };
+		a.layer[1] = (struct nn_layer_spec){ 1, (enum nn_act)o, 0, 0 };
 		a.loss = o == NN_ACT_SIGMOID ? NN_LOSS_CROSS_ENTROPY :
 		    NN_LOSS_MSE;
 		a.leaky_slope = 0.01f;
@@ -158,20 +158,20 @@ test_arch_errors(void)
 	memset(&a, 0, sizeof a);
 	a.input = 4;
 	a.nlayers = 1;
-	a.layer[0] = (struct nn_layer_spec){ 3, NN_ACT_RELU, 0 };
+	a.layer[0] = (struct nn_layer_spec){ 3, NN_ACT_RELU, 0, 0 };
 	a.loss = NN_LOSS_CROSS_ENTROPY;
 	CHECK(nn_arch_check(&a, &cause) == -1);
 	CHECKF(strstr(cause, "cross_entropy needs a softmax or sigmoid") !=
 	    NULL, "%s", cause);
 	free(cause);
 	cause = NULL;
-	a.layer[0] = (struct nn_layer_spec){ 1, NN_ACT_SOFTMAX, 0 };
+	a.layer[0] = (struct nn_layer_spec){ 1, NN_ACT_SOFTMAX, 0, 0 };
 	CHECK(nn_arch_check(&a, &cause) == -1);
 	CHECKF(strstr(cause, "softmax needs at least 2 units") != NULL, "%s",
 	    cause);
 	free(cause);
 	cause = NULL;
-	a.layer[0] = (struct nn_layer_spec){ 0, NN_ACT_RELU, 0 };
+	a.layer[0] = (struct nn_layer_spec){ 0, NN_ACT_RELU, 0, 0 };
 	a.loss = NN_LOSS_MSE;
 	CHECK(nn_arch_check(&a, &cause) == -1);
 	CHECKF(strstr(cause, "layers[0].units") != NULL, "%s", cause);
@@ -190,9 +190,9 @@ test_layout_and_init(void)
 	memset(&a, 0, sizeof a);
 	a.input = 784;
 	a.nlayers = 2;
-	a.layer[0] = (struct nn_layer_spec){ 100, NN_ACT_RELU, NN_INIT_AUTO };
+	a.layer[0] = (struct nn_layer_spec){ 100, NN_ACT_RELU, NN_INIT_AUTO, 0 };
 	a.layer[1] = (struct nn_layer_spec){ 10, NN_ACT_SOFTMAX,
-	    NN_INIT_AUTO };
+	    NN_INIT_AUTO, 0 };
 	a.loss = NN_LOSS_CROSS_ENTROPY;
 	CHECK(nn_arch_nparams(&a) == 784 * 100 + 100 + 100 * 10 + 10);
 	n1 = nn_net_new(&a, 8);
@@ -235,7 +235,7 @@ test_decay(void)
 	memset(&a, 0, sizeof a);
 	a.input = 2;
 	a.nlayers = 1;
-	a.layer[0] = (struct nn_layer_spec){ 2, NN_ACT_LINEAR, 0 };
+	a.layer[0] = (struct nn_layer_spec){ 2, NN_ACT_LINEAR, 0, 0 };
 	net = nn_net_new(&a, 1);
 	p = nn_net_params(net, &n);
 	g = nn_net_grads(net, NULL);
@@ -265,7 +265,7 @@ test_softmax_stable(void)
 	memset(&a, 0, sizeof a);
 	a.input = 2;
 	a.nlayers = 1;
-	a.layer[0] = (struct nn_layer_spec){ 3, NN_ACT_SOFTMAX, 0 };
+	a.layer[0] = (struct nn_layer_spec){ 3, NN_ACT_SOFTMAX, 0, 0 };
 	a.loss = NN_LOSS_CROSS_ENTROPY;
 	net = nn_net_new(&a, 1);
 	p = nn_net_params(net, NULL);
