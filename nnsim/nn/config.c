@@ -1200,7 +1200,8 @@ cfg_layers(struct cfg_ctx *c, json_t *arr, struct nn_config *cfg)
 		ls = &cfg->arch.layer[i];
 		ls->units = 0;
 		ls->act = last ? NN_ACT_LINEAR : NN_ACT_RELU;
-		ls->init = NN_INIT_AUTO;
+		/* Measured never worse than auto (docs/init.md). */
+		ls->init = NN_INIT_TORCH;
 		cfg_jp_key(kp, jp, "units");
 		if ((v = json_object_get(obj, "units")) != NULL) {
 			if (cfg_int32(c, v, kp, 1, NN_MAX_UNITS,

@@ -159,7 +159,7 @@ test_letters(void)
 	CHECK(cfg->arch.nlayers == 2 && cfg->output_given);
 	CHECK(cfg->arch.layer[0].units == 128);
 	CHECK(cfg->arch.layer[0].act == NN_ACT_RELU);
-	CHECK(cfg->arch.layer[0].init == NN_INIT_AUTO);
+	CHECK(cfg->arch.layer[0].init == NN_INIT_TORCH);
 	CHECK(cfg->arch.layer[1].units == 26);
 	CHECK(cfg->arch.layer[1].act == NN_ACT_SOFTMAX);
 	CHECK(cfg->arch.loss == NN_LOSS_CROSS_ENTROPY);
@@ -205,7 +205,7 @@ test_defaults(void)
 	CHECK(cfg->arch.nlayers == 2);
 	CHECK(cfg->arch.layer[0].act == NN_ACT_RELU);
 	CHECK(cfg->arch.layer[1].act == NN_ACT_LINEAR);
-	CHECK(cfg->arch.layer[1].init == NN_INIT_AUTO);
+	CHECK(cfg->arch.layer[1].init == NN_INIT_TORCH);
 	CHECK(cfg->arch.loss == NN_LOSS_MSE);
 	CHECK(cfg->arch.leaky_slope == 0.01f);
 	CHECK(cfg->normalize == NN_NORM_NONE);
@@ -575,7 +575,7 @@ test_errors(void)
 	    "loss, leaky_slope, data, train, parallel)");
 	EXPECT_ERR("{'layers': [{'units': 4}, {'units': 2, 'activaton': "
 	    "'relu'}], " XOR_DATA "}", "net.json: layers[1].activaton: "
-	    "unknown key (expected units, activation, init)");
+	    "unknown key (expected units, activation, init, dropout)");
 	EXPECT_ERR("{'layers': [{'units': 4}, {'units': 4}, {'activation': "
 	    "'relux'}], " XOR_DATA "}", "net.json: layers[2].activation: "
 	    "unknown \"relux\" (expected linear, sigmoid, tanh, relu, "
