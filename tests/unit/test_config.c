@@ -604,7 +604,7 @@ test_errors(void)
 	EXPECT_ERR("{" XOR_DATA "}", "net.json: layers: missing");
 	EXPECT_ERR("{'layers': [{'units': 2, 'init': 'glorot'}], " XOR_DATA "}",
 	    "net.json: layers[0].init: unknown \"glorot\" (expected auto, he, "
-	    "xavier)");
+	    "xavier, torch)");
 	EXPECT_ERR("{'input': 0, " ONE_LAYER ", " XOR_DATA "}",
 	    "net.json: input: expected an integer from 1 to 1048576, got 0");
 	EXPECT_ERR("{" ONE_LAYER ", 'loss': 'hinge', " XOR_DATA "}",
