@@ -506,6 +506,8 @@ trainer_end_step(struct nn_trainer *t, size_t rows, struct nn_epoch_stats *st)
 		    &st->test_accuracy);
 	}
 	st->elapsed_s = nn_clock_s() - t->started;
+	if (!trainer_rprop(t))
+		st->lr = nn_optim_lr(t->optim);
 	nn_schedule_epoch_end(&t->spec.schedule, &t->sched,
 	    trainer_monitor(t, st));
 	t->step = 0;
