@@ -53,9 +53,11 @@ arch_classify(struct nn_arch *a)
 	memset(a, 0, sizeof *a);
 	a->input = 5;
 	a->nlayers = 3;
-	a->layer[0] = (struct nn_layer_spec){ 7, NN_ACT_TANH, NN_INIT_XAVIER, 0 };
+	a->layer[0] = (struct nn_layer_spec){ 7, NN_ACT_TANH, NN_INIT_XAVIER,
+	    0 };
 	a->layer[1] = (struct nn_layer_spec){ 4, NN_ACT_RELU, NN_INIT_HE, 0 };
-	a->layer[2] = (struct nn_layer_spec){ 3, NN_ACT_SOFTMAX, NN_INIT_AUTO, 0 };
+	a->layer[2] = (struct nn_layer_spec){ 3, NN_ACT_SOFTMAX, NN_INIT_AUTO,
+	    0 };
 	a->loss = NN_LOSS_CROSS_ENTROPY;
 	a->leaky_slope = 0.01f;
 }
