@@ -55,7 +55,9 @@ arch_classify(struct nn_arch *a)
 	a->nlayers = 3;
 	a->layer[0] = (struct nn_layer_spec){ 7, NN_ACT_TANH, NN_INIT_XAVIER,
 	    0 };
-	a->layer[1] = (struct nn_layer_spec){ 4, NN_ACT_RELU, NN_INIT_HE, 0 };
+	/* Dropout is written only when used: one layer has it. */
+	a->layer[1] = (struct nn_layer_spec){ 4, NN_ACT_RELU, NN_INIT_HE,
+	    0.25f };
 	a->layer[2] = (struct nn_layer_spec){ 3, NN_ACT_SOFTMAX, NN_INIT_AUTO,
 	    0 };
 	a->loss = NN_LOSS_CROSS_ENTROPY;
@@ -236,7 +238,8 @@ same_model(const struct nn_model *a, const struct nn_model *b, char *why,
 	for (i = 0; i < x->nlayers; i++) {
 		DIFF(x->layer[i].units != y->layer[i].units ||
 		    x->layer[i].act != y->layer[i].act ||
-		    x->layer[i].init != y->layer[i].init, "layer");
+		    x->layer[i].init != y->layer[i].init ||
+		    x->layer[i].dropout != y->layer[i].dropout, "layer");
 	}
 	DIFF(x->loss != y->loss, "loss");
 	DIFF(memcmp(&x->leaky_slope, &y->leaky_slope, 4) != 0, "leaky_slope");
