@@ -76,10 +76,12 @@ nn_schedule_lr(const struct nn_schedule_spec *s,
 	case NN_SCHED_CONSTANT:
 		break;
 	case NN_SCHED_STEP:
-		lr = base_lr * pow(s->gamma, (double)(e / s->every));
+		/* A spec not from net.json may leave every at 0. */
+		lr = base_lr * pow(s->gamma, (double)(e / (s->every > 0 ?
+		    s->every : 1)));
 		break;
 	case NN_SCHED_COSINE:
-		t = epochs - s->warmup;
+		t = epochs > s->warmup ? epochs - s->warmup : 1;
 		lr = s->min_lr + (base_lr - s->min_lr) *
 		    (1.0 + cos(M_PI * (e < t ? e : t) / t)) / 2.0;
 		break;

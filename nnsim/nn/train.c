@@ -603,9 +603,9 @@ nn_trainer_part_apply(struct nn_trainer *t, const double sums[2],
  * loss_sum, f64 elapsed, f64 epoch_elapsed, f64 busy, u32 order[rows],
  * then the optimizer's own section (nn_optim_save), then u64 rng[4] of
  * each further shard held, then the schedule's state (nn_schedule_save).
- * Rows are the rows held, the cursor counts rows
- * of the whole set, and the first rng is the first held shard's; so one
- * shard has the layout of plain training.
+ * Rows are the rows held, the cursor counts rows of the whole set, and the
+ * first rng is the first held shard's; so one shard has the layout of
+ * plain training.
  */
 #define TRAIN_STATE_MAGIC	0x53544e4eU	/* "NNTS" */
 #define TRAIN_STATE_VERSION	2
