@@ -51,7 +51,7 @@ static const char *const cfg_top_keys[] = {
 	"parallel", NULL
 };
 static const char *const cfg_layer_keys[] = {
-	"units", "activation", "init", NULL
+	"units", "activation", "init", "dropout", NULL
 };
 static const char *const cfg_data_keys[] = {
 	"train", "test", "split", "normalize", "validation",
@@ -59,7 +59,7 @@ static const char *const cfg_data_keys[] = {
 };
 static const char *const cfg_train_keys[] = {
 	"epochs", "batch", "seed", "shuffle", "optimizer", "early_stopping",
-	NULL
+	"schedule", NULL
 };
 static const char *const cfg_stop_keys[] = {
 	"monitor", "patience", "min_delta", "restore_best", NULL
@@ -125,6 +125,7 @@ enum cfg_range {
 #define CFG_SGD		(1u << NN_OPTIM_SGD)
 #define CFG_ADAM	(1u << NN_OPTIM_ADAM)
 #define CFG_RPROP	(1u << NN_OPTIM_RPROP)
+#define CFG_ADAMW	(1u << NN_OPTIM_ADAMW)
 
 static const struct cfg_optkey {
 	const char	*key;
@@ -132,17 +133,21 @@ static const struct cfg_optkey {
 	unsigned	 types;
 	enum cfg_range	 range;
 } cfg_optkeys[] = {
-	{ "lr", offsetof(struct nn_optim_spec, lr), CFG_SGD|CFG_ADAM,
+	{ "lr", offsetof(struct nn_optim_spec, lr), CFG_SGD|CFG_ADAM|CFG_ADAMW,
 	  CFG_POSITIVE },
 	{ "momentum", offsetof(struct nn_optim_spec, momentum), CFG_SGD,
 	  CFG_UNIT_OPEN },
-	{ "beta1", offsetof(struct nn_optim_spec, beta1), CFG_ADAM,
+	{ "beta1", offsetof(struct nn_optim_spec, beta1), CFG_ADAM|CFG_ADAMW,
 	  CFG_UNIT_OPEN },
-	{ "beta2", offsetof(struct nn_optim_spec, beta2), CFG_ADAM,
+	{ "beta2", offsetof(struct nn_optim_spec, beta2), CFG_ADAM|CFG_ADAMW,
 	  CFG_UNIT_OPEN },
-	{ "eps", offsetof(struct nn_optim_spec, eps), CFG_ADAM, CFG_POSITIVE },
+	{ "eps", offsetof(struct nn_optim_spec, eps), CFG_ADAM|CFG_ADAMW,
+	  CFG_POSITIVE },
 	{ "weight_decay", offsetof(struct nn_optim_spec, weight_decay),
-	  CFG_SGD|CFG_ADAM|CFG_RPROP, CFG_NONNEG },
+	  CFG_SGD|CFG_ADAM|CFG_RPROP|CFG_ADAMW, CFG_NONNEG },
+	/* rprop steps by the gradient's sign: a norm means nothing to it. */
+	{ "clip_norm", offsetof(struct nn_optim_spec, clip_norm),
+	  CFG_SGD|CFG_ADAM|CFG_ADAMW, CFG_NONNEG },
 	{ "eta_plus", offsetof(struct nn_optim_spec, eta_plus), CFG_RPROP,
 	  CFG_ABOVE_ONE },
 	{ "eta_minus", offsetof(struct nn_optim_spec, eta_minus), CFG_RPROP,
@@ -1100,6 +1105,131 @@ nn_config_has_validation(const struct nn_config *cfg)
 	return cfg->has_val || cfg->val_split > 0;
 }
 
+
+/* The schedule's keys, which types take them, and their limits. */
+#define CFG_SCHED(t)	(1u << NN_SCHED_##t)
+#define CFG_SCHED_ALL	(CFG_SCHED(CONSTANT)|CFG_SCHED(STEP)|\
+			 CFG_SCHED(COSINE)|CFG_SCHED(PLATEAU))
+
+static const struct cfg_schedkey {
+	const char	*key;
+	size_t		 off;
+	unsigned	 types;
+	int		 integer;	/* else a float */
+	double		 lo, hi;	/* inclusive; hi_open: below hi */
+	int		 hi_open;
+	const char	*want;
+} cfg_schedkeys[] = {
+	{ "warmup", offsetof(struct nn_schedule_spec, warmup), CFG_SCHED_ALL,
+	  1, 0, NN_MAX_EPOCHS, 0, "an integer from 0 to 10000000 (epochs)" },
+	{ "every", offsetof(struct nn_schedule_spec, every), CFG_SCHED(STEP),
+	  1, 1, NN_MAX_EPOCHS, 0, "an integer from 1 to 10000000 (epochs)" },
+	{ "gamma", offsetof(struct nn_schedule_spec, gamma), CFG_SCHED(STEP),
+	  0, 0, 1, 1, "a number from 0 to below 1" },
+	{ "min_lr", offsetof(struct nn_schedule_spec, min_lr),
+	  CFG_SCHED(COSINE)|CFG_SCHED(PLATEAU), 0, 0, INFINITY, 1,
+	  "a number >= 0" },
+	{ "factor", offsetof(struct nn_schedule_spec, factor),
+	  CFG_SCHED(PLATEAU), 0, 0, 1, 1, "a number from 0 to below 1" },
+	{ "patience", offsetof(struct nn_schedule_spec, patience),
+	  CFG_SCHED(PLATEAU), 1, 0, NN_MAX_EPOCHS, 0,
+	  "an integer from 0 to 10000000 (epochs)" },
+	{ "threshold", offsetof(struct nn_schedule_spec, threshold),
+	  CFG_SCHED(PLATEAU), 0, 0, 1, 1, "a number from 0 to below 1" },
+};
+
+/* Reads one schedule key into spec. */
+static int
+cfg_schedkey(struct cfg_ctx *c, json_t *v, const char *jp,
+    const struct cfg_schedkey *k, struct nn_schedule_spec *spec)
+{
+	double d = 0;
+	int i;
+
+	if (k->integer) {
+		if (cfg_int32(c, v, jp, (int)k->lo, (int)k->hi, &i) != 0)
+			return -1;
+		*(int *)((char *)spec + k->off) = i;
+		return 0;
+	}
+	if (cfg_number(c, v, jp, &d) != 0)
+		return -1;
+	if (!(d >= k->lo && (k->hi_open ? d < k->hi : d <= k->hi)))
+		return cfg_error(c, jp, "expected %s, got %g", k->want, d);
+	*(float *)((char *)spec + k->off) = (float)d;
+	return 0;
+}
+
+/*
+ * Reads train.schedule: a type name or an object with a type. Needs the
+ * optimizer and epochs already read.
+ */
+static int
+cfg_schedule(struct cfg_ctx *c, json_t *v, struct nn_train_spec *ts)
+{
+	const char *keys[CFG_NELEM(cfg_schedkeys) + 2];
+	const char *all[CFG_NELEM(cfg_schedkeys) + 2];
+	const char *jp = "train.schedule", *s;
+	struct nn_schedule_spec *spec = &ts->schedule;
+	char kp[CFG_JPATH_MAX];
+	enum nn_sched_type t;
+	size_t i, n = 0;
+	json_t *tv, *kv;
+
+	tv = json_is_object(v) ? json_object_get(v, "type") : v;
+	cfg_jp_key(kp, jp, "type");
+	if (json_is_object(v) && tv == NULL)
+		return cfg_error(c, kp, "missing (expected %s)",
+		    nn_schedule_names);
+	if (!json_is_string(tv))
+		return cfg_error(c, json_is_object(v) ? kp : jp, "expected "
+		    "a name (%s)%s, got %s", nn_schedule_names,
+		    json_is_object(v) ? "" : " or an object with a type",
+		    nn_json_type(tv));
+	s = json_string_value(tv);
+	if (nn_schedule_parse(s, &t) != 0)
+		return cfg_unknown(c, json_is_object(v) ? kp : jp, s,
+		    nn_schedule_names);
+	nn_schedule_spec_default(spec, t);
+	if (json_is_object(v)) {
+		keys[n] = all[n] = "type";
+		n++;
+		for (i = 0; i < CFG_NELEM(cfg_schedkeys); i++)
+			all[i + 1] = cfg_schedkeys[i].key;
+		all[i + 1] = NULL;
+		for (i = 0; i < CFG_NELEM(cfg_schedkeys); i++) {
+			if (cfg_schedkeys[i].types & (1u << t))
+				keys[n++] = cfg_schedkeys[i].key;
+		}
+		keys[n] = NULL;
+		if (cfg_check_keys(c, v, jp, keys, all,
+		    nn_schedule_name(t)) != 0)
+			return -1;
+		for (i = 0; i < CFG_NELEM(cfg_schedkeys); i++) {
+			if ((kv = json_object_get(v,
+			    cfg_schedkeys[i].key)) == NULL)
+				continue;
+			if (cfg_schedkey(c, kv, cfg_jp_key(kp, jp,
+			    cfg_schedkeys[i].key), &cfg_schedkeys[i],
+			    spec) != 0)
+				return -1;
+		}
+	}
+	if (t != NN_SCHED_CONSTANT && ts->optim.type == NN_OPTIM_RPROP)
+		return cfg_error(c, jp, "rprop has no learning rate to "
+		    "schedule (expected no schedule, or sgd, adam or adamw)");
+	/* Cosine anneals over the epochs after the warmup. */
+	if (spec->warmup >= ts->epochs && t == NN_SCHED_COSINE)
+		return cfg_error(c, "train.schedule.warmup", "%d epochs leave "
+		    "none of train.epochs (%d) to anneal (expected fewer)",
+		    spec->warmup, ts->epochs);
+	if (spec->min_lr > ts->optim.lr)
+		return cfg_error(c, "train.schedule.min_lr", "%g is above "
+		    "the optimizer's lr %g (expected at most lr)",
+		    (double)spec->min_lr, (double)ts->optim.lr);
+	return 0;
+}
+
 /* Reads the "train" section; every key has a default. */
 static int
 cfg_train(struct cfg_ctx *c, json_t *obj, struct nn_train_spec *ts)
@@ -1113,6 +1243,7 @@ cfg_train(struct cfg_ctx *c, json_t *obj, struct nn_train_spec *ts)
 	ts->shuffle = 1;
 	ts->shards = 1;
 	nn_optim_spec_default(&ts->optim, NN_OPTIM_SGD);
+	nn_schedule_spec_default(&ts->schedule, NN_SCHED_CONSTANT);
 	if (obj == NULL)
 		return 0;
 	if (cfg_object(c, obj, "train") != 0 ||
@@ -1138,6 +1269,9 @@ cfg_train(struct cfg_ctx *c, json_t *obj, struct nn_train_spec *ts)
 		return -1;
 	if ((v = json_object_get(obj, "early_stopping")) != NULL &&
 	    cfg_stop(c, v, &ts->stop) != 0)
+		return -1;
+	if ((v = json_object_get(obj, "schedule")) != NULL &&
+	    cfg_schedule(c, v, ts) != 0)
 		return -1;
 	return 0;
 }
@@ -1183,6 +1317,25 @@ cfg_parallel(struct cfg_ctx *c, json_t *obj, struct nn_train_spec *ts)
 	return 0;
 }
 
+/* Reads a layer's "dropout": a rate, and none on the output layer. */
+static int
+cfg_dropout(struct cfg_ctx *c, json_t *v, const char *jp, int last,
+    float *out)
+{
+	double d = 0;
+
+	if (cfg_number(c, v, jp, &d) != 0)
+		return -1;
+	if (!(d >= 0 && d < 1))
+		return cfg_error(c, jp, "expected a number from 0 to below 1, "
+		    "got %g", d);
+	if (last && d > 0)
+		return cfg_error(c, jp, "the output layer drops nothing "
+		    "(expected 0 or no dropout on the last layer)");
+	*out = (float)d;
+	return 0;
+}
+
 /* Reads "layers"; the last layer may leave its units to the data. */
 static int
 cfg_layers(struct cfg_ctx *c, json_t *arr, struct nn_config *cfg)
@@ -1215,7 +1368,8 @@ cfg_layers(struct cfg_ctx *c, json_t *arr, struct nn_config *cfg)
 		ls = &cfg->arch.layer[i];
 		ls->units = 0;
 		ls->act = last ? NN_ACT_LINEAR : NN_ACT_RELU;
-		ls->init = NN_INIT_AUTO;
+		/* Measured never worse than auto (docs/init.md). */
+		ls->init = NN_INIT_TORCH;
 		cfg_jp_key(kp, jp, "units");
 		if ((v = json_object_get(obj, "units")) != NULL) {
 			if (cfg_int32(c, v, kp, 1, NN_MAX_UNITS,
@@ -1241,6 +1395,10 @@ cfg_layers(struct cfg_ctx *c, json_t *arr, struct nn_config *cfg)
 			if (nn_init_parse(s, &ls->init) != 0)
 				return cfg_unknown(c, kp, s, nn_init_names);
 		}
+		if ((v = json_object_get(obj, "dropout")) != NULL &&
+		    cfg_dropout(c, v, cfg_jp_key(kp, jp, "dropout"), last,
+		    &ls->dropout) != 0)
+			return -1;
 	}
 	cfg->arch.nlayers = (int)n;
 	return 0;
@@ -1561,6 +1719,29 @@ cfg_stop_json(const struct nn_stop_spec *sp)
  * The effective train section, with every optimizer key that applies to its
  * type; nn_config_parse reads it back to the same values. New reference.
  */
+/* train.schedule as net.json would say it, every key of its type. */
+static json_t *
+nn_schedule_spec_json(const struct nn_schedule_spec *s)
+{
+	const struct cfg_schedkey *k;
+	const char *at;
+	json_t *o;
+	size_t i;
+
+	o = json_object();
+	json_object_set_new(o, "type", json_string(nn_schedule_name(s->type)));
+	for (i = 0; i < CFG_NELEM(cfg_schedkeys); i++) {
+		k = &cfg_schedkeys[i];
+		if ((k->types & (1u << s->type)) == 0)
+			continue;
+		at = (const char *)s + k->off;
+		json_object_set_new(o, k->key, k->integer ?
+		    json_integer(*(const int *)at) :
+		    nn_json_real32(*(const float *)at));
+	}
+	return o;
+}
+
 json_t *
 nn_train_spec_json(const struct nn_train_spec *ts)
 {
@@ -1590,5 +1771,7 @@ nn_train_spec_json(const struct nn_train_spec *ts)
 	if (ts->stop.on)
 		json_object_set_new(train, "early_stopping",
 		    cfg_stop_json(&ts->stop));
+	json_object_set_new(train, "schedule",
+	    nn_schedule_spec_json(&ts->schedule));
 	return train;
 }

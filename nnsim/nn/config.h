@@ -12,6 +12,7 @@
 #include "data/data.h"
 #include "nn/net.h"
 #include "nn/optim.h"
+#include "nn/schedule.h"
 
 #define NN_MAX_EPOCHS	10000000
 #define NN_MAX_BATCH	(1 << 20)
@@ -47,6 +48,7 @@ struct nn_train_spec {
 	struct nn_optim_spec	optim;		/* sgd, lr 0.01 */
 	int			shards;		/* 1; data mode: partitions */
 	struct nn_stop_spec	stop;		/* off */
+	struct nn_schedule_spec	schedule;	/* none: constant */
 };
 
 struct nn_config {

@@ -73,6 +73,9 @@ nn_metrics_epoch_json(const struct nn_epoch_stats *st)
 	json_object_set_new(o, "samples_per_sec",
 	    json_real(st->samples_per_sec));
 	json_object_set_new(o, "elapsed_s", json_real(st->elapsed_s));
+	/* rprop has no rate. */
+	if (st->lr > 0)
+		json_object_set_new(o, "lr", json_real(st->lr));
 	return o;
 }
 

@@ -202,6 +202,10 @@ model_arch_json(const struct nn_arch *a, char **cause)
 		json_object_set_new(l, "units", json_integer(a->layer[i].units));
 		json_object_set_new(l, "activation", json_string(act));
 		json_object_set_new(l, "init", json_string(init));
+		/* How it trained; only written when used, as older models. */
+		if (a->layer[i].dropout > 0)
+			json_object_set_new(l, "dropout",
+			    nn_json_real32(a->layer[i].dropout));
 		json_array_append_new(layers, l);
 	}
 	arch = json_object();
@@ -560,6 +564,10 @@ model_arch_parse(struct model_dec *d, json_t *root, struct nn_arch *a)
 		if (nn_init_parse(s, &a->layer[i].init) != 0)
 			return model_bad(d, prefix, "init",
 			    "unknown \"%s\" (expected %s)", s, nn_init_names);
+		if (json_object_get(l, "dropout") != NULL &&
+		    model_float(d, l, prefix, "dropout",
+		    &a->layer[i].dropout) != 0)
+			return -1;
 	}
 	a->nlayers = (int)json_array_size(layers);
 	if (model_string(d, arch, "arch", "loss", &s) != 0)

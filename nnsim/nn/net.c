@@ -22,6 +22,9 @@ struct nn_net {
 	size_t		 w_off[NN_MAX_LAYERS];
 	size_t		 b_off[NN_MAX_LAYERS];
 	float		*act[NN_MAX_LAYERS];	/* batch x units, after act */
+	float		*mask[NN_MAX_LAYERS];	/* dropout's 0 or 1/(1-p) */
+	float		*drop[NN_MAX_LAYERS];	/* act times mask */
+	int		 dropping;	/* the last forward pass dropped */
 	float		*zout;		/* output pre-activations */
 	float		*delta[2];	/* dL/dz, ping-pong between layers */
 };
@@ -46,8 +49,9 @@ static const char *init_names[] = {
 	[NN_INIT_AUTO] = "auto",
 	[NN_INIT_HE] = "he",
 	[NN_INIT_XAVIER] = "xavier",
+	[NN_INIT_TORCH] = "torch",
 };
-const char nn_init_names[] = "auto, he, xavier";
+const char nn_init_names[] = "auto, he, xavier, torch";
 
 #define NELEM(a) (sizeof (a) / sizeof (a)[0])
 
@@ -169,6 +173,15 @@ nn_arch_check(const struct nn_arch *a, char **cause)
 		return nn_fail(cause, "loss: invalid");
 	if (!(a->leaky_slope >= 0 && a->leaky_slope < 1))
 		return nn_fail(cause, "leaky_slope: expected 0 <= slope < 1");
+	for (l = 0; l < a->nlayers; l++) {
+		if (!(a->layer[l].dropout >= 0 && a->layer[l].dropout < 1))
+			return nn_fail(cause, "layers[%d].dropout: expected a "
+			    "number from 0 to below 1", l);
+		/* Dropping outputs would only add noise to the loss. */
+		if (l == a->nlayers - 1 && a->layer[l].dropout > 0)
+			return nn_fail(cause, "layers[%d].dropout: the output "
+			    "layer drops nothing (expected 0 or none)", l);
+	}
 	return 0;
 }
 
@@ -192,6 +205,12 @@ nn_net_new(const struct nn_arch *arch, int max_batch)
 		off += units;
 		net->act[l] = xreallocarray(NULL, (size_t)max_batch * units,
 		    sizeof (float));
+		if (arch->layer[l].dropout > 0) {
+			net->mask[l] = xreallocarray(NULL, (size_t)max_batch *
+			    units, sizeof (float));
+			net->drop[l] = xreallocarray(NULL, (size_t)max_batch *
+			    units, sizeof (float));
+		}
 		if (units > widest)
 			widest = units;
 		in = units;
@@ -214,8 +233,11 @@ nn_net_free(struct nn_net *net)
 
 	if (net == NULL)
 		return;
-	for (l = 0; l < net->arch.nlayers; l++)
+	for (l = 0; l < net->arch.nlayers; l++) {
 		free(net->act[l]);
+		free(net->mask[l]);
+		free(net->drop[l]);
+	}
 	free(net->params);
 	free(net->grads);
 	free(net->zout);
@@ -288,14 +310,18 @@ nn_net_init(struct nn_net *net, uint64_t seed)
 		 * under IEEE, so every platform draws the same weights. */
 		if (init == NN_INIT_HE)
 			limit = sqrtf(6.0f / (float)in);
+		else if (init == NN_INIT_TORCH)
+			limit = 1.0f / sqrtf((float)in);
 		else
 			limit = sqrtf(6.0f / (float)(in + out));
 		w = net->params + net->w_off[l];
 		n = (size_t)in * (size_t)out;
 		for (i = 0; i < n; i++)
 			w[i] = (2.0f * nn_rng_float(&rng) - 1.0f) * limit;
-		memset(net->params + net->b_off[l], 0, (size_t)out *
-		    sizeof (float));
+		w = net->params + net->b_off[l];
+		for (i = 0; i < (size_t)out; i++)
+			w[i] = init == NN_INIT_TORCH ? (2.0f *
+			    nn_rng_float(&rng) - 1.0f) * limit : 0.0f;
 	}
 }
 
@@ -397,8 +423,71 @@ act_backward(enum nn_act act, float slope, const float *a, float *d,
 	}
 }
 
+/* splitmix64's finaliser: every input bit reaches every output bit. */
+static uint64_t
+dropout_mix(uint64_t z)
+{
+	z += 0x9E3779B97F4A7C15ULL;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+/* The dropout stream differs from the init and shuffle streams. */
+#define DROPOUT_STREAM	0x3c6ef372fe94f82bULL
+
+uint64_t
+nn_dropout_key(uint64_t seed, int epoch)
+{
+	return dropout_mix(dropout_mix(seed ^ DROPOUT_STREAM) ^
+	    (uint64_t)epoch);
+}
+
+/* Layer l's masks for the batch's rows, applied into drop[l]. */
+static void
+dropout_apply(struct nn_net *net, int l, const struct nn_dropout *d,
+    int batch)
+{
+	const int units = net->arch.layer[l].units;
+	const float p = net->arch.layer[l].dropout;
+	const float keep = 1.0f / (1.0f - p);
+	const float *a = net->act[l];
+	float *m = net->mask[l], *o = net->drop[l], u;
+	uint64_t rk;
+	size_t k;
+	int r, j;
+
+	for (r = 0; r < batch; r++) {
+		rk = dropout_mix(d->key ^ dropout_mix(d->rows[r]) ^
+		    ((uint64_t)l << 56));
+		for (j = 0; j < units; j++) {
+			k = (size_t)r * (size_t)units + (size_t)j;
+			/* 24 bits, as nn_rng_float: exact everywhere. */
+			u = (float)(dropout_mix(rk ^ (uint64_t)j) >> 40) *
+			    (1.0f / 16777216.0f);
+			m[k] = u < p ? 0.0f : keep;
+			o[k] = a[k] * m[k];
+		}
+	}
+}
+
 const float *
 nn_net_forward(struct nn_net *net, const float *x, int batch)
+{
+	return nn_net_forward_train(net, x, batch, NULL);
+}
+
+/* What layer l hands on: its dropped output in a pass that dropped. */
+static const float *
+layer_output(const struct nn_net *net, int l)
+{
+	return net->dropping && net->drop[l] != NULL ? net->drop[l] :
+	    net->act[l];
+}
+
+const float *
+nn_net_forward_train(struct nn_net *net, const float *x, int batch,
+    const struct nn_dropout *d)
 {
 	const struct nn_layer_spec *ls;
 	const float *in = x, *b;
@@ -409,6 +498,7 @@ nn_net_forward(struct nn_net *net, const float *x, int batch)
 		fatal("nn_net_forward: batch %d outside 1..%d", batch,
 		    net->max_batch);
 	net->batch = batch;
+	net->dropping = d != NULL;
 	for (l = 0; l <= last; l++) {
 		ls = &net->arch.layer[l];
 		nin = layer_inputs(net, l);
@@ -427,7 +517,9 @@ nn_net_forward(struct nn_net *net, const float *x, int batch)
 			    sizeof (float));
 		act_forward(ls->act, net->arch.leaky_slope, a, batch,
 		    ls->units);
-		in = a;
+		if (d != NULL && net->drop[l] != NULL)
+			dropout_apply(net, l, d, batch);
+		in = layer_output(net, l);
 	}
 	return net->act[last];
 }
@@ -496,6 +588,16 @@ nn_net_loss(struct nn_net *net, const float *t, int batch, float grad_scale)
 	return total;
 }
 
+/* Through a dropout: the gradient flows where the mask kept the unit. */
+static void
+dropout_backward(const float *mask, float *d, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		d[i] *= mask[i];
+}
+
 void
 nn_net_backward(struct nn_net *net, const float *x, int batch, int accumulate)
 {
@@ -519,7 +621,7 @@ nn_net_backward_cb(struct nn_net *net, const float *x, int batch,
 		ls = &net->arch.layer[l];
 		units = ls->units;
 		nin = layer_inputs(net, l);
-		in = l == 0 ? x : net->act[l - 1];
+		in = l == 0 ? x : layer_output(net, l - 1);
 		/* dW = d^T in, db = column sums of d. */
 		nn_sgemm(1, 0, units, nin, batch, 1.0f, d, units, in, nin,
 		    beta, net->grads + net->w_off[l], nin);
@@ -540,6 +642,9 @@ nn_net_backward_cb(struct nn_net *net, const float *x, int batch,
 		/* The first layer needs no input gradient. */
 		nn_sgemm(0, 0, batch, nin, units, 1.0f, d, units,
 		    net->params + net->w_off[l], nin, 0.0f, dprev, nin);
+		if (layer_output(net, l - 1) != net->act[l - 1])
+			dropout_backward(net->mask[l - 1], dprev,
+			    (size_t)batch * (size_t)nin);
 		act_backward(net->arch.layer[l - 1].act, net->arch.leaky_slope,
 		    net->act[l - 1], dprev, batch, nin);
 		/* Nothing new is final, but the caller may move data. */

@@ -32,12 +32,14 @@ enum nn_init {
 	NN_INIT_AUTO,		/* He for relu and leaky_relu, else Xavier */
 	NN_INIT_HE,
 	NN_INIT_XAVIER,
+	NN_INIT_TORCH,		/* nn.Linear: U(+-1/sqrt(in)), biases too */
 };
 
 struct nn_layer_spec {
 	int		units;
 	enum nn_act	act;
 	enum nn_init	init;
+	float		dropout;	/* training only, 0 to below 1; 0 */
 };
 
 struct nn_arch {
@@ -70,7 +72,10 @@ struct nn_net	*nn_net_new(const struct nn_arch *, int max_batch);
 void		 nn_net_free(struct nn_net *);
 const struct nn_arch *nn_net_arch(const struct nn_net *);
 int		 nn_net_max_batch(const struct nn_net *);
-/* He or Xavier uniform init of weights from seed; biases zero. */
+/*
+ * Weights from seed: He or Xavier uniform with zero biases, or PyTorch's
+ * nn.Linear (weights and biases U(-1/sqrt(in), 1/sqrt(in))).
+ */
 void		 nn_net_init(struct nn_net *, uint64_t seed);
 /* Borrowed pointers to the flat parameter and gradient vectors. */
 float		*nn_net_params(struct nn_net *, size_t *n);
@@ -81,6 +86,25 @@ void		 nn_net_layer_offsets(const struct nn_net *, int l,
 
 /* Forward pass of batch rows of x; returns the outputs (borrowed). */
 const float	*nn_net_forward(struct nn_net *, const float *x, int batch);
+/*
+ * Which units a training pass drops: row r of the batch is row rows[r] of
+ * the training set, and key stands for the run's seed and epoch. A mask
+ * is a hash of (key, row, layer, unit), not a running RNG, so any split of
+ * the rows into shards or steps drops the same units.
+ */
+struct nn_dropout {
+	uint64_t	 key;
+	const uint64_t	*rows;
+};
+/* The key of epoch (0-based) of a run seeded with seed. */
+uint64_t	 nn_dropout_key(uint64_t seed, int epoch);
+/*
+ * The forward pass of training: as nn_net_forward, then inverted dropout
+ * on the layers that ask for it (kept units scaled by 1/(1-p)); the next
+ * backward pass follows the same masks. d NULL: no dropout.
+ */
+const float	*nn_net_forward_train(struct nn_net *, const float *x,
+		     int batch, const struct nn_dropout *d);
 /*
  * Loss of the last forward pass against targets t. Returns the sum over the
  * batch of per-sample losses (mse: mean over outputs; cross_entropy with

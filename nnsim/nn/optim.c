@@ -1,5 +1,5 @@
 /*
- * SGD (momentum, Nesterov), Adam and iRPROP-, with the update rules of
+ * SGD (momentum, Nesterov), Adam, AdamW and iRPROP-, with the update rules of
  * PyTorch's torch.optim so that runs can be compared with it.
  */
 #include <inttypes.h>
@@ -20,6 +20,7 @@ struct nn_optim {
 	struct nn_optim_spec	 spec;
 	size_t			 n;
 	uint64_t		 steps;
+	float			 lr;	/* this step's, from a schedule */
 	float			*state;	/* nstate * n floats */
 	size_t			 nstate;
 };
@@ -28,8 +29,9 @@ static const char *optim_names[] = {
 	[NN_OPTIM_SGD] = "sgd",
 	[NN_OPTIM_ADAM] = "adam",
 	[NN_OPTIM_RPROP] = "rprop",
+	[NN_OPTIM_ADAMW] = "adamw",
 };
-const char nn_optim_names[] = "sgd, adam, rprop";
+const char nn_optim_names[] = "sgd, adam, rprop, adamw";
 
 const char *
 nn_optim_name(enum nn_optim_type t)
@@ -57,7 +59,10 @@ nn_optim_spec_default(struct nn_optim_spec *s, enum nn_optim_type type)
 {
 	memset(s, 0, sizeof *s);
 	s->type = type;
-	s->lr = type == NN_OPTIM_ADAM ? 0.001f : 0.01f;
+	s->lr = type == NN_OPTIM_ADAM || type == NN_OPTIM_ADAMW ? 0.001f :
+	    0.01f;
+	/* torch.optim.AdamW's default; the others decay only when asked. */
+	s->weight_decay = type == NN_OPTIM_ADAMW ? 0.01f : 0.0f;
 	s->beta1 = 0.9f;
 	s->beta2 = 0.999f;
 	s->eps = 1e-8f;
@@ -77,11 +82,13 @@ nn_optim_new(const struct nn_optim_spec *spec, size_t n)
 	o = xcalloc(1, sizeof *o);
 	o->spec = *spec;
 	o->n = n;
+	o->lr = spec->lr;
 	switch (spec->type) {
 	case NN_OPTIM_SGD:
 		o->nstate = spec->momentum > 0 ? 1 : 0;
 		break;
 	case NN_OPTIM_ADAM:
+	case NN_OPTIM_ADAMW:
 		o->nstate = 2;		/* first and second moments */
 		break;
 	case NN_OPTIM_RPROP:
@@ -112,6 +119,7 @@ struct optim_job {
 	float		*g;
 	float		 adam_step;	/* lr / (1 - beta1^t) */
 	float		 adam_bc2;	/* sqrt(1 - beta2^t) */
+	float		 adamw_keep;	/* 1 - lr * weight_decay */
 };
 
 /* One pass over memory per update: they are bandwidth-bound. */
@@ -119,7 +127,7 @@ static void
 sgd_range(void *arg, size_t lo, size_t hi)
 {
 	struct optim_job *j = arg;
-	const float lr = j->o->spec.lr, mu = j->o->spec.momentum;
+	const float lr = j->o->lr, mu = j->o->spec.momentum;
 	const int first = j->o->steps == 0;
 	float *restrict w = j->w, *restrict v = j->o->state, vi;
 	const float *restrict g = j->g;
@@ -174,6 +182,20 @@ adam_range(void *arg, size_t lo, size_t hi)
 	}
 }
 
+/* torch.optim.AdamW: decay the weights first, then Adam's step. */
+static void
+adamw_range(void *arg, size_t lo, size_t hi)
+{
+	struct optim_job *j = arg;
+	const float keep = j->adamw_keep;
+	float *restrict w = j->w;
+	size_t i;
+
+	for (i = lo; i < hi; i++)
+		w[i] *= keep;
+	adam_range(arg, lo, hi);
+}
+
 /* iRPROP-: on a sign change shrink the step and forget the gradient. */
 static void
 rprop_range(void *arg, size_t lo, size_t hi)
@@ -212,10 +234,14 @@ nn_optim_step(struct nn_optim *o, float *params, float *grads)
 	case NN_OPTIM_SGD:
 		break;
 	case NN_OPTIM_ADAM:
-		j.adam_step = (float)(o->spec.lr / (1.0 - pow(o->spec.beta1,
-		    t)));
+	case NN_OPTIM_ADAMW:
+		j.adam_step = (float)(o->lr / (1.0 - pow(o->spec.beta1, t)));
 		j.adam_bc2 = (float)sqrt(1.0 - pow(o->spec.beta2, t));
 		fn = adam_range;
+		if (o->spec.type == NN_OPTIM_ADAMW) {
+			j.adamw_keep = 1.0f - o->lr * o->spec.weight_decay;
+			fn = adamw_range;
+		}
 		break;
 	case NN_OPTIM_RPROP:
 		fn = rprop_range;
@@ -224,6 +250,38 @@ nn_optim_step(struct nn_optim *o, float *params, float *grads)
 	/* Elementwise, so the split never changes a result. */
 	nn_pool_run(fn, &j, o->n, OPTIM_MIN_CHUNK, nn_blas_threads());
 	o->steps++;
+}
+
+void
+nn_optim_set_lr(struct nn_optim *o, float lr)
+{
+	o->lr = lr;
+}
+
+float
+nn_optim_lr(const struct nn_optim *o)
+{
+	return o->lr;
+}
+
+double
+nn_optim_clip(float *grads, size_t n, float max_norm)
+{
+	double sq = 0, norm;
+	float coef;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sq += (double)grads[i] * grads[i];
+	norm = sqrt(sq);
+	if (max_norm > 0 && norm + 1e-6 > max_norm) {
+		coef = (float)(max_norm / (norm + 1e-6));
+		if (coef < 1.0f) {
+			for (i = 0; i < n; i++)
+				grads[i] *= coef;
+		}
+	}
+	return norm;
 }
 
 float *

@@ -9,6 +9,7 @@ enum nn_optim_type {
 	NN_OPTIM_SGD,
 	NN_OPTIM_ADAM,
 	NN_OPTIM_RPROP,
+	NN_OPTIM_ADAMW,
 };
 
 struct nn_optim_spec {
@@ -17,7 +18,9 @@ struct nn_optim_spec {
 	float	momentum;	/* sgd, 0 */
 	int	nesterov;	/* sgd, needs momentum > 0 */
 	float	beta1, beta2, eps;	/* adam: 0.9, 0.999, 1e-8 */
-	float	weight_decay;	/* L2 on weights, applied by the trainer */
+	float	weight_decay;	/* L2 on weights, applied by the trainer;
+				 * adamw: decoupled, on every parameter, 0.01 */
+	float	clip_norm;	/* clip the gradient's global norm; 0: off */
 	float	eta_plus, eta_minus;	/* rprop: 1.2, 0.5 */
 	float	delta0, delta_min, delta_max;	/* rprop: 0.1, 1e-6, 50 */
 };
@@ -33,6 +36,19 @@ struct nn_optim;
 
 struct nn_optim	*nn_optim_new(const struct nn_optim_spec *, size_t n);
 void		 nn_optim_free(struct nn_optim *);
+/*
+ * The learning rate of the next steps (a schedule's); nn_optim_new starts
+ * at spec->lr.
+ */
+void		 nn_optim_set_lr(struct nn_optim *, float lr);
+float		 nn_optim_lr(const struct nn_optim *);
+/*
+ * Scales grads so that their global L2 norm is at most max_norm, as
+ * torch.nn.utils.clip_grad_norm_ (coefficient max_norm / (norm + 1e-6)).
+ * The norm is summed in double in index order, so equal gradients clip
+ * equally everywhere. Returns the norm before clipping.
+ */
+double		 nn_optim_clip(float *grads, size_t n, float max_norm);
 /* One update of params from grads (which rprop may modify). */
 void		 nn_optim_step(struct nn_optim *, float *params, float *grads);
 /*

@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "base/le.h"
 #include "base/rng.h"
+#include "nn/schedule.h"
 #include "nn/train.h"
 
 /* Early stopping's state: all of it is saved with the trainer. */
@@ -47,6 +48,8 @@ struct nn_trainer {
 	uint32_t		*order;	/* each held shard's order in turn */
 	float			*xb;	/* gathered batch inputs */
 	float			*yb;	/* gathered batch targets */
+	uint64_t		*rowid;	/* their rows in the whole set */
+	int			 drops;	/* some layer has dropout */
 	int			 epoch;	/* epochs finished */
 	size_t			 step;	/* steps done this epoch */
 	size_t			 cursor;	/* rows of those steps */
@@ -56,6 +59,7 @@ struct nn_trainer {
 	double			 epoch_started;
 	double			 step_started;
 	double			 busy;	/* seconds of training this epoch */
+	struct nn_schedule_state sched;	/* plateau's, saved with the rest */
 	nn_part_ready_fn	*ready;	/* nn_trainer_on_ready */
 	void			*ready_arg;
 	double			 ready_sums[2];
@@ -197,6 +201,7 @@ trainer_new(struct nn_net *net, const struct nn_train_spec *spec,
 		    "room for %zu rows", t->spec.batch, t->nshards, rows);
 	nn_net_params(net, &n);
 	t->optim = nn_optim_new(&spec->optim, n);
+	nn_schedule_start(&t->sched, spec->optim.lr);
 
 	t->rng = xreallocarray(NULL, (size_t)t->held, sizeof *t->rng);
 	t->order = xreallocarray(NULL, train->n, sizeof *t->order);
@@ -225,6 +230,9 @@ trainer_new(struct nn_net *net, const struct nn_train_spec *spec,
 		t->stop.best_params = xreallocarray(NULL, t->stop.nparams,
 		    sizeof (float));
 	}
+	t->rowid = xreallocarray(NULL, rows, sizeof *t->rowid);
+	for (h = 0; h < nn_net_arch(net)->nlayers; h++)
+		t->drops |= nn_net_arch(net)->layer[h].dropout > 0;
 	t->started = t->step_started = nn_clock_s();
 	/* The first epoch's order, as each epoch's end makes the next. */
 	if (!nn_trainer_done(t))
@@ -264,6 +272,7 @@ nn_trainer_free(struct nn_trainer *t)
 	free(t->xb);
 	free(t->yb);
 	free(t->stop.best_params);
+	free(t->rowid);
 	free(t);
 }
 
@@ -483,9 +492,13 @@ trainer_pass(struct nn_trainer *t, const float *x, const float *y, int b,
     float scale, int accumulate, double *loss, size_t *correct, int hook)
 {
 	const struct nn_data *d = t->train;
+	const struct nn_dropout drop = {
+		.key = nn_dropout_key(t->spec.seed, t->epoch),
+		.rows = t->rowid,
+	};
 	const float *out;
 
-	out = nn_net_forward(t->net, x, b);
+	out = nn_net_forward_train(t->net, x, b, t->drops ? &drop : NULL);
 	if (d->task == NN_TASK_CLASSIFICATION)
 		*correct += (size_t)nn_count_correct(out, y, b, d->out,
 		    data_mid(d));
@@ -506,15 +519,57 @@ nn_trainer_on_ready(struct nn_trainer *t, nn_part_ready_fn *fn, void *arg)
 	t->ready_arg = arg;
 }
 
+/*
+ * The update from the step's whole gradient (in data mode the sum, the
+ * same in every partition): clip, L2 decay (adamw decays in its step),
+ * then the optimizer at the schedule's rate.
+ */
 static void
 trainer_update(struct nn_trainer *t)
 {
+	const struct nn_optim_spec *o = &t->spec.optim;
 	float *params, *grads;
+	size_t n;
 
-	params = nn_net_params(t->net, NULL);
+	params = nn_net_params(t->net, &n);
 	grads = nn_net_grads(t->net, NULL);
-	nn_net_decay(t->net, t->spec.optim.weight_decay);
+	if (o->clip_norm > 0)
+		nn_optim_clip(grads, n, o->clip_norm);
+	if (o->type != NN_OPTIM_ADAMW)
+		nn_net_decay(t->net, o->weight_decay);
+	nn_optim_set_lr(t->optim, nn_schedule_lr(&t->spec.schedule,
+	    &t->sched, o->lr, t->epoch, t->step, t->steps, t->spec.epochs));
 	nn_optim_step(t->optim, params, grads);
+}
+
+/*
+ * The loss plateau watches: the validation loss in one process when there
+ * are validation rows (never the test set, which must not steer
+ * training), else the training loss, as in data mode, where every
+ * partition must cut the rate at the same epoch.
+ */
+static double
+trainer_monitor(const struct nn_trainer *t, const struct nn_epoch_stats *st)
+{
+	return t->nshards == 1 && st->has_val ? st->val_loss : st->loss;
+}
+
+/* The whole set's index of the held row at local position pos of shard q. */
+static uint64_t
+trainer_row_id(const struct nn_trainer *t, int q, size_t pos)
+{
+	return (uint64_t)q + (uint64_t)t->nshards * pos;
+}
+
+/* Row ids of n rows held in data order from row i (rprop's chunks). */
+static void
+trainer_row_ids(struct nn_trainer *t, size_t i, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		t->rowid[k] = t->part >= 0 ?
+		    trainer_row_id(t, t->part, i + k) : i + k;
 }
 
 /* Gradient over every row held, in chunks the net has room for. */
@@ -528,6 +583,7 @@ trainer_full_pass(struct nn_trainer *t, float scale, double *loss,
 
 	for (i = 0; i < d->n; i += (size_t)b) {
 		b = d->n - i < (size_t)rows ? (int)(d->n - i) : rows;
+		trainer_row_ids(t, i, (size_t)b);
 		trainer_pass(t, d->x + i * (size_t)d->in,
 		    d->y + i * (size_t)d->out, b, scale, i > 0, loss, correct,
 		    0);
@@ -550,6 +606,9 @@ trainer_gather(struct nn_trainer *t, size_t s, const float **x,
 	/* One shard in data order is already a contiguous run of rows. */
 	if (!t->spec.shuffle && t->held == 1) {
 		shard_slice(t, trainer_shard(t, 0), s, &lo, &hi);
+		for (j = lo; j < hi; j++)
+			t->rowid[j - lo] = trainer_row_id(t,
+			    trainer_shard(t, 0), j);
 		*x = d->x + lo * (size_t)d->in;
 		*y = d->y + lo * (size_t)d->out;
 		return (int)(hi - lo);
@@ -562,6 +621,7 @@ trainer_gather(struct nn_trainer *t, size_t s, const float **x,
 			pos = t->spec.shuffle ? order[j] : j;
 			r = t->part >= 0 ? pos : (size_t)q +
 			    (size_t)t->nshards * pos;
+			t->rowid[b] = trainer_row_id(t, q, pos);
 			memcpy(t->xb + b * (size_t)d->in,
 			    d->x + r * (size_t)d->in,
 			    (size_t)d->in * sizeof (float));
@@ -620,6 +680,10 @@ trainer_end_step(struct nn_trainer *t, size_t rows, struct nn_epoch_stats *st)
 	}
 	trainer_stop_update(t, st);
 	st->elapsed_s = nn_clock_s() - t->started;
+	if (!trainer_rprop(t))
+		st->lr = nn_optim_lr(t->optim);
+	nn_schedule_epoch_end(&t->spec.schedule, &t->sched,
+	    trainer_monitor(t, st));
 	t->step = 0;
 	t->cursor = 0;
 	t->loss_sum = 0;
@@ -720,12 +784,14 @@ nn_trainer_part_apply(struct nn_trainer *t, const double sums[2],
  * optimizer bytes, u64 rng[4], u64 epoch, u64 cursor, u64 correct, f64
  * loss_sum, f64 elapsed, f64 epoch_elapsed, f64 busy, u32 order[rows],
  * then the optimizer's own section (nn_optim_save), then u64 rng[4] of
- * each further shard held. Rows are the rows held, the cursor counts rows
- * of the whole set, and the first rng is the first held shard's; so one
- * shard has the layout of plain training.
+ * each further shard held, then the schedule's state (nn_schedule_save),
+ * then with train.early_stopping its section (train_stop_save).
+ * Rows are the rows held, the cursor counts rows of the whole set, and the
+ * first rng is the first held shard's; so one shard has the layout of
+ * plain training.
  */
 #define TRAIN_STATE_MAGIC	0x53544e4eU	/* "NNTS" */
-#define TRAIN_STATE_VERSION	1
+#define TRAIN_STATE_VERSION	3
 #define TRAIN_STATE_HEADER	112
 #define TRAIN_STATE_RNG		32
 
@@ -862,7 +928,7 @@ nn_trainer_save_size(const struct nn_trainer *t)
 {
 	return TRAIN_STATE_HEADER + t->train->n * 4 +
 	    nn_optim_save_size(t->optim) + (size_t)(t->held - 1) *
-	    TRAIN_STATE_RNG + train_stop_size(t);
+	    TRAIN_STATE_RNG + NN_SCHEDULE_SAVE_SIZE + train_stop_size(t);
 }
 
 void
@@ -902,7 +968,9 @@ nn_trainer_save_to(const struct nn_trainer *t, unsigned char *p)
 	for (h = 1; h < t->held; h++)
 		train_put_rng(p + (size_t)(h - 1) * TRAIN_STATE_RNG,
 		    &t->rng[h]);
-	train_stop_save(t, p + (size_t)(t->held - 1) * TRAIN_STATE_RNG);
+	p += (size_t)(t->held - 1) * TRAIN_STATE_RNG;
+	nn_schedule_save(&t->sched, p);
+	train_stop_save(t, p + NN_SCHEDULE_SAVE_SIZE);
 }
 
 /* A duration from a state: finite and not negative. */
@@ -971,7 +1039,8 @@ struct train_saved {
 	uint64_t		 rows, olen, epoch, cursor, correct;
 	double			 loss_sum, elapsed, epoch_elapsed, busy;
 	size_t			 step;
-	const unsigned char	*order, *optim, *rngs, *stop;
+	const unsigned char	*order, *optim, *rngs, *sched, *stop;
+	struct nn_schedule_state sched_state;
 };
 
 /*
@@ -1007,7 +1076,8 @@ train_parse(const struct nn_trainer *t, const unsigned char *buf, size_t len,
 		    shard_rows(t->total, t->nshards, 0));
 	/* rows fits in memory as order[], so rows * 4 cannot overflow. */
 	sv->olen = nn_le_get_u64(buf + 16);
-	extra = (size_t)(t->held - 1) * TRAIN_STATE_RNG + train_stop_size(t);
+	extra = (size_t)(t->held - 1) * TRAIN_STATE_RNG +
+	    NN_SCHEDULE_SAVE_SIZE + train_stop_size(t);
 	if (len - TRAIN_STATE_HEADER < sv->rows * 4 + extra ||
 	    sv->olen != len - TRAIN_STATE_HEADER - sv->rows * 4 - extra)
 		return nn_fail(cause, "trainer state: %zu bytes, expected %zu "
@@ -1041,7 +1111,10 @@ train_parse(const struct nn_trainer *t, const unsigned char *buf, size_t len,
 	sv->order = buf + TRAIN_STATE_HEADER;
 	sv->optim = sv->order + sv->rows * 4;
 	sv->rngs = sv->optim + sv->olen;
-	sv->stop = sv->rngs + (size_t)(t->held - 1) * TRAIN_STATE_RNG;
+	sv->sched = sv->rngs + (size_t)(t->held - 1) * TRAIN_STATE_RNG;
+	sv->stop = sv->sched + NN_SCHEDULE_SAVE_SIZE;
+	if (nn_schedule_restore(&sv->sched_state, sv->sched, cause) != 0)
+		return -1;
 	return train_stop_check(t, sv->stop, sv->epoch, cause);
 }
 
@@ -1060,6 +1133,7 @@ train_apply(struct nn_trainer *t, const struct train_saved *sv)
 	t->epoch_started = at - sv->epoch_elapsed;
 	t->step_started = at;
 	t->busy = sv->busy;
+	t->sched = sv->sched_state;
 }
 
 int

@@ -29,6 +29,7 @@ struct nn_epoch_stats {
 	int	stopped;	/* early stopping ended training here */
 	double	samples_per_sec;
 	double	elapsed_s;	/* since training started */
+	double	lr;		/* the epoch's last step's rate; rprop: 0 */
 };
 
 struct nn_trainer;

@@ -120,7 +120,7 @@ fi
 
 # Bad input: one line, exit 2, and no figure.
 expect_error unknown_metric 2 \
-    'no "bogus" in the epoch lines \(metrics present: loss, accuracy, test_loss, test_accuracy, samples_per_sec, elapsed_s\)' \
+    'no "bogus" in the epoch lines \(metrics present: loss, accuracy, test_loss, test_accuracy, samples_per_sec, elapsed_s, lr\)' \
     "$NNSIM" plot "$T/xor.jsonl" -o "$T/bad.png" --metric loss,bogus
 [ -e "$T/bad.png" ] && fail unknown_metric_no_file "$T/bad.png made"
 tail -n 1 "$T/xor.jsonl" >"$T/done.jsonl"

@@ -159,7 +159,7 @@ test_letters(void)
 	CHECK(cfg->arch.nlayers == 2 && cfg->output_given);
 	CHECK(cfg->arch.layer[0].units == 128);
 	CHECK(cfg->arch.layer[0].act == NN_ACT_RELU);
-	CHECK(cfg->arch.layer[0].init == NN_INIT_AUTO);
+	CHECK(cfg->arch.layer[0].init == NN_INIT_TORCH);
 	CHECK(cfg->arch.layer[1].units == 26);
 	CHECK(cfg->arch.layer[1].act == NN_ACT_SOFTMAX);
 	CHECK(cfg->arch.loss == NN_LOSS_CROSS_ENTROPY);
@@ -205,7 +205,7 @@ test_defaults(void)
 	CHECK(cfg->arch.nlayers == 2);
 	CHECK(cfg->arch.layer[0].act == NN_ACT_RELU);
 	CHECK(cfg->arch.layer[1].act == NN_ACT_LINEAR);
-	CHECK(cfg->arch.layer[1].init == NN_INIT_AUTO);
+	CHECK(cfg->arch.layer[1].init == NN_INIT_TORCH);
 	CHECK(cfg->arch.loss == NN_LOSS_MSE);
 	CHECK(cfg->arch.leaky_slope == 0.01f);
 	CHECK(cfg->normalize == NN_NORM_NONE);
@@ -575,7 +575,7 @@ test_errors(void)
 	    "loss, leaky_slope, data, train, parallel)");
 	EXPECT_ERR("{'layers': [{'units': 4}, {'units': 2, 'activaton': "
 	    "'relu'}], " XOR_DATA "}", "net.json: layers[1].activaton: "
-	    "unknown key (expected units, activation, init)");
+	    "unknown key (expected units, activation, init, dropout)");
 	EXPECT_ERR("{'layers': [{'units': 4}, {'units': 4}, {'activation': "
 	    "'relux'}], " XOR_DATA "}", "net.json: layers[2].activation: "
 	    "unknown \"relux\" (expected linear, sigmoid, tanh, relu, "
@@ -604,7 +604,7 @@ test_errors(void)
 	EXPECT_ERR("{" XOR_DATA "}", "net.json: layers: missing");
 	EXPECT_ERR("{'layers': [{'units': 2, 'init': 'glorot'}], " XOR_DATA "}",
 	    "net.json: layers[0].init: unknown \"glorot\" (expected auto, he, "
-	    "xavier)");
+	    "xavier, torch)");
 	EXPECT_ERR("{'input': 0, " ONE_LAYER ", " XOR_DATA "}",
 	    "net.json: input: expected an integer from 1 to 1048576, got 0");
 	EXPECT_ERR("{" ONE_LAYER ", 'loss': 'hinge', " XOR_DATA "}",
@@ -681,21 +681,21 @@ test_train_errors(void)
 	    "expected true or false, got string");
 	EXPECT_ERR(TRAIN("'weight_decay': 0.1"), "net.json: "
 	    "train.weight_decay: unknown key (expected epochs, batch, seed, "
-	    "shuffle, optimizer, early_stopping)");
+	    "shuffle, optimizer, early_stopping, schedule)");
 	EXPECT_ERR("{" ONE_LAYER ", " XOR_DATA ", 'train': 3}",
 	    "net.json: train: expected an object, got number");
 
-	EXPECT_ERR(TRAIN("'optimizer': 'adamw'"), "net.json: train.optimizer: "
-	    "unknown \"adamw\" (expected sgd, adam, rprop)");
+	EXPECT_ERR(TRAIN("'optimizer': 'adamx'"), "net.json: train.optimizer: "
+	    "unknown \"adamx\" (expected sgd, adam, rprop, adamw)");
 	EXPECT_ERR(TRAIN("'optimizer': 3"), "net.json: train.optimizer: "
 	    "expected a name");
 	EXPECT_ERR(TRAIN("'optimizer': {'lr': 0.1}"), "net.json: "
-	    "train.optimizer.type: missing (expected sgd, adam, rprop)");
+	    "train.optimizer.type: missing (expected sgd, adam, rprop, adamw)");
 	EXPECT_ERR(TRAIN("'optimizer': {'type': 'nadam'}"), "net.json: "
 	    "train.optimizer.type: unknown \"nadam\"");
 	EXPECT_ERR(TRAIN("'optimizer': {'type': 'adam', 'momentum': 0.9}"),
 	    "net.json: train.optimizer.momentum: not used by adam (expected "
-	    "type, lr, beta1, beta2, eps, weight_decay)");
+	    "type, lr, beta1, beta2, eps, weight_decay, clip_norm)");
 	EXPECT_ERR(TRAIN("'optimizer': {'type': 'rprop', 'lr': 0.1}"),
 	    "net.json: train.optimizer.lr: not used by rprop");
 	EXPECT_ERR(TRAIN("'optimizer': {'type': 'sgd', 'nesterov': true, "
@@ -703,7 +703,7 @@ test_train_errors(void)
 	    "sgd");
 	EXPECT_ERR(TRAIN("'optimizer': {'type': 'sgd', 'lr2': 0.1}"),
 	    "net.json: train.optimizer.lr2: unknown key (expected type, "
-	    "nesterov, lr, momentum, weight_decay)");
+	    "nesterov, lr, momentum, weight_decay, clip_norm)");
 	EXPECT_ERR(TRAIN("'optimizer': {'type': 'sgd', 'lr': 0}"),
 	    "net.json: train.optimizer.lr: expected a number > 0, got 0");
 	EXPECT_ERR(TRAIN("'optimizer': {'type': 'sgd', 'lr': '0.1'}"),
@@ -935,6 +935,9 @@ test_train_json(void)
 		"'weight_decay': 0.01}",
 		"{'type': 'adam', 'lr': 0.002, 'beta1': 0.8, 'eps': 1e-7}",
 		"{'type': 'rprop', 'eta_plus': 1.3, 'delta_max': 20}",
+		"{'type': 'adamw', 'lr': 0.003, 'weight_decay': 0.05, "
+		"'clip_norm': 1.5}, 'schedule': {'type': 'cosine', "
+		"'warmup': 2, 'min_lr': 0.0001}",
 	};
 	struct nn_config *cfg = NULL, *again = NULL;
 	json_t *j = NULL, *o, *root = NULL;
@@ -961,12 +964,23 @@ test_train_json(void)
 		case NN_OPTIM_SGD:
 			CHECK(json_is_true(json_object_get(o, "nesterov")));
 			CHECK(json_object_get(o, "beta1") == NULL);
-			CHECK(json_object_size(o) == 5);
+			CHECK(json_object_size(o) == 6);
 			break;
 		case NN_OPTIM_ADAM:
 			CHECK(json_object_get(o, "momentum") == NULL);
 			CHECK(json_object_get(o, "eps") != NULL);
-			CHECK(json_object_size(o) == 6);
+			CHECK(json_object_size(o) == 7);
+			break;
+		case NN_OPTIM_ADAMW:
+			CHECK(json_real_value(json_object_get(o,
+			    "clip_norm")) == 1.5);
+			CHECK(json_object_size(o) == 7);
+			o = json_object_get(j, "schedule");
+			CHECK(strcmp(json_string_value(json_object_get(o,
+			    "type")), "cosine") == 0);
+			CHECK(json_integer_value(json_object_get(o,
+			    "warmup")) == 2);
+			CHECK(json_object_size(o) == 3);
 			break;
 		case NN_OPTIM_RPROP:
 			CHECK(json_object_get(o, "lr") == NULL);
@@ -995,6 +1009,9 @@ test_train_json(void)
 		CHECK(a->eta_minus == b->eta_minus);
 		CHECK(a->delta0 == b->delta0 && a->delta_min == b->delta_min);
 		CHECK(a->delta_max == b->delta_max);
+		CHECK(a->clip_norm == b->clip_norm);
+		CHECK(memcmp(&cfg->train.schedule, &again->train.schedule,
+		    sizeof cfg->train.schedule) == 0);
 	}
 	nn_config_free(NULL);
 end:

@@ -53,9 +53,13 @@ arch_classify(struct nn_arch *a)
 	memset(a, 0, sizeof *a);
 	a->input = 5;
 	a->nlayers = 3;
-	a->layer[0] = (struct nn_layer_spec){ 7, NN_ACT_TANH, NN_INIT_XAVIER };
-	a->layer[1] = (struct nn_layer_spec){ 4, NN_ACT_RELU, NN_INIT_HE };
-	a->layer[2] = (struct nn_layer_spec){ 3, NN_ACT_SOFTMAX, NN_INIT_AUTO };
+	a->layer[0] = (struct nn_layer_spec){ 7, NN_ACT_TANH, NN_INIT_XAVIER,
+	    0 };
+	/* Dropout is written only when used: one layer has it. */
+	a->layer[1] = (struct nn_layer_spec){ 4, NN_ACT_RELU, NN_INIT_HE,
+	    0.25f };
+	a->layer[2] = (struct nn_layer_spec){ 3, NN_ACT_SOFTMAX, NN_INIT_AUTO,
+	    0 };
 	a->loss = NN_LOSS_CROSS_ENTROPY;
 	a->leaky_slope = 0.01f;
 }
@@ -131,8 +135,8 @@ model_regress(void)
 	a.input = 2;
 	a.nlayers = 2;
 	a.layer[0] = (struct nn_layer_spec){ 3, NN_ACT_LEAKY_RELU,
-	    NN_INIT_AUTO };
-	a.layer[1] = (struct nn_layer_spec){ 1, NN_ACT_LINEAR, NN_INIT_AUTO };
+	    NN_INIT_AUTO, 0 };
+	a.layer[1] = (struct nn_layer_spec){ 1, NN_ACT_LINEAR, NN_INIT_AUTO, 0 };
 	a.loss = NN_LOSS_MSE;
 	a.leaky_slope = 0.2f;
 	m->net = nn_net_new(&a, 4);
@@ -234,7 +238,8 @@ same_model(const struct nn_model *a, const struct nn_model *b, char *why,
 	for (i = 0; i < x->nlayers; i++) {
 		DIFF(x->layer[i].units != y->layer[i].units ||
 		    x->layer[i].act != y->layer[i].act ||
-		    x->layer[i].init != y->layer[i].init, "layer");
+		    x->layer[i].init != y->layer[i].init ||
+		    x->layer[i].dropout != y->layer[i].dropout, "layer");
 	}
 	DIFF(x->loss != y->loss, "loss");
 	DIFF(memcmp(&x->leaky_slope, &y->leaky_slope, 4) != 0, "leaky_slope");
@@ -334,7 +339,7 @@ test_floats_exact(void)
 	memset(&a, 0, sizeof a);
 	a.input = n;
 	a.nlayers = 1;
-	a.layer[0] = (struct nn_layer_spec){ 1, NN_ACT_LINEAR, NN_INIT_AUTO };
+	a.layer[0] = (struct nn_layer_spec){ 1, NN_ACT_LINEAR, NN_INIT_AUTO, 0 };
 	a.loss = NN_LOSS_MSE;
 	a.leaky_slope = 0.01f;
 	m->net = nn_net_new(&a, 1);

@@ -12,11 +12,14 @@
 #define GC_BATCH	4
 #define GC_IN		5
 
+/* The dropout of a gradient check's passes; NULL: none. */
+static const struct nn_dropout *gc_drop;
+
 /* Mean loss over the batch, in double. */
 static double
 mean_loss(struct nn_net *net, const float *x, const float *t)
 {
-	nn_net_forward(net, x, GC_BATCH);
+	nn_net_forward_train(net, x, GC_BATCH, gc_drop);
 	return nn_net_loss(net, t, GC_BATCH, 1.0f / GC_BATCH) / GC_BATCH;
 }
 
@@ -137,8 +140,8 @@ test_gradcheck_single_output(void)
 		memset(&a, 0, sizeof a);
 		a.input = GC_IN;
 		a.nlayers = 2;
-		a.layer[0] = (struct nn_layer_spec){ 6, NN_ACT_TANH, 0 };
-		a.layer[1] = (struct nn_layer_spec){ 1, (enum nn_act)o, 0 };
+		a.layer[0] = (struct nn_layer_spec){ 6, NN_ACT_TANH, 0, 0 };
+		a.layer[1] = (struct nn_layer_spec){ 1, (enum nn_act)o, 0, 0 };
 		a.loss = o == NN_ACT_SIGMOID ? NN_LOSS_CROSS_ENTROPY :
 		    NN_LOSS_MSE;
 		a.leaky_slope = 0.01f;
@@ -147,6 +150,108 @@ test_gradcheck_single_output(void)
 	}
 end:
 	;
+}
+
+/* Through dropout's fixed masks, backprop is still the exact gradient. */
+static void
+test_gradcheck_dropout(void)
+{
+	static const uint64_t rows[GC_BATCH] = { 3, 17, 4, 1000 };
+	const struct nn_dropout d = { .key = nn_dropout_key(1, 2),
+	    .rows = rows };
+	struct nn_arch a;
+	char where[256];
+
+	memset(&a, 0, sizeof a);
+	a.input = GC_IN;
+	a.nlayers = 3;
+	a.layer[0] = (struct nn_layer_spec){ 6, NN_ACT_TANH, 0, 0.3f };
+	a.layer[1] = (struct nn_layer_spec){ 5, NN_ACT_RELU, 0, 0.5f };
+	a.layer[2] = (struct nn_layer_spec){ 3, NN_ACT_SOFTMAX, 0, 0 };
+	a.loss = NN_LOSS_CROSS_ENTROPY;
+	gc_drop = &d;
+	CHECKF(gradcheck(&a, where, sizeof where) == 0, "%s", where);
+end:
+	gc_drop = NULL;
+}
+
+/*
+ * Masks: a row's depend on its index, not on its place in the batch;
+ * about p of the units drop; a pass without dropout drops nothing.
+ */
+static void
+test_dropout_masks(void)
+{
+	enum { B = 64, IN = 3, H = 200 };
+	static float x[B * IN], xr[B * IN], y[B * 2], yr[B * 2], y0[B * 2];
+	uint64_t rows[B], rrows[B];
+	struct nn_dropout d = { .key = nn_dropout_key(7, 0), .rows = rows };
+	struct nn_net *net = NULL;
+	struct nn_rng rng;
+	struct nn_arch a;
+	const float *out;
+	double zeros = 0;
+	int r, j;
+
+	memset(&a, 0, sizeof a);
+	a.input = IN;
+	a.nlayers = 2;
+	a.layer[0] = (struct nn_layer_spec){ H, NN_ACT_RELU, 0, 0.25f };
+	a.layer[1] = (struct nn_layer_spec){ 2, NN_ACT_LINEAR, 0, 0 };
+	net = nn_net_new(&a, B);
+	nn_net_init(net, 3);
+	nn_rng_seed(&rng, 5);
+	for (r = 0; r < B; r++) {
+		rows[r] = (uint64_t)(r * 7 + 2);
+		rrows[B - 1 - r] = rows[r];
+		for (j = 0; j < IN; j++)
+			x[r * IN + j] = xr[(B - 1 - r) * IN + j] =
+			    2 * nn_rng_float(&rng) - 1;
+	}
+	out = nn_net_forward(net, x, B);
+	memcpy(y0, out, sizeof y0);
+	out = nn_net_forward_train(net, x, B, &d);
+	memcpy(y, out, sizeof y);
+	CHECK(memcmp(y, y0, sizeof y) != 0);
+	/* The rows in reverse order keep their masks. */
+	d.rows = rrows;
+	out = nn_net_forward_train(net, xr, B, &d);
+	memcpy(yr, out, sizeof yr);
+	for (r = 0; r < B; r++)
+		CHECKF(memcmp(y + r * 2, yr + (B - 1 - r) * 2,
+		    2 * sizeof (float)) == 0, "row %d", r);
+	/* Another epoch, other masks. */
+	d.key = nn_dropout_key(7, 1);
+	out = nn_net_forward_train(net, xr, B, &d);
+	CHECK(memcmp(out, yr, sizeof yr) != 0);
+	/* Without dropout the first outputs come back, bit for bit. */
+	out = nn_net_forward(net, x, B);
+	CHECK(memcmp(out, y0, sizeof y0) == 0);
+
+	/* The share dropped, seen through one unit: a linear hidden layer
+	 * of ones whose unit 0 alone feeds output 0. */
+	nn_net_free(net);
+	a.layer[0].act = NN_ACT_LINEAR;
+	net = nn_net_new(&a, B);
+	for (j = 0; j < IN; j++)
+		x[j] = 0;
+	memset(nn_net_params(net, NULL), 0, nn_arch_nparams(&a) *
+	    sizeof (float));
+	for (j = 0; j < H; j++)
+		nn_net_params(net, NULL)[H * IN + j] = 1.0f;	/* bias */
+	nn_net_params(net, NULL)[H * IN + H] = 1.0f;	/* w[0][0] */
+	d.rows = rows;
+	for (r = 0; r < B; r++) {
+		out = nn_net_forward_train(net, x, 1, &d);
+		/* Output 0 reads unit 0 only: 0 or 1/(1-p). */
+		CHECK(out[0] == 0.0f || out[0] == 1.0f / 0.75f);
+		zeros += out[0] == 0.0f;
+		d.rows++;
+	}
+	CHECKF(zeros >= 0.1 * B && zeros <= 0.4 * B, "%g of %d dropped",
+	    zeros, B);
+end:
+	nn_net_free(net);
 }
 
 static void
@@ -158,20 +263,20 @@ test_arch_errors(void)
 	memset(&a, 0, sizeof a);
 	a.input = 4;
 	a.nlayers = 1;
-	a.layer[0] = (struct nn_layer_spec){ 3, NN_ACT_RELU, 0 };
+	a.layer[0] = (struct nn_layer_spec){ 3, NN_ACT_RELU, 0, 0 };
 	a.loss = NN_LOSS_CROSS_ENTROPY;
 	CHECK(nn_arch_check(&a, &cause) == -1);
 	CHECKF(strstr(cause, "cross_entropy needs a softmax or sigmoid") !=
 	    NULL, "%s", cause);
 	free(cause);
 	cause = NULL;
-	a.layer[0] = (struct nn_layer_spec){ 1, NN_ACT_SOFTMAX, 0 };
+	a.layer[0] = (struct nn_layer_spec){ 1, NN_ACT_SOFTMAX, 0, 0 };
 	CHECK(nn_arch_check(&a, &cause) == -1);
 	CHECKF(strstr(cause, "softmax needs at least 2 units") != NULL, "%s",
 	    cause);
 	free(cause);
 	cause = NULL;
-	a.layer[0] = (struct nn_layer_spec){ 0, NN_ACT_RELU, 0 };
+	a.layer[0] = (struct nn_layer_spec){ 0, NN_ACT_RELU, 0, 0 };
 	a.loss = NN_LOSS_MSE;
 	CHECK(nn_arch_check(&a, &cause) == -1);
 	CHECKF(strstr(cause, "layers[0].units") != NULL, "%s", cause);
@@ -190,9 +295,9 @@ test_layout_and_init(void)
 	memset(&a, 0, sizeof a);
 	a.input = 784;
 	a.nlayers = 2;
-	a.layer[0] = (struct nn_layer_spec){ 100, NN_ACT_RELU, NN_INIT_AUTO };
+	a.layer[0] = (struct nn_layer_spec){ 100, NN_ACT_RELU, NN_INIT_AUTO, 0 };
 	a.layer[1] = (struct nn_layer_spec){ 10, NN_ACT_SOFTMAX,
-	    NN_INIT_AUTO };
+	    NN_INIT_AUTO, 0 };
 	a.loss = NN_LOSS_CROSS_ENTROPY;
 	CHECK(nn_arch_nparams(&a) == 784 * 100 + 100 + 100 * 10 + 10);
 	n1 = nn_net_new(&a, 8);
@@ -235,7 +340,7 @@ test_decay(void)
 	memset(&a, 0, sizeof a);
 	a.input = 2;
 	a.nlayers = 1;
-	a.layer[0] = (struct nn_layer_spec){ 2, NN_ACT_LINEAR, 0 };
+	a.layer[0] = (struct nn_layer_spec){ 2, NN_ACT_LINEAR, 0, 0 };
 	net = nn_net_new(&a, 1);
 	p = nn_net_params(net, &n);
 	g = nn_net_grads(net, NULL);
@@ -265,7 +370,7 @@ test_softmax_stable(void)
 	memset(&a, 0, sizeof a);
 	a.input = 2;
 	a.nlayers = 1;
-	a.layer[0] = (struct nn_layer_spec){ 3, NN_ACT_SOFTMAX, 0 };
+	a.layer[0] = (struct nn_layer_spec){ 3, NN_ACT_SOFTMAX, 0, 0 };
 	a.loss = NN_LOSS_CROSS_ENTROPY;
 	net = nn_net_new(&a, 1);
 	p = nn_net_params(net, NULL);
@@ -297,6 +402,8 @@ end:
 static const struct unit_test tests[] = {
 	{ "gradcheck_all_combinations", test_gradcheck_all },
 	{ "gradcheck_single_output", test_gradcheck_single_output },
+	{ "gradcheck_dropout", test_gradcheck_dropout },
+	{ "dropout_masks", test_dropout_masks },
 	{ "arch_errors", test_arch_errors },
 	{ "layout_and_init", test_layout_and_init },
 	{ "decay", test_decay },

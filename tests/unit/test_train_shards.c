@@ -30,6 +30,30 @@
 #define BLOBS(n, seed)	unit_blobs((n), INPUTS, CLASSES, (seed))
 #define NET(seed)	unit_small_net(INPUTS, CLASSES, NET_BATCH, (seed))
 
+/*
+ * Set by the schedule tests: plateau (cutting after epoch 2) behind a
+ * one-epoch warmup, clipping, adamw's decay and dropout on the hidden
+ * layer, so that every rate and mask must agree across partitions.
+ */
+static int extras;
+
+/* NET, with dropout when extras asks for it. */
+static struct nn_net *
+net_for(uint64_t seed)
+{
+	struct nn_net *net = NET(seed), *drop;
+	struct nn_arch a;
+
+	if (!extras)
+		return net;
+	a = *nn_net_arch(net);
+	a.layer[0].dropout = 0.25f;
+	drop = nn_net_new(&a, NET_BATCH);
+	nn_net_init(drop, seed);
+	nn_net_free(net);
+	return drop;
+}
+
 static void
 spec_for(enum nn_optim_type type, int shards, int shuffle,
     struct nn_train_spec *s)
@@ -45,8 +69,18 @@ spec_for(enum nn_optim_type type, int shards, int shuffle,
 	if (type == NN_OPTIM_SGD) {
 		s->optim.lr = 0.05f;
 		s->optim.momentum = 0.9f;
-	} else if (type == NN_OPTIM_ADAM)
+	} else if (type == NN_OPTIM_ADAM || type == NN_OPTIM_ADAMW)
 		s->optim.lr = 0.01f;
+	if (!extras)
+		return;
+	nn_schedule_spec_default(&s->schedule, NN_SCHED_PLATEAU);
+	s->schedule.warmup = 1;
+	s->schedule.patience = 0;
+	s->schedule.factor = 0.5f;
+	s->schedule.threshold = 0.9f;	/* only epoch 1 counts as a gain */
+	s->optim.clip_norm = 0.5f;
+	if (type == NN_OPTIM_ADAMW)
+		s->optim.weight_decay = 0.05f;
 }
 
 /* a and b agree to within rel of the larger. */
@@ -76,7 +110,7 @@ parts_new(struct parts *p, const struct nn_train_spec *spec,
 	p->n = spec->shards;
 	for (i = 0; i < p->n; i++) {
 		p->shard[i] = nn_data_shard(train, i, p->n);
-		p->net[i] = NET(3);
+		p->net[i] = net_for(3);
 		/* Only partition 0 evaluates, as in the agents. */
 		p->tr[i] = nn_trainer_new_part(p->net[i], spec, p->shard[i],
 		    i == 0 ? test : NULL, i, train->n);
@@ -203,7 +237,7 @@ one_part(enum nn_optim_type type)
 	memset(got, 0, sizeof got);
 	spec_for(type, 1, 1, &spec);
 	spec.epochs = 2;
-	net = NET(3);
+	net = net_for(3);
 	tr = nn_trainer_new(net, &spec, train, NULL);
 	run_single(tr, want);
 	parts_new(&p, &spec, train, NULL);
@@ -265,7 +299,7 @@ shards_match(enum nn_optim_type type, int nshards, int shuffle)
 	memset(want, 0, sizeof want);
 	memset(got, 0, sizeof got);
 	spec_for(type, nshards, shuffle, &spec);
-	net = NET(3);
+	net = net_for(3);
 	tr = nn_trainer_new(net, &spec, train, test);
 	run_single(tr, want);
 	parts_new(&p, &spec, train, test);
@@ -369,7 +403,7 @@ test_shards_differ(void)
 
 	for (i = 0; i < 2; i++) {
 		spec_for(NN_OPTIM_SGD, i + 1, 1, &spec);
-		net[i] = NET(3);
+		net[i] = net_for(3);
 		tr[i] = nn_trainer_new(net[i], &spec, train, NULL);
 		run_single(tr[i], st[i]);
 	}
@@ -559,6 +593,49 @@ test_part_rebuild_adam(void)
 	part_rebuild(NN_OPTIM_ADAM, 17 * 2 + 5, 0, 1);	/* epoch 3, rank 0 */
 }
 
+/* The rate every partition ran at in the last epoch: cut once. */
+static int
+parts_cut_once(struct parts *p)
+{
+	float want = p->tr[0] != NULL ? 0.5f * 0.01f : 0;
+	int i;
+
+	for (i = 0; i < p->n; i++) {
+		if (nn_optim_lr(nn_trainer_optim(p->tr[i])) != want)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A schedule (warmup, plateau), clipping and dropout: shards and
+ * partitions follow one rate and one set of masks, and partitions moved
+ * or rebuilt in the epoch after the cut end with the same bits.
+ */
+static void
+test_schedule_dropout(void)
+{
+	struct nn_train_spec spec;
+	struct nn_data *train = BLOBS(ROWS, 1);
+	struct nn_epoch_stats st[EPOCHS];
+	struct parts p;
+
+	extras = 1;
+	shards_match(NN_OPTIM_ADAMW, 3, 1);
+	shards_match(NN_OPTIM_ADAM, 2, 0);
+	part_resume(NN_OPTIM_ADAMW, 17 * 2 + 5);
+	part_rebuild(NN_OPTIM_ADAMW, 17 * 2 + 5, 0, 1);
+	spec_for(NN_OPTIM_ADAMW, 3, 1, &spec);
+	parts_new(&p, &spec, train, NULL);
+	run_parts(&p, -1, st);
+	CHECK(parts_agree(&p));
+	CHECK(parts_cut_once(&p));
+end:
+	extras = 0;
+	parts_free(&p);
+	nn_data_free(train);
+}
+
 static void
 test_adopt_refused(void)
 {
@@ -605,7 +682,7 @@ test_shards_resume(void)
 	memset(want, 0, sizeof want);
 	memset(got, 0, sizeof got);
 	spec_for(NN_OPTIM_ADAM, 3, 1, &spec);
-	net = NET(3);
+	net = net_for(3);
 	tr = nn_trainer_new(net, &spec, train, NULL);
 	run_single(tr, want);
 	nn_net_params(net, &n);
@@ -614,7 +691,7 @@ test_shards_resume(void)
 	nn_trainer_free(tr);
 	nn_net_free(net);
 
-	net = NET(3);
+	net = net_for(3);
 	tr = nn_trainer_new(net, &spec, train, NULL);
 	for (i = 0; i < 17 + 4; i++) {
 		if (nn_trainer_step(tr, &one) == 1)
@@ -624,7 +701,7 @@ test_shards_resume(void)
 	saved = memcpy(xreallocarray(NULL, n, sizeof *saved),
 	    nn_net_params(net, NULL), n * sizeof *saved);
 
-	net2 = NET(99);
+	net2 = net_for(99);
 	memcpy(nn_net_params(net2, NULL), saved, n * sizeof *saved);
 	tr2 = nn_trainer_new(net2, &spec, train, NULL);
 	CHECKF(nn_trainer_restore(tr2, state, len, &cause) == 0, "%s", cause);
@@ -834,6 +911,7 @@ static const struct unit_test tests[] = {
 	{ "part_resume_adam", test_part_resume_adam },
 	{ "part_rebuild_sgd", test_part_rebuild_sgd },
 	{ "part_rebuild_adam", test_part_rebuild_adam },
+	{ "schedule_dropout", test_schedule_dropout },
 	{ "adopt_refused", test_adopt_refused },
 	{ "shards_resume", test_shards_resume },
 	{ "config_partitions", test_config_partitions },
