@@ -19,6 +19,7 @@
 #include "agentd/hosts.h"
 #include "base/crypto.h"
 #include "cli/cluster.h"
+#include "base/file.h"
 #include "cli/cmd.h"
 #include "cli/datacache.h"
 #include "cli/submit-internal.h"
@@ -28,7 +29,7 @@ static int	cmd_submit_exec(const struct cmd_entry *, int, char **);
 const struct cmd_entry cmd_submit_entry = {
 	.name = "submit",
 	.usage = "NET.JSON [--local N | --connect ADDR:PORT | --hosts FILE] "
-	    "[--key FILE] [-o MODEL] [--metrics FILE] [--no-cache] [--detach] "
+	    "[--key FILE] [-o MODEL] [--force] [--metrics FILE] [--no-cache] [--detach] "
 	    "[--quiet]",
 	.summary = "train NET.JSON as agents on a cluster of agentd daemons",
 	.help =
@@ -48,6 +49,7 @@ const struct cmd_entry cmd_submit_entry = {
 	    "  -o, --output MODEL   write the model here: the best session's,\n"
 	    "                       or the one a data job trained (default:\n"
 	    "                       NAME.nnm, NAME from net.json)\n"
+	    "  -f, --force          overwrite MODEL if it exists\n"
 	    "  --metrics FILE       one JSON line per epoch (the lines of\n"
 	    "                       nnsim train plus session or partitions,\n"
 	    "                       agent and host), a line per move, per\n"
@@ -87,6 +89,7 @@ struct submit_options {
 	int		 quiet;
 	int		 detach;
 	int		 no_cache;
+	int		 force;		/* --force: MODEL may be overwritten */
 	int		 threads;
 };
 
@@ -161,6 +164,7 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 		{ "hosts", required_argument, NULL, 'H' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "detach", no_argument, NULL, 'D' },
@@ -171,7 +175,7 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 	int c, rc;
 
 	optind = 1;
-	while ((c = cmd_getopt(self, argc, argv, ":o:qh", longopts,
+	while ((c = cmd_getopt(self, argc, argv, ":o:fqh", longopts,
 	    &o->threads, &rc)) != -1) {
 		switch (c) {
 		case 'l':
@@ -191,6 +195,9 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 		case 'o':
 			free(o->output);
 			o->output = xstrdup(optarg);
+			break;
+		case 'f':
+			o->force = 1;
 			break;
 		case 'm':
 			o->metrics_path = optarg;
@@ -283,6 +290,10 @@ submit_load(struct submit *sb, struct submit_options *o, const char *net,
 		return -1;
 	if (o->output == NULL)
 		o->output = xasprintf("%s.nnm", sb->cfg->name);
+	/* Before the cluster starts: a sweep keeps its best model under
+	 * NAME.nnm, which must not replace a model silently. */
+	if (nn_output_check(o->output, o->force, cause) != 0)
+		return -1;
 	sb->no_cache = o->no_cache;
 	if (sb->cfg->train_src.format == NN_FORMAT_CACHE && o->no_cache)
 		return nn_fail(cause, "%s: data.train is the cached set \"%s\": "

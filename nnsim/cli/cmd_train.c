@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "cli/cmd.h"
 #include "cli/progress.h"
 #include "nn/blas.h"
@@ -15,13 +16,14 @@ static int	cmd_train_exec(const struct cmd_entry *, int, char **);
 
 const struct cmd_entry cmd_train_entry = {
 	.name = "train",
-	.usage = "NET.JSON [-o MODEL] [--metrics FILE] [--threads N] "
-	    "[--quiet]",
+	.usage = "NET.JSON [-o MODEL] [--force] [--metrics FILE] "
+	    "[--threads N] [--quiet]",
 	.summary = "train the network NET.JSON describes, in this process",
 	.help =
 	    "options:\n"
 	    "  -o, --output MODEL   write the model here (default: NAME.nnm,\n"
 	    "                       NAME from net.json)\n"
+	    "  -f, --force          overwrite MODEL if it exists\n"
 	    "  --metrics FILE       write one JSON line per epoch and a last\n"
 	    "                       line with \"event\": \"done\"\n"
 	    "  --threads N          BLAS threads (default: one per core)\n"
@@ -64,6 +66,7 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -83,15 +86,18 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 	json_t *obj = NULL, *figures = NULL;
 	double loss, acc;
 	size_t done, total, trained = 0;
-	int c, threads = 0, quiet = 0, rc = EXIT_USAGE, epoch, r;
+	int c, threads = 0, quiet = 0, force = 0, rc = EXIT_USAGE, epoch, r;
 
 	optind = 1;
-	while ((c = cmd_getopt(self, argc, argv, ":o:qh", longopts, &threads,
+	while ((c = cmd_getopt(self, argc, argv, ":o:fqh", longopts, &threads,
 	    &rc)) != -1) {
 		switch (c) {
 		case 'o':
 			free(output);
 			output = xstrdup(optarg);
+			break;
+		case 'f':
+			force = 1;
 			break;
 		case 'm':
 			metrics_path = optarg;
@@ -118,6 +124,9 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 		goto fail_input;
 	if (output == NULL)
 		output = xasprintf("%s.nnm", cfg->name);
+	/* Before any epoch: a bad path must not cost a whole training. */
+	if (nn_output_check(output, force, &cause) != 0)
+		goto fail_input;
 	if (metrics_path != NULL &&
 	    (metrics = nn_metrics_open(metrics_path, &cause)) == NULL)
 		goto fail_input;
