@@ -1485,7 +1485,7 @@ cmd_console_exec(const struct cmd_entry *self, int argc, char **argv)
 		    "both");
 	if (hosts_path != NULL && (c.inventory = hosts_load(hosts_path,
 	    &cause)) == NULL) {
-		cmd_error("console: %s", cause);
+		cmd_fail(&cmd_console_entry, "%s", cause);
 		free(cause);
 		return EXIT_USAGE;
 	}
@@ -1497,7 +1497,7 @@ cmd_console_exec(const struct cmd_entry *self, int argc, char **argv)
 	/* A broken pipe to a pager must not kill the console mid-command. */
 	signal(SIGPIPE, SIG_IGN);
 	if (console_connect(&c, &cause) != 0) {
-		cmd_error("console: %s", cause);
+		cmd_fail(&cmd_console_entry, "%s", cause);
 		free(cause);
 		rc = EXIT_FAILED;
 		goto out;
