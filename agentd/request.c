@@ -219,15 +219,18 @@ op_logs(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 		return;
 	}
 	/* Ids count up from HOST.1: one past them was never made here, and
-	 * an empty answer would read as an agent that logged nothing. */
+	 * an empty answer would read as an agent that logged nothing. An
+	 * agent of our last run that still logs, or that one of the hosts
+	 * knows of, is not unknown. */
+	lines = json_object_get(d->logs, agent);
 	n = strtoul(agent + strlen(home) + 1, &end, 10);
-	if (*end != '\0' || n == 0 || n > d->next_agent) {
+	if (lines == NULL && directory_get(d->where, agent) == NULL &&
+	    (*end != '\0' || n == 0 || n > d->next_agent)) {
 		snprintf(why, sizeof why, "logs: no agent %.64s (%s made %s.1 "
 		    "to %s.%lu)", agent, home, home, home, d->next_agent);
 		reply(l->conn, id, 0, why, NULL);
 		return;
 	}
-	lines = json_object_get(d->logs, agent);
 	reply(l->conn, id, 1, NULL, json_pack("{s:O}", "lines",
 	    lines != NULL ? lines : json_array()));
 }
