@@ -46,6 +46,9 @@ usage(FILE *f)
 	    "                     worker's, {\"memory_mib\": N, \"files\": N,\n"
 	    "                     \"cpu_seconds\": N, \"syscalls\": [NAME]}\n"
 	    "                     (docs/security.md)\n"
+	    "  logs AGENT         the agent's last log lines, kept by the\n"
+	    "                     daemon that made it (exit 1 for an agent\n"
+	    "                     it never made)\n"
 	    "  kill|suspend|resume AGENT\n"
 	    "                     order an agent; prints whether the order was\n"
 	    "                     applied, goes to the agent at its next step,\n"
@@ -416,6 +419,19 @@ ctl_print_order(struct ctl *c, json_t *rep)
 	    json_string_value(json_object_get(rep, "note")));
 }
 
+/* logs: "[HOST] text" a line, as the console shows them. */
+static void
+ctl_print_logs(struct ctl *c, json_t *rep)
+{
+	json_t *l;
+	size_t i;
+
+	(void)c;
+	json_array_foreach(json_object_get(rep, "lines"), i, l)
+		printf("[%s] %s\n", json_string_value(json_object_get(l,
+		    "host")), json_string_value(json_object_get(l, "text")));
+}
+
 static void
 ctl_print_ping(struct ctl *c, json_t *rep)
 {
@@ -589,6 +605,7 @@ static const struct ctl_verb ctl_verbs[] = {
 	{ "agents", 0, 0, ctl_request_op, NULL, ctl_print_agents, NULL },
 	{ "commits", 0, 1, ctl_request_commits, NULL, ctl_print_commits,
 	    NULL },
+	{ "logs", 1, 1, ctl_request_agent, NULL, ctl_print_logs, NULL },
 	{ "kill", 1, 1, ctl_request_agent, NULL, ctl_print_order, NULL },
 	{ "suspend", 1, 1, ctl_request_agent, NULL, ctl_print_order, NULL },
 	{ "resume", 1, 1, ctl_request_agent, NULL, ctl_print_order, NULL },
@@ -654,6 +671,7 @@ main(int argc, char **argv)
 	const struct ctl_verb *v;
 	struct ctl c = { .addr = "127.0.0.1:7070", .seconds = -1 };
 	json_t *req;
+	size_t i;
 	int ch, rc;
 
 	opterr = 0;
@@ -690,7 +708,10 @@ main(int argc, char **argv)
 	c.argv = argv + optind;
 	if ((v = ctl_find(c.argv[0])) == NULL) {
 		fprintf(stderr, "agentctl: unknown command \"%s\" (expected "
-		    "hosts, ping, watch or request)\n", c.argv[0]);
+		    "one of:", c.argv[0]);
+		for (i = 0; i < sizeof ctl_verbs / sizeof ctl_verbs[0]; i++)
+			fprintf(stderr, " %s", ctl_verbs[i].name);
+		fprintf(stderr, ")\n");
 		return EXIT_USAGE;
 	}
 	if (c.argc - 1 < v->min || c.argc - 1 > v->max) {

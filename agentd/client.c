@@ -157,8 +157,14 @@ client_handshake(struct client *c, const unsigned char *key, int with_id,
 	enc = !json_is_false(json_object_get(f->meta, "encrypt"));
 	auth_derive(key, auth_proof_label(enc), nc, na, s);
 	if (!crypto_equal(p, s, sizeof s)) {
-		nn_fail(cause, "%s: the daemon does not hold our key "
-		    "(authentication failed)", c->addr);
+		/* Keyless, we proved with the zero key: the daemon has one.
+		 * With a key, a daemon without it refuses us by its id. */
+		if (!with_id)
+			nn_fail(cause, "%s: this daemon requires a key "
+			    "(--key)", c->addr);
+		else
+			nn_fail(cause, "%s: the daemon does not hold our key "
+			    "(authentication failed)", c->addr);
 		goto out;
 	}
 	auth_derive(key, "agentd-C", na, nc, p);

@@ -794,8 +794,15 @@ conn_pick_key(struct conn *c, json_t *m, const char **why)
 		c->key_role = c->cfg.client_keys[i].role;
 		return 0;
 	}
-	*why = "authentication failed: this daemon holds no key with that "
-	    "id (wrong --key?)";
+	/* A keyless daemon's node key is all zeros (no key was loaded). */
+	for (i = 0; i < AUTH_KEY_SIZE && c->cfg.key[i] == 0; i++)
+		;
+	if (i == AUTH_KEY_SIZE)
+		*why = "this daemon runs without a key (drop --key, or start "
+		    "it with --key)";
+	else
+		*why = "authentication failed: this daemon holds no key with "
+		    "that id (wrong --key?)";
 	return -1;
 }
 

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -205,7 +206,8 @@ static void
 op_logs(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 {
 	const char *agent = str_field(f->meta, "agent");
-	char home[64];
+	char home[64], why[256], *end;
+	unsigned long n;
 	json_t *lines;
 
 	if (agent == NULL || agent_home(agent, home, sizeof home) != 0) {
@@ -216,7 +218,19 @@ op_logs(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 		daemon_forward(d, l, id, home, f->meta, NULL, 0, NULL);
 		return;
 	}
+	/* Ids count up from HOST.1: one past them was never made here, and
+	 * an empty answer would read as an agent that logged nothing. An
+	 * agent of our last run that still logs, or that one of the hosts
+	 * knows of, is not unknown. */
 	lines = json_object_get(d->logs, agent);
+	n = strtoul(agent + strlen(home) + 1, &end, 10);
+	if (lines == NULL && directory_get(d->where, agent) == NULL &&
+	    (*end != '\0' || n == 0 || n > d->next_agent)) {
+		snprintf(why, sizeof why, "logs: no agent %.64s (%s made %s.1 "
+		    "to %s.%lu)", agent, home, home, home, d->next_agent);
+		reply(l->conn, id, 0, why, NULL);
+		return;
+	}
 	reply(l->conn, id, 1, NULL, json_pack("{s:O}", "lines",
 	    lines != NULL ? lines : json_array()));
 }

@@ -280,6 +280,24 @@ session_finish(struct agent *a, struct session *s)
 	return rc;
 }
 
+/* One line per epoch in the agent's log, for "logs AGENT". */
+static void
+session_log_epoch(struct agent *a, const struct session *s,
+    const struct nn_epoch_stats *es)
+{
+	char acc[64] = "", test[64] = "";
+
+	if (es->has_accuracy)
+		snprintf(acc, sizeof acc, " accuracy %.4f", es->accuracy);
+	if (es->has_test && es->has_accuracy)
+		snprintf(test, sizeof test, " test_accuracy %.4f",
+		    es->test_accuracy);
+	else if (es->has_test)
+		snprintf(test, sizeof test, " test_loss %.6f", es->test_loss);
+	agent_log(a, AGENT_LOG_INFO, "session %d: epoch %d/%d: loss %.6f%s%s",
+	    s->index, es->epoch, s->cfg->train.epochs, es->loss, acc, test);
+}
+
 /*
  * Commits when an epoch ends (every commit_epochs of them) or when
  * commit_seconds have passed: the runtime packs us after this step. A
@@ -391,6 +409,7 @@ session_step(struct agent *a)
 			if (text != NULL)
 				agent_metrics(a, text);
 			free(text);
+			session_log_epoch(a, s, &es);
 			if (!isfinite(es.loss)) {
 				agent_log(a, AGENT_LOG_ERROR, "session %d: "
 				    "loss is %g in epoch %d: training "

@@ -31,11 +31,16 @@ extern const struct cmd_entry cmd_console_entry;
 extern const struct cmd_entry cmd_data_entry;
 extern const struct cmd_entry cmd_plot_entry;
 
-/* Prints "nnsim: NAME: message" on one line; returns EXIT_USAGE. */
+/* Prints "nnsim NAME: message (usage: ...)" on one line; returns
+ * EXIT_USAGE. */
 int	cmd_usage_error(const struct cmd_entry *, const char *, ...)
 	    NN_PRINTF(2, 3);
 /* Prints one line "nnsim: message" on stderr. */
 void	cmd_error(const char *, ...) NN_PRINTF(1, 2);
+/* Prints "nnsim NAME: message" on one line, NAME the command's: the
+ * prefix of every error a command reports (docs/errors.md). */
+void	cmd_fail(const struct cmd_entry *, const char *, ...)
+	    NN_PRINTF(2, 3);
 /* Reports getopt's '?' or ':' for the option at argv[optind - 1]. */
 int	cmd_bad_option(const struct cmd_entry *, int c, char **argv);
 /*

@@ -627,7 +627,32 @@ out:
 	return rc;
 }
 
-/* Raw keys on a terminal, so that any key stops top or logs -f. */
+/* The signal the interactive console caught last: SIGINT cancels a line
+ * or leaves top, SIGTERM and SIGHUP end the console (history saved). */
+static volatile sig_atomic_t console_signal;
+
+static void
+console_on_signal(int sig)
+{
+	console_signal = sig;
+}
+
+/* No SA_RESTART: a blocked read returns, so the prompt sees the signal. */
+static void
+console_catch_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = console_on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+/* Raw keys on a terminal, so that any key (or ^C) stops top or logs -f. */
 static int
 console_key_pressed(int ms)
 {
@@ -637,8 +662,10 @@ console_key_pressed(int ms)
 
 	FD_ZERO(&fds);
 	FD_SET(STDIN_FILENO, &fds);
+	if (console_signal != 0)
+		return 1;
 	if (select(STDIN_FILENO + 1, &fds, NULL, NULL, &tv) <= 0)
-		return 0;
+		return console_signal != 0;
 	return read(STDIN_FILENO, &ch, 1) >= 0;
 }
 
@@ -1342,14 +1369,36 @@ console_interactive(struct console *c)
 	stifle_history(1000);
 	if (hist != NULL)
 		read_history(hist);
+	console_catch_signals();
 	printf("nnsim console on %s: help lists the commands\n", c->addr);
-	while (!c->quit && (line = readline("nnsim> ")) != NULL) {
-		if (line[strspn(line, " \t")] != '\0')
+	for (;;) {
+		console_signal = 0;
+		line = readline("nnsim> ");
+		/* ^C reads as an end of input: drop the line, prompt again. */
+		if (console_signal == SIGINT) {
+			free(line);
+			printf("^C\n");
+			continue;
+		}
+		if (line == NULL || console_signal != 0) {
+			free(line);
+			break;
+		}
+		if (line[strspn(line, " \t")] != '\0') {
 			add_history(line);
+			/* Saved as we go: a console killed by SIGKILL keeps
+			 * its history too. */
+			if (hist != NULL)
+				write_history(hist);
+		}
+		console_signal = 0;
 		if (console_run(c, line) != 0)
 			failed = 1;
 		fflush(stdout);
 		free(line);
+		if (c->quit || (console_signal != 0 &&
+		    console_signal != SIGINT))
+			break;
 	}
 	if (!c->quit)
 		putchar('\n');
@@ -1436,7 +1485,7 @@ cmd_console_exec(const struct cmd_entry *self, int argc, char **argv)
 		    "both");
 	if (hosts_path != NULL && (c.inventory = hosts_load(hosts_path,
 	    &cause)) == NULL) {
-		cmd_error("console: %s", cause);
+		cmd_fail(&cmd_console_entry, "%s", cause);
 		free(cause);
 		return EXIT_USAGE;
 	}
@@ -1448,7 +1497,7 @@ cmd_console_exec(const struct cmd_entry *self, int argc, char **argv)
 	/* A broken pipe to a pager must not kill the console mid-command. */
 	signal(SIGPIPE, SIG_IGN);
 	if (console_connect(&c, &cause) != 0) {
-		cmd_error("console: %s", cause);
+		cmd_fail(&cmd_console_entry, "%s", cause);
 		free(cause);
 		rc = EXIT_FAILED;
 		goto out;

@@ -16,6 +16,7 @@
 #include "agentd/client.h"
 #include "agentd/hosts.h"
 #include "base/table.h"
+#include "base/file.h"
 #include "cli/cmd.h"
 #include "cli/datacache.h"
 #include "cli/model_io.h"
@@ -56,6 +57,7 @@ const struct cmd_entry cmd_data_entry = {
 	    "  --replace            put: over a set of that name with other\n"
 	    "                       data\n"
 	    "  -o, --output FILE    get: where to write\n"
+	    "  -f, --force          get: overwrite FILE if it exists\n"
 	    "  --table TABLE        get: train (default) or test\n"
 	    "  --connect ADDR:PORT  the daemon to talk to (default\n"
 	    "                       127.0.0.1:7070)\n"
@@ -84,6 +86,7 @@ struct data_ctx {
 	int		 replicas;
 	int		 replace;
 	int		 json;
+	int		 force;		/* get --force */
 	unsigned	 given;		/* DATA_OPT_* seen */
 	struct client	*cl;
 	char		*cause;
@@ -96,6 +99,7 @@ struct data_ctx {
 #define DATA_OPT_OUTPUT		0x08
 #define DATA_OPT_TABLE		0x10
 #define DATA_OPT_JSON		0x20
+#define DATA_OPT_FORCE		0x40
 
 struct data_cmd {
 	const char	*name;
@@ -539,6 +543,9 @@ data_get(struct data_ctx *c, char **argv)
 	if (strcmp(table, "train") != 0 && strcmp(table, "test") != 0)
 		return cmd_usage_error(&cmd_data_entry, "--table: \"%s\" "
 		    "(expected train or test)", table);
+	/* Before asking the cluster for the rows. */
+	if (nn_output_check(c->output, c->force, &c->cause) != 0)
+		return data_error(EXIT_USAGE, "%s", c->cause);
 	if ((rc = data_find(c, argv[0], &m, NULL)) != 0)
 		return rc;
 	if (datacache_get(c->cl, m, table, &d, &c->cause) != 0 ||
@@ -580,7 +587,8 @@ static const struct data_cmd data_cmds[] = {
 	    DATA_OPT_NAME | DATA_OPT_REPLICAS | DATA_OPT_REPLACE, data_put },
 	{ "ls", "", 0, DATA_OPT_JSON, data_ls },
 	{ "show", "NAME", 1, DATA_OPT_JSON, data_show },
-	{ "get", "NAME", 1, DATA_OPT_OUTPUT | DATA_OPT_TABLE, data_get },
+	{ "get", "NAME", 1, DATA_OPT_OUTPUT | DATA_OPT_TABLE |
+	    DATA_OPT_FORCE, data_get },
 	{ "rm", "NAME", 1, 0, data_rm },
 };
 
@@ -599,6 +607,8 @@ data_opt_name(unsigned bit)
 		return "-o";
 	case DATA_OPT_TABLE:
 		return "--table";
+	case DATA_OPT_FORCE:
+		return "--force";
 	default:
 		return "--json";
 	}
@@ -619,13 +629,14 @@ data_options(const struct cmd_entry *self, int argc, char **argv,
 		{ "output", required_argument, NULL, 'o' },
 		{ "table", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch, rc, threads = 0;
 
 	optind = 1;
-	while ((ch = cmd_getopt(self, argc, argv, ":o:h", longopts, &threads,
+	while ((ch = cmd_getopt(self, argc, argv, ":o:fh", longopts, &threads,
 	    &rc)) != -1) {
 		switch (ch) {
 		case 'C':
@@ -663,6 +674,10 @@ data_options(const struct cmd_entry *self, int argc, char **argv,
 			c->json = 1;
 			c->given |= DATA_OPT_JSON;
 			break;
+		case 'f':
+			c->force = 1;
+			c->given |= DATA_OPT_FORCE;
+			break;
 		case CMD_OPT_EXIT:
 			return rc;
 		}
@@ -696,7 +711,7 @@ cmd_data_exec(const struct cmd_entry *self, int argc, char **argv)
 		return cmd_usage_error(self, "%s: expected %s, got %d "
 		    "argument%s", k->name, k->nargs > 0 ? k->args :
 		    "no arguments", nargs, nargs == 1 ? "" : "s");
-	for (bit = 1; bit <= DATA_OPT_JSON; bit <<= 1)
+	for (bit = 1; bit <= DATA_OPT_FORCE; bit <<= 1)
 		if ((c.given & bit) != 0 && (k->opts & bit) == 0)
 			return cmd_usage_error(self, "%s: %s is not one of its "
 			    "options", k->name, data_opt_name(bit));

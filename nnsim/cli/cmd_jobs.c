@@ -99,7 +99,7 @@ cmd_jobs_exec(const struct cmd_entry *self, int argc, char **argv)
 		return cmd_usage_error(self, "unexpected argument \"%s\"",
 		    argv[optind]);
 	if ((list = nn_jobs_list(&cause)) == NULL) {
-		cmd_error("jobs: %s", cause);
+		cmd_fail(&cmd_jobs_entry, "%s", cause);
 		free(cause);
 		return EXIT_FAILED;
 	}
@@ -237,14 +237,15 @@ cmd_attach_exec(const struct cmd_entry *self, int argc, char **argv)
 		    "expected one JOB");
 	id = argv[optind];
 	if ((o = nn_jobs_read(id, &cause)) == NULL) {
-		cmd_error("attach: %s", cause);
+		cmd_fail(&cmd_attach_entry, "%s", cause);
 		rc = EXIT_USAGE;
 		goto out;
 	}
 	if ((path = nn_jobs_log(id, &cause)) == NULL ||
 	    (log = fopen(path, "r")) == NULL) {
-		cmd_error("attach: job %s: %s: %s", id, path != NULL ? path :
-		    "log", cause != NULL ? cause : strerror(errno));
+		cmd_fail(&cmd_attach_entry, "job %s: %s: %s", id,
+		    path != NULL ? path : "log", cause != NULL ? cause :
+		    strerror(errno));
 		rc = EXIT_FAILED;
 		goto out;
 	}
@@ -257,7 +258,7 @@ cmd_attach_exec(const struct cmd_entry *self, int argc, char **argv)
 		nanosleep(&pause, NULL);
 		json_decref(o);
 		if ((o = nn_jobs_read(id, &cause)) == NULL) {
-			cmd_error("attach: %s", cause);
+			cmd_fail(&cmd_attach_entry, "%s", cause);
 			rc = EXIT_FAILED;
 			goto out;
 		}
@@ -272,8 +273,8 @@ cmd_attach_exec(const struct cmd_entry *self, int argc, char **argv)
 		rc = 0;
 	else {
 		if (strcmp(st, "lost") == 0)
-			cmd_error("attach: job %s: its process (pid %lld) is "
-			    "gone without a word", id, (long long)
+			cmd_fail(&cmd_attach_entry, "job %s: its process "
+			    "(pid %lld) is gone without a word", id, (long long)
 			    json_integer_value(json_object_get(o, "pid")));
 		rc = EXIT_FAILED;
 	}

@@ -20,7 +20,7 @@ static int	cmd_predict_exec(const struct cmd_entry *, int, char **);
 
 const struct cmd_entry cmd_predict_entry = {
 	.name = "predict",
-	.usage = "MODEL INPUT|- [-o FILE] [--threads N]",
+	.usage = "MODEL INPUT|- [-o FILE] [--force] [--threads N]",
 	.summary = "write a model's outputs for each row of INPUT",
 	.help =
 	    "INPUT is a text file of any name, or - for standard input. Its\n"
@@ -37,6 +37,7 @@ const struct cmd_entry cmd_predict_entry = {
 	    "it had no header).\n\n"
 	    "options:\n"
 	    "  -o, --output FILE   write here instead of standard output\n"
+	    "  -f, --force         overwrite FILE if it exists\n"
 	    "  --threads N         BLAS threads (default: one per core)\n"
 	    "  -h, --help          show this help\n",
 	.exec = cmd_predict_exec,
@@ -287,6 +288,7 @@ cmd_predict_exec(const struct cmd_entry *self, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -300,14 +302,18 @@ cmd_predict_exec(const struct cmd_entry *self, int argc, char **argv)
 	float *x = NULL;
 	FILE *f = stdout;
 	size_t n, i;
-	int c, b, k, in, fann, stdin_fd = -1, threads = 0, rc = EXIT_USAGE;
+	int c, b, k, in, fann, stdin_fd = -1, threads = 0, force = 0;
+	int rc = EXIT_USAGE;
 
 	optind = 1;
-	while ((c = cmd_getopt(self, argc, argv, ":o:h", longopts, &threads,
+	while ((c = cmd_getopt(self, argc, argv, ":o:fh", longopts, &threads,
 	    &rc)) != -1) {
 		switch (c) {
 		case 'o':
 			output = optarg;
+			break;
+		case 'f':
+			force = 1;
 			break;
 		case CMD_OPT_EXIT:
 			goto out;
@@ -316,6 +322,8 @@ cmd_predict_exec(const struct cmd_entry *self, int argc, char **argv)
 	if (cmd_check_args(self, argc - optind, 2, "MODEL and INPUT") != 0)
 		goto out;
 	input = argv[optind + 1];
+	if (output != NULL && nn_output_check(output, force, &cause) != 0)
+		goto fail;
 	if ((model = nn_model_load(argv[optind], &cause)) == NULL)
 		goto fail;
 	in = nn_net_arch(model->net)->input;

@@ -93,8 +93,8 @@ struct submit_options {
 	int		 quiet;
 	int		 detach;
 	int		 no_cache;
+	int		 force;		/* --force: MODEL may be overwritten */
 	int		 threads;
-	int		 force;
 	struct override_list over;	/* --set, --epochs */
 };
 
@@ -169,11 +169,11 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 		{ "hosts", required_argument, NULL, 'H' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "detach", no_argument, NULL, 'D' },
 		{ "no-cache", no_argument, NULL, 'N' },
-		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		OVERRIDE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -202,6 +202,9 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 			free(o->output);
 			o->output = xstrdup(optarg);
 			break;
+		case 'f':
+			o->force = 1;
+			break;
 		case 'm':
 			o->metrics_path = optarg;
 			break;
@@ -213,9 +216,6 @@ submit_options(const struct cmd_entry *self, int argc, char **argv,
 			break;
 		case 'N':
 			o->no_cache = 1;
-			break;
-		case 'f':
-			o->force = 1;
 			break;
 		case CMD_OPT_EXIT:
 			return rc;

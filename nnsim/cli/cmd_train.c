@@ -378,10 +378,10 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'q' },
-		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "checkpoint", required_argument, NULL, TRAIN_OPT_CHECKPOINT },
 		{ "every", required_argument, NULL, TRAIN_OPT_EVERY },
@@ -414,14 +414,14 @@ cmd_train_exec(const struct cmd_entry *self, int argc, char **argv)
 			free(output);
 			output = xstrdup(optarg);
 			break;
+		case 'f':
+			force = 1;
+			break;
 		case 'm':
 			metrics_path = optarg;
 			break;
 		case 'q':
 			quiet = 1;
-			break;
-		case 'f':
-			force = 1;
 			break;
 		case CMD_OPT_EXIT:
 			goto out;

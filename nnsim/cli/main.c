@@ -63,6 +63,18 @@ cmd_error(const char *fmt, ...)
 	va_end(ap);
 }
 
+void
+cmd_fail(const struct cmd_entry *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "nnsim %s: ", e->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 int
 cmd_usage_error(const struct cmd_entry *e, const char *fmt, ...)
 {

@@ -337,3 +337,53 @@ if grep -q "^COMPLETE_CMD 'hos.*ts " "$T/pty" &&
 else
 	fail interactive_completion_history_top "$(cut -c1-300 "$T/pty")"
 fi
+
+# ^C at the prompt, in a ^R search and in top cancels and never exits;
+# SIGTERM ends the console with its history saved. The pty is the
+# console's controlling terminal here, so ^C is a SIGINT as for a user.
+rm -f "$NNSIM_HISTORY"
+python3 - "$NNSIM" "$A1" "$T/key" >"$T/ctrlc" 2>&1 <<'PY'
+import fcntl, os, pty, select, signal, subprocess, sys, termios, time
+nnsim, addr, key = sys.argv[1:4]
+m, s = pty.openpty()
+def tty():
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+p = subprocess.Popen([nnsim, "console", "--connect", addr, "--key", key],
+                     stdin=s, stdout=s, stderr=s, preexec_fn=tty)
+os.close(s)
+def chat(keys, wait):
+    os.write(m, keys.encode())
+    out, end = b"", time.time() + wait
+    while time.time() < end:
+        r, _, _ = select.select([m], [], [], 0.1)
+        if r:
+            try:
+                out += os.read(m, 65536)
+            except OSError:
+                break
+    return out.decode(errors="replace")
+chat("", 1.0)
+print("LINE", repr(chat("half a line\x03", 0.5)))
+print("AFTER_LINE", repr(chat("jobs\r", 1.0)))
+print("SEARCH", repr(chat("\x12job\x03", 0.5)))
+print("TOP", repr(chat("top\r", 1.5)))
+print("TOP_C", repr(chat("\x03", 1.0)))
+print("AFTER_TOP", repr(chat("hosts\r", 1.0)))
+print("ALIVE", p.poll() is None)
+p.send_signal(signal.SIGTERM)
+p.wait(10)
+print("EXIT", p.returncode)
+PY
+if grep "^LINE" "$T/ctrlc" | grep -q 'nnsim> ' &&
+    grep "^AFTER_LINE" "$T/ctrlc" | grep -q "^AFTER_LINE 'jobs.*JOB " &&
+    grep "^SEARCH" "$T/ctrlc" | grep -q 'nnsim> ' &&
+    grep "^TOP_C" "$T/ctrlc" | grep -q 'nnsim> ' &&
+    grep "^AFTER_TOP" "$T/ctrlc" | grep -q 'HOST ' &&
+    grep -q '^ALIVE True' "$T/ctrlc" && grep -q '^EXIT 0' "$T/ctrlc" &&
+    [ "$(grep -c '^\(jobs\|top\|hosts\)$' "$NNSIM_HISTORY")" = 3 ] &&
+    ! grep -q 'half a line' "$NNSIM_HISTORY"; then
+	ok interactive_ctrl_c_and_sigterm
+else
+	fail interactive_ctrl_c_and_sigterm "$(cut -c1-300 "$T/ctrlc"); history: $(cat "$NNSIM_HISTORY" 2>/dev/null)"
+fi

@@ -134,7 +134,7 @@ fi
 # loop makes the ending common; it does not force the timing.
 lost=0
 for i in 1 2 3 4 5; do
-	"$NNSIM" submit "$T/d1.json" $C -q -o "$T/lone.nnm" --force 2>>"$T/lone" ||
+	"$NNSIM" submit "$T/d1.json" $C -q -o "$T/lone$i.nnm" 2>>"$T/lone" ||
 	    lost=$((lost + 1))
 done
 if [ $lost -eq 0 ]; then
