@@ -253,7 +253,7 @@ data_load(const char *path, struct nn_prepared *prep, char *key,
 		if (datacache_key(&o, key, cause) != 0 ||
 		    nn_prepare(cfg, NULL, 0, prep, cause) != 0)
 			goto out;
-		*layout = nn_source_layout(&cfg->train_src);
+		*layout = nn_prepare_layout(&cfg->train_src);
 		*parts = o.parts;
 		rc = 0;
 		goto out;
@@ -268,7 +268,7 @@ data_load(const char *path, struct nn_prepared *prep, char *key,
 		goto out;
 	nn_norm_fit(&prep->norm, NN_NORM_NONE, train);
 	prep->train = train;
-	*layout = nn_source_layout(&src);
+	*layout = nn_prepare_layout(&src);
 	*parts = 1;
 	rc = 0;
 out:

@@ -400,7 +400,7 @@ submit_data(struct submit *sb, int *bad, char **cause)
 		if (nn_prepare(sb->cfg, NULL, 0, &sb->prep, cause) != 0)
 			goto out;
 		*bad = 0;
-		layout = nn_source_layout(src);
+		layout = nn_prepare_layout(src);
 		memset(&spec, 0, sizeof spec);
 		spec.prep = &sb->prep;
 		spec.name = name;

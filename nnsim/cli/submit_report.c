@@ -37,7 +37,7 @@ submit_write_model(struct submit *sb, int best, const char *output,
 	json_t *figures;
 	int rc = -1;
 
-	if ((cfg = nn_config_parse(sb->job.roots[best], sb->cfg->path, NULL,
+	if ((cfg = nn_config_parse(sb->job.roots[best], sb->cfg->path, sb->cfg->dir,
 	    cause)) == NULL || nn_config_fit_data(cfg, sb->prep.train,
 	    cause) != 0)
 		goto out;

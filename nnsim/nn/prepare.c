@@ -255,6 +255,18 @@ nn_source_layout(const struct nn_source *s)
  * eval name targets as training did; left out when unreadable.
  */
 static void
+layout_add_columns(json_t *layout, const struct nn_source *s);
+
+json_t *
+nn_prepare_layout(const struct nn_source *s)
+{
+	json_t *layout = nn_source_layout(s);
+
+	layout_add_columns(layout, s);
+	return layout;
+}
+
+static void
 layout_add_columns(json_t *layout, const struct nn_source *s)
 {
 	json_t *a;
@@ -308,8 +320,7 @@ nn_prepare_model(const struct nn_config *cfg, const struct nn_prepared *p,
 			m->classes[i] = xstrdup(d->classes[i]);
 	}
 	m->train = nn_train_spec_json(&cfg->train);
-	m->layout = nn_source_layout(&cfg->train_src);
-	layout_add_columns(m->layout, &cfg->train_src);
+	m->layout = nn_prepare_layout(&cfg->train_src);
 	m->metrics = metrics != NULL ? json_incref(metrics) : NULL;
 	return m;
 }

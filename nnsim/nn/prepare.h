@@ -58,4 +58,11 @@ struct nn_model *nn_prepare_model(const struct nn_config *,
 /* Largest batch a net needs: the training batch, or 256 to evaluate. */
 int	 nn_prepare_max_batch(const struct nn_config *);
 
+/*
+ * How a source's rows are read, for a model or a cached set's manifest
+ * (nn_source_layout), with a headed CSV's column names as "columns" (new
+ * reference).
+ */
+json_t	*nn_prepare_layout(const struct nn_source *);
+
 #endif

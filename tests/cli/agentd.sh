@@ -136,7 +136,7 @@ fi
 # A client with the wrong key, or none, is refused and logged.
 expect_error wrong_key_client 1 'authentication failed' \
 	"$CTL" --connect "127.0.0.1:$P1" --key "$T/otherkey" ping
-expect_error no_key_client 1 'authentication failed' \
+expect_error no_key_client 1 'this daemon requires a key \(--key\)' \
 	"$CTL" --connect "127.0.0.1:$P1" ping
 if grep -q 'authentication failed' "$T/log1"; then ok wrong_key_logged; else fail wrong_key_logged "no log line"; fi
 # A daemon with the wrong key is never taken as a peer.
