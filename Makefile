@@ -9,6 +9,12 @@
 #   make deps       install missing Debian packages (apt-get, sudo if needed)
 #   make V=1        show full commands
 
+# Build on every core unless told otherwise (make -jN); make test builds
+# first, then runs the suite (tests/run.sh runs its files two at a time).
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS	+= -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
 CC	?= cc
 BUILD	?= build
 BIN	?= bin

@@ -4,13 +4,14 @@
 # ok, FAIL or skip. Filter with TESTS=pattern.
 #
 # The suite mostly waits (daemons' heartbeats, timeouts), so test files run
-# NNSIM_JOBS at a time (default 2), the longest first (SLOW). Files in
-# SERIAL run alone afterwards: they pin cores and measure load or memory. A new test file runs in parallel by default, so it
-# must use its own temporary folder (lib.sh's $T) and take its ports from
-# its pid (see tests/README.md).
+# NNSIM_TEST_JOBS at a time (default 2), the longest first (SLOW), the
+# quick unit tests last. Files in SERIAL run alone afterwards: they pin
+# cores or measure memory. A new test file runs in parallel by default, so
+# it must keep to its own temporary folder (lib.sh's $T), ports and
+# processes (tests/README.md says how).
 BUILD=${BUILD:-build}
 BIN=${BIN:-bin}
-JOBS=${NNSIM_JOBS:-2}
+JOBS=${NNSIM_TEST_JOBS:-2}
 SERIAL='balance.sh cacheshare.sh'
 SLOW='elastic.sh data.sh netns.sh agents.sh sandbox.sh valgrind.sh join.sh
     console.sh storm.sh lifecycle.sh cachehosts.sh agentd.sh model.sh
@@ -50,10 +51,7 @@ in_list() {
 	return 1
 }
 
-# Unit tests are quick: one at a time, first.
-for t in "$BUILD"/tests/test_*; do
-	wanted "$t" && sh "$0" --one "$t" "$dir"
-done
+# The quick unit tests go last, to fill the gaps the long files leave.
 {
 	for s in $SLOW; do
 		wanted "tests/cli/$s" && ! in_list "$s" "$SERIAL" &&
@@ -62,6 +60,9 @@ done
 	for t in tests/cli/*.sh; do
 		wanted "$t" && ! in_list "$t" "$SLOW" && ! in_list "$t" "$SERIAL" &&
 		    echo "$t"
+	done
+	for t in "$BUILD"/tests/test_*; do
+		wanted "$t" && echo "$t"
 	done
 } | xargs -r -P "$JOBS" -n 1 sh "$0" --one-of "$dir"
 for s in $SERIAL; do

@@ -284,7 +284,7 @@ sendq() {
 }
 kill -STOP "$pid_2"
 x=$(ctl 1 spawn "$W" '{"mb": 64, "hosts": ["h1", "h2"], "laps": 1}')
-wait_for 10 sendq
+wait_for 30 sendq
 xw=$(grep -o "agent $x (wanderer) started (pid [0-9]*" "$T/log1" | grep -o '[0-9]*$')
 kill -9 "$xw"
 wait_for 10 ended "$T/ev" "$x"
