@@ -206,7 +206,7 @@ static void
 op_logs(struct daemon *d, struct link *l, json_t *id, struct frame *f)
 {
 	const char *agent = str_field(f->meta, "agent");
-	char home[64], why[256], *end;
+	char home[64], why[320], *end;
 	unsigned long n;
 	json_t *lines;
 
