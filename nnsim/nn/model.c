@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "base/alloc.h"
+#include "base/file.h"
 #include "base/le.h"
 #include "nn/config.h"
 #include "nn/model.h"
@@ -838,28 +839,6 @@ out:
 	return m;
 }
 
-/* Flushes the folder holding path so that a rename survives a crash. */
-static void
-model_sync_dir(const char *path)
-{
-	const char	*slash = strrchr(path, '/');
-	char		*dir;
-	int		 fd;
-
-	if (slash == NULL)
-		dir = xstrdup(".");
-	else if (slash == path)
-		dir = xstrdup("/");
-	else
-		dir = xasprintf("%.*s", (int)(slash - path), path);
-	/* Best effort: some file systems refuse to sync a folder. */
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	free(dir);
-}
-
 /*
  * Writes the model to path through "path.tmp.PID", fsync and rename, so a
  * reader sees the old file or the new one. -1 with cause naming path.
@@ -868,56 +847,14 @@ int
 nn_model_save(const struct nn_model *m, const char *path, char **cause)
 {
 	unsigned char	*buf = NULL;
-	char		*tmp = NULL, *c = NULL;
-	size_t		 len, off = 0;
-	ssize_t		 w;
-	int		 fd = -1, rv = -1;
+	char		*c = NULL;
+	size_t		 len;
+	int		 rv = -1;
 
-	if (nn_model_encode(m, &buf, &len, &c) != 0) {
+	if (nn_model_encode(m, &buf, &len, &c) != 0)
 		nn_fail(cause, "%s: %s", path, c);
-		goto out;
-	}
-	tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	/* A stale file from a crashed run with our pid is ours to replace. */
-	(void)unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	if (fd == -1) {
-		nn_fail(cause, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	while (off < len) {
-		w = write(fd, buf + off, len - off);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1) {
-			nn_fail(cause, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) != 0) {
-		nn_fail(cause, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	w = close(fd);
-	fd = -1;
-	if (w != 0) {
-		nn_fail(cause, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (rename(tmp, path) != 0) {
-		nn_fail(cause, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	model_sync_dir(path);
-	rv = 0;
-
-out:
-	if (fd != -1)
-		close(fd);
-	if (rv != 0 && tmp != NULL)
-		(void)unlink(tmp);
-	free(tmp);
+	else
+		rv = nn_write_file_atomic(path, buf, len, cause);
 	free(buf);
 	free(c);
 	return rv;
