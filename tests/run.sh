@@ -6,16 +6,16 @@
 # The suite mostly waits (daemons' heartbeats, timeouts), so test files run
 # NNSIM_TEST_JOBS at a time (default 2), the longest first (SLOW), the
 # quick unit tests last. Files in SERIAL run alone afterwards: they pin
-# cores or measure memory. A new test file runs in parallel by default, so
+# cores and measure load. A new test file runs in parallel by default, so
 # it must keep to its own temporary folder (lib.sh's $T), ports and
 # processes (tests/README.md says how).
 BUILD=${BUILD:-build}
 BIN=${BIN:-bin}
 JOBS=${NNSIM_TEST_JOBS:-2}
-SERIAL='balance.sh cacheshare.sh'
+SERIAL='balance.sh'
 SLOW='elastic.sh data.sh netns.sh agents.sh sandbox.sh valgrind.sh join.sh
     console.sh storm.sh lifecycle.sh cachehosts.sh agentd.sh model.sh
-    exhaust.sh'
+    exhaust.sh cacheshare.sh'
 
 # xargs hands the file last.
 [ "$1" = --one-of ] && set -- --one "$3" "$2"

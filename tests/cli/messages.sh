@@ -84,7 +84,9 @@ run_cmd "$NNSIM" predict "$T/m.nnm" "$T/in.csv" -o "$T/p.csv" --force
     fail predict_force "exit $rc: $(head -c 200 "$T/err")"
 
 # --- Real daemons: k1 keyed, k0 keyless. ---
-base=$((40000 + ($$ % 2000) * 3))
+# Below the ephemeral ports (32768 on), which clients and other test
+# files' embedded clusters draw from while this file runs.
+base=$((29000 + ($$ % 1000) * 3))
 pids=
 trap 'for p in $pids; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; [ -n "$NNSIM_KEEP" ] || rm -rf "$T"' EXIT
 "$AGENTD" keygen "$T/key"
@@ -96,8 +98,8 @@ K0="127.0.0.1:$base"
 pids="$pids $!"
 "$AGENTD" --listen "$K0" --name k0 --state "$T/s0" 2>"$T/k0.log" &
 pids="$pids $!"
-if ! wait_for 5 "$CTL" --connect "$K1" --key "$T/key" ping ||
-    ! wait_for 5 "$CTL" --connect "$K0" ping; then
+if ! wait_for 30 "$CTL" --connect "$K1" --key "$T/key" ping ||
+    ! wait_for 30 "$CTL" --connect "$K0" ping; then
 	fail daemons "did not answer: $(cat "$T/k1.log" "$T/k0.log" | head -c 300)"
 	exit 0
 fi
